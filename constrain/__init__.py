@@ -1,0 +1,1 @@
+"""constrain: constrained and structured generation from language models."""

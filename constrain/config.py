@@ -1,0 +1,50 @@
+"""Process-wide settings: Numba flags and default resource limits.
+
+Numba flags are read once, when ``constrain.kernels`` is first imported; set the
+environment variables ``CONSTRAIN_NUMBA_CACHE`` / ``CONSTRAIN_NUMBA_FASTMATH`` before that.
+fastmath stays off by default: log-space kernels need ``-inf`` to survive.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+NUMBA_CACHE: bool = _env_flag("CONSTRAIN_NUMBA_CACHE", True)
+NUMBA_FASTMATH: bool = _env_flag("CONSTRAIN_NUMBA_FASTMATH", False)
+
+#: Keyword arguments every ``@njit`` in ``constrain.kernels`` takes, and nothing else.
+NJIT_OPTIONS = {"cache": NUMBA_CACHE, "fastmath": NUMBA_FASTMATH, "nogil": True}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep compiling and matching within time and memory.
+
+    Attributes:
+        max_dfa_states: states of one terminal's byte DFA, or of one lexer DFA.
+        max_grammar_symbols: total symbols on the right-hand sides of all rules.
+        max_schema_depth: nesting depth of JSON Schema subschemas followed while compiling.
+        max_compile_seconds: wall-clock budget for one compile.
+        max_earley_items: items in one Earley set (ambiguity bound at run time).
+    """
+
+    max_dfa_states: int = 20_000
+    max_grammar_symbols: int = 2_000_000
+    max_schema_depth: int = 256
+    max_compile_seconds: float = 30.0
+    max_earley_items: int = 200_000
+
+    def replace(self, **changes) -> "Limits":
+        return replace(self, **changes)
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,254 @@
+"""The one grammar form that regexes, Lark and GBNF grammars and JSON Schemas lower to.
+
+A :class:`Grammar` is a context-free grammar over *terminals*; each terminal is a regular
+expression over Unicode code points (:class:`Regex`). Nothing here knows about tokenizers:
+``constrain.automata`` turns terminals into byte-level DFAs and rules into parser tables.
+
+Lexing rule (the same in masks and in acceptance): at each point only the terminals the
+parser can take next are live; a lexeme grows while the next byte keeps some live terminal
+alive, and ends (greedily) only when it cannot grow. A finished lexeme is the set of live
+terminals that accept it. Terminals named in ``ignore`` may occur between any two lexemes
+and are used only when no grammar terminal accepts the lexeme.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Tuple, Union
+
+MAX_CODE_POINT = 0x10FFFF
+
+
+class Regex:
+    """Base class of the regex nodes; every node is a frozen, hashable dataclass."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class Chars(Regex):
+    """One code point from ``ranges``: sorted, disjoint, non-adjacent, inclusive ranges.
+
+    ``Chars(())`` matches nothing. Surrogates (U+D800..U+DFFF) are never matched: they
+    have no UTF-8 encoding.
+    """
+
+    ranges: Tuple[Tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Seq(Regex):
+    """Concatenation; ``Seq(())`` matches the empty string."""
+
+    items: Tuple[Regex, ...]
+
+
+@dataclass(frozen=True)
+class Alt(Regex):
+    """Alternation; ``Alt(())`` matches nothing."""
+
+    items: Tuple[Regex, ...]
+
+
+@dataclass(frozen=True)
+class Repeat(Regex):
+    """``item`` repeated between ``min`` and ``max`` times (``max=None``: unbounded)."""
+
+    item: Regex
+    min: int
+    max: Optional[int]
+
+
+@dataclass(frozen=True)
+class And(Regex):
+    """Intersection: strings matched by every item."""
+
+    items: Tuple[Regex, ...]
+
+
+@dataclass(frozen=True)
+class Not(Regex):
+    """Complement within all valid UTF-8 strings."""
+
+    item: Regex
+
+
+EMPTY = Seq(())  # the empty string
+NOTHING = Alt(())  # the empty language
+
+
+def normalize_ranges(ranges: Iterable[Tuple[int, int]]) -> Tuple[Tuple[int, int], ...]:
+    """Sort and merge code point ranges; drop empty ones."""
+    merged: list[list[int]] = []
+    for lo, hi in sorted((lo, hi) for lo, hi in ranges if lo <= hi):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in merged)
+
+
+def chars(*ranges: Union[str, Tuple[int, int]]) -> Chars:
+    """``chars("az", "09", (0x80, 0x10FFFF))``: two-letter strings are inclusive ranges."""
+    out = []
+    for r in ranges:
+        if isinstance(r, str):
+            if len(r) == 1:
+                out.append((ord(r), ord(r)))
+            elif len(r) == 2:
+                out.append((ord(r[0]), ord(r[1])))
+            else:
+                raise ValueError(f"a range is one or two characters, got {r!r}")
+        else:
+            out.append((int(r[0]), int(r[1])))
+    return Chars(normalize_ranges(out))
+
+
+def negate(c: Chars) -> Chars:
+    """All code points not in ``c``."""
+    out = []
+    prev = 0
+    for lo, hi in c.ranges:
+        if lo > prev:
+            out.append((prev, lo - 1))
+        prev = hi + 1
+    if prev <= MAX_CODE_POINT:
+        out.append((prev, MAX_CODE_POINT))
+    return Chars(tuple(out))
+
+
+def literal(text: str) -> Regex:
+    """The regex matching exactly ``text``."""
+    return Seq(tuple(Chars(((ord(ch), ord(ch)),)) for ch in text))
+
+
+def seq(*items: Regex) -> Regex:
+    """Concatenation, flattening nested sequences."""
+    flat: list[Regex] = []
+    for item in items:
+        if isinstance(item, Seq):
+            flat.extend(item.items)
+        else:
+            flat.append(item)
+    return flat[0] if len(flat) == 1 else Seq(tuple(flat))
+
+
+def alt(*items: Regex) -> Regex:
+    """Alternation, flattening nested alternations and dropping duplicates."""
+    flat: list[Regex] = []
+    for item in items:
+        for sub in item.items if isinstance(item, Alt) else (item,):
+            if sub not in flat:
+                flat.append(sub)
+    return flat[0] if len(flat) == 1 else Alt(tuple(flat))
+
+
+def repeat(item: Regex, min: int = 0, max: Optional[int] = None) -> Regex:
+    """``item{min,max}``."""
+    if min < 0 or (max is not None and max < min):
+        raise ValueError(f"invalid repetition bounds {{{min},{max}}}")
+    if max == 1 and min == 1:
+        return item
+    return Repeat(item, min, max)
+
+
+# --- the grammar ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A named lexeme class: a regex over code points.
+
+    A terminal whose regex matches the empty string is rejected by the compiler; express
+    optional material with rules instead.
+    """
+
+    name: str
+    regex: Regex
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A nonterminal with its alternatives; each alternative is a sequence of symbol names
+    (names of rules or of terminals; an empty tuple derives the empty string)."""
+
+    name: str
+    alternatives: Tuple[Tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """A context-free grammar over regex terminals.
+
+    Attributes:
+        start: name of the start rule.
+        rules: the rules, each name once.
+        terminals: the terminals, each name once; rule and terminal names are disjoint.
+        ignore: terminals that may appear between any two lexemes and are then dropped.
+        kind: which front end made it ("regex", "lark", "gbnf", "json_schema", ...).
+        warnings: what a lenient front end dropped or approximated.
+    """
+
+    start: str
+    rules: Tuple[Rule, ...]
+    terminals: Tuple[Terminal, ...]
+    ignore: Tuple[str, ...] = ()
+    kind: str = "cfg"
+    warnings: Tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        rule_names = [r.name for r in self.rules]
+        term_names = [t.name for t in self.terminals]
+        names = set(rule_names)
+        if len(names) != len(rule_names):
+            raise ValueError("duplicate rule names")
+        if len(set(term_names)) != len(term_names):
+            raise ValueError("duplicate terminal names")
+        if names & set(term_names):
+            raise ValueError(f"names used for both rules and terminals: {sorted(names & set(term_names))}")
+        if self.start not in names:
+            raise ValueError(f"start rule {self.start!r} is not defined")
+        known = names | set(term_names)
+        for r in self.rules:
+            for a in r.alternatives:
+                for s in a:
+                    if s not in known:
+                        raise ValueError(f"rule {r.name!r} uses undefined symbol {s!r}")
+        for name in self.ignore:
+            if name not in term_names:
+                raise ValueError(f"ignored terminal {name!r} is not defined")
+
+    @property
+    def terminal_names(self) -> frozenset:
+        return frozenset(t.name for t in self.terminals)
+
+    # Front ends are imported lazily: each depends on this module, never the reverse.
+
+    @classmethod
+    def from_regex(cls, pattern: str) -> "Grammar":
+        """A grammar for the strings that fully match ``pattern`` (interegular's syntax)."""
+        from .regex import grammar_from_regex
+
+        return grammar_from_regex(pattern)
+
+    @classmethod
+    def from_lark(cls, text: str, start: Optional[str] = None) -> "Grammar":
+        """A grammar from Lark EBNF text."""
+        from .lark import grammar_from_lark
+
+        return grammar_from_lark(text, start=start)
+
+    @classmethod
+    def from_gbnf(cls, text: str, start: str = "root") -> "Grammar":
+        """A grammar from llama.cpp GBNF text."""
+        from .gbnf import grammar_from_gbnf
+
+        return grammar_from_gbnf(text, start=start)
+
+    @classmethod
+    def from_json_schema(cls, schema, **options) -> "Grammar":
+        """A grammar for the JSON documents that ``schema`` accepts (a dict, a JSON string or
+        a pydantic model class); see :func:`constrain.grammar.json_schema.grammar_from_json_schema`."""
+        from .json_schema import grammar_from_json_schema
+
+        return grammar_from_json_schema(schema, **options)
