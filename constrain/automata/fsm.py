@@ -1,0 +1,569 @@
+"""IR regexes to minimized byte-level DFAs.
+
+A :class:`ByteDFA` reads UTF-8 bytes. Code point ranges become sequences of byte ranges
+(the scheme of regex-automata's ``Utf8Sequences``), so a DFA never accepts invalid UTF-8
+or an encoded surrogate, and ``Not`` is the complement within valid UTF-8 strings.
+
+Construction: a Thompson NFA over byte ranges, subset construction over *byte classes*
+(the coarsest partition of 0..255 that no NFA edge splits), trimming of dead states, then
+Hopcroft minimization over the classes; ``And``/``Not`` are products of minimized DFAs
+(embedded back into the NFA when nested). States are numbered breadth first from the
+start state, so equal languages give identical tables.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..config import DEFAULT_LIMITS
+from ..errors import ResourceLimitError
+from ..grammar.ir import MAX_CODE_POINT, And, Alt, Chars, Not, Regex, Repeat, Seq
+
+__all__ = (
+    "ByteDFA",
+    "complement_dfa",
+    "difference_dfa",
+    "intersect_dfa",
+    "product_dfa",
+    "regex_to_dfa",
+    "union_dfa",
+    "utf8_sequences",
+)
+
+ByteRanges = Tuple[Tuple[int, int], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class ByteDFA:
+    """A minimized deterministic automaton over bytes.
+
+    Attributes:
+        transitions: int32 ``[num_states, 256]``; ``-1`` means dead (no accepting
+            continuation). Read-only.
+        accepting: bool ``[num_states]``. Read-only.
+
+    The start state is 0; every state can reach acceptance; no two states are
+    equivalent; ``num_states == 0`` means the empty language.
+    """
+
+    transitions: np.ndarray
+    accepting: np.ndarray
+
+    def __post_init__(self) -> None:
+        t = np.ascontiguousarray(self.transitions, dtype=np.int32)
+        a = np.ascontiguousarray(self.accepting, dtype=np.bool_)
+        if t.ndim != 2 or t.shape[1] != 256 or a.shape != (t.shape[0],):
+            raise ValueError(f"bad DFA shapes: transitions {t.shape}, accepting {a.shape}")
+        t.setflags(write=False)
+        a.setflags(write=False)
+        object.__setattr__(self, "transitions", t)
+        object.__setattr__(self, "accepting", a)
+
+    @property
+    def num_states(self) -> int:
+        """Number of states (0 for the empty language)."""
+        return int(self.transitions.shape[0])
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the language is empty."""
+        return self.num_states == 0
+
+    @property
+    def accepts_empty(self) -> bool:
+        """Whether the empty string is in the language."""
+        return self.num_states > 0 and bool(self.accepting[0])
+
+    def run(self, data: bytes, state: int = 0) -> int:
+        """The state after reading ``data`` from ``state``; -1 once dead."""
+        if self.num_states == 0:
+            return -1
+        t = self.transitions
+        for b in data:
+            state = t[state, b]
+            if state < 0:
+                return -1
+        return int(state)
+
+    def matches(self, data: bytes) -> bool:
+        """Whether ``data`` (bytes) is in the language."""
+        s = self.run(data)
+        return s >= 0 and bool(self.accepting[s])
+
+    def byte_classes(self) -> np.ndarray:
+        """int32 ``[256]``: bytes with the same class have identical columns."""
+        if self.num_states == 0:
+            return np.zeros(256, dtype=np.int32)
+        _, inverse = np.unique(self.transitions.T, axis=0, return_inverse=True)
+        return inverse.reshape(256).astype(np.int32)
+
+    def __repr__(self) -> str:
+        return f"ByteDFA(num_states={self.num_states}, accepts_empty={self.accepts_empty})"
+
+
+EMPTY_DFA = ByteDFA(np.zeros((0, 256), dtype=np.int32), np.zeros(0, dtype=np.bool_))
+
+
+# --- UTF-8 ----------------------------------------------------------------------------------
+
+
+def utf8_sequences(lo: int, hi: int) -> List[ByteRanges]:
+    """Byte-range sequences whose concatenated products are exactly the UTF-8 encodings
+    of the code points ``lo..hi`` (surrogates excluded); sequences are disjoint."""
+    out: List[ByteRanges] = []
+    stack = [(max(lo, 0), min(hi, MAX_CODE_POINT))]
+    while stack:
+        lo, hi = stack.pop()
+        if lo > hi:
+            continue
+        if lo <= 0xDFFF and hi >= 0xD800:
+            stack.append((0xE000, hi))
+            stack.append((lo, 0xD7FF))
+            continue
+        for bound in (0x7F, 0x7FF, 0xFFFF):
+            if lo <= bound < hi:
+                stack.append((bound + 1, hi))
+                stack.append((lo, bound))
+                break
+        else:
+            if hi <= 0x7F:
+                out.append(((lo, hi),))
+                continue
+            n = len(chr(lo).encode("utf-8"))
+            for i in range(1, n):
+                m = (1 << (6 * i)) - 1
+                if lo & ~m != hi & ~m:
+                    if lo & m != 0:
+                        stack.append(((lo | m) + 1, hi))
+                        stack.append((lo, lo | m))
+                        break
+                    if hi & m != m:
+                        stack.append((hi & ~m, hi))
+                        stack.append((lo, (hi & ~m) - 1))
+                        break
+            else:
+                a = chr(lo).encode("utf-8")
+                b = chr(hi).encode("utf-8")
+                out.append(tuple(zip(a, b)))
+    return out
+
+
+# --- NFA ------------------------------------------------------------------------------------
+
+
+class _NFA:
+    """Thompson NFA over byte ranges. Fragments are built *from* a given start state and
+    return their end state; only fresh states ever receive back edges, so sibling
+    fragments may share a start state."""
+
+    def __init__(self, max_states: int) -> None:
+        self.eps: List[List[int]] = []
+        self.edges: List[List[Tuple[int, int, int]]] = []
+        self.max_states = max_states
+        self.limit_nfa = 64 * max_states + 4096
+
+    def new(self) -> int:
+        self.eps.append([])
+        self.edges.append([])
+        n = len(self.eps)
+        if n > self.limit_nfa:
+            raise ResourceLimitError(
+                f"regex too large: its NFA exceeds {self.limit_nfa} states "
+                f"(64 x Limits.max_dfa_states={self.max_states}); reduce bounded repetitions"
+            )
+        return n - 1
+
+    def build(self, r: Regex, start: int) -> int:
+        if isinstance(r, Chars):
+            return self.build_chars(r.ranges, start)
+        if isinstance(r, Seq):
+            cur = start
+            for item in r.items:
+                cur = self.build(item, cur)
+            return cur
+        if isinstance(r, Alt):
+            end = self.new()
+            for item in r.items:
+                self.eps[self.build(item, start)].append(end)
+            return end
+        if isinstance(r, Repeat):
+            cur = start
+            for _ in range(r.min):
+                cur = self.build(r.item, cur)
+            if r.max is None:
+                loop = self.new()
+                self.eps[cur].append(loop)
+                self.eps[self.build(r.item, loop)].append(loop)
+                return loop
+            if r.max == r.min:
+                return cur
+            end = self.new()
+            for _ in range(r.max - r.min):  # nested optionals: (x(x(x)?)?)?
+                self.eps[cur].append(end)
+                cur = self.build(r.item, cur)
+            self.eps[cur].append(end)
+            return end
+        if isinstance(r, (And, Not)):
+            return self.embed(regex_to_dfa(r, max_states=self.max_states), start)
+        raise TypeError(f"not a regex node: {r!r}")
+
+    def build_chars(self, ranges, start: int) -> int:
+        end = self.new()
+        suffix_state: Dict[ByteRanges, int] = {(): end}
+
+        def state_for(suffix: ByteRanges) -> int:
+            s = suffix_state.get(suffix)
+            if s is None:
+                s = self.new()
+                nxt = state_for(suffix[1:])
+                self.edges[s].append((suffix[0][0], suffix[0][1], nxt))
+                suffix_state[suffix] = s
+            return s
+
+        for lo, hi in ranges:
+            for sq in utf8_sequences(lo, hi):
+                nxt = state_for(sq[1:])
+                self.edges[start].append((sq[0][0], sq[0][1], nxt))
+        return end
+
+    def embed(self, dfa: ByteDFA, start: int) -> int:
+        end = self.new()
+        if dfa.num_states == 0:
+            return end
+        ids = [start] + [self.new() for _ in range(dfa.num_states - 1)]
+        t = dfa.transitions
+        for s in range(dfa.num_states):
+            row = t[s]
+            cuts = np.flatnonzero(np.diff(row)) + 1
+            bounds = np.concatenate(([0], cuts, [256]))
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                target = int(row[a])
+                if target >= 0:
+                    self.edges[ids[s]].append((int(a), int(b) - 1, ids[target]))
+            if dfa.accepting[s]:
+                self.eps[ids[s]].append(end)
+        return end
+
+
+def _closure(eps: List[List[int]], states) -> set:
+    seen = set(states)
+    stack = list(seen)
+    while stack:
+        for t in eps[stack.pop()]:
+            if t not in seen:
+                seen.add(t)
+                stack.append(t)
+    return seen
+
+
+def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
+    """Subset construction over byte classes: (trans [n, C] with -1, accepting, byte_class)."""
+    points = {0, 256}
+    for edges in nfa.edges:
+        for lo, hi, _ in edges:
+            points.add(lo)
+            points.add(hi + 1)
+    bounds = np.array(sorted(points), dtype=np.int64)
+    byte_class = (np.searchsorted(bounds, np.arange(256), side="right") - 1).astype(np.int32)
+    cls_lo = {int(b): i for i, b in enumerate(bounds[:-1])}
+    edges_cls = [[(cls_lo[lo], cls_lo[hi + 1] - 1 if hi + 1 < 256 else len(bounds) - 2, t)
+                  for lo, hi, t in edges] for edges in nfa.edges]
+    n_cls = len(bounds) - 1
+    eps = nfa.eps
+    limit = 2 * max_states + 64
+
+    def key_of(closure: set) -> frozenset:
+        return frozenset(q for q in closure if edges_cls[q] or q == final)
+
+    first = key_of(_closure(eps, [start]))
+    index: Dict[frozenset, int] = {first: 0}
+    order = [first]
+    rows: List[List[int]] = []
+    accepting: List[bool] = []
+    i = 0
+    while i < len(order):
+        cur = order[i]
+        i += 1
+        accepting.append(final in cur)
+        moves: Dict[int, set] = {}
+        for q in cur:
+            for a, b, t in edges_cls[q]:
+                for c in range(a, b + 1):
+                    s = moves.get(c)
+                    if s is None:
+                        moves[c] = {t}
+                    else:
+                        s.add(t)
+        row = [-1] * n_cls
+        by_set: Dict[frozenset, int] = {}
+        for c, targets in moves.items():
+            fs = frozenset(targets)
+            j = by_set.get(fs)
+            if j is None:
+                key = key_of(_closure(eps, fs))
+                j = index.get(key)
+                if j is None:
+                    j = len(order)
+                    if j >= limit:
+                        raise ResourceLimitError(
+                            f"regex too large: its DFA exceeds {limit} states before minimization "
+                            f"(2 x Limits.max_dfa_states={max_states})"
+                        )
+                    index[key] = j
+                    order.append(key)
+                by_set[fs] = j
+            row[c] = j
+        rows.append(row)
+    trans = np.array(rows, dtype=np.int32).reshape(len(rows), n_cls)
+    return trans, np.array(accepting, dtype=np.bool_), byte_class
+
+
+# --- trimming, minimization, canonical numbering ----------------------------------------------
+
+
+def _trim(trans: np.ndarray, accepting: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Drop states that cannot reach acceptance (and those unreachable from 0)."""
+    n = trans.shape[0]
+    if n == 0:
+        return trans, accepting
+    src, cls = np.nonzero(trans >= 0)
+    dst = trans[src, cls]
+    # reverse reachability from accepting states
+    order = np.argsort(dst, kind="stable")
+    src_sorted = src[order]
+    ptr = np.searchsorted(dst[order], np.arange(n + 1))
+    live = accepting.copy()
+    stack = list(np.flatnonzero(accepting))
+    while stack:
+        s = stack.pop()
+        for p in src_sorted[ptr[s]:ptr[s + 1]]:
+            if not live[p]:
+                live[p] = True
+                stack.append(p)
+    if not live[0]:
+        return np.zeros((0, trans.shape[1]), dtype=np.int32), np.zeros(0, dtype=np.bool_)
+    t = np.where(trans >= 0, trans, 0)
+    t = np.where((trans >= 0) & live[t], trans, -1)
+    return _renumber(t, accepting, np.arange(n), live)
+
+
+def _renumber(trans: np.ndarray, accepting: np.ndarray, block: np.ndarray,
+              keep: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Quotient by ``block`` (state -> block id), BFS-numbered from state 0's block."""
+    n, n_cls = trans.shape
+    rep: Dict[int, int] = {}
+    for s in range(n):
+        if keep is None or keep[s]:
+            rep.setdefault(int(block[s]), s)
+    new_id = {int(block[0]): 0}
+    queue = [int(block[0])]
+    k = 0
+    while k < len(queue):
+        b = queue[k]
+        k += 1
+        for t in trans[rep[b]]:
+            if t >= 0:
+                bt = int(block[t])
+                if bt not in new_id:
+                    new_id[bt] = len(queue)
+                    queue.append(bt)
+    reps = np.array([rep[b] for b in queue], dtype=np.int64)
+    mapping = np.full(int(block.max()) + 2, -1, dtype=np.int32)
+    for b, i in new_id.items():
+        mapping[b] = i
+    rows = trans[reps]
+    out = np.where(rows >= 0, mapping[block[np.where(rows >= 0, rows, 0)]], -1).astype(np.int32)
+    return out, accepting[reps].copy()
+
+
+def _minimize(trans: np.ndarray, accepting: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Hopcroft's algorithm on a trimmed partial DFA; the implicit dead state is never a
+    splitter (it is alone in its block, being the only state that cannot accept)."""
+    n, n_cls = trans.shape
+    if n <= 1:
+        return trans, accepting
+    preds: List[List[Tuple[int, int]]] = [[] for _ in range(n)]
+    src, cls = np.nonzero(trans >= 0)
+    for s, c, t in zip(src.tolist(), cls.tolist(), trans[src, cls].tolist()):
+        preds[t].append((c, s))
+    block_of = [0 if a else 1 for a in accepting.tolist()]
+    blocks: List[set] = [set(), set()]
+    for s, b in enumerate(block_of):
+        blocks[b].add(s)
+    if not blocks[1]:
+        blocks.pop()
+    elif not blocks[0]:
+        blocks[0], blocks[1] = blocks[1], blocks[0]
+        blocks.pop()
+        block_of = [0] * n
+    # With an explicit dead state D, the initial partition is {F, N, {D}}; Hopcroft needs
+    # all but one block as splitters: F and N (never {D}).
+    work = list(range(len(blocks)))
+    in_work = set(work)
+    while work:
+        a = work.pop()
+        in_work.discard(a)
+        by_cls: Dict[int, List[int]] = {}
+        for t in list(blocks[a]):
+            for c, s in preds[t]:
+                lst = by_cls.get(c)
+                if lst is None:
+                    by_cls[c] = [s]
+                else:
+                    lst.append(s)
+        for xs in by_cls.values():
+            touched: Dict[int, List[int]] = {}
+            for s in xs:
+                b = block_of[s]
+                lst = touched.get(b)
+                if lst is None:
+                    touched[b] = [s]
+                else:
+                    lst.append(s)
+            for b, members in touched.items():
+                if len(members) == len(blocks[b]):
+                    continue
+                new = len(blocks)
+                moved = set(members)
+                blocks[b] -= moved
+                blocks.append(moved)
+                for s in members:
+                    block_of[s] = new
+                if b in in_work:
+                    work.append(new)
+                    in_work.add(new)
+                else:
+                    pick = new if len(moved) <= len(blocks[b]) else b
+                    work.append(pick)
+                    in_work.add(pick)
+    return _renumber(trans, accepting, np.array(block_of, dtype=np.int64))
+
+
+def _finish(trans: np.ndarray, accepting: np.ndarray, byte_class: np.ndarray, max_states: int,
+            what: str = "regex") -> ByteDFA:
+    trans, accepting = _trim(trans, accepting)
+    if trans.shape[0] == 0:
+        return EMPTY_DFA
+    trans, accepting = _minimize(trans, accepting)
+    if trans.shape[0] > max_states:
+        raise ResourceLimitError(
+            f"{what} needs a DFA of {trans.shape[0]} states, over Limits.max_dfa_states={max_states}"
+        )
+    return ByteDFA(trans[:, byte_class], accepting)
+
+
+# --- products -------------------------------------------------------------------------------
+
+
+def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bool], *,
+                max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
+    """The product automaton of ``dfas``, accepting where ``accept(flags)`` is true.
+
+    ``flags[i]`` says whether ``dfas[i]`` accepts (False once it is dead). ``accept`` must
+    be False when every flag is False unless one of the DFAs accepts all valid UTF-8, else
+    the product would accept invalid UTF-8; use :func:`complement_dfa` for negation.
+    """
+    if not dfas:
+        raise ValueError("product_dfa needs at least one DFA")
+    if accept(tuple(False for _ in dfas)):
+        raise ValueError("accept(all False) must be False; use complement_dfa for negations")
+    stacked = np.vstack([d.transitions for d in dfas if d.num_states] or [np.zeros((1, 256), np.int32)])
+    _, byte_class = np.unique(stacked.T, axis=0, return_inverse=True)
+    byte_class = byte_class.reshape(256).astype(np.int32)
+    n_cls = int(byte_class.max()) + 1
+    reps = np.zeros(n_cls, dtype=np.int64)
+    for b in range(255, -1, -1):
+        reps[byte_class[b]] = b
+    cols = [d.transitions[:, reps].tolist() if d.num_states else [] for d in dfas]
+    accs = [d.accepting.tolist() for d in dfas]
+    start = tuple(0 if d.num_states else -1 for d in dfas)
+    dead = tuple(-1 for _ in dfas)
+    index = {start: 0}
+    order = [start]
+    rows: List[List[int]] = []
+    acc: List[bool] = []
+    limit = 2 * max_states + 64
+    i = 0
+    while i < len(order):
+        cur = order[i]
+        i += 1
+        acc.append(bool(accept(tuple(s >= 0 and accs[k][s] for k, s in enumerate(cur)))))
+        row = [-1] * n_cls
+        for c in range(n_cls):
+            nxt = tuple(cols[k][s][c] if s >= 0 else -1 for k, s in enumerate(cur))
+            if nxt == dead:
+                continue
+            j = index.get(nxt)
+            if j is None:
+                j = len(order)
+                if j >= limit:
+                    raise ResourceLimitError(
+                        f"DFA product exceeds {limit} states before minimization "
+                        f"(2 x Limits.max_dfa_states={max_states})"
+                    )
+                index[nxt] = j
+                order.append(nxt)
+            row[c] = j
+        rows.append(row)
+    trans = np.array(rows, dtype=np.int32).reshape(len(rows), n_cls)
+    return _finish(trans, np.array(acc, dtype=np.bool_), byte_class, max_states, "DFA product")
+
+
+def intersect_dfa(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
+    """Strings every DFA accepts."""
+    return product_dfa(dfas, all, max_states=max_states)
+
+
+def union_dfa(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
+    """Strings some DFA accepts."""
+    return product_dfa(dfas, any, max_states=max_states)
+
+
+def difference_dfa(a: ByteDFA, b: ByteDFA, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
+    """Strings ``a`` accepts and ``b`` does not."""
+    return product_dfa((a, b), lambda f: f[0] and not f[1], max_states=max_states)
+
+
+def complement_dfa(dfa: ByteDFA, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
+    """Valid UTF-8 strings ``dfa`` does not accept."""
+    return difference_dfa(_any_utf8(), dfa, max_states=max_states)
+
+
+@lru_cache(maxsize=1)
+def _any_utf8() -> ByteDFA:
+    return regex_to_dfa(Repeat(Chars(((0, MAX_CODE_POINT),)), 0, None))
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
+    """The minimized byte DFA of ``regex`` (UTF-8 encoded code points).
+
+    Args:
+        regex: an IR regex (hashable; results are cached).
+        max_states: the most states the minimized DFA may have.
+
+    Raises:
+        ResourceLimitError: the DFA (or an intermediate automaton) is too large.
+    """
+    if isinstance(regex, And):
+        parts = [regex_to_dfa(x, max_states=max_states) for x in regex.items]
+        if any(p.is_empty for p in parts):
+            return EMPTY_DFA
+        if not parts:
+            return _any_utf8()
+        return intersect_dfa(*parts, max_states=max_states)
+    if isinstance(regex, Not):
+        return complement_dfa(regex_to_dfa(regex.item, max_states=max_states), max_states=max_states)
+    nfa = _NFA(max_states)
+    start = nfa.new()
+    final = nfa.build(regex, start)
+    trans, accepting, byte_class = _determinize(nfa, start, final, max_states)
+    return _finish(trans, accepting, byte_class, max_states)
