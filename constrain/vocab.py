@@ -25,7 +25,7 @@ import numpy as np
 
 from constrain.errors import ConfigurationError
 
-__all__ = ("TokenTrie", "Vocabulary", "bytes_to_unicode")
+__all__ = ("END_OF_TURN_TOKENS", "TokenTrie", "Vocabulary", "bytes_to_unicode")
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,3 +170,422 @@ def bytes_to_unicode() -> dict[int, str]:
             table[b] = chr(256 + extra)
             extra += 1
     return table
+
+
+_BYTE_DECODER: dict[str, int] = {c: b for b, c in bytes_to_unicode().items()}
+
+#: Special tokens that end a turn in common chat models; they count as end-of-sequence
+#: (next to the tokenizer's own ``eos_token``) when a tokenizer has them as special tokens.
+END_OF_TURN_TOKENS = (
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|end|>",
+    "<end_of_turn>",
+)
+
+
+def _byte_level_bytes(token: str) -> bytes:
+    """Bytes of a byte-level BPE token; like Hugging Face's ByteLevel decoder, a string with
+    a character outside the byte alphabet (an added token such as ``"a b"``) is taken as UTF-8."""
+    try:
+        return bytes([_BYTE_DECODER[c] for c in token])
+    except KeyError:
+        return token.encode("utf-8")
+
+
+def _byte_fallback(token: str) -> bytes | None:
+    """The byte of a SentencePiece byte-fallback token ``<0xNN>``, else None."""
+    if len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
+        try:
+            return bytes([int(token[3:5], 16)])
+        except ValueError:
+            return None
+    return None
+
+
+def _token_decoder(decoder: Mapping[str, Any] | None):
+    """Returns ``str -> bytes`` decoding one token the way a Hugging Face ``tokenizers``
+    decoder would inside a longer text.
+
+    Steps that only act at the very start of a text (``Strip`` after ``Fuse``, Metaspace's
+    removal of the prepended space) are left out: token bytes are what a token adds after
+    other text. Unsupported decoders raise, rather than guess bytes.
+
+    Raises:
+        ConfigurationError: the decoder is missing or of a kind not decoded exactly.
+    """
+    if decoder is None:
+        raise ConfigurationError(
+            "the tokenizer has no decoder, so the bytes of its tokens are unknown; "
+            "build the Vocabulary from token bytes directly"
+        )
+    kind = decoder.get("type")
+    steps = decoder.get("decoders", []) if kind == "Sequence" else [decoder]
+    kinds = [s.get("type") for s in steps]
+    if "ByteLevel" in kinds:
+        if any(k != "ByteLevel" for k in kinds):
+            raise ConfigurationError(f"unsupported tokenizer decoder sequence {kinds}")
+        return _byte_level_bytes
+
+    # SentencePiece style: a chain of string steps, then UTF-8; ByteFallback yields raw bytes.
+    plan: list[tuple[str, Any]] = []
+    fused = False
+    for step in steps:
+        k = step.get("type")
+        if k == "Replace":
+            pattern = step.get("pattern", {})
+            if "String" not in pattern:
+                raise ConfigurationError(f"unsupported regex Replace in tokenizer decoder: {step}")
+            plan.append(("replace", (pattern["String"], step.get("content", ""))))
+        elif k == "Metaspace":
+            plan.append(("replace", (step.get("replacement", "\u2581"), " ")))
+        elif k == "ByteFallback":
+            plan.append(("byte_fallback", None))
+        elif k == "Fuse":
+            fused = True
+        elif k == "Strip":
+            if not fused:  # per-token strip
+                plan.append(("strip", (step.get("content", " "), step.get("start", 0), step.get("stop", 0))))
+            # after Fuse it only trims the start and end of the whole text
+        else:
+            raise ConfigurationError(f"unsupported tokenizer decoder {k!r}")
+
+    def decode(token: str) -> bytes:
+        for op, arg in plan:
+            if op == "byte_fallback":
+                raw = _byte_fallback(token)
+                if raw is not None:
+                    return raw  # later string steps do not touch byte pieces
+            elif op == "replace":
+                token = token.replace(arg[0], arg[1])
+            else:
+                content, start, stop = arg
+                for _ in range(start):
+                    if token.startswith(content):
+                        token = token[len(content) :]
+                for _ in range(stop):
+                    if token.endswith(content):
+                        token = token[: -len(content)]
+        return token.encode("utf-8")
+
+    return decode
+
+
+class Vocabulary:
+    """The exact bytes of every token id a model scores; immutable and picklable.
+
+    Every id is exactly one of: a text token (non-empty bytes; in :attr:`trie`), an
+    end-of-sequence id (in :attr:`eos_token_ids`), or a special id (in
+    :attr:`special_token_ids`: control and added special tokens, padding ids beyond the
+    tokenizer, and ids whose bytes are empty). EOS and special ids have ``b""`` bytes.
+
+    Attributes:
+        size: number of ids the model scores, padding ids included.
+        token_bytes: the bytes each id adds to the output; ``len(token_bytes) == size``.
+        eos_token_ids: ids that end a sequence (never empty).
+        special_token_ids: ids a grammar never allows; disjoint from ``eos_token_ids``.
+    """
+
+    __slots__ = ("size", "token_bytes", "eos_token_ids", "special_token_ids", "_trie", "_fingerprint")
+
+    size: int
+    token_bytes: tuple[bytes, ...]
+    eos_token_ids: frozenset[int]
+    special_token_ids: frozenset[int]
+
+    def __init__(
+        self,
+        token_bytes: Iterable[bytes],
+        eos_token_ids: Iterable[int],
+        special_token_ids: Iterable[int] = (),
+        size: int | None = None,
+    ) -> None:
+        """Validates and normalizes a vocabulary.
+
+        Args:
+            token_bytes: the bytes of ids ``0..len-1``.
+            eos_token_ids: ids that end a sequence; at least one.
+            special_token_ids: ids never allowed by a grammar.
+            size: the number of ids the model scores when larger than ``len(token_bytes)``;
+                the extra ids are padding (special, ``b""``).
+
+        Raises:
+            ConfigurationError: a token is not bytes, an id is out of range, there is no
+                EOS id, or ``size`` is smaller than the number of tokens.
+        """
+        tokens = list(token_bytes)
+        for i, tb in enumerate(tokens):
+            if not isinstance(tb, bytes):
+                raise ConfigurationError(f"token_bytes[{i}] is {type(tb).__name__}, expected bytes")
+        if size is None:
+            size = len(tokens)
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool):
+            raise ConfigurationError(f"size must be an int, got {size!r}")
+        size = int(size)
+        if size < len(tokens):
+            raise ConfigurationError(
+                f"size={size} is smaller than the {len(tokens)} tokens given; the model must "
+                "score every token id"
+            )
+        eos = self._ids(eos_token_ids, size, "eos_token_ids")
+        if not eos:
+            raise ConfigurationError("a vocabulary needs at least one end-of-sequence id")
+        special = self._ids(special_token_ids, size, "special_token_ids")
+        special |= set(range(len(tokens), size))
+        special |= {i for i, tb in enumerate(tokens) if not tb}
+        special -= eos
+        tokens.extend(b"" for _ in range(size - len(tokens)))
+        for i in eos | special:
+            tokens[i] = b""
+        set_ = object.__setattr__
+        set_(self, "size", size)
+        set_(self, "token_bytes", tuple(tokens))
+        set_(self, "eos_token_ids", frozenset(eos))
+        set_(self, "special_token_ids", frozenset(special))
+        set_(self, "_trie", None)
+        set_(self, "_fingerprint", None)
+
+    @staticmethod
+    def _ids(ids: Iterable[int], size: int, name: str) -> set[int]:
+        out = set()
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+                raise ConfigurationError(f"{name} must hold ints, got {i!r}")
+            if not 0 <= i < size:
+                raise ConfigurationError(f"{name} holds {i}, outside 0..{size - 1}")
+            out.add(int(i))
+        return out
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Vocabulary is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Vocabulary is immutable")
+
+    def __getstate__(self):
+        # the trie is rebuilt lazily after unpickling
+        return (self.size, self.token_bytes, self.eos_token_ids, self.special_token_ids)
+
+    def __setstate__(self, state) -> None:
+        set_ = object.__setattr__
+        for name, value in zip(("size", "token_bytes", "eos_token_ids", "special_token_ids"), state):
+            set_(self, name, value)
+        set_(self, "_trie", None)
+        set_(self, "_fingerprint", None)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Vocabulary):
+            return NotImplemented
+        return (
+            self.size == other.size
+            and self.eos_token_ids == other.eos_token_ids
+            and self.special_token_ids == other.special_token_ids
+            and self.token_bytes == other.token_bytes
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __repr__(self) -> str:
+        return (
+            f"Vocabulary(size={self.size}, text_tokens={self.size - len(self.eos_token_ids) - len(self.special_token_ids)}, "
+            f"eos_token_ids={sorted(self.eos_token_ids)})"
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        """A SHA-256 hex digest of the whole vocabulary, stable across processes (for caches)."""
+        if self._fingerprint is None:
+            import hashlib
+
+            h = hashlib.sha256()
+            h.update(f"{self.size};{sorted(self.eos_token_ids)};{sorted(self.special_token_ids)};".encode())
+            for tb in self.token_bytes:
+                h.update(len(tb).to_bytes(4, "little"))
+                h.update(tb)
+            object.__setattr__(self, "_fingerprint", h.hexdigest())
+        return self._fingerprint
+
+    @property
+    def trie(self) -> TokenTrie:
+        """The prefix tree of the text tokens, built on first use and cached (not pickled)."""
+        trie = self._trie
+        if trie is None:
+            trie = TokenTrie.build(self.token_bytes, self.eos_token_ids | self.special_token_ids)
+            object.__setattr__(self, "_trie", trie)
+        return trie
+
+    def decode(self, ids: Iterable[int]) -> bytes:
+        """The bytes of a sequence of ids; EOS, special and padding ids add nothing.
+
+        Raises:
+            ConfigurationError: an id is outside ``0..size-1``.
+        """
+        out = []
+        for i in ids:
+            if not 0 <= i < self.size:
+                raise ConfigurationError(f"token id {i} outside 0..{self.size - 1}")
+            out.append(self.token_bytes[i])
+        return b"".join(out)
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def byte_level(cls) -> "Vocabulary":
+        """256 single-byte tokens (id ``b`` is byte ``b``) and one EOS id, 256; for tests."""
+        return cls([bytes([b]) for b in range(256)], eos_token_ids=[256], size=257)
+
+    @classmethod
+    def from_transformers(
+        cls,
+        tokenizer: Any,
+        vocab_size: int | None = None,
+        *,
+        eos_token_ids: Iterable[int] | None = None,
+    ) -> "Vocabulary":
+        """Reads a Hugging Face tokenizer's exact token bytes.
+
+        Supports fast tokenizers with a byte-level decoder (GPT-2, Llama-3, Qwen2, SmolLM2)
+        or a SentencePiece-style decoder (``▁`` as space, ``<0xNN>`` byte fallback: Llama-2,
+        Mistral), and slow byte-level tokenizers that expose ``byte_decoder``.
+
+        Args:
+            tokenizer: a ``transformers`` tokenizer.
+            vocab_size: the number of rows of the model's output embedding, when larger than
+                the tokenizer; the extra ids are padding and never allowed.
+            eos_token_ids: the ids that end a sequence; by default the tokenizer's
+                ``eos_token_id`` plus any special token named in :data:`END_OF_TURN_TOKENS`.
+
+        Returns:
+            The vocabulary; its size is ``max(vocab_size, tokenizer ids)``.
+
+        Raises:
+            ConfigurationError: the tokenizer's decoder is not one decoded exactly, it has no
+                EOS token, or ``vocab_size`` is smaller than the tokenizer.
+        """
+        vocab: dict[str, int] = dict(tokenizer.get_vocab())
+        special_ids = {int(i) for i in getattr(tokenizer, "all_special_ids", ()) if i is not None}
+        added = getattr(tokenizer, "added_tokens_decoder", None) or {}
+        for tid, tok in added.items():
+            if getattr(tok, "special", False):
+                special_ids.add(int(tid))
+
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            import json
+
+            decode_one = _token_decoder(json.loads(backend.to_str()).get("decoder"))
+        elif isinstance(getattr(tokenizer, "byte_decoder", None), dict):
+            table = tokenizer.byte_decoder
+
+            def decode_one(token: str) -> bytes:
+                try:
+                    return bytes([table[c] for c in token])
+                except KeyError:
+                    return token.encode("utf-8")
+
+        else:
+            raise ConfigurationError(
+                f"cannot read token bytes from {type(tokenizer).__name__}: use a fast tokenizer "
+                "(use_fast=True), Vocabulary.from_tiktoken, or pass token bytes to Vocabulary"
+            )
+
+        n = max(max(vocab.values(), default=-1) + 1, len(tokenizer))
+        if vocab_size is not None and vocab_size < n:
+            raise ConfigurationError(
+                f"vocab_size={vocab_size} is smaller than the tokenizer's {n} ids"
+            )
+        token_bytes = [b""] * n
+        for token, tid in vocab.items():
+            if tid not in special_ids:
+                token_bytes[tid] = decode_one(token)
+
+        if eos_token_ids is None:
+            eos = set()
+            if getattr(tokenizer, "eos_token_id", None) is not None:
+                eos.add(int(tokenizer.eos_token_id))
+            for name in END_OF_TURN_TOKENS:
+                tid = vocab.get(name)
+                if tid is not None and tid in special_ids:
+                    eos.add(tid)
+            if not eos:
+                raise ConfigurationError(
+                    "the tokenizer names no EOS token; pass eos_token_ids=[...]"
+                )
+        else:
+            eos = set(eos_token_ids)
+        return cls(token_bytes, eos, special_ids, size=vocab_size if vocab_size is not None else n)
+
+    @classmethod
+    def from_tiktoken(
+        cls,
+        path_or_ranks: str | os.PathLike | Mapping[bytes, int],
+        special_tokens: Mapping[str, int],
+        eos_tokens: Iterable[str],
+        *,
+        size: int | None = None,
+    ) -> "Vocabulary":
+        """Reads a tiktoken vocabulary: a rank file (``base64(bytes) rank`` per line) or ranks.
+
+        A token's rank is its id. Ids no rank or special token claims are never allowed.
+
+        Args:
+            path_or_ranks: the path of a ``.tiktoken`` file, or a dict from bytes to rank.
+            special_tokens: special token names and their ids.
+            eos_tokens: names, among ``special_tokens``, of the tokens that end a sequence.
+            size: the number of ids the model scores, when larger than the tokenizer.
+
+        Raises:
+            ConfigurationError: the file is malformed, two tokens share an id, or an EOS
+                name is not a special token.
+        """
+        if isinstance(path_or_ranks, Mapping):
+            ranks = dict(path_or_ranks)
+        else:
+            ranks = _read_tiktoken(path_or_ranks)
+        n = max(max(ranks.values(), default=-1), max(special_tokens.values(), default=-1)) + 1
+        token_bytes = [b""] * n
+        claimed: set[int] = set()
+        for tb, rank in ranks.items():
+            if not isinstance(tb, bytes) or not isinstance(rank, int) or rank < 0:
+                raise ConfigurationError(f"bad tiktoken rank {tb!r}: {rank!r}")
+            if rank in claimed:
+                raise ConfigurationError(f"two tiktoken tokens have rank {rank}")
+            claimed.add(rank)
+            token_bytes[rank] = tb
+        for name, tid in special_tokens.items():
+            if tid in claimed:
+                raise ConfigurationError(f"special token {name!r} reuses id {tid}")
+            claimed.add(tid)
+        eos = []
+        for name in eos_tokens:
+            if name not in special_tokens:
+                raise ConfigurationError(f"EOS token {name!r} is not among the special tokens")
+            eos.append(special_tokens[name])
+        return cls(token_bytes, eos, special_tokens.values(), size=size if size is not None else n)
+
+
+def _read_tiktoken(path: str | os.PathLike) -> dict[bytes, int]:
+    ranks: dict[bytes, int] = {}
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f.read().splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            try:
+                if len(parts) != 2:
+                    raise ValueError("expected two fields")
+                tb = base64.b64decode(parts[0], validate=True)
+                rank = int(parts[1])
+            except ValueError as exc:
+                raise ConfigurationError(f"{os.fspath(path)}, line {lineno}: not a tiktoken rank line ({exc})") from None
+            if tb in ranks:
+                raise ConfigurationError(f"{os.fspath(path)}, line {lineno}: duplicate token {tb!r}")
+            ranks[tb] = rank
+    return ranks

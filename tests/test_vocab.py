@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import pickle
 import random
+import unicodedata
 
 import numpy as np
 import pytest
 
+from constrain import testing
 from constrain.errors import ConfigurationError
-from constrain.vocab import TokenTrie, bytes_to_unicode
+from constrain.vocab import TokenTrie, Vocabulary, bytes_to_unicode
 
 
 # --------------------------------------------------------------------------- the trie
@@ -125,3 +128,345 @@ def test_bytes_to_unicode_is_a_bijection():
     assert sorted(table) == list(range(256))
     assert len(set(table.values())) == 256
     assert table[ord("a")] == "a" and table[ord(" ")] == "Ġ" and table[ord("\n")] == "Ċ"
+
+
+# --------------------------------------------------------------------------- Vocabulary
+
+
+def _check_partition(v: Vocabulary) -> None:
+    """Every id is exactly one of text (non-empty bytes), EOS, special; the trie holds the text."""
+    assert len(v.token_bytes) == v.size == len(v)
+    assert not v.eos_token_ids & v.special_token_ids
+    text = [i for i, tb in enumerate(v.token_bytes) if tb]
+    assert not set(text) & (v.eos_token_ids | v.special_token_ids)
+    assert len(text) + len(v.eos_token_ids) + len(v.special_token_ids) == v.size
+    assert sorted(v.trie.token_ids.tolist()) == text
+
+
+def test_byte_level():
+    v = Vocabulary.byte_level()
+    assert v.size == 257 and v.eos_token_ids == {256} and not v.special_token_ids
+    assert v.token_bytes[:256] == tuple(bytes([b]) for b in range(256)) and v.token_bytes[256] == b""
+    assert v.trie.num_nodes == 257 and v.trie.token_ids.tolist() == list(range(256))
+    assert v.decode([104, 105, 256]) == b"hi"
+    _check_partition(v)
+
+
+INIT_CASES = [
+    # (token_bytes, eos, special, size) -> (token_bytes, eos, special)
+    (([b"a", b"b"], [1], (), None), ((b"a", b""), {1}, set())),
+    (([b"a", b"b"], [1], [1], None), ((b"a", b""), {1}, set())),  # EOS wins over special
+    (([b"a", b"", b"c"], [2], (), None), ((b"a", b"", b""), {2}, {1})),  # empty -> special
+    (([b"a", b"b"], [1], [0], 4), ((b"", b"", b"", b""), {1}, {0, 2, 3})),  # padding
+    (([b"a"], [np.int64(1)], (), np.int32(2)), ((b"a", b""), {1}, set())),
+]
+
+
+@pytest.mark.parametrize("args, expected", INIT_CASES)
+def test_init_normalizes(args, expected):
+    v = Vocabulary(*args)
+    assert (v.token_bytes, set(v.eos_token_ids), set(v.special_token_ids)) == expected
+    _check_partition(v)
+
+
+BAD_INIT_CASES = [
+    (([b"a"], []), "at least one end-of-sequence"),
+    (([b"a"], [1]), "outside"),
+    (([b"a"], [-1]), "outside"),
+    (([b"a"], [0], [5]), "outside"),
+    (([b"a"], [True]), "must hold ints"),
+    (([b"a"], [0.0]), "must hold ints"),
+    (([b"a", "b"], [0]), r"token_bytes\[1\] is str"),
+    (([b"a", b"b"], [0], (), 1), "smaller than"),
+    (([b"a"], [0], (), "2"), "size must be an int"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_INIT_CASES)
+def test_init_rejects(args, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Vocabulary(*args)
+
+
+def test_immutable_pickle_and_fingerprint():
+    v = Vocabulary([b"ab", b"a", b"", b"b"], [4], [3], size=6)
+    with pytest.raises(AttributeError):
+        v.size = 3
+    with pytest.raises(AttributeError):
+        v.token_bytes = ()
+    first = v.trie
+    assert v.trie is first  # cached
+    blob = pickle.dumps(v)
+    assert b"subtree_end" not in blob  # the trie is not pickled
+    w = pickle.loads(blob)
+    assert w == v and hash(w) == hash(v) and w.fingerprint == v.fingerprint
+    assert _flatten(w.trie) == _flatten(first)
+    assert Vocabulary([b"ax", b"a", b"", b"b"], [4], [3], size=6).fingerprint != v.fingerprint
+    with pytest.raises(ConfigurationError):
+        v.decode([6])
+
+
+# --------------------------------------------------------------------------- tiktoken
+
+
+def _write_tiktoken(path, tokens: dict[bytes, int]) -> str:
+    lines = [base64.b64encode(tb) + b" " + str(r).encode() for tb, r in tokens.items()]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return str(path)
+
+
+def test_from_tiktoken_file_and_ranks(tmp_path):
+    ranks = {b"a": 0, b"b": 1, b"ab": 2, b"\xe4\xb8": 4, b" \n": 5}  # rank 3 is a hole
+    special = {"<|eot|>": 6, "<|pad|>": 8}
+    for source in (_write_tiktoken(tmp_path / "t.tiktoken", ranks), ranks):
+        v = Vocabulary.from_tiktoken(source, special, ["<|eot|>"], size=12)
+        assert v.size == 12 and v.eos_token_ids == {6}
+        assert v.special_token_ids == {3, 7, 8, 9, 10, 11}
+        assert v.token_bytes[:6] == (b"a", b"b", b"ab", b"", b"\xe4\xb8", b" \n")
+        _check_partition(v)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"YQ== 0\nYg==\n", "line 2"),
+        (b"YQ== zero\n", "line 1"),
+        (b"Y!== 0\n", "line 1"),
+        (b"YQ== 0\nYQ== 1\n", "duplicate"),
+        (b"YQ== 0\nYg== 0\n", "rank 0"),
+    ],
+)
+def test_from_tiktoken_rejects_malformed_files(tmp_path, content, message):
+    path = tmp_path / "bad.tiktoken"
+    path.write_bytes(content)
+    with pytest.raises(ConfigurationError, match=message):
+        Vocabulary.from_tiktoken(path, {"<eos>": 5}, ["<eos>"])
+
+
+@pytest.mark.parametrize(
+    "special, eos, message",
+    [({"<eos>": 1}, ["<eos>"], "reuses id 1"), ({"<eos>": 3}, ["</s>"], "not among the special")],
+)
+def test_from_tiktoken_rejects_bad_specials(special, eos, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Vocabulary.from_tiktoken({b"a": 0, b"b": 1}, special, eos)
+
+
+# --------------------------------------------------------------------------- real tokenizers
+
+TEXTS = [
+    "Hello, world!",
+    " leading space and  two  spaces",
+    "def f(x):\n\treturn {'a': x ** 2}  # comment\n",
+    '{"name": "Zoë", "tags": ["a", "b"], "n": -1.5e+10, "ok": null}',
+    "emoji 😀🎉 and a family 👨‍👩‍👧 and flags 🇫🇷",
+    "中文字符测试，标点。日本語のテキスト 한국어",
+    "accents: àéîõü ÀÉÎÕÜ ñ ç ß œ, combining e\u0301",
+    "\n\n\nmany\r\nnewlines\n \n\t\t tabs",
+    "ĠĊ literal byte-alphabet characters",
+]
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    tok = testing.smollm2_tokenizer()
+    return tok, Vocabulary.from_transformers(tok)
+
+
+@pytest.fixture(scope="session")
+def qwen2():
+    return testing.qwen2_vocabulary()
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("text", TEXTS)
+def test_smollm2_round_trip(smollm2, text):
+    tok, v = smollm2
+    ids = tok.encode(text, add_special_tokens=False)
+    assert v.decode(ids) == text.encode("utf-8")
+
+
+@pytest.mark.model
+def test_smollm2_special_and_eos(smollm2):
+    tok, v = smollm2
+    _check_partition(v)
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    assert im_end in v.eos_token_ids and tok.eos_token_id in v.eos_token_ids
+    assert tok.convert_tokens_to_ids("<|im_start|>") in v.special_token_ids
+    ids = tok.encode("<|im_start|>user\nhi<|im_end|>", add_special_tokens=False)
+    assert ids[0] == 1 and ids[-1] == im_end and v.decode(ids) == b"user\nhi"
+    assert v.size == len(tok) == 49152
+    # every id agrees with the tokenizer's own decoder wherever that decodes to valid UTF-8
+    decoded = tok.backend_tokenizer.decode_batch([[i] for i in range(v.size)], skip_special_tokens=False)
+    checked = 0
+    for i, text in enumerate(decoded):
+        if v.token_bytes[i] and "\ufffd" not in text:
+            assert v.token_bytes[i] == text.encode("utf-8"), i
+            checked += 1
+    assert checked > 45_000
+
+
+@pytest.mark.model
+def test_smollm2_padding(smollm2):
+    tok, v = smollm2
+    padded = Vocabulary.from_transformers(tok, vocab_size=len(tok) + 10)
+    assert padded.size == len(tok) + 10
+    assert padded.token_bytes[: v.size] == v.token_bytes
+    assert padded.token_bytes[v.size :] == (b"",) * 10
+    assert set(range(v.size, v.size + 10)) <= padded.special_token_ids
+    assert padded.eos_token_ids == v.eos_token_ids
+    assert padded.trie.num_nodes == v.trie.num_nodes
+    with pytest.raises(ConfigurationError, match="smaller than"):
+        Vocabulary.from_transformers(tok, vocab_size=len(tok) - 1)
+
+
+def test_qwen2_vocabulary(qwen2):
+    assert qwen2.size == 151_646
+    assert qwen2.eos_token_ids == {151643, 151645} and qwen2.special_token_ids == {151644}
+    _check_partition(qwen2)
+    assert qwen2.trie.num_tokens == 151_643
+    padded = testing.qwen2_vocabulary(151_936)
+    assert padded.size == 151_936 and padded.token_bytes[:151_646] == qwen2.token_bytes
+    assert len(padded.special_token_ids) == 1 + 151_936 - 151_646
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_qwen2_round_trip_with_tiktoken(qwen2, text):
+    tiktoken = pytest.importorskip("tiktoken")
+    enc = _qwen2_tiktoken(tiktoken)
+    text += " <|im_end|> as text"
+    ids = enc.encode(text, disallowed_special=())
+    assert qwen2.decode(ids) == text.encode("utf-8")
+
+
+_TIKTOKEN_CACHE: dict = {}
+
+
+def _qwen2_tiktoken(tiktoken):
+    if "enc" not in _TIKTOKEN_CACHE:
+        _TIKTOKEN_CACHE["enc"] = tiktoken.Encoding(
+            "qwen2",
+            pat_str=testing.QWEN2_PATTERN,
+            mergeable_ranks=testing.qwen2_ranks(),
+            special_tokens=testing.QWEN2_SPECIAL_TOKENS,
+        )
+    return _TIKTOKEN_CACHE["enc"]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_qwen2_hf_tokenizer_matches_tiktoken(qwen2, text):
+    tiktoken = pytest.importorskip("tiktoken")
+    hf = testing.qwen2_hf_tokenizer()
+    ids = hf.encode(text, add_special_tokens=False)
+    text = unicodedata.normalize("NFC", text)  # Qwen2's tokenizer.json normalizes to NFC
+    assert ids == _qwen2_tiktoken(tiktoken).encode(text, disallowed_special=())
+    assert qwen2.decode(ids) == text.encode("utf-8")
+
+
+def test_qwen2_hf_tokenizer_gives_the_same_vocabulary(qwen2):
+    hf = testing.qwen2_hf_tokenizer()
+    assert len(hf) == 151_646 and hf.eos_token_id == 151645
+    assert hf.encode("<|im_start|>user", add_special_tokens=False)[0] == 151644
+    assert Vocabulary.from_transformers(hf) == qwen2
+
+
+# --------------------------------------------------------------------------- SentencePiece
+
+
+def _sentencepiece_tokenizer(style: str):
+    """A tiny in-memory Llama-2-style tokenizer: ``▁`` words and ``<0xNN>`` byte fallback."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers
+    from tokenizers.models import BPE
+    from transformers import PreTrainedTokenizerFast
+
+    pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    pieces += ["▁", "H", "e", "l", "o", "w", "r", "d", "▁w", "▁H", "ll", "He", "llo", "▁He", "▁Hello", "▁wo", "▁world"]
+    vocab = {p: i for i, p in enumerate(pieces)}
+    merges = [
+        ("▁", "w"), ("▁", "H"), ("l", "l"), ("H", "e"), ("ll", "o"),
+        ("▁H", "e"), ("▁He", "llo"), ("▁w", "o"), ("▁wo", "r"),
+    ]
+    merges = [m for m in merges if "".join(m) in vocab]
+    model = BPE(vocab, merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True)
+    tok = Tokenizer(model)
+    if style == "sequence":  # Llama-2 tokenizer.json
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+        tok.decoder = decoders.Sequence(
+            [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+        )
+    else:  # Metaspace pre-tokenizer and decoder
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
+        tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace(replacement="▁", prepend_scheme="always", split=False)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+
+
+SENTENCEPIECE_CASES = [
+    # (style, text, expected token bytes, uses byte fallback); the ▁ the tokenizer prepends
+    # is a real space inside a longer text (HF's decode drops it only at the very start)
+    ("sequence", "Hello world", b" Hello world", False),
+    ("sequence", "Hello\nworld", b" Hello\nworld", True),
+    ("sequence", "héllo wörld ✓", " héllo wörld ✓".encode(), True),
+    ("sequence", "  two spaces", b"   two spaces", True),
+    ("sequence", "😀 Hello", " 😀 Hello".encode(), True),
+    ("metaspace", "Hello world", b" Hello world", False),
+    ("metaspace", "héllo\nwörld", " héllo\nwörld".encode(), True),
+    ("metaspace", "  two spaces", b"  two spaces", True),  # Metaspace prepends no ▁ here
+    ("metaspace", "😀 Hello", " 😀 Hello".encode(), True),
+]
+
+
+@pytest.mark.parametrize("style, text, expected, fallback", SENTENCEPIECE_CASES)
+def test_sentencepiece_byte_fallback(style, text, expected, fallback):
+    tok = _sentencepiece_tokenizer(style)
+    v = Vocabulary.from_transformers(tok)
+    _check_partition(v)
+    assert v.eos_token_ids == {2} and v.special_token_ids == {0, 1}
+    assert v.token_bytes[3 + 0x0A] == b"\n" and v.token_bytes[3 + 0xC3] == b"\xc3"
+    assert v.token_bytes[tok.convert_tokens_to_ids("▁world")] == b" world"
+    assert v.token_bytes[tok.convert_tokens_to_ids("▁")] == b" "
+    ids = tok.encode(text, add_special_tokens=False)
+    assert any(3 <= i < 259 for i in ids) == fallback
+    assert v.decode(ids) == expected
+    assert tok.decode(ids) == expected[1:].decode()
+
+
+def test_unsupported_decoders_are_refused():
+    from tokenizers import Tokenizer, decoders
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    raw = Tokenizer(WordLevel({"a": 0, "[UNK]": 1, "[SEP]": 2}, unk_token="[UNK]"))
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]", eos_token="[SEP]")
+    with pytest.raises(ConfigurationError, match="no decoder"):
+        Vocabulary.from_transformers(tok)
+    raw.decoder = decoders.WordPiece()
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]", eos_token="[SEP]")
+    with pytest.raises(ConfigurationError, match="WordPiece"):
+        Vocabulary.from_transformers(tok)
+
+
+class _SlowByteLevelTokenizer:
+    """The attributes a slow (pure Python) GPT-2 tokenizer exposes."""
+
+    def __init__(self):
+        enc = bytes_to_unicode()
+        self.byte_decoder = {c: b for b, c in enc.items()}
+        self.vocab = {enc[b]: b for b in range(256)}
+        self.vocab.update({"ĠĠ": 256, "<|endoftext|>": 257, "<|pad|>": 258})
+        self.eos_token_id = 257
+        self.all_special_ids = [257, 258]
+
+    def get_vocab(self):
+        return dict(self.vocab)
+
+    def __len__(self):
+        return len(self.vocab)
+
+
+def test_slow_byte_level_tokenizer():
+    v = Vocabulary.from_transformers(_SlowByteLevelTokenizer(), vocab_size=260)
+    assert v.token_bytes[:256] == tuple(bytes([b]) for b in range(256))
+    assert v.token_bytes[256] == b"  " and v.eos_token_ids == {257}
+    assert v.special_token_ids == {258, 259}
+    v2 = Vocabulary.from_transformers(_SlowByteLevelTokenizer(), eos_token_ids=[258])
+    assert v2.eos_token_ids == {258} and v2.special_token_ids == {257}
