@@ -1,0 +1,154 @@
+"""``compile(grammar, vocab)``: the immutable, picklable artifact every matcher shares."""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import numpy as np
+
+from ..config import DEFAULT_LIMITS, Limits
+from ..errors import ConfigurationError, ResourceLimitError, VocabularyError
+from ..grammar.ir import EMPTY, And, Grammar, Not, Rule, Terminal
+from ..vocab import Vocabulary
+from .fsm import ByteDFA, regex_to_dfa
+from .lexer import LexerCache
+from .tables import ParserTables, build_parser_tables
+
+
+class CompiledGrammar:
+    """A grammar compiled against a vocabulary: parser tables, terminal DFAs and the lazily
+    grown lexer tables. Immutable in meaning (the lexer cache only memoizes); share one between
+    any number of :class:`~constrain.automata.matcher.Matcher` objects and threads; pickling
+    keeps everything.
+
+    Attributes:
+        grammar: the grammar it was compiled from.
+        vocab: the vocabulary.
+        tables: the parser tables.
+        warnings: what a lenient front end dropped, from ``grammar.warnings``.
+    """
+
+    def __init__(self, grammar: Grammar, lowered: Grammar, vocab: Vocabulary, tables: ParserTables,
+                 terminal_dfas: tuple, lexers: LexerCache, limits: Limits) -> None:
+        self.grammar = grammar
+        #: ``grammar`` with terminals that match the empty string made optional rules; what the
+        #: tables and ``terminal_dfas`` (one per terminal, same order) describe.
+        self.lowered = lowered
+        self.vocab = vocab
+        self.tables = tables
+        self.terminal_dfas = terminal_dfas
+        self.lexers = lexers
+        self.limits = limits
+        t = tables
+        #: The ``G`` tuple of the kernels.
+        self.kernel_grammar = (
+            t.dot_symbol, t.dot_rule, t.rule_lhs, t.rule_first_dot, t.nt_rule_start,
+            t.nt_rule_end, t.nt_rules, t.nullable, t.ignore_mask, np.int64(t.num_terminals),
+            np.int64(t.accept_dot),
+        )
+        eos = np.asarray(sorted(i for i in vocab.eos_token_ids if i < vocab.size), dtype=np.int64)
+        self.eos_token_ids = eos
+        self._max_token_length: Optional[int] = None
+
+    @property
+    def max_token_length(self) -> int:
+        """Bytes in the longest token (the depth of the token trie)."""
+        if self._max_token_length is None:
+            depth = self.vocab.trie.depth
+            self._max_token_length = int(depth.max()) if depth.size else 0
+        return self._max_token_length
+
+    @property
+    def warnings(self) -> tuple:
+        return self.grammar.warnings
+
+    @property
+    def vocab_size(self) -> int:
+        return self.vocab.size
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        return state
+
+    def __repr__(self) -> str:
+        return (f"CompiledGrammar(kind={self.grammar.kind!r}, terminals={self.tables.num_terminals}, "
+                f"rules={len(self.tables.rule_lhs)}, vocab_size={self.vocab.size})")
+
+
+def compile(grammar: Grammar, vocab: Vocabulary, *, limits: Optional[Limits] = None) -> CompiledGrammar:  # noqa: A001
+    """Compile ``grammar`` against ``vocab``.
+
+    Args:
+        grammar: from any front end (``Grammar.from_regex``, ``from_lark``, ...).
+        vocab: the tokenizer's vocabulary.
+        limits: resource bounds; ``constrain.config.DEFAULT_LIMITS`` if omitted.
+
+    Returns:
+        The compiled grammar.
+
+    Raises:
+        UnsatisfiableGrammarError: the grammar's language is empty.
+        VocabularyError: no token can start a string of the language.
+        ResourceLimitError: a DFA, the grammar or the compile time exceeds ``limits``.
+    """
+    if not isinstance(grammar, Grammar):
+        raise ConfigurationError(f"`grammar` must be a constrain Grammar, got {type(grammar).__name__}")
+    if not isinstance(vocab, Vocabulary):
+        raise ConfigurationError(f"`vocab` must be a constrain Vocabulary, got {type(vocab).__name__}")
+    limits = limits or DEFAULT_LIMITS
+    deadline = time.monotonic() + limits.max_compile_seconds
+    grammar_for_tables, dfas = _terminal_dfas(grammar, limits, deadline)
+    dead = {t.name for t, d in zip(grammar_for_tables.terminals, dfas) if d.num_states == 0}
+    tables = build_parser_tables(grammar_for_tables, limits.max_grammar_symbols, dead_terminals=dead)
+    lexers = LexerCache(dfas, tables.num_words, limits.max_dfa_states)
+    compiled = CompiledGrammar(grammar, grammar_for_tables, vocab, tables, tuple(dfas), lexers, limits)
+
+    from .matcher import Matcher
+
+    matcher = Matcher(compiled)
+    if not matcher.is_accepting():
+        row = np.zeros((1, (vocab.size + 31) // 32), dtype=np.int32)
+        matcher.fill_next_token_bitmask(row)
+        if not row.any():
+            raise VocabularyError(
+                "no token of the vocabulary can start a string of the language "
+                f"(grammar kind {grammar.kind!r}); the tokenizer cannot spell it"
+            )
+    if time.monotonic() > deadline:
+        raise ResourceLimitError(f"compiling took longer than max_compile_seconds={limits.max_compile_seconds}")
+    return compiled
+
+
+def _terminal_dfas(grammar: Grammar, limits: Limits, deadline: float):
+    """Byte DFAs of the terminals. A terminal that matches the empty string is split: the
+    terminal keeps its non-empty strings and each use becomes an optional rule."""
+    dfas: list[ByteDFA] = []
+    terminals: list[Terminal] = []
+    optional: dict = {}
+    for terminal in grammar.terminals:
+        if time.monotonic() > deadline:
+            raise ResourceLimitError(
+                f"compiling took longer than max_compile_seconds={limits.max_compile_seconds}"
+            )
+        dfa = regex_to_dfa(terminal.regex, max_states=limits.max_dfa_states)
+        if dfa.num_states and dfa.accepting[0]:
+            nonempty = Terminal(terminal.name, And((terminal.regex, Not(EMPTY))))
+            dfa = regex_to_dfa(nonempty.regex, max_states=limits.max_dfa_states)
+            optional[terminal.name] = f"{terminal.name}?"
+            terminals.append(nonempty)
+        else:
+            terminals.append(terminal)
+        dfas.append(dfa)
+    if not optional:
+        return grammar, dfas
+    rules = [
+        Rule(r.name, tuple(tuple(optional.get(s, s) for s in alt) for alt in r.alternatives))
+        for r in grammar.rules
+    ]
+    rules += [Rule(opt, ((name,), ())) for name, opt in optional.items()]
+    rewritten = Grammar(
+        start=grammar.start, rules=tuple(rules), terminals=tuple(terminals),
+        ignore=grammar.ignore, kind=grammar.kind, warnings=grammar.warnings,
+    )
+    return rewritten, dfas

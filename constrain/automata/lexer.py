@@ -1,0 +1,134 @@
+"""Lexer DFAs, one per set of live terminals, built when first needed.
+
+The parser decides which terminals may come next; the lexer for exactly that set is the
+product of the terminals' byte DFAs. All such lexers share one pair of tables (state ids are
+global), so the kernels switch lexers by switching start state. Building is lazy and
+memoized: a kernel that meets a set without a lexer reports it, this module builds it, and
+the kernel runs again. The tables only ever grow, by replacement: a kernel running in another
+thread keeps reading the arrays it was given.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ResourceLimitError
+from ..kernels.earley import lexer_insert_kernel
+from .fsm import ByteDFA
+from .tables import bitset_members
+
+
+class LexerCache:
+    """The growing lexer tables of one compiled grammar (see ``constrain.kernels.earley``)."""
+
+    def __init__(self, terminal_dfas: Sequence[ByteDFA], num_words: int, max_states: int) -> None:
+        self._dfas = list(terminal_dfas)
+        self._num_words = num_words
+        self._max_states = max_states
+        self._lock = threading.Lock()
+        #: The ``L`` tuple the kernels take, replaced whole (never mutated) so that a reader
+        #: in another thread always sees a consistent set of arrays.
+        self.tables = (
+            np.zeros((0, 256), dtype=np.int32),
+            np.zeros((0, num_words), dtype=np.uint64),
+            np.zeros((16, num_words), dtype=np.uint64),
+            np.full(16, -1, dtype=np.int32),
+        )
+        self._num_keys = 0
+
+    @property
+    def num_states(self) -> int:
+        return self.tables[0].shape[0]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def ensure(self, live_words: np.ndarray) -> None:
+        """Build the lexer for the live-terminal bitset ``live_words`` if it is missing."""
+        from ..kernels.earley import lexer_lookup_kernel
+
+        with self._lock:
+            old_trans, old_accept, old_keys, old_vals = self.tables
+            if lexer_lookup_kernel(old_keys, old_vals, live_words) >= 0:
+                return
+            trans, accept = self._product(bitset_members(live_words))
+            offset = old_trans.shape[0]
+            if offset + trans.shape[0] > 8 * self._max_states:
+                raise ResourceLimitError(
+                    f"lexer tables would exceed {8 * self._max_states} states "
+                    f"(8 x max_dfa_states); the grammar's terminals overlap too much"
+                )
+            trans = np.where(trans >= 0, trans + offset, -1).astype(np.int32)
+            if 2 * (self._num_keys + 1) > old_vals.shape[0]:
+                keys, vals = self._rehash(old_keys, old_vals, 2 * old_vals.shape[0])
+            else:
+                keys, vals = old_keys.copy(), old_vals.copy()
+            lexer_insert_kernel(keys, vals, np.ascontiguousarray(live_words, dtype=np.uint64), offset)
+            self.tables = (
+                np.concatenate([old_trans, trans]),
+                np.concatenate([old_accept, accept]),
+                keys,
+                vals,
+            )
+            self._num_keys += 1
+
+    def _rehash(self, old_keys, old_vals, capacity: int):
+        keys = np.zeros((capacity, self._num_words), dtype=np.uint64)
+        vals = np.full(capacity, -1, dtype=np.int32)
+        for slot in np.nonzero(old_vals >= 0)[0]:
+            lexer_insert_kernel(keys, vals, old_keys[slot], old_vals[slot])
+        return keys, vals
+
+    def _product(self, terminals: list):
+        """Product DFA of the given terminals' DFAs; state 0 is a start state never re-entered."""
+        dfas = [self._dfas[t] for t in terminals]
+        start = tuple(0 if d.num_states else -1 for d in dfas)
+        tuples = [start]
+        index: dict = {}
+        rows = []
+        accept_rows = []
+        limit = self._max_states
+        i = 0
+        while i < len(tuples):
+            current = tuples[i]
+            i += 1
+            live = [(j, s) for j, s in enumerate(current) if s >= 0]
+            acc = np.zeros(self._num_words, dtype=np.uint64)
+            for j, s in live:
+                if dfas[j].accepting[s]:
+                    t = terminals[j]
+                    acc[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+            accept_rows.append(acc)
+            row = np.full(256, -1, dtype=np.int32)
+            if live:
+                matrix = np.stack([dfas[j].transitions[s] for j, s in live])  # (k, 256)
+                columns, inverse = np.unique(matrix.T, axis=0, return_inverse=True)
+                inverse = inverse.reshape(-1)
+                for c, column in enumerate(columns):
+                    if (column < 0).all():
+                        continue
+                    full = [-1] * len(dfas)
+                    for (j, _), s in zip(live, column.tolist()):
+                        full[j] = s
+                    key = tuple(full)
+                    target = index.get(key)
+                    if target is None:
+                        target = index[key] = len(tuples)
+                        tuples.append(key)
+                        if len(tuples) > limit:
+                            raise ResourceLimitError(
+                                f"a lexer DFA over {len(terminals)} terminals exceeds "
+                                f"max_dfa_states={limit} states"
+                            )
+                    row[inverse == c] = target
+            rows.append(row)
+        return np.stack(rows), np.stack(accept_rows)

@@ -1,0 +1,252 @@
+"""``Matcher``: the cheap, mutable per-sequence cursor over a :class:`CompiledGrammar`."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..errors import ConfigurationError, ResourceLimitError
+from ..kernels import earley as K
+from .compiled import CompiledGrammar
+
+_MAX_NEED = 64
+
+
+class Matcher:
+    """Where one sequence stands in the grammar.
+
+    A rejected token is not an exception: :meth:`accept_token` returns ``False`` and leaves the
+    matcher as it was, so speculative decoding can try another. Exceptions mean API misuse.
+
+    Args:
+        compiled: the compiled grammar (shared, never modified in meaning).
+        max_rollback_tokens: how many accepted tokens :meth:`rollback` can undo (``None``:
+            all of them).
+    """
+
+    def __init__(self, compiled: CompiledGrammar, *, max_rollback_tokens: Optional[int] = None) -> None:
+        if not isinstance(compiled, CompiledGrammar):
+            raise ConfigurationError(
+                f"`compiled` must be a CompiledGrammar (from constrain.compile), got {type(compiled).__name__}"
+            )
+        self.compiled = compiled
+        self._max_rollback = max_rollback_tokens
+        tables = compiled.tables
+        num_positions = tables.dot_symbol.shape[0]
+        words = tables.num_words
+        self._items = np.zeros((1024, 2), dtype=np.int32)
+        self._set_starts = np.zeros(257, dtype=np.int32)
+        self._set_lexstart = np.zeros(256, dtype=np.int32)
+        self._seen_build = np.zeros(num_positions, dtype=np.int64)
+        self._seen_origin = np.zeros(num_positions, dtype=np.int64)
+        self._counter = np.zeros(1, dtype=np.int64)
+        self._scratch = np.zeros(words, dtype=np.uint64)
+        self._acc = np.zeros(words, dtype=np.uint64)
+        self._need = np.zeros((_MAX_NEED, words), dtype=np.uint64)
+        self._history: list = []
+        self._terminated = False
+        self._walk_stack = None
+        self._run(lambda L, P: (K.init_parser_kernel(self.compiled.kernel_grammar, L, P), 1, 0),
+                  on_need=self._scratch)
+        self._n_sets = 1
+        self._lex_state = int(self._set_lexstart[0])
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _parser(self) -> tuple:
+        return (self._items, self._set_starts, self._set_lexstart, self._seen_build,
+                self._seen_origin, self._counter, self._scratch, self._acc)
+
+    def _grow(self) -> None:
+        limit = self.compiled.limits.max_earley_items * 64
+        if self._items.shape[0] >= limit:
+            raise ResourceLimitError(
+                f"the parser needs more than {limit} Earley items (max_earley_items x 64); "
+                "the grammar is too ambiguous or the text too long"
+            )
+        self._items = np.concatenate([self._items, np.zeros_like(self._items)])
+        n = self._set_lexstart.shape[0]
+        self._set_starts = np.concatenate([self._set_starts, np.zeros(n, dtype=np.int32)])
+        self._set_lexstart = np.concatenate([self._set_lexstart, np.zeros(n, dtype=np.int32)])
+
+    def _run(self, call, on_need):
+        """Run ``call(L, P)`` until it needs no new lexer and no more room."""
+        while True:
+            L = self.compiled.lexers.tables
+            result = call(L, self._parser())
+            status = result[0]
+            if status == K.NEED_LEXER:
+                self.compiled.lexers.ensure(on_need.copy())
+            elif status == K.OVERFLOW:
+                self._grow()
+            else:
+                return result
+
+    # -- the public verbs ----------------------------------------------------------------
+
+    def accept_bytes(self, data: bytes) -> bool:
+        """Advance by raw bytes (not a token). Returns whether they were accepted; if not, the
+        matcher is unchanged. Not recorded for :meth:`rollback` and not for terminated matchers."""
+        if self._terminated:
+            return False
+        arr = np.frombuffer(bytes(data), dtype=np.uint8)
+        G = self.compiled.kernel_grammar
+        status, n_sets, lex_state = self._run(
+            lambda L, P: K.advance_kernel(G, L, P, self._n_sets, self._lex_state, arr), on_need=self._scratch
+        )
+        if status != K.OK:
+            return False
+        self._n_sets, self._lex_state = int(n_sets), int(lex_state)
+        return True
+
+    def accept_token(self, token_id: int) -> bool:
+        """Advance by one token. EOS is accepted exactly when the text so far is complete, and
+        terminates the matcher. Returns ``False`` (matcher unchanged) for a token that does not
+        fit, a special token, or any token after termination."""
+        vocab = self.compiled.vocab
+        token_id = int(token_id)
+        if not 0 <= token_id < vocab.size:
+            raise ConfigurationError(f"token id {token_id} is outside the vocabulary (size {vocab.size})")
+        if self._terminated:
+            return False
+        before = (self._n_sets, self._lex_state)
+        if token_id in vocab.eos_token_ids:
+            if not self.is_accepting():
+                return False
+            self._terminated = True
+        elif token_id in vocab.special_token_ids or not vocab.token_bytes[token_id]:
+            return False
+        elif not self.accept_bytes(vocab.token_bytes[token_id]):
+            return False
+        self._history.append(before)
+        if self._max_rollback is not None and len(self._history) > self._max_rollback:
+            del self._history[0]
+        return True
+
+    def is_accepting(self) -> bool:
+        """Whether the text so far is a complete string of the language (EOS is allowed)."""
+        if self._terminated:
+            return True
+        G = self.compiled.kernel_grammar
+        status, accepting = self._run(
+            lambda L, P: K.is_accepting_kernel(G, L, P, self._n_sets, self._lex_state), on_need=self._scratch
+        )
+        return bool(accepting)
+
+    def is_terminated(self) -> bool:
+        """Whether EOS has been accepted."""
+        return self._terminated
+
+    def fill_next_token_bitmask(self, bitmask, index: int = 0) -> None:
+        """Write the allowed next tokens into row ``index`` of ``bitmask``.
+
+        Args:
+            bitmask: ``int32`` array (numpy, or a CPU torch tensor) of shape
+                ``(batch, ceil(vocab_size / 32))``, bit ``i`` of word ``w`` = token ``32 w + i``.
+                Words past the vocabulary are zeroed.
+            index: the row to fill.
+
+        A terminated matcher allows only EOS.
+        """
+        row = _bitmask_row(bitmask, index, self.compiled.vocab.size)
+        trie = self.compiled.vocab.trie
+        if self._terminated:
+            row[:] = 0
+        else:
+            self._fill(self.compiled.kernel_grammar, trie, row)
+        if self._terminated or self.is_accepting():
+            for t in self.compiled.eos_token_ids:
+                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+
+    def _fill(self, G, trie, row) -> None:
+        if self._walk_stack is None:
+            depth = self.compiled.max_token_length + 2
+            self._walk_stack = (np.zeros(depth, dtype=np.int32), np.zeros(depth, dtype=np.int64))
+        lex_at, sets_at = self._walk_stack
+        while True:
+            L = self.compiled.lexers.tables
+            status, n_need = K.fill_mask_kernel(
+                G, L, self._parser(), self._n_sets, self._lex_state, trie.byte, trie.depth,
+                trie.subtree_end, trie.token_offsets, trie.token_ids, row, lex_at, sets_at,
+                self._need, _MAX_NEED,
+            )
+            if status == K.NEED_LEXER:
+                for j in range(n_need):
+                    self.compiled.lexers.ensure(self._need[j].copy())
+            elif status == K.OVERFLOW:
+                self._grow()
+            else:
+                return
+
+    def rollback(self, num_tokens: int = 1) -> None:
+        """Undo the last ``num_tokens`` accepted tokens (EOS included)."""
+        if num_tokens < 0 or num_tokens > len(self._history):
+            raise ConfigurationError(
+                f"cannot roll back {num_tokens} tokens: {len(self._history)} can be undone"
+            )
+        if num_tokens == 0:
+            return
+        self._n_sets, self._lex_state = self._history[-num_tokens]
+        del self._history[-num_tokens:]
+        self._terminated = False
+
+    def reset(self) -> None:
+        """Back to the start of the grammar."""
+        self._n_sets = 1
+        self._lex_state = int(self._set_lexstart[0])
+        self._history.clear()
+        self._terminated = False
+
+    def fork(self) -> "Matcher":
+        """An independent copy at the same position (its own rollback history)."""
+        twin = Matcher.__new__(Matcher)
+        twin.__dict__.update(self.__dict__)
+        used_items = int(self._set_starts[self._n_sets])
+        twin._items = self._items.copy() if used_items * 2 > self._items.shape[0] else self._items[: max(1024, 2 * used_items)].copy()
+        twin._set_starts = self._set_starts.copy()
+        twin._set_lexstart = self._set_lexstart.copy()
+        twin._seen_build = np.zeros_like(self._seen_build)
+        twin._seen_origin = np.zeros_like(self._seen_origin)
+        twin._counter = np.zeros(1, dtype=np.int64)
+        twin._scratch = self._scratch.copy()
+        twin._acc = self._acc.copy()
+        twin._need = np.zeros_like(self._need)
+        twin._history = list(self._history)
+        twin._walk_stack = None
+        return twin
+
+    @property
+    def num_accepted_tokens(self) -> int:
+        """Tokens accepted and still undoable."""
+        return len(self._history)
+
+
+def _bitmask_row(bitmask, index: int, vocab_size: int) -> np.ndarray:
+    if not isinstance(bitmask, np.ndarray):
+        if hasattr(bitmask, "numpy") and hasattr(bitmask, "device"):
+            if bitmask.device.type != "cpu":
+                raise ConfigurationError(
+                    f"Invalid bitmask device: expected a CPU tensor, got {bitmask.device}; "
+                    "fill on the CPU, then move it"
+                )
+            bitmask = bitmask.numpy()
+        else:
+            raise ConfigurationError(f"Invalid bitmask type: expected numpy array or torch tensor, got {type(bitmask).__name__}")
+    if bitmask.dtype != np.int32:
+        raise ConfigurationError(f"Invalid bitmask dtype: expected int32, got {bitmask.dtype}")
+    if bitmask.ndim == 1:
+        bitmask = bitmask[None, :]
+    if bitmask.ndim != 2:
+        raise ConfigurationError(f"Invalid bitmask shape: expected (batch, words), got {bitmask.shape}")
+    need = (vocab_size + 31) // 32
+    if bitmask.shape[1] < need:
+        raise ConfigurationError(
+            f"Invalid bitmask width: expected at least {need} words for vocab_size {vocab_size}, got {bitmask.shape[1]}"
+        )
+    if not 0 <= index < bitmask.shape[0]:
+        raise ConfigurationError(f"Invalid bitmask index {index} for batch size {bitmask.shape[0]}")
+    row = bitmask[index]
+    if not row.flags.c_contiguous:
+        raise ConfigurationError("Invalid bitmask: rows must be contiguous")
+    return row.view(np.uint32)

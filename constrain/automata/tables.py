@@ -1,0 +1,180 @@
+"""Flat parser tables for the Earley kernels, built from a :class:`~constrain.grammar.ir.Grammar`.
+
+Symbols are numbered terminals first (``0 .. num_terminals-1``), then nonterminals. The rules'
+right-hand sides are laid end to end in ``dot_symbol``, each followed by a ``-1`` end marker, so an
+Earley item's dotted position is a single index ``p`` into that array: ``dot_symbol[p]`` is the
+symbol after the dot (``-1`` when the item is complete), ``p + 1`` advances the dot and
+``dot_rule[p]`` names the rule. Rule 0 is the augmented rule ``$start -> start``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ResourceLimitError, UnsatisfiableGrammarError
+from ..grammar.ir import Grammar, Rule
+
+AUGMENTED_START = "$start"
+
+
+@dataclass(frozen=True, eq=False)
+class ParserTables:
+    """The grammar as arrays (all int32 unless noted).
+
+    Attributes:
+        terminal_names: name of each terminal id.
+        nonterminal_names: name of each nonterminal (id = num_terminals + index).
+        dot_symbol: ``[num_positions]`` symbol after each dotted position, -1 at rule ends.
+        dot_rule: ``[num_positions]`` the rule each position belongs to.
+        rule_lhs: ``[num_rules]`` the nonterminal id each rule defines.
+        rule_first_dot: ``[num_rules]`` position of the rule's first symbol.
+        nt_rule_start, nt_rule_end: ``[num_nonterminals]`` rules of nonterminal n are
+            ``nt_rules[nt_rule_start[n]:nt_rule_end[n]]``.
+        nt_rules: rule ids grouped by left-hand side.
+        nullable: ``bool[num_nonterminals]``.
+        ignore_mask: ``uint64[num_words]`` bitset of ignored terminals.
+        accept_dot: the position of ``$start -> start .``.
+    """
+
+    terminal_names: tuple
+    nonterminal_names: tuple
+    dot_symbol: np.ndarray
+    dot_rule: np.ndarray
+    rule_lhs: np.ndarray
+    rule_first_dot: np.ndarray
+    nt_rule_start: np.ndarray
+    nt_rule_end: np.ndarray
+    nt_rules: np.ndarray
+    nullable: np.ndarray
+    ignore_mask: np.ndarray
+    accept_dot: int
+
+    @property
+    def num_terminals(self) -> int:
+        return len(self.terminal_names)
+
+    @property
+    def num_words(self) -> int:
+        """uint64 words in a terminal bitset."""
+        return max(1, (self.num_terminals + 63) // 64)
+
+
+def terminal_bitset(ids, num_words: int) -> np.ndarray:
+    """A uint64 bitset with the given terminal ids set."""
+    words = np.zeros(num_words, dtype=np.uint64)
+    for t in ids:
+        words[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+    return words
+
+
+def bitset_members(words: np.ndarray) -> list:
+    """The ids set in a uint64 bitset."""
+    out = []
+    for w, word in enumerate(words.tolist()):
+        while word:
+            low = word & -word
+            out.append(w * 64 + low.bit_length() - 1)
+            word ^= low
+    return out
+
+
+def build_parser_tables(grammar: Grammar, max_symbols: int, dead_terminals=frozenset()) -> ParserTables:
+    """Number the grammar's symbols and lay its rules out flat.
+
+    Args:
+        grammar: the grammar.
+        max_symbols: bound on the rules' total size.
+        dead_terminals: names of terminals whose language is empty.
+
+    Raises:
+        UnsatisfiableGrammarError: the start rule derives no string of terminals.
+        ResourceLimitError: the rules have more than ``max_symbols`` symbols in all.
+    """
+    terminal_names = tuple(t.name for t in grammar.terminals)
+    rules: list[Rule] = [Rule(AUGMENTED_START, ((grammar.start,),)), *grammar.rules]
+    nonterminal_names = tuple(r.name for r in rules)
+    num_t = len(terminal_names)
+    ids = {name: i for i, name in enumerate(terminal_names)}
+    ids.update({name: num_t + i for i, name in enumerate(nonterminal_names)})
+
+    total = sum(len(a) + 1 for r in rules for a in r.alternatives)
+    if total > max_symbols:
+        raise ResourceLimitError(
+            f"grammar has {total} rule symbols, over the limit max_grammar_symbols={max_symbols}"
+        )
+
+    dot_symbol, dot_rule, rule_lhs, rule_first_dot = [], [], [], []
+    rules_of: list[list[int]] = [[] for _ in rules]
+    for n, rule in enumerate(rules):
+        for alternative in rule.alternatives:
+            r = len(rule_lhs)
+            rule_lhs.append(num_t + n)
+            rule_first_dot.append(len(dot_symbol))
+            rules_of[n].append(r)
+            for name in alternative:
+                dot_symbol.append(ids[name])
+                dot_rule.append(r)
+            dot_symbol.append(-1)
+            dot_rule.append(r)
+
+    nt_rule_start, nt_rule_end, nt_rules = [], [], []
+    for group in rules_of:
+        nt_rule_start.append(len(nt_rules))
+        nt_rules.extend(group)
+        nt_rule_end.append(len(nt_rules))
+
+    nullable = _nullable(rules, ids, num_t)
+    _check_productive(rules, ids, num_t, grammar.start, {ids[n] for n in dead_terminals})
+
+    num_words = max(1, (num_t + 63) // 64)
+    i32 = lambda xs: np.asarray(xs, dtype=np.int32)  # noqa: E731
+    return ParserTables(
+        terminal_names=terminal_names,
+        nonterminal_names=nonterminal_names,
+        dot_symbol=i32(dot_symbol),
+        dot_rule=i32(dot_rule),
+        rule_lhs=i32(rule_lhs),
+        rule_first_dot=i32(rule_first_dot),
+        nt_rule_start=i32(nt_rule_start),
+        nt_rule_end=i32(nt_rule_end),
+        nt_rules=i32(nt_rules),
+        nullable=np.asarray(nullable, dtype=np.bool_),
+        ignore_mask=terminal_bitset([ids[name] for name in grammar.ignore], num_words),
+        accept_dot=rule_first_dot[0] + 1,
+    )
+
+
+def _nullable(rules, ids, num_t) -> list:
+    nullable = [False] * len(rules)
+    changed = True
+    while changed:
+        changed = False
+        for n, rule in enumerate(rules):
+            if nullable[n]:
+                continue
+            for alternative in rule.alternatives:
+                if all(ids[s] >= num_t and nullable[ids[s] - num_t] for s in alternative):
+                    nullable[n] = changed = True
+                    break
+    return nullable
+
+
+def _check_productive(rules, ids, num_t, start, dead) -> None:
+    productive = [False] * len(rules)
+    changed = True
+    while changed:
+        changed = False
+        for n, rule in enumerate(rules):
+            if productive[n]:
+                continue
+            for alternative in rule.alternatives:
+                if all((ids[s] < num_t and ids[s] not in dead) or (ids[s] >= num_t and productive[ids[s] - num_t])
+                       for s in alternative):
+                    productive[n] = changed = True
+                    break
+    if not productive[ids[start] - num_t]:
+        raise UnsatisfiableGrammarError(
+            f"the grammar derives no string: start rule {start!r} never finishes"
+        )

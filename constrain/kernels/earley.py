@@ -1,0 +1,361 @@
+"""Numba kernels of the matcher: a lexer over bytes, an Earley parser over lexemes, and the
+token-trie walk that fills a next-token bitmask.
+
+Everything here takes arrays and scalars only. Three tuples carry them:
+
+``G`` (grammar, read-only): ``(dot_symbol, dot_rule, rule_lhs, rule_first_dot, nt_rule_start,
+nt_rule_end, nt_rules, nullable, ignore_mask, num_terminals, accept_dot)`` — see
+``constrain.automata.tables.ParserTables``.
+
+``L`` (lexer, read-only during a call): ``(trans, accept, keys, vals)``. ``trans`` is
+``int32[num_states, 256]`` (-1: no live terminal continues), ``accept`` is
+``uint64[num_states, num_words]`` (terminals that accept in that state), and the open-addressing
+table ``keys``/``vals`` maps a bitset of live terminals to the start state of the lexer DFA built
+for exactly those terminals (``vals == -1``: empty slot). Start states are never re-entered, so
+"the current lexeme is empty" is ``lex_state == set_lexstart[last set]``.
+
+``P`` (parser state, mutated): ``(items, set_starts, set_lexstart, seen_build, seen_origin,
+counter, scratch, acc)``. ``items`` is ``int32[capacity, 2]`` of (dotted position, origin set);
+set ``k`` is ``items[set_starts[k]:set_starts[k+1]]``. Only sets ``< n_sets`` are committed;
+anything past ``set_starts[n_sets]`` is scratch that a walk may overwrite, which is what makes
+popping a set free. ``seen_build``/``seen_origin`` (``int64[num_positions]``) stamp items of the
+set being built for O(1) de-duplication; ``counter[0]`` numbers builds.
+
+The lexing rule: a lexeme grows while the next byte keeps a live terminal alive; only when it
+cannot grow does it end, and then the set of live terminals accepting it is scanned (ignored
+terminals are used only when no grammar terminal accepts).
+"""
+
+import numpy as np
+from numba import njit
+
+from ..config import NJIT_OPTIONS
+
+OK = 0
+DEAD = 1
+NEED_LEXER = 2
+OVERFLOW = 3
+
+_FNV_OFFSET = np.uint64(1469598103934665603)
+_FNV_PRIME = np.uint64(1099511628211)
+
+
+@njit(**NJIT_OPTIONS)
+def _hash_words(words):
+    h = _FNV_OFFSET
+    for w in range(words.shape[0]):
+        h = (h ^ words[w]) * _FNV_PRIME
+        h ^= h >> np.uint64(29)
+    return h
+
+
+@njit(**NJIT_OPTIONS)
+def lexer_lookup_kernel(keys, vals, words):
+    """Start state of the lexer for the live-terminal bitset ``words``, or -1 if not built."""
+    mask = np.uint64(vals.shape[0] - 1)
+    h = _hash_words(words) & mask
+    num_words = words.shape[0]
+    while True:
+        slot = np.int64(h)
+        if vals[slot] == -1:
+            return -1
+        same = True
+        for w in range(num_words):
+            if keys[slot, w] != words[w]:
+                same = False
+                break
+        if same:
+            return vals[slot]
+        h = (h + np.uint64(1)) & mask
+
+
+@njit(**NJIT_OPTIONS)
+def lexer_insert_kernel(keys, vals, words, start):
+    """Insert into a table with a free slot (the caller keeps the load below one half)."""
+    mask = np.uint64(vals.shape[0] - 1)
+    h = _hash_words(words) & mask
+    while vals[np.int64(h)] != -1:
+        h = (h + np.uint64(1)) & mask
+    slot = np.int64(h)
+    for w in range(words.shape[0]):
+        keys[slot, w] = words[w]
+    vals[slot] = start
+
+
+@njit(**NJIT_OPTIONS)
+def _add_item(items, n_items, p, origin, set_begin, seen_build, seen_origin, build_id):
+    if seen_build[p] == build_id:
+        if seen_origin[p] == origin:
+            return n_items
+        for j in range(set_begin, n_items):
+            if items[j, 0] == p and items[j, 1] == origin:
+                return n_items
+    else:
+        seen_build[p] = build_id
+        seen_origin[p] = origin
+    if n_items >= items.shape[0]:
+        return -1
+    items[n_items, 0] = p
+    items[n_items, 1] = origin
+    return n_items + 1
+
+
+@njit(**NJIT_OPTIONS)
+def _close_set(G, P, k, n_items, build_id):
+    """Earley predict/complete to a fixed point over set ``k`` (items from ``set_starts[k]``).
+
+    Nullable nonterminals are handled as Aycock & Horspool (2002): predicting a nullable ``A``
+    also advances over it, so a completed item whose origin is the current set needs no
+    completion step.
+    """
+    dot_symbol, dot_rule, rule_lhs, rule_first_dot = G[0], G[1], G[2], G[3]
+    nt_rule_start, nt_rule_end, nt_rules, nullable = G[4], G[5], G[6], G[7]
+    num_t = G[9]
+    items, set_starts, seen_build, seen_origin = P[0], P[1], P[3], P[4]
+    begin = set_starts[k]
+    j = begin
+    while j < n_items:
+        p = items[j, 0]
+        o = items[j, 1]
+        s = dot_symbol[p]
+        if s < 0:
+            if o != k:
+                lhs = rule_lhs[dot_rule[p]]
+                for jj in range(set_starts[o], set_starts[o + 1]):
+                    pp = items[jj, 0]
+                    if dot_symbol[pp] == lhs:
+                        n_items = _add_item(
+                            items, n_items, pp + 1, items[jj, 1], begin, seen_build, seen_origin, build_id
+                        )
+                        if n_items < 0:
+                            return -1
+        elif s >= num_t:
+            n = s - num_t
+            for ri in range(nt_rule_start[n], nt_rule_end[n]):
+                n_items = _add_item(
+                    items, n_items, rule_first_dot[nt_rules[ri]], k, begin, seen_build, seen_origin, build_id
+                )
+                if n_items < 0:
+                    return -1
+            if nullable[n]:
+                n_items = _add_item(items, n_items, p + 1, o, begin, seen_build, seen_origin, build_id)
+                if n_items < 0:
+                    return -1
+        j += 1
+    return n_items
+
+
+@njit(**NJIT_OPTIONS)
+def _expected_terminals(G, P, k, out):
+    """Bitset of the terminals set ``k`` can scan next, plus the ignored ones."""
+    dot_symbol, ignore_mask, num_t = G[0], G[8], G[9]
+    items, set_starts = P[0], P[1]
+    for w in range(out.shape[0]):
+        out[w] = ignore_mask[w]
+    for j in range(set_starts[k], set_starts[k + 1]):
+        s = dot_symbol[items[j, 0]]
+        if 0 <= s < num_t:
+            out[s >> 6] |= np.uint64(1) << np.uint64(s & 63)
+
+
+@njit(**NJIT_OPTIONS)
+def _set_is_complete(G, P, k):
+    accept_dot = G[10]
+    items, set_starts = P[0], P[1]
+    for j in range(set_starts[k], set_starts[k + 1]):
+        if items[j, 0] == accept_dot and items[j, 1] == 0:
+            return True
+    return False
+
+
+@njit(**NJIT_OPTIONS)
+def _finish_set(G, L, P, k, n_items):
+    """Close set ``k``, record its end and its lexer. Returns a status."""
+    items, set_starts, set_lexstart, counter, scratch = P[0], P[1], P[2], P[5], P[6]
+    n_items = _close_set(G, P, k, n_items, counter[0])
+    if n_items < 0:
+        return OVERFLOW
+    set_starts[k + 1] = n_items
+    _expected_terminals(G, P, k, scratch)
+    start = lexer_lookup_kernel(L[2], L[3], scratch)
+    set_lexstart[k] = start
+    if start < 0:
+        return NEED_LEXER
+    return OK
+
+
+@njit(**NJIT_OPTIONS)
+def init_parser_kernel(G, L, P):
+    """Set 0: the prediction of ``$start -> . start``. Returns a status (n_sets is then 1)."""
+    items, set_starts, counter = P[0], P[1], P[5]
+    counter[0] += 1
+    set_starts[0] = 0
+    n_items = _add_item(items, 0, G[3][0], 0, 0, P[3], P[4], counter[0])
+    if n_items < 0:
+        return OVERFLOW
+    return _finish_set(G, L, P, 0, n_items)
+
+
+@njit(**NJIT_OPTIONS)
+def _scan(G, L, P, n_sets, scan_words):
+    """Push set ``n_sets``: advance every item of the last set over a terminal in
+    ``scan_words``. Returns a status; on OK or NEED_LEXER the set is fully built."""
+    dot_symbol, num_t = G[0], G[9]
+    items, set_starts, seen_build, seen_origin, counter = P[0], P[1], P[3], P[4], P[5]
+    k = n_sets
+    if k + 1 >= set_starts.shape[0]:
+        return OVERFLOW
+    begin = set_starts[k]
+    counter[0] += 1
+    build_id = counter[0]
+    n_items = begin
+    for j in range(set_starts[k - 1], begin):
+        p = items[j, 0]
+        s = dot_symbol[p]
+        if 0 <= s < num_t:
+            if (scan_words[s >> 6] >> np.uint64(s & 63)) & np.uint64(1):
+                n_items = _add_item(items, n_items, p + 1, items[j, 1], begin, seen_build, seen_origin, build_id)
+                if n_items < 0:
+                    return OVERFLOW
+    if n_items == begin:
+        return DEAD
+    return _finish_set(G, L, P, k, n_items)
+
+
+@njit(**NJIT_OPTIONS)
+def _end_lexeme(G, L, P, n_sets, lex_state):
+    """End the current (non-empty) lexeme. Returns (status, n_sets, start state of the next
+    lexeme)."""
+    accept, ignore_mask = L[1], G[8]
+    acc = P[7]
+    has_real = False
+    has_ignored = False
+    for w in range(acc.shape[0]):
+        a = accept[lex_state, w]
+        acc[w] = a & ~ignore_mask[w]
+        if acc[w] != 0:
+            has_real = True
+        if a & ignore_mask[w]:
+            has_ignored = True
+    if has_real:
+        status = _scan(G, L, P, n_sets, acc)
+        if status != OK:
+            return status, n_sets, -1
+        return OK, n_sets + 1, P[2][n_sets]
+    if has_ignored:
+        return OK, n_sets, P[2][n_sets - 1]
+    return DEAD, n_sets, -1
+
+
+@njit(**NJIT_OPTIONS)
+def step_byte_kernel(G, L, P, n_sets, lex_state, b):
+    """Consume one byte. Returns (status, n_sets, lex_state); on a status other than OK the
+    caller must keep its previous (n_sets, lex_state)."""
+    trans = L[0]
+    nxt = trans[lex_state, b]
+    if nxt >= 0:
+        return OK, n_sets, nxt
+    if lex_state == P[2][n_sets - 1]:
+        return DEAD, n_sets, lex_state
+    status, n_sets, start = _end_lexeme(G, L, P, n_sets, lex_state)
+    if status != OK:
+        return status, n_sets, lex_state
+    nxt = trans[start, b]
+    if nxt < 0:
+        return DEAD, n_sets, lex_state
+    return OK, n_sets, nxt
+
+
+@njit(**NJIT_OPTIONS)
+def advance_kernel(G, L, P, n_sets, lex_state, data):
+    """Consume ``data`` (uint8). Returns (status, n_sets, lex_state)."""
+    for i in range(data.shape[0]):
+        status, n2, q2 = step_byte_kernel(G, L, P, n_sets, lex_state, data[i])
+        if status != OK:
+            return status, n_sets, lex_state
+        n_sets = n2
+        lex_state = q2
+    return OK, n_sets, lex_state
+
+
+@njit(**NJIT_OPTIONS)
+def is_accepting_kernel(G, L, P, n_sets, lex_state):
+    """Whether the text so far is a complete member of the language. Returns (status, bool)."""
+    if lex_state == P[2][n_sets - 1]:
+        return OK, _set_is_complete(G, P, n_sets - 1)
+    accept, ignore_mask = L[1], G[8]
+    acc = P[7]
+    has_real = False
+    has_ignored = False
+    for w in range(acc.shape[0]):
+        a = accept[lex_state, w]
+        acc[w] = a & ~ignore_mask[w]
+        if acc[w] != 0:
+            has_real = True
+        if a & ignore_mask[w]:
+            has_ignored = True
+    if has_real:
+        status = _scan(G, L, P, n_sets, acc)
+        if status == OVERFLOW:
+            return OVERFLOW, False
+        if status == DEAD:
+            return OK, False
+        return OK, _set_is_complete(G, P, n_sets)
+    if has_ignored:
+        return OK, _set_is_complete(G, P, n_sets - 1)
+    return OK, False
+
+
+@njit(**NJIT_OPTIONS)
+def fill_mask_kernel(
+    G, L, P, n_sets, lex_state, trie_byte, trie_depth, trie_subtree_end, token_offsets, token_ids,
+    row, lex_at, sets_at, need, max_need,
+):
+    """Walk the token trie from the current state and set ``row``'s bit for every token whose
+    bytes can follow (``row``: uint32 view of one bitmask row, zeroed here).
+
+    A rejected byte skips the node's whole subtree. Returns (status, number of lexer bitsets
+    written to ``need``): NEED_LEXER means some subtrees were skipped because their lexer is not
+    built yet; the caller builds ``need[:n]`` and walks again.
+    """
+    for w in range(row.shape[0]):
+        row[w] = 0
+    scratch = P[6]
+    num_words = scratch.shape[0]
+    lex_at[0] = lex_state
+    sets_at[0] = n_sets
+    n_need = 0
+    num_nodes = trie_byte.shape[0]
+    i = 1
+    while i < num_nodes:
+        d = trie_depth[i]
+        status, n2, q2 = step_byte_kernel(G, L, P, sets_at[d - 1], lex_at[d - 1], trie_byte[i])
+        if status == OK:
+            lex_at[d] = q2
+            sets_at[d] = n2
+            for k in range(token_offsets[i], token_offsets[i + 1]):
+                t = token_ids[k]
+                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            i += 1
+        else:
+            if status == OVERFLOW:
+                return OVERFLOW, n_need
+            if status == NEED_LEXER:
+                seen = False
+                for j in range(n_need):
+                    same = True
+                    for w in range(num_words):
+                        if need[j, w] != scratch[w]:
+                            same = False
+                            break
+                    if same:
+                        seen = True
+                        break
+                if not seen and n_need < max_need:
+                    for w in range(num_words):
+                        need[n_need, w] = scratch[w]
+                    n_need += 1
+            i = trie_subtree_end[i]
+    if n_need > 0:
+        return NEED_LEXER, n_need
+    return OK, 0

@@ -1,0 +1,139 @@
+"""Plain-Python twins of the engine's kernels, written straight from the definitions.
+
+``NaiveMatcher`` implements the lexing rule of ``constrain.grammar.ir`` and a textbook Earley
+recognizer over lexemes with sets of Python tuples; ``naive_mask`` tries every token one by one.
+They share only the terminal byte DFAs with the engine (those have their own twin, Python's
+``re``, in ``tests/automata/test_fsm.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from constrain.automata.compiled import CompiledGrammar
+
+START = "$start"
+
+
+class NaiveMatcher:
+    """Earley sets as frozensets of (lhs, alternative index, dot, origin)."""
+
+    def __init__(self, compiled: CompiledGrammar) -> None:
+        grammar = compiled.lowered
+        self.rules = {r.name: r.alternatives for r in grammar.rules}
+        self.rules[START] = ((grammar.start,),)
+        self.dfas = dict(zip((t.name for t in grammar.terminals), compiled.terminal_dfas))
+        self.ignore = frozenset(grammar.ignore)
+        self.sets = [self._close({(START, 0, 0, 0)}, 0)]
+        self.lexeme_states: dict = {}  # live terminal -> DFA state of the current lexeme
+        self.lexeme_empty = True
+
+    def copy(self) -> "NaiveMatcher":
+        twin = object.__new__(NaiveMatcher)
+        twin.__dict__.update(self.__dict__)
+        twin.sets = list(self.sets)
+        twin.lexeme_states = dict(self.lexeme_states)
+        return twin
+
+    def _close(self, items: set, k: int) -> frozenset:
+        items = set(items)
+        while True:
+            new = set()
+            for lhs, a, dot, origin in items:
+                alt = self.rules[lhs][a]
+                if dot == len(alt):
+                    source = items if origin == k else self.sets[origin]
+                    for lhs2, a2, dot2, origin2 in source:
+                        alt2 = self.rules[lhs2][a2]
+                        if dot2 < len(alt2) and alt2[dot2] == lhs:
+                            new.add((lhs2, a2, dot2 + 1, origin2))
+                elif alt[dot] in self.rules:
+                    for a2 in range(len(self.rules[alt[dot]])):
+                        new.add((alt[dot], a2, 0, k))
+            if new <= items:
+                return frozenset(items)
+            items |= new
+
+    def expected(self) -> set:
+        out = set(self.ignore)
+        for lhs, a, dot, _ in self.sets[-1]:
+            alt = self.rules[lhs][a]
+            if dot < len(alt) and alt[dot] in self.dfas:
+                out.add(alt[dot])
+        return out
+
+    def _start_lexeme(self, b: int) -> bool:
+        states = {}
+        for t in self.expected():
+            dfa = self.dfas[t]
+            if dfa.num_states and dfa.transitions[0, b] >= 0:
+                states[t] = int(dfa.transitions[0, b])
+        if not states:
+            return False
+        self.lexeme_states, self.lexeme_empty = states, False
+        return True
+
+    def _accepting_terminals(self) -> set:
+        return {t for t, s in self.lexeme_states.items() if self.dfas[t].accepting[s]}
+
+    def _scan(self, terminals: set) -> bool:
+        k = len(self.sets)
+        moved = set()
+        for lhs, a, dot, origin in self.sets[-1]:
+            alt = self.rules[lhs][a]
+            if dot < len(alt) and alt[dot] in terminals:
+                moved.add((lhs, a, dot + 1, origin))
+        if not moved:
+            return False
+        self.sets.append(self._close(moved, k))
+        return True
+
+    def _end_lexeme(self) -> bool:
+        accepted = self._accepting_terminals()
+        real = accepted - self.ignore
+        if real:
+            return self._scan(real)
+        return bool(accepted)
+
+    def step(self, b: int) -> bool:
+        if self.lexeme_empty:
+            return self._start_lexeme(b)
+        grown = {}
+        for t, s in self.lexeme_states.items():
+            nxt = int(self.dfas[t].transitions[s, b])
+            if nxt >= 0:
+                grown[t] = nxt
+        if grown:
+            self.lexeme_states = grown
+            return True
+        if not self._end_lexeme():
+            return False
+        return self._start_lexeme(b)
+
+    def advance(self, data: bytes) -> bool:
+        return all(self.step(b) for b in data)
+
+    def is_accepting(self) -> bool:
+        probe = self.copy()
+        if not probe.lexeme_empty and not probe._end_lexeme():
+            return False
+        return (START, 0, 1, 0) in probe.sets[-1]
+
+
+def naive_mask(matcher: NaiveMatcher, compiled: CompiledGrammar) -> np.ndarray:
+    """Bool mask over the vocabulary: each token tried alone, EOS when accepting."""
+    vocab = compiled.vocab
+    mask = np.zeros(vocab.size, dtype=bool)
+    for token_id, data in enumerate(vocab.token_bytes):
+        if data and token_id not in vocab.special_token_ids and token_id not in vocab.eos_token_ids:
+            mask[token_id] = matcher.copy().advance(data)
+    if matcher.is_accepting():
+        for t in vocab.eos_token_ids:
+            mask[t] = True
+    return mask
+
+
+def unpack_bitmask(row: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Bool mask from one int32 bitmask row."""
+    bits = np.unpackbits(row.view(np.uint8), bitorder="little")
+    return bits[:vocab_size].astype(bool)
