@@ -1,0 +1,301 @@
+"""Byte DFAs: UTF-8 exactness, Python's ``re`` as a twin, set semantics of And/Not,
+minimality, canonical numbering and limits."""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import random
+import re
+
+import numpy as np
+import pytest
+
+from constrain.automata.fsm import (
+    ByteDFA,
+    complement_dfa,
+    difference_dfa,
+    intersect_dfa,
+    regex_to_dfa,
+    union_dfa,
+    utf8_sequences,
+)
+from constrain.errors import ResourceLimitError
+from constrain.grammar.ir import EMPTY, NOTHING, And, Chars, Not, Repeat, alt, chars, literal, seq
+from constrain.grammar.regex import parse_regex
+
+
+def dfa(pattern: str, **kw) -> ByteDFA:
+    return regex_to_dfa(parse_regex(pattern), **kw)
+
+
+# --- UTF-8 -------------------------------------------------------------------------------------
+
+
+def _seq_bytes(sq):
+    return [bytes(t) for t in itertools.product(*(range(lo, hi + 1) for lo, hi in sq))]
+
+
+@pytest.mark.parametrize(
+    "lo, hi",
+    [(0, 0x7F), (0x41, 0x5A), (0x7F, 0x80), (0x80, 0x7FF), (0x7FF, 0x800), (0x100, 0x2FFF),
+     (0xD000, 0xE100), (0xD7FF, 0xD800), (0xFFF0, 0x10010), (0x10FFF0, 0x10FFFF), (0x3FFF7, 0x40008)],
+)
+def test_utf8_sequences_are_exact(lo, hi):
+    seqs = utf8_sequences(lo, hi)
+    encoded = [b for sq in seqs for b in _seq_bytes(sq)]
+    expected = [chr(c).encode() for c in range(lo, hi + 1) if not 0xD800 <= c <= 0xDFFF]
+    assert sorted(encoded) == sorted(expected)
+
+
+def test_utf8_sequences_whole_range_is_small_and_disjoint():
+    seqs = utf8_sequences(0, 0x10FFFF)
+    assert len(seqs) <= 10
+    # first-byte ranges of same-length sequences never overlap
+    firsts = sorted((sq[0], len(sq)) for sq in seqs)
+    for (a, _), (b, _) in zip(firsts, firsts[1:]):
+        assert a[1] < b[0]
+
+
+def test_every_code_point_is_accepted_exactly_once_invalid_utf8_never():
+    d = dfa(r"(?s).")
+    rng = random.Random(1)
+    for cp in list(range(0, 0x800, 7)) + [rng.randrange(0x800, 0x110000) for _ in range(3000)]:
+        ok = not 0xD800 <= cp <= 0xDFFF
+        data = chr(cp).encode("utf-8", "surrogatepass")
+        assert d.matches(data) == ok, hex(cp)
+    for bad in [b"\x80", b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf0\x80\x80\x80",
+                b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xff", b"\xc3", b"\xe2\x82"]:
+        assert not d.matches(bad), bad
+
+
+# --- the twin: Python's re ----------------------------------------------------------------------
+
+TWIN_PATTERNS = [
+    r"abc",
+    r"a|b|",
+    r"[a-z]+\d{2,3}",
+    r"(?i)[a-c]x",
+    r".*",
+    r"(?s).*",
+    r"[^a-z]+",
+    r"\w+@\w+\.com",
+    r"(ab|a)*b?",
+    r"[é-ü]{1,3}",
+    r"\W\S\D",
+    r"(?i)[^k]",
+    r"x{2,}y{,2}",
+    r"(?=.*a).{2,4}",
+    r"^(?!.*\s).+$",
+    r".{2,3}(?<=b)",
+    r"(?!ab)..",
+    r"[\u0100-\U0001F600]+",
+    r"[^\"\\]{0,5}",
+    r'"([^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"',
+    r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?",
+    r"(a|b)*a(a|b){3}",
+    r"[😀-😂]+|€?",
+]
+
+ALPHABET = list('abkKxyz0159_ -."\\/uAeE+\n\t\x00') + ["é", "ü", "ā", "€", "😀", "😂", "\U0010ffff"]
+
+
+@pytest.mark.parametrize("pattern", TWIN_PATTERNS)
+def test_matches_python_re(pattern):
+    d = dfa(pattern)
+    compiled = re.compile(pattern, re.ASCII)
+    rng = random.Random(pattern)
+    for _ in range(1500):
+        s = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 8)))
+        assert d.matches(s.encode()) == bool(compiled.fullmatch(s)), (pattern, s)
+    for _ in range(300):  # raw bytes, mostly invalid UTF-8
+        b = bytes(rng.randrange(256) for _ in range(rng.randint(1, 5)))
+        try:
+            expected = bool(compiled.fullmatch(b.decode("utf-8")))
+        except UnicodeDecodeError:
+            expected = False
+        assert d.matches(b) == expected, (pattern, b)
+
+
+@pytest.mark.parametrize(
+    "pattern, accepted, rejected",
+    [
+        (r"\d{4}-\d{2}-\d{2}", ["2024-01-31"], ["2024-1-31", "2024-01-311", ""]),
+        (r"[^\"\\]*", ["", "abc", "é😀"], ['"', "a\\", "\udcff"]),
+        (r"(?s).{2}", ["ab", "\n\n", "😀😀"], ["a", "abc"]),
+        (r"true|false|null", ["true", "null"], ["tru", "nul", "truefalse"]),
+    ],
+)
+def test_table(pattern, accepted, rejected):
+    d = dfa(pattern)
+    for s in accepted:
+        assert d.matches(s.encode()), s
+    for s in rejected:
+        assert not d.matches(s.encode("utf-8", "surrogatepass")), s
+
+
+# --- And / Not against set semantics ------------------------------------------------------------
+
+SMALL = ["", "a", "b", "é"]
+UNIVERSE = ["".join(p) for n in range(4) for p in itertools.product("abé", repeat=n)]
+
+
+def _lang(d: ByteDFA) -> set:
+    return {s for s in UNIVERSE if d.matches(s.encode())}
+
+
+@pytest.mark.parametrize("x, y", [("a*", "(ab)*|b"), ("[ab]*", ".é?"), ("a|b|", "a*"), ("", "a"), (".*", "é")])
+def test_boolean_operations_are_set_operations(x, y):
+    dx, dy = dfa(x), dfa(y)
+    lx, ly = _lang(dx), _lang(dy)
+    all_ = set(UNIVERSE)
+    assert _lang(intersect_dfa(dx, dy)) == lx & ly
+    assert _lang(union_dfa(dx, dy)) == lx | ly
+    assert _lang(difference_dfa(dx, dy)) == lx - ly
+    assert _lang(complement_dfa(dx)) == all_ - lx
+    rx, ry = parse_regex(x), parse_regex(y)
+    assert _lang(regex_to_dfa(And((rx, ry)))) == lx & ly
+    assert _lang(regex_to_dfa(Not(rx))) == all_ - lx
+    expected = {u + "b" for u in UNIVERSE if len(u) <= 2 and u not in lx}
+    assert _lang(regex_to_dfa(seq(Not(rx), literal("b")))) == expected
+    # nested inside a repetition: (not x)(y)... exercised via embedding
+    # embedded in a repetition: (x minus the empty string)*
+    pieces = lx - {""}
+
+    def splits(s: str) -> bool:
+        return s == "" or any(s[:k] in pieces and splits(s[k:]) for k in range(1, len(s) + 1))
+
+    nested = regex_to_dfa(Repeat(And((rx, Not(EMPTY))), 0, None))
+    assert _lang(nested) == {s for s in UNIVERSE if splits(s)}
+
+
+def test_complement_never_accepts_invalid_utf8():
+    d = regex_to_dfa(Not(literal("a")))
+    assert d.matches(b"") and d.matches(b"b") and d.matches("é".encode()) and not d.matches(b"a")
+    for bad in [b"\x80", b"a\xff", b"\xed\xa0\x80", b"\xc3"]:
+        assert not d.matches(bad)
+
+
+def test_not_empty_minus_empty_string():
+    d = regex_to_dfa(And((parse_regex("a*"), Not(EMPTY))))
+    assert not d.accepts_empty and d.matches(b"a") and d.matches(b"aaa")
+    assert d.num_states == 2
+
+
+# --- structure: minimality, liveness, canonical numbering -------------------------------------
+
+
+def _naive_min_states(d: ByteDFA) -> int:
+    """Moore partition refinement on the completed DFA, written plainly."""
+    n = d.num_states
+    sink = n
+    trans = [[int(t) if t >= 0 else sink for t in d.transitions[s]] for s in range(n)] + [[sink] * 256]
+    block = [int(d.accepting[s]) for s in range(n)] + [2]
+    while True:
+        sig = [(block[s], tuple(block[t] for t in trans[s])) for s in range(n + 1)]
+        ids = {k: i for i, k in enumerate(dict.fromkeys(sig))}
+        new = [ids[k] for k in sig]
+        if len(set(new)) == len(set(block)):
+            return len(set(new)) - 1  # minus the sink
+        block = new
+
+
+@pytest.mark.parametrize(
+    "pattern, states",
+    [("", 1), ("a", 2), ("abc", 4), ("a*", 1), ("a+", 2), ("(a|b)*a(a|b){3}", 16), ("[ab]{0,3}", 4),
+     ("[^\"\\\\]*", 8), ("(?s).", 9), ("(a|ab)(c|bcd)(d*)", 6), ("x{2,}y{,2}", 5)],
+)
+def test_minimal_state_counts(pattern, states):
+    d = dfa(pattern)
+    assert d.num_states == states
+    assert _naive_min_states(d) == states
+
+
+@pytest.mark.parametrize("pattern", TWIN_PATTERNS)
+def test_minimal_live_and_reachable(pattern):
+    d = dfa(pattern)
+    assert _naive_min_states(d) == d.num_states
+    t = d.transitions
+    # every state reachable from 0
+    seen, stack = {0}, [0]
+    while stack:
+        for x in set(t[stack.pop()].tolist()) - {-1}:
+            if x not in seen:
+                seen.add(x)
+                stack.append(x)
+    assert len(seen) == d.num_states
+    # every state live
+    live = set(np.flatnonzero(d.accepting).tolist())
+    changed = True
+    while changed:
+        changed = False
+        for s in range(d.num_states):
+            if s not in live and any(x in live for x in t[s].tolist()):
+                live.add(s)
+                changed = True
+    assert len(live) == d.num_states
+
+
+@pytest.mark.parametrize("a, b", [("(a|b)*", "(a*b*)*"), ("a{2,4}", "aa|aaa|aaaa"), ("[a-c]", "a|b|c"),
+                                  ("(?!a).", "[^a\\n]")])
+def test_equal_languages_give_identical_tables(a, b):
+    da, db = dfa(a), dfa(b)
+    assert np.array_equal(da.transitions, db.transitions)
+    assert np.array_equal(da.accepting, db.accepting)
+
+
+def test_empty_language_and_properties():
+    for r in (NOTHING, Chars(()), seq(literal("a"), NOTHING), And((literal("a"), literal("b")))):
+        d = regex_to_dfa(r)
+        assert d.is_empty and d.num_states == 0 and not d.matches(b"") and not d.accepts_empty
+    d = regex_to_dfa(EMPTY)
+    assert d.num_states == 1 and d.accepts_empty and not d.matches(b"a")
+
+
+def test_immutable_picklable_cached():
+    d = dfa(r"[0-9]+")
+    with pytest.raises(ValueError):
+        d.transitions[0, 0] = 5
+    d2 = pickle.loads(pickle.dumps(d))
+    assert np.array_equal(d2.transitions, d.transitions) and d2.matches(b"123")
+    assert regex_to_dfa(parse_regex(r"[0-9]+")) is d
+    assert d.run(b"12") >= 0 and d.run(b"1a") == -1
+    classes = d.byte_classes()
+    assert classes[ord("0")] == classes[ord("9")] != classes[ord("a")]
+
+
+def test_surrogate_chars_match_nothing():
+    assert regex_to_dfa(chars((0xD800, 0xDFFF))).is_empty
+    d = regex_to_dfa(chars((0xD7FF, 0xE000)))
+    assert d.matches("\ud7ff".encode()) and d.matches("\ue000".encode())
+    assert not d.matches(b"\xed\xa0\x80")
+
+
+# --- limits and speed ------------------------------------------------------------------------
+
+
+def test_limit_raises_resource_limit_error():
+    with pytest.raises(ResourceLimitError, match="max_dfa_states"):
+        dfa(r"[ab]*a[ab]{12}", max_states=1000)  # needs 2**13 states
+    with pytest.raises(ResourceLimitError, match="max_dfa_states"):
+        dfa(r"[^\"\\]{0,300}", max_states=1000)  # 8 states per position
+    d = dfa(r"[^\"\\]{0,100}", max_states=1000)
+    assert d.num_states == 801
+
+
+def test_bounded_repetition_of_a_class_is_fast():
+    import time
+
+    regex_to_dfa.cache_clear()
+    t = time.perf_counter()
+    d = dfa(r"[^\"\\]{0,1000}")
+    assert d.num_states == 8001
+    assert time.perf_counter() - t < 5.0
+    assert d.matches(("é" * 1000).encode()) and not d.matches(("é" * 1001).encode())
+
+
+def test_alternation_of_many_words():
+    words = [f"w{i}x{i * 7 % 13}" for i in range(200)]
+    d = regex_to_dfa(alt(*(literal(w) for w in words)))
+    assert all(d.matches(w.encode()) for w in words)
+    assert not d.matches(b"w1") and not d.matches(b"w200x5")
