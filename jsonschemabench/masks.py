@@ -1,0 +1,159 @@
+"""The MaskBench procedure for one schema: compile, first mask, then every instance token by token.
+
+Departures from MaskBench (guidance-ai/jsonschemabench, ``maskbench/maskbench/runner.py``),
+all deliberate and documented in docs/jsonschemabench.md:
+
+* MaskBench serializes instances with ``json.dumps(data, ensure_ascii=False)``, i.e. with
+  ``", "`` and ``": "`` separators, and runs engines with flexible whitespace. Here the default
+  is ``whitespace="compact"``: instances are serialized with ``separators=(",", ":")`` and
+  every engine is told to allow no whitespace; ``--whitespace flexible`` restores MaskBench's
+  serialization with JSON-whitespace engines.
+* A valid instance passes only if every token is allowed *and* EOS is allowed after the last
+  one; an invalid instance must be refused at some token or at EOS. MaskBench does not check
+  EOS, so a truncated document counted as accepted there.
+* A token is checked against the computed mask (not against the engine's ``accept`` return),
+  so an engine whose mask and matcher disagree is caught; the disagreement is recorded.
+* Times are kept apart: ``compile_ns`` (schema to compiled handle), ``ttfm_ns`` (compile, a
+  new matcher and its first mask), ``mask_ns`` (each mask while stepping, the mask after the
+  last token included) and ``advance_ns`` (total of the accept calls). MaskBench's "TBM"
+  times mask and commit together.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+
+from .engines import Engine, bitmask_width, mask_allows
+from .outcomes import worst
+
+CLOCKS: Dict[str, Callable[[], int]] = {
+    "wall": time.perf_counter_ns,
+    "thread": time.thread_time_ns,
+}
+
+
+def serialize(data: Any, whitespace: str) -> str:
+    """An instance as the text the engines are asked to accept."""
+    if whitespace == "compact":
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _error_detail(exc: BaseException, limit: int = 600) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run_schema(engine: Engine, item: Dict[str, Any], clock: str = "wall") -> Dict[str, Any]:
+    """Judge ``engine`` on one schema and its test instances.
+
+    Args:
+        engine: a constructed engine.
+        item: ``{"id", "split", "schema", "tests": [{"data", "valid"}]}``.
+        clock: ``"wall"`` (``time.perf_counter_ns``; engines run on one thread) or ``"thread"``
+            (``time.thread_time_ns``, CPU time of the calling thread).
+
+    Returns:
+        The schema's record: ``outcome`` (see :mod:`jsonschemabench.outcomes`), ``detail``,
+        the times, and one entry per test instance.
+    """
+    now = CLOCKS[clock]
+    record: Dict[str, Any] = {
+        "record": "schema",
+        "id": item["id"],
+        "split": item["split"],
+        "outcome": "pass",
+        "detail": "",
+        "num_tests": len(item["tests"]),
+    }
+    tokenizer = engine.tokenizer
+    bitmask = np.zeros((1, bitmask_width(engine.vocab_size)), dtype=np.int32)
+
+    start = now()
+    try:
+        compiled = engine.compile(item["schema"])
+        compiled_at = now()
+        first = engine.new_matcher(compiled)
+        engine.fill_mask(first, bitmask)
+        first_mask_at = now()
+    except Exception as exc:  # every failure to compile is a result, not an abort
+        record["outcome"] = engine.classify_error(exc)
+        record["detail"] = _error_detail(exc)
+        return record
+    record["compile_ns"] = compiled_at - start
+    record["ttfm_ns"] = first_mask_at - start
+
+    mask_ns: List[int] = []
+    advance_ns = 0
+    tests: List[Dict[str, Any]] = []
+    for index, test in enumerate(item["tests"]):
+        text = serialize(test["data"], engine.whitespace)
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        entry: Dict[str, Any] = {"valid": bool(test["valid"]), "tokens": len(ids)}
+        if tokenizer.decode(ids) != text:
+            entry["tokenization_mismatch"] = True
+        accepted = True
+        try:
+            matcher = engine.new_matcher(compiled)
+            for pos, token in enumerate(ids):
+                t0 = now()
+                engine.fill_mask(matcher, bitmask)
+                t1 = now()
+                mask_ns.append(t1 - t0)
+                if not mask_allows(bitmask, token):
+                    accepted = False
+                    entry["rejected_at"] = pos
+                    entry["rejected_token"] = tokenizer.decode([token])
+                    break
+                t0 = now()
+                ok = engine.accept(matcher, token)
+                advance_ns += now() - t0
+                if not ok:
+                    accepted = False
+                    entry["rejected_at"] = pos
+                    entry["rejected_token"] = tokenizer.decode([token])
+                    entry["mask_accept_mismatch"] = True
+                    break
+            else:
+                t0 = now()
+                engine.fill_mask(matcher, bitmask)
+                mask_ns.append(now() - t0)
+                accepted = mask_allows(bitmask, engine.eos_token_id)
+                if not accepted:
+                    entry["rejected_at"] = len(ids)
+                    entry["rejected_token"] = "<EOS>"
+                if accepted != engine.is_accepting(matcher):
+                    entry["eos_accepting_mismatch"] = True
+        except Exception as exc:
+            category = engine.classify_error(exc)
+            entry["outcome"] = "limit" if category == "limit" else "crash"
+            entry["detail"] = f"test {index}: {_error_detail(exc)}"
+            entry["traceback"] = traceback.format_exc(limit=4)[-1500:]
+            tests.append(entry)
+            continue
+        entry["accepted"] = accepted
+        if entry["valid"]:
+            entry["outcome"] = "pass" if accepted else "valid_rejected"
+        else:
+            entry["outcome"] = "invalid_accepted" if accepted else "pass"
+        tests.append(entry)
+
+    record["outcome"] = worst(t["outcome"] for t in tests)
+    bad = [(i, t) for i, t in enumerate(tests) if t["outcome"] == record["outcome"]]
+    if record["outcome"] != "pass" and bad:
+        i, t = bad[0]
+        record["detail"] = t.get("detail") or (
+            f"test {i} ({'valid' if t['valid'] else 'invalid'}): "
+            f"{'accepted' if t.get('accepted') else 'rejected at token ' + str(t.get('rejected_at'))}"
+            + (f" {t['rejected_token']!r}" if "rejected_token" in t else "")
+        )
+    record["num_tokens"] = len(mask_ns)
+    record["mask_ns"] = mask_ns
+    record["advance_ns"] = advance_ns
+    record["tests"] = tests
+    return record
