@@ -1,0 +1,347 @@
+"""Lark EBNF grammars, lowered to :class:`~constrain.grammar.ir.Grammar`.
+
+Lark's own loader reads the text (so ``%import``, ``%ignore``, ``%override``, ``%extend``,
+templates, ``?``/``_`` inlining, aliases, ``[]``, ``*``, ``+`` and ``~n..m`` all mean what
+they mean in Lark); its EBNF-to-BNF pass gives the rules, and every terminal comes out as one
+Python regex, which :func:`constrain.grammar.regex.parse_regex` turns into an IR regex.
+Anonymous literals in rules (``"("``, ``/[0-9]+/``) become terminals, as in Lark.
+
+What a terminal means. Lark's Earley parser with its dynamic lexer matches a terminal with
+Python's backtracking ``re.match``; the engine lexes greedily (see :mod:`constrain.grammar.ir`).
+The two agree on a terminal whose regex is written so that ``re.match`` takes the longest
+match; they can differ when an earlier alternative is a prefix of a later one (``/a|ab/``).
+Lazy quantifiers (``*?``) make ``re.match`` stop early and have no greedy equivalent, so they
+are rejected, except in the ``common.lark`` terminals ``ESCAPED_STRING`` and ``C_COMMENT``,
+which are replaced by exact greedy equivalents.
+
+Fails closed: terminal priorities (``TERM.2``), ``%declare`` (terminals a postlexer would
+make), and regex features without an exact regular equivalent (lookarounds, backreferences,
+lazy quantifiers) raise :class:`~constrain.errors.UnsupportedFeatureError` naming each
+construct and its line; Lark syntax and semantic errors raise
+:class:`~constrain.errors.InvalidGrammarError`. Rule priorities only choose between parses
+in Lark's Earley parser and do not change the language: they are dropped with a warning in
+``Grammar.warnings``. A terminal that matches the empty string becomes an optional use of
+its non-empty part.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..errors import (
+    Feature,
+    InvalidGrammarError,
+    UnsatisfiableGrammarError,
+    UnsupportedFeatureError,
+)
+from .ir import EMPTY, NOTHING, Alt, And, Chars, Grammar, Not, Regex, Repeat, Rule, Seq, Terminal, alt, seq
+
+try:  # Python 3.11+
+    import re._parser as _sre_parse  # type: ignore[import-not-found]
+    from re._constants import MAX_REPEAT as _MAX_REPEAT  # type: ignore[import-not-found]
+    from re._constants import MIN_REPEAT as _MIN_REPEAT  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    from sre_constants import MAX_REPEAT as _MAX_REPEAT  # type: ignore[no-redef]
+    from sre_constants import MIN_REPEAT as _MIN_REPEAT  # type: ignore[no-redef]
+
+#: common.lark terminals whose lazy regexes are replaced by exact greedy equivalents: the
+#: language ``re.match`` carves out of the text, not the full-match language of the pattern.
+_COMMON_REPLACEMENTS = {
+    # ESCAPED_STRING: '"' then the shortest run up to a quote preceded by an even number of
+    # backslashes; i.e. '"', then non-newline characters where each backslash escapes the next.
+    r'".*?(?<!\\)(\\\\)*?"': r'"(?:[^"\\\n]|\\[^\n])*"',
+    # C_COMMENT: '/*' then the shortest run up to the first '*/'.
+    r"/\*(.|\n)*?\*/": r"/\*(?:[^*]|\*+[^*/])*\*+/",
+}
+
+
+def _lark():
+    try:
+        import lark  # noqa: F401
+        from lark import exceptions, load_grammar
+    except ImportError as exc:  # pragma: no cover - lark is a dependency
+        raise ImportError("Lark grammars need the 'lark' package: pip install lark") from exc
+    return load_grammar, exceptions
+
+
+# --- locating things in the source ---------------------------------------------------------
+
+
+class _Locations:
+    """Lines of definitions, literals and directives, read from Lark's parse of the text."""
+
+    def __init__(self, tree, text: str) -> None:
+        self.definitions: Dict[str, int] = {}  # rule/terminal name -> line
+        self.imports: Dict[str, int] = {}  # imported (possibly aliased) name -> line
+        self.literals: Dict[str, Tuple[int, int]] = {}  # raw literal text -> (line, column)
+        self.declares: Dict[str, int] = {}
+        for stmt in tree.children:
+            node = stmt.children[0] if stmt.data in ("override", "extend") else stmt
+            if node.data in ("rule", "term"):
+                name = next(c for c in node.children if getattr(c, "type", None) in ("RULE", "TERMINAL"))
+                self.definitions.setdefault(str(name), name.line)
+            elif node.data == "import":
+                for tok in _tokens(node):
+                    if tok.type in ("RULE", "TERMINAL"):
+                        self.imports.setdefault(str(tok), tok.line)
+            for tok in _tokens(node):
+                if tok.type in ("STRING", "REGEXP"):
+                    self.literals.setdefault(str(tok), (tok.line, tok.column))
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            m = re.match(r"\s*%declare\s+(.*)", line)
+            if m:
+                for name in m.group(1).split():
+                    self.declares.setdefault(name, lineno)
+
+    def of_terminal(self, name: str, raw: Optional[str]) -> str:
+        if raw is not None and raw in self.literals:
+            line, column = self.literals[raw]
+            return f"line {line}, column {column}"
+        if name in self.definitions:
+            return f"line {self.definitions[name]} (terminal {name})"
+        if name in self.imports:
+            return f"line {self.imports[name]} (terminal {name}, imported)"
+        return f"terminal {name}"
+
+    def of_rule(self, name: str) -> str:
+        if name in self.definitions:
+            return f"line {self.definitions[name]} (rule {name})"
+        return f"rule {name}"
+
+
+def _tokens(tree) -> Iterable:
+    from lark import Token, Tree
+
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Token):
+            yield node
+        elif isinstance(node, Tree):
+            stack.extend(reversed(node.children))
+
+
+# --- regexes -------------------------------------------------------------------------------
+
+
+def _lazy_quantifiers(pattern: str) -> bool:
+    """Whether ``pattern`` has a lazy quantifier that can change what ``re.match`` takes."""
+    try:
+        parsed = _sre_parse.parse(pattern)
+    except Exception:  # parse_regex reports the syntax error
+        return False
+    stack = [parsed]
+    while stack:
+        node = stack.pop()
+        for op, av in node if isinstance(node, _sre_parse.SubPattern) else ():
+            if op is _MIN_REPEAT and av[0] != av[1]:
+                return True
+            for sub in _subpatterns(av):
+                stack.append(sub)
+    return False
+
+
+def _subpatterns(av) -> Iterable:
+    if isinstance(av, _sre_parse.SubPattern):
+        yield av
+    elif isinstance(av, (tuple, list)):
+        for item in av:
+            yield from _subpatterns(item)
+
+
+def nullable(r: Regex) -> bool:
+    """Whether ``r`` matches the empty string."""
+    if isinstance(r, Chars):
+        return False
+    if isinstance(r, Seq):
+        return all(nullable(i) for i in r.items)
+    if isinstance(r, Alt):
+        return any(nullable(i) for i in r.items)
+    if isinstance(r, Repeat):
+        return r.min == 0 or nullable(r.item)
+    if isinstance(r, And):
+        return all(nullable(i) for i in r.items)
+    if isinstance(r, Not):
+        return not nullable(r.item)
+    raise TypeError(f"not a regex node: {r!r}")
+
+
+def non_empty(r: Regex) -> Regex:
+    """A regex for the non-empty strings ``r`` matches."""
+    if not nullable(r):
+        return r
+    if isinstance(r, Seq):
+        # ab - e = (a - e) b | (b - e)   when a is nullable (it is: the whole is)
+        if not r.items:
+            return NOTHING
+        head, rest = r.items[0], Seq(r.items[1:])
+        return alt(seq(non_empty(head), rest) if rest.items else non_empty(head), non_empty(rest))
+    if isinstance(r, Alt):
+        return alt(*(non_empty(i) for i in r.items)) if r.items else NOTHING
+    if isinstance(r, Repeat):
+        if r.max == 0:
+            return NOTHING
+        if not nullable(r.item):  # min == 0
+            return Repeat(r.item, 1, r.max)
+        # x nullable: x{m,n} = x{0,n}, and a non-empty match starts with a non-empty x.
+        rest_max = None if r.max is None else r.max - 1
+        tail = Repeat(r.item, 0, rest_max) if rest_max != 0 else EMPTY
+        return seq(non_empty(r.item), tail) if tail != EMPTY else non_empty(r.item)
+    return And((r, Not(EMPTY)))
+
+
+def _is_nothing(r: Regex) -> bool:
+    return (isinstance(r, Alt) and not r.items) or (isinstance(r, Chars) and not r.ranges)
+
+
+# --- the front end -------------------------------------------------------------------------
+
+
+def grammar_from_lark(
+    text: str,
+    start: Optional[str] = None,
+    *,
+    path: Optional[str] = None,
+    import_paths: Sequence[str] = (),
+) -> Grammar:
+    """Read a Lark grammar.
+
+    Args:
+        text: the grammar source.
+        start: the start rule; ``"start"`` when None.
+        path: the file the text came from: relative ``%import`` statements resolve against
+            its directory, and error messages name it.
+        import_paths: more directories for ``%import``, searched before Lark's own library.
+
+    Returns:
+        A :class:`Grammar` with ``kind="lark"``.
+
+    Raises:
+        InvalidGrammarError: a Lark syntax or semantic error (with its line where Lark gives
+            one), an import that cannot be found, or an undefined start rule.
+        UnsupportedFeatureError: every construct that cannot be enforced exactly, each with
+            its line.
+    """
+    load_grammar, lark_exceptions = _lark()
+    from .regex import parse_regex
+
+    if not isinstance(text, str):
+        raise InvalidGrammarError(f"a Lark grammar must be a str, got {type(text).__name__}")
+    start = start or "start"
+    source = os.path.abspath(path) if path is not None else "<string>"
+    where = f" in {path}" if path is not None else ""
+
+    try:
+        tree = load_grammar._parse_grammar(text, source)
+        builder = load_grammar.GrammarBuilder(False, [os.fspath(p) for p in import_paths])
+        builder.load_grammar(text, source)
+        lark_grammar = builder.build()
+        rule_names = {name for name, *_ in lark_grammar.rule_defs}
+        if start not in rule_names:
+            defined = ", ".join(sorted(n for n in rule_names if not n.startswith("_"))) or "none"
+            raise InvalidGrammarError(f"Lark grammar{where}: start rule {start!r} is not defined (rules: {defined})")
+        terminal_defs, lark_rules, ignore_names = lark_grammar.compile([start], ())
+    except lark_exceptions.UnexpectedInput as exc:
+        raise InvalidGrammarError(
+            f"Lark grammar syntax error{where} at line {exc.line}, column {exc.column}: {exc}"
+        ) from None
+    except lark_exceptions.LarkError as exc:
+        raise InvalidGrammarError(f"Lark grammar{where}: {exc}") from None
+    except OSError as exc:  # an %import that was not found
+        raise InvalidGrammarError(f"Lark grammar{where}: cannot import {exc.filename or exc}") from None
+
+    locations = _Locations(tree, text)
+    features: List[Feature] = []
+    warnings: List[str] = []
+
+    defined_terms = {td.name for td in terminal_defs}
+    for r in lark_rules:
+        for sym in r.expansion:
+            if sym.is_term and sym.name not in defined_terms:
+                line = locations.declares.get(sym.name)
+                features.append(Feature("lark", f"%declare {sym.name}", f"line {line}" if line else f"terminal {sym.name}"))
+        if r.options and r.options.priority not in (None, 0):
+            msg = f"rule priority {r.origin.name}.{r.options.priority} dropped ({locations.of_rule(r.origin.name)})"
+            if msg not in warnings:
+                warnings.append(msg)
+
+    # Terminals: Python regex -> IR.
+    regexes: Dict[str, Regex] = {}
+    for td in terminal_defs:
+        location = locations.of_terminal(td.name, td.pattern.raw)
+        if td.priority not in (None, 0):
+            features.append(Feature("lark", f"terminal priority {td.name}.{td.priority}", location))
+        pattern = td.pattern.to_regexp()
+        pattern = _COMMON_REPLACEMENTS.get(pattern, pattern)
+        if _lazy_quantifiers(pattern):
+            features.append(Feature("lark", f"lazy quantifier in terminal {td.name}", location))
+            continue
+        try:
+            regexes[str(td.name)] = parse_regex(pattern)
+        except UnsupportedFeatureError as exc:
+            for f in exc.features:
+                features.append(Feature("lark", f"{f.name} in terminal {td.name}", location))
+        except InvalidGrammarError as exc:
+            raise InvalidGrammarError(f"Lark grammar{where}: bad regex in terminal {td.name} at {location}: {exc}") from None
+    if features:
+        raise UnsupportedFeatureError(
+            features, hint="rewrite these terminals without them (see docs/grammars.md)"
+        )
+
+    # Terminals that match "" become optional uses of their non-empty part.
+    optional: Dict[str, Optional[str]] = {}  # terminal -> its non-empty terminal, or None
+    terminals: List[Terminal] = []
+    for name, regex in regexes.items():
+        if _is_nothing(regex):
+            continue  # matches nothing: alternatives using it are dropped below
+        if nullable(regex):
+            rest = non_empty(regex)
+            if _is_nothing(rest):
+                optional[name] = None
+                continue
+            optional[name] = name
+            regex = rest
+        terminals.append(Terminal(name, regex))
+    kept_terms = {t.name for t in terminals}
+
+    alternatives: Dict[str, List[Tuple[str, ...]]] = {}
+    for r in lark_rules:
+        alts = alternatives.setdefault(str(r.origin.name), [])
+        expansion = tuple(f"{s.name}?" if s.is_term and s.name in optional else str(s.name) for s in r.expansion)
+        if expansion not in alts:
+            alts.append(expansion)
+    for name, nonempty in optional.items():
+        alternatives[f"{name}?"] = [(), (nonempty,)] if nonempty else [()]
+    # Alternatives that use a terminal matching nothing are dropped, to a fixpoint.
+    void = set(regexes) - kept_terms - set(optional)
+    while void:
+        emptied = set()
+        for name, alts in alternatives.items():
+            kept = [a for a in alts if not void.intersection(a)]
+            if len(kept) != len(alts):
+                alternatives[name] = kept
+                if not kept:
+                    emptied.add(name)
+        for name in emptied:
+            del alternatives[name]
+        void = emptied
+    if start not in alternatives:
+        raise UnsatisfiableGrammarError(f"Lark grammar{where}: rule {start!r} matches nothing")
+    rules = [Rule(name, tuple(alts)) for name, alts in alternatives.items()]
+
+    ignore = tuple(n for n in dict.fromkeys(ignore_names) if n in kept_terms)
+    try:
+        return Grammar(
+            start=start,
+            rules=tuple(rules),
+            terminals=tuple(terminals),
+            ignore=ignore,
+            kind="lark",
+            warnings=tuple(warnings),
+        )
+    except ValueError as exc:  # pragma: no cover - Lark validated the names already
+        raise InvalidGrammarError(f"Lark grammar{where}: {exc}") from None
+
