@@ -72,62 +72,77 @@ class TokenTrie:
         Returns:
             The trie, with every array read-only.
         """
+        tokens = token_bytes if isinstance(token_bytes, (list, tuple)) else list(token_bytes)
         skip = set(excluded)
-        by_bytes: dict[bytes, list[int]] = {}
-        for tid, tb in enumerate(token_bytes):
-            if tb and tid not in skip:
-                ids = by_bytes.get(tb)
-                if ids is None:
-                    by_bytes[tb] = [tid]
-                else:
-                    ids.append(tid)
-        keys = sorted(by_bytes)
+        ids = [i for i, tb in enumerate(tokens) if tb and i not in skip]
+        ids.sort(key=tokens.__getitem__)  # stable: equal bytes keep increasing ids
+        keys = [tokens[i] for i in ids]
         n = len(keys)
 
+        lengths = np.fromiter(map(len, keys), dtype=np.int64, count=n)
+        joined = b"".join(keys)
         # lcp[i]: length of the common prefix of keys[i] and keys[i-1]. Sorted order makes the
-        # new nodes of keys[i] exactly its prefixes longer than lcp[i], in preorder.
-        lcp = [0] * n
-        prev = b""
-        for i, key in enumerate(keys):
-            limit = min(len(prev), len(key))
-            j = 0
-            while j < limit and prev[j] == key[j]:
-                j += 1
-            lcp[i] = j
-            prev = key
-        lengths = np.fromiter((len(k) for k in keys), dtype=np.int64, count=n)
-        lcp_arr = np.asarray(lcp, dtype=np.int64)
-        new_counts = lengths - lcp_arr  # > 0: keys are distinct and sorted
-        first_node = np.empty(n + 1, dtype=np.int64)
-        first_node[0] = 1
+        # new nodes of keys[i] exactly its prefixes longer than lcp[i], in preorder (none when
+        # keys[i] repeats keys[i-1]).
+        lcp = _sorted_lcp(keys, joined, lengths)
+        new_counts = lengths - lcp
+        first_node = np.ones(n + 1, dtype=np.int64)  # first new node of each key
         np.cumsum(new_counts, out=first_node[1:])
         first_node[1:] += 1
         num_nodes = int(first_node[n])
 
         byte = np.zeros(num_nodes, dtype=np.uint8)
-        byte[1:] = np.frombuffer(b"".join(k[l:] for k, l in zip(keys, lcp)), dtype=np.uint8)
         depth = np.zeros(num_nodes, dtype=np.int32)
         if n:
-            # depth of the t-th new node of key i is lcp[i] + 1 + t
-            starts = np.repeat(first_node[:n], new_counts)
-            depth[1:] = np.repeat(lcp_arr + 1, new_counts) + (np.arange(1, num_nodes) - starts)
-
+            # node p (p >= 1) is new node p - first_node[i] of its key i, at depth lcp[i] + 1 + that
+            key_start = np.zeros(n, dtype=np.int64)
+            np.cumsum(lengths[:-1], out=key_start[1:])
+            offset = np.repeat(lcp - first_node[:n], new_counts) + np.arange(1, num_nodes)
+            byte[1:] = np.frombuffer(joined, dtype=np.uint8)[np.repeat(key_start, new_counts) + offset]
+            depth[1:] = offset + 1
         subtree_end = _next_not_deeper(depth)
 
-        # the node where key i ends is its last new node
+        # each key ends at its last new node (a repeated key at the previous key's); these end
+        # nodes never decrease, so the sorted ids are already grouped by node in preorder
         end_node = first_node[1:] - 1
-        counts = np.zeros(num_nodes, dtype=np.int64)
-        id_lists = [by_bytes[k] for k in keys]
-        counts[end_node] = [len(ids) for ids in id_lists]
         token_offsets = np.zeros(num_nodes + 1, dtype=np.int32)
-        np.cumsum(counts, out=token_offsets[1:])
-        token_ids = np.fromiter(
-            (tid for ids in id_lists for tid in ids), dtype=np.int32, count=int(token_offsets[-1])
-        )
+        np.cumsum(np.bincount(end_node, minlength=num_nodes), out=token_offsets[1:])
+        token_ids = np.asarray(ids, dtype=np.int32)
         arrays = (byte, depth, subtree_end.astype(np.int32), token_offsets, token_ids)
-        for a in arrays:
-            a.setflags(write=False)
+        for arr in arrays:
+            arr.setflags(write=False)
         return cls(*arrays)
+
+
+def _sorted_lcp(keys: list[bytes], joined: bytes, lengths: np.ndarray, width: int = 16) -> np.ndarray:
+    """Common prefix length of each sorted key with the one before it (0 for the first).
+
+    Compares the first ``width`` bytes of all keys at once in numpy; only pairs that agree on
+    all of them are finished in Python.
+    """
+    n = len(keys)
+    out = np.zeros(n, dtype=np.int64)
+    if n < 2:
+        return out
+    cols = np.minimum(lengths, width)
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    row_of = np.repeat(np.arange(n), cols)
+    first_of_row = np.zeros(n, dtype=np.int64)
+    np.cumsum(cols[:-1], out=first_of_row[1:])
+    col_of = np.arange(row_of.size) - first_of_row[row_of]
+    head = np.zeros((n, width), dtype=np.uint8)
+    head[row_of, col_of] = np.frombuffer(joined, dtype=np.uint8)[starts[row_of] + col_of]
+    differ = head[1:] != head[:-1]
+    first = np.where(differ.any(axis=1), differ.argmax(axis=1), width)
+    out[1:] = np.minimum(first, np.minimum(lengths[1:], lengths[:-1]))
+    for i in np.flatnonzero(out == width).tolist():
+        a, b = keys[i - 1], keys[i]
+        j, limit = width, min(len(a), len(b))
+        while j < limit and a[j] == b[j]:
+            j += 1
+        out[i] = j
+    return out
 
 
 def _next_not_deeper(depth: np.ndarray) -> np.ndarray:

@@ -90,7 +90,10 @@ TRIE_CASES = [
     ([b"a", b"ab", b"abc", b"abcd"], (1,)),
     ([b"x", b"y"], (0, 1)),
     ([bytes([b]) for b in range(256)], ()),
+    ([b"a", b"a\x00", b"a\x00\x00", b"\x00"], ()),  # zero bytes vs numpy's zero padding
+    ([b"x" * 40, b"x" * 17, b"x" * 16, b"x" * 30 + b"y", b"x" * 16 + b"\x00"], ()),  # long shared prefixes
     (_random_vocab(1, 300, b"ab", 6), ()),
+    (_random_vocab(4, 300, b"ab", 40), ()),
     (_random_vocab(2, 2000, b"abc \n\xe2\x80", 9), (3, 7, 11)),
     (_random_vocab(3, 500, bytes(range(256)), 4), ()),
 ]
@@ -104,7 +107,7 @@ def test_trie_matches_naive_twin(tokens, excluded):
     assert sorted(trie.token_ids.tolist()) == expected_ids
 
 
-@pytest.mark.parametrize("tokens, excluded", TRIE_CASES[4:8])
+@pytest.mark.parametrize("tokens, excluded", TRIE_CASES[4:10])
 def test_trie_paths_spell_tokens(tokens, excluded):
     trie = TokenTrie.build(tokens, excluded)
     path: list[int] = []
