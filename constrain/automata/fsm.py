@@ -63,6 +63,7 @@ class ByteDFA:
         a.setflags(write=False)
         object.__setattr__(self, "transitions", t)
         object.__setattr__(self, "accepting", a)
+        object.__setattr__(self, "_byte_class", None)
 
     @property
     def num_states(self) -> int:
@@ -96,11 +97,22 @@ class ByteDFA:
         return s >= 0 and bool(self.accepting[s])
 
     def byte_classes(self) -> np.ndarray:
-        """int32 ``[256]``: bytes with the same class have identical columns."""
+        """int32 ``[256]``: the coarsest partition of bytes into classes with identical
+        columns, numbered by first occurrence."""
         if self.num_states == 0:
             return np.zeros(256, dtype=np.int32)
-        _, inverse = np.unique(self.transitions.T, axis=0, return_inverse=True)
-        return inverse.reshape(256).astype(np.int32)
+        columns = np.ascontiguousarray(self.transitions.T)
+        ids: Dict[bytes, int] = {}
+        out = np.empty(256, dtype=np.int32)
+        for b in range(256):
+            out[b] = ids.setdefault(columns[b].tobytes(), len(ids))
+        return out
+
+    def _classes(self) -> np.ndarray:
+        """A partition of bytes with identical columns (maybe finer than the coarsest)."""
+        if self._byte_class is None:
+            object.__setattr__(self, "_byte_class", self.byte_classes())
+        return self._byte_class
 
     def __repr__(self) -> str:
         return f"ByteDFA(num_states={self.num_states}, accepts_empty={self.accepts_empty})"
@@ -151,6 +163,33 @@ def utf8_sequences(lo: int, hi: int) -> List[ByteRanges]:
                 b = chr(hi).encode("utf-8")
                 out.append(tuple(zip(a, b)))
     return out
+
+
+@lru_cache(maxsize=4096)
+def _chars_sequences(ranges: Tuple[Tuple[int, int], ...]) -> Tuple[ByteRanges, ...]:
+    return tuple(sq for lo, hi in ranges for sq in utf8_sequences(lo, hi))
+
+
+def _literal_text(regex: Regex) -> Optional[str]:
+    """The string a regex of single code points matches, or None."""
+    items = regex.items if isinstance(regex, Seq) else (regex,)
+    out = []
+    for item in items:
+        if not (isinstance(item, Chars) and len(item.ranges) == 1 and item.ranges[0][0] == item.ranges[0][1]):
+            return None
+        out.append(item.ranges[0][0])
+    if any(0xD800 <= c <= 0xDFFF or c > MAX_CODE_POINT for c in out):
+        return None
+    return "".join(map(chr, out))
+
+
+def _literal_dfa(data: bytes) -> ByteDFA:
+    n = len(data)
+    trans = np.full((n + 1, 256), -1, dtype=np.int32)
+    trans[np.arange(n), np.frombuffer(data, dtype=np.uint8)] = np.arange(1, n + 1)
+    accepting = np.zeros(n + 1, dtype=np.bool_)
+    accepting[n] = True
+    return ByteDFA(trans, accepting)
 
 
 # --- NFA ------------------------------------------------------------------------------------
@@ -225,10 +264,9 @@ class _NFA:
                 suffix_state[suffix] = s
             return s
 
-        for lo, hi in ranges:
-            for sq in utf8_sequences(lo, hi):
-                nxt = state_for(sq[1:])
-                self.edges[start].append((sq[0][0], sq[0][1], nxt))
+        for sq in _chars_sequences(ranges):
+            nxt = state_for(sq[1:])
+            self.edges[start].append((sq[0][0], sq[0][1], nxt))
         return end
 
     def embed(self, dfa: ByteDFA, start: int) -> int:
@@ -319,90 +357,92 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
                 by_set[fs] = j
             row[c] = j
         rows.append(row)
-    trans = np.array(rows, dtype=np.int32).reshape(len(rows), n_cls)
-    return trans, np.array(accepting, dtype=np.bool_), byte_class
+    return rows, accepting, byte_class
 
 
 # --- trimming, minimization, canonical numbering ----------------------------------------------
+#
+# Automata in construction are lists: rows[s][c] = target state or -1, for byte class c.
 
 
-def _trim(trans: np.ndarray, accepting: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Drop states that cannot reach acceptance (and those unreachable from 0)."""
-    n = trans.shape[0]
-    if n == 0:
-        return trans, accepting
-    src, cls = np.nonzero(trans >= 0)
-    dst = trans[src, cls]
-    # reverse reachability from accepting states
-    order = np.argsort(dst, kind="stable")
-    src_sorted = src[order]
-    ptr = np.searchsorted(dst[order], np.arange(n + 1))
-    live = accepting.copy()
-    stack = list(np.flatnonzero(accepting))
+def _trim(rows: List[List[int]], acc: List[bool]) -> Tuple[List[List[int]], List[bool]]:
+    """Drop the states that cannot reach acceptance; state 0 stays first. Returns empty
+    lists when state 0 itself is dead (the empty language)."""
+    n = len(rows)
+    preds: List[List[int]] = [[] for _ in range(n)]
+    for s, row in enumerate(rows):
+        for t in row:
+            if t >= 0:
+                preds[t].append(s)
+    live = list(acc)
+    stack = [s for s in range(n) if acc[s]]
     while stack:
-        s = stack.pop()
-        for p in src_sorted[ptr[s]:ptr[s + 1]]:
+        for p in preds[stack.pop()]:
             if not live[p]:
                 live[p] = True
                 stack.append(p)
     if not live[0]:
-        return np.zeros((0, trans.shape[1]), dtype=np.int32), np.zeros(0, dtype=np.bool_)
-    t = np.where(trans >= 0, trans, 0)
-    t = np.where((trans >= 0) & live[t], trans, -1)
-    return _renumber(t, accepting, np.arange(n), live)
+        return [], []
+    if all(live):
+        return rows, acc
+    idx = [-1] * n
+    keep = [s for s in range(n) if live[s]]
+    for i, s in enumerate(keep):
+        idx[s] = i
+    return [[idx[t] if t >= 0 else -1 for t in rows[s]] for s in keep], [acc[s] for s in keep]
 
 
-def _renumber(trans: np.ndarray, accepting: np.ndarray, block: np.ndarray,
-              keep: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Quotient by ``block`` (state -> block id), BFS-numbered from state 0's block."""
-    n, n_cls = trans.shape
+def _renumber(rows: List[List[int]], acc: List[bool], block_of: List[int]) -> Tuple[List[List[int]], List[bool]]:
+    """Quotient by ``block_of``, numbered breadth first from state 0's block."""
     rep: Dict[int, int] = {}
-    for s in range(n):
-        if keep is None or keep[s]:
-            rep.setdefault(int(block[s]), s)
-    new_id = {int(block[0]): 0}
-    queue = [int(block[0])]
+    for s, b in enumerate(block_of):
+        rep.setdefault(b, s)
+    new_id = {block_of[0]: 0}
+    queue = [block_of[0]]
+    out_rows: List[List[int]] = []
     k = 0
     while k < len(queue):
-        b = queue[k]
+        row = rows[rep[queue[k]]]
         k += 1
-        for t in trans[rep[b]]:
-            if t >= 0:
-                bt = int(block[t])
-                if bt not in new_id:
-                    new_id[bt] = len(queue)
-                    queue.append(bt)
-    reps = np.array([rep[b] for b in queue], dtype=np.int64)
-    mapping = np.full(int(block.max()) + 2, -1, dtype=np.int32)
-    for b, i in new_id.items():
-        mapping[b] = i
-    rows = trans[reps]
-    out = np.where(rows >= 0, mapping[block[np.where(rows >= 0, rows, 0)]], -1).astype(np.int32)
-    return out, accepting[reps].copy()
+        out = []
+        for t in row:
+            if t < 0:
+                out.append(-1)
+                continue
+            bt = block_of[t]
+            j = new_id.get(bt)
+            if j is None:
+                j = new_id[bt] = len(queue)
+                queue.append(bt)
+            out.append(j)
+        out_rows.append(out)
+    return out_rows, [acc[rep[b]] for b in queue]
 
 
-def _minimize(trans: np.ndarray, accepting: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Hopcroft's algorithm on a trimmed partial DFA; the implicit dead state is never a
-    splitter (it is alone in its block, being the only state that cannot accept)."""
-    n, n_cls = trans.shape
+def _minimize(rows: List[List[int]], acc: List[bool]) -> Tuple[List[List[int]], List[bool]]:
+    """Hopcroft's algorithm on a trimmed partial DFA, then BFS numbering.
+
+    With an explicit dead state D the initial partition is {F, N, {D}} and Hopcroft needs
+    every block but one as a splitter: F and N, never {D} (D is alone in its block, the
+    only state that cannot accept), so the missing transitions are never enumerated.
+    """
+    n = len(rows)
     if n <= 1:
-        return trans, accepting
+        return _renumber(rows, acc, [0] * n) if n else (rows, acc)
     preds: List[List[Tuple[int, int]]] = [[] for _ in range(n)]
-    src, cls = np.nonzero(trans >= 0)
-    for s, c, t in zip(src.tolist(), cls.tolist(), trans[src, cls].tolist()):
-        preds[t].append((c, s))
-    block_of = [0 if a else 1 for a in accepting.tolist()]
+    for s, row in enumerate(rows):
+        for c, t in enumerate(row):
+            if t >= 0:
+                preds[t].append((c, s))
+    block_of = [0 if a else 1 for a in acc]
     blocks: List[set] = [set(), set()]
     for s, b in enumerate(block_of):
         blocks[b].add(s)
     if not blocks[1]:
         blocks.pop()
     elif not blocks[0]:
-        blocks[0], blocks[1] = blocks[1], blocks[0]
-        blocks.pop()
+        blocks = [blocks[1]]
         block_of = [0] * n
-    # With an explicit dead state D, the initial partition is {F, N, {D}}; Hopcroft needs
-    # all but one block as splitters: F and N (never {D}).
     work = list(range(len(blocks)))
     in_work = set(work)
     while work:
@@ -435,26 +475,28 @@ def _minimize(trans: np.ndarray, accepting: np.ndarray) -> Tuple[np.ndarray, np.
                 for s in members:
                     block_of[s] = new
                 if b in in_work:
-                    work.append(new)
-                    in_work.add(new)
+                    pick = new
                 else:
                     pick = new if len(moved) <= len(blocks[b]) else b
-                    work.append(pick)
-                    in_work.add(pick)
-    return _renumber(trans, accepting, np.array(block_of, dtype=np.int64))
+                work.append(pick)
+                in_work.add(pick)
+    return _renumber(rows, acc, block_of)
 
 
-def _finish(trans: np.ndarray, accepting: np.ndarray, byte_class: np.ndarray, max_states: int,
+def _finish(rows: List[List[int]], acc: List[bool], byte_class: np.ndarray, max_states: int,
             what: str = "regex") -> ByteDFA:
-    trans, accepting = _trim(trans, accepting)
-    if trans.shape[0] == 0:
+    rows, acc = _trim(rows, acc)
+    if not rows:
         return EMPTY_DFA
-    trans, accepting = _minimize(trans, accepting)
-    if trans.shape[0] > max_states:
+    rows, acc = _minimize(rows, acc)
+    if len(rows) > max_states:
         raise ResourceLimitError(
-            f"{what} needs a DFA of {trans.shape[0]} states, over Limits.max_dfa_states={max_states}"
+            f"{what} needs a DFA of {len(rows)} states, over Limits.max_dfa_states={max_states}"
         )
-    return ByteDFA(trans[:, byte_class], accepting)
+    trans = np.array(rows, dtype=np.int32).reshape(len(rows), -1)
+    dfa = ByteDFA(trans[:, byte_class], np.array(acc, dtype=np.bool_))
+    object.__setattr__(dfa, "_byte_class", byte_class)
+    return dfa
 
 
 # --- products -------------------------------------------------------------------------------
@@ -470,48 +512,93 @@ def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bo
     """
     if not dfas:
         raise ValueError("product_dfa needs at least one DFA")
+    k = len(dfas)
     if accept(tuple(False for _ in dfas)):
         raise ValueError("accept(all False) must be False; use complement_dfa for negations")
-    stacked = np.vstack([d.transitions for d in dfas if d.num_states] or [np.zeros((1, 256), np.int32)])
-    _, byte_class = np.unique(stacked.T, axis=0, return_inverse=True)
+    # hopeless[mask]: with the DFAs in ``mask`` dead, no outcome of the others accepts
+    hopeless = [not any(accept(tuple(bool(f >> i & 1) and not mask >> i & 1 for i in range(k)))
+                        for f in range(1 << k)) for mask in range(1 << k)]
+    # joint byte classes; each DFA's classes are a valid partition of its columns
+    code = np.zeros(256, dtype=np.int64)
+    for d in dfas:
+        cls = d._classes()
+        code = code * (int(cls.max()) + 1) + cls
+    _, byte_class = np.unique(code, return_inverse=True)
     byte_class = byte_class.reshape(256).astype(np.int32)
     n_cls = int(byte_class.max()) + 1
     reps = np.zeros(n_cls, dtype=np.int64)
-    for b in range(255, -1, -1):
-        reps[byte_class[b]] = b
-    cols = [d.transitions[:, reps].tolist() if d.num_states else [] for d in dfas]
-    accs = [d.accepting.tolist() for d in dfas]
-    start = tuple(0 if d.num_states else -1 for d in dfas)
-    dead = tuple(-1 for _ in dfas)
-    index = {start: 0}
-    order = [start]
+    reps[byte_class[::-1]] = np.arange(255, -1, -1)
+    # shifted tables: row 0 is the dead state, state s is row s + 1
+    cols = []
+    for d in dfas:
+        t = d.transitions[:, reps] + 1 if d.num_states else np.zeros((0, n_cls), np.int64)
+        cols.append([[0] * n_cls] + t.tolist())
+    accs = [[False] + d.accepting.tolist() for d in dfas]
+    radix = [len(c) for c in cols]
+    limit = 2 * max_states + 64
+
+    def overflow() -> ResourceLimitError:
+        return ResourceLimitError(
+            f"DFA product exceeds {limit} states before minimization "
+            f"(2 x Limits.max_dfa_states={max_states})"
+        )
+
     rows: List[List[int]] = []
     acc: List[bool] = []
-    limit = 2 * max_states + 64
-    i = 0
-    while i < len(order):
-        cur = order[i]
-        i += 1
-        acc.append(bool(accept(tuple(s >= 0 and accs[k][s] for k, s in enumerate(cur)))))
-        row = [-1] * n_cls
-        for c in range(n_cls):
-            nxt = tuple(cols[k][s][c] if s >= 0 else -1 for k, s in enumerate(cur))
-            if nxt == dead:
-                continue
-            j = index.get(nxt)
-            if j is None:
-                j = len(order)
-                if j >= limit:
-                    raise ResourceLimitError(
-                        f"DFA product exceeds {limit} states before minimization "
-                        f"(2 x Limits.max_dfa_states={max_states})"
-                    )
-                index[nxt] = j
-                order.append(nxt)
-            row[c] = j
-        rows.append(row)
-    trans = np.array(rows, dtype=np.int32).reshape(len(rows), n_cls)
-    return _finish(trans, np.array(acc, dtype=np.bool_), byte_class, max_states, "DFA product")
+    if k == 2:
+        c1, c2 = cols
+        a1, a2 = accs
+        r = radix[1]
+        h1, h2, h3 = hopeless[1], hopeless[2], hopeless[3]
+        first = (1 if dfas[0].num_states else 0) * r + (1 if dfas[1].num_states else 0)
+        index = {first: 0}
+        order = [first]
+        i = 0
+        while i < len(order):
+            x, y = divmod(order[i], r)
+            i += 1
+            acc.append(bool(accept((a1[x], a2[y]))))
+            row = [-1] * n_cls
+            rx, ry = c1[x], c2[y]
+            for c in range(n_cls):
+                u, v = rx[c], ry[c]
+                if (h3 if u == 0 and v == 0 else h1 if u == 0 else h2 if v == 0 else False):
+                    continue
+                key = u * r + v
+                j = index.get(key)
+                if j is None:
+                    j = len(order)
+                    if j >= limit:
+                        raise overflow()
+                    index[key] = j
+                    order.append(key)
+                row[c] = j
+            rows.append(row)
+    else:
+        start = tuple(1 if d.num_states else 0 for d in dfas)
+        index_t = {start: 0}
+        order_t = [start]
+        i = 0
+        while i < len(order_t):
+            cur = order_t[i]
+            i += 1
+            acc.append(bool(accept(tuple(accs[m][s] for m, s in enumerate(cur)))))
+            row = [-1] * n_cls
+            for c in range(n_cls):
+                nxt = tuple(cols[m][s][c] for m, s in enumerate(cur))
+                mask = sum(1 << m for m, s in enumerate(nxt) if s == 0)
+                if hopeless[mask]:
+                    continue
+                j = index_t.get(nxt)
+                if j is None:
+                    j = len(order_t)
+                    if j >= limit:
+                        raise overflow()
+                    index_t[nxt] = j
+                    order_t.append(nxt)
+                row[c] = j
+            rows.append(row)
+    return _finish(rows, acc, byte_class, max_states, "DFA product")
 
 
 def intersect_dfa(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
@@ -562,8 +649,20 @@ def regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_state
         return intersect_dfa(*parts, max_states=max_states)
     if isinstance(regex, Not):
         return complement_dfa(regex_to_dfa(regex.item, max_states=max_states), max_states=max_states)
+    text = _literal_text(regex)
+    if text is not None:
+        data = text.encode("utf-8")
+        if len(data) + 1 > max_states:
+            raise ResourceLimitError(
+                f"a literal of {len(data)} bytes needs {len(data) + 1} DFA states, "
+                f"over Limits.max_dfa_states={max_states}"
+            )
+        return _literal_dfa(data)
     nfa = _NFA(max_states)
     start = nfa.new()
-    final = nfa.build(regex, start)
-    trans, accepting, byte_class = _determinize(nfa, start, final, max_states)
-    return _finish(trans, accepting, byte_class, max_states)
+    try:
+        final = nfa.build(regex, start)
+    except RecursionError:
+        raise ResourceLimitError("regex nested too deeply to compile") from None
+    rows, accepting, byte_class = _determinize(nfa, start, final, max_states)
+    return _finish(rows, accepting, byte_class, max_states)

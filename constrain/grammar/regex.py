@@ -28,7 +28,13 @@ from __future__ import annotations
 import unicodedata
 from typing import List, Optional, Tuple
 
-from ..errors import Feature, InvalidGrammarError, UnsatisfiableGrammarError, UnsupportedFeatureError
+from ..errors import (
+    Feature,
+    InvalidGrammarError,
+    ResourceLimitError,
+    UnsatisfiableGrammarError,
+    UnsupportedFeatureError,
+)
 from .ir import (
     EMPTY,
     MAX_CODE_POINT,
@@ -616,13 +622,17 @@ def parse_regex(pattern: str) -> Regex:
     Raises:
         InvalidGrammarError: the pattern is malformed (message has position and caret).
         UnsupportedFeatureError: the pattern uses constructs that cannot be enforced exactly.
+        ResourceLimitError: the pattern is nested too deeply for Python's recursion limit.
     """
     if not isinstance(pattern, str):
         raise InvalidGrammarError(f"a regex pattern must be a str, got {type(pattern).__name__}")
     parser = _Parser(pattern)
-    tree = parser.parse()
-    lowerer = _Lowerer(parser.features)
-    regex = lowerer.lower(tree, True, True)
+    try:
+        tree = parser.parse()
+        lowerer = _Lowerer(parser.features)
+        regex = lowerer.lower(tree, True, True)
+    except RecursionError:
+        raise ResourceLimitError("regex nested too deeply to parse") from None
     if lowerer.features:
         raise UnsupportedFeatureError(lowerer.features)
     return regex
