@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -211,17 +212,21 @@ def _byte_level_bytes(token: str) -> bytes:
         return token.encode("utf-8")
 
 
+_BYTE_FALLBACK = re.compile(r"<0x(\+[0-9A-Fa-f]|[0-9A-Fa-f]{2})>")
+
+
 def _byte_fallback(token: str) -> bytes | None:
-    """The byte of a SentencePiece byte-fallback token ``<0xNN>``, else None."""
-    if len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
-        try:
-            return bytes([int(token[3:5], 16)])
-        except ValueError:
-            return None
+    """The byte of a SentencePiece byte-fallback token ``<0xNN>``, else None.
+
+    Accepts exactly what Hugging Face's ByteFallback decoder accepts (Rust's
+    ``u8::from_str_radix`` takes a leading ``+``).
+    """
+    if _BYTE_FALLBACK.fullmatch(token):
+        return bytes([int(token[3:5], 16)])
     return None
 
 
-def _token_decoder(decoder: Mapping[str, Any] | None):
+def _token_decoder(decoder: Mapping[str, Any] | None) -> Callable[[str], bytes]:
     """Returns ``str -> bytes`` decoding one token the way a Hugging Face ``tokenizers``
     decoder would inside a longer text.
 
@@ -262,8 +267,8 @@ def _token_decoder(decoder: Mapping[str, Any] | None):
         elif k == "Fuse":
             fused = True
         elif k == "Strip":
-            if not fused:  # per-token strip
-                plan.append(("strip", (step.get("content", " "), step.get("start", 0), step.get("stop", 0))))
+            if not fused:
+                raise ConfigurationError("unsupported tokenizer decoder: Strip of each token (no Fuse before it)")
             # after Fuse it only trims the start and end of the whole text
         else:
             raise ConfigurationError(f"unsupported tokenizer decoder {k!r}")
@@ -274,16 +279,8 @@ def _token_decoder(decoder: Mapping[str, Any] | None):
                 raw = _byte_fallback(token)
                 if raw is not None:
                     return raw  # later string steps do not touch byte pieces
-            elif op == "replace":
-                token = token.replace(arg[0], arg[1])
             else:
-                content, start, stop = arg
-                for _ in range(start):
-                    if token.startswith(content):
-                        token = token[len(content) :]
-                for _ in range(stop):
-                    if token.endswith(content):
-                        token = token[: -len(content)]
+                token = token.replace(arg[0], arg[1])
         return token.encode("utf-8")
 
     return decode

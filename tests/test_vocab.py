@@ -12,6 +12,7 @@ import pytest
 
 from constrain import testing
 from constrain.errors import ConfigurationError
+from constrain import vocab as vocab_module
 from constrain.vocab import TokenTrie, Vocabulary, bytes_to_unicode
 
 
@@ -431,6 +432,41 @@ def test_sentencepiece_byte_fallback(style, text, expected, fallback):
     assert any(3 <= i < 259 for i in ids) == fallback
     assert v.decode(ids) == expected
     assert tok.decode(ids) == expected[1:].decode()
+
+
+@pytest.mark.parametrize("style", ["sequence", "metaspace"])
+def test_sentencepiece_every_token_agrees_with_hf_decode(style):
+    tok = _sentencepiece_tokenizer(style)
+    v = Vocabulary.from_transformers(tok)
+    anchor = tok.convert_tokens_to_ids("H")  # HF trims only at the start of a text
+    base = tok.decode([anchor])
+    for i, tb in enumerate(v.token_bytes):
+        if tb and (tb[0] < 0x80):  # a lone continuation or lead byte decodes to U+FFFD
+            assert tok.decode([anchor, i]) == base + tb.decode("utf-8"), i
+
+
+@pytest.mark.parametrize(
+    "token, expected",
+    [("<0x0A>", b"\n"), ("<0xff>", b"\xff"), ("<0x+1>", b"\x01"), ("<0x 1>", None),
+     ("<0x1>", None), ("<0xGG>", None), ("<0x0A>x", None), ("0x0A", None)],
+)
+def test_byte_fallback_tokens(token, expected):
+    assert vocab_module._byte_fallback(token) == expected
+
+
+@pytest.mark.parametrize(
+    "decoder, message",
+    [
+        ({"type": "WordPiece", "prefix": "##"}, "WordPiece"),
+        ({"type": "Sequence", "decoders": [{"type": "ByteLevel"}, {"type": "Fuse"}]}, "sequence"),
+        ({"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"Regex": "x"}, "content": ""}]}, "regex"),
+        ({"type": "Sequence", "decoders": [{"type": "Strip", "content": " ", "start": 1, "stop": 0}]}, "Strip"),
+        (None, "no decoder"),
+    ],
+)
+def test_unsupported_decoder_specs(decoder, message):
+    with pytest.raises(ConfigurationError, match=message):
+        vocab_module._token_decoder(decoder)
 
 
 def test_unsupported_decoders_are_refused():
