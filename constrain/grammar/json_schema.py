@@ -1,0 +1,1913 @@
+"""JSON Schema (drafts 4, 6, 7, 2019-09, 2020-12) to :class:`~constrain.grammar.ir.Grammar`.
+
+The grammar accepts exactly the JSON texts (in the chosen layout) that the schema accepts, or a
+subset of them; never more. Whatever cannot be enforced that way raises one
+:class:`~constrain.errors.UnsupportedFeatureError` listing every such keyword with its JSON
+pointer (``lenient=True`` drops them and records warnings on the grammar instead).
+
+How it works: a *conjunction* (a set of subschema ids that must all hold) is the unit of
+compilation; each conjunction becomes one rule, memoized, so recursive ``$ref`` becomes
+recursive rules. ``allOf`` and ``$ref`` add to the conjunction; ``anyOf``, ``oneOf`` (when its
+branches are provably disjoint), ``if``/``then``/``else`` and dependencies branch into
+alternatives; ``not`` adds a negated subschema, built where negation is exact. Without
+applicators left, the conjunction's keywords merge into one shape per JSON type, lowered to
+terminals (one per string, quotes included; one per number; literals and punctuation) and
+rules for arrays and objects.
+
+Spelling: strings accept every JSON spelling of their decoded value (raw characters, short
+escapes, ``\\uXXXX`` in either case, surrogate pairs); ``minLength``/``maxLength``,
+``pattern`` (ECMAScript, unanchored) and ``format`` apply to decoded code points. Integers
+are canonical decimals (``-0`` included; ``1.0`` is not taken as an integer). Numbers take
+every JSON spelling; with bounds other than zero, or ``multipleOf``, only plain decimals
+(no exponent) are kept, because comparing ``1e3`` or ``0.001e3`` with a bound exactly is not
+regular. Objects list declared properties in schema order, then other keys; a duplicated
+key never comes from the grammar for declared properties.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
+from urllib.parse import quote, unquote, urldefrag, urljoin
+
+import jsonschema
+
+from ..config import DEFAULT_LIMITS, Limits
+from ..errors import (
+    ConfigurationError,
+    Feature,
+    InvalidGrammarError,
+    ResourceLimitError,
+    UnsatisfiableGrammarError,
+    UnsupportedFeatureError,
+)
+from .ecma_regex import ecma_search_regex, ir_fullmatch
+from .formats import INTEGER_FORMATS, KNOWN_FORMATS, format_regex
+from .ir import (
+    EMPTY,
+    MAX_CODE_POINT,
+    NOTHING,
+    Alt,
+    And,
+    Chars,
+    Grammar,
+    Not,
+    Regex,
+    Repeat,
+    Rule,
+    Seq,
+    Terminal,
+    alt,
+    chars,
+    literal,
+    normalize_ranges,
+    repeat,
+    seq,
+)
+
+# --- JSON text: string spellings and number ranges ------------------------------------------
+
+ANY = Chars(((0, MAX_CODE_POINT),))
+_DIGIT = chars("09")
+_DIGITS = Repeat(_DIGIT, 0, None)
+_DIGITS1 = Repeat(_DIGIT, 1, None)
+
+# --- strings -----------------------------------------------------------------------------
+
+_SHORT = {0x22: '"', 0x5C: "\\", 0x2F: "/", 0x08: "b", 0x0C: "f", 0x0A: "n", 0x0D: "r", 0x09: "t"}
+
+
+def _hex_digit_class(lo: int, hi: int) -> Chars:
+    out = []
+    for v in range(lo, hi + 1):
+        if v < 10:
+            out.append((48 + v, 48 + v))
+        else:
+            out.append((87 + v, 87 + v))  # a-f
+            out.append((55 + v, 55 + v))  # A-F
+    return Chars(normalize_ranges(out))
+
+
+def _fixed_range(lo: int, hi: int, width: int, base: int, digit_class) -> Regex:
+    """Digit strings of exactly ``width`` digits whose value lies in [lo, hi]."""
+    if width == 0:
+        return EMPTY
+    unit = base ** (width - 1)
+    a, b = divmod(lo, unit), divmod(hi, unit)
+    (a0, ar), (b0, br) = a, b
+    if a0 == b0:
+        return seq(digit_class(a0, a0), _fixed_range(ar, br, width - 1, base, digit_class))
+    if ar == 0 and br == unit - 1:
+        return seq(digit_class(a0, b0), _fixed_range(0, unit - 1, width - 1, base, digit_class))
+    parts = [seq(digit_class(a0, a0), _fixed_range(ar, unit - 1, width - 1, base, digit_class))]
+    if b0 - a0 > 1:
+        parts.append(seq(digit_class(a0 + 1, b0 - 1), _fixed_range(0, unit - 1, width - 1, base, digit_class)))
+    parts.append(seq(digit_class(b0, b0), _fixed_range(0, br, width - 1, base, digit_class)))
+    return alt(*parts)
+
+
+def _hex4(lo: int, hi: int) -> Regex:
+    return _fixed_range(lo, hi, 4, 16, _hex_digit_class)
+
+
+@lru_cache(maxsize=65536)
+def encode_chars(c: Chars) -> Regex:
+    """Every JSON spelling (raw or escaped) of one character of ``c``."""
+    raw = []
+    for lo, hi in c.ranges:
+        for a, b in ((lo, min(hi, 0x1F)), (max(lo, 0x20), hi)):
+            if a > b or b <= 0x1F:
+                continue
+            raw.append((a, b))
+    raw_set = Chars(normalize_ranges(raw))
+    raw_set = Chars(normalize_ranges(_subtract(raw_set.ranges, [(0x22, 0x22), (0x5C, 0x5C), (0xD800, 0xDFFF)])))
+    escapes: List[Regex] = []
+    short = [ord(v) for k, v in _SHORT.items() if _contains(c, k)]
+    if short:
+        escapes.append(Chars(normalize_ranges((s, s) for s in short)))
+    u_forms: List[Regex] = []
+    for lo, hi in c.ranges:
+        for a, b in ((lo, min(hi, 0xD7FF)), (max(lo, 0xE000), min(hi, 0xFFFF))):
+            if a <= b:
+                u_forms.append(_hex4(a, b))
+        a, b = max(lo, 0x10000), hi
+        if a <= b:
+            u_forms.append(_astral(a, b))
+    if u_forms:
+        escapes.append(seq(literal("u"), alt(*u_forms)))
+    parts: List[Regex] = []
+    if raw_set.ranges:
+        parts.append(raw_set)
+    if escapes:
+        parts.append(seq(literal("\\"), alt(*escapes)))
+    return alt(*parts) if parts else NOTHING
+
+
+def _astral(lo: int, hi: int) -> Regex:
+    """``XXXX\\uYYYY`` after the first ``\\u``: surrogate pairs for code points in [lo, hi]."""
+
+    def split(cp: int):
+        v = cp - 0x10000
+        return 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF)
+
+    (h1, l1), (h2, l2) = split(lo), split(hi)
+    u = literal("\\u")
+    if h1 == h2:
+        return seq(_hex4(h1, h1), u, _hex4(l1, l2))
+    parts = [seq(_hex4(h1, h1), u, _hex4(l1, 0xDFFF))]
+    if h2 - h1 > 1:
+        parts.append(seq(_hex4(h1 + 1, h2 - 1), u, _hex4(0xDC00, 0xDFFF)))
+    parts.append(seq(_hex4(h2, h2), u, _hex4(0xDC00, l2)))
+    return alt(*parts)
+
+
+def _contains(c: Chars, cp: int) -> bool:
+    return any(lo <= cp <= hi for lo, hi in c.ranges)
+
+
+def _subtract(ranges, minus):
+    out = []
+    for lo, hi in ranges:
+        pieces = [(lo, hi)]
+        for mlo, mhi in minus:
+            nxt = []
+            for a, b in pieces:
+                if mhi < a or mlo > b:
+                    nxt.append((a, b))
+                    continue
+                if a < mlo:
+                    nxt.append((a, mlo - 1))
+                if b > mhi:
+                    nxt.append((mhi + 1, b))
+            pieces = nxt
+        out.extend(pieces)
+    return out
+
+
+ENCODED_ANY = None  # filled below
+
+
+def encode(r: Regex) -> Regex:
+    """The regex of every JSON spelling (between the quotes) of the strings ``r`` matches."""
+    if isinstance(r, Chars):
+        return encode_chars(r)
+    if isinstance(r, Seq):
+        return Seq(tuple(encode(x) for x in r.items))
+    if isinstance(r, Alt):
+        return Alt(tuple(encode(x) for x in r.items))
+    if isinstance(r, Repeat):
+        return Repeat(encode(r.item), r.min, r.max)
+    if isinstance(r, And):
+        return And(tuple(encode(x) for x in r.items))
+    if isinstance(r, Not):
+        # The spellings of a string are a prefix code, so complement within well-formed bodies.
+        return And((ENCODED_ANY, Not(encode(r.item))))
+    raise TypeError(f"not a regex: {r!r}")
+
+
+ENCODED_ANY = Repeat(encode_chars(ANY), 0, None)
+
+
+def string_terminal_regex(decoded: Regex) -> Regex:
+    """A whole JSON string (with its quotes) whose decoded value ``decoded`` matches."""
+    q = literal('"')
+    return seq(q, encode(decoded), q)
+
+
+def string_literal_regex(value: str) -> Regex:
+    """Every spelling of the JSON string ``value``, quotes included."""
+    return string_terminal_regex(literal(value))
+
+
+# --- numbers -----------------------------------------------------------------------------
+
+_NZ = chars("19")
+_INT_MAG = alt(literal("0"), seq(_NZ, _DIGITS))
+_FRAC = repeat(seq(literal("."), _DIGITS1), 0, 1)
+_EXP = seq(chars("eE"), repeat(chars("+-"), 0, 1), _DIGITS1)
+MAG_PLAIN = seq(_INT_MAG, _FRAC)
+MAG = seq(_INT_MAG, _FRAC, repeat(_EXP, 0, 1))
+ZERO_MAG = seq(literal("0"), repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1), repeat(_EXP, 0, 1))
+NONZERO_MAG = And((MAG, Not(ZERO_MAG)))
+_MINUS = literal("-")
+NUMBER = seq(repeat(_MINUS, 0, 1), MAG)
+PLAIN_NUMBER = seq(repeat(_MINUS, 0, 1), MAG_PLAIN)
+INTEGER = seq(repeat(_MINUS, 0, 1), _INT_MAG)
+
+
+def _dec_class(lo: int, hi: int) -> Chars:
+    return Chars(((48 + lo, 48 + hi),)) if lo <= hi else Chars(())
+
+
+def nonneg_int_range(lo: int, hi: Optional[int]) -> Regex:
+    """Canonical decimal spellings (no leading zeros) of the integers in [lo, hi] (lo >= 0)."""
+    if hi is not None and hi < lo:
+        return NOTHING
+    parts = []
+    width = len(str(lo))
+    while True:
+        first = 0 if width == 1 else 10 ** (width - 1)
+        last = 10**width - 1
+        a = max(lo, first)
+        if hi is not None and a > hi:
+            break
+        b = last if hi is None else min(hi, last)
+        if hi is None and a == first and width > 1:
+            parts.append(seq(_NZ, Repeat(_DIGIT, width - 1, None)))
+            break
+        parts.append(_fixed_range(a, b, width, 10, _dec_class))
+        if hi is not None and b >= hi:
+            break
+        width += 1
+    return alt(*parts) if parts else NOTHING
+
+
+def int_range(lo: Optional[int], hi: Optional[int]) -> Regex:
+    """JSON spellings of the integers in [lo, hi] (``None``: unbounded), ``-0`` included."""
+    if lo is not None and hi is not None and lo > hi:
+        return NOTHING
+    parts = []
+    if hi is None or hi >= 0:
+        parts.append(nonneg_int_range(max(lo or 0, 0) if lo is not None else 0, hi))
+    if lo is None or lo < 0:
+        top = None if lo is None else -lo
+        bottom = 1 if hi is None or hi >= 0 else -hi
+        parts.append(seq(_MINUS, nonneg_int_range(bottom, top)))
+    if (lo is None or lo <= 0) and (hi is None or hi >= 0):
+        parts.append(literal("-0"))
+    return alt(*parts)
+
+
+def _split(d: Decimal):
+    """A non-negative decimal as (integer part, fraction digits without trailing zeros)."""
+    sign, digits, exp = d.as_tuple()
+    assert sign == 0
+    s = "".join(map(str, digits))
+    if exp >= 0:
+        return int(s + "0" * exp), ""
+    exp = -exp
+    s = s.rjust(exp + 1, "0")
+    return int(s[:-exp]), s[-exp:].rstrip("0")
+
+
+def _ge_frac(f: str, strict: bool) -> Regex:
+    parts = [seq(literal(f[:i]), _dec_class(int(f[i]) + 1, 9), _DIGITS) for i in range(len(f)) if f[i] != "9"]
+    if strict:
+        parts.append(seq(literal(f), _DIGITS, _NZ, _DIGITS))
+    else:
+        parts.append(seq(literal(f), _DIGITS))
+    return And((alt(*parts), _DIGITS1))
+
+
+def _le_frac(f: str, strict: bool) -> Regex:
+    parts = [seq(literal(f[:i]), _dec_class(0, int(f[i]) - 1), _DIGITS) for i in range(len(f)) if f[i] != "0"]
+    for j in range(1, len(f)):
+        parts.append(seq(literal(f[:j]), Repeat(literal("0"), 0, None)))
+    if not strict:
+        parts.append(seq(literal(f), Repeat(literal("0"), 0, None)))
+    return And((alt(*parts), _DIGITS1)) if parts else NOTHING
+
+
+def _mag_ge(bound: Decimal, strict: bool) -> Regex:
+    """Plain magnitudes m (no sign, no exponent) with m >= bound (m > bound if strict), bound >= 0."""
+    i, f = _split(bound)
+    above = seq(nonneg_int_range(i + 1, None), _FRAC)
+    if f == "" and not strict:
+        same = seq(literal(str(i)), _FRAC)
+    elif f == "":
+        same = seq(literal(str(i)), literal("."), _ge_frac("", True))
+    else:
+        same = seq(literal(str(i)), literal("."), _ge_frac(f, strict))
+    return alt(above, same)
+
+
+def _mag_le(bound: Decimal, strict: bool) -> Regex:
+    """Plain magnitudes m with m <= bound (m < bound if strict), bound >= 0."""
+    i, f = _split(bound)
+    below = seq(nonneg_int_range(0, i - 1), _FRAC) if i > 0 else NOTHING
+    if f == "":
+        same = NOTHING if strict else seq(literal(str(i)), repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1))
+    else:
+        same = seq(literal(str(i)), repeat(seq(literal("."), _le_frac(f, strict)), 0, 1))
+    return alt(below, same)
+
+
+def number_bound(op: str, bound: Decimal) -> Regex:
+    """JSON numbers x with ``x op bound`` (op in >=, >, <=, <): exact on plain decimals; forms
+    with an exponent only where the sign or zero decides."""
+    neg = seq(_MINUS, MAG)
+    if op in (">=", ">"):
+        strict = op == ">"
+        if bound > 0:
+            return _mag_ge(bound, strict)
+        if bound == 0:
+            return NONZERO_MAG if strict else alt(MAG, seq(_MINUS, ZERO_MAG))
+        return alt(MAG, seq(_MINUS, alt(_mag_le(-bound, strict), ZERO_MAG)))
+    strict = op == "<"
+    if bound < 0:
+        return seq(_MINUS, _mag_ge(-bound, strict))
+    if bound == 0:
+        return seq(_MINUS, NONZERO_MAG) if strict else alt(neg, ZERO_MAG)
+    return alt(neg, _mag_le(bound, strict), ZERO_MAG)
+
+
+def number_literal(value: Decimal) -> Regex:
+    """JSON spellings of numbers equal to ``value``: plain decimals (``1``, ``1.0``, ``-0``); for
+    zero also exponent forms."""
+    if value == 0:
+        return seq(repeat(_MINUS, 0, 1), ZERO_MAG)
+    mag = abs(value)
+    i, f = _split(mag)
+    zeros = Repeat(literal("0"), 0, None)
+    frac = repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1) if f == "" else seq(literal("." + f), zeros)
+    body = seq(literal(str(i)), frac)
+    return seq(_MINUS, body) if value < 0 else body
+
+
+# --- schemas -----------------------------------------------------------------------------
+
+_ALL_TYPES = ("null", "boolean", "object", "array", "string", "number", "integer")
+
+_BASE_KEYWORDS = frozenset(
+    {"type", "enum", "allOf", "anyOf", "oneOf", "not", "multipleOf", "maximum", "exclusiveMaximum", "minimum",
+     "exclusiveMinimum", "maxLength", "minLength", "pattern", "format", "items", "additionalItems", "maxItems",
+     "minItems", "uniqueItems", "maxProperties", "minProperties", "required", "properties", "patternProperties",
+     "additionalProperties", "dependencies", "$ref"}
+)
+#: The validation and applicator keywords of each draft; any other key is an annotation.
+KEYWORDS = {
+    4: _BASE_KEYWORDS,
+    6: _BASE_KEYWORDS | {"const", "contains", "propertyNames"},
+    7: _BASE_KEYWORDS | {"const", "contains", "propertyNames", "if", "then", "else"},
+    2019: (_BASE_KEYWORDS - {"dependencies"})
+    | {"const", "contains", "propertyNames", "if", "then", "else", "dependentRequired", "dependentSchemas",
+       "maxContains", "minContains", "unevaluatedItems", "unevaluatedProperties", "$recursiveRef"},
+    2020: (_BASE_KEYWORDS - {"dependencies", "additionalItems"})
+    | {"const", "contains", "propertyNames", "if", "then", "else", "dependentRequired", "dependentSchemas",
+       "maxContains", "minContains", "unevaluatedItems", "unevaluatedProperties", "prefixItems", "$dynamicRef"},
+}
+#: Keywords that never constrain an instance (listed for documentation; unknown keys are ignored too).
+IGNORED_KEYWORDS = frozenset(
+    {"title", "description", "default", "examples", "$comment", "readOnly", "writeOnly", "deprecated",
+     "contentEncoding", "contentMediaType", "contentSchema", "$schema", "$id", "id", "$anchor", "$dynamicAnchor",
+     "$recursiveAnchor", "$vocabulary", "$defs", "definitions"}
+)
+
+_DRAFTS = {
+    "json-schema.org/draft-04/schema": 4,
+    "json-schema.org/draft-06/schema": 6,
+    "json-schema.org/draft-07/schema": 7,
+    "json-schema.org/draft/2019-09/schema": 2019,
+    "json-schema.org/draft/2020-12/schema": 2020,
+}
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+_SCHEMA_ONE = ("additionalItems", "additionalProperties", "contains", "propertyNames", "not", "if", "then", "else",
+               "items", "unevaluatedItems", "unevaluatedProperties")
+
+#: Longest key list for which property presence is expanded (dependentRequired etc.).
+_MAX_DEPENDENCIES = 4
+#: Most patternProperties (over all merged schemas) whose overlaps are enumerated.
+_MAX_PATTERNS = 4
+#: Largest finite value set for which uniqueItems is enumerated, and longest such array.
+_MAX_UNIQUE_VALUES = 5
+#: Deepest nesting of objects and arrays laid out when ``indent`` is set.
+MAX_INDENT_DEPTH = 32
+
+
+def _draft_of(schema) -> int:
+    uri = schema.get("$schema") if isinstance(schema, dict) else None
+    if uri is None:
+        return 2020
+    if not isinstance(uri, str):
+        raise InvalidGrammarError("'$schema' must be a string (at #/$schema)")
+    key = uri.split("://", 1)[-1].rstrip("#")
+    if key not in _DRAFTS:
+        raise UnsupportedFeatureError([Feature("json_schema", f"$schema {uri!r}", "#/$schema")],
+                                      hint="supported: drafts 4, 6, 7, 2019-09 and 2020-12")
+    return _DRAFTS[key]
+
+
+def _json_equal(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def _json_type(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "integer" if v.is_integer() else "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def _dec(v) -> Decimal:
+    return Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
+
+
+def _ptr_escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _ptr_tokens(pointer: str) -> List[str]:
+    if pointer == "":
+        return []
+    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+
+
+class _Unsupported(Exception):
+    """One keyword that cannot be enforced exactly, raised inside the compiler."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+@dataclass
+class _Node:
+    schema: object  # dict or bool
+    base: str  # base URI for $ref
+    where: str  # JSON pointer for messages ("#/properties/a"), or a description of a derived schema
+    validation: object  # a JSON Schema, resolvable against the root, that this node means
+    origin: Optional[str] = None  # for a derived node: the node whose children it shares
+
+
+class _Bound(NamedTuple):
+    value: Decimal
+    exclusive: bool
+
+
+@dataclass
+class _Shape:
+    """The merged constraints of a conjunction of schemas without applicators left."""
+
+    types: Set[str]
+    values: Optional[list] = None  # const/enum: the only candidates
+    excluded: list = field(default_factory=list)
+    # strings
+    min_length: int = 0
+    max_length: Optional[int] = None
+    patterns: list = field(default_factory=list)  # (pattern, where)
+    not_patterns: list = field(default_factory=list)
+    formats: list = field(default_factory=list)  # (format, where)
+    # numbers
+    lower: Optional[_Bound] = None
+    upper: Optional[_Bound] = None
+    multiples: list = field(default_factory=list)  # (Decimal, where)
+    # arrays
+    item_lists: list = field(default_factory=list)  # (prefix ids, rest id or None) per schema
+    min_items: int = 0
+    max_items: Optional[int] = None
+    contains: list = field(default_factory=list)  # (id, min, max, where)
+    unique: Optional[str] = None  # where uniqueItems: true
+    # objects
+    objects: list = field(default_factory=list)  # (properties dict name->id, patterns [(p, id)], additional id/None)
+    required: list = field(default_factory=list)
+    property_names: list = field(default_factory=list)  # ids
+    min_properties: int = 0
+    max_properties: Optional[int] = None
+
+    def tighten_lower(self, b: _Bound) -> None:
+        if self.lower is None or b.value > self.lower.value or (b.value == self.lower.value and b.exclusive):
+            self.lower = b
+
+    def tighten_upper(self, b: _Bound) -> None:
+        if self.upper is None or b.value < self.upper.value or (b.value == self.upper.value and b.exclusive):
+            self.upper = b
+
+
+class _Builder:
+    """Terminals (deduplicated by regex) and rules of the grammar being built."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.terminals: Dict[Regex, str] = {}
+        self.rules: Dict[str, List[Tuple[str, ...]]] = {}
+        self.counter = 0
+        self.symbols = 0
+        self.limits = limits
+
+    def terminal(self, regex: Regex, hint: str = "T") -> str:
+        name = self.terminals.get(regex)
+        if name is None:
+            name = f"{hint}_{len(self.terminals)}"
+            self.terminals[regex] = name
+        return name
+
+    def new_rule(self, hint: str = "r") -> str:
+        self.counter += 1
+        name = f"{hint}_{self.counter}"
+        self.rules[name] = []
+        return name
+
+    def set_rule(self, name: str, alternatives: Iterable[Tuple[str, ...]]) -> None:
+        alts: List[Tuple[str, ...]] = []
+        for a in alternatives:
+            a = tuple(a)
+            if a not in alts:
+                alts.append(a)
+        self.rules[name] = alts
+        self.symbols += sum(len(a) + 1 for a in alts)
+        if self.symbols > self.limits.max_grammar_symbols:
+            raise ResourceLimitError(
+                f"the grammar for this schema exceeds {self.limits.max_grammar_symbols} symbols "
+                "(Limits.max_grammar_symbols)"
+            )
+
+    def rule(self, alternatives: Iterable[Tuple[str, ...]], hint: str = "r") -> str:
+        name = self.new_rule(hint)
+        self.set_rule(name, alternatives)
+        return name
+
+
+class _Layout:
+    """Punctuation terminals for one whitespace mode."""
+
+    def __init__(self, builder: _Builder, whitespace: str, max_whitespace: int, indent: Optional[int]) -> None:
+        self.b = builder
+        self.mode = whitespace
+        self.indent = indent
+        ws = Repeat(chars(" ", "\t", "\n", "\r"), 0, max_whitespace)
+        self.ws = ws
+
+    def _t(self, text: str, before: bool = False, after: bool = False) -> str:
+        if self.mode == "flexible":
+            parts = ([self.ws] if before else []) + [literal(text)] + ([self.ws] if after else [])
+            return self.b.terminal(seq(*parts), "P")
+        return self.b.terminal(literal(text), "P")
+
+    def punct(self, which: str, depth: int) -> str:
+        """``which`` in open_obj, close_obj, empty_obj, open_arr, close_arr, empty_arr, comma, colon."""
+        if self.mode == "indent":
+            n = self.indent or 0
+            inner = "\n" + " " * (n * (depth + 1))
+            outer = "\n" + " " * (n * depth)
+            text = {"open_obj": "{" + inner, "close_obj": outer + "}", "empty_obj": "{}", "open_arr": "[" + inner,
+                    "close_arr": outer + "]", "empty_arr": "[]", "comma": "," + inner, "colon": ": "}[which]
+            return self.b.terminal(literal(text), "P")
+        if which == "open_obj":
+            return self._t("{", after=True)
+        if which == "close_obj":
+            return self._t("}", before=True)
+        if which == "open_arr":
+            return self._t("[", after=True)
+        if which == "close_arr":
+            return self._t("]", before=True)
+        if which == "comma":
+            return self._t(",", before=True, after=True)
+        if which == "colon":
+            return self._t(":", before=True, after=True)
+        if which in ("empty_obj", "empty_arr"):
+            o, c = ("{", "}") if which == "empty_obj" else ("[", "]")
+            if self.mode == "flexible":
+                return self.b.terminal(seq(literal(o), self.ws, literal(c)), "P")
+            return self.b.terminal(literal(o + c), "P")
+        raise KeyError(which)
+
+
+_APPLICATORS = ("allOf", "anyOf", "oneOf", "$ref", "$dynamicRef", "$recursiveRef", "if", "not", "dependentSchemas",
+                "dependencies", "contains")
+
+
+class _Compiler:
+    def __init__(self, root, draft: int, lenient: bool, layout: dict, property_order: str, limits: Limits) -> None:
+        self.root = root
+        self.draft = draft
+        self.lenient = lenient
+        self.property_order = property_order
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.max_compile_seconds
+        self.b = _Builder(limits)
+        self.layout = _Layout(self.b, **layout)
+        self.indent = layout["whitespace"] == "indent"
+        self.docs: Dict[str, object] = {}
+        self.nodes: Dict[str, _Node] = {}
+        self.synthetic: Dict[str, str] = {}
+        self.features: Set[Tuple[str, str]] = set()
+        self.warnings: List[str] = []
+        self.memo: Dict[tuple, str] = {}
+        self.neg_memo: Dict[str, str] = {}
+        self.nesting = 0
+        self.resources: Dict[str, str] = {}
+        self.anchors: Dict[Tuple[str, str], str] = {}
+        self.dynamic_anchors: Dict[str, List[str]] = {}
+        self.recursive_anchors: List[str] = []
+        self.bases: Dict[str, str] = {}
+        self.root_base = ""
+        self._index(root, "", "")
+        cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
+        self.validator = cls(root, format_checker=cls.FORMAT_CHECKER)
+
+    # --- the document --------------------------------------------------------------------
+
+    def _index(self, node, pointer: str, base: str) -> None:
+        if not isinstance(node, dict):
+            return
+        id_kw = "id" if self.draft == 4 else "$id"
+        ident = node.get(id_kw)
+        if isinstance(ident, str):
+            if self.draft <= 7 and ident.startswith("#"):
+                self.anchors[(base, ident[1:])] = pointer
+            else:
+                url, frag = urldefrag(urljoin(base, ident))
+                base = url
+                self.resources.setdefault(url, pointer)
+                if pointer == "":
+                    self.root_base = url
+                if frag and self.draft <= 7:
+                    self.anchors[(url, frag)] = pointer
+        for kw in ("$anchor", "$dynamicAnchor"):
+            name = node.get(kw)
+            if isinstance(name, str):
+                self.anchors[(base, name)] = pointer
+                if kw == "$dynamicAnchor":
+                    self.dynamic_anchors.setdefault(name, []).append(pointer)
+        if node.get("$recursiveAnchor") is True:
+            self.recursive_anchors.append(pointer)
+        self.bases[pointer] = base
+        for kw in _SCHEMA_ONE:
+            if isinstance(node.get(kw), (dict, bool)):
+                self._index(node[kw], f"{pointer}/{_ptr_escape(kw)}", base)
+        for kw in _SCHEMA_LISTS:
+            if isinstance(node.get(kw), list):
+                for i, sub in enumerate(node[kw]):
+                    self._index(sub, f"{pointer}/{kw}/{i}", base)
+        for kw in _SCHEMA_MAPS:
+            if isinstance(node.get(kw), dict):
+                for name, sub in node[kw].items():
+                    self._index(sub, f"{pointer}/{_ptr_escape(kw)}/{_ptr_escape(name)}", base)
+
+    def _base_of(self, pointer: str) -> str:
+        if pointer in self.bases:
+            return self.bases[pointer]
+        parent = pointer.rsplit("/", 1)[0] if pointer else ""
+        base = self._base_of(parent) if pointer else self.root_base
+        node = self._walk(self.root, pointer, pointer)
+        if isinstance(node, dict):
+            ident = node.get("id" if self.draft == 4 else "$id")
+            if isinstance(ident, str) and not ident.startswith("#"):
+                base = urldefrag(urljoin(base, ident))[0]
+        self.bases[pointer] = base
+        return base
+
+    def _walk(self, doc, pointer: str, where: str):
+        node = doc
+        for token in _ptr_tokens(pointer):
+            if isinstance(node, dict) and token in node:
+                node = node[token]
+            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+                node = node[int(token)]
+            else:
+                raise InvalidGrammarError(f"JSON pointer {where!r} does not resolve in the schema")
+        return node
+
+    def node(self, ident: str) -> _Node:
+        found = self.nodes.get(ident)
+        if found is not None:
+            return found
+        if ident.startswith("~"):
+            doc_id, _, rest = ident.partition("/")
+            rest = "/" + rest if rest else ""
+            schema = self._walk(self.docs[doc_id], rest, ident)
+            found = _Node(schema, self.root_base, ident, schema)
+        else:
+            schema = self._walk(self.root, ident, "#" + ident)
+            found = _Node(schema, self._base_of(ident), "#" + ident, {"$ref": "#" + quote(ident, safe="/~!$&'()*+,;=:@")})
+        self.nodes[ident] = found
+        return found
+
+    def child(self, ident: str, *path: str) -> str:
+        origin = self.nodes[ident].origin if ident in self.nodes and self.nodes[ident].origin else ident
+        return origin + "".join("/" + _ptr_escape(str(p)) for p in path)
+
+    def derive(self, ident: str, schema: dict, tag: str) -> str:
+        """A node equal to ``ident`` with some keywords rewritten (children keep their ids)."""
+        node = self.node(ident)
+        origin = node.origin or ident
+        new_id = f"{ident}~{tag}"
+        if new_id not in self.nodes:
+            self.nodes[new_id] = _Node(schema, node.base, node.where, node.validation, origin)
+        return new_id
+
+    def synth(self, schema, validation, where: str) -> str:
+        """A node for a schema made by the compiler (2020-12 semantics plus x-ref/x-notin)."""
+        key = json.dumps([schema, validation], sort_keys=True, default=str)
+        ident = self.synthetic.get(key)
+        if ident is None:
+            ident = f"~{len(self.synthetic)}"
+            self.synthetic[key] = ident
+            self.docs[ident] = schema
+            self.nodes[ident] = _Node(schema, self.root_base, where, validation)
+        return ident
+
+    def resolve(self, ident: str, ref: str, keyword: str) -> str:
+        node = self.node(ident)
+        where = f"{node.where}/{keyword}"
+        if not isinstance(ref, str):
+            raise InvalidGrammarError(f"{keyword} must be a string (at {where})")
+        url, frag = urldefrag(urljoin(node.base, ref))
+        frag = unquote(frag)
+        if url in self.resources:
+            res = self.resources[url]
+        elif url in ("", self.root_base):
+            res = ""
+        else:
+            raise _Unsupported(f"{keyword} to a remote schema ({ref})")
+        if frag == "" or frag.startswith("/"):
+            target = res + frag
+            self.node(target)
+            return target
+        key = (url if url in self.resources else self.root_base if url == "" else url, frag)
+        if key not in self.anchors and (self.root_base, frag) in self.anchors and url == "":
+            key = (self.root_base, frag)
+        if key not in self.anchors:
+            raise InvalidGrammarError(f"{keyword} {ref!r} at {where} names no anchor in the schema")
+        return self.anchors[key]
+
+    def validates(self, ident: str, value) -> bool:
+        try:
+            return bool(self.validator.evolve(schema=self.node(ident).validation).is_valid(value))
+        except Exception:  # an unresolvable reference while checking: count the value out
+            return False
+
+    def feature(self, name: str, where: str) -> None:
+        self.features.add((name, where))
+
+    def _tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise ResourceLimitError(
+                f"compiling this schema took longer than {self.limits.max_compile_seconds}s "
+                "(Limits.max_compile_seconds)"
+            )
+
+    def kw(self, ident: str):
+        """The keywords of a node that constrain instances under its draft."""
+        node = self.node(ident)
+        schema = node.schema
+        if ident.startswith("~"):
+            return schema
+        allowed = KEYWORDS[self.draft]
+        return {k: v for k, v in schema.items() if k in allowed}
+
+    # --- values --------------------------------------------------------------------------
+
+    def value(self, key: FrozenSet[str], depth: int) -> str:
+        """A rule deriving the JSON texts valid for every schema in ``key``."""
+        memo_key = (key, depth)
+        name = self.memo.get(memo_key)
+        if name is not None:
+            return name
+        self._tick()
+        self.nesting += 1
+        if self.nesting > self.limits.max_schema_depth:
+            raise ResourceLimitError(
+                f"the schema nests deeper than {self.limits.max_schema_depth} (Limits.max_schema_depth)"
+            )
+        try:
+            name = self.b.new_rule("v")
+            self.memo[memo_key] = name
+            self.b.set_rule(name, self._alternatives(key, depth))
+        finally:
+            self.nesting -= 1
+        return name
+
+    def _expand(self, key: FrozenSet[str]):
+        """(flat node ids, first pending branching applicator) or None if ``false`` is in key."""
+        work = sorted(key)
+        seen: Set[str] = set()
+        flat: List[str] = []
+        pending = None
+        while work:
+            ident = work.pop(0)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            node = self.node(ident)
+            if node.schema is True:
+                continue
+            if node.schema is False:
+                return None
+            if not isinstance(node.schema, dict):
+                raise InvalidGrammarError(f"a schema must be an object or a boolean (at {node.where})")
+            kws = self.kw(ident)
+            try:
+                if "$ref" in kws:
+                    target = self.resolve(ident, kws["$ref"], "$ref")
+                    work.append(target)
+                    if self.draft <= 7 and not ident.startswith("~"):
+                        continue
+                for dyn in ("$dynamicRef", "$recursiveRef"):
+                    if dyn in kws:
+                        work.append(self._dynamic(ident, kws[dyn], dyn))
+            except _Unsupported as e:
+                self.feature(e.name, node.where)
+            for i, _ in enumerate(kws.get("allOf", ())):
+                work.append(self.child(ident, "allOf", i))
+            if "x-ref" in kws:
+                work.extend(kws["x-ref"])
+            if "not" in kws:
+                try:
+                    work.append(self.negate(self.child(ident, "not")))
+                except _Unsupported as e:
+                    self.feature(f"not ({e.name})", node.where + "/not")
+            if pending is None:
+                for kw in ("anyOf", "oneOf", "if", "dependentRequired", "dependentSchemas", "dependencies"):
+                    if kw in kws and (kw != "if" or True) and kws[kw] not in ({}, None):
+                        if kw in ("dependentRequired", "dependentSchemas", "dependencies") and not isinstance(kws[kw], dict):
+                            continue
+                        pending = (kw, ident)
+                        break
+            flat.append(ident)
+        return flat, pending
+
+    def _dynamic(self, ident: str, ref: str, keyword: str) -> str:
+        target = self.resolve(ident, ref, keyword)
+        schema = self.node(target).schema
+        if keyword == "$recursiveRef":
+            if isinstance(schema, dict) and schema.get("$recursiveAnchor") is True and len(self.recursive_anchors) > 1:
+                raise _Unsupported("$recursiveRef (several $recursiveAnchor resources)")
+            return target
+        anchor = urldefrag(ref)[1]
+        if isinstance(schema, dict) and schema.get("$dynamicAnchor") == anchor:
+            if len(self.dynamic_anchors.get(anchor, ())) > 1:
+                raise _Unsupported("$dynamicRef (several matching $dynamicAnchor)")
+        return target
+
+    def _alternatives(self, key: FrozenSet[str], depth: int) -> List[Tuple[str, ...]]:
+        expanded = self._expand(key)
+        if expanded is None:
+            return []
+        flat, pending = expanded
+        if pending is not None:
+            return [(self.value(branch, depth),) for branch in self._branches(key, *pending)]
+        shape = self._merge(flat)
+        return self._lower(shape, key, flat, depth)
+
+    def _branches(self, key: FrozenSet[str], kw: str, ident: str) -> List[FrozenSet[str]]:
+        node = self.node(ident)
+        schema = dict(node.schema)
+        rest = key - {ident}
+        if kw in ("anyOf", "oneOf"):
+            del schema[kw]
+            base = rest | {self.derive(ident, schema, "-" + kw)}
+            branches = [self.child(ident, kw, i) for i in range(len(node.schema[kw]))]
+            if kw == "oneOf" and len(branches) > 1 and not self._disjoint(branches, rest):
+                self.feature("oneOf (branches may overlap)", node.where + "/oneOf")
+            return [base | {b} for b in branches]
+        if kw == "if":
+            for k in ("if", "then", "else"):
+                schema.pop(k, None)
+            base = rest | {self.derive(ident, schema, "-if")}
+            cond = self.child(ident, "if")
+            then = {self.child(ident, "then")} if "then" in node.schema and "then" in self.kw(ident) else set()
+            other = {self.child(ident, "else")} if "else" in node.schema and "else" in self.kw(ident) else set()
+            if not then and not other:
+                return [base]
+            try:
+                negated = self.negate(cond)
+            except _Unsupported as e:
+                self.feature(f"if ({e.name})", node.where + "/if")
+                return [base]
+            return [base | {cond} | then, base | {negated} | other]
+        # dependencies: split on the first entry
+        deps = dict(schema[kw])
+        name = next(iter(deps))
+        dep = deps.pop(name)
+        schema[kw] = deps
+        if not deps:
+            del schema[kw]
+        base = rest | {self.derive(ident, schema, f"-{kw}-{len(deps)}")}
+        absent = self.synth({"properties": {name: False}}, {"properties": {name: False}}, node.where)
+        present = {self.synth({"required": [name]}, {"required": [name]}, node.where)}
+        if isinstance(dep, list):
+            present.add(self.synth({"required": list(dep)}, {"required": list(dep)}, node.where))
+        elif dep is not True:
+            present.add(self.child(ident, kw, name))
+        return [base | {absent}, base | present]
+
+    # --- oneOf -----------------------------------------------------------------------------
+
+    def _facts(self, ident: str):
+        """(possible types, finite values or None, {property: finite values}, required) of one
+        branch, from its own keywords and those it pulls in by $ref/allOf (no deeper)."""
+        types = set(_ALL_TYPES)
+        values = None
+        props: Dict[str, list] = {}
+        required: Set[str] = set()
+        expanded = self._expand(frozenset({ident}))
+        if expanded is None:
+            return set(), [], {}, set()
+        flat, pending = expanded
+        for fid in flat:
+            kws = self.kw(fid)
+            if "type" in kws:
+                types &= _type_set(kws["type"])
+            vals = [kws["const"]] if "const" in kws else kws.get("enum")
+            if isinstance(vals, list):
+                values = vals if values is None else [v for v in values if any(_json_equal(v, w) for w in vals)]
+            if isinstance(kws.get("required"), list):
+                required.update(kws["required"])
+            for pname, _ in (kws.get("properties") or {}).items():
+                sub = self.node(self.child(fid, "properties", pname)).schema
+                if isinstance(sub, dict):
+                    sv = [sub["const"]] if "const" in sub else sub.get("enum")
+                    if isinstance(sv, list):
+                        props[pname] = sv
+                if sub is False:
+                    props[pname] = []
+        if values is not None:
+            types &= {_json_type(v) for v in values} | ({"number"} if any(_json_type(v) == "integer" for v in values) else set())
+        return types, values, props, required
+
+    def _disjoint(self, branches: List[str], rest: FrozenSet[str]) -> bool:
+        facts = [self._facts(b) for b in branches]
+        for i in range(len(facts)):
+            for j in range(i + 1, len(facts)):
+                if not self._pair_disjoint(facts[i], facts[j]):
+                    return False
+        return True
+
+    @staticmethod
+    def _pair_disjoint(a, b) -> bool:
+        ta, va, pa, ra = a
+        tb, vb, pb, rb = b
+        numeric = {"number", "integer"}
+        common = ta & tb
+        if "number" in ta and "integer" in tb or "number" in tb and "integer" in ta:
+            common |= {"integer"}
+        if not common:
+            return True
+        if va is not None and vb is not None and not any(_json_equal(x, y) for x in va for y in vb):
+            return True
+        if common <= {"object"} or (common - numeric - {"object"} == set() and False):
+            for name in set(pa) & set(pb):
+                if (name in ra or pa[name] == []) and (name in rb or pb[name] == []):
+                    if name in ra and name in rb and not any(_json_equal(x, y) for x in pa[name] for y in pb[name]):
+                        return True
+            for name in ra:
+                if pb.get(name) == []:
+                    return True
+            for name in rb:
+                if pa.get(name) == []:
+                    return True
+        return False
+
+    # --- negation ----------------------------------------------------------------------------
+
+    def negate(self, ident: str) -> str:
+        """A node for the instances ``ident`` rejects (a subset where bounds are inexact)."""
+        if ident in self.neg_memo:
+            return self.neg_memo[ident]
+        node = self.node(ident)
+        where = node.where
+        validation = {"not": node.validation}
+        schema = node.schema
+        if schema is True or schema is False:
+            result = self.synth(not schema, validation, where)
+            self.neg_memo[ident] = result
+            return result
+        kws = dict(self.kw(ident))
+        if "$ref" in kws:
+            target = self.resolve(ident, kws.pop("$ref"), "$ref")
+            if self.draft <= 7 and not ident.startswith("~"):
+                kws = {}
+            kws.setdefault("allOf", [])
+            extra_all = [target]
+        else:
+            extra_all = []
+        disjuncts: List[dict] = []
+        everything = [t for t in _ALL_TYPES if t != "integer"]
+        for k, v in kws.items():
+            if k == "type":
+                ts = _type_set(v)
+                if "integer" in ts and "number" not in ts:
+                    raise _Unsupported("not integer")
+                rest = [t for t in everything if t not in ts]
+                if rest:
+                    disjuncts.append({"type": rest})
+            elif k == "const":
+                disjuncts.append({"x-notin": [v]})
+            elif k == "enum":
+                disjuncts.append({"x-notin": list(v)})
+            elif k == "required":
+                for name in v:
+                    disjuncts.append({"properties": {name: False}})
+            elif k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                if isinstance(v, bool):
+                    continue
+                excl = k.startswith("exclusive") or (self.draft == 4 and kws.get("exclusive" + k[0].upper() + k[1:]) is True)
+                if k.endswith("inimum"):
+                    disjuncts.append({"type": "number", ("maximum" if excl else "exclusiveMaximum"): v})
+                else:
+                    disjuncts.append({"type": "number", ("minimum" if excl else "exclusiveMinimum"): v})
+            elif k == "minLength":
+                if v > 0:
+                    disjuncts.append({"type": "string", "maxLength": v - 1})
+            elif k == "maxLength":
+                disjuncts.append({"type": "string", "minLength": v + 1})
+            elif k == "pattern":
+                disjuncts.append({"type": "string", "x-notpattern": v})
+            elif k == "minItems":
+                if v > 0:
+                    disjuncts.append({"type": "array", "maxItems": v - 1})
+            elif k == "maxItems":
+                disjuncts.append({"type": "array", "minItems": v + 1})
+            elif k == "minProperties":
+                if v > 0:
+                    disjuncts.append({"type": "object", "maxProperties": v - 1})
+            elif k == "maxProperties":
+                disjuncts.append({"type": "object", "minProperties": v + 1})
+            elif k == "properties":
+                for name in v:
+                    sub = self.negate(self.child(ident, "properties", name))
+                    disjuncts.append({"type": "object", "required": [name], "properties": {name: {"x-ref": [sub]}}})
+            elif k == "allOf":
+                for i in range(len(v)):
+                    disjuncts.append({"x-ref": [self.negate(self.child(ident, "allOf", i))]})
+                for t in extra_all:
+                    disjuncts.append({"x-ref": [self.negate(t)]})
+            elif k == "anyOf":
+                disjuncts.append({"x-ref": [self.negate(self.child(ident, "anyOf", i)) for i in range(len(v))]})
+            elif k == "not":
+                disjuncts.append({"x-ref": [self.child(ident, "not")]})
+            elif k == "format":
+                raise _Unsupported("not format")
+            else:
+                raise _Unsupported(f"not {k}")
+        if not disjuncts:
+            result = self.synth(False, validation, where)
+        elif len(disjuncts) == 1:
+            result = self.synth(disjuncts[0], validation, where)
+        else:
+            result = self.synth({"anyOf": disjuncts}, validation, where)
+        self.neg_memo[ident] = result
+        return result
+
+    # --- merging ----------------------------------------------------------------------------
+
+    def _merge(self, flat: List[str]) -> _Shape:
+        shape = _Shape(types=set(_ALL_TYPES))
+        for ident in flat:
+            node = self.node(ident)
+            kws = self.kw(ident)
+            where = node.where
+            synthetic = ident.startswith("~")
+            draft = 2020 if synthetic else self.draft
+            if "type" in kws:
+                shape.types &= _type_set(kws["type"])
+            vals = [kws["const"]] if "const" in kws else None
+            if "enum" in kws:
+                vals = list(kws["enum"]) if vals is None else [v for v in vals if any(_json_equal(v, w) for w in kws["enum"])]
+            if vals is not None:
+                shape.values = vals if shape.values is None else [
+                    v for v in shape.values if any(_json_equal(v, w) for w in vals)]
+            shape.excluded.extend((v, where) for v in kws.get("x-notin", ()))
+            # strings
+            if "minLength" in kws:
+                shape.min_length = max(shape.min_length, int(kws["minLength"]))
+            if "maxLength" in kws:
+                m = int(kws["maxLength"])
+                shape.max_length = m if shape.max_length is None else min(shape.max_length, m)
+            if "pattern" in kws:
+                shape.patterns.append((kws["pattern"], where + "/pattern"))
+            if "x-notpattern" in kws:
+                shape.not_patterns.append((kws["x-notpattern"], where))
+            if "format" in kws and isinstance(kws["format"], str):
+                fmt = kws["format"]
+                if fmt in INTEGER_FORMATS:
+                    lo, hi = INTEGER_FORMATS[fmt]
+                    shape.tighten_lower(_Bound(Decimal(lo), False))
+                    shape.tighten_upper(_Bound(Decimal(hi), False))
+                elif fmt not in KNOWN_FORMATS:
+                    self.feature(f"format {fmt!r}", where + "/format")
+                else:
+                    shape.formats.append((fmt, where + "/format"))
+            # numbers
+            for k, lower in (("minimum", True), ("maximum", False), ("exclusiveMinimum", True), ("exclusiveMaximum", False)):
+                v = kws.get(k)
+                if v is None or isinstance(v, bool):
+                    continue
+                excl = k.startswith("exclusive")
+                if draft == 4 and not excl:
+                    excl = kws.get("exclusiveMinimum" if lower else "exclusiveMaximum") is True
+                elif draft == 4:
+                    continue
+                bound = _Bound(_dec(v), excl)
+                shape.tighten_lower(bound) if lower else shape.tighten_upper(bound)
+            if "multipleOf" in kws:
+                shape.multiples.append((_dec(kws["multipleOf"]), where + "/multipleOf"))
+            # arrays
+            self._merge_items(ident, kws, draft, shape, where)
+            if "minItems" in kws:
+                shape.min_items = max(shape.min_items, int(kws["minItems"]))
+            if "maxItems" in kws:
+                m = int(kws["maxItems"])
+                shape.max_items = m if shape.max_items is None else min(shape.max_items, m)
+            if "contains" in kws:
+                lo = int(kws.get("minContains", 1)) if draft >= 2019 else 1
+                hi = kws.get("maxContains") if draft >= 2019 else None
+                shape.contains.append((self.child(ident, "contains"), lo, None if hi is None else int(hi), where + "/contains"))
+            if kws.get("uniqueItems") is True:
+                shape.unique = where + "/uniqueItems"
+            # objects
+            self._merge_object(ident, kws, draft, shape, where)
+            if isinstance(kws.get("required"), list):
+                for name in kws["required"]:
+                    if name not in shape.required:
+                        shape.required.append(name)
+            if "propertyNames" in kws:
+                shape.property_names.append(self.child(ident, "propertyNames"))
+            if "minProperties" in kws:
+                shape.min_properties = max(shape.min_properties, int(kws["minProperties"]))
+            if "maxProperties" in kws:
+                m = int(kws["maxProperties"])
+                shape.max_properties = m if shape.max_properties is None else min(shape.max_properties, m)
+        return shape
+
+    def _has_applicators(self, kws) -> bool:
+        return any(k in kws for k in _APPLICATORS)
+
+    def _merge_items(self, ident, kws, draft, shape: _Shape, where) -> None:
+        prefix: List[str] = []
+        rest: Optional[str] = None
+        has = False
+        items = kws.get("items")
+        if draft >= 2020 or ident.startswith("~"):
+            if "prefixItems" in kws:
+                prefix = [self.child(ident, "prefixItems", i) for i in range(len(kws["prefixItems"]))]
+                has = True
+            if "items" in kws and not isinstance(items, list):
+                rest = self.child(ident, "items")
+                has = True
+        else:
+            if isinstance(items, list):
+                prefix = [self.child(ident, "items", i) for i in range(len(items))]
+                has = True
+                if "additionalItems" in kws:
+                    rest = self.child(ident, "additionalItems")
+            elif "items" in kws:
+                rest = self.child(ident, "items")
+                has = True
+        if "unevaluatedItems" in kws and kws["unevaluatedItems"] is not True and rest is None:
+            if self._has_applicators(kws) and kws.get("allOf") != []:
+                self.feature("unevaluatedItems", where + "/unevaluatedItems")
+            else:
+                rest = self.child(ident, "unevaluatedItems")
+                has = True
+        if has:
+            shape.item_lists.append((prefix, rest))
+
+    def _merge_object(self, ident, kws, draft, shape: _Shape, where) -> None:
+        props = {}
+        if isinstance(kws.get("properties"), dict):
+            props = {name: self.child(ident, "properties", name) for name in kws["properties"]}
+        patterns = []
+        if isinstance(kws.get("patternProperties"), dict):
+            patterns = [(p, self.child(ident, "patternProperties", p), where + "/patternProperties")
+                        for p in kws["patternProperties"]]
+        additional = None
+        if "additionalProperties" in kws:
+            additional = self.child(ident, "additionalProperties")
+        elif "unevaluatedProperties" in kws and kws["unevaluatedProperties"] is not True:
+            if self._has_applicators(kws):
+                self.feature("unevaluatedProperties", where + "/unevaluatedProperties")
+            else:
+                additional = self.child(ident, "unevaluatedProperties")
+        if props or patterns or additional is not None:
+            shape.objects.append((props, patterns, additional))
+
+    # --- lowering ---------------------------------------------------------------------------
+
+    def _lower(self, shape: _Shape, key: FrozenSet[str], flat: List[str], depth: int) -> List[Tuple[str, ...]]:
+        types = shape.types
+        if "number" in types:
+            types = types | {"integer"}
+        containers = not (self.indent and depth >= MAX_INDENT_DEPTH)
+        if not containers and ({"object", "array"} & types):
+            msg = f"objects and arrays nested deeper than {MAX_INDENT_DEPTH} are not laid out with indent"
+            if msg not in self.warnings:
+                self.warnings.append(msg)
+        if shape.values is not None:
+            out = []
+            for v in shape.values:
+                t = _json_type(v)
+                if t not in types or (t == "number" and "number" not in types):
+                    continue
+                if t in ("object", "array") and not containers:
+                    continue
+                if any(_json_equal(v, x) for x, _ in shape.excluded):
+                    continue
+                if all(self.validates(i, v) for i in set(key) | set(flat)):
+                    out.append(self._literal(v, depth))
+            return out
+        excluded = shape.excluded
+        out: List[Tuple[str, ...]] = []
+        if "null" in types and not any(v is None for v, _ in excluded):
+            out.append((self.b.terminal(literal("null"), "NULL"),))
+        if "boolean" in types:
+            for b in (True, False):
+                if not any(_json_equal(v, b) for v, _ in excluded):
+                    out.append((self.b.terminal(literal("true" if b else "false"), "BOOL"),))
+        if "integer" in types:
+            regex = self._number(shape, integer_only="number" not in types)
+            if regex is not None:
+                out.append((self.b.terminal(regex, "NUM"),))
+        if "string" in types:
+            regex = self._string_decoded(shape)
+            if regex is not None:
+                out.append((self.b.terminal(string_terminal_regex(regex), "STR"),))
+        for v, where in excluded:
+            if isinstance(v, (list, dict)) and _json_type(v) in types:
+                self.feature("not (an array or object value)", where)
+        if "array" in types and containers:
+            out.extend(self._array(shape, depth))
+        elif shape.unique and "array" in types:
+            pass
+        if "object" in types and containers:
+            out.extend(self._object(shape, depth))
+        return out
+
+    def _literal(self, v, depth: int) -> Tuple[str, ...]:
+        b, lay = self.b, self.layout
+        if v is None:
+            return (b.terminal(literal("null"), "NULL"),)
+        if isinstance(v, bool):
+            return (b.terminal(literal("true" if v else "false"), "BOOL"),)
+        if isinstance(v, (int, float)):
+            return (b.terminal(number_literal(_dec(v)), "NUM"),)
+        if isinstance(v, str):
+            return (b.terminal(string_literal_regex(v), "STR"),)
+        inner = self._deeper(depth)
+        if isinstance(v, list):
+            if not v:
+                return (lay.punct("empty_arr", depth),)
+            out: List[str] = [lay.punct("open_arr", depth)]
+            for i, x in enumerate(v):
+                if i:
+                    out.append(lay.punct("comma", depth))
+                out.extend(self._literal(x, inner))
+            out.append(lay.punct("close_arr", depth))
+            return tuple(out)
+        if not v:
+            return (lay.punct("empty_obj", depth),)
+        out = [lay.punct("open_obj", depth)]
+        for i, (k, x) in enumerate(v.items()):
+            if i:
+                out.append(lay.punct("comma", depth))
+            out.append(b.terminal(string_literal_regex(k), "KEY"))
+            out.append(lay.punct("colon", depth))
+            out.extend(self._literal(x, inner))
+        out.append(lay.punct("close_obj", depth))
+        return tuple(out)
+
+    def _deeper(self, depth: int) -> int:
+        return depth + 1 if self.indent else 0
+
+    # strings
+
+    def _string_decoded(self, shape: _Shape) -> Optional[Regex]:
+        if shape.max_length is not None and shape.min_length > shape.max_length:
+            return None
+        parts: List[Regex] = []
+        if shape.min_length or shape.max_length is not None:
+            parts.append(Repeat(ANY, shape.min_length, shape.max_length))
+        for pattern, where in shape.patterns:
+            r = self._pattern(pattern, where)
+            if r is not None:
+                parts.append(r)
+        for pattern, where in shape.not_patterns:
+            r = self._pattern(pattern, where)
+            if r is not None:
+                parts.append(Not(r))
+        for fmt, where in shape.formats:
+            r = format_regex(fmt)
+            if r is not None:
+                parts.append(r)
+        for v, _ in shape.excluded:
+            if isinstance(v, str):
+                parts.append(Not(literal(v)))
+        if not parts:
+            return Repeat(ANY, 0, None)
+        if len(parts) == 1 and not isinstance(parts[0], Not):
+            return parts[0]
+        return And((Repeat(ANY, 0, None), *parts))
+
+    def _pattern(self, pattern, where: str) -> Optional[Regex]:
+        try:
+            return ecma_search_regex(pattern)
+        except UnsupportedFeatureError as e:
+            self.feature(f"pattern ({', '.join(f.name for f in e.features)})", where)
+            return None
+        except InvalidGrammarError as e:
+            raise InvalidGrammarError(f"{e} (at {where})") from None
+
+    # numbers
+
+    def _number(self, shape: _Shape, integer_only: bool) -> Optional[Regex]:
+        lo, hi = shape.lower, shape.upper
+        if lo is not None and hi is not None and (lo.value > hi.value or (lo.value == hi.value and (lo.exclusive or hi.exclusive))):
+            return None
+        parts: List[Regex] = []
+        if integer_only:
+            ilo = None if lo is None else (math.floor(lo.value) + 1 if lo.exclusive else math.ceil(lo.value))
+            ihi = None if hi is None else (math.ceil(hi.value) - 1 if hi.exclusive else math.floor(hi.value))
+            if ilo is not None and ihi is not None and ilo > ihi:
+                return None
+            parts.append(int_range(ilo, ihi))
+            for k, where in shape.multiples:
+                p = Fraction(k).numerator
+                r = self._int_multiple(p, ilo, ihi)
+                if r is None:
+                    self.feature(f"multipleOf {k}", where)
+                elif r is not True:
+                    parts.append(r)
+            for v, _ in shape.excluded:
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    parts.append(Not(number_literal(_dec(v))))
+        else:
+            if lo is not None:
+                parts.append(number_bound(">" if lo.exclusive else ">=", lo.value))
+            if hi is not None:
+                parts.append(number_bound("<" if hi.exclusive else "<=", hi.value))
+            for k, where in shape.multiples:
+                r = self._number_multiple(k)
+                if r is None:
+                    self.feature(f"multipleOf {k}", where)
+                else:
+                    parts.append(r)
+            excluded = [v for v, _ in shape.excluded if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if excluded:
+                parts.append(PLAIN_NUMBER)
+                parts.extend(Not(number_literal(_dec(v))) for v in excluded)
+            if not parts:
+                return NUMBER
+        if len(parts) == 1 and not isinstance(parts[0], Not):
+            return parts[0]
+        return And((NUMBER if not integer_only else INTEGER, *parts))
+
+    @staticmethod
+    def _int_multiple(p: int, lo: Optional[int], hi: Optional[int]):
+        """Integers that are multiples of p: True (all), a regex, or None (not expressible)."""
+        if p <= 1:
+            return True
+        q, twos, fives = p, 0, 0
+        while q % 2 == 0:
+            q //= 2
+            twos += 1
+        while q % 5 == 0:
+            q //= 5
+            fives += 1
+        if q == 1:
+            m = max(twos, fives)
+            if 10**m // p <= 2000:
+                residues = alt(*(literal(f"{r:0{m}d}") for r in range(0, 10**m, p)))
+                small = [literal(str(v)) for v in range(0, 10 ** (m - 1)) if v % p == 0]
+                mag = alt(And((_INT_MAG, seq(_DIGITS, residues))), *small)
+                return seq(repeat(_MINUS, 0, 1), mag)
+        if lo is not None and hi is not None:
+            first = -(-lo // p) * p
+            if first > hi or (hi - first) // p < 2000:
+                values = range(first, hi + 1, p)
+                return alt(*(literal(str(v)) for v in values), *([literal("-0")] if 0 in values else [])) if values else NOTHING
+        return None
+
+    @staticmethod
+    def _number_multiple(k: Decimal) -> Optional[Regex]:
+        if k <= 0:
+            return None
+        frac = Fraction(k)
+        p, q = frac.numerator, frac.denominator
+        if q == 1:
+            r = _Compiler._int_multiple(p, None, None)
+            if r is None:
+                return None
+            whole = INTEGER if r is True else r
+            return seq(whole, repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1))
+        if p != 1:
+            return None
+        qq, twos, fives = q, 0, 0
+        while qq % 2 == 0:
+            qq //= 2
+            twos += 1
+        while qq % 5 == 0:
+            qq //= 5
+            fives += 1
+        if qq != 1:
+            return None
+        m = max(twos, fives)
+        step = 10**m // q
+        if 10**m // step > 2000:
+            return None
+        zeros = Repeat(literal("0"), 0, None)
+        fracs = alt(*(seq(literal(f"{r:0{m}d}".rstrip("0")), zeros) for r in range(0, 10**m, step)))
+        return seq(INTEGER, repeat(seq(literal("."), And((fracs, _DIGITS1))), 0, 1))
+
+    # arrays
+
+    def _array(self, shape: _Shape, depth: int) -> List[Tuple[str, ...]]:
+        lay = self.layout
+        inner = self._deeper(depth)
+        lo, hi = shape.min_items, shape.max_items
+        if hi is not None and lo > hi:
+            return []
+        n_prefix = max((len(p) for p, _ in shape.item_lists), default=0)
+
+        def conj_at(i: int) -> FrozenSet[str]:
+            out = set()
+            for prefix, rest in shape.item_lists:
+                if i < len(prefix):
+                    out.add(prefix[i])
+                elif rest is not None:
+                    out.add(rest)
+            return frozenset(out)
+
+        if shape.unique and not (hi is not None and hi <= 1):
+            listed = self._unique_values(shape, conj_at, n_prefix)
+            if listed is None:
+                self.feature("uniqueItems", shape.unique)
+            else:
+                return [self._literal(list(vs), depth) for vs in listed]
+        contains = [c for c in shape.contains if not (c[1] == 0 and c[2] is None)]
+        if len(contains) > 1:
+            for c in contains[1:]:
+                self.feature("contains (more than one)", c[3])
+            contains = contains[:1]
+        c_id, c_min, c_max = (contains[0][:3] if contains else (None, 0, None))
+        if c_max is not None and c_min > c_max:
+            return []
+        neg_c = None
+        if c_id is not None and c_max is not None:
+            try:
+                neg_c = self.negate(c_id)
+            except _Unsupported as e:
+                self.feature(f"maxContains ({e.name})", contains[0][3])
+                c_max = None
+        k_pos = max(n_prefix, lo)  # positions with their own state
+        cap = c_min if c_max is None else c_max + 1
+        rules: Dict[Tuple[int, int], str] = {}
+        comma = lay.punct("comma", depth)
+
+        def item_options(i: int, c: int) -> List[Tuple[str, int]]:
+            """(value symbol, next count) for the item at position i."""
+            conj = conj_at(i)
+            if c_id is None:
+                return [(self.value(conj, inner), c)]
+            opts = []
+            if c_max is None:
+                opts.append((self.value(conj, inner), c))
+            else:
+                opts.append((self.value(conj | {neg_c}, inner), c))
+            nc = min(c + 1, cap)
+            if c_max is None or nc <= c_max:
+                opts.append((self.value(conj | {c_id}, inner), nc))
+            return opts
+
+        def tail(i: int, c: int) -> str:
+            """After i items (i >= 1) with c matches of contains so far."""
+            state = (min(i, k_pos) if hi is None else i, c)
+            name = rules.get(state)
+            if name is not None:
+                return name
+            name = self.b.new_rule("a")
+            rules[state] = name
+            alts: List[Tuple[str, ...]] = []
+            if i >= lo and c >= c_min:
+                alts.append(())
+            if hi is None or i < hi:
+                for sym, nc in item_options(i, c):
+                    alts.append((comma, sym, tail(i + 1, nc)))
+            self.b.set_rule(name, alts)
+            return name
+
+        if hi is not None and hi - k_pos > 10_000:
+            raise ResourceLimitError(f"maxItems {hi} needs too many grammar states")
+        out: List[Tuple[str, ...]] = []
+        if lo == 0 and c_min == 0:
+            out.append((lay.punct("empty_arr", depth),))
+        if hi is None or hi > 0:
+            for sym, nc in item_options(0, 0):
+                out.append((lay.punct("open_arr", depth), sym, tail(1, nc), lay.punct("close_arr", depth)))
+        return out
+
+    def _unique_values(self, shape: _Shape, conj_at, n_prefix: int):
+        """All arrays of distinct values when items come from a small finite set, else None."""
+        if n_prefix or shape.contains:
+            return None
+        conj = conj_at(0)
+        expanded = self._expand(conj)
+        if expanded is None:
+            values: list = []
+        else:
+            flat, pending = expanded
+            if pending is not None:
+                return None
+            sub = self._merge(flat)
+            if sub.values is not None:
+                values = [v for v in sub.values if all(self.validates(i, v) for i in set(conj) | set(flat))]
+            elif sub.types <= {"boolean", "null"}:
+                values = ([None] if "null" in sub.types else []) + ([True, False] if "boolean" in sub.types else [])
+                values = [v for v in values if all(self.validates(i, v) for i in set(conj) | set(flat))]
+            else:
+                return None
+        distinct: list = []
+        for v in values:
+            if not any(_json_equal(v, w) for w in distinct):
+                distinct.append(v)
+        if len(distinct) > _MAX_UNIQUE_VALUES:
+            return None
+        top = len(distinct) if shape.max_items is None else min(shape.max_items, len(distinct))
+        out = []
+        for n in range(shape.min_items, top + 1):
+            out.extend(itertools.permutations(distinct, n))
+        return out
+
+    # objects
+
+    def _key_matches(self, pattern: str, name: str, where: str) -> bool:
+        r = self._pattern(pattern, where)
+        return r is not None and ir_fullmatch(r, name)
+
+    def _names_regex(self, ids: List[str]) -> Optional[Regex]:
+        """Decoded regex of the keys that every propertyNames schema in ``ids`` allows."""
+        if not ids:
+            return None
+        expanded = self._expand(frozenset(ids))
+        if expanded is None:
+            return NOTHING
+        flat, pending = expanded
+        if pending is not None:
+            self.feature(f"propertyNames ({pending[0]})", self.node(pending[1]).where)
+            return None
+        sub = self._merge(flat)
+        if "string" not in sub.types:
+            return NOTHING
+        if sub.values is not None:
+            ok = [v for v in sub.values if isinstance(v, str) and all(self.validates(i, v) for i in set(ids) | set(flat))]
+            return alt(*(literal(v) for v in ok)) if ok else NOTHING
+        return self._string_decoded(sub) or NOTHING
+
+    def _object(self, shape: _Shape, depth: int) -> List[Tuple[str, ...]]:
+        lay, b = self.layout, self.b
+        inner = self._deeper(depth)
+        lo, hi = shape.min_properties, shape.max_properties
+        if hi is not None and lo > hi:
+            return []
+        declared: List[str] = []
+        for props, _, _ in shape.objects:
+            for name in props:
+                if name not in declared:
+                    declared.append(name)
+        for name in shape.required:
+            if name not in declared:
+                declared.append(name)
+        required = set(shape.required)
+        names_checks = shape.property_names
+        members = []
+        for name in declared:
+            conj: Set[str] = set()
+            for props, patterns, additional in shape.objects:
+                if name in props:
+                    conj.add(props[name])
+                    continue
+                matched = [pid for p, pid, w in patterns if self._key_matches(p, name, w)]
+                if matched:
+                    conj.update(matched)
+                elif additional is not None:
+                    conj.add(additional)
+            forbidden = any(self.node(i).schema is False for i in conj)
+            if not forbidden and names_checks and not all(self._name_ok(pn, name) for pn in names_checks):
+                forbidden = True
+            if forbidden:
+                if name in required:
+                    return []
+                continue
+            key_sym = b.terminal(string_literal_regex(name), "KEY")
+            members.append((key_sym, frozenset(conj), name in required))
+        if self.property_order == "required_first":
+            members.sort(key=lambda m: not m[2])
+        # keys not declared: regions by the set of patterns they match
+        all_patterns: List[Tuple[str, str]] = []
+        for _, patterns, _ in shape.objects:
+            for p, _, w in patterns:
+                if p not in [q for q, _ in all_patterns]:
+                    all_patterns.append((p, w))
+        regions = []
+        if len(all_patterns) > _MAX_PATTERNS:
+            self.feature("patternProperties (too many patterns to merge)", all_patterns[0][1])
+            all_patterns = []
+        names_re = self._names_regex(names_checks)
+        not_declared = Not(alt(*(literal(n) for n in declared))) if declared else None
+        for bits in itertools.product((False, True), repeat=len(all_patterns)):
+            chosen = {p for (p, _), on in zip(all_patterns, bits) if on}
+            conj = set()
+            closed = False
+            for props, patterns, additional in shape.objects:
+                pids = [pid for p, pid, _ in patterns if p in chosen]
+                if pids:
+                    conj.update(pids)
+                elif additional is not None:
+                    if self.node(additional).schema is False:
+                        closed = True
+                    conj.add(additional)
+            if closed:
+                continue
+            parts: List[Regex] = [Repeat(ANY, 0, None)]
+            for (p, w), on in zip(all_patterns, bits):
+                r = self._pattern(p, w)
+                if r is not None:
+                    parts.append(r if on else Not(r))
+            if not_declared is not None:
+                parts.append(not_declared)
+            if names_re is not None:
+                if names_re == NOTHING:
+                    continue
+                parts.append(names_re)
+            key_re = And(tuple(parts)) if len(parts) > 1 else parts[0]
+            regions.append((b.terminal(string_terminal_regex(key_re), "KEY"), frozenset(conj)))
+        n = len(members)
+        n_req = sum(1 for m in members if m[2])
+        if lo > n + (1 if regions else 0):
+            if regions:
+                self.feature("minProperties (needs distinct additional properties)", "minProperties")
+                lo = n + 1
+            else:
+                return []
+        if hi is not None and n_req > hi:
+            return []
+        count_min = lo > n_req
+        count_max = hi is not None and (regions or hi < n)
+        comma, colon = lay.punct("comma", depth), lay.punct("colon", depth)
+        rules: Dict[tuple, str] = {}
+
+        def state(i: int, c: int, extra: int, t: int, first: bool) -> str:
+            key = (i, c if count_min else 0, extra if count_min else 0, t if count_max else 0, first)
+            name = rules.get(key)
+            if name is not None:
+                return name
+            name = b.new_rule("o")
+            rules[key] = name
+            sep = () if first else (comma,)
+            alts: List[Tuple[str, ...]] = []
+            room = not count_max or t < hi
+            if i < n:
+                key_sym, conj, req = members[i]
+                if room:
+                    val = self.value(conj, inner)
+                    alts.append(sep + (key_sym, colon, val, state(i + 1, min(c + 1, lo), extra, t + 1, False)))
+                if not req:
+                    alts.append((state(i + 1, c, extra, t, first),))
+            else:
+                if not first and (not count_min or c + extra >= lo):
+                    alts.append(())
+                if room:
+                    for key_sym, conj in regions:
+                        val = self.value(conj, inner)
+                        alts.append(sep + (key_sym, colon, val, state(n, c, 1, t + 1, False)))
+            b.set_rule(name, alts)
+            return name
+
+        out: List[Tuple[str, ...]] = []
+        if lo == 0 and n_req == 0:
+            out.append((lay.punct("empty_obj", depth),))
+        if hi is None or hi > 0:
+            out.append((lay.punct("open_obj", depth), state(0, 0, 0, 0, True), lay.punct("close_obj", depth)))
+        return out
+
+    def _name_ok(self, ident: str, name: str) -> bool:
+        return self.validates(ident, name)
+
+    # --- the grammar --------------------------------------------------------------------------
+
+    def grammar(self) -> Grammar:
+        top = self.value(frozenset({""}), 0)
+        if self.features and not self.lenient:
+            raise UnsupportedFeatureError(
+                [Feature("json_schema", name, where) for name, where in self.features],
+                hint="pass lenient=True to drop them (the grammar then accepts more than the schema)",
+            )
+        warnings = list(self.warnings)
+        for name, where in sorted(self.features):
+            warnings.append(f"dropped {name!r} at {where}: it cannot be enforced exactly")
+        return _finish(self.b, top, tuple(warnings))
+
+
+def _type_set(t) -> Set[str]:
+    names = [t] if isinstance(t, str) else list(t)
+    out = set()
+    for name in names:
+        if name not in _ALL_TYPES and name != "any":
+            raise InvalidGrammarError(f"unknown type {name!r}")
+        out.add(name)
+    if "any" in out:
+        return set(_ALL_TYPES)
+    if "number" in out:
+        out.add("integer")
+    return out
+
+
+def _finish(b: _Builder, top: str, warnings: Tuple[str, ...]) -> Grammar:
+    rules = dict(b.rules)
+    rules["start"] = [(top,)]
+    terminals = set(b.terminals.values())
+    productive = set(terminals)
+    changed = True
+    while changed:
+        changed = False
+        for name, alts in rules.items():
+            if name not in productive and any(all(s in productive for s in a) for a in alts):
+                productive.add(name)
+                changed = True
+    if "start" not in productive:
+        raise UnsatisfiableGrammarError("no JSON value satisfies this schema")
+    rules = {n: [a for a in alts if all(s in productive for s in a)] for n, alts in rules.items() if n in productive}
+    # unit rules (one alternative, one symbol) are replaced by their symbol
+    alias: Dict[str, str] = {}
+    for name, alts in rules.items():
+        if name != "start" and len(alts) == 1 and len(alts[0]) == 1 and alts[0][0] != name:
+            alias[name] = alts[0][0]
+
+    def real(s: str) -> str:
+        seen = set()
+        while s in alias and s not in seen:
+            seen.add(s)
+            s = alias[s]
+        return s
+
+    rules = {n: [tuple(real(s) for s in a) for a in alts] for n, alts in rules.items()
+             if n == "start" or n not in alias or real(n) == n}
+    reachable = {"start"}
+    stack = ["start"]
+    while stack:
+        for a in rules[stack.pop()]:
+            for s in a:
+                if s in rules and s not in reachable:
+                    reachable.add(s)
+                    stack.append(s)
+                elif s not in rules:
+                    reachable.add(s)
+    out_rules = []
+    for n, alts in rules.items():
+        if n in reachable:
+            dedup: List[Tuple[str, ...]] = []
+            for a in alts:
+                if a not in dedup:
+                    dedup.append(a)
+            out_rules.append(Rule(n, tuple(dedup)))
+    out_terms = tuple(Terminal(name, regex) for regex, name in b.terminals.items() if name in reachable)
+    return Grammar(start="start", rules=tuple(out_rules), terminals=out_terms, kind="json_schema", warnings=warnings)
+
+
+def _load(schema):
+    if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
+        return schema.model_json_schema()
+    if isinstance(schema, (str, bytes)):
+        try:
+            return json.loads(schema)
+        except ValueError as e:
+            raise InvalidGrammarError(f"the schema is not valid JSON: {e}") from None
+    if isinstance(schema, (dict, bool)):
+        return schema
+    raise InvalidGrammarError(
+        f"a schema is a dict, a bool, a JSON string or a pydantic model class, not {type(schema).__name__}"
+    )
+
+
+def grammar_from_json_schema(
+    schema,
+    *,
+    lenient: bool = False,
+    whitespace: str = "compact",
+    max_whitespace: int = 4,
+    indent: Optional[int] = None,
+    property_order: str = "schema",
+    limits: Limits = DEFAULT_LIMITS,
+) -> Grammar:
+    """Compile a JSON Schema to a grammar of exactly the JSON texts it accepts.
+
+    Args:
+        schema: a dict (or bool), a JSON string, or a pydantic model class.
+        lenient: drop keywords that cannot be enforced exactly (recording a warning on the
+            grammar, whose language is then wider than the schema) instead of raising.
+        whitespace: ``"compact"`` (no whitespace, like ``json.dumps(separators=(",", ":"))``),
+            ``"flexible"`` (runs of at most ``max_whitespace`` blanks around punctuation) or
+            ``"indent"`` (exactly ``json.dumps(indent=indent)``).
+        max_whitespace: the longest whitespace run in flexible mode.
+        indent: spaces per level; setting it implies ``whitespace="indent"`` (default 2).
+        property_order: ``"schema"`` (declared properties in schema order, then others) or
+            ``"required_first"`` (required declared properties first).
+        limits: compile time, grammar size and schema depth bounds.
+
+    Returns:
+        A :class:`Grammar` with ``kind="json_schema"``.
+
+    Raises:
+        ConfigurationError: bad options.
+        InvalidGrammarError: the schema is malformed (not JSON, fails its meta-schema, a
+            ``$ref`` or pointer that does not resolve, an invalid pattern).
+        UnsupportedFeatureError: keywords that cannot be enforced exactly, all listed with
+            their JSON pointers (unless ``lenient``).
+        UnsatisfiableGrammarError: no JSON value satisfies the schema.
+        ResourceLimitError: the compile ran past ``limits``.
+    """
+    if indent is not None:
+        if whitespace not in ("compact", "indent"):
+            raise ConfigurationError(f"indent={indent!r} needs whitespace='indent', not {whitespace!r}")
+        whitespace = "indent"
+    if whitespace == "indent" and indent is None:
+        indent = 2
+    if whitespace not in ("compact", "flexible", "indent"):
+        raise ConfigurationError(f"whitespace must be 'compact', 'flexible' or 'indent', not {whitespace!r}")
+    if indent is not None and (not isinstance(indent, int) or isinstance(indent, bool) or indent < 0):
+        raise ConfigurationError(f"indent must be a non-negative int, not {indent!r}")
+    if not isinstance(max_whitespace, int) or max_whitespace < 0:
+        raise ConfigurationError(f"max_whitespace must be a non-negative int, not {max_whitespace!r}")
+    if property_order not in ("schema", "required_first"):
+        raise ConfigurationError(f"property_order must be 'schema' or 'required_first', not {property_order!r}")
+    root = _load(schema)
+    draft = _draft_of(root)
+    cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(root)
+    except jsonschema.SchemaError as e:
+        where = "#" + "".join("/" + _ptr_escape(str(p)) for p in e.path)
+        raise InvalidGrammarError(f"invalid schema at {where}: {e.message}") from None
+    except Exception as e:  # e.g. a $ref inside the meta-schema check that cannot resolve
+        raise InvalidGrammarError(f"invalid schema: {e}") from None
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 50 * limits.max_schema_depth + 1000))
+    try:
+        compiler = _Compiler(
+            root, draft, lenient,
+            {"whitespace": whitespace, "max_whitespace": max_whitespace, "indent": indent},
+            property_order, limits,
+        )
+        return compiler.grammar()
+    except RecursionError:
+        raise ResourceLimitError("the schema nests too deeply to compile") from None
+    finally:
+        sys.setrecursionlimit(old_limit)
+
+
+__all__ = ("IGNORED_KEYWORDS", "KEYWORDS", "MAX_INDENT_DEPTH", "grammar_from_json_schema")
