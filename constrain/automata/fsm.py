@@ -192,6 +192,35 @@ def _literal_dfa(data: bytes) -> ByteDFA:
     return ByteDFA(trans, accepting)
 
 
+def _literals_dfa(strings: Sequence[bytes], max_states: int) -> ByteDFA:
+    """The minimal DFA of a finite set of byte strings: a trie, then suffix merging."""
+    used = sorted({b for data in strings for b in data})
+    byte_class = np.zeros(256, dtype=np.int32)  # class 0: bytes no string uses
+    for i, b in enumerate(used):
+        byte_class[b] = i + 1
+    n_cls = len(used) + 1
+    rows: List[List[int]] = [[-1] * n_cls]
+    acc = [False]
+    limit = 2 * max_states + 64
+    for data in strings:
+        s = 0
+        for b in data:
+            c = byte_class[b]
+            t = rows[s][c]
+            if t < 0:
+                t = rows[s][c] = len(rows)
+                if t >= limit:
+                    raise ResourceLimitError(
+                        f"alternation of literals exceeds {limit} trie states "
+                        f"(2 x Limits.max_dfa_states={max_states})"
+                    )
+                rows.append([-1] * n_cls)
+                acc.append(False)
+            s = t
+        acc[s] = True
+    return _finish(rows, acc, byte_class, max_states)
+
+
 # --- NFA ------------------------------------------------------------------------------------
 
 
@@ -253,6 +282,10 @@ class _NFA:
 
     def build_chars(self, ranges, start: int) -> int:
         end = self.new()
+        seqs = _chars_sequences(ranges)
+        if all(len(sq) == 1 for sq in seqs):
+            self.edges[start].extend((sq[0][0], sq[0][1], end) for sq in seqs)
+            return end
         suffix_state: Dict[ByteRanges, int] = {(): end}
 
         def state_for(suffix: ByteRanges) -> int:
@@ -264,7 +297,7 @@ class _NFA:
                 suffix_state[suffix] = s
             return s
 
-        for sq in _chars_sequences(ranges):
+        for sq in seqs:
             nxt = state_for(sq[1:])
             self.edges[start].append((sq[0][0], sq[0][1], nxt))
         return end
@@ -419,6 +452,38 @@ def _renumber(rows: List[List[int]], acc: List[bool], block_of: List[int]) -> Tu
     return out_rows, [acc[rep[b]] for b in queue]
 
 
+def _minimize_acyclic(rows: List[List[int]], acc: List[bool]) -> Optional[Tuple[List[List[int]], List[bool]]]:
+    """Minimize a trimmed DFA without cycles in linear time (None if it has a cycle).
+
+    In a trimmed acyclic DFA two states are equivalent iff they agree on acceptance and
+    their successors are equivalent, so one pass in reverse topological order, merging
+    states with equal signatures, gives the minimal automaton.
+    """
+    n = len(rows)
+    indegree = [0] * n
+    for row in rows:
+        for t in row:
+            if t >= 0:
+                indegree[t] += 1
+    order = [s for s in range(n) if indegree[s] == 0]
+    k = 0
+    while k < len(order):
+        for t in rows[order[k]]:
+            if t >= 0:
+                indegree[t] -= 1
+                if indegree[t] == 0:
+                    order.append(t)
+        k += 1
+    if len(order) < n:
+        return None
+    block_of = [0] * n
+    register: Dict[tuple, int] = {}
+    for s in reversed(order):
+        sig = (acc[s], *[block_of[t] if t >= 0 else -1 for t in rows[s]])
+        block_of[s] = register.setdefault(sig, len(register))
+    return _renumber(rows, acc, block_of)
+
+
 def _minimize(rows: List[List[int]], acc: List[bool]) -> Tuple[List[List[int]], List[bool]]:
     """Hopcroft's algorithm on a trimmed partial DFA, then BFS numbering.
 
@@ -429,6 +494,9 @@ def _minimize(rows: List[List[int]], acc: List[bool]) -> Tuple[List[List[int]], 
     n = len(rows)
     if n <= 1:
         return _renumber(rows, acc, [0] * n) if n else (rows, acc)
+    acyclic = _minimize_acyclic(rows, acc)
+    if acyclic is not None:
+        return acyclic
     preds: List[List[Tuple[int, int]]] = [[] for _ in range(n)]
     for s, row in enumerate(rows):
         for c, t in enumerate(row):
@@ -621,6 +689,24 @@ def complement_dfa(dfa: ByteDFA, *, max_states: int = DEFAULT_LIMITS.max_dfa_sta
     return difference_dfa(_any_utf8(), dfa, max_states=max_states)
 
 
+_NOT_EMPTY = Not(Seq(()))
+
+
+def _without_empty(dfa: ByteDFA, max_states: int) -> ByteDFA:
+    """``dfa`` minus the empty string: a fresh, non-accepting copy of the start state."""
+    if not dfa.accepts_empty:
+        return dfa
+    classes = dfa._classes()
+    n_cls = int(classes.max()) + 1
+    reps = np.zeros(n_cls, dtype=np.int64)
+    reps[classes[::-1]] = np.arange(255, -1, -1)
+    t = dfa.transitions[:, reps]
+    t = np.where(t >= 0, t + 1, -1)
+    rows = [t[0].tolist()] + t.tolist()
+    acc = [False] + dfa.accepting.tolist()
+    return _finish(rows, acc, classes, max_states)
+
+
 @lru_cache(maxsize=1)
 def _any_utf8() -> ByteDFA:
     return regex_to_dfa(Repeat(Chars(((0, MAX_CODE_POINT),)), 0, None))
@@ -641,6 +727,11 @@ def regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_state
         ResourceLimitError: the DFA (or an intermediate automaton) is too large.
     """
     if isinstance(regex, And):
+        items = [x for x in regex.items if x != _NOT_EMPTY]
+        if len(items) < len(regex.items) and items:
+            # r minus the empty string: cheaper than a product with the complement
+            inner = regex_to_dfa(items[0] if len(items) == 1 else And(tuple(items)), max_states=max_states)
+            return _without_empty(inner, max_states)
         parts = [regex_to_dfa(x, max_states=max_states) for x in regex.items]
         if any(p.is_empty for p in parts):
             return EMPTY_DFA
@@ -649,6 +740,10 @@ def regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_state
         return intersect_dfa(*parts, max_states=max_states)
     if isinstance(regex, Not):
         return complement_dfa(regex_to_dfa(regex.item, max_states=max_states), max_states=max_states)
+    if isinstance(regex, Alt) and len(regex.items) > 1:
+        texts = [_literal_text(x) for x in regex.items]
+        if all(t is not None for t in texts):
+            return _literals_dfa([t.encode("utf-8") for t in texts], max_states)
     text = _literal_text(regex)
     if text is not None:
         data = text.encode("utf-8")

@@ -95,6 +95,7 @@ TWIN_PATTERNS = [
     r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?",
     r"(a|b)*a(a|b){3}",
     r"[😀-😂]+|€?",
+    r"a|ab|abc||b|é|😀x|x😀",
 ]
 
 ALPHABET = list('abkKxyz0159_ -."\\/uAeE+\n\t\x00') + ["é", "ü", "ā", "€", "😀", "😂", "\U0010ffff"]
@@ -299,3 +300,13 @@ def test_alternation_of_many_words():
     d = regex_to_dfa(alt(*(literal(w) for w in words)))
     assert all(d.matches(w.encode()) for w in words)
     assert not d.matches(b"w1") and not d.matches(b"w200x5")
+
+
+@pytest.mark.parametrize("pattern", ["a*", "(ab|a)*b?", r"[^\"\\]{0,20}", "", "x|", "(?s).*"])
+def test_minus_empty_string_fast_path_equals_product(pattern):
+    r = parse_regex(pattern)
+    fast = regex_to_dfa(And((r, Not(EMPTY))))
+    slow = intersect_dfa(regex_to_dfa(r), complement_dfa(regex_to_dfa(EMPTY)))
+    assert np.array_equal(fast.transitions, slow.transitions)
+    assert np.array_equal(fast.accepting, slow.accepting)
+    assert not fast.accepts_empty
