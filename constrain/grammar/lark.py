@@ -7,21 +7,25 @@ Python regex, which :func:`constrain.grammar.regex.parse_regex` turns into an IR
 Anonymous literals in rules (``"("``, ``/[0-9]+/``) become terminals, as in Lark.
 
 What a terminal means. Lark's Earley parser with its dynamic lexer matches a terminal with
-Python's backtracking ``re.match``; the engine lexes greedily (see :mod:`constrain.grammar.ir`).
-The two agree on a terminal whose regex is written so that ``re.match`` takes the longest
-match; they can differ when an earlier alternative is a prefix of a later one (``/a|ab/``).
-Lazy quantifiers (``*?``) make ``re.match`` stop early and have no greedy equivalent, so they
-are rejected, except in the ``common.lark`` terminals ``ESCAPED_STRING`` and ``C_COMMENT``,
-which are replaced by exact greedy equivalents.
+Python's backtracking ``re.match`` at a position in the whole text; the engine lexes greedily
+(see :mod:`constrain.grammar.ir`) and a terminal is the full-match language of its regex. The
+two agree on a terminal written so that ``re.match`` takes the longest match; they can differ
+when an earlier alternative is a prefix of a later one (``/a|ab/``). Regex classes follow
+:mod:`constrain.grammar.regex`: ``\\d \\w \\s`` and ``i`` are ASCII where Lark's are Unicode,
+which narrows a terminal; ``\\D \\W \\S`` and ``[^\\s...]`` would widen it and are rejected.
 
-Fails closed: terminal priorities (``TERM.2``), ``%declare`` (terminals a postlexer would
-make), and regex features without an exact regular equivalent (lookarounds, backreferences,
-lazy quantifiers) raise :class:`~constrain.errors.UnsupportedFeatureError` naming each
-construct and its line; Lark syntax and semantic errors raise
-:class:`~constrain.errors.InvalidGrammarError`. Rule priorities only choose between parses
-in Lark's Earley parser and do not change the language: they are dropped with a warning in
-``Grammar.warnings``. A terminal that matches the empty string becomes an optional use of
-its non-empty part.
+Fails closed: terminal priorities (``TERM.2``); ``%declare`` (terminals a postlexer would
+make); in terminal regexes, lookarounds and anchors (in Lark they look at the text around
+the lexeme), backreferences, conditionals, atomic groups, possessive and lazy quantifiers
+(``*?`` makes ``re.match`` stop early), negated Unicode classes. Each raises
+:class:`~constrain.errors.UnsupportedFeatureError` naming the construct and its line; all of
+a grammar's problems are reported at once. The lazy ``common.lark`` terminals
+``ESCAPED_STRING`` and ``C_COMMENT`` are replaced by exact greedy equivalents. Lark syntax
+and semantic errors raise :class:`~constrain.errors.InvalidGrammarError`. Rule priorities
+only choose between parses in Lark's Earley parser and do not change the language: they are
+dropped with a note in ``Grammar.warnings``. A terminal that matches the empty string becomes
+an optional use of its non-empty part, and a terminal that matches nothing removes the
+alternatives that use it.
 """
 
 from __future__ import annotations
@@ -40,12 +44,8 @@ from .ir import EMPTY, NOTHING, Alt, And, Chars, Grammar, Not, Regex, Repeat, Ru
 
 try:  # Python 3.11+
     import re._parser as _sre_parse  # type: ignore[import-not-found]
-    from re._constants import MAX_REPEAT as _MAX_REPEAT  # type: ignore[import-not-found]
-    from re._constants import MIN_REPEAT as _MIN_REPEAT  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse as _sre_parse  # type: ignore[no-redef]
-    from sre_constants import MAX_REPEAT as _MAX_REPEAT  # type: ignore[no-redef]
-    from sre_constants import MIN_REPEAT as _MIN_REPEAT  # type: ignore[no-redef]
 
 #: common.lark terminals whose lazy regexes are replaced by exact greedy equivalents: the
 #: language ``re.match`` carves out of the text, not the full-match language of the pattern.
@@ -54,7 +54,7 @@ _COMMON_REPLACEMENTS = {
     # backslashes; i.e. '"', then non-newline characters where each backslash escapes the next.
     r'".*?(?<!\\)(\\\\)*?"': r'"(?:[^"\\\n]|\\[^\n])*"',
     # C_COMMENT: '/*' then the shortest run up to the first '*/'.
-    r"/\*(.|\n)*?\*/": r"/\*(?:[^*]|\*+[^*/])*\*+/",
+    "/\\*(.|\n)*?\\*/": r"/\*(?:[^*]|\*+[^*/])*\*+/",
 }
 
 
@@ -127,21 +127,58 @@ def _tokens(tree) -> Iterable:
 # --- regexes -------------------------------------------------------------------------------
 
 
-def _lazy_quantifiers(pattern: str) -> bool:
-    """Whether ``pattern`` has a lazy quantifier that can change what ``re.match`` takes."""
+_AT_NAMES = {
+    "AT_BEGINNING": "anchor ^",
+    "AT_BEGINNING_STRING": "anchor \\A",
+    "AT_END": "anchor $",
+    "AT_END_STRING": "anchor \\Z",
+    "AT_BOUNDARY": "word boundary \\b",
+    "AT_NON_BOUNDARY": "non-boundary \\B",
+}
+
+
+def _match_only_features(pattern: str) -> List[str]:
+    """Constructs of ``pattern`` whose meaning inside a Lark terminal depends on the text
+    around the lexeme or on ``re.match`` stopping early, so no regular language replaces
+    them: lookarounds and anchors (they see past the lexeme), backreferences, conditionals,
+    lazy quantifiers, atomic groups and possessive quantifiers."""
     try:
         parsed = _sre_parse.parse(pattern)
     except Exception:  # parse_regex reports the syntax error
-        return False
+        return []
+    found: List[str] = []
+    ascii_only = bool(parsed.state.flags & re.ASCII)
     stack = [parsed]
     while stack:
         node = stack.pop()
         for op, av in node if isinstance(node, _sre_parse.SubPattern) else ():
-            if op is _MIN_REPEAT and av[0] != av[1]:
-                return True
-            for sub in _subpatterns(av):
-                stack.append(sub)
-    return False
+            name = str(op)
+            if name in ("ASSERT", "ASSERT_NOT"):
+                kind = "lookahead" if av[0] == 1 else "lookbehind"
+                found.append(f"{'negative ' if name == 'ASSERT_NOT' else ''}{kind}")
+            elif name == "AT":
+                found.append(_AT_NAMES.get(str(av), f"anchor {av}"))
+            elif name == "GROUPREF":
+                found.append("backreference")
+            elif name == "GROUPREF_EXISTS":
+                found.append("conditional group")
+            elif name == "MIN_REPEAT" and av[0] != av[1]:
+                found.append("lazy quantifier")
+            elif name == "ATOMIC_GROUP":
+                found.append("atomic group")
+            elif name == "POSSESSIVE_REPEAT":
+                found.append("possessive quantifier")
+            elif name == "IN" and not ascii_only:
+                # Lark reads \d \w \s as Unicode classes, parse_regex as ASCII ones: fine
+                # where that narrows the class, unsupported where it widens it.
+                negated = any(str(o) == "NEGATE" for o, _ in av)
+                for o, a in av:
+                    if str(o) == "CATEGORY" and negated != str(a).startswith("CATEGORY_NOT_"):
+                        letter = {"DIGIT": "d", "WORD": "w", "SPACE": "s"}[str(a).rsplit("_", 1)[-1]]
+                        shown = f"[^\\{letter}]" if negated else f"\\{letter.upper()}"
+                        found.append(f"Unicode class {shown} (write the excluded characters out)")
+            stack.extend(_subpatterns(av))
+    return sorted(set(found))
 
 
 def _subpatterns(av) -> Iterable:
@@ -276,8 +313,9 @@ def grammar_from_lark(
             features.append(Feature("lark", f"terminal priority {td.name}.{td.priority}", location))
         pattern = td.pattern.to_regexp()
         pattern = _COMMON_REPLACEMENTS.get(pattern, pattern)
-        if _lazy_quantifiers(pattern):
-            features.append(Feature("lark", f"lazy quantifier in terminal {td.name}", location))
+        unsupported = _match_only_features(pattern)
+        if unsupported:
+            features.extend(Feature("lark", f"{f} in terminal {td.name}", location) for f in unsupported)
             continue
         try:
             regexes[str(td.name)] = parse_regex(pattern)
