@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Optional
 
 import numpy as np
 
 from ..config import DEFAULT_LIMITS, Limits
+from ..kernels import earley as K
 from ..errors import ConfigurationError, ResourceLimitError, VocabularyError
 from ..grammar.ir import EMPTY, And, Grammar, Not, Rule, Terminal
 from ..vocab import Vocabulary
@@ -50,6 +52,41 @@ class CompiledGrammar:
         eos = np.asarray(sorted(i for i in vocab.eos_token_ids if i < vocab.size), dtype=np.int64)
         self.eos_token_ids = eos
         self._max_token_length: Optional[int] = None
+        self._lexeme_masks: dict = {}
+        self._lexeme_mask_bytes = 0
+        self._lexeme_lock = threading.Lock()
+        self._frontier_buffers = None
+
+    def lexeme_mask(self, lex_state: int):
+        """The lexer-state-only part of the mask at ``lex_state`` (see
+        ``constrain.kernels.earley.lexeme_mask_kernel``), memoized within
+        ``limits.max_mask_cache_bytes``; ``None`` once the budget is spent."""
+        cached = self._lexeme_masks.get(lex_state)
+        if cached is not None or self._lexeme_mask_bytes >= self.limits.max_mask_cache_bytes:
+            return cached
+        with self._lexeme_lock:
+            cached = self._lexeme_masks.get(lex_state)
+            if cached is not None:
+                return cached
+            trie = self.vocab.trie
+            if self._frontier_buffers is None:
+                n = trie.byte.shape[0]
+                self._frontier_buffers = (
+                    np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int32),
+                    np.zeros(self.max_token_length + 2, dtype=np.int32),
+                )
+            nodes, states, lex_at = self._frontier_buffers
+            inside = np.zeros((self.vocab.size + 31) // 32, dtype=np.uint32)
+            trans, accept, _, _, final = self.lexers.tables
+            n = K.lexeme_mask_kernel(
+                trans, accept, final, lex_state, trie.byte, trie.depth, trie.subtree_end,
+                trie.token_offsets, trie.token_ids, inside, lex_at, nodes, states,
+            )
+            order = np.lexsort((trie.byte[nodes[:n]], states[:n]))
+            cached = (inside, nodes[:n][order].copy(), states[:n][order].copy())
+            self._lexeme_masks[lex_state] = cached
+            self._lexeme_mask_bytes += inside.nbytes + 8 * n
+            return cached
 
     @property
     def max_token_length(self) -> int:
@@ -69,7 +106,17 @@ class CompiledGrammar:
 
     def __getstate__(self):
         state = self.__dict__.copy()
+        # Memoized masks and scratch buffers are rebuilt on demand.
+        for name in ("_lexeme_lock", "_frontier_buffers"):
+            del state[name]
+        state["_lexeme_masks"] = {}
+        state["_lexeme_mask_bytes"] = 0
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lexeme_lock = threading.Lock()
+        self._frontier_buffers = None
 
     def __repr__(self) -> str:
         return (f"CompiledGrammar(kind={self.grammar.kind!r}, terminals={self.tables.num_terminals}, "

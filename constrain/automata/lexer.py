@@ -36,6 +36,7 @@ class LexerCache:
             np.zeros((0, num_words), dtype=np.uint64),
             np.zeros((16, num_words), dtype=np.uint64),
             np.full(16, -1, dtype=np.int32),
+            np.zeros(0, dtype=np.bool_),
         )
         self._num_keys = 0
 
@@ -57,7 +58,7 @@ class LexerCache:
         from ..kernels.earley import lexer_lookup_kernel
 
         with self._lock:
-            old_trans, old_accept, old_keys, old_vals = self.tables
+            old_trans, old_accept, old_keys, old_vals, old_final = self.tables
             if lexer_lookup_kernel(old_keys, old_vals, live_words) >= 0:
                 return
             trans, accept = self._product(bitset_members(live_words))
@@ -73,11 +74,13 @@ class LexerCache:
             else:
                 keys, vals = old_keys.copy(), old_vals.copy()
             lexer_insert_kernel(keys, vals, np.ascontiguousarray(live_words, dtype=np.uint64), offset)
+            final = accept.any(axis=1) & (trans < 0).all(axis=1)
             self.tables = (
                 np.concatenate([old_trans, trans]),
                 np.concatenate([old_accept, accept]),
                 keys,
                 vals,
+                np.concatenate([old_final, final]),
             )
             self._num_keys += 1
 

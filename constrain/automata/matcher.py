@@ -164,13 +164,22 @@ class Matcher:
             depth = self.compiled.max_token_length + 2
             self._walk_stack = (np.zeros(depth, dtype=np.int32), np.zeros(depth, dtype=np.int64))
         lex_at, sets_at = self._walk_stack
+        lexeme_mask = self.compiled.lexeme_mask(self._lex_state)
         while True:
             L = self.compiled.lexers.tables
-            status, n_need = K.fill_mask_kernel(
-                G, L, self._parser(), self._n_sets, self._lex_state, trie.byte, trie.depth,
-                trie.subtree_end, trie.token_offsets, trie.token_ids, row, lex_at, sets_at,
-                self._need, _MAX_NEED,
-            )
+            if lexeme_mask is None:
+                status, n_need = K.fill_mask_kernel(
+                    G, L, self._parser(), self._n_sets, self._lex_state, trie.byte, trie.depth,
+                    trie.subtree_end, trie.token_offsets, trie.token_ids, row, lex_at, sets_at,
+                    self._need, _MAX_NEED,
+                )
+            else:
+                inside, frontier_node, frontier_state = lexeme_mask
+                status, n_need = K.fill_mask_cached_kernel(
+                    G, L, self._parser(), self._n_sets, inside, frontier_node, frontier_state,
+                    trie.byte, trie.depth, trie.subtree_end, trie.token_offsets, trie.token_ids,
+                    row, lex_at, sets_at, self._need, _MAX_NEED,
+                )
             if status == K.NEED_LEXER:
                 for j in range(n_need):
                     self.compiled.lexers.ensure(self._need[j].copy())

@@ -7,9 +7,10 @@ Everything here takes arrays and scalars only. Three tuples carry them:
 nt_rule_end, nt_rules, nullable, ignore_mask, num_terminals, accept_dot)`` — see
 ``constrain.automata.tables.ParserTables``.
 
-``L`` (lexer, read-only during a call): ``(trans, accept, keys, vals)``. ``trans`` is
+``L`` (lexer, read-only during a call): ``(trans, accept, keys, vals, final)``. ``trans`` is
 ``int32[num_states, 256]`` (-1: no live terminal continues), ``accept`` is
-``uint64[num_states, num_words]`` (terminals that accept in that state), and the open-addressing
+``uint64[num_states, num_words]`` (terminals that accept in that state), ``final`` is
+``bool[num_states]`` (accepting and no byte continues), and the open-addressing
 table ``keys``/``vals`` maps a bitset of live terminals to the start state of the lexer DFA built
 for exactly those terminals (``vals == -1``: empty slot). Start states are never re-entered, so
 "the current lexeme is empty" is ``lex_state == set_lexstart[last set]``.
@@ -222,7 +223,7 @@ def _scan(G, L, P, n_sets, scan_words):
     return _finish_set(G, L, P, k, n_items)
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _end_lexeme(G, L, P, n_sets, lex_state):
     """End the current (non-empty) lexeme. Returns (status, n_sets, start state of the next
     lexeme)."""
@@ -247,23 +248,34 @@ def _end_lexeme(G, L, P, n_sets, lex_state):
     return DEAD, n_sets, -1
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def step_byte_kernel(G, L, P, n_sets, lex_state, b):
     """Consume one byte. Returns (status, n_sets, lex_state); on a status other than OK the
-    caller must keep its previous (n_sets, lex_state)."""
-    trans = L[0]
+    caller must keep its previous (n_sets, lex_state).
+
+    A lexeme that reaches a *final* state (accepting, no byte continues it) is ended at once
+    rather than at the next byte; greedy lexing would end it there anyway, and this way the
+    matcher rests at the next lexeme's start state, whose mask is memoized.
+    """
+    trans, final = L[0], L[4]
     nxt = trans[lex_state, b]
-    if nxt >= 0:
-        return OK, n_sets, nxt
-    if lex_state == P[2][n_sets - 1]:
-        return DEAD, n_sets, lex_state
-    status, n_sets, start = _end_lexeme(G, L, P, n_sets, lex_state)
-    if status != OK:
-        return status, n_sets, lex_state
-    nxt = trans[start, b]
     if nxt < 0:
-        return DEAD, n_sets, lex_state
-    return OK, n_sets, nxt
+        if lex_state == P[2][n_sets - 1]:
+            return DEAD, n_sets, lex_state
+        status, n2, start = _end_lexeme(G, L, P, n_sets, lex_state)
+        if status != OK:
+            return status, n_sets, lex_state
+        nxt = trans[start, b]
+        if nxt < 0:
+            return DEAD, n_sets, lex_state
+    else:
+        n2 = n_sets
+    if final[nxt]:
+        status, n3, start = _end_lexeme(G, L, P, n2, nxt)
+        if status != OK:
+            return status, n_sets, lex_state
+        return OK, n3, start
+    return OK, n2, nxt
 
 
 @njit(**NJIT_OPTIONS)
@@ -307,6 +319,57 @@ def is_accepting_kernel(G, L, P, n_sets, lex_state):
 
 
 @njit(**NJIT_OPTIONS)
+def _record_need(scratch, need, n_need, max_need):
+    num_words = scratch.shape[0]
+    for j in range(n_need):
+        same = True
+        for w in range(num_words):
+            if need[j, w] != scratch[w]:
+                same = False
+                break
+        if same:
+            return n_need
+    if n_need < max_need:
+        for w in range(num_words):
+            need[n_need, w] = scratch[w]
+        n_need += 1
+    return n_need
+
+
+@njit(**NJIT_OPTIONS)
+def _walk(G, L, P, begin, end, trie_byte, trie_depth, trie_subtree_end, token_offsets, token_ids,
+          row, lex_at, sets_at, need, n_need, max_need):
+    """Walk trie nodes ``begin .. end-1`` (a run of whole subtrees) from the states stored in
+    ``lex_at``/``sets_at`` at their parents' depths; returns (status, n_need)."""
+    trans, final = L[0], L[4]
+    scratch = P[6]
+    i = begin
+    while i < end:
+        d = trie_depth[i]
+        q = lex_at[d - 1]
+        nxt = trans[q, trie_byte[i]]
+        if nxt >= 0 and not final[nxt]:
+            # The common case: the byte continues the current lexeme; the parser is not involved.
+            status, n2, q2 = OK, sets_at[d - 1], nxt
+        else:
+            status, n2, q2 = step_byte_kernel(G, L, P, sets_at[d - 1], q, trie_byte[i])
+        if status == OK:
+            lex_at[d] = q2
+            sets_at[d] = n2
+            for k in range(token_offsets[i], token_offsets[i + 1]):
+                t = token_ids[k]
+                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            i += 1
+        else:
+            if status == OVERFLOW:
+                return OVERFLOW, n_need
+            if status == NEED_LEXER:
+                n_need = _record_need(scratch, need, n_need, max_need)
+            i = trie_subtree_end[i]
+    return OK, n_need
+
+
+@njit(**NJIT_OPTIONS)
 def fill_mask_kernel(
     G, L, P, n_sets, lex_state, trie_byte, trie_depth, trie_subtree_end, token_offsets, token_ids,
     row, lex_at, sets_at, need, max_need,
@@ -320,42 +383,106 @@ def fill_mask_kernel(
     """
     for w in range(row.shape[0]):
         row[w] = 0
-    scratch = P[6]
-    num_words = scratch.shape[0]
     lex_at[0] = lex_state
     sets_at[0] = n_sets
-    n_need = 0
+    status, n_need = _walk(G, L, P, 1, trie_byte.shape[0], trie_byte, trie_depth, trie_subtree_end,
+                           token_offsets, token_ids, row, lex_at, sets_at, need, 0, max_need)
+    if status == OK and n_need > 0:
+        return NEED_LEXER, n_need
+    return status, n_need
+
+
+@njit(**NJIT_OPTIONS)
+def lexeme_mask_kernel(trans, accept, final, lex_state, trie_byte, trie_depth, trie_subtree_end,
+                       token_offsets, token_ids, row, lex_at, frontier_node, frontier_state):
+    """The part of a mask that depends on the lexer state alone.
+
+    Sets ``row``'s bit for every token whose bytes all continue the current lexeme, and lists
+    the *frontier*: trie nodes where the parser is needed, with the lexer state before their
+    byte: the byte ends the lexeme (it reaches a final state), or it cannot continue the lexeme
+    although the lexeme could end just before (``accept`` non-zero). Every other token is dead
+    whatever the parser state. Returns the frontier's length; entries are in trie order.
+    """
+    for w in range(row.shape[0]):
+        row[w] = 0
+    lex_at[0] = lex_state
+    n_frontier = 0
+    num_words = accept.shape[1]
     num_nodes = trie_byte.shape[0]
     i = 1
     while i < num_nodes:
         d = trie_depth[i]
-        status, n2, q2 = step_byte_kernel(G, L, P, sets_at[d - 1], lex_at[d - 1], trie_byte[i])
-        if status == OK:
-            lex_at[d] = q2
-            sets_at[d] = n2
+        q = lex_at[d - 1]
+        nxt = trans[q, trie_byte[i]]
+        if nxt >= 0 and not final[nxt]:
+            lex_at[d] = nxt
             for k in range(token_offsets[i], token_offsets[i + 1]):
                 t = token_ids[k]
                 row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
             i += 1
-        else:
-            if status == OVERFLOW:
-                return OVERFLOW, n_need
-            if status == NEED_LEXER:
-                seen = False
-                for j in range(n_need):
-                    same = True
-                    for w in range(num_words):
-                        if need[j, w] != scratch[w]:
-                            same = False
-                            break
-                    if same:
-                        seen = True
-                        break
-                if not seen and n_need < max_need:
-                    for w in range(num_words):
-                        need[n_need, w] = scratch[w]
-                    n_need += 1
+        elif nxt >= 0:
+            frontier_node[n_frontier] = i
+            frontier_state[n_frontier] = q
+            n_frontier += 1
             i = trie_subtree_end[i]
+        else:
+            can_end = False
+            for w in range(num_words):
+                if accept[q, w] != 0:
+                    can_end = True
+                    break
+            if can_end:
+                frontier_node[n_frontier] = i
+                frontier_state[n_frontier] = q
+                n_frontier += 1
+            i = trie_subtree_end[i]
+    return n_frontier
+
+
+@njit(**NJIT_OPTIONS)
+def fill_mask_cached_kernel(
+    G, L, P, n_sets, inside_row, frontier_node, frontier_state, trie_byte, trie_depth,
+    trie_subtree_end, token_offsets, token_ids, row, lex_at, sets_at, need, max_need,
+):
+    """``fill_mask_kernel`` from a precomputed :func:`lexeme_mask_kernel` result: copy the
+    lexeme-only part, then walk only the frontier subtrees, where lexemes end and the parser
+    decides. Frontier entries sharing (lexer state, byte) share one parser step: sorted that way
+    by the caller, consecutive equal entries reuse the set pushed at index ``n_sets``, which the
+    subtree walks in between never overwrite (they push only above it)."""
+    for w in range(row.shape[0]):
+        row[w] = inside_row[w]
+    n_need = 0
+    prev_state = -1
+    prev_byte = -1
+    status = OK
+    n2 = n_sets
+    q2 = 0
+    scratch = P[6]
+    for e in range(frontier_node.shape[0]):
+        i = frontier_node[e]
+        q = frontier_state[e]
+        b = trie_byte[i]
+        if q != prev_state or b != prev_byte:
+            status, n2, q2 = step_byte_kernel(G, L, P, n_sets, q, b)
+            prev_state = q
+            prev_byte = b
+            if status == NEED_LEXER:
+                n_need = _record_need(scratch, need, n_need, max_need)
+            elif status == OVERFLOW:
+                return OVERFLOW, n_need
+        if status != OK:
+            continue
+        d = trie_depth[i]
+        for k in range(token_offsets[i], token_offsets[i + 1]):
+            t = token_ids[k]
+            row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        lex_at[d] = q2
+        sets_at[d] = n2
+        status2, n_need = _walk(G, L, P, i + 1, trie_subtree_end[i], trie_byte, trie_depth,
+                                trie_subtree_end, token_offsets, token_ids, row, lex_at, sets_at,
+                                need, n_need, max_need)
+        if status2 == OVERFLOW:
+            return OVERFLOW, n_need
     if n_need > 0:
         return NEED_LEXER, n_need
     return OK, 0
