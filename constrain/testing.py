@@ -181,4 +181,6 @@ def smollm2_tokenizer() -> Any:
         raise ConfigurationError("reading GGUF tokenizers needs gguf: pip install gguf")
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True)
+    return AutoTokenizer.from_pretrained(
+        str(path.parent), gguf_file=path.name, local_files_only=True
+    )

@@ -99,7 +99,9 @@ class TokenTrie:
             key_start = np.zeros(n, dtype=np.int64)
             np.cumsum(lengths[:-1], out=key_start[1:])
             offset = np.repeat(lcp - first_node[:n], new_counts) + np.arange(1, num_nodes)
-            byte[1:] = np.frombuffer(joined, dtype=np.uint8)[np.repeat(key_start, new_counts) + offset]
+            byte[1:] = np.frombuffer(joined, dtype=np.uint8)[
+                np.repeat(key_start, new_counts) + offset
+            ]
             depth[1:] = offset + 1
         subtree_end = _next_not_deeper(depth)
 
@@ -115,7 +117,9 @@ class TokenTrie:
         return cls(*arrays)
 
 
-def _sorted_lcp(keys: list[bytes], joined: bytes, lengths: np.ndarray, width: int = 16) -> np.ndarray:
+def _sorted_lcp(
+    keys: list[bytes], joined: bytes, lengths: np.ndarray, width: int = 16
+) -> np.ndarray:
     """Common prefix length of each sorted key with the one before it (0 for the first).
 
     Compares the first ``width`` bytes of all keys at once in numpy; only pairs that agree on
@@ -147,7 +151,7 @@ def _sorted_lcp(keys: list[bytes], joined: bytes, lengths: np.ndarray, width: in
 
 
 def _next_not_deeper(depth: np.ndarray) -> np.ndarray:
-    """For each preorder node ``k``: the first ``m > k`` with ``depth[m] <= depth[k]``, else ``len``.
+    """For each preorder node ``k``: the first ``m > k`` with ``depth[m] <= depth[k]``, or ``len``.
 
     That is one past the end of ``k``'s subtree. Vectorized one depth level at a time.
     """
@@ -268,7 +272,9 @@ def _token_decoder(decoder: Mapping[str, Any] | None) -> Callable[[str], bytes]:
             fused = True
         elif k == "Strip":
             if not fused:
-                raise ConfigurationError("unsupported tokenizer decoder: Strip of each token (no Fuse before it)")
+                raise ConfigurationError(
+                    "unsupported tokenizer decoder: Strip of each token (no Fuse before it)"
+                )
             # after Fuse it only trims the start and end of the whole text
         else:
             raise ConfigurationError(f"unsupported tokenizer decoder {k!r}")
@@ -301,7 +307,14 @@ class Vocabulary:
         special_token_ids: ids a grammar never allows; disjoint from ``eos_token_ids``.
     """
 
-    __slots__ = ("size", "token_bytes", "eos_token_ids", "special_token_ids", "_trie", "_fingerprint")
+    __slots__ = (
+        "size",
+        "token_bytes",
+        "eos_token_ids",
+        "special_token_ids",
+        "_trie",
+        "_fingerprint",
+    )
 
     size: int
     token_bytes: tuple[bytes, ...]
@@ -383,7 +396,9 @@ class Vocabulary:
 
     def __setstate__(self, state) -> None:
         set_ = object.__setattr__
-        for name, value in zip(("size", "token_bytes", "eos_token_ids", "special_token_ids"), state):
+        for name, value in zip(
+            ("size", "token_bytes", "eos_token_ids", "special_token_ids"), state
+        ):
             set_(self, name, value)
         set_(self, "_trie", None)
         set_(self, "_fingerprint", None)
@@ -405,8 +420,9 @@ class Vocabulary:
         return hash(self.fingerprint)
 
     def __repr__(self) -> str:
+        text = self.size - len(self.eos_token_ids) - len(self.special_token_ids)
         return (
-            f"Vocabulary(size={self.size}, text_tokens={self.size - len(self.eos_token_ids) - len(self.special_token_ids)}, "
+            f"Vocabulary(size={self.size}, text_tokens={text}, "
             f"eos_token_ids={sorted(self.eos_token_ids)})"
         )
 
@@ -417,7 +433,8 @@ class Vocabulary:
             import hashlib
 
             h = hashlib.sha256()
-            h.update(f"{self.size};{sorted(self.eos_token_ids)};{sorted(self.special_token_ids)};".encode())
+            header = (self.size, sorted(self.eos_token_ids), sorted(self.special_token_ids))
+            h.update(repr(header).encode())
             for tb in self.token_bytes:
                 h.update(len(tb).to_bytes(4, "little"))
                 h.update(tb)
@@ -563,7 +580,12 @@ class Vocabulary:
         else:
             ranks = _read_tiktoken(path_or_ranks)
         for tb, rank in ranks.items():
-            if not isinstance(tb, bytes) or isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 0:
+            if (
+                not isinstance(tb, bytes)
+                or isinstance(rank, bool)
+                or not isinstance(rank, (int, np.integer))
+                or rank < 0
+            ):
                 raise ConfigurationError(f"bad tiktoken rank {tb!r}: {rank!r}")
         for name, tid in special_tokens.items():
             if isinstance(tid, bool) or not isinstance(tid, (int, np.integer)) or tid < 0:
@@ -585,7 +607,12 @@ class Vocabulary:
             if name not in special_tokens:
                 raise ConfigurationError(f"EOS token {name!r} is not among the special tokens")
             eos.append(special_tokens[name])
-        return cls(token_bytes, eos, special_tokens.values(), size=vocab_size if vocab_size is not None else n)
+        return cls(
+            token_bytes,
+            eos,
+            special_tokens.values(),
+            size=vocab_size if vocab_size is not None else n,
+        )
 
 
 def _read_tiktoken(path: str | os.PathLike) -> dict[bytes, int]:
@@ -601,8 +628,12 @@ def _read_tiktoken(path: str | os.PathLike) -> dict[bytes, int]:
                 tb = base64.b64decode(parts[0], validate=True)
                 rank = int(parts[1])
             except ValueError as exc:
-                raise ConfigurationError(f"{os.fspath(path)}, line {lineno}: not a tiktoken rank line ({exc})") from None
+                raise ConfigurationError(
+                    f"{os.fspath(path)}, line {lineno}: not a tiktoken rank line ({exc})"
+                ) from None
             if tb in ranks:
-                raise ConfigurationError(f"{os.fspath(path)}, line {lineno}: duplicate token {tb!r}")
+                raise ConfigurationError(
+                    f"{os.fspath(path)}, line {lineno}: duplicate token {tb!r}"
+                )
             ranks[tb] = rank
     return ranks

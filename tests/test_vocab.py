@@ -15,7 +15,6 @@ from constrain.errors import ConfigurationError
 from constrain import vocab as vocab_module
 from constrain.vocab import TokenTrie, Vocabulary, bytes_to_unicode
 
-
 # --------------------------------------------------------------------------- the trie
 
 
@@ -92,7 +91,10 @@ TRIE_CASES = [
     ([b"x", b"y"], (0, 1)),
     ([bytes([b]) for b in range(256)], ()),
     ([b"a", b"a\x00", b"a\x00\x00", b"\x00"], ()),  # zero bytes vs numpy's zero padding
-    ([b"x" * 40, b"x" * 17, b"x" * 16, b"x" * 30 + b"y", b"x" * 16 + b"\x00"], ()),  # long shared prefixes
+    (
+        [b"x" * 40, b"x" * 17, b"x" * 16, b"x" * 30 + b"y", b"x" * 16 + b"\x00"],
+        (),
+    ),  # long shared prefixes
     (_random_vocab(1, 300, b"ab", 6), ()),
     (_random_vocab(4, 300, b"ab", 40), ()),
     (_random_vocab(2, 2000, b"abc \n\xe2\x80", 9), (3, 7, 11)),
@@ -150,7 +152,9 @@ def _check_partition(v: Vocabulary) -> None:
 def test_byte_level():
     v = Vocabulary.byte_level()
     assert v.size == 257 and v.eos_token_ids == {256} and not v.special_token_ids
-    assert v.token_bytes[:256] == tuple(bytes([b]) for b in range(256)) and v.token_bytes[256] == b""
+    assert (
+        v.token_bytes[:256] == tuple(bytes([b]) for b in range(256)) and v.token_bytes[256] == b""
+    )
     assert v.trie.num_nodes == 257 and v.trie.token_ids.tolist() == list(range(256))
     assert v.decode([104, 105, 256]) == b"hi"
     _check_partition(v)
@@ -312,7 +316,9 @@ def test_smollm2_special_and_eos(smollm2):
     assert ids[0] == 1 and ids[-1] == im_end and v.decode(ids) == b"user\nhi"
     assert v.size == len(tok) == 49152
     # every id agrees with the tokenizer's own decoder wherever that decodes to valid UTF-8
-    decoded = tok.backend_tokenizer.decode_batch([[i] for i in range(v.size)], skip_special_tokens=False)
+    decoded = tok.backend_tokenizer.decode_batch(
+        [[i] for i in range(v.size)], skip_special_tokens=False
+    )
     checked = 0
     for i, text in enumerate(decoded):
         if v.token_bytes[i] and "\ufffd" not in text:
@@ -395,24 +401,65 @@ def _sentencepiece_tokenizer(style: str):
     from transformers import PreTrainedTokenizerFast
 
     pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
-    pieces += ["▁", "H", "e", "l", "o", "w", "r", "d", "▁w", "▁H", "ll", "He", "llo", "▁He", "▁Hello", "▁wo", "▁world"]
+    pieces += [
+        "▁",
+        "H",
+        "e",
+        "l",
+        "o",
+        "w",
+        "r",
+        "d",
+        "▁w",
+        "▁H",
+        "ll",
+        "He",
+        "llo",
+        "▁He",
+        "▁Hello",
+        "▁wo",
+        "▁world",
+    ]
     vocab = {p: i for i, p in enumerate(pieces)}
     merges = [
-        ("▁", "w"), ("▁", "H"), ("l", "l"), ("H", "e"), ("ll", "o"),
-        ("▁H", "e"), ("▁He", "llo"), ("▁w", "o"), ("▁wo", "r"),
+        ("▁", "w"),
+        ("▁", "H"),
+        ("l", "l"),
+        ("H", "e"),
+        ("ll", "o"),
+        ("▁H", "e"),
+        ("▁He", "llo"),
+        ("▁w", "o"),
+        ("▁wo", "r"),
     ]
     merges = [m for m in merges if "".join(m) in vocab]
     model = BPE(vocab, merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True)
     tok = Tokenizer(model)
     if style == "sequence":  # Llama-2 tokenizer.json
-        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+        tok.normalizer = normalizers.Sequence(
+            [normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
+        )
         tok.decoder = decoders.Sequence(
-            [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+            [
+                decoders.Replace("▁", " "),
+                decoders.ByteFallback(),
+                decoders.Fuse(),
+                decoders.Strip(" ", 1, 0),
+            ]
         )
     else:  # Metaspace pre-tokenizer and decoder
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
-        tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace(replacement="▁", prepend_scheme="always", split=False)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(
+            replacement="▁", prepend_scheme="always", split=False
+        )
+        tok.decoder = decoders.Sequence(
+            [
+                decoders.ByteFallback(),
+                decoders.Metaspace(replacement="▁", prepend_scheme="always", split=False),
+            ]
+        )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
 
 
 SENTENCEPIECE_CASES = [
@@ -458,8 +505,16 @@ def test_sentencepiece_every_token_agrees_with_hf_decode(style):
 
 @pytest.mark.parametrize(
     "token, expected",
-    [("<0x0A>", b"\n"), ("<0xff>", b"\xff"), ("<0x+1>", b"\x01"), ("<0x 1>", None),
-     ("<0x1>", None), ("<0xGG>", None), ("<0x0A>x", None), ("0x0A", None)],
+    [
+        ("<0x0A>", b"\n"),
+        ("<0xff>", b"\xff"),
+        ("<0x+1>", b"\x01"),
+        ("<0x 1>", None),
+        ("<0x1>", None),
+        ("<0xGG>", None),
+        ("<0x0A>x", None),
+        ("0x0A", None),
+    ],
 )
 def test_byte_fallback_tokens(token, expected):
     assert vocab_module._byte_fallback(token) == expected
@@ -470,8 +525,20 @@ def test_byte_fallback_tokens(token, expected):
     [
         ({"type": "WordPiece", "prefix": "##"}, "WordPiece"),
         ({"type": "Sequence", "decoders": [{"type": "ByteLevel"}, {"type": "Fuse"}]}, "sequence"),
-        ({"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"Regex": "x"}, "content": ""}]}, "regex"),
-        ({"type": "Sequence", "decoders": [{"type": "Strip", "content": " ", "start": 1, "stop": 0}]}, "Strip"),
+        (
+            {
+                "type": "Sequence",
+                "decoders": [{"type": "Replace", "pattern": {"Regex": "x"}, "content": ""}],
+            },
+            "regex",
+        ),
+        (
+            {
+                "type": "Sequence",
+                "decoders": [{"type": "Strip", "content": " ", "start": 1, "stop": 0}],
+            },
+            "Strip",
+        ),
         (None, "no decoder"),
     ],
 )
