@@ -58,8 +58,9 @@ class CompiledGrammar:
         self._frontier_buffers = None
 
     def lexeme_mask(self, lex_state: int):
-        """The lexer-state-only part of the mask at ``lex_state`` (see
-        ``constrain.kernels.earley.lexeme_mask_kernel``), memoized within
+        """The lexer-state-only part of the mask at ``lex_state``: ``(inside, frontier nodes,
+        frontier states, stop or None)`` (see ``constrain.kernels.earley.lexeme_mask_kernel``),
+        memoized within
         ``limits.max_mask_cache_bytes``; ``None`` once the budget is spent."""
         cached = self._lexeme_masks.get(lex_state)
         if cached is not None or self._lexeme_mask_bytes >= self.limits.max_mask_cache_bytes:
@@ -77,15 +78,16 @@ class CompiledGrammar:
                 )
             nodes, states, lex_at = self._frontier_buffers
             inside = np.zeros((self.vocab.size + 31) // 32, dtype=np.uint32)
+            stop = np.zeros_like(inside)
             trans, accept, _, _, final = self.lexers.tables
-            n = K.lexeme_mask_kernel(
+            n, root_end = K.lexeme_mask_kernel(
                 trans, accept, final, lex_state, trie.byte, trie.depth, trie.subtree_end,
-                trie.token_offsets, trie.token_ids, inside, lex_at, nodes, states,
+                trie.token_offsets, trie.token_ids, inside, stop, lex_at, nodes, states,
             )
             order = np.lexsort((trie.byte[nodes[:n]], states[:n]))
-            cached = (inside, nodes[:n][order].copy(), states[:n][order].copy())
+            cached = (inside, nodes[:n][order].copy(), states[:n][order].copy(), stop if root_end else None)
             self._lexeme_masks[lex_state] = cached
-            self._lexeme_mask_bytes += inside.nbytes + 8 * n
+            self._lexeme_mask_bytes += inside.nbytes * (2 if root_end else 1) + 8 * n
             return cached
 
     @property

@@ -163,22 +163,37 @@ class Matcher:
         if self._walk_stack is None:
             depth = self.compiled.max_token_length + 2
             self._walk_stack = (np.zeros(depth, dtype=np.int32), np.zeros(depth, dtype=np.int64))
+        self._fill_from(G, trie, row, self._n_sets, self._lex_state)
+
+    def _fill_from(self, G, trie, row, n_sets: int, lex_state: int) -> None:
         lex_at, sets_at = self._walk_stack
-        lexeme_mask = self.compiled.lexeme_mask(self._lex_state)
+        lexeme_mask = self.compiled.lexeme_mask(lex_state)
+        merge = False
+        if lexeme_mask is not None and lexeme_mask[3] is not None:
+            # Tokens that end the current lexeme before their first byte: the mask of the
+            # state after that step (a lexeme start, itself memoized), restricted below.
+            status, n2, start = self._run(
+                lambda L, P: K.end_lexeme_kernel(G, L, P, n_sets, lex_state), on_need=self._scratch
+            )
+            if status == K.OK:
+                self._fill_from(G, trie, row, int(n2), int(start))
+                merge = True
+            else:
+                row[:] = 0
         while True:
             L = self.compiled.lexers.tables
             if lexeme_mask is None:
                 status, n_need = K.fill_mask_kernel(
-                    G, L, self._parser(), self._n_sets, self._lex_state, trie.byte, trie.depth,
+                    G, L, self._parser(), n_sets, lex_state, trie.byte, trie.depth,
                     trie.subtree_end, trie.token_offsets, trie.token_ids, row, lex_at, sets_at,
                     self._need, _MAX_NEED,
                 )
             else:
-                inside, frontier_node, frontier_state = lexeme_mask
+                inside, frontier_node, frontier_state, stop = lexeme_mask
                 status, n_need = K.fill_mask_cached_kernel(
-                    G, L, self._parser(), self._n_sets, inside, frontier_node, frontier_state,
+                    G, L, self._parser(), n_sets, inside, frontier_node, frontier_state,
                     trie.byte, trie.depth, trie.subtree_end, trie.token_offsets, trie.token_ids,
-                    row, lex_at, sets_at, self._need, _MAX_NEED,
+                    row, merge, inside if stop is None else stop, lex_at, sets_at, self._need, _MAX_NEED,
                 )
             if status == K.NEED_LEXER:
                 for j in range(n_need):

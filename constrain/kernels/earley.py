@@ -394,19 +394,28 @@ def fill_mask_kernel(
 
 @njit(**NJIT_OPTIONS)
 def lexeme_mask_kernel(trans, accept, final, lex_state, trie_byte, trie_depth, trie_subtree_end,
-                       token_offsets, token_ids, row, lex_at, frontier_node, frontier_state):
+                       token_offsets, token_ids, row, stop_row, lex_at, frontier_node, frontier_state):
     """The part of a mask that depends on the lexer state alone.
 
     Sets ``row``'s bit for every token whose bytes all continue the current lexeme, and lists
     the *frontier*: trie nodes where the parser is needed, with the lexer state before their
     byte: the byte ends the lexeme (it reaches a final state), or it cannot continue the lexeme
     although the lexeme could end just before (``accept`` non-zero). Every other token is dead
-    whatever the parser state. Returns the frontier's length; entries are in trie order.
+    whatever the parser state.
+
+    One case is kept out of the frontier: a first byte that cannot continue a lexeme that could
+    end right here. All such tokens start with the same parser step (end the lexeme before the
+    token), so the caller handles them at once with the mask of the state after that step,
+    restricted to ``stop_row``: the tokens whose first byte is such a byte.
+
+    Returns (frontier length, whether ``stop_row`` is used); entries are in trie order.
     """
     for w in range(row.shape[0]):
         row[w] = 0
+        stop_row[w] = 0
     lex_at[0] = lex_state
     n_frontier = 0
+    root_end = False
     num_words = accept.shape[1]
     num_nodes = trie_byte.shape[0]
     i = 1
@@ -431,26 +440,47 @@ def lexeme_mask_kernel(trans, accept, final, lex_state, trie_byte, trie_depth, t
                 if accept[q, w] != 0:
                     can_end = True
                     break
-            if can_end:
+            if can_end and d == 1:
+                root_end = True
+                for j in range(i, trie_subtree_end[i]):
+                    for k in range(token_offsets[j], token_offsets[j + 1]):
+                        t = token_ids[k]
+                        stop_row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            elif can_end:
                 frontier_node[n_frontier] = i
                 frontier_state[n_frontier] = q
                 n_frontier += 1
             i = trie_subtree_end[i]
-    return n_frontier
+    return n_frontier, root_end
+
+
+@njit(**NJIT_OPTIONS)
+def end_lexeme_kernel(G, L, P, n_sets, lex_state):
+    """End the current non-empty lexeme without consuming a byte. Returns
+    (status, n_sets, start state of the next lexeme)."""
+    return _end_lexeme(G, L, P, n_sets, lex_state)
 
 
 @njit(**NJIT_OPTIONS)
 def fill_mask_cached_kernel(
     G, L, P, n_sets, inside_row, frontier_node, frontier_state, trie_byte, trie_depth,
-    trie_subtree_end, token_offsets, token_ids, row, lex_at, sets_at, need, max_need,
+    trie_subtree_end, token_offsets, token_ids, row, merge, stop_row, lex_at, sets_at, need,
+    max_need,
 ):
     """``fill_mask_kernel`` from a precomputed :func:`lexeme_mask_kernel` result: copy the
     lexeme-only part, then walk only the frontier subtrees, where lexemes end and the parser
     decides. Frontier entries sharing (lexer state, byte) share one parser step: sorted that way
     by the caller, consecutive equal entries reuse the set pushed at index ``n_sets``, which the
-    subtree walks in between never overwrite (they push only above it)."""
-    for w in range(row.shape[0]):
-        row[w] = inside_row[w]
+    subtree walks in between never overwrite (they push only above it).
+
+    With ``merge``, ``row`` already holds the mask after ending the lexeme before the token
+    (see :func:`lexeme_mask_kernel`) and is first restricted to ``stop_row``."""
+    if merge:
+        for w in range(row.shape[0]):
+            row[w] = (row[w] & stop_row[w]) | inside_row[w]
+    else:
+        for w in range(row.shape[0]):
+            row[w] = inside_row[w]
     n_need = 0
     prev_state = -1
     prev_byte = -1
