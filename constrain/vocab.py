@@ -390,18 +390,16 @@ class Vocabulary:
     def __delattr__(self, name: str) -> None:
         raise AttributeError("Vocabulary is immutable")
 
-    def __getstate__(self):
-        # the trie is rebuilt lazily after unpickling
-        return (self.size, self.token_bytes, self.eos_token_ids, self.special_token_ids)
+    _STATE = ("size", "token_bytes", "eos_token_ids", "special_token_ids", "_fingerprint")
 
-    def __setstate__(self, state) -> None:
-        set_ = object.__setattr__
-        for name, value in zip(
-            ("size", "token_bytes", "eos_token_ids", "special_token_ids"), state
-        ):
-            set_(self, name, value)
-        set_(self, "_trie", None)
-        set_(self, "_fingerprint", None)
+    def __getstate__(self) -> tuple:
+        # the trie is left out and rebuilt lazily after unpickling
+        return tuple(getattr(self, name) for name in self._STATE)
+
+    def __setstate__(self, state: tuple) -> None:
+        for name, value in zip(self._STATE, state):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_trie", None)
 
     def __len__(self) -> int:
         return self.size

@@ -587,3 +587,8 @@ def test_slow_byte_level_tokenizer():
     assert v.special_token_ids == {258, 259}
     v2 = Vocabulary.from_transformers(_SlowByteLevelTokenizer(), eos_token_ids=[258])
     assert v2.eos_token_ids == {258} and v2.special_token_ids == {257}
+
+
+def test_missing_package_names_the_pip_command():
+    with pytest.raises(ConfigurationError, match="pip install no-such-package"):
+        testing._package_dir("no_such_package_for_constrain", "no-such-package")
