@@ -187,36 +187,30 @@ def _quotas(sizes: Dict[str, int], n: int) -> Dict[str, int]:
     """Split ``n`` over the strata in proportion to ``sizes`` (largest remainder).
 
     When ``n`` is at least the number of non-empty strata each gets at least one, so that
-    small splits are represented in small samples.
+    small splits are represented in small samples; the strata whose quota exceeds their share
+    most pay for it.
     """
     total = sum(sizes.values())
-    names = sorted(s for s, size in sizes.items() if size > 0)
-    quota = {s: 0 for s in sizes}
     if n >= total:
         return dict(sizes)
-    if n >= len(names):
-        for s in names:
-            quota[s] = 1
+    names = sorted(s for s, size in sizes.items() if size > 0)
+    shares = {s: n * sizes[s] / total for s in names}
+    quota = {s: 0 for s in sizes}
+    for s in names:
+        quota[s] = int(shares[s])
+        if n >= len(names):
+            quota[s] = max(1, quota[s])
     left = n - sum(quota.values())
-    room = {s: sizes[s] - quota[s] for s in names}
-    room_total = sum(room.values())
-    if left > 0 and room_total > 0:
-        shares = {s: left * room[s] / room_total for s in names}
-        for s in names:
-            quota[s] += min(room[s], int(shares[s]))
-        left = n - sum(quota.values())
-        by_remainder = sorted(names, key=lambda s: (-(shares[s] - int(shares[s])), s))
-        while left > 0:
-            progressed = False
-            for s in by_remainder:
-                if left == 0:
-                    break
-                if quota[s] < sizes[s]:
-                    quota[s] += 1
-                    left -= 1
-                    progressed = True
-            if not progressed:
-                break
+    while left > 0:
+        open_ = [s for s in names if quota[s] < sizes[s]]
+        best = min(open_, key=lambda s: (quota[s] - shares[s], -sizes[s], s))
+        quota[best] += 1
+        left -= 1
+    while left < 0:
+        over = [s for s in names if quota[s] > 1]
+        best = min(over, key=lambda s: (shares[s] - quota[s], sizes[s], s))
+        quota[best] -= 1
+        left += 1
     return quota
 
 

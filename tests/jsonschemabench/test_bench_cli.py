@@ -1,0 +1,204 @@
+"""The jsonschemabench command on the fixture set: masks, resume, summary, compare, suite,
+worker crashes and timeouts, and the messages for missing data or packages."""
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jsonschemabench.cli import main
+from jsonschemabench.dataset import DATA_ENV
+from jsonschemabench.engines import Engine
+from jsonschemabench.runner import read_results
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "jsonschemabench"
+MASKBENCH = str(DATA / "maskbench")
+SUITE = str(DATA / "suite")
+TOKENIZER = str(DATA / "tokenizer")
+THIS = str(Path(__file__).resolve())
+
+TIMING_KEYS = {"compile_ns", "ttfm_ns", "mask_ns", "advance_ns", "wall_s"}
+
+
+class FlakyEngine(Engine):
+    """Allows every token; kills its process on one fixture schema and hangs on another."""
+
+    name = "flaky"
+
+    def compile(self, schema):
+        text = json.dumps(schema)
+        if "Cursor request parameters" in text:  # Github_easy/o10091
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if "printInEndpoint" in text:  # Github_easy/o10008
+            time.sleep(120)
+        return None
+
+    def new_matcher(self, compiled):
+        return None
+
+    def fill_mask(self, matcher, bitmask):
+        bitmask[:] = -1
+
+    def accept(self, matcher, token):
+        return True
+
+    def is_accepting(self, matcher):
+        return True
+
+
+def _stable(path):
+    header, records = read_results(path)
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
+
+
+def _masks(tmp_path, name, *extra, engine="llguidance"):
+    out = tmp_path / f"{name}.jsonl"
+    code = main(["masks", "--engine", engine, "--data", MASKBENCH, "--tokenizer", TOKENIZER,
+                 "--out", str(out), "--no-progress", *extra])
+    return code, out
+
+
+@pytest.fixture(scope="module")
+def llg_run(tmp_path_factory):
+    pytest.importorskip("llguidance")
+    code, out = _masks(tmp_path_factory.mktemp("llg"), "llg")
+    assert code == 0
+    return out
+
+
+def test_masks_llguidance_results_and_summary(llg_run):
+    header, records = read_results(llg_run)
+    assert header["engine"] == "llguidance" and header["task"] == "masks"
+    assert header["engine_info"]["vocab_size"] == 600
+    assert len(records) == 12 and len({r["id"] for r in records}) == 12
+    assert all(r["outcome"] == "pass" for r in records), [r for r in records if r["outcome"] != "pass"]
+    assert sum(r["num_tokens"] for r in records) > 100
+    md = llg_run.with_suffix(".md").read_text()
+    assert "| mask µs p99.9" in md and "| pass " in md and "Kubernetes" in md
+
+
+def test_masks_jsonl_is_deterministic(tmp_path, llg_run):
+    code, again = _masks(tmp_path, "again")
+    assert code == 0
+    assert _stable(again) == _stable(llg_run)
+
+
+def test_resume_skips_done_schemas_and_completes(tmp_path, llg_run):
+    pytest.importorskip("llguidance")
+    out = tmp_path / "partial.jsonl"
+    lines = llg_run.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:5]) + lines[5][:40])  # header, 4 records, a torn line
+    code, _ = _masks(tmp_path, "partial", "--resume")
+    assert code == 0
+    assert sorted(_stable(out), key=lambda r: r["id"]) == sorted(_stable(llg_run), key=lambda r: r["id"])
+    assert len(out.read_text().splitlines()) == 13
+
+
+def test_existing_output_needs_resume(tmp_path, llg_run, capsys):
+    out = tmp_path / "x.jsonl"
+    out.write_text(llg_run.read_text())
+    code, _ = _masks(tmp_path, "x")
+    assert code == 2 and "--resume" in capsys.readouterr().err
+
+
+def test_resume_refuses_another_engine(tmp_path, llg_run, capsys):
+    out = tmp_path / "y.jsonl"
+    out.write_text(llg_run.read_text().splitlines(keepends=True)[0])
+    code, _ = _masks(tmp_path, "y", "--resume", engine=f"{THIS}:FlakyEngine")
+    assert code == 2 and "cannot resume" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def flaky_run(tmp_path_factory):
+    code, out = _masks(tmp_path_factory.mktemp("flaky"), "flaky", "--splits", "Github_easy,Kubernetes",
+                       "--timeout", "3", engine=f"{THIS}:FlakyEngine")
+    assert code == 0
+    return out
+
+
+def test_crash_and_timeout_are_recorded_not_fatal(flaky_run):
+    by_id = {r["id"]: r for r in read_results(flaky_run)[1]}
+    assert len(by_id) == 8
+    assert by_id["Github_easy/o10091"]["outcome"] == "crash"
+    assert "SIGSEGV" in by_id["Github_easy/o10091"]["detail"]
+    assert by_id["Github_easy/o10008"]["outcome"] == "timeout"
+    assert by_id["Github_easy/o10008"]["wall_s"] >= 3
+    # the others ran in fresh workers; everything is allowed, so invalid instances pass
+    rest = {r["outcome"] for i, r in by_id.items() if i not in ("Github_easy/o10091", "Github_easy/o10008")}
+    assert rest == {"invalid_accepted"}
+
+
+def test_sample_is_stratified_and_recorded(tmp_path):
+    code, out = _masks(tmp_path, "sample", "--sample", "3", "--seed", "1", engine=f"{THIS}:FlakyEngine")
+    assert code == 0
+    header, records = read_results(out)
+    assert header["sample"] == 3 and header["seed"] == 1
+    assert sorted(r["split"] for r in records) == ["Github_easy", "Glaiveai2K", "Kubernetes"]
+
+
+def test_no_data_message(monkeypatch, capsys):
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    code = main(["masks", "--engine", f"{THIS}:FlakyEngine", "--tokenizer", TOKENIZER])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "No JSONSchemaBench data" in err and "git clone" in err
+
+
+def test_missing_peer_package_says_how_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "outlines_core" else real(name, *a))
+    code = main(["masks", "--engine", "outlines-core", "--data", MASKBENCH])
+    assert code == 2
+    assert "pip install outlines-core" in capsys.readouterr().err
+
+
+def test_unknown_engine(capsys):
+    assert main(["masks", "--engine", "nope", "--data", MASKBENCH]) == 2
+    assert "unknown engine" in capsys.readouterr().err
+
+
+def test_compare_tables_and_plots(tmp_path, llg_run, flaky_run):
+    out_dir = tmp_path / "cmp"
+    assert main(["compare", str(llg_run), str(flaky_run), "--out", str(out_dir)]) == 0
+    md = (out_dir / "compare.md").read_text()
+    assert "| metric" in md and "llguidance" in md and "flaky" in md
+    assert "8 schemas present in every run" in md
+    assert "differing outcomes" in md and "invalid_accepted" in md
+    for name in ("mask_time.png", "compile_time.png", "ttfm_time.png"):
+        data = (out_dir / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_summary_command_rewrites_markdown(tmp_path, llg_run):
+    target = tmp_path / "s.md"
+    assert main(["summary", str(llg_run), "--out", str(target)]) == 0
+    assert target.read_text() == llg_run.with_suffix(".md").read_text()
+
+
+def test_suite_per_keyword(tmp_path):
+    pytest.importorskip("llguidance")
+    out = tmp_path / "suite.jsonl"
+    code = main(["suite", "--engine", "llguidance", "--data", SUITE, "--tokenizer", TOKENIZER,
+                 "--out", str(out), "--no-progress"])
+    assert code == 0
+    header, records = read_results(out)
+    assert header["task"] == "suite" and header["draft"] == "draft2020-12"
+    assert len(records) == 8
+    md = out.with_suffix(".md").read_text()
+    for keyword in ("type", "enum", "required", "maxItems", "**total**"):
+        assert f"| {keyword}" in md
+    total = next(line for line in md.splitlines() if line.startswith("| **total**"))
+    cells = [c.strip() for c in total.strip("|").split("|")]
+    assert cells[1] == "8" and int(cells[3]) == sum(r["num_tests"] for r in records)
+
+
+def test_engines_command(capsys):
+    assert main(["engines"]) == 0
+    assert "llguidance" in capsys.readouterr().out
