@@ -49,7 +49,7 @@ from ..errors import (
     UnsatisfiableGrammarError,
     UnsupportedFeatureError,
 )
-from .ecma_regex import ecma_search_regex, ir_fullmatch
+from .ecma_regex import ecma_search_regex, ir_fullmatch, nullable
 from .formats import INTEGER_FORMATS, KNOWN_FORMATS, format_regex
 from .ir import (
     EMPTY,
@@ -419,6 +419,12 @@ _MAX_DEPENDENCIES = 4
 _MAX_PATTERNS = 4
 #: Largest finite value set for which uniqueItems is enumerated, and longest such array.
 _MAX_UNIQUE_VALUES = 5
+#: Strings whose only bounds are lengths above this are built from chunks (see _chunked_string).
+_LONG_STRING = 128
+_CHUNK = 32
+#: With a pattern or format, a maxLength above this is lowered to it (a narrower language)
+#: unless the pattern bounds the length itself; the DFA would need a state per position.
+_MAX_BOUNDED_LENGTH = 256
 #: Deepest nesting of objects and arrays laid out when ``indent`` is set.
 MAX_INDENT_DEPTH = 32
 
@@ -739,14 +745,15 @@ class _Compiler:
         return found
 
     def child(self, ident: str, *path: str) -> str:
-        origin = self.nodes[ident].origin if ident in self.nodes and self.nodes[ident].origin else ident
+        node = self.nodes.get(ident)
+        origin = node.origin if node is not None and node.origin is not None else ident
         return origin + "".join("/" + _ptr_escape(str(p)) for p in path)
 
     def derive(self, ident: str, schema: dict, tag: str) -> str:
         """A node equal to ``ident`` with some keywords rewritten (children keep their ids)."""
         node = self.node(ident)
-        origin = node.origin or ident
-        new_id = f"{ident}~{tag}"
+        origin = node.origin if node.origin is not None else ident
+        new_id = f"{ident}!{tag}"
         if new_id not in self.nodes:
             self.nodes[new_id] = _Node(schema, node.base, node.where, node.validation, origin)
         return new_id
@@ -882,6 +889,14 @@ class _Compiler:
             flat.append(ident)
         return flat, pending
 
+    _EXPANDED = ("allOf", "$ref", "not", "x-ref", "$dynamicRef", "$recursiveRef")
+
+    def _strip(self, ident: str) -> str:
+        schema = self.node(ident).schema
+        if not any(k in schema for k in self._EXPANDED):
+            return ident
+        return self.derive(ident, {k: v for k, v in schema.items() if k not in self._EXPANDED}, "-app")
+
     def _dynamic(self, ident: str, ref: str, keyword: str) -> str:
         target = self.resolve(ident, ref, keyword)
         schema = self.node(target).schema
@@ -901,7 +916,12 @@ class _Compiler:
             return []
         flat, pending = expanded
         if pending is not None:
-            return [(self.value(branch, depth),) for branch in self._branches(key, *pending)]
+            # Branch on the expanded, applicator-free nodes, so that no parent re-adds the
+            # applicator being split and the new keys stay within a finite set.
+            stripped = {f: self._strip(f) for f in flat}
+            kw, ident = pending
+            branches = self._branches(frozenset(stripped.values()), kw, stripped[ident])
+            return [(self.value(branch, depth),) for branch in branches]
         shape = self._merge(flat)
         return self._lower(shape, key, flat, depth)
 
@@ -1275,9 +1295,7 @@ class _Compiler:
             if regex is not None:
                 out.append((self.b.terminal(regex, "NUM"),))
         if "string" in types:
-            regex = self._string_decoded(shape)
-            if regex is not None:
-                out.append((self.b.terminal(string_terminal_regex(regex), "STR"),))
+            out.extend(self._string(shape))
         for v, where in excluded:
             if isinstance(v, (list, dict)) and _json_type(v) in types:
                 self.feature("not (an array or object value)", where)
@@ -1327,24 +1345,95 @@ class _Compiler:
 
     # strings
 
+    def _string(self, shape: _Shape) -> List[Tuple[str, ...]]:
+        lo, hi = shape.min_length, shape.max_length
+        if hi is not None and lo > hi:
+            return []
+        plain = not (shape.patterns or shape.not_patterns or shape.formats
+                     or any(isinstance(v, str) for v, _ in shape.excluded))
+        if plain and (lo > _LONG_STRING or (hi is not None and hi > _LONG_STRING)):
+            return [self._chunked_string(lo, hi)]
+        regex = self._string_decoded(shape)
+        if regex is None:
+            return []
+        return [(self.b.terminal(string_terminal_regex(regex), "STR"),)]
+
+    def _chunked_string(self, lo: int, hi: Optional[int]) -> Tuple[str, ...]:
+        """A long string with only length bounds, as chunks of _CHUNK characters.
+
+        Greedy lexing splits the body into full chunks and one last, shorter chunk that ends
+        with the closing quote, so the rules can count chunks; one terminal per string would
+        need a DFA state per character position.
+        """
+        b, c = self.b, _CHUNK
+        enc = encode_chars(ANY)
+        q = literal('"')
+        alts: List[Tuple[str, ...]] = []
+        if lo < c:
+            alts.append((b.terminal(seq(q, Repeat(enc, lo, min(c - 1, hi if hi is not None else c - 1)), q), "STR"),))
+        if hi is not None and hi < c:
+            return (b.rule(alts, "s"),)
+        start = b.terminal(seq(q, Repeat(enc, c, c)), "STR")
+        full = b.terminal(Repeat(enc, c, c), "STR")
+        loop_from = -(-lo // c)  # from here on, the minimum is met by any ending
+        rules: Dict[int, str] = {}
+
+        def after(j: int) -> str:  # j full chunks (c * j characters) so far
+            state = min(j, loop_from) if hi is None else j
+            name = rules.get(state)
+            if name is not None:
+                return name
+            name = b.new_rule("s")
+            rules[state] = name
+            used = c * j
+            e_lo = max(0, lo - used)
+            e_hi = c - 1 if hi is None else min(c - 1, hi - used)
+            options: List[Tuple[str, ...]] = []
+            if e_lo <= e_hi:
+                options.append((b.terminal(seq(Repeat(enc, e_lo, e_hi), q), "STR"),))
+            if hi is None or used + c <= hi:
+                options.append((full, after(j + 1)))
+            b.set_rule(name, options)
+            return name
+
+        alts.append((start, after(1)))
+        return (b.rule(alts, "s"),)
+
     def _string_decoded(self, shape: _Shape) -> Optional[Regex]:
         if shape.max_length is not None and shape.min_length > shape.max_length:
             return None
         parts: List[Regex] = []
-        if shape.min_length or shape.max_length is not None:
-            parts.append(Repeat(ANY, shape.min_length, shape.max_length))
+        lo, hi = shape.min_length, shape.max_length
         for pattern, where in shape.patterns:
             r = self._pattern(pattern, where)
             if r is not None:
                 parts.append(r)
-        for pattern, where in shape.not_patterns:
-            r = self._pattern(pattern, where)
-            if r is not None:
-                parts.append(Not(r))
         for fmt, where in shape.formats:
             r = format_regex(fmt)
             if r is not None:
                 parts.append(r)
+        if parts:
+            # Length bounds implied by the pattern/format need no counting states.
+            own_lo = max(_min_len(p) for p in parts)
+            own_hi = min((m for m in (_max_len(p) for p in parts) if m is not None), default=None)
+            if own_lo >= lo:
+                lo = 0
+            if hi is not None and own_hi is not None and own_hi <= hi:
+                hi = None
+            if hi is not None and hi > _MAX_BOUNDED_LENGTH:
+                hi = _MAX_BOUNDED_LENGTH
+                msg = f"maxLength above {_MAX_BOUNDED_LENGTH} with a pattern or format is enforced as {_MAX_BOUNDED_LENGTH}"
+                if msg not in self.warnings:
+                    self.warnings.append(msg)
+            if lo > _MAX_BOUNDED_LENGTH:
+                self.feature(f"minLength {lo} with a pattern or format", shape.patterns[0][1] if shape.patterns else shape.formats[0][1])
+                lo = 0
+        if lo or hi is not None:
+            parts.insert(0, Repeat(ANY, lo, hi))
+        for pattern, where in shape.not_patterns:
+            r = self._pattern(pattern, where)
+            if r is not None:
+                parts.append(Not(r))
         for v, _ in shape.excluded:
             if isinstance(v, str):
                 parts.append(Not(literal(v)))
@@ -1674,10 +1763,16 @@ class _Compiler:
             if closed:
                 continue
             parts: List[Regex] = [Repeat(ANY, 0, None)]
+            empty = False
             for (p, w), on in zip(all_patterns, bits):
                 r = self._pattern(p, w)
                 if r is not None:
-                    parts.append(r if on else Not(r))
+                    if _universal(r):
+                        empty = empty or not on
+                    else:
+                        parts.append(r if on else Not(r))
+            if empty:
+                continue
             if not_declared is not None:
                 parts.append(not_declared)
             if names_re is not None:
@@ -1751,6 +1846,60 @@ class _Compiler:
         for name, where in sorted(self.features):
             warnings.append(f"dropped {name!r} at {where}: it cannot be enforced exactly")
         return _finish(self.b, top, tuple(warnings))
+
+
+_PAD = Repeat(ANY, 0, None)
+
+
+def _universal(r: Regex) -> bool:
+    """Whether a pattern's search regex certainly matches every string (e.g. ``.*``, ``^a*``)."""
+    for item in r.items if isinstance(r, Alt) else (r,):
+        if item == _PAD:
+            return True
+        if isinstance(item, Seq) and item.items and (item.items[0] == _PAD or item.items[-1] == _PAD) and nullable(item):
+            return True
+    return False
+
+
+def _min_len(r: Regex) -> int:
+    """Fewest characters a string of ``r`` has (a lower bound for And/Not)."""
+    if isinstance(r, Chars):
+        return 1
+    if isinstance(r, Seq):
+        return sum(_min_len(x) for x in r.items)
+    if isinstance(r, Alt):
+        return min((_min_len(x) for x in r.items), default=0)
+    if isinstance(r, Repeat):
+        return r.min * _min_len(r.item)
+    if isinstance(r, And):
+        return max((_min_len(x) for x in r.items), default=0)
+    return 0
+
+
+def _max_len(r: Regex) -> Optional[int]:
+    """Most characters a string of ``r`` has, None if unbounded (an upper bound for And/Not)."""
+    if isinstance(r, Chars):
+        return 1
+    if isinstance(r, Seq):
+        total = 0
+        for x in r.items:
+            m = _max_len(x)
+            if m is None:
+                return None
+            total += m
+        return total
+    if isinstance(r, Alt):
+        ms = [_max_len(x) for x in r.items]
+        return None if any(m is None for m in ms) else max(ms, default=0)
+    if isinstance(r, Repeat):
+        m = _max_len(r.item)
+        if m == 0:
+            return 0
+        return None if r.max is None or m is None else r.max * m
+    if isinstance(r, And):
+        ms = [m for m in (_max_len(x) for x in r.items) if m is not None]
+        return min(ms) if ms else None
+    return None
 
 
 def _type_set(t) -> Set[str]:
