@@ -551,18 +551,90 @@ def _minimize(rows: List[List[int]], acc: List[bool]) -> Tuple[List[List[int]], 
     return _renumber(rows, acc, block_of)
 
 
-def _finish(rows: List[List[int]], acc: List[bool], byte_class: np.ndarray, max_states: int,
-            what: str = "regex") -> ByteDFA:
-    rows, acc = _trim(rows, acc)
-    if not rows:
+#: Automata with more table entries than this are minimized by the Numba kernels.
+NUMBA_THRESHOLD = 20_000
+
+
+def _inverse(trans: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """CSR inverse transitions: sources into ``t`` on class ``c`` are
+    ``src[ptr[c * n + t]:ptr[c * n + t + 1]]``."""
+    from ..kernels import fsm as kernels
+
+    n, n_cls = trans.shape
+    ptr = np.zeros(n_cls * n + 1, np.int64)
+    src = np.empty(int(np.count_nonzero(trans >= 0)), np.int64)
+    kernels.inverse_csr(trans, ptr, src)
+    return ptr, src
+
+
+def _finish_arrays(trans: np.ndarray, acc: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Trim, minimize and number a class-level table with the Numba kernels."""
+    from ..kernels import fsm as kernels
+
+    n, n_cls = trans.shape
+    ptr, src = _inverse(trans)
+    live = acc.copy()
+    kernels.mark_live(ptr, src, n, n_cls, live, np.empty(n, np.int64))
+    if not live[0]:
+        return np.zeros((0, n_cls), np.int32), np.zeros(0, np.bool_)
+    if not live.all():
+        idx = np.cumsum(live) - 1
+        safe = np.where(trans >= 0, trans, 0)
+        trans = np.where((trans >= 0) & live[safe], idx[safe], -1).astype(np.int32)[live]
+        acc = acc[live]
+        n = trans.shape[0]
+        ptr, src = _inverse(trans)
+    blk = np.empty(n, np.int64)
+    scratch = [np.empty(n + 1, np.int64) for _ in range(8)]
+    in_work = np.zeros(n + 1, np.bool_)
+    elems, loc, first, end, mid, work, splitter, touched = scratch
+    n_blocks = kernels.hopcroft(ptr, src, acc, n, n_cls, blk, elems, loc, first, end, mid,
+                                in_work, work, splitter, touched)
+    rep = np.full(n_blocks, n, np.int64)
+    np.minimum.at(rep, blk, np.arange(n))
+    new_id = np.full(n_blocks, -1, np.int64)
+    queue = np.empty(n_blocks, np.int64)
+    size = kernels.bfs_blocks(trans, blk, rep, new_id, queue)
+    reps = rep[queue[:size]]
+    rows = trans[reps]
+    out = np.where(rows >= 0, new_id[blk[np.where(rows >= 0, rows, 0)]], -1).astype(np.int32)
+    return out, acc[reps]
+
+
+def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "regex") -> ByteDFA:
+    """Trim, minimize, check the limit and expand classes to bytes. ``rows``/``acc`` are
+    lists, or arrays (int32 ``[n, C]``, bool ``[n]``)."""
+    # Number classes by their first byte, so that breadth-first numbering (which visits
+    # successors in class order) is canonical: equal languages give equal tables.
+    _, first_pos = np.unique(byte_class, return_index=True)
+    perm = np.argsort(first_pos, kind="stable")  # new class i is old class perm[i]
+    if np.any(perm != np.arange(len(perm))):
+        inv = np.empty_like(perm)
+        inv[perm] = np.arange(len(perm))
+        byte_class = inv[byte_class].astype(np.int32)
+        if isinstance(rows, np.ndarray):
+            rows = rows[:, perm]
+        else:
+            p = perm.tolist()
+            rows = [[row[i] for i in p] for row in rows]
+    n_entries = len(rows) * (int(byte_class.max()) + 1)
+    if isinstance(rows, np.ndarray) or n_entries > NUMBA_THRESHOLD:
+        trans_c = np.asarray(rows, dtype=np.int32).reshape(len(rows), -1)
+        trans_c, acc_a = _finish_arrays(trans_c, np.asarray(acc, dtype=np.bool_))
+    else:
+        rows, acc = _trim(rows, acc)
+        if not rows:
+            return EMPTY_DFA
+        rows, acc = _minimize(rows, acc)
+        trans_c = np.array(rows, dtype=np.int32).reshape(len(rows), -1)
+        acc_a = np.array(acc, dtype=np.bool_)
+    if trans_c.shape[0] == 0:
         return EMPTY_DFA
-    rows, acc = _minimize(rows, acc)
-    if len(rows) > max_states:
+    if trans_c.shape[0] > max_states:
         raise ResourceLimitError(
-            f"{what} needs a DFA of {len(rows)} states, over Limits.max_dfa_states={max_states}"
+            f"{what} needs a DFA of {trans_c.shape[0]} states, over Limits.max_dfa_states={max_states}"
         )
-    trans = np.array(rows, dtype=np.int32).reshape(len(rows), -1)
-    dfa = ByteDFA(trans[:, byte_class], np.array(acc, dtype=np.bool_))
+    dfa = ByteDFA(trans_c[:, byte_class], acc_a)
     object.__setattr__(dfa, "_byte_class", byte_class)
     return dfa
 
@@ -712,6 +784,117 @@ def _any_utf8() -> ByteDFA:
     return regex_to_dfa(Repeat(Chars(((0, MAX_CODE_POINT),)), 0, None))
 
 
+# --- DFA-level concatenation and repetition ---------------------------------------------------
+#
+# Large bounded repetitions (``[^"\\]{0,2000}``, a JSON string with maxLength) are built
+# from the item's DFA without a subset construction when gluing is deterministic: the
+# bytes leaving an accepting state of the left part never overlap the bytes leaving the
+# start of the right part. Then "A then B" is A with B's start row merged into A's
+# accepting states, and the choice between continuing A and starting B is forced.
+
+#: Repetitions with a bound at least this large take the DFA-level route when they can.
+BIG_REPEAT = 16
+
+
+def _class_tables(dfas: Sequence[ByteDFA]) -> Tuple[List[np.ndarray], np.ndarray]:
+    """Class-level tables of ``dfas`` over their joint byte classes."""
+    code = np.zeros(256, dtype=np.int64)
+    for d in dfas:
+        cls = d._classes()
+        code = code * (int(cls.max()) + 1) + cls
+    _, byte_class = np.unique(code, return_inverse=True)
+    byte_class = byte_class.reshape(256).astype(np.int32)
+    n_cls = int(byte_class.max()) + 1
+    reps = np.zeros(n_cls, dtype=np.int64)
+    reps[byte_class[::-1]] = np.arange(255, -1, -1)
+    return [d.transitions[:, reps] for d in dfas], byte_class
+
+
+def _glues(left: np.ndarray, left_acc: np.ndarray, right_start: np.ndarray) -> bool:
+    return not bool(np.any((left[left_acc] >= 0) & (right_start >= 0)))
+
+
+def _repeat_tables(t: np.ndarray, acc: np.ndarray, lo: int, hi: Optional[int], limit: int):
+    """Class-level table of ``X{lo,hi}`` from X's minimal DFA, or None if gluing is not
+    deterministic (or X matches the empty string)."""
+    k, n_cls = t.shape
+    if acc[0] or not _glues(t, acc, t[0]):
+        return None
+    copies = max(lo, 1) if hi is None else hi
+    if copies * k > limit:
+        raise ResourceLimitError(
+            f"repetition needs {copies * k} DFA states before minimization, over {limit} "
+            f"(2 x Limits.max_dfa_states)"
+        )
+    offsets = (np.arange(copies, dtype=np.int64) * k)[:, None, None]
+    big = np.where(t[None] >= 0, t[None] + offsets, -1)
+    nxt = np.arange(1, copies + 1, dtype=np.int64)
+    if hi is None:
+        nxt[-1] = copies - 1  # the last copy loops onto itself
+    start_next = np.where(t[0][None, :] >= 0, t[0][None, :] + nxt[:, None] * k, -1)
+    if hi is not None:
+        start_next[-1] = -1  # no unit after the last one
+    f = np.flatnonzero(acc)
+    big[:, f, :] = np.where(big[:, f, :] >= 0, big[:, f, :], start_next[:, None, :])
+    big_acc = np.zeros((copies, k), dtype=np.bool_)
+    big_acc[:, f] = (np.arange(copies) + 1 >= lo)[:, None]
+    big = big.reshape(copies * k, n_cls)
+    big_acc = big_acc.reshape(-1)
+    if lo == 0:
+        # zero units: a fresh accepting start (X's start may be re-entered mid-unit)
+        big = np.where(big >= 0, big + 1, -1)
+        big = np.concatenate([big[:1], big])
+        big_acc = np.concatenate([[True], big_acc])
+    return big.astype(np.int32), big_acc
+
+
+def _glue_seq(a: np.ndarray, a_acc: np.ndarray, b: np.ndarray, b_acc: np.ndarray):
+    """A then B (class-level tables over the same classes), or None if not deterministic."""
+    if not _glues(a, a_acc, b[0]):
+        return None
+    ka = a.shape[0]
+    b_start = np.where(b[0] >= 0, b[0] + ka, -1)
+    head = a.copy()
+    head[a_acc] = np.where(a[a_acc] >= 0, a[a_acc], b_start[None, :])
+    tail = np.where(b >= 0, b + ka, -1)
+    acc = np.concatenate([np.where(a_acc, b_acc[0], False), b_acc])
+    return np.concatenate([head, tail]).astype(np.int32), acc
+
+
+def _is_big_repeat(r: Regex) -> bool:
+    return isinstance(r, Repeat) and max(r.min, r.max or 0) >= BIG_REPEAT
+
+
+def _dfa_level(regex: Regex, max_states: int) -> Optional[ByteDFA]:
+    """The DFA-level route for a big repetition or a sequence containing one."""
+    limit = 2 * max_states + 64
+    if isinstance(regex, Repeat):
+        item = regex_to_dfa(regex.item, max_states=max_states)
+        if item.is_empty:
+            return None
+        (t,), byte_class = _class_tables([item])
+        built = _repeat_tables(t, item.accepting, regex.min, regex.max, limit)
+        if built is None:
+            return None
+        return _finish(built[0], built[1], byte_class, max_states)
+    parts = [regex_to_dfa(x, max_states=max_states) for x in regex.items]
+    if any(p.is_empty for p in parts):
+        return EMPTY_DFA
+    tables, byte_class = _class_tables(parts)
+    t, acc = tables[0], parts[0].accepting
+    for nxt, part in zip(tables[1:], parts[1:]):
+        glued = _glue_seq(t, acc, nxt, part.accepting)
+        if glued is None:
+            return None
+        t, acc = glued
+        if t.shape[0] > limit:
+            raise ResourceLimitError(
+                f"sequence needs {t.shape[0]} DFA states before minimization, over {limit} "
+                f"(2 x Limits.max_dfa_states={max_states})"
+            )
+    return _finish(t, acc, byte_class, max_states)
+
+
 # --- entry point ----------------------------------------------------------------------------
 
 
@@ -753,6 +936,15 @@ def regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_state
                 f"over Limits.max_dfa_states={max_states}"
             )
         return _literal_dfa(data)
+    if _is_big_repeat(regex) or (isinstance(regex, Seq) and any(_is_big_repeat(x) for x in regex.items)):
+        built = _dfa_level(regex, max_states)
+        if built is not None:
+            return built
+    return _nfa_route(regex, max_states)
+
+
+def _nfa_route(regex: Regex, max_states: int) -> ByteDFA:
+    """Thompson NFA, subset construction over byte classes, trim, minimize."""
     nfa = _NFA(max_states)
     start = nfa.new()
     try:

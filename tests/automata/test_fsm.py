@@ -238,7 +238,9 @@ def test_minimal_live_and_reachable(pattern):
 
 
 @pytest.mark.parametrize("a, b", [("(a|b)*", "(a*b*)*"), ("a{2,4}", "aa|aaa|aaaa"), ("[a-c]", "a|b|c"),
-                                  ("(?!a).", "[^a\\n]")])
+                                  ("(?!a).", "[^a\\n]"), ("ab|ac|\\x00|é", "a[bc]|[\\x00é]"),
+                                  ("a{20}", "aaaaaaaaaaaaaaaaaaaa"), ("[^a]{0,20}", "(?:[^a]|){20}"),
+                                  ("(?=.*b)[ab]*", "a*b[ab]*")])
 def test_equal_languages_give_identical_tables(a, b):
     da, db = dfa(a), dfa(b)
     assert np.array_equal(da.transitions, db.transitions)
@@ -310,3 +312,46 @@ def test_minus_empty_string_fast_path_equals_product(pattern):
     assert np.array_equal(fast.transitions, slow.transitions)
     assert np.array_equal(fast.accepting, slow.accepting)
     assert not fast.accepts_empty
+
+
+# --- the DFA-level route for big repetitions and the Numba kernels agree with the NFA route ----
+
+from constrain.automata import fsm as fsm_module  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"[^\"\\]{0,40}", r"[^\"\\]{16}", r"[^\"\\]{3,20}", r"[a-z]{17,}", r"(ab|c){0,20}", r"é{20,30}",
+     r'"([^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4}){2,20}"', r"x[0-9]{0,20}y?z*",
+     r"(?:a+){16}", r"(a|ab){0,16}", r"(?:a*b){0,16}", r"[ab]{0,16}[bc]{0,16}", r"(?:|a){0,16}"],
+)
+def test_dfa_level_route_equals_nfa_route(pattern):
+    r = parse_regex(pattern)
+    fast = regex_to_dfa(r)
+    slow = fsm_module._nfa_route(r, 20_000)
+    assert np.array_equal(fast.transitions, slow.transitions)
+    assert np.array_equal(fast.accepting, slow.accepting)
+    compiled = re.compile(pattern, re.ASCII)
+    rng = random.Random(pattern)
+    for _ in range(300):
+        s = "".join(rng.choice('abcxyz09"\\é/u') for _ in range(rng.randint(0, 25)))
+        assert fast.matches(s.encode()) == bool(compiled.fullmatch(s)), (pattern, s)
+
+
+@pytest.mark.parametrize("pattern", TWIN_PATTERNS + [r"(a|b)*a(a|b){6}", r"[^\"\\]{0,60}x*"])
+def test_numba_and_python_minimization_agree(pattern, monkeypatch):
+    r = parse_regex(pattern)
+    python_side = fsm_module._nfa_route(r, 20_000)
+    monkeypatch.setattr(fsm_module, "NUMBA_THRESHOLD", 0)
+    numba_side = fsm_module._nfa_route(r, 20_000)
+    assert np.array_equal(python_side.transitions, numba_side.transitions)
+    assert np.array_equal(python_side.accepting, numba_side.accepting)
+
+
+def test_big_repetition_fails_fast_over_the_limit():
+    import time
+
+    t = time.perf_counter()
+    with pytest.raises(ResourceLimitError):
+        dfa(r"[^\"\\]{0,5000}")
+    assert time.perf_counter() - t < 1.0

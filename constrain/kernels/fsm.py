@@ -1,0 +1,158 @@
+"""Numba kernels for large byte DFAs: liveness, Hopcroft minimization and breadth-first
+numbering. ``constrain.automata.fsm`` allocates every array (the kernels run without
+the Numba runtime) and uses them for automata too large for its plain-Python versions;
+both give identical results.
+
+Automata here are ``int32[n, C]`` tables over byte classes, ``-1`` meaning dead. Inverse
+transitions come in CSR form: the sources of the edges into ``t`` on class ``c`` are
+``src[ptr[c * n + t]:ptr[c * n + t + 1]]``.
+"""
+
+from numba import njit
+
+from ..config import NJIT_OPTIONS
+
+
+@njit(**NJIT_OPTIONS)
+def mark_live(ptr, src, n, n_cls, live, stack):
+    """Extend ``live`` (accepting states on entry) to every state that reaches one."""
+    top = 0
+    for s in range(n):
+        if live[s]:
+            stack[top] = s
+            top += 1
+    while top > 0:
+        top -= 1
+        t = stack[top]
+        for c in range(n_cls):
+            for k in range(ptr[c * n + t], ptr[c * n + t + 1]):
+                p = src[k]
+                if not live[p]:
+                    live[p] = True
+                    stack[top] = p
+                    top += 1
+
+
+@njit(**NJIT_OPTIONS)
+def hopcroft(ptr, src, acc, n, n_cls, blk, elems, loc, first, end, mid, in_work, work, splitter, touched):
+    """Fill ``blk`` with block ids of the coarsest stable partition of a trimmed partial
+    DFA; returns the number of blocks. Scratch arrays have n + 1 entries.
+
+    The implicit dead state is never a splitter: with it explicit, the initial partition
+    is {F, N, {dead}} and Hopcroft needs all blocks but one as splitters. Block ``b`` is
+    ``elems[first[b]:end[b]]``; members marked by the current splitter sit in
+    ``elems[first[b]:mid[b]]``.
+    """
+    n_work = 0
+    k = 0
+    n_blocks = 0
+    for want in (True, False):
+        start = k
+        for s in range(n):
+            if acc[s] == want:
+                elems[k] = s
+                loc[s] = k
+                blk[s] = n_blocks
+                k += 1
+        if k > start:
+            first[n_blocks] = start
+            end[n_blocks] = k
+            mid[n_blocks] = start
+            work[n_work] = n_blocks
+            n_work += 1
+            in_work[n_blocks] = True
+            n_blocks += 1
+    while n_work > 0:
+        n_work -= 1
+        a = work[n_work]
+        in_work[a] = False
+        size = end[a] - first[a]
+        for i in range(size):
+            splitter[i] = elems[first[a] + i]
+        for c in range(n_cls):
+            n_touched = 0
+            for i in range(size):
+                t = splitter[i]
+                for q in range(ptr[c * n + t], ptr[c * n + t + 1]):
+                    s = src[q]
+                    b = blk[s]
+                    if loc[s] >= mid[b]:  # not yet marked: swap it to the marked front
+                        if mid[b] == first[b]:
+                            touched[n_touched] = b
+                            n_touched += 1
+                        j = mid[b]
+                        other = elems[j]
+                        elems[j] = s
+                        elems[loc[s]] = other
+                        loc[other] = loc[s]
+                        loc[s] = j
+                        mid[b] += 1
+            for i in range(n_touched):
+                b = touched[i]
+                if mid[b] == end[b]:
+                    mid[b] = first[b]
+                    continue
+                nb = n_blocks
+                n_blocks += 1
+                first[nb] = first[b]
+                end[nb] = mid[b]
+                mid[nb] = first[nb]
+                first[b] = mid[b]
+                for j in range(first[nb], end[nb]):
+                    blk[elems[j]] = nb
+                if in_work[b] or end[nb] - first[nb] <= end[b] - first[b]:
+                    pick = nb
+                else:
+                    pick = b
+                work[n_work] = pick
+                n_work += 1
+                in_work[pick] = True
+    return n_blocks
+
+
+@njit(**NJIT_OPTIONS)
+def bfs_blocks(trans, block, rep, new_id, queue):
+    """Number the blocks breadth first from state 0's block, following the transitions of
+    each block's representative ``rep[b]``; ``new_id`` starts at -1. Returns the count."""
+    n_cls = trans.shape[1]
+    new_id[block[0]] = 0
+    queue[0] = block[0]
+    size = 1
+    k = 0
+    while k < size:
+        s = rep[queue[k]]
+        k += 1
+        for c in range(n_cls):
+            t = trans[s, c]
+            if t >= 0:
+                bt = block[t]
+                if new_id[bt] < 0:
+                    new_id[bt] = size
+                    queue[size] = bt
+                    size += 1
+    return size
+
+
+@njit(**NJIT_OPTIONS)
+def inverse_csr(trans, ptr, src):
+    """Fill the CSR inverse of ``trans``: ``ptr`` (zeroed, n_cls * n + 1 entries) and
+    ``src`` (one entry per transition); sources come out in increasing order."""
+    n, n_cls = trans.shape
+    for s in range(n):
+        for c in range(n_cls):
+            t = trans[s, c]
+            if t >= 0:
+                ptr[c * n + t + 1] += 1
+    for i in range(n_cls * n):
+        ptr[i + 1] += ptr[i]
+    for s in range(n):
+        for c in range(n_cls):
+            t = trans[s, c]
+            if t >= 0:
+                k = c * n + t
+                src[ptr[k]] = s
+                ptr[k] += 1
+    # ptr[k] now holds the old ptr[k + 1]; shift back
+    for i in range(n_cls * n, 0, -1):
+        ptr[i] = ptr[i - 1]
+    ptr[0] = 0
