@@ -1,0 +1,91 @@
+"""Imports run one way: vocab and grammar, then automata, masks, model loop, API."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "constrain"
+
+# layer of each module or sub-package; a module may import only from layers <= its own,
+# and the two layer-1 halves (vocab, grammar) never import each other.
+LAYERS = {
+    "errors": 0, "config": 0, "kernels": 0,
+    "vocab": 1, "grammar": 1,
+    "automata": 2,
+    "masks": 3,
+    "testing": 4,
+    "lm": 5, "generation": 5, "integrations": 5,
+    "api": 6, "cli": 6, "__main__": 6, "__init__": 6,
+}
+SEPARATE = {("vocab", "grammar"), ("grammar", "vocab")}
+TORCH_FREE = {"errors", "config", "kernels", "vocab", "grammar", "automata"}
+
+
+def _top(module_path: pathlib.Path) -> str:
+    rel = module_path.relative_to(PACKAGE)
+    return rel.parts[0].removesuffix(".py")
+
+
+def _imports(path: pathlib.Path):
+    """(imported constrain top-level name, third-party root, line) for every import."""
+    tree = ast.parse(path.read_text())
+    depth = len(path.relative_to(PACKAGE).parts) - 1
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = list(path.relative_to(PACKAGE).parts[: depth + 1 - node.level])
+                target = parts + (node.module.split(".") if node.module else [])
+                if not target:
+                    for alias in node.names:
+                        yield (alias.name if alias.name in LAYERS else "__init__"), None, node.lineno
+                else:
+                    yield target[0].removesuffix(".py"), None, node.lineno
+            elif node.module and node.module.split(".")[0] == "constrain":
+                rest = node.module.split(".")[1:]
+                yield (rest[0] if rest else "__init__"), None, node.lineno
+            elif node.module:
+                yield None, node.module.split(".")[0], node.lineno
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                root = alias.name.split(".")
+                if root[0] == "constrain":
+                    yield (root[1] if len(root) > 1 else "__init__"), None, node.lineno
+                else:
+                    yield None, root[0], node.lineno
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[str(p.relative_to(PACKAGE)) for p in MODULES])
+def test_imports_point_down(path):
+    here = _top(path)
+    assert here in LAYERS, f"{here} has no layer in tests/test_layering.py"
+    for target, third_party, line in _imports(path):
+        if target is not None and target != here:
+            assert target in LAYERS, f"{path.name}:{line} imports unknown constrain.{target}"
+            assert LAYERS[target] <= LAYERS[here], f"{path.name}:{line}: {here} imports upward {target}"
+            assert (here, target) not in SEPARATE, f"{path.name}:{line}: {here} must not see {target}"
+        if third_party in ("torch", "transformers") and here in TORCH_FREE:
+            # allowed only lazily, inside a function (e.g. Vocabulary.from_transformers)
+            tree = ast.parse(path.read_text())
+            top_level = {n.lineno for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
+            assert line not in top_level, f"{path.name}:{line}: {here} imports {third_party} at module level"
+
+
+def test_numba_only_in_kernels():
+    for path in MODULES:
+        if _top(path) == "kernels":
+            continue
+        for _, third_party, line in _imports(path):
+            assert third_party != "numba", f"{path.relative_to(PACKAGE)}:{line} imports numba outside kernels/"
+
+
+def test_kernel_flags_come_from_config():
+    for path in (PACKAGE / "kernels").glob("*.py"):
+        text = path.read_text()
+        for flag in ("fastmath=", "cache=", "parallel=", "nogil="):
+            assert flag not in text.replace("**NJIT_OPTIONS", ""), f"{path.name} hard-codes {flag}"
