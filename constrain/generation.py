@@ -146,12 +146,11 @@ def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None) -> Any:
     if isinstance(grammar, Grammar):
         return _cached_compile(("grammar-object", id(grammar)), lambda: grammar, vocab)
     if isinstance(grammar, (str, os.PathLike)):
-        try:
-            from .grammar.loader import load_grammar
-        except ImportError as exc:  # pragma: no cover - the loader ships with the package
-            raise ConfigurationError(f"grammar files are not supported in this installation: {exc}") from exc
-        name = os.fspath(grammar)
-        return _cached_compile(("grammar-file", name), lambda: load_grammar(name), vocab)
+        from .grammar.loader import find_grammar, load_grammar
+
+        path = find_grammar(grammar)
+        key = ("grammar-file", str(path.resolve()), path.stat().st_mtime_ns)
+        return _cached_compile(key, lambda: load_grammar(path), vocab)
     raise ConfigurationError(
         f"grammar= must be a Grammar, a CompiledGrammar, a file path or a grammar name, got {type(grammar).__name__}"
     )

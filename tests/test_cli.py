@@ -1,0 +1,147 @@
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import torch
+
+from constrain.cli import EXIT_CUT, EXIT_OK, EXIT_USAGE, main
+from tiny_lm import tiny_model, tiny_tokenizer
+
+torch.set_num_threads(1)
+
+DATE = r"\d{4}-\d{2}-\d{2}"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny-gpt2")
+    tiny_model().save_pretrained(path)
+    tiny_tokenizer().save_pretrained(path)
+    return str(path)
+
+
+def cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [DATE, r"(red|green|blue)", r"\(\d{3}\) \d{3}-\d{4}", r"[a-z]{2,5}( [a-z]{2,5}){0,2}\."],
+)
+def test_regex_output(capsys, model_dir, pattern):
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", pattern, "--max-new-tokens", "60",
+                         "Give me an answer:")
+    assert code == EXIT_OK, err
+    assert out.endswith("\n") and re.fullmatch(pattern, out[:-1])
+
+
+def test_json_output_and_sampling_flags(capsys, model_dir):
+    argv = ["generate", "--model", model_dir, "--regex", r"[a-z]{3,9}", "--temperature", "1.2", "--top-k", "20",
+            "--top-p", "0.9", "--seed", "5", "--json", "x"]
+    code, out, _ = cli(capsys, *argv)
+    record = json.loads(out)
+    assert code == EXIT_OK and record["finish_reason"] == "eos" and re.fullmatch(r"[a-z]{3,9}", record["text"])
+    assert record["num_tokens"] >= 1
+    assert json.loads(cli(capsys, *argv)[1]) == record  # same seed, same output
+
+
+def test_schema_file(capsys, model_dir, tmp_path):
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"enum": ["red", "green", "blue"]}, "n": {"type": "integer", "minimum": 0, "maximum": 9}},
+        "required": ["colour", "n"],
+        "additionalProperties": False,
+    }
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps(schema))
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--schema", str(path), "--json", "--max-new-tokens",
+                         "60", "Describe a colour.")
+    assert code == EXIT_OK, err
+    record = json.loads(out)
+    jsonschema.validate(record["value"], schema)
+    assert json.loads(record["text"]) == record["value"]
+
+
+def test_grammar_file_and_name(capsys, model_dir, tmp_path):
+    path = tmp_path / "parens.lark"
+    path.write_text('start: "(" start ")" | "x"\n')
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--grammar", str(path), "--max-new-tokens", "30", "x")
+    if code == EXIT_OK:
+        text = out[:-1]
+        assert re.fullmatch(r"\(*x\)*", text) and text.count("(") == text.count(")")
+    else:
+        assert code == EXIT_CUT and re.fullmatch(r"\(*(x\)*)?", out[:-1])
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--grammar", "arithmetic", "--max-new-tokens", "5", "x")
+    assert code in (EXIT_OK, EXIT_CUT) and out and "error" not in err
+
+
+def test_cut_output_exits_1(capsys, model_dir):
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", DATE, "--max-new-tokens", "2", "x")
+    assert code == EXIT_CUT and "--max-new-tokens" in err
+    assert re.fullmatch(r"\d[\d-]*", out[:-1])
+
+
+def test_grammars_lists_names(capsys):
+    code, out, _ = cli(capsys, "grammars")
+    assert code == EXIT_OK and "json" in out.split()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--regex", "(unclosed"], "regex"),
+        (["--regex", "a", "--max-new-tokens", "0"], "max_new_tokens"),
+        (["--regex", "a", "--top-p", "2"], "top_p"),
+        (["--schema", "no-such-file.json"], "no-such-file.json"),
+        (["--grammar", "no_such_grammar"], "no_such_grammar"),
+        (["--regex", "a", "--no-chat-template", "--system", "hi"], "system"),
+    ],
+)
+def test_user_errors_exit_2_without_traceback(capsys, model_dir, argv, message):
+    code, out, err = cli(capsys, "generate", "--model", model_dir, *argv, "prompt")
+    assert code == EXIT_USAGE
+    assert err.startswith("constrain: error:") and message in err and "Traceback" not in err
+    assert out == ""
+
+
+def test_bad_schema_json_and_missing_model(capsys, model_dir, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    code, _, err = cli(capsys, "generate", "--model", model_dir, "--schema", str(bad), "p")
+    assert code == EXIT_USAGE and "not JSON" in err
+    code, _, err = cli(capsys, "generate", "--model", str(tmp_path / "nothing"), "--regex", "a", "p")
+    assert code == EXIT_USAGE and "no model" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate", "prompt"],  # no constraint
+        ["generate", "--regex", "a", "--schema", "s.json", "prompt"],  # two constraints
+        ["generate", "--regex", "a"],  # no prompt
+        ["generate", "--regex", "a", "--max-new-tokens", "many", "prompt"],
+        [],
+    ],
+)
+def test_usage_errors(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == EXIT_USAGE
+
+
+def test_python_dash_m(model_dir):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "constrain", "generate", "--model", model_dir, "--regex", DATE, "When?"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(DATE, proc.stdout.strip())
+    assert proc.stderr == ""
