@@ -118,7 +118,7 @@ def _fold_ascii(ranges: Ranges) -> Ranges:
 #   ("c", ranges)                     one code point
 #   ("seq", [nodes]) / ("alt", [nodes])
 #   ("rep", node, min, max, pos)      max None = unbounded
-#   ("at", "start" | "end", pos, text)
+#   ("at", "start" | "end" | "word", pos, text)
 #   ("look", behind, negate, node, pos)
 
 
@@ -416,8 +416,7 @@ class _Parser:
         if c in "AZ":
             return ("at", "start" if c == "A" else "end", start, "\\" + c)
         if c in "bB":
-            self.unsupported(f"word boundary \\{c}", start)
-            return ("c", ())
+            return ("at", "word", start, "\\" + c)
         if c in _SIMPLE_ESCAPES and c != "b":
             return self.char(_SIMPLE_ESCAPES[c])
         if c in "xuUN":
@@ -580,7 +579,9 @@ class _Lowerer:
             ends = at_end and suffix_zero[i + 1]
             if item[0] == "at":
                 _, which, pos, text = item
-                if which == "start" and not starts:
+                if which == "word":
+                    out.append(self.unsupported(f"word boundary {text}", pos))
+                elif which == "start" and not starts:
                     out.append(self.unsupported(f"anchor {text} not at the start of the match", pos))
                 elif which == "end" and not ends:
                     out.append(self.unsupported(f"anchor {text} not at the end of the match", pos))
