@@ -618,7 +618,9 @@ def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "reg
             p = perm.tolist()
             rows = [[row[i] for i in p] for row in rows]
     n_entries = len(rows) * (int(byte_class.max()) + 1)
-    if isinstance(rows, np.ndarray) or n_entries > NUMBA_THRESHOLD:
+    if isinstance(rows, np.ndarray) and n_entries <= NUMBA_THRESHOLD:
+        rows, acc = rows.tolist(), [bool(a) for a in acc]
+    if n_entries > NUMBA_THRESHOLD:
         trans_c = np.asarray(rows, dtype=np.int32).reshape(len(rows), -1)
         trans_c, acc_a = _finish_arrays(trans_c, np.asarray(acc, dtype=np.bool_))
     else:
