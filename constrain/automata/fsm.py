@@ -4,16 +4,26 @@ A :class:`ByteDFA` reads UTF-8 bytes. Code point ranges become sequences of byte
 (the scheme of regex-automata's ``Utf8Sequences``), so a DFA never accepts invalid UTF-8
 or an encoded surrogate, and ``Not`` is the complement within valid UTF-8 strings.
 
-Construction: a Thompson NFA over byte ranges, subset construction over *byte classes*
-(the coarsest partition of 0..255 that no NFA edge splits), trimming of dead states, then
-Hopcroft minimization over the classes; ``And``/``Not`` are products of minimized DFAs
-(embedded back into the NFA when nested). States are numbered breadth first from the
-start state, so equal languages give identical tables.
+Routes of :func:`regex_to_dfa` (all end in the same trim, minimize, number step, so they
+give identical tables for equal languages):
+
+* literals and alternations of literals: a chain or a trie, built directly;
+* big repetitions (a bound >= :data:`BIG_REPEAT`) and sequences holding one: copies of
+  the item's DFA glued together, when gluing is deterministic (JSON strings with
+  ``maxLength``, ``[^"\\]{0,2000}``); no subset construction;
+* ``And``/``Not``: products of the parts' minimized DFAs (embedded back into the NFA when
+  nested);
+* anything else: a Thompson NFA over byte ranges and a subset construction over *byte
+  classes* (the coarsest partition of 0..255 that no NFA edge splits).
+
+Trimming and Hopcroft minimization run in plain Python for small automata and in the
+Numba kernels of :mod:`constrain.kernels.fsm` beyond :data:`NUMBA_THRESHOLD` table
+entries. States are numbered breadth first from the start state, visiting bytes in
+increasing order, so equal languages give identical tables.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -425,7 +435,8 @@ def _trim(rows: List[List[int]], acc: List[bool]) -> Tuple[List[List[int]], List
     return [[idx[t] if t >= 0 else -1 for t in rows[s]] for s in keep], [acc[s] for s in keep]
 
 
-def _renumber(rows: List[List[int]], acc: List[bool], block_of: List[int]) -> Tuple[List[List[int]], List[bool]]:
+def _renumber(rows: List[List[int]], acc: List[bool],
+              block_of: List[int]) -> Tuple[List[List[int]], List[bool]]:
     """Quotient by ``block_of``, numbered breadth first from state 0's block."""
     rep: Dict[int, int] = {}
     for s, b in enumerate(block_of):

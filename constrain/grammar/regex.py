@@ -427,7 +427,8 @@ class _Parser:
             digits = c
             if self.peek() is not None and self.peek() in "0123456789":
                 digits += self.get()
-                if digits[0] in _OCT and digits[1] in _OCT and self.peek() is not None and self.peek() in _OCT:
+                third = self.peek()
+                if digits[0] in _OCT and digits[1] in _OCT and third is not None and third in _OCT:
                     digits += self.get()
                     value = int(digits, 8)
                     if value > 0o377:
