@@ -58,7 +58,9 @@ class ByteDFA:
         accepting: bool ``[num_states]``. Read-only.
 
     The start state is 0; every state can reach acceptance; no two states are
-    equivalent; ``num_states == 0`` means the empty language.
+    equivalent; ``num_states == 0`` means the empty language. The constructor takes
+    ownership of int32/bool arrays it is given (it marks them read-only); only
+    :func:`regex_to_dfa` and the functions here build minimized ones.
     """
 
     transitions: np.ndarray
@@ -243,7 +245,7 @@ class _NFA:
         self.eps: List[List[int]] = []
         self.edges: List[List[Tuple[int, int, int]]] = []
         self.max_states = max_states
-        self.limit_nfa = 64 * max_states + 4096
+        self.limit_nfa = 16 * max_states + 4096
 
     def new(self) -> int:
         self.eps.append([])
@@ -252,7 +254,7 @@ class _NFA:
         if n > self.limit_nfa:
             raise ResourceLimitError(
                 f"regex too large: its NFA exceeds {self.limit_nfa} states "
-                f"(64 x Limits.max_dfa_states={self.max_states}); reduce bounded repetitions"
+                f"(16 x Limits.max_dfa_states={self.max_states}); reduce bounded repetitions"
             )
         return n - 1
 
@@ -956,9 +958,29 @@ def regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_state
     return _nfa_route(regex, max_states)
 
 
+@lru_cache(maxsize=4096)
+def _nfa_size_lower_bound(regex: Regex) -> int:
+    """A lower bound on the states :class:`_NFA` creates for ``regex`` (to fail fast)."""
+    if isinstance(regex, Chars):
+        return 1
+    if isinstance(regex, Seq):
+        return sum(_nfa_size_lower_bound(x) for x in regex.items)
+    if isinstance(regex, Alt):
+        return 1 + sum(_nfa_size_lower_bound(x) for x in regex.items)
+    if isinstance(regex, Repeat):
+        copies = regex.min + 1 if regex.max is None else regex.max
+        return 1 + copies * _nfa_size_lower_bound(regex.item)
+    return 1
+
+
 def _nfa_route(regex: Regex, max_states: int) -> ByteDFA:
     """Thompson NFA, subset construction over byte classes, trim, minimize."""
     nfa = _NFA(max_states)
+    if _nfa_size_lower_bound(regex) > nfa.limit_nfa:
+        raise ResourceLimitError(
+            f"regex too large: its NFA needs over {nfa.limit_nfa} states "
+            f"(16 x Limits.max_dfa_states={max_states}); reduce bounded repetitions"
+        )
     start = nfa.new()
     try:
         final = nfa.build(regex, start)

@@ -355,6 +355,8 @@ def test_big_repetition_fails_fast_over_the_limit():
     t = time.perf_counter()
     with pytest.raises(ResourceLimitError):
         dfa(r"[^\"\\]{0,5000}")
+    with pytest.raises(ResourceLimitError, match="NFA"):
+        dfa(r"(a+b?){0,100000}")  # not glueable: the NFA route, refused before building
     assert time.perf_counter() - t < 1.0
 
 
