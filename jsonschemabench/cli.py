@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from .dataset import DataNotFoundError, find_entries, find_suite_entries, resolve_data_dir, sample_entries
 from .engines import BUILTIN_ENGINES, EngineUnavailableError, available_engines, engine_class
 from .outcomes import OUTCOMES
+from .runner import WorkerStartError
 
 ENGINE_HELP = (
     f"engine: {', '.join(BUILTIN_ENGINES)}, or package.module:Class / path/to/file.py:Class "
@@ -246,7 +247,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "compare":
             return cmd_compare(args)
         return cmd_engines()
-    except (DataNotFoundError, EngineUnavailableError, FileExistsError, ValueError) as exc:
+    except (DataNotFoundError, EngineUnavailableError, FileExistsError, ValueError, WorkerStartError) as exc:
         print(f"jsonschemabench: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

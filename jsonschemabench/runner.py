@@ -52,6 +52,7 @@ class RunConfig:
         timeout_s: wall-clock seconds one schema may take (compile and all its instances).
         mem_limit_gb: address-space limit of a worker (``RLIMIT_AS``), GiB; 0 for none.
         jobs: worker processes run at once.
+        options: task options that a resumed run must share (``generate``: model, max_tokens).
         extra: anything else to record in the header (sample, seed, data, ...).
     """
 
@@ -63,10 +64,11 @@ class RunConfig:
     timeout_s: float = 120.0
     mem_limit_gb: float = 16.0
     jobs: int = 1
+    options: Dict[str, Any] = field(default_factory=dict)
     extra: Dict[str, Any] = field(default_factory=dict)
 
     #: header fields that must match for --resume to append to a file
-    IDENTITY = ("task", "engine", "tokenizer", "whitespace", "clock")
+    IDENTITY = ("task", "engine", "tokenizer", "whitespace", "clock", "options")
 
 
 def _set_memory_limit(gb: float) -> None:
@@ -82,15 +84,10 @@ def _worker_main(conn: Connection, config: RunConfig) -> None:
     os.environ.update(SINGLE_THREAD_ENV)
     try:
         _set_memory_limit(config.mem_limit_gb)
-        from .engines import engine_class
-        from .masks import run_schema
-        from .tokenizer import load_tokenizer
-
-        tokenizer = load_tokenizer(config.tokenizer)
-        engine = engine_class(config.engine)(tokenizer, whitespace=config.whitespace)
+        job = _make_job(config)
         if "torch" in sys.modules:  # only when an engine needed it: importing torch costs seconds
             sys.modules["torch"].set_num_threads(1)
-        conn.send(("ready", {**engine.describe(), "vocab_size": engine.vocab_size}))
+        conn.send(("ready", job.describe()))
     except BaseException as exc:  # report why the worker cannot start, then stop
         conn.send(("init_error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
         return
@@ -102,7 +99,7 @@ def _worker_main(conn: Connection, config: RunConfig) -> None:
         if item is None:
             return
         try:
-            result = run_schema(engine, item, clock=config.clock)
+            result = job(item)
         except MemoryError as exc:
             result = {"record": "schema", "id": item["id"], "split": item["split"],
                       "outcome": "limit", "detail": f"MemoryError: {exc}"}
@@ -111,6 +108,36 @@ def _worker_main(conn: Connection, config: RunConfig) -> None:
                       "outcome": "crash", "detail": f"{type(exc).__name__}: {exc}",
                       "traceback": traceback.format_exc(limit=6)[-2000:]}
         conn.send(("result", result))
+
+
+class _MaskJob:
+    """The MaskBench procedure with one engine (tasks ``masks`` and ``suite``)."""
+
+    def __init__(self, config: RunConfig) -> None:
+        from .engines import engine_class
+        from .tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer(config.tokenizer)
+        self.engine = engine_class(config.engine)(tokenizer, whitespace=config.whitespace)
+        self.clock = config.clock
+
+    def describe(self) -> Dict[str, Any]:
+        return {**self.engine.describe(), "vocab_size": self.engine.vocab_size}
+
+    def __call__(self, item: Dict[str, Any]) -> Dict[str, Any]:
+        from .masks import run_schema
+
+        return run_schema(self.engine, item, clock=self.clock)
+
+
+def _make_job(config: RunConfig) -> Any:
+    if config.task == "generate":
+        from .generate import GenerateJob
+
+        o = config.options
+        return GenerateJob(config.engine, model=o["model"], max_tokens=o["max_tokens"],
+                           whitespace=config.whitespace, native=o.get("native", False))
+    return _MaskJob(config)
 
 
 class WorkerStartError(RuntimeError):

@@ -1,0 +1,333 @@
+"""Constrained generation with a real model, scored as in the JSONSchemaBench paper.
+
+Per schema: compile (coverage, compile time), then greedy generation from a zero-shot chat
+prompt like the paper's harness (system: "You need to generate a JSON object that matches the
+schema below.", user: the schema as JSON), then validation of the output with ``jsonschema``
+under the schema's draft (2020-12 when it names none) with format checking (compliance).
+Efficiency: compile time, time to first token (prefill plus first mask), time per output
+token (later tokens).
+
+All engines run through the same decoding loop here (forward pass, mask, argmax, advance), so
+their times compare; ``--native`` instead uses ``constrain.generate`` for engine=constrain,
+which overlaps mask computation with the forward pass. Remote ``$ref`` are never fetched.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .engines import Engine, bitmask_width, engine_class
+from .outcomes import COMPILE_FAILURES
+
+SYSTEM_PROMPT = "You need to generate a JSON object that matches the schema below."
+
+
+def messages_for(schema: Any) -> List[Dict[str, str]]:
+    """The paper harness's zero-shot messages for ``schema``."""
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": json.dumps(schema)},
+    ]
+
+
+def validate(instance: Any, schema: Any) -> Optional[str]:
+    """None when ``instance`` is valid against ``schema``, else why not.
+
+    Uses the validator of the schema's ``$schema`` (Draft 2020-12 by default) with its format
+    checker; remote references are refused rather than fetched.
+    """
+    import jsonschema
+    from referencing import Registry
+    from referencing.exceptions import NoSuchResource
+
+    def no_retrieve(uri: str) -> Any:
+        raise NoSuchResource(ref=uri)
+
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        validator = cls(schema, format_checker=cls.FORMAT_CHECKER, registry=Registry(retrieve=no_retrieve))
+        error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    except Exception as exc:  # a schema jsonschema cannot use, or an unresolvable $ref
+        return f"validator failed: {type(exc).__name__}: {exc}"[:400]
+    return None if error is None else f"{error.message} at {error.json_path}"[:400]
+
+
+def load_model(spec: str) -> Any:
+    """``(model, tokenizer)``: ``smollm2`` is the default SmolLM2-135M-Instruct GGUF."""
+    from constrain import lm
+
+    if spec == "smollm2":
+        return lm.load_default_model()
+    return lm.load_model(spec)
+
+
+class GenerateJob:
+    """Runs in a worker: holds the model and the engine, generates for one schema at a time."""
+
+    def __init__(self, engine_spec: str, model: str, max_tokens: int, whitespace: str,
+                 native: bool = False) -> None:
+        import torch
+
+        torch.set_num_threads(1)
+        self.torch = torch
+        self.model, self.tokenizer = load_model(model)
+        self.engine: Engine = engine_class(engine_spec)(self.tokenizer, whitespace=whitespace)
+        self.max_tokens = max_tokens
+        self.native = native
+        if native and self.engine.name != "constrain":
+            raise ValueError("--native is only for --engine constrain")
+        head = self.model.get_output_embeddings()
+        self.logits_width = int(head.weight.shape[0]) if head is not None else int(self.model.config.vocab_size)
+        if self.logits_width < self.engine.vocab_size:
+            raise ValueError(f"model scores {self.logits_width} ids, tokenizer has {self.engine.vocab_size}")
+
+    def describe(self) -> Dict[str, Any]:
+        return {**self.engine.describe(), "vocab_size": self.engine.vocab_size,
+                "model": getattr(self.model.config, "_name_or_path", "") or "",
+                "logits_width": self.logits_width}
+
+    def _allowed(self, bitmask: np.ndarray) -> Any:
+        bits = np.unpackbits(bitmask[0].view(np.uint8), bitorder="little")[: self.engine.vocab_size]
+        allowed = np.zeros(self.logits_width, dtype=bool)
+        allowed[: bits.size] = bits.astype(bool)
+        return self.torch.from_numpy(allowed)
+
+    def __call__(self, item: Dict[str, Any]) -> Dict[str, Any]:
+        record: Dict[str, Any] = {"record": "schema", "id": item["id"], "split": item["split"],
+                                  "outcome": "pass", "detail": ""}
+        schema = item["schema"]
+        t0 = time.perf_counter()
+        try:
+            compiled = self.engine.compile(schema)
+        except Exception as exc:
+            record["outcome"] = self.engine.classify_error(exc)
+            record["detail"] = f"{type(exc).__name__}: {exc}"[:600]
+            return record
+        record["compile_s"] = time.perf_counter() - t0
+        try:
+            if self.native:
+                text, ids, finish, ttft, total = self._native(schema)
+            else:
+                text, ids, finish, ttft, total = self._loop(compiled, schema)
+        except Exception as exc:
+            record["outcome"] = "crash"
+            record["detail"] = f"generation failed: {type(exc).__name__}: {exc}"[:600]
+            record["traceback"] = traceback.format_exc(limit=6)[-2000:]
+            return record
+        record.update({"text": text, "output_tokens": len(ids), "finish_reason": finish,
+                       "ttft_s": ttft, "generation_s": total})
+        if len(ids) > 1 and ttft is not None:
+            record["tpot_s"] = (total - ttft) / (len(ids) - 1)
+        if finish != "stop":
+            record["compliant"] = False
+            record["why"] = f"not finished ({finish})"
+            return record
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            record["compliant"] = False
+            record["why"] = f"not JSON: {exc}"
+            return record
+        why = validate(value, schema)
+        record["compliant"] = why is None
+        if why:
+            record["why"] = why
+        return record
+
+    def _prompt_ids(self, schema: Any) -> List[int]:
+        ids = self.tokenizer.apply_chat_template(messages_for(schema), add_generation_prompt=True,
+                                                 tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return list(ids)
+
+    def _loop(self, compiled: Any, schema: Any):
+        torch = self.torch
+        engine = self.engine
+        matcher = engine.new_matcher(compiled)
+        bitmask = np.zeros((1, bitmask_width(engine.vocab_size)), dtype=np.int32)
+        input_ids = torch.tensor([self._prompt_ids(schema)], dtype=torch.long)
+        start = time.perf_counter()
+        ttft = None
+        past = None
+        out_ids: List[int] = []
+        finish = "length"
+        with torch.inference_mode():
+            for _ in range(self.max_tokens):
+                out = self.model(input_ids=input_ids, past_key_values=past, use_cache=True)
+                past = out.past_key_values
+                logits = out.logits[0, -1, :].float()
+                engine.fill_mask(matcher, bitmask)
+                allowed = self._allowed(bitmask)
+                if not bool(allowed.any()):
+                    finish = "dead_end"
+                    break
+                logits = logits.masked_fill(~allowed, float("-inf"))
+                token = int(torch.argmax(logits))
+                if ttft is None:
+                    ttft = time.perf_counter() - start
+                if token == engine.eos_token_id:
+                    finish = "stop"
+                    break
+                if not engine.accept(matcher, token):
+                    finish = "refused"
+                    break
+                out_ids.append(token)
+                input_ids = torch.tensor([[token]], dtype=torch.long)
+        total = time.perf_counter() - start
+        text = self.tokenizer.decode(out_ids, skip_special_tokens=False)
+        return text, out_ids, finish, ttft, total
+
+    def _native(self, schema: Any):
+        import constrain
+
+        start = time.perf_counter()
+        result = constrain.generate(json.dumps(schema), schema=schema, model=self.model,
+                                    tokenizer=self.tokenizer, max_new_tokens=self.max_tokens,
+                                    system_prompt=SYSTEM_PROMPT)
+        total = time.perf_counter() - start
+        finish = "stop" if result.finish_reason == "eos" else result.finish_reason
+        return result.text, list(result.token_ids), finish, result.time_to_first_token_s, total
+
+
+# --- reports ------------------------------------------------------------------------------
+
+
+def generate_stats(records: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """Coverage, compliance and efficiency of generate records.
+
+    coverage: schemas compiled / schemas; compliance: valid outputs / schemas compiled;
+    empirical coverage: valid outputs / schemas (the paper's three numbers).
+    """
+    from .report import percentiles
+
+    n = len(records)
+    compiled = [r for r in records if "compile_s" in r]
+    generated = [r for r in compiled if "compliant" in r]
+    valid = [r for r in generated if r["compliant"]]
+    return {
+        "schemas": n,
+        "compiled": len(compiled),
+        "valid": len(valid),
+        "coverage": len(compiled) / n if n else None,
+        "compliance": len(valid) / len(compiled) if compiled else None,
+        "empirical_coverage": len(valid) / n if n else None,
+        "compile_ms": percentiles(r["compile_s"] * 1e3 for r in compiled),
+        "ttft_ms": percentiles(r["ttft_s"] * 1e3 for r in generated if r.get("ttft_s") is not None),
+        "tpot_ms": percentiles(r["tpot_s"] * 1e3 for r in generated if "tpot_s" in r),
+        "output_tokens": sum(r.get("output_tokens", 0) for r in generated),
+        "unfinished": sum(1 for r in generated if r.get("finish_reason") != "stop"),
+        "failures": {k: sum(1 for r in records if r["outcome"] == k)
+                     for k in sorted(COMPILE_FAILURES | {"timeout", "crash"})},
+    }
+
+
+def _pct(x: Optional[float]) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _gen_rows(all_stats: Sequence[Dict[str, Any]]) -> List[List[str]]:
+    from .report import fmt_num
+
+    rows = [
+        ["schemas"] + [str(s["schemas"]) for s in all_stats],
+        ["coverage (compiled)"] + [f"{_pct(s['coverage'])} ({s['compiled']})" for s in all_stats],
+        ["compliance (valid / compiled)"] + [f"{_pct(s['compliance'])} ({s['valid']})" for s in all_stats],
+        ["empirical coverage (valid / all)"] + [_pct(s["empirical_coverage"]) for s in all_stats],
+        ["unfinished outputs"] + [str(s["unfinished"]) for s in all_stats],
+        ["output tokens"] + [f"{s['output_tokens']:,}" for s in all_stats],
+    ]
+    for key, title in (("compile_ms", "compile ms"), ("ttft_ms", "TTFT ms"), ("tpot_ms", "TPOT ms")):
+        for q in ("avg", "p50", "p90", "p99", "max"):
+            rows.append([f"{title} {q}"] + [fmt_num(s[key][q]) for s in all_stats])
+    for k in all_stats[0]["failures"] if all_stats else ():
+        rows.append([k] + [str(s["failures"][k]) for s in all_stats])
+    return rows
+
+
+def _split_table(runs: Sequence[Any]) -> str:
+    from .report import table
+
+    splits = sorted({s for run in runs for s in run.splits()})
+    headers = ["split"]
+    for run in runs:
+        headers += [f"{run.label} coverage", f"{run.label} compliance"]
+    rows = []
+    for split in splits:
+        row = [split]
+        for run in runs:
+            s = generate_stats(run.subset(split))
+            row += [_pct(s["coverage"]), _pct(s["compliance"])]
+        rows.append(row)
+    return table(headers, rows)
+
+
+def generate_markdown(run: Any) -> str:
+    """The markdown summary of a ``generate`` run."""
+    from .report import table
+
+    h = run.header
+    info = h.get("engine_info", {})
+    s = generate_stats(run.records)
+    lines = [f"# generate: {run.label}", "",
+             f"- engine: `{h.get('engine')}` {info.get('version', '')}; model: {h.get('options', {}).get('model')}"
+             f" ({info.get('model', '')}); max tokens {h.get('options', {}).get('max_tokens')}",
+             f"- whitespace: {h.get('whitespace')}; native loop: {h.get('options', {}).get('native')}; "
+             f"sample {h.get('sample')} (seed {h.get('seed')}); started {h.get('started')}", ""]
+    lines += [table(["metric", run.label], _gen_rows([s])), "", "## Per split", "", _split_table([run]), ""]
+    bad = [r for r in run.records if r.get("compliant") is False]
+    if bad:
+        lines += ["## Non-compliant outputs", ""]
+        lines += [f"- `{r['id']}`: {r.get('why', '')}" for r in bad[:50]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def compare_generate_markdown(runs: Sequence[Any]) -> str:
+    """Side-by-side tables of several ``generate`` runs."""
+    from .compare import common_ids
+    from .report import table
+
+    ids = common_ids(runs)
+    all_stats = [generate_stats(r.subset(ids=ids)) for r in runs]
+    lines = ["# jsonschemabench generate comparison", "",
+             f"Tables cover the {len(ids)} schemas present in every run.", "",
+             table(["metric"] + [r.label for r in runs], _gen_rows(all_stats)), "",
+             "## Per split", "", _split_table(runs), ""]
+    return "\n".join(lines)
+
+
+def cmd_generate(args: Any) -> int:
+    """The ``generate`` subcommand."""
+    import sys
+    from pathlib import Path
+
+    from .cli import _default_out, _entries, _progress
+    from .dataset import resolve_data_dir
+    from .report import Run
+    from .runner import RunConfig, run
+
+    engine_class(args.engine)
+    entries = _entries(args, suite=False)
+    args.tokenizer = args.model
+    out = args.out or _default_out("generate", args)
+    config = RunConfig(
+        task="generate", engine=args.engine, tokenizer=args.model, whitespace=args.whitespace,
+        clock="wall", timeout_s=args.timeout, mem_limit_gb=0, jobs=1,
+        options={"model": args.model, "max_tokens": args.max_tokens, "native": bool(args.native)},
+        extra={"sample": args.sample, "seed": args.seed, "data": Path(resolve_data_dir(args.data)).name,
+               "schemas": len(entries)},
+    )
+    run(entries, config, out, resume=args.resume,
+        progress=_progress(not args.no_progress, f"generate {args.engine}"))
+    md = generate_markdown(Run(out))
+    md_path = Path(out).with_suffix(".md")
+    md_path.write_text(md + "\n", encoding="utf-8")
+    print(md)
+    print(f"results: {out}\nsummary: {md_path}", file=sys.stderr)
+    return 0
