@@ -671,8 +671,12 @@ def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bo
     if accept(tuple(False for _ in dfas)):
         raise ValueError("accept(all False) must be False; use complement_dfa for negations")
     # hopeless[mask]: with the DFAs in ``mask`` dead, no outcome of the others accepts
-    hopeless = [not any(accept(tuple(bool(f >> i & 1) and not mask >> i & 1 for i in range(k)))
-                        for f in range(1 << k)) for mask in range(1 << k)]
+    # (tabulated for a few DFAs; beyond that only "all dead" prunes)
+    if k <= 4:
+        hopeless = [not any(accept(tuple(bool(f >> i & 1) and not mask >> i & 1 for i in range(k)))
+                            for f in range(1 << k)) for mask in range(1 << k)]
+    else:
+        hopeless = _AllDeadOnly((1 << k) - 1)
     # joint byte classes; each DFA's classes are a valid partition of its columns
     code = np.zeros(256, dtype=np.int64)
     for d in dfas:
@@ -756,14 +760,34 @@ def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bo
     return _finish(rows, acc, byte_class, max_states, "DFA product")
 
 
+class _AllDeadOnly:
+    def __init__(self, all_mask: int) -> None:
+        self.all_mask = all_mask
+
+    def __getitem__(self, mask: int) -> bool:
+        return mask == self.all_mask
+
+
 def intersect_dfa(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
-    """Strings every DFA accepts."""
-    return product_dfa(dfas, all, max_states=max_states)
+    """Strings every DFA accepts (pairwise, minimizing after each step)."""
+    if not dfas:
+        raise ValueError("intersect_dfa needs at least one DFA")
+    result = dfas[0]
+    for d in dfas[1:]:
+        if result.is_empty:
+            return result
+        result = product_dfa((result, d), all, max_states=max_states)
+    return result if len(dfas) > 1 else product_dfa(dfas, all, max_states=max_states)
 
 
 def union_dfa(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
-    """Strings some DFA accepts."""
-    return product_dfa(dfas, any, max_states=max_states)
+    """Strings some DFA accepts (pairwise, minimizing after each step)."""
+    if not dfas:
+        raise ValueError("union_dfa needs at least one DFA")
+    result = dfas[0]
+    for d in dfas[1:]:
+        result = product_dfa((result, d), any, max_states=max_states)
+    return result if len(dfas) > 1 else product_dfa(dfas, any, max_states=max_states)
 
 
 def difference_dfa(a: ByteDFA, b: ByteDFA, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:

@@ -381,3 +381,14 @@ def test_random_patterns_match_python_re(seed):
             s = "".join(rng.choice("abé😀xA\n1_ ") for _ in range(rng.randint(0, 6)))
             assert d.matches(s.encode()) == bool(compiled.fullmatch(s)), (pattern, s)
     assert checked > 40
+
+
+def test_products_of_many_dfas():
+    parts = [dfa(f"(?s).*{c}.*") for c in "abcdefg"]
+    both = intersect_dfa(*parts)
+    assert both.matches(b"gfedcba") and not both.matches(b"abcdef")
+    assert union_dfa(*parts).matches(b"g") and not union_dfa(*parts).matches(b"h")
+    from constrain.automata.fsm import product_dfa
+
+    odd = product_dfa(parts[:5], lambda f: sum(f) % 2 == 1)
+    assert odd.matches(b"a") and not odd.matches(b"ab") and odd.matches(b"abc") and not odd.matches(b"")
