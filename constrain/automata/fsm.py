@@ -25,6 +25,7 @@ increasing order, so equal languages give identical tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -937,8 +938,39 @@ def _dfa_level(regex: Regex, max_states: int) -> Optional[ByteDFA]:
 # --- entry point ----------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
+class _DFACache:
+    """An LRU cache of DFAs bounded by the bytes of their tables (a 16k-state DFA holds
+    16 MB), wrapping :func:`regex_to_dfa`; ``cache_clear()`` empties it."""
+
+    def __init__(self, fn: Callable[..., ByteDFA], max_bytes: int) -> None:
+        self.fn = fn
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.entries: "OrderedDict[tuple, ByteDFA]" = OrderedDict()
+        self.__doc__ = fn.__doc__
+        self.__name__ = "regex_to_dfa"
+        self.__wrapped__ = fn
+
+    def __call__(self, regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
+        key = (regex, max_states)
+        dfa = self.entries.get(key)
+        if dfa is not None:
+            self.entries.move_to_end(key)
+            return dfa
+        dfa = self.fn(regex, max_states=max_states)
+        self.entries[key] = dfa
+        self.bytes += dfa.transitions.nbytes
+        while self.bytes > self.max_bytes and len(self.entries) > 1:
+            _, old = self.entries.popitem(last=False)
+            self.bytes -= old.transitions.nbytes
+        return dfa
+
+    def cache_clear(self) -> None:
+        self.entries.clear()
+        self.bytes = 0
+
+
+def _regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
     """The minimized byte DFA of ``regex`` (UTF-8 encoded code points).
 
     Args:
@@ -980,6 +1012,10 @@ def regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_state
         if built is not None:
             return built
     return _nfa_route(regex, max_states)
+
+
+#: The cached entry point (at most 256 MB of tables are kept).
+regex_to_dfa = _DFACache(_regex_to_dfa, max_bytes=256 << 20)
 
 
 @lru_cache(maxsize=4096)

@@ -392,3 +392,14 @@ def test_products_of_many_dfas():
 
     odd = product_dfa(parts[:5], lambda f: sum(f) % 2 == 1)
     assert odd.matches(b"a") and not odd.matches(b"ab") and odd.matches(b"abc") and not odd.matches(b"")
+
+
+def test_cache_is_bounded_by_table_bytes():
+    cache = fsm_module._DFACache(fsm_module._regex_to_dfa, max_bytes=3 * 256 * 4 * 3)  # ~3 states' rows x 3
+    a, b = parse_regex("ab"), parse_regex("cd")
+    da = cache(a)
+    assert cache(a) is da and cache.bytes == da.transitions.nbytes
+    cache(b)
+    assert len(cache.entries) == 1 and cache(b) is not None and cache.bytes <= cache.max_bytes
+    cache.cache_clear()
+    assert cache.bytes == 0 and not cache.entries
