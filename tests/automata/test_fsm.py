@@ -395,7 +395,7 @@ def test_products_of_many_dfas():
 
 
 def test_cache_is_bounded_by_table_bytes():
-    cache = fsm_module._DFACache(fsm_module._regex_to_dfa, max_bytes=3 * 256 * 4 * 3)  # ~3 states' rows x 3
+    cache = fsm_module._DFACache(fsm_module._regex_to_dfa, max_bytes=4000)  # one 3-state table fits
     a, b = parse_regex("ab"), parse_regex("cd")
     da = cache(a)
     assert cache(a) is da and cache.bytes == da.transitions.nbytes
