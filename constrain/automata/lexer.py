@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ResourceLimitError
 from ..kernels.earley import lexer_insert_kernel
+from ..kernels.lexer import product_dfa_kernel
 from .fsm import ByteDFA
 from .tables import bitset_members
 
@@ -39,6 +40,7 @@ class LexerCache:
             np.zeros(0, dtype=np.bool_),
         )
         self._num_keys = 0
+        self._classes: dict = {}
 
     @property
     def num_states(self) -> int:
@@ -91,47 +93,40 @@ class LexerCache:
             lexer_insert_kernel(keys, vals, old_keys[slot], old_vals[slot])
         return keys, vals
 
+    def _byte_classes(self, terminal: int) -> np.ndarray:
+        classes = self._classes.get(terminal)
+        if classes is None:
+            classes = self._classes[terminal] = self._dfas[terminal].byte_classes()
+        return classes
+
     def _product(self, terminals: list):
         """Product DFA of the given terminals' DFAs; state 0 is a start state never re-entered."""
-        dfas = [self._dfas[t] for t in terminals]
-        start = tuple(0 if d.num_states else -1 for d in dfas)
-        tuples = [start]
-        index: dict = {}
-        rows = []
-        accept_rows = []
-        limit = self._max_states
-        i = 0
-        while i < len(tuples):
-            current = tuples[i]
-            i += 1
-            live = [(j, s) for j, s in enumerate(current) if s >= 0]
-            acc = np.zeros(self._num_words, dtype=np.uint64)
-            for j, s in live:
-                if dfas[j].accepting[s]:
-                    t = terminals[j]
-                    acc[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
-            accept_rows.append(acc)
-            row = np.full(256, -1, dtype=np.int32)
-            if live:
-                matrix = np.stack([dfas[j].transitions[s] for j, s in live])  # (k, 256)
-                columns, inverse = np.unique(matrix.T, axis=0, return_inverse=True)
-                inverse = inverse.reshape(-1)
-                for c, column in enumerate(columns):
-                    if (column < 0).all():
-                        continue
-                    full = [-1] * len(dfas)
-                    for (j, _), s in zip(live, column.tolist()):
-                        full[j] = s
-                    key = tuple(full)
-                    target = index.get(key)
-                    if target is None:
-                        target = index[key] = len(tuples)
-                        tuples.append(key)
-                        if len(tuples) > limit:
-                            raise ResourceLimitError(
-                                f"a lexer DFA over {len(terminals)} terminals exceeds "
-                                f"max_dfa_states={limit} states"
-                            )
-                    row[inverse == c] = target
-            rows.append(row)
-        return np.stack(rows), np.stack(accept_rows)
+        dfas = [self._dfas[t] for t in terminals if self._dfas[t].num_states]
+        ids = np.asarray([t for t in terminals if self._dfas[t].num_states], dtype=np.int32)
+        if not len(dfas):
+            return np.full((1, 256), -1, dtype=np.int32), np.zeros((1, self._num_words), dtype=np.uint64)
+        # One byte partition refining every component's: product transitions per class.
+        classes = np.stack([self._byte_classes(t) for t in ids.tolist()])  # (k, 256)
+        _, representative, class_of_byte = np.unique(classes.T, axis=0, return_index=True, return_inverse=True)
+        class_of_byte = class_of_byte.reshape(-1)
+        trans = np.ascontiguousarray(np.concatenate([d.transitions[:, representative] for d in dfas]), dtype=np.int32)
+        accepting = np.concatenate([d.accepting for d in dfas]).astype(np.bool_)
+        offsets = np.zeros(len(dfas) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([d.num_states for d in dfas])
+        capacity = 64
+        while True:
+            k = len(dfas)
+            tuples = np.empty((capacity, k), dtype=np.int32)
+            table = np.full(1 << int(2 * capacity - 1).bit_length(), -1, dtype=np.int32)
+            out_trans = np.empty((capacity, len(representative)), dtype=np.int32)
+            out_accept = np.zeros((capacity, self._num_words), dtype=np.uint64)
+            n = product_dfa_kernel(trans, accepting, offsets, ids, tuples, table, out_trans, out_accept,
+                                   np.empty(k, dtype=np.int32))
+            if n >= 0:
+                break
+            if capacity >= self._max_states:
+                raise ResourceLimitError(
+                    f"a lexer DFA over {k} terminals exceeds max_dfa_states={self._max_states} states"
+                )
+            capacity = min(4 * capacity, self._max_states)
+        return np.ascontiguousarray(out_trans[:n][:, class_of_byte]), out_accept[:n]

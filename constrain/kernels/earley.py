@@ -442,10 +442,10 @@ def lexeme_mask_kernel(trans, accept, final, lex_state, trie_byte, trie_depth, t
                     break
             if can_end and d == 1:
                 root_end = True
-                for j in range(i, trie_subtree_end[i]):
-                    for k in range(token_offsets[j], token_offsets[j + 1]):
-                        t = token_ids[k]
-                        stop_row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+                # Preorder keeps a subtree's tokens contiguous in ``token_ids``.
+                for k in range(token_offsets[i], token_offsets[trie_subtree_end[i]]):
+                    t = token_ids[k]
+                    stop_row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
             elif can_end:
                 frontier_node[n_frontier] = i
                 frontier_state[n_frontier] = q
