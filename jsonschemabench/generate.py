@@ -81,6 +81,9 @@ class GenerateJob:
         self.native = native
         if native and self.engine.name != "constrain":
             raise ValueError("--native is only for --engine constrain")
+        from .runner import warm_up
+
+        warm_up(self.engine)
         head = self.model.get_output_embeddings()
         self.logits_width = int(head.weight.shape[0]) if head is not None else int(self.model.config.vocab_size)
         if self.logits_width < self.engine.vocab_size:

@@ -202,3 +202,12 @@ def test_suite_per_keyword(tmp_path):
 def test_engines_command(capsys):
     assert main(["engines"]) == 0
     assert "llguidance" in capsys.readouterr().out
+
+
+def test_masks_constrain_on_fixtures(tmp_path):
+    code, out = _masks(tmp_path, "constrain", engine="constrain")
+    assert code == 0
+    header, records = read_results(out)
+    assert header["engine"] == "constrain" and len(records) == 12
+    assert {r["outcome"] for r in records} == {"pass"}, [
+        (r["id"], r["outcome"], r["detail"]) for r in records if r["outcome"] != "pass"]
