@@ -523,6 +523,7 @@ class _Shape:
     lower: Optional[_Bound] = None
     upper: Optional[_Bound] = None
     multiples: list = field(default_factory=list)  # (Decimal, where)
+    fraction: bool = False  # only numbers that are not integers
     # arrays
     item_lists: list = field(default_factory=list)  # (prefix ids, rest id or None) per schema
     min_items: int = 0
@@ -651,6 +652,7 @@ class _Compiler:
         self.docs: Dict[str, object] = {}
         self.nodes: Dict[str, _Node] = {}
         self.synthetic: Dict[str, str] = {}
+        self.synth_order: Dict[str, int] = {}
         self.features: Set[Tuple[str, str]] = set()
         self.warnings: List[str] = []
         self.memo: Dict[tuple, str] = {}
@@ -661,6 +663,7 @@ class _Compiler:
         self.dynamic_anchors: Dict[str, List[str]] = {}
         self.recursive_anchors: List[str] = []
         self.bases: Dict[str, str] = {}
+        self.order: Dict[str, int] = {}  # document (preorder) position: properties merge in this order
         self.root_base = ""
         self._index(root, "", "")
         cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
@@ -673,6 +676,8 @@ class _Compiler:
             return
         id_kw = "id" if self.draft == 4 else "$id"
         ident = node.get(id_kw)
+        if self.draft <= 7 and "$ref" in node:
+            ident = None  # $ref siblings are ignored, $id included
         if isinstance(ident, str):
             if self.draft <= 7 and ident.startswith("#"):
                 self.anchors[(base, ident[1:])] = pointer
@@ -693,6 +698,7 @@ class _Compiler:
         if node.get("$recursiveAnchor") is True:
             self.recursive_anchors.append(pointer)
         self.bases[pointer] = base
+        self.order[pointer] = len(self.order)
         for kw in _SCHEMA_ONE:
             if isinstance(node.get(kw), (dict, bool)):
                 self._index(node[kw], f"{pointer}/{_ptr_escape(kw)}", base)
@@ -711,7 +717,7 @@ class _Compiler:
         parent = pointer.rsplit("/", 1)[0] if pointer else ""
         base = self._base_of(parent) if pointer else self.root_base
         node = self._walk(self.root, pointer, pointer)
-        if isinstance(node, dict):
+        if isinstance(node, dict) and not (self.draft <= 7 and "$ref" in node):
             ident = node.get("id" if self.draft == 4 else "$id")
             if isinstance(ident, str) and not ident.startswith("#"):
                 base = urldefrag(urljoin(base, ident))[0]
@@ -744,6 +750,16 @@ class _Compiler:
         self.nodes[ident] = found
         return found
 
+    def position(self, ident: str) -> Tuple[int, str]:
+        """Sort key: where the schema (or the one it was made from) sits in the document."""
+        node = self.nodes.get(ident)
+        source = ident
+        if node is not None and node.origin is not None:
+            source = node.origin
+        if source.startswith("~"):
+            return self.synth_order.get(source.partition("/")[0], len(self.order)), ident
+        return self.order.get(source, len(self.order)), ident
+
     def child(self, ident: str, *path: str) -> str:
         node = self.nodes.get(ident)
         origin = node.origin if node is not None and node.origin is not None else ident
@@ -758,8 +774,9 @@ class _Compiler:
             self.nodes[new_id] = _Node(schema, node.base, node.where, node.validation, origin)
         return new_id
 
-    def synth(self, schema, validation, where: str) -> str:
-        """A node for a schema made by the compiler (2020-12 semantics plus x-ref/x-notin)."""
+    def synth(self, schema, validation, where: str, source: str = "") -> str:
+        """A node for a schema made by the compiler (2020-12 semantics plus x-ref/x-notin);
+        ``source`` is the node it was made from (for ordering properties)."""
         key = json.dumps([schema, validation], sort_keys=True, default=str)
         ident = self.synthetic.get(key)
         if ident is None:
@@ -767,6 +784,7 @@ class _Compiler:
             self.synthetic[key] = ident
             self.docs[ident] = schema
             self.nodes[ident] = _Node(schema, self.root_base, where, validation)
+            self.synth_order[ident] = self.position(source)[0]
         return ident
 
     def resolve(self, ident: str, ref: str, keyword: str) -> str:
@@ -842,7 +860,7 @@ class _Compiler:
 
     def _expand(self, key: FrozenSet[str]):
         """(flat node ids, first pending branching applicator) or None if ``false`` is in key."""
-        work = sorted(key)
+        work = sorted(key, key=self.position)
         seen: Set[str] = set()
         flat: List[str] = []
         pending = None
@@ -934,7 +952,13 @@ class _Compiler:
             base = rest | {self.derive(ident, schema, "-" + kw)}
             branches = [self.child(ident, kw, i) for i in range(len(node.schema[kw]))]
             if kw == "oneOf" and len(branches) > 1 and not self._disjoint(branches, rest):
-                self.feature("oneOf (branches may overlap)", node.where + "/oneOf")
+                # Exactly one holds: branch i and the negation of every other branch.
+                try:
+                    negs = [self.negate(b) for b in branches]
+                except _Unsupported as e:
+                    self.feature(f"oneOf (branches may overlap; {e.name})", node.where + "/oneOf")
+                    return [base | {b} for b in branches]
+                return [base | {b} | {n for j, n in enumerate(negs) if j != i} for i, b in enumerate(branches)]
             return [base | {b} for b in branches]
         if kw == "if":
             for k in ("if", "then", "else"):
@@ -959,10 +983,10 @@ class _Compiler:
         if not deps:
             del schema[kw]
         base = rest | {self.derive(ident, schema, f"-{kw}-{len(deps)}")}
-        absent = self.synth({"properties": {name: False}}, {"properties": {name: False}}, node.where)
-        present = {self.synth({"required": [name]}, {"required": [name]}, node.where)}
+        absent = self.synth({"properties": {name: False}}, {"properties": {name: False}}, node.where, ident)
+        present = {self.synth({"required": [name]}, {"required": [name]}, node.where, ident)}
         if isinstance(dep, list):
-            present.add(self.synth({"required": list(dep)}, {"required": list(dep)}, node.where))
+            present.add(self.synth({"required": list(dep)}, {"required": list(dep)}, node.where, ident))
         elif dep is not True:
             present.add(self.child(ident, kw, name))
         return [base | {absent}, base | present]
@@ -1045,7 +1069,7 @@ class _Compiler:
         validation = {"not": node.validation}
         schema = node.schema
         if schema is True or schema is False:
-            result = self.synth(not schema, validation, where)
+            result = self.synth(not schema, validation, where, ident)
             self.neg_memo[ident] = result
             return result
         kws = dict(self.kw(ident))
@@ -1062,11 +1086,11 @@ class _Compiler:
         for k, v in kws.items():
             if k == "type":
                 ts = _type_set(v)
-                if "integer" in ts and "number" not in ts:
-                    raise _Unsupported("not integer")
-                rest = [t for t in everything if t not in ts]
+                rest = [t for t in everything if t not in ts and not (t == "number" and "integer" in ts)]
                 if rest:
                     disjuncts.append({"type": rest})
+                if "integer" in ts and "number" not in ts:
+                    disjuncts.append({"type": "number", "x-fraction": True})
             elif k == "const":
                 disjuncts.append({"x-notin": [v]})
             elif k == "enum":
@@ -1117,11 +1141,11 @@ class _Compiler:
             else:
                 raise _Unsupported(f"not {k}")
         if not disjuncts:
-            result = self.synth(False, validation, where)
+            result = self.synth(False, validation, where, ident)
         elif len(disjuncts) == 1:
-            result = self.synth(disjuncts[0], validation, where)
+            result = self.synth(disjuncts[0], validation, where, ident)
         else:
-            result = self.synth({"anyOf": disjuncts}, validation, where)
+            result = self.synth({"anyOf": disjuncts}, validation, where, ident)
         self.neg_memo[ident] = result
         return result
 
@@ -1176,6 +1200,8 @@ class _Compiler:
                     continue
                 bound = _Bound(_dec(v), excl)
                 shape.tighten_lower(bound) if lower else shape.tighten_upper(bound)
+            if kws.get("x-fraction") is True:
+                shape.fraction = True
             if "multipleOf" in kws:
                 shape.multiples.append((_dec(kws["multipleOf"]), where + "/multipleOf"))
             # arrays
@@ -1206,8 +1232,13 @@ class _Compiler:
                 shape.max_properties = m if shape.max_properties is None else min(shape.max_properties, m)
         return shape
 
-    def _has_applicators(self, kws) -> bool:
-        return any(k in kws for k in _APPLICATORS)
+    def _has_applicators(self, ident: str) -> bool:
+        """Whether the schema ``ident`` came from has applicators (other schemas can then
+        evaluate properties or items, which unevaluated* would have to track)."""
+        node = self.node(ident)
+        origin = node.origin if node.origin is not None else ident
+        schema = self.node(origin).schema
+        return any(k in schema and schema[k] not in ([], {}) for k in _APPLICATORS + ("then", "else"))
 
     def _merge_items(self, ident, kws, draft, shape: _Shape, where) -> None:
         prefix: List[str] = []
@@ -1231,7 +1262,7 @@ class _Compiler:
                 rest = self.child(ident, "items")
                 has = True
         if "unevaluatedItems" in kws and kws["unevaluatedItems"] is not True and rest is None:
-            if self._has_applicators(kws) and kws.get("allOf") != []:
+            if self._has_applicators(ident):
                 self.feature("unevaluatedItems", where + "/unevaluatedItems")
             else:
                 rest = self.child(ident, "unevaluatedItems")
@@ -1251,7 +1282,7 @@ class _Compiler:
         if "additionalProperties" in kws:
             additional = self.child(ident, "additionalProperties")
         elif "unevaluatedProperties" in kws and kws["unevaluatedProperties"] is not True:
-            if self._has_applicators(kws):
+            if self._has_applicators(ident):
                 self.feature("unevaluatedProperties", where + "/unevaluatedProperties")
             else:
                 additional = self.child(ident, "unevaluatedProperties")
@@ -1290,6 +1321,8 @@ class _Compiler:
             for b in (True, False):
                 if not any(_json_equal(v, b) for v, _ in excluded):
                     out.append((self.b.terminal(literal("true" if b else "false"), "BOOL"),))
+        if shape.fraction:
+            types = types - {"integer"} if "number" not in types else types
         if "integer" in types:
             regex = self._number(shape, integer_only="number" not in types)
             if regex is not None:
@@ -1486,6 +1519,8 @@ class _Compiler:
                     self.feature(f"multipleOf {k}", where)
                 else:
                     parts.append(r)
+            if shape.fraction:  # plain decimals with a non-zero fraction digit
+                parts.append(seq(repeat(_MINUS, 0, 1), _INT_MAG, literal("."), _DIGITS, _NZ, _DIGITS))
             excluded = [v for v, _ in shape.excluded if isinstance(v, (int, float)) and not isinstance(v, bool)]
             if excluded:
                 parts.append(PLAIN_NUMBER)
@@ -1493,8 +1528,13 @@ class _Compiler:
             if not parts:
                 return NUMBER
         if len(parts) == 1 and not isinstance(parts[0], Not):
-            return parts[0]
-        return And((NUMBER if not integer_only else INTEGER, *parts))
+            regex = parts[0]
+        else:
+            regex = And((NUMBER if not integer_only else INTEGER, *parts))
+        if integer_only and self.draft >= 6:
+            # From draft 6 on, 1.0 is an integer.
+            regex = seq(regex, repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1))
+        return regex
 
     @staticmethod
     def _int_multiple(p: int, lo: Optional[int], hi: Optional[int]):
@@ -1515,6 +1555,10 @@ class _Compiler:
                 small = [literal(str(v)) for v in range(0, 10 ** (m - 1)) if v % p == 0]
                 mag = alt(And((_INT_MAG, seq(_DIGITS, residues))), *small)
                 return seq(repeat(_MINUS, 0, 1), mag)
+        if p <= _MAX_MODULUS:
+            mag = _multiples_regex(p)
+            if mag is not None:
+                return seq(repeat(_MINUS, 0, 1), alt(literal("0"), mag))
         if lo is not None and hi is not None:
             first = -(-lo // p) * p
             if first > hi or (hi - first) // p < 2000:
@@ -1717,13 +1761,11 @@ class _Compiler:
         for name in declared:
             conj: Set[str] = set()
             for props, patterns, additional in shape.objects:
+                matched = [pid for p, pid, w in patterns if self._key_matches(p, name, w)]
+                conj.update(matched)
                 if name in props:
                     conj.add(props[name])
-                    continue
-                matched = [pid for p, pid, w in patterns if self._key_matches(p, name, w)]
-                if matched:
-                    conj.update(matched)
-                elif additional is not None:
+                elif not matched and additional is not None:
                     conj.add(additional)
             forbidden = any(self.node(i).schema is False for i in conj)
             if not forbidden and names_checks and not all(self._name_ok(pn, name) for pn in names_checks):
@@ -1849,6 +1891,57 @@ class _Compiler:
 
 
 _PAD = Repeat(ANY, 0, None)
+#: Largest multipleOf divisor (not of the form 2^a 5^b) turned into a regex by state elimination.
+_MAX_MODULUS = 16
+_MAX_MODULUS_NODES = 5000
+
+
+def _size(r: Regex) -> int:
+    if isinstance(r, Chars):
+        return 1
+    if isinstance(r, Repeat):
+        return 1 + _size(r.item)
+    if isinstance(r, Not):
+        return 1 + _size(r.item)
+    return 1 + sum(_size(x) for x in r.items)
+
+
+@lru_cache(maxsize=64)
+def _multiples_regex(k: int) -> Optional[Regex]:
+    """Canonical positive decimals divisible by ``k``: the residue DFA, by state elimination."""
+    # edges[(a, b)] = regex; states: "i" (start), residues 0..k-1, "f" (final)
+    edges: Dict[Tuple[object, object], Regex] = {}
+
+    def add(a, b, r: Regex) -> None:
+        edges[(a, b)] = alt(edges[(a, b)], r) if (a, b) in edges else r
+
+    def digits(ds) -> Chars:
+        return Chars(normalize_ranges((48 + d, 48 + d) for d in ds))
+
+    for r0 in range(k):
+        first = [d for d in range(1, 10) if d % k == r0]
+        if first:
+            add("i", r0, digits(first))
+        for r1 in range(k):
+            ds = [d for d in range(10) if (10 * r0 + d) % k == r1]
+            if ds:
+                add(r0, r1, digits(ds))
+    add(0, "f", EMPTY)
+    for q in range(k):
+        loop = edges.pop((q, q), None)
+        ins = [(a, r) for (a, b), r in edges.items() if b == q]
+        outs = [(b, r) for (a, b), r in edges.items() if a == q]
+        for a, _ in ins:
+            del edges[(a, q)]
+        for b, _ in outs:
+            del edges[(q, b)]
+        middle = [Repeat(loop, 0, None)] if loop is not None else []
+        for a, ra in ins:
+            for b, rb in outs:
+                add(a, b, seq(ra, *middle, rb))
+        if sum(_size(r) for r in edges.values()) > _MAX_MODULUS_NODES:
+            return None
+    return edges.get(("i", "f"))
 
 
 def _universal(r: Regex) -> bool:
