@@ -6,10 +6,14 @@ literals ``"..."`` and character classes ``[...]`` / ``[^...]`` with the escapes
 ``|``; the postfix operators ``* + ?`` and ``{m}``, ``{m,}``, ``{m,n}``; ``#`` comments. A
 rule ends at a newline, except inside parentheses and right after ``::=`` or ``|``.
 
-GBNF is character-level, so every character class, every character of a literal and every
-``.`` becomes a terminal matching one code point, and rules carry all structure. This is
-exact under the engine's greedy lexing rule: a one-code-point terminal can never grow, so
-a lexeme is always exactly one character. Identical classes share one terminal.
+GBNF is character-level, while the engine lexes greedily (see :mod:`constrain.grammar.ir`).
+The lowering keeps the character-level language exactly: every maximal regular part of a rule
+(no reference to a recursive rule) starts as one terminal, and a terminal is split into its
+parts, down to one-code-point terminals, while the greedy lexer could read past its end: while
+some string ``w`` of a terminal and some character ``c`` that can follow it make ``w c`` a
+prefix of a string of some terminal. One-code-point terminals never grow, so the split always
+ends. Fully regular grammars become a single terminal; few parser steps make masks fast.
+Identical classes and parts share one terminal.
 
 Departures from llama.cpp, none of which widens a language: left recursion is allowed (the
 engine parses with Earley); a rule defined twice, a reversed range such as ``[z-a]`` and a
@@ -20,7 +24,7 @@ Token references (``<[id]>``, ``<|token|>``, ``!<...>``) are reported as unsuppo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 from ..config import DEFAULT_LIMITS, Limits
 from ..errors import (
@@ -30,7 +34,23 @@ from ..errors import (
     UnsatisfiableGrammarError,
     UnsupportedFeatureError,
 )
-from .ir import MAX_CODE_POINT, Chars, Grammar, Rule, Terminal, normalize_ranges
+from .ir import (
+    EMPTY,
+    MAX_CODE_POINT,
+    Alt,
+    Chars,
+    Grammar,
+    Regex,
+    Repeat,
+    Rule,
+    Seq,
+    Terminal,
+    alt,
+    normalize_ranges,
+    repeat,
+    seq,
+)
+from .lark import non_empty, nullable
 
 _SURROGATES = (0xD800, 0xDFFF)
 _SIMPLE_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\", '"': '"', "[": "[", "]": "]"}
@@ -334,16 +354,269 @@ def _show(cp: int) -> str:
     return f"\\x{cp:02X}" if cp < 0x100 else (f"\\u{cp:04X}" if cp < 0x10000 else f"\\U{cp:08X}")
 
 
+def _children(node: _Node) -> Tuple[_Node, ...]:
+    if isinstance(node, (_Seq, _Alt)):
+        return node.items
+    if isinstance(node, _Repeat):
+        return (node.item,)
+    return ()
+
+
+def _empty_language(r: Regex) -> bool:
+    if isinstance(r, Chars):
+        return not r.ranges
+    if isinstance(r, Seq):
+        return any(_empty_language(i) for i in r.items)
+    if isinstance(r, Alt):
+        return all(_empty_language(i) for i in r.items)
+    if isinstance(r, Repeat):
+        return r.min > 0 and _empty_language(r.item)
+    return False
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _Alphabet:
+    """The code points split into the intervals that no character class of the grammar
+    cuts; a set of characters is an ``int`` bitmask over the intervals."""
+
+    def __init__(self, classes: Iterable[Tuple[Tuple[int, int], ...]]) -> None:
+        bounds = {0, MAX_CODE_POINT + 1}
+        for ranges in classes:
+            for lo, hi in ranges:
+                bounds.add(lo)
+                bounds.add(hi + 1)
+        self.starts = sorted(bounds)[:-1]
+        self.index = {b: i for i, b in enumerate(self.starts)}
+
+    def mask(self, ranges: Tuple[Tuple[int, int], ...]) -> int:
+        m = 0
+        for lo, hi in ranges:
+            i = self.index[lo]
+            j = self.index[hi + 1] if hi < MAX_CODE_POINT else len(self.starts)
+            m |= ((1 << (j - i)) - 1) << i
+        return m
+
+
+def _bits(m: int) -> Iterable[int]:
+    while m:
+        low = m & -m
+        yield low.bit_length() - 1
+        m ^= low
+
+
+class _DFA:
+    """A DFA over the alphabet's intervals, trimmed to states that can still accept."""
+
+    def __init__(self, regex: Regex, alphabet: _Alphabet, max_states: int) -> None:
+        eps: List[List[int]] = []
+        edges: List[List[Tuple[int, int]]] = []
+
+        def new() -> int:
+            if len(eps) > 8 * max_states:
+                raise _TooBig
+            eps.append([])
+            edges.append([])
+            return len(eps) - 1
+
+        def build(r: Regex, s: int) -> int:  # Thompson: returns the end state
+            if isinstance(r, Chars):
+                e = new()
+                edges[s].append((alphabet.mask(r.ranges), e))
+                return e
+            if isinstance(r, Seq):
+                for item in r.items:
+                    s = build(item, s)
+                return s
+            if isinstance(r, Alt):
+                e = new()
+                for item in r.items:
+                    b = new()
+                    eps[s].append(b)
+                    eps[build(item, b)].append(e)
+                return e
+            assert isinstance(r, Repeat), r
+            for _ in range(r.min):
+                s = build(r.item, s)
+            if r.max is None:
+                loop = new()
+                eps[s].append(loop)
+                eps[build(r.item, loop)].append(loop)
+                return loop
+            e = new()
+            for _ in range(r.max - r.min):
+                eps[s].append(e)
+                s = build(r.item, s)
+            eps[s].append(e)
+            return e
+
+        start = new()
+        final = build(regex, start)
+
+        def closure(states) -> frozenset:
+            out, stack = set(states), list(states)
+            while stack:
+                for t in eps[stack.pop()]:
+                    if t not in out:
+                        out.add(t)
+                        stack.append(t)
+            return frozenset(out)
+
+        ids = {closure([start]): 0}
+        order = list(ids)
+        trans: List[Dict[int, int]] = []
+        i = 0
+        while i < len(order):
+            moves: Dict[int, set] = {}
+            for q in order[i]:
+                for m, t in edges[q]:
+                    for b in _bits(m):
+                        moves.setdefault(b, set()).add(t)
+            row: Dict[int, int] = {}
+            for b, targets in moves.items():
+                key = closure(targets)
+                if key not in ids:
+                    if len(order) >= max_states:
+                        raise _TooBig
+                    ids[key] = len(order)
+                    order.append(key)
+                row[b] = ids[key]
+            trans.append(row)
+            i += 1
+        self.accepting = [final in q for q in order]
+        live = {n for n, acc in enumerate(self.accepting) if acc}
+        changed = True
+        while changed:
+            changed = False
+            for n, row in enumerate(trans):
+                if n not in live and any(t in live for t in row.values()):
+                    live.add(n)
+                    changed = True
+        self.trans = [{b: t for b, t in row.items() if t in live} for row in trans]
+        self.out = [sum(1 << b for b in row) for row in self.trans]
+
+    @property
+    def first(self) -> int:
+        return self.out[0]
+
+    def overgrows(self, other: "_DFA", follow: int) -> bool:
+        """Whether some ``w`` in this language and ``c`` in ``follow`` make ``w c`` a prefix
+        of a string of ``other``: then the greedy lexer, with ``other`` live, reads past ``w``."""
+        seen = {(0, 0)}
+        stack = [(0, 0)]
+        while stack:
+            a, b = stack.pop()
+            if self.accepting[a] and follow & other.out[b]:
+                return True
+            for bit in _bits(self.out[a] & other.out[b]):
+                pair = (self.trans[a][bit], other.trans[b][bit])
+                if pair not in seen:
+                    seen.add(pair)
+                    stack.append(pair)
+        return False
+
+
 class _Lowerer:
-    def __init__(self, rules: Dict[str, _Node], rule_lines: Dict[str, int], limits: Limits) -> None:
+    """Lowers the syntax tree, turning maximal regular parts into terminals where the greedy
+    lexer provably splits the text where the character-level grammar does, and into rules
+    over one-character terminals elsewhere."""
+
+    MAX_UNIT_DFA_STATES = 2000
+
+    def __init__(self, rules: Dict[str, _Node], limits: Limits) -> None:
         self.source = rules
-        self.rule_lines = rule_lines
         self.limits = limits
-        self.terminals: Dict[Tuple[Tuple[int, int], ...], str] = {}
+        self.nodes: Dict[int, _Node] = {}
+        classes = []
+        stack = list(rules.values())
+        while stack:
+            node = stack.pop()
+            self.nodes[id(node)] = node
+            if isinstance(node, _Chars):
+                classes.append(node.ranges)
+            stack.extend(_children(node))
+        self.alphabet = _Alphabet(classes)
+        self.regular_rules = self._regular_rules()
+        self._regular: Dict[int, bool] = {}
+        self._ir: Dict[int, Regex] = {}
+        self.atomic: set = set()
+        for body in rules.values():
+            self._mark(body)
+
+    # which parts are regular
+
+    def _regular_rules(self) -> set:
+        state: Dict[str, int] = {}  # 0: being visited, 1: regular, 2: not
+
+        def visit(name: str) -> bool:
+            if name in state:
+                return state[name] == 1
+            if name not in self.source:
+                return False
+            state[name] = 0
+            ok = True
+            stack = [self.source[name]]
+            while stack:
+                node = stack.pop()
+                if isinstance(node, _Ref) and not visit(node.name):
+                    ok = False
+                stack.extend(_children(node))
+            state[name] = 1 if ok else 2
+            return ok
+
+        return {name for name in self.source if visit(name)}
+
+    def is_regular(self, node: _Node) -> bool:
+        key = id(node)
+        if key not in self._regular:
+            if isinstance(node, _Ref):
+                self._regular[key] = node.name in self.regular_rules
+            else:
+                self._regular[key] = all(self.is_regular(c) for c in _children(node))
+        return self._regular[key]
+
+    def _mark(self, node: _Node) -> None:
+        if isinstance(node, _Chars):
+            return
+        if self.is_regular(node):
+            self.atomic.add(id(node))
+        else:
+            for child in _children(node):
+                self._mark(child)
+
+    def demote(self, key: int) -> None:
+        self.atomic.discard(key)
+        for child in _children(self.nodes[key]):
+            if not isinstance(child, _Chars):
+                self.atomic.add(id(child))
+
+    def to_ir(self, node: _Node) -> Regex:
+        key = id(node)
+        if key not in self._ir:
+            if isinstance(node, _Chars):
+                r: Regex = Chars(node.ranges)
+            elif isinstance(node, _Ref):
+                r = self.to_ir(self.source[node.name])
+            elif isinstance(node, _Seq):
+                r = seq(*(self.to_ir(i) for i in node.items)) if node.items else EMPTY
+            elif isinstance(node, _Alt):
+                r = alt(*(self.to_ir(i) for i in node.items))
+            else:
+                r = repeat(self.to_ir(node.item), node.min, node.max)
+            self._ir[key] = r
+        return self._ir[key]
+
+    # one lowering pass
+
+    def _reset(self) -> None:
+        self.char_terminals: Dict[Tuple[Tuple[int, int], ...], str] = {}
+        self.unit_terminals: Dict[Regex, str] = {}
+        self.unit_nodes: Dict[str, List[int]] = {}
         self.rules: Dict[str, List[Tuple[str, ...]]] = {}
         self.counter: Dict[str, int] = {}
         self.symbols = 0
-        self.void: set = set()  # rules that derive nothing (an empty class: ``[]``)
 
     def fresh(self, base: str) -> str:
         n = self.counter.get(base, 0) + 1
@@ -360,16 +633,39 @@ class _Lowerer:
         self.rules[name] = alternatives
         return name
 
-    def terminal(self, ranges: Tuple[Tuple[int, int], ...]) -> str:
+    def char_terminal(self, ranges: Tuple[Tuple[int, int], ...]) -> str:
         if not ranges:
             return "#void"
-        name = self.terminals.get(ranges)
+        name = self.char_terminals.get(ranges)
         if name is None:
-            name = self.terminals[ranges] = _class_name(ranges)
+            name = self.char_terminals[ranges] = _class_name(ranges)
         return name
 
+    def unit(self, node: _Node, owner: str) -> str:
+        regex = self.to_ir(node)
+        if _empty_language(regex):
+            return "#void"
+        optional = nullable(regex)
+        if optional:
+            regex = non_empty(regex)
+            if _empty_language(regex):
+                return self.rules.get("#empty") and "#empty" or self.add_rule("#empty", [()])
+        if isinstance(regex, Chars):
+            name = self.char_terminal(regex.ranges)
+        else:
+            name = self.unit_terminals.get(regex)
+            if name is None:
+                n = self.counter.get(f"<{owner}>", 0) + 1
+                self.counter[f"<{owner}>"] = n
+                name = self.unit_terminals[regex] = f"<{owner}>" if n == 1 else f"<{owner}:{n}>"
+            self.unit_nodes.setdefault(name, []).append(id(node))
+        if not optional:
+            return name
+        opt = f"{name}?"
+        return opt if opt in self.rules else self.add_rule(opt, [(), (name,)])
+
     def alternatives(self, node: _Node, owner: str) -> List[Tuple[str, ...]]:
-        if isinstance(node, _Alt):
+        if isinstance(node, _Alt) and id(node) not in self.atomic:
             out: List[Tuple[str, ...]] = []
             for item in node.items:
                 out.extend(self.alternatives(item, owner))
@@ -377,7 +673,7 @@ class _Lowerer:
         return [self.sequence(node, owner)]
 
     def sequence(self, node: _Node, owner: str) -> Tuple[str, ...]:
-        if isinstance(node, _Seq):
+        if isinstance(node, _Seq) and id(node) not in self.atomic:
             out: List[str] = []
             for item in node.items:
                 out.extend(self.sequence(item, owner))
@@ -386,7 +682,9 @@ class _Lowerer:
 
     def symbol(self, node: _Node, owner: str) -> str:
         if isinstance(node, _Chars):
-            return self.terminal(node.ranges)
+            return self.char_terminal(node.ranges)
+        if id(node) in self.atomic:
+            return self.unit(node, owner)
         if isinstance(node, _Ref):
             if node.name not in self.source:
                 raise InvalidGrammarError(
@@ -415,10 +713,20 @@ class _Lowerer:
             return tail[0]
         return self.add_rule(self.fresh(owner), [(item,) * node.min + tail])
 
-    def lower(self, start: str) -> Grammar:
+    def _pass(self, start: str) -> None:
+        self._reset()
         for name, body in self.source.items():
-            self.add_rule(name, self.alternatives(body, name))
-        # Drop alternatives that use an empty class, to a fixpoint.
+            if id(body) in self.atomic:
+                self.add_rule(name, [(self.unit(body, name),)])
+            else:
+                self.add_rule(name, self.alternatives(body, name))
+        # Undefined references are errors even in unreachable rules; check them all.
+        for node in self.nodes.values():
+            if isinstance(node, _Ref) and node.name not in self.source:
+                raise InvalidGrammarError(
+                    f"GBNF: undefined rule {node.name!r} at line {node.line}, column {node.column}"
+                )
+        # Drop alternatives that match nothing (an empty class), to a fixpoint.
         void = {"#void"}
         changed = True
         while changed:
@@ -434,20 +742,88 @@ class _Lowerer:
                     void.add(name)
         if start in void:
             raise UnsatisfiableGrammarError(f"GBNF: rule {start!r} matches nothing (an empty class [] in every path)")
-        # Keep what the start rule reaches.
         reached = {start}
         stack = [start]
         while stack:
-            for alt in self.rules[stack.pop()]:
-                for sym in alt:
+            for alt_ in self.rules[stack.pop()]:
+                for sym in alt_:
                     if sym in self.rules and sym not in reached:
                         reached.add(sym)
                         stack.append(sym)
-        used_terms = {s for n in reached for a in self.rules[n] for s in a if s not in self.rules}
-        rules = tuple(Rule(n, tuple(a)) for n, a in self.rules.items() if n in reached)
+        self.rules = {n: a for n, a in self.rules.items() if n in reached}
+
+    # safety of the unit terminals
+
+    def _unsafe_units(self, start: str) -> List[str]:
+        regex_of: Dict[str, Regex] = {name: Chars(r) for r, name in self.char_terminals.items()}
+        regex_of.update({name: r for r, name in self.unit_terminals.items()})
+        used = {s for alts in self.rules.values() for a in alts for s in a if s not in self.rules}
+        dfas: Dict[str, _DFA] = {}
+        too_big = []
+        for name in used:
+            try:
+                dfas[name] = _DFA(regex_of[name], self.alphabet, self.MAX_UNIT_DFA_STATES)
+            except _TooBig:
+                too_big.append(name)
+        if too_big:
+            return too_big
+        follow = self._follow(dfas, start)
+        multi = [n for n in used if n in self.unit_nodes]
+        return [e2 for e2 in multi if any(dfas[e1].overgrows(dfas[e2], follow[e1]) for e1 in used)]
+
+    def _follow(self, dfas: Dict[str, _DFA], start: str) -> Dict[str, int]:
+        rules = self.rules
+        nullable_ = {n for n, alts in rules.items() if () in alts}
+        changed = True
+        while changed:
+            changed = False
+            for n, alts in rules.items():
+                if n not in nullable_ and any(all(s in nullable_ for s in a) for a in alts):
+                    nullable_.add(n)
+                    changed = True
+        first: Dict[str, int] = {t: d.first for t, d in dfas.items()}
+        first.update({n: 0 for n in rules})
+        changed = True
+        while changed:
+            changed = False
+            for n, alts in rules.items():
+                m = first[n]
+                for a in alts:
+                    for s in a:
+                        m |= first[s]
+                        if s not in nullable_:
+                            break
+                if m != first[n]:
+                    first[n] = m
+                    changed = True
+        follow: Dict[str, int] = {s: 0 for s in first}
+        changed = True
+        while changed:
+            changed = False
+            for n, alts in rules.items():
+                for a in alts:
+                    trailer = follow[n]
+                    for s in reversed(a):
+                        if trailer & ~follow[s]:
+                            follow[s] |= trailer
+                            changed = True
+                        trailer = (trailer | first[s]) if s in nullable_ else first[s]
+        return follow
+
+    def lower(self, start: str) -> Grammar:
+        while True:
+            self._pass(start)
+            unsafe = self._unsafe_units(start)
+            if not unsafe:
+                break
+            for name in unsafe:
+                for key in self.unit_nodes[name]:
+                    self.demote(key)
+        used_terms = {s for alts in self.rules.values() for a in alts for s in a if s not in self.rules}
+        rules = tuple(Rule(n, tuple(a)) for n, a in self.rules.items())
         terminals = tuple(
-            Terminal(name, Chars(ranges)) for ranges, name in self.terminals.items() if name in used_terms
-        )
+            Terminal(name, Chars(ranges)) for ranges, name in self.char_terminals.items() if name in used_terms
+        ) + tuple(Terminal(name, r) for r, name in self.unit_terminals.items() if name in used_terms)
         return Grammar(start=start, rules=rules, terminals=terminals, kind="gbnf")
 
 
@@ -476,4 +852,4 @@ def grammar_from_gbnf(text: str, start: str = "root", *, limits: Limits = DEFAUL
     if start not in parser.rules:
         defined = ", ".join(sorted(parser.rules)) or "none"
         raise InvalidGrammarError(f"GBNF: start rule {start!r} is not defined (rules: {defined})")
-    return _Lowerer(parser.rules, parser.rule_lines, limits).lower(start)
+    return _Lowerer(parser.rules, limits).lower(start)

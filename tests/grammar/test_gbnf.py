@@ -97,6 +97,16 @@ CASES = {
         ["()", "(a)", "(a(b)c)", "((()))"],
         ["(", "(a", "a", "(A)", "())"],
     ),
+    "overrun": (
+        'root ::= [a-z]+ rest\nrest ::= [a-z] rest | [a-z] "."\n',
+        ["ab.", "abc.", "abcdef."],
+        ["a.", ".", "ab", "ab.."],
+    ),
+    "runs_between_recursion": (
+        'root ::= "(" root ")" | [a-z]+ " "* | root "," root\n',
+        ["a", "(ab  )", "((a),b)", "a ,b"],
+        ["", "()", "(a", "a,", " a"],
+    ),
     "empty_alternative": (
         'root ::= "a" opt "b"\nopt ::= "c" |\n',
         ["ab", "acb"],
@@ -135,18 +145,29 @@ def test_engine_accepts_and_rejects(name):
         assert not engine_accepts(text, sample), sample
 
 
-def test_one_terminal_per_distinct_character_class():
+def test_regular_grammar_becomes_one_terminal():
     g = grammar_from_gbnf('root ::= [0-9] "1" [0-9] x\nx ::= [0-9]+ "11"\n')
     assert g.kind == "gbnf" and g.start == "root" and g.ignore == ()
-    assert sorted(t.name for t in g.terminals) == ['"1"', "[0-9]"]
+    assert [t.name for t in g.terminals] == ["<root>"]
     assert g == Grammar.from_gbnf('root ::= [0-9] "1" [0-9] x\nx ::= [0-9]+ "11"\n')
+
+
+def test_units_that_greedy_lexing_would_overrun_are_split():
+    # "[a-z]+" as one terminal would eat the letters that "rest" needs.
+    text = 'root ::= [a-z]+ rest\nrest ::= [a-z] rest | [a-z] "."\n'
+    g = grammar_from_gbnf(text)
+    assert {t.name for t in g.terminals} == {"[a-z]", "<rest>"}  # <rest> is [a-z] "."
+    assert engine_accepts(text, "ab.") and not engine_accepts(text, "a.")
+    # Where nothing after it can continue it, a run stays one terminal.
+    g = grammar_from_gbnf('root ::= "(" root ")" | [a-z]+ ws\nws ::= [ ]*\n')
+    assert "<root>" in {t.name for t in g.terminals}
 
 
 def test_start_argument_and_unreachable_rules_dropped():
     text = 'root ::= "a"\nother ::= "b" helper\nhelper ::= "c"\nunused ::= "d"\n'
     g = grammar_from_gbnf(text, start="other")
     assert g.start == "other"
-    assert {r.name for r in g.rules} == {"other", "helper"}
+    assert {r.name for r in g.rules} == {"other"}  # "other" is regular: one terminal, "bc"
     assert engine_accepts(text, "bc", start="other")
     assert not engine_accepts(text, "a", start="other")
 
@@ -208,3 +229,54 @@ def test_repetition_size_is_bounded():
 def test_non_string_input():
     with pytest.raises(InvalidGrammarError):
         grammar_from_gbnf(None)  # type: ignore[arg-type]
+
+
+# --- random grammars against XGrammar: the choice of terminals never changes the language -----
+
+_ATOMS = ['"a"', '"b"', '"ab"', '"ba"', '"abc"', "[ab]", "[bc]", "[^a]", '"c"']
+_OPS = ["*", "+", "?", "{2}", "{0,2}", "{1,3}", "{2,}"]
+
+
+def _random_gbnf(rng) -> str:
+    names = ["root", "x", "y"][: rng.randint(1, 3)]
+
+    def expr(depth: int) -> str:
+        k = rng.random()
+        if depth >= 3 or k < 0.35:
+            return rng.choice(names) if rng.random() < 0.25 else rng.choice(_ATOMS)
+        if k < 0.6:
+            return " ".join(expr(depth + 1) for _ in range(rng.randint(2, 3)))
+        if k < 0.8:
+            return "(" + " | ".join(expr(depth + 1) for _ in range(rng.randint(2, 3))) + ")"
+        return "(" + expr(depth + 1) + ")" + rng.choice(_OPS)
+
+    # Every rule has a non-recursive way out, so no rule is unproductive.
+    return "".join(f"{n} ::= {expr(0)} | {rng.choice(_ATOMS)}\n" for n in names)
+
+
+def _strings(alphabet: str, max_len: int):
+    out = [""]
+    frontier = [""]
+    for _ in range(max_len):
+        frontier = [s + c for s in frontier for c in alphabet]
+        out.extend(frontier)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_grammars_agree_with_xgrammar(seed):
+    import random
+
+    xgr = pytest.importorskip("xgrammar")
+    from xgrammar.testing import _is_grammar_accept_string
+
+    rng = random.Random(seed)
+    samples = _strings("abc", 4)
+    for _ in range(4):
+        text = _random_gbnf(rng)
+        reference = xgr.Grammar.from_ebnf(text)
+        compiled = constrain.compile(grammar_from_gbnf(text), Vocabulary.byte_level())
+        for sample in samples:
+            m = Matcher(compiled)
+            ours = m.accept_bytes(sample.encode()) and m.is_accepting()
+            assert ours == _is_grammar_accept_string(reference, sample), (text, sample)

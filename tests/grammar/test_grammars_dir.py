@@ -1,9 +1,10 @@
 """The grammar library in grammars/ and the loader.
 
 Every library grammar comes with accept and reject samples in tests/data/grammars/<name>.json.
-Lark's own Earley parser is the reference: the engine must give its verdict on every sample,
-except on the samples listed under "reject_greedy", which Lark accepts and the engine rejects
-because it lexes greedily (the grammar's header comment says why).
+The reference for a .lark file is Lark's own Earley parser, for a .gbnf file XGrammar's GBNF
+reader: the engine must give its verdict on every sample, except on the samples listed under
+"reject_greedy", which Lark accepts and the engine rejects because it lexes greedily (the
+grammar's header comment says why).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ REPO = Path(__file__).resolve().parents[2]
 GRAMMARS = REPO / "grammars"
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "grammars"
 REQUIRED = {"json", "arithmetic", "sql", "c_like", "smiles", "sexp"}
-NAMES = sorted(p.stem for p in GRAMMARS.glob("*.lark"))
+FILES = {p.stem: p for p in sorted(GRAMMARS.glob("*.gbnf")) + sorted(GRAMMARS.glob("*.lark"))}
+NAMES = sorted(FILES)
+COMMENT = {".lark": "//", ".gbnf": "#"}
 
 
 def samples(name: str) -> dict:
@@ -47,21 +50,22 @@ def compiled(name: str, vocab_name: str):
         from constrain.testing import qwen2_vocabulary
 
         vocab = qwen2_vocabulary()
-    path = GRAMMARS / f"{name}.lark"
+    path = FILES[name]
     return constrain.compile(load_grammar(path, start=declared_start(path.read_text())), vocab)
 
 
 def test_library_has_the_required_grammars():
-    assert REQUIRED <= set(NAMES)
+    assert REQUIRED <= {name for name, path in FILES.items() if path.suffix == ".lark"}
+    assert len(FILES) == len(list(GRAMMARS.glob("*.lark")) + list(GRAMMARS.glob("*.gbnf"))), "names must be unique"
     assert REQUIRED <= set(list_grammars())
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_header_and_samples(name):
-    text = (GRAMMARS / f"{name}.lark").read_text(encoding="utf-8")
+    text = FILES[name].read_text(encoding="utf-8")
     header = []
     for line in text.splitlines():
-        if not line.startswith("//"):
+        if not line.startswith(COMMENT[FILES[name].suffix]):
             break
         header.append(line)
     assert len(header) >= 2, "a grammar opens with a comment saying what it is"
@@ -73,16 +77,26 @@ def test_header_and_samples(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_samples_agree_with_lark(name):
-    text = (GRAMMARS / f"{name}.lark").read_text(encoding="utf-8")
-    parser = lark.Lark(text, start=declared_start(text), parser="earley", lexer="dynamic")
+def test_samples_agree_with_the_reference(name):
+    text = FILES[name].read_text(encoding="utf-8")
+    if FILES[name].suffix == ".gbnf":
+        xgr = pytest.importorskip("xgrammar")
+        from xgrammar.testing import _is_grammar_accept_string
 
-    def accepts(sample: str) -> bool:
-        try:
-            parser.parse(sample)
-        except lark.exceptions.LarkError:
-            return False
-        return True
+        reference = xgr.Grammar.from_ebnf(text, root_rule_name=declared_start(text))
+
+        def accepts(sample: str) -> bool:
+            return _is_grammar_accept_string(reference, sample)
+
+    else:
+        parser = lark.Lark(text, start=declared_start(text), parser="earley", lexer="dynamic")
+
+        def accepts(sample: str) -> bool:
+            try:
+                parser.parse(sample)
+            except lark.exceptions.LarkError:
+                return False
+            return True
 
     data = samples(name)
     assert [s for s in data["accept"] if not accepts(s)] == []
@@ -180,6 +194,7 @@ def test_environment_path_comes_first(tmp_path, monkeypatch):
     assert load_grammar("mine").kind == "gbnf"
     assert {t.name for t in load_grammar("sql").terminals} == {"ONLY"}
     assert "mine" in list_grammars()
+    assert load_grammar("csv").kind == "gbnf"  # the library is still searched
 
 
 def test_unknown_name_lists_the_directories_searched(tmp_path, monkeypatch):
