@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Dict, Optional, Tuple
 
 from .ecma_regex import parse_ecma
-from .ir import MAX_CODE_POINT, And, Chars, Regex, Repeat, literal, seq
+from .ir import MAX_CODE_POINT, And, Chars, Not, Regex, Repeat, literal, repeat, seq
 
 _YEAR = r"\d{4}"
 _MONTH_DAY = (
@@ -54,7 +54,6 @@ HOSTNAME_SHAPE = rf"{_LABEL}(?:\.{_LABEL})*"
 # DFA state per position and label shape, so labels of at most 20 characters, at most 12 of
 # them (<= 251 characters), stand in for it: a subset of the valid hostnames.
 _SHORT_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,18}[A-Za-z0-9])?"
-HOSTNAME_BOUNDED = rf"{_SHORT_LABEL}(?:\.{_SHORT_LABEL}){{0,11}}"
 UUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 EMAIL_LOCAL = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
@@ -113,7 +112,13 @@ INTEGER_FORMATS: Dict[str, Tuple[int, int]] = {
     "uint64": (0, 2**64 - 1),
 }
 
-_ASCII_ANY = Repeat(Chars(((0, 0x7F),)), 0, None)
+
+
+def _hostname() -> Regex:
+    # Labels with "--" in the 3rd and 4th positions are reserved (RFC 5891 4.2.3.1), and
+    # "xn--" A-labels would need Punycode and IDNA checks: both are left out.
+    label = And((parse_ecma(_SHORT_LABEL), Not(parse_ecma("[A-Za-z0-9-]{2}--[A-Za-z0-9-]*"))))
+    return seq(label, repeat(seq(literal("."), label), 0, 11))
 
 
 @lru_cache(maxsize=None)
@@ -131,10 +136,10 @@ def format_regex(name: str) -> Optional[Regex]:
     if name in _PATTERNS:
         return parse_ecma(_PATTERNS[name])
     if name == "hostname":
-        return parse_ecma(HOSTNAME_BOUNDED)
+        return _hostname()
     if name == "email":
         local = And((parse_ecma(EMAIL_LOCAL), Repeat(Chars(((0, MAX_CODE_POINT),)), 1, 64)))
-        return seq(local, literal("@"), parse_ecma(HOSTNAME_BOUNDED))
+        return seq(local, literal("@"), _hostname())
     raise KeyError(name)
 
 
