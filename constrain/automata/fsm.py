@@ -25,6 +25,7 @@ increasing order, so equal languages give identical tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import gc
 from collections import OrderedDict
 from functools import lru_cache
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -345,6 +346,55 @@ def _closure(eps: List[List[int]], states) -> set:
     return seen
 
 
+#: NFAs with more states than this are determinized by the Numba kernel.
+NUMBA_NFA_THRESHOLD = 2_000
+
+
+def _determinize_numba(nfa: _NFA, edges_cls, start: int, final: int, n_cls: int, limit: int,
+                       max_states: int) -> Tuple[np.ndarray, np.ndarray]:
+    from ..kernels import fsm as kernels
+
+    n = len(nfa.eps)
+    eps_len = np.fromiter((len(e) for e in nfa.eps), dtype=np.int64, count=n)
+    eps_ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(eps_len, out=eps_ptr[1:])
+    eps_dst = np.fromiter((t for e in nfa.eps for t in e), dtype=np.int64, count=int(eps_ptr[-1]))
+    edge_len = np.fromiter((len(e) for e in edges_cls), dtype=np.int64, count=n)
+    edge_ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(edge_len, out=edge_ptr[1:])
+    flat = np.array([x for e in edges_cls for x in e], dtype=np.int64).reshape(-1, 3)
+    important = edge_len > 0
+    important[final] = True
+    zob = np.random.default_rng(0x5EED).integers(1, 2**63, size=n, dtype=np.uint64)
+    stamp = np.zeros(n, np.int64)
+    stack, seeds, out = (np.empty(n, np.int64) for _ in range(3))
+    cap = min(limit, 4096)
+    data_cap = 1 << 16
+    while True:
+        trans = np.empty((cap, n_cls), np.int32)
+        acc = np.zeros(cap, np.bool_)
+        set_ptr = np.zeros(cap + 1, np.int64)
+        set_data = np.empty(data_cap, np.int64)
+        size = 1 << int(2 * cap - 1).bit_length()
+        htable = np.full(size, -1, np.int64)
+        hkeys = np.zeros(cap, np.uint64)
+        stamp[:] = 0
+        got = kernels.determinize(eps_ptr, eps_dst, edge_ptr, flat[:, 0].copy(), flat[:, 1].copy(),
+                                  flat[:, 2].copy(), important, zob, start, final, n_cls, trans, acc,
+                                  set_ptr, set_data, htable, hkeys, stamp, stack, seeds, out)
+        if got >= 0:
+            return trans[:got], acc[:got]
+        if got == -1:
+            if cap >= limit:
+                raise ResourceLimitError(
+                    f"regex too large: its DFA exceeds {limit} states before minimization "
+                    f"(2 x Limits.max_dfa_states={max_states})"
+                )
+            cap = min(limit, 4 * cap)
+        else:
+            data_cap *= 4
+
+
 def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
     """Subset construction over byte classes: (trans [n, C] with -1, accepting, byte_class)."""
     points = {0, 256}
@@ -360,6 +410,9 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
     n_cls = len(bounds) - 1
     eps = nfa.eps
     limit = 2 * max_states + 64
+    if len(eps) > NUMBA_NFA_THRESHOLD:
+        trans, acc = _determinize_numba(nfa, edges_cls, start, final, n_cls, limit, max_states)
+        return trans, acc, byte_class
 
     def key_of(closure: set) -> frozenset:
         return frozenset(q for q in closure if edges_cls[q] or q == final)
@@ -627,7 +680,7 @@ def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "reg
         inv[perm] = np.arange(len(perm))
         byte_class = inv[byte_class].astype(np.int32)
         if isinstance(rows, np.ndarray):
-            rows = rows[:, perm]
+            rows = np.take(rows, perm, axis=1)
         else:
             p = perm.tolist()
             rows = [[row[i] for i in p] for row in rows]
@@ -650,7 +703,7 @@ def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "reg
         raise ResourceLimitError(
             f"{what} needs a DFA of {trans_c.shape[0]} states, over Limits.max_dfa_states={max_states}"
         )
-    dfa = ByteDFA(trans_c[:, byte_class], acc_a)
+    dfa = ByteDFA(np.take(trans_c, byte_class, axis=1), acc_a)
     object.__setattr__(dfa, "_byte_class", byte_class)
     return dfa
 
@@ -691,7 +744,7 @@ def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bo
     # shifted tables: row 0 is the dead state, state s is row s + 1
     cols = []
     for d in dfas:
-        t = d.transitions[:, reps] + 1 if d.num_states else np.zeros((0, n_cls), np.int64)
+        t = np.take(d.transitions, reps, axis=1) + 1 if d.num_states else np.zeros((0, n_cls), np.int64)
         cols.append([[0] * n_cls] + t.tolist())
     accs = [[False] + d.accepting.tolist() for d in dfas]
     radix = [len(c) for c in cols]
@@ -812,7 +865,7 @@ def _without_empty(dfa: ByteDFA, max_states: int) -> ByteDFA:
     n_cls = int(classes.max()) + 1
     reps = np.zeros(n_cls, dtype=np.int64)
     reps[classes[::-1]] = np.arange(255, -1, -1)
-    t = dfa.transitions[:, reps]
+    t = np.take(dfa.transitions, reps, axis=1)
     t = np.where(t >= 0, t + 1, -1)
     rows = [t[0].tolist()] + t.tolist()
     acc = [False] + dfa.accepting.tolist()
@@ -847,7 +900,7 @@ def _class_tables(dfas: Sequence[ByteDFA]) -> Tuple[List[np.ndarray], np.ndarray
     n_cls = int(byte_class.max()) + 1
     reps = np.zeros(n_cls, dtype=np.int64)
     reps[byte_class[::-1]] = np.arange(255, -1, -1)
-    return [d.transitions[:, reps] for d in dfas], byte_class
+    return [np.take(d.transitions, reps, axis=1) for d in dfas], byte_class
 
 
 def _glues(left: np.ndarray, left_acc: np.ndarray, right_start: np.ndarray) -> bool:
@@ -957,7 +1010,14 @@ class _DFACache:
         if dfa is not None:
             self.entries.move_to_end(key)
             return dfa
-        dfa = self.fn(regex, max_states=max_states)
+        # The collector would traverse the many small lists of an NFA again and again.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            dfa = self.fn(regex, max_states=max_states)
+        finally:
+            if was_enabled:
+                gc.enable()
         self.entries[key] = dfa
         self.bytes += dfa.transitions.nbytes
         while self.bytes > self.max_bytes and len(self.entries) > 1:

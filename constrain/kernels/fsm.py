@@ -8,6 +8,7 @@ transitions come in CSR form: the sources of the edges into ``t`` on class ``c``
 ``src[ptr[c * n + t]:ptr[c * n + t + 1]]``.
 """
 
+import numpy as np
 from numba import njit
 
 from ..config import NJIT_OPTIONS
@@ -156,3 +157,111 @@ def inverse_csr(trans, ptr, src):
     for i in range(n_cls * n, 0, -1):
         ptr[i] = ptr[i - 1]
     ptr[0] = 0
+
+
+@njit(**NJIT_OPTIONS)
+def _closure(eps_ptr, eps_dst, important, zob, seeds, n_seeds, stamp, gen, stack, out):
+    """Epsilon closure of ``seeds[:n_seeds]``: marks it with ``stamp == gen``, writes its
+    important states to ``out`` and returns (their count, their order-free hash)."""
+    top = 0
+    for i in range(n_seeds):
+        q = seeds[i]
+        if stamp[q] != gen:
+            stamp[q] = gen
+            stack[top] = q
+            top += 1
+    m = 0
+    h = np.uint64(0)
+    while top > 0:
+        top -= 1
+        q = stack[top]
+        if important[q]:
+            out[m] = q
+            m += 1
+            h ^= zob[q]
+        for k in range(eps_ptr[q], eps_ptr[q + 1]):
+            t = eps_dst[k]
+            if stamp[t] != gen:
+                stamp[t] = gen
+                stack[top] = t
+                top += 1
+    return m, h
+
+
+@njit(**NJIT_OPTIONS)
+def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob, start, final,
+                n_cls, trans, acc, set_ptr, set_data, htable, hkeys, stamp, stack, seeds, out):
+    """Subset construction over byte classes. An NFA state's edges are
+    ``edge_*[edge_ptr[q]:edge_ptr[q + 1]]`` (inclusive class ranges), its epsilon moves
+    ``eps_dst[eps_ptr[q]:eps_ptr[q + 1]]``; a DFA state is the set of *important* NFA states
+    (those with edges, and ``final``) of a closure, stored in ``set_data``, found again
+    through the open-addressing table ``htable`` (-1: empty) keyed by an order-free hash.
+
+    Returns the number of DFA states written to ``trans``/``acc``, -1 when they would
+    exceed ``trans.shape[0]``, -2 when ``set_data`` is too small.
+    """
+    cap = trans.shape[0]
+    mask = htable.shape[0] - 1
+    gen = np.int64(1)
+    seeds[0] = start
+    m, h = _closure(eps_ptr, eps_dst, important, zob, seeds, 1, stamp, gen, stack, out)
+    if m > set_data.shape[0]:
+        return -2
+    for j in range(m):
+        set_data[j] = out[j]
+    set_ptr[0] = 0
+    set_ptr[1] = m
+    acc[0] = stamp[final] == gen
+    hkeys[0] = h
+    htable[h & np.uint64(mask)] = 0
+    n_dfa = 1
+    i = 0
+    while i < n_dfa:
+        for c in range(n_cls):
+            gen += 1
+            k = 0
+            for j in range(set_ptr[i], set_ptr[i + 1]):
+                q = set_data[j]
+                for e in range(edge_ptr[q], edge_ptr[q + 1]):
+                    if edge_lo[e] <= c and c <= edge_hi[e]:
+                        t = edge_dst[e]
+                        if stamp[t] != gen:
+                            stamp[t] = gen
+                            seeds[k] = t
+                            k += 1
+            if k == 0:
+                trans[i, c] = -1
+                continue
+            gen += 1
+            m, h = _closure(eps_ptr, eps_dst, important, zob, seeds, k, stamp, gen, stack, out)
+            slot = h & np.uint64(mask)
+            found = -1
+            while htable[slot] != -1:
+                d = htable[slot]
+                if hkeys[d] == h and set_ptr[d + 1] - set_ptr[d] == m:
+                    same = True
+                    for j in range(set_ptr[d], set_ptr[d + 1]):
+                        if stamp[set_data[j]] != gen:
+                            same = False
+                            break
+                    if same:
+                        found = d
+                        break
+                slot = (slot + np.uint64(1)) & np.uint64(mask)
+            if found < 0:
+                if n_dfa >= cap:
+                    return -1
+                base = set_ptr[n_dfa]
+                if base + m > set_data.shape[0]:
+                    return -2
+                for j in range(m):
+                    set_data[base + j] = out[j]
+                set_ptr[n_dfa + 1] = base + m
+                acc[n_dfa] = stamp[final] == gen
+                hkeys[n_dfa] = h
+                htable[slot] = n_dfa
+                found = n_dfa
+                n_dfa += 1
+            trans[i, c] = found
+        i += 1
+    return n_dfa

@@ -403,3 +403,19 @@ def test_cache_is_bounded_by_table_bytes():
     assert len(cache.entries) == 1 and cache(b) is not None and cache.bytes <= cache.max_bytes
     cache.cache_clear()
     assert cache.bytes == 0 and not cache.entries
+
+
+@pytest.mark.parametrize("pattern", TWIN_PATTERNS + [r"(a|b)*a(a|b){12}", r"(x|(?s:.){0,300})"])
+def test_numba_and_python_determinization_agree(pattern, monkeypatch):
+    r = parse_regex(pattern)
+    python_side = fsm_module._nfa_route(r, 20_000)
+    monkeypatch.setattr(fsm_module, "NUMBA_NFA_THRESHOLD", 0)
+    numba_side = fsm_module._nfa_route(r, 20_000)  # (a|b)*a(a|b){12}: both buffers must grow
+    assert np.array_equal(python_side.transitions, numba_side.transitions)
+    assert np.array_equal(python_side.accepting, numba_side.accepting)
+
+
+def test_numba_determinization_respects_the_limit(monkeypatch):
+    monkeypatch.setattr(fsm_module, "NUMBA_NFA_THRESHOLD", 0)
+    with pytest.raises(ResourceLimitError, match="before minimization"):
+        fsm_module._nfa_route(parse_regex(r"(a|b)*a(a|b){12}"), 1000)
