@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -91,7 +92,7 @@ class GenerateJob:
 
     def describe(self) -> Dict[str, Any]:
         return {**self.engine.describe(), "vocab_size": self.engine.vocab_size,
-                "model": getattr(self.model.config, "_name_or_path", "") or "",
+                "model": Path(str(getattr(self.model.config, "_name_or_path", "") or "")).name,
                 "logits_width": self.logits_width}
 
     def _allowed(self, bitmask: np.ndarray) -> Any:
@@ -308,7 +309,6 @@ def compare_generate_markdown(runs: Sequence[Any]) -> str:
 def cmd_generate(args: Any) -> int:
     """The ``generate`` subcommand."""
     import sys
-    from pathlib import Path
 
     from .cli import _default_out, _entries, _progress
     from .dataset import resolve_data_dir
