@@ -320,7 +320,10 @@ class _NFA:
         end = self.new()
         if dfa.num_states == 0:
             return end
-        ids = [start] + [self.new() for _ in range(dfa.num_states - 1)]
+        # a fresh state for the DFA's start: it may have incoming edges, and fragments
+        # never add edges into the start state they were given
+        ids = [self.new() for _ in range(dfa.num_states)]
+        self.eps[start].append(ids[0])
         t = dfa.transitions
         for s in range(dfa.num_states):
             row = t[s]

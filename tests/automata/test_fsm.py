@@ -21,7 +21,7 @@ from constrain.automata.fsm import (
     utf8_sequences,
 )
 from constrain.errors import InvalidGrammarError, ResourceLimitError, UnsupportedFeatureError
-from constrain.grammar.ir import EMPTY, NOTHING, And, Chars, Not, Repeat, alt, chars, literal, seq
+from constrain.grammar.ir import EMPTY, NOTHING, Alt, And, Chars, Not, Repeat, Seq, alt, chars, literal, seq
 from constrain.grammar.regex import parse_regex
 
 
@@ -419,3 +419,63 @@ def test_numba_determinization_respects_the_limit(monkeypatch):
     monkeypatch.setattr(fsm_module, "NUMBA_NFA_THRESHOLD", 0)
     with pytest.raises(ResourceLimitError, match="before minimization"):
         fsm_module._nfa_route(parse_regex(r"(a|b)*a(a|b){12}"), 1000)
+
+
+# --- random IR trees (And/Not nested anywhere) against a naive code-point matcher -------------
+
+
+def _ends(r, text: str, i: int, memo: dict) -> frozenset:
+    key = (id(r), i)
+    if key in memo:
+        return memo[key]
+    if isinstance(r, Chars):
+        out = {i + 1} if i < len(text) and any(lo <= ord(text[i]) <= hi for lo, hi in r.ranges) else set()
+    elif isinstance(r, Seq):
+        out = {i}
+        for item in r.items:
+            out = set().union(*(_ends(item, text, j, memo) for j in out))
+    elif isinstance(r, Alt):
+        out = set().union(*(_ends(x, text, i, memo) for x in r.items))
+    elif isinstance(r, Repeat):
+        out = {i} if r.min == 0 else set()
+        frontier, count = {i}, 0
+        while frontier and (r.max is None or count < r.max) and count <= len(text) + r.min:
+            count += 1
+            frontier = set().union(*(_ends(r.item, text, j, memo) for j in frontier))
+            if count >= r.min:
+                out |= frontier
+    elif isinstance(r, And):
+        out = set.intersection(*(set(_ends(x, text, i, memo)) for x in r.items))
+    else:
+        out = set(range(i, len(text) + 1)) - _ends(r.item, text, i, memo)
+    memo[key] = frozenset(out)
+    return memo[key]
+
+
+def _random_ir(rng: random.Random, depth: int):
+    pick = rng.random()
+    if depth == 0 or pick < 0.3:
+        return rng.choice([chars("a"), chars("b"), chars("ab"), chars("é"), chars("a", "é"), EMPTY,
+                           literal("ab")])
+    kids = [_random_ir(rng, depth - 1) for _ in range(rng.randint(1, 3))]
+    if pick < 0.45:
+        return seq(*kids)
+    if pick < 0.6:
+        return alt(*kids)
+    if pick < 0.75:
+        lo = rng.randint(0, 2)
+        return Repeat(kids[0], lo, rng.choice([None, lo, lo + 1, lo + 2]))
+    if pick < 0.88:
+        return And(tuple(kids))
+    return Not(kids[0])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_ir_trees_match_naive_semantics(seed):
+    rng = random.Random(seed)
+    strings = [""] + ["".join(p) for n in range(1, 4) for p in itertools.product("abé", repeat=n)]
+    for _ in range(25):
+        r = _random_ir(rng, 4)
+        d = regex_to_dfa(r)
+        for s in strings:
+            assert d.matches(s.encode()) == (len(s) in _ends(r, s, 0, {})), (r, s)
