@@ -50,7 +50,7 @@ from .ir import (
     repeat,
     seq,
 )
-from .lark import non_empty, nullable
+from .lark import matches_nothing, non_empty, nullable
 
 _SURROGATES = (0xD800, 0xDFFF)
 _SIMPLE_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\", '"': '"', "[": "[", "]": "]"}
@@ -362,18 +362,6 @@ def _children(node: _Node) -> Tuple[_Node, ...]:
     return ()
 
 
-def _empty_language(r: Regex) -> bool:
-    if isinstance(r, Chars):
-        return not r.ranges
-    if isinstance(r, Seq):
-        return any(_empty_language(i) for i in r.items)
-    if isinstance(r, Alt):
-        return all(_empty_language(i) for i in r.items)
-    if isinstance(r, Repeat):
-        return r.min > 0 and _empty_language(r.item)
-    return False
-
-
 class _TooBig(Exception):
     pass
 
@@ -643,12 +631,12 @@ class _Lowerer:
 
     def unit(self, node: _Node, owner: str) -> str:
         regex = self.to_ir(node)
-        if _empty_language(regex):
+        if matches_nothing(regex):
             return "#void"
         optional = nullable(regex)
         if optional:
             regex = non_empty(regex)
-            if _empty_language(regex):
+            if matches_nothing(regex):
                 return self.rules.get("#empty") and "#empty" or self.add_rule("#empty", [()])
         if isinstance(regex, Chars):
             name = self.char_terminal(regex.ranges)

@@ -230,8 +230,17 @@ def non_empty(r: Regex) -> Regex:
     return And((r, Not(EMPTY)))
 
 
-def _is_nothing(r: Regex) -> bool:
-    return (isinstance(r, Alt) and not r.items) or (isinstance(r, Chars) and not r.ranges)
+def matches_nothing(r: Regex) -> bool:
+    """Whether ``r`` provably matches no string (``And``/``Not`` are left to the compiler)."""
+    if isinstance(r, Chars):
+        return not r.ranges
+    if isinstance(r, Seq):
+        return any(matches_nothing(i) for i in r.items)
+    if isinstance(r, Alt):
+        return all(matches_nothing(i) for i in r.items)
+    if isinstance(r, Repeat):
+        return r.min > 0 and matches_nothing(r.item)
+    return False
 
 
 # --- the front end -------------------------------------------------------------------------
@@ -333,11 +342,11 @@ def grammar_from_lark(
     optional: Dict[str, Optional[str]] = {}  # terminal -> its non-empty terminal, or None
     terminals: List[Terminal] = []
     for name, regex in regexes.items():
-        if _is_nothing(regex):
+        if matches_nothing(regex):
             continue  # matches nothing: alternatives using it are dropped below
         if nullable(regex):
             rest = non_empty(regex)
-            if _is_nothing(rest):
+            if matches_nothing(rest):
                 optional[name] = None
                 continue
             optional[name] = name

@@ -191,9 +191,9 @@ def test_relative_import_from_a_file(tmp_path):
 
 
 def test_terminal_matching_nothing_drops_its_alternatives():
-    text = 'start: A | "b"\nA: /[^\\x00-\\U0010FFFF]/\n'
+    text = 'start: A | B | "b"\nA: /[^\\x00-\\U0010FFFF]/\nB: /a[^\\x00-\\U0010FFFF]/\n'
     g = grammar_from_lark(text)
-    assert "A" not in g.terminal_names
+    assert not {"A", "B"} & g.terminal_names
     assert engine_accepts(text, "b")
 
 
@@ -302,3 +302,13 @@ def test_non_empty_removes_exactly_the_empty_string(regex):
     assert not nullable(result)
     for sample in ["a", "b", "ab", "aa", "aab", "abb", "ba", "aaaa", "bbb"]:
         assert ir_fullmatch(result, sample) == ir_fullmatch(regex, sample), sample
+
+
+@pytest.mark.parametrize(
+    "regex, expected",
+    [(Chars(()), True), (Seq((A, Chars(()))), True), (Repeat(Chars(()), 0, None), False), (literal(""), False), (A, False)],
+)
+def test_matches_nothing(regex, expected):
+    from constrain.grammar.lark import matches_nothing
+
+    assert matches_nothing(regex) is expected
