@@ -11,11 +11,13 @@ import re
 import numpy as np
 import pytest
 
+from constrain.automata import fsm as fsm_module
 from constrain.automata.fsm import (
     ByteDFA,
     complement_dfa,
     difference_dfa,
     intersect_dfa,
+    product_dfa,
     regex_to_dfa,
     union_dfa,
     utf8_sequences,
@@ -317,7 +319,6 @@ def test_minus_empty_string_fast_path_equals_product(pattern):
 
 # --- the DFA-level route for big repetitions and the Numba kernels agree with the NFA route ----
 
-from constrain.automata import fsm as fsm_module  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -388,8 +389,6 @@ def test_products_of_many_dfas():
     both = intersect_dfa(*parts)
     assert both.matches(b"gfedcba") and not both.matches(b"abcdef")
     assert union_dfa(*parts).matches(b"g") and not union_dfa(*parts).matches(b"h")
-    from constrain.automata.fsm import product_dfa
-
     odd = product_dfa(parts[:5], lambda f: sum(f) % 2 == 1)
     assert odd.matches(b"a") and not odd.matches(b"ab") and odd.matches(b"abc") and not odd.matches(b"")
 
