@@ -29,6 +29,12 @@ NUMBA_FASTMATH: bool = _env_flag("CONSTRAIN_NUMBA_FASTMATH", False)
 NJIT_OPTIONS = {"cache": NUMBA_CACHE, "fastmath": NUMBA_FASTMATH, "nogil": True, "_nrt": False}
 
 
+#: Memory for the per-terminal-state masks shared by all compiled grammars of a process
+#: (a lexeme in which one terminal is alive has a mask part that depends on that terminal's
+#: DFA and the vocabulary alone).
+SHARED_MASK_CACHE_BYTES: int = int(os.environ.get("CONSTRAIN_SHARED_MASK_CACHE_MB", "512")) * 2**20
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds that keep compiling and matching within time and memory.
@@ -39,6 +45,7 @@ class Limits:
         max_schema_depth: nesting depth of JSON Schema subschemas followed while compiling.
         max_compile_seconds: wall-clock budget for one compile.
         max_earley_items: items in one Earley set (ambiguity bound at run time).
+        max_lexer_states: states of all lexer DFAs of one compiled grammar (about 1 KiB each).
         max_mask_cache_bytes: memory one compiled grammar may spend on memoized per-lexer-state
             masks (past it, masks are computed by a full walk).
     """
@@ -48,6 +55,7 @@ class Limits:
     max_schema_depth: int = 256
     max_compile_seconds: float = 30.0
     max_earley_items: int = 200_000
+    max_lexer_states: int = 250_000
     max_mask_cache_bytes: int = 128 * 2**20
 
     def replace(self, **changes) -> "Limits":

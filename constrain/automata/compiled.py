@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from collections import OrderedDict
 from typing import Optional
 
 import numpy as np
 
-from ..config import DEFAULT_LIMITS, Limits
+from ..config import DEFAULT_LIMITS, SHARED_MASK_CACHE_BYTES, Limits
 from ..kernels import earley as K
 from ..errors import ConfigurationError, ResourceLimitError, VocabularyError
 from ..grammar.ir import EMPTY, And, Grammar, Not, Rule, Terminal
 from ..vocab import Vocabulary
 from .fsm import ByteDFA, regex_to_dfa
 from .lexer import LexerCache
-from .tables import ParserTables, build_parser_tables
+from .tables import ParserTables, build_parser_tables, terminal_bitset
 
 
 class CompiledGrammar:
@@ -55,40 +57,43 @@ class CompiledGrammar:
         self._lexeme_masks: dict = {}
         self._lexeme_mask_bytes = 0
         self._lexeme_lock = threading.Lock()
-        self._frontier_buffers = None
+        self._terminal_bitsets: dict = {}
 
     def lexeme_mask(self, lex_state: int):
-        """The lexer-state-only part of the mask at ``lex_state``: ``(inside, frontier nodes,
-        frontier states, stop or None)`` (see ``constrain.kernels.earley.lexeme_mask_kernel``),
-        memoized within
-        ``limits.max_mask_cache_bytes``; ``None`` once the budget is spent."""
+        """The lexer-state-only part of the mask at ``lex_state``, or ``None`` once the memory
+        budget is spent. Either ``("lexer", inside, frontier nodes, frontier states, stop)``
+        (see ``constrain.kernels.earley.lexeme_mask_kernel``), memoized per grammar within
+        ``limits.max_mask_cache_bytes``; or, when one terminal is alive,
+        ``("terminal", accepted, inside, frontier nodes, frontier consumed, stop)`` computed on
+        that terminal's DFA and shared process-wide (see ``fill_mask_terminal_kernel``)."""
         cached = self._lexeme_masks.get(lex_state)
-        if cached is not None or self._lexeme_mask_bytes >= self.limits.max_mask_cache_bytes:
+        if cached is not None or self.limits.max_mask_cache_bytes <= 0:
             return cached
+        single = self.lexers.single_component(lex_state)
+        if single is not None:
+            terminal, state = single
+            entry = _terminal_lexeme_mask(self.vocab, self.terminal_dfas[terminal], state)
+            cached = ("terminal", self._terminal_words(terminal)) + entry
+            self._lexeme_masks[lex_state] = cached
+            return cached
+        if self._lexeme_mask_bytes >= self.limits.max_mask_cache_bytes:
+            return None
         with self._lexeme_lock:
             cached = self._lexeme_masks.get(lex_state)
             if cached is not None:
                 return cached
-            trie = self.vocab.trie
-            if self._frontier_buffers is None:
-                n = trie.byte.shape[0]
-                self._frontier_buffers = (
-                    np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int32),
-                    np.zeros(self.max_token_length + 2, dtype=np.int32),
-                )
-            nodes, states, lex_at = self._frontier_buffers
-            inside = np.zeros((self.vocab.size + 31) // 32, dtype=np.uint32)
-            stop = np.zeros_like(inside)
             trans, accept, _, _, final = self.lexers.tables
-            n, root_end = K.lexeme_mask_kernel(
-                trans, accept, final, lex_state, trie.byte, trie.depth, trie.subtree_end,
-                trie.token_offsets, trie.token_ids, inside, stop, lex_at, nodes, states,
-            )
-            order = np.lexsort((trie.byte[nodes[:n]], states[:n]))
-            cached = (inside, nodes[:n][order].copy(), states[:n][order].copy(), stop if root_end else None)
+            inside, nodes, states, stop = _lexeme_mask(self.vocab, trans, accept, final, lex_state)
+            cached = ("lexer", inside, nodes, states, stop)
             self._lexeme_masks[lex_state] = cached
-            self._lexeme_mask_bytes += inside.nbytes * (2 if root_end else 1) + 8 * n
+            self._lexeme_mask_bytes += inside.nbytes * (1 if stop is None else 2) + 8 * len(nodes)
             return cached
+
+    def _terminal_words(self, terminal: int) -> np.ndarray:
+        words = self._terminal_bitsets.get(terminal)
+        if words is None:
+            words = self._terminal_bitsets[terminal] = terminal_bitset([terminal], self.tables.num_words)
+        return words
 
     @property
     def max_token_length(self) -> int:
@@ -109,8 +114,7 @@ class CompiledGrammar:
     def __getstate__(self):
         state = self.__dict__.copy()
         # Memoized masks and scratch buffers are rebuilt on demand.
-        for name in ("_lexeme_lock", "_frontier_buffers"):
-            del state[name]
+        del state["_lexeme_lock"]
         state["_lexeme_masks"] = {}
         state["_lexeme_mask_bytes"] = 0
         return state
@@ -118,7 +122,6 @@ class CompiledGrammar:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lexeme_lock = threading.Lock()
-        self._frontier_buffers = None
 
     def __repr__(self) -> str:
         return (f"CompiledGrammar(kind={self.grammar.kind!r}, terminals={self.tables.num_terminals}, "
@@ -150,7 +153,7 @@ def compile(grammar: Grammar, vocab: Vocabulary, *, limits: Optional[Limits] = N
     grammar_for_tables, dfas = _terminal_dfas(grammar, limits, deadline)
     dead = {t.name for t, d in zip(grammar_for_tables.terminals, dfas) if d.num_states == 0}
     tables = build_parser_tables(grammar_for_tables, limits.max_grammar_symbols, dead_terminals=dead)
-    lexers = LexerCache(dfas, tables.num_words, limits.max_dfa_states)
+    lexers = LexerCache(dfas, tables.num_words, limits.max_lexer_states)
     compiled = CompiledGrammar(grammar, grammar_for_tables, vocab, tables, tuple(dfas), lexers, limits)
 
     from .matcher import Matcher
@@ -201,3 +204,63 @@ def _terminal_dfas(grammar: Grammar, limits: Limits, deadline: float):
         ignore=grammar.ignore, kind=grammar.kind, warnings=grammar.warnings,
     )
     return rewritten, dfas
+
+
+def _lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int):
+    """Run ``lexeme_mask_kernel``; frontier sorted by (state, byte). Returns
+    (inside, frontier nodes, frontier states, stop or None)."""
+    trie = vocab.trie
+    n = trie.byte.shape[0]
+    nodes = np.zeros(n, dtype=np.int32)
+    states = np.zeros(n, dtype=np.int32)
+    lex_at = np.zeros(int(trie.depth.max()) + 2 if n > 1 else 2, dtype=np.int32)
+    inside = np.zeros((vocab.size + 31) // 32, dtype=np.uint32)
+    stop = np.zeros_like(inside)
+    count, root_end = K.lexeme_mask_kernel(
+        trans, accept, final, state, trie.byte, trie.depth, trie.subtree_end,
+        trie.token_offsets, trie.token_ids, inside, stop, lex_at, nodes, states,
+    )
+    order = np.lexsort((trie.byte[nodes[:count]], states[:count]))
+    return inside, nodes[:count][order].copy(), states[:count][order].copy(), (stop if root_end else None)
+
+
+_shared_lock = threading.Lock()
+_shared_masks: "OrderedDict" = OrderedDict()
+_shared_bytes = [0]
+
+
+def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
+    """(inside, frontier nodes, frontier consumed, stop or None) for a lexeme in which only
+    ``dfa``'s terminal is alive, at ``state``; an LRU shared by all grammars of the process."""
+    key = (vocab.fingerprint, _dfa_digest(dfa), state)
+    with _shared_lock:
+        entry = _shared_masks.get(key)
+        if entry is not None:
+            _shared_masks.move_to_end(key)
+            return entry
+    trans = dfa.transitions
+    accept = dfa.accepting.astype(np.uint64).reshape(-1, 1)
+    final = dfa.accepting & (trans < 0).all(axis=1)
+    inside, nodes, states, stop = _lexeme_mask(vocab, trans, accept, final, state)
+    consumed = (trans[states, vocab.trie.byte[nodes]] >= 0) if len(nodes) else np.zeros(0, dtype=bool)
+    order = np.lexsort((vocab.trie.byte[nodes], consumed))
+    entry = (inside, nodes[order].copy(), consumed[order].astype(np.bool_), stop)
+    size = inside.nbytes * (1 if stop is None else 2) + 5 * len(nodes)
+    with _shared_lock:
+        _shared_masks[key] = entry
+        _shared_bytes[0] += size
+        while _shared_bytes[0] > SHARED_MASK_CACHE_BYTES and len(_shared_masks) > 1:
+            _, old = _shared_masks.popitem(last=False)
+            _shared_bytes[0] -= old[0].nbytes * (1 if old[3] is None else 2) + 5 * len(old[1])
+    return entry
+
+
+def _dfa_digest(dfa: ByteDFA) -> bytes:
+    digest = getattr(dfa, "_constrain_digest", None)
+    if digest is None:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(np.ascontiguousarray(dfa.transitions).tobytes())
+        h.update(np.ascontiguousarray(dfa.accepting).tobytes())
+        digest = h.digest()
+        object.__setattr__(dfa, "_constrain_digest", digest)
+    return digest

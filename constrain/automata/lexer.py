@@ -1,11 +1,14 @@
-"""Lexer DFAs, one per set of live terminals, built when first needed.
+"""Lexer DFAs, one per set of terminals the parser allows, built when first needed.
 
 The parser decides which terminals may come next; the lexer for exactly that set is the
-product of the terminals' byte DFAs. All such lexers share one pair of tables (state ids are
-global), so the kernels switch lexers by switching start state. Building is lazy and
-memoized: a kernel that meets a set without a lexer reports it, this module builds it, and
-the kernel runs again. The tables only ever grow, by replacement: a kernel running in another
-thread keeps reading the arrays it was given.
+product of those terminals' byte DFAs. A lexer state is the set of (terminal, state) pairs
+still alive, interned across all lexers of the grammar (see ``constrain.kernels.lexer``), so
+contexts share every state past their start. Building is lazy and memoized: a kernel that
+meets a set without a lexer reports it, this module builds it, and the kernel runs again.
+
+Thread safety: building holds a lock and writes only rows past the published states; the
+``tables`` tuple is replaced whole when a lexer is complete, so a kernel reading an older
+tuple never sees a half-built state.
 """
 
 from __future__ import annotations
@@ -16,35 +19,65 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ResourceLimitError
-from ..kernels.earley import lexer_insert_kernel
-from ..kernels.lexer import product_dfa_kernel
+from ..kernels.earley import lexer_insert_kernel, lexer_lookup_kernel
+from ..kernels.lexer import OVERFLOW, lexer_expand_kernel, lexer_table_insert_kernel
 from .fsm import ByteDFA
 from .tables import bitset_members
 
 
 class LexerCache:
-    """The growing lexer tables of one compiled grammar (see ``constrain.kernels.earley``)."""
+    """The growing lexer tables of one compiled grammar.
+
+    Args:
+        terminal_dfas: one byte DFA per terminal id.
+        num_words: uint64 words of a terminal bitset.
+        max_states: bound on lexer states (each costs about 1 KiB).
+    """
 
     def __init__(self, terminal_dfas: Sequence[ByteDFA], num_words: int, max_states: int) -> None:
-        self._dfas = list(terminal_dfas)
         self._num_words = num_words
         self._max_states = max_states
         self._lock = threading.Lock()
-        #: The ``L`` tuple the kernels take, replaced whole (never mutated) so that a reader
-        #: in another thread always sees a consistent set of arrays.
-        self.tables = (
-            np.zeros((0, 256), dtype=np.int32),
-            np.zeros((0, num_words), dtype=np.uint64),
-            np.zeros((16, num_words), dtype=np.uint64),
-            np.full(16, -1, dtype=np.int32),
-            np.zeros(0, dtype=np.bool_),
-        )
+        offsets = np.zeros(len(terminal_dfas) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([d.num_states for d in terminal_dfas])
+        self._term_offsets = offsets
+        self._term_nonempty = [d.num_states > 0 for d in terminal_dfas]
+        if offsets[-1]:
+            self._term_trans = np.ascontiguousarray(
+                np.concatenate([d.transitions for d in terminal_dfas if d.num_states]), dtype=np.int32)
+            self._term_accepting = np.concatenate(
+                [d.accepting for d in terminal_dfas if d.num_states]).astype(np.bool_)
+        else:
+            self._term_trans = np.zeros((0, 256), dtype=np.int32)
+            self._term_accepting = np.zeros(0, dtype=np.bool_)
+        capacity = 256
+        self._comp_offsets = np.zeros(capacity + 1, dtype=np.int64)
+        self._comp_terminal = np.zeros(4 * capacity, dtype=np.int32)
+        self._comp_state = np.zeros(4 * capacity, dtype=np.int32)
+        self._table = np.full(2 * capacity, -1, dtype=np.int32)
+        self._counts = np.zeros(4, dtype=np.int64)
+        self._trans = np.zeros((capacity, 256), dtype=np.int32)
+        self._accept = np.zeros((capacity, num_words), dtype=np.uint64)
+        self._final = np.zeros(capacity, dtype=np.bool_)
         self._num_keys = 0
-        self._classes: dict = {}
+        #: The ``L`` tuple the kernels take (see ``constrain.kernels.earley``), replaced whole.
+        self.tables = (
+            self._trans, self._accept,
+            np.zeros((16, num_words), dtype=np.uint64), np.full(16, -1, dtype=np.int32),
+            self._final,
+        )
 
     @property
     def num_states(self) -> int:
-        return self.tables[0].shape[0]
+        """Lexer states built so far."""
+        return int(self._counts[0])
+
+    def single_component(self, state: int):
+        """``(terminal, terminal DFA state)`` when one terminal is alive in lexer ``state``."""
+        lo, hi = self._comp_offsets[state], self._comp_offsets[state + 1]
+        if hi - lo == 1:
+            return int(self._comp_terminal[lo]), int(self._comp_state[lo])
+        return None
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -57,76 +90,75 @@ class LexerCache:
 
     def ensure(self, live_words: np.ndarray) -> None:
         """Build the lexer for the live-terminal bitset ``live_words`` if it is missing."""
-        from ..kernels.earley import lexer_lookup_kernel
-
+        live_words = np.ascontiguousarray(live_words, dtype=np.uint64)
         with self._lock:
-            old_trans, old_accept, old_keys, old_vals, old_final = self.tables
+            _, _, old_keys, old_vals, _ = self.tables
             if lexer_lookup_kernel(old_keys, old_vals, live_words) >= 0:
                 return
-            trans, accept = self._product(bitset_members(live_words))
-            offset = old_trans.shape[0]
-            if offset + trans.shape[0] > 8 * self._max_states:
-                raise ResourceLimitError(
-                    f"lexer tables would exceed {8 * self._max_states} states "
-                    f"(8 x max_dfa_states); the grammar's terminals overlap too much"
-                )
-            trans = np.where(trans >= 0, trans + offset, -1).astype(np.int32)
+            start = self._add_start([t for t in bitset_members(live_words) if self._term_nonempty[t]])
+            while lexer_expand_kernel(
+                self._term_trans, self._term_accepting, self._term_offsets, self._comp_offsets,
+                self._comp_terminal, self._comp_state, self._trans, self._accept, self._final,
+                self._table, self._counts,
+            ) == OVERFLOW:
+                self._grow()
             if 2 * (self._num_keys + 1) > old_vals.shape[0]:
-                keys, vals = self._rehash(old_keys, old_vals, 2 * old_vals.shape[0])
+                keys, vals = self._rehash_keys(old_keys, old_vals, 2 * old_vals.shape[0])
             else:
                 keys, vals = old_keys.copy(), old_vals.copy()
-            lexer_insert_kernel(keys, vals, np.ascontiguousarray(live_words, dtype=np.uint64), offset)
-            final = accept.any(axis=1) & (trans < 0).all(axis=1)
-            self.tables = (
-                np.concatenate([old_trans, trans]),
-                np.concatenate([old_accept, accept]),
-                keys,
-                vals,
-                np.concatenate([old_final, final]),
-            )
+            lexer_insert_kernel(keys, vals, live_words, start)
             self._num_keys += 1
+            self.tables = (self._trans, self._accept, keys, vals, self._final)
 
-    def _rehash(self, old_keys, old_vals, capacity: int):
+    def _add_start(self, terminals: list) -> int:
+        """A start state: the terminals at their DFAs' start; never indexed in the table."""
+        n, pairs = int(self._counts[0]), int(self._counts[1])
+        while n + 1 >= self._trans.shape[0] or pairs + len(terminals) > self._comp_terminal.shape[0]:
+            self._grow()
+        self._comp_terminal[pairs:pairs + len(terminals)] = terminals
+        self._comp_state[pairs:pairs + len(terminals)] = 0
+        self._comp_offsets[n + 1] = pairs + len(terminals)
+        self._accept[n] = 0
+        self._final[n] = False
+        self._counts[0] = n + 1
+        self._counts[1] = pairs + len(terminals)
+        return n
+
+    def _grow(self) -> None:
+        """Double whatever is full; new arrays, so readers of the old ones are unaffected."""
+        n, pairs, _, indexed = (int(x) for x in self._counts)
+        capacity = self._trans.shape[0]
+        if n + 2 >= capacity:
+            if capacity >= self._max_states:
+                raise ResourceLimitError(
+                    f"the grammar's lexers need more than {self._max_states} states "
+                    "(max_lexer_states); its terminals overlap too much"
+                )
+            capacity = min(2 * capacity, self._max_states)
+            self._trans = _resized(self._trans, capacity)
+            self._accept = _resized(self._accept, capacity)
+            self._final = _resized(self._final, capacity)
+            self._comp_offsets = _resized(self._comp_offsets, capacity + 1)
+        if pairs + len(self._term_nonempty) + 1 > self._comp_terminal.shape[0]:
+            size = 2 * self._comp_terminal.shape[0] + len(self._term_nonempty)
+            self._comp_terminal = _resized(self._comp_terminal, size)
+            self._comp_state = _resized(self._comp_state, size)
+        if 4 * (indexed + 1) > self._table.shape[0]:
+            table = np.full(2 * self._table.shape[0], -1, dtype=np.int32)
+            for state in self._table[self._table >= 0]:
+                lexer_table_insert_kernel(self._comp_offsets, self._comp_terminal, self._comp_state,
+                                          table, int(state))
+            self._table = table
+
+    def _rehash_keys(self, old_keys, old_vals, capacity: int):
         keys = np.zeros((capacity, self._num_words), dtype=np.uint64)
         vals = np.full(capacity, -1, dtype=np.int32)
         for slot in np.nonzero(old_vals >= 0)[0]:
             lexer_insert_kernel(keys, vals, old_keys[slot], old_vals[slot])
         return keys, vals
 
-    def _byte_classes(self, terminal: int) -> np.ndarray:
-        classes = self._classes.get(terminal)
-        if classes is None:
-            classes = self._classes[terminal] = self._dfas[terminal].byte_classes()
-        return classes
 
-    def _product(self, terminals: list):
-        """Product DFA of the given terminals' DFAs; state 0 is a start state never re-entered."""
-        dfas = [self._dfas[t] for t in terminals if self._dfas[t].num_states]
-        ids = np.asarray([t for t in terminals if self._dfas[t].num_states], dtype=np.int32)
-        if not len(dfas):
-            return np.full((1, 256), -1, dtype=np.int32), np.zeros((1, self._num_words), dtype=np.uint64)
-        # One byte partition refining every component's: product transitions per class.
-        classes = np.stack([self._byte_classes(t) for t in ids.tolist()])  # (k, 256)
-        _, representative, class_of_byte = np.unique(classes.T, axis=0, return_index=True, return_inverse=True)
-        class_of_byte = class_of_byte.reshape(-1)
-        trans = np.ascontiguousarray(np.concatenate([d.transitions[:, representative] for d in dfas]), dtype=np.int32)
-        accepting = np.concatenate([d.accepting for d in dfas]).astype(np.bool_)
-        offsets = np.zeros(len(dfas) + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum([d.num_states for d in dfas])
-        capacity = 64
-        while True:
-            k = len(dfas)
-            tuples = np.empty((capacity, k), dtype=np.int32)
-            table = np.full(1 << int(2 * capacity - 1).bit_length(), -1, dtype=np.int32)
-            out_trans = np.empty((capacity, len(representative)), dtype=np.int32)
-            out_accept = np.zeros((capacity, self._num_words), dtype=np.uint64)
-            n = product_dfa_kernel(trans, accepting, offsets, ids, tuples, table, out_trans, out_accept,
-                                   np.empty(k, dtype=np.int32))
-            if n >= 0:
-                break
-            if capacity >= self._max_states:
-                raise ResourceLimitError(
-                    f"a lexer DFA over {k} terminals exceeds max_dfa_states={self._max_states} states"
-                )
-            capacity = min(4 * capacity, self._max_states)
-        return np.ascontiguousarray(out_trans[:n][:, class_of_byte]), out_accept[:n]
+def _resized(array: np.ndarray, rows: int) -> np.ndarray:
+    out = np.zeros((rows,) + array.shape[1:], dtype=array.dtype)
+    out[: array.shape[0]] = array
+    return out

@@ -167,14 +167,17 @@ class Matcher:
 
     def _fill_from(self, G, trie, row, n_sets: int, lex_state: int) -> None:
         lex_at, sets_at = self._walk_stack
-        lexeme_mask = self.compiled.lexeme_mask(lex_state)
+        entry = self.compiled.lexeme_mask(lex_state)
         merge = False
-        if lexeme_mask is not None and lexeme_mask[3] is not None:
+        if entry is not None and entry[-1] is not None:
             # Tokens that end the current lexeme before their first byte: the mask of the
             # state after that step (a lexeme start, itself memoized), restricted below.
-            status, n2, start = self._run(
-                lambda L, P: K.end_lexeme_kernel(G, L, P, n_sets, lex_state), on_need=self._scratch
-            )
+            if entry[0] == "terminal":
+                accepted = entry[1]
+                end = lambda L, P: K.end_with_kernel(G, L, P, n_sets, accepted)  # noqa: E731
+            else:
+                end = lambda L, P: K.end_lexeme_kernel(G, L, P, n_sets, lex_state)  # noqa: E731
+            status, n2, start = self._run(end, on_need=self._scratch)
             if status == K.OK:
                 self._fill_from(G, trie, row, int(n2), int(start))
                 merge = True
@@ -182,16 +185,23 @@ class Matcher:
                 row[:] = 0
         while True:
             L = self.compiled.lexers.tables
-            if lexeme_mask is None:
+            if entry is None:
                 status, n_need = K.fill_mask_kernel(
                     G, L, self._parser(), n_sets, lex_state, trie.byte, trie.depth,
                     trie.subtree_end, trie.token_offsets, trie.token_ids, row, lex_at, sets_at,
                     self._need, _MAX_NEED,
                 )
+            elif entry[0] == "terminal":
+                _, accepted, inside, nodes, consumed, stop = entry
+                status, n_need = K.fill_mask_terminal_kernel(
+                    G, L, self._parser(), n_sets, accepted, inside, nodes, consumed,
+                    trie.byte, trie.depth, trie.subtree_end, trie.token_offsets, trie.token_ids,
+                    row, merge, inside if stop is None else stop, lex_at, sets_at, self._need, _MAX_NEED,
+                )
             else:
-                inside, frontier_node, frontier_state, stop = lexeme_mask
+                _, inside, nodes, states, stop = entry
                 status, n_need = K.fill_mask_cached_kernel(
-                    G, L, self._parser(), n_sets, inside, frontier_node, frontier_state,
+                    G, L, self._parser(), n_sets, inside, nodes, states,
                     trie.byte, trie.depth, trie.subtree_end, trie.token_offsets, trie.token_ids,
                     row, merge, inside if stop is None else stop, lex_at, sets_at, self._need, _MAX_NEED,
                 )

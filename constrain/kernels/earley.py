@@ -224,15 +224,15 @@ def _scan(G, L, P, n_sets, scan_words):
 
 
 @njit(inline="always", **NJIT_OPTIONS)
-def _end_lexeme(G, L, P, n_sets, lex_state):
-    """End the current (non-empty) lexeme. Returns (status, n_sets, start state of the next
-    lexeme)."""
-    accept, ignore_mask = L[1], G[8]
+def _end_with(G, L, P, n_sets, accepted):
+    """End the current non-empty lexeme, which the terminals in the bitset ``accepted`` accept.
+    Returns (status, n_sets, start state of the next lexeme)."""
+    ignore_mask = G[8]
     acc = P[7]
     has_real = False
     has_ignored = False
     for w in range(acc.shape[0]):
-        a = accept[lex_state, w]
+        a = accepted[w]
         acc[w] = a & ~ignore_mask[w]
         if acc[w] != 0:
             has_real = True
@@ -246,6 +246,22 @@ def _end_lexeme(G, L, P, n_sets, lex_state):
     if has_ignored:
         return OK, n_sets, P[2][n_sets - 1]
     return DEAD, n_sets, -1
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _end_lexeme(G, L, P, n_sets, lex_state):
+    return _end_with(G, L, P, n_sets, L[1][lex_state])
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _start_lexeme(G, L, P, n_sets, start, b):
+    """Feed byte ``b`` to a fresh lexeme from ``start`` (ending it at once if final)."""
+    nxt = L[0][start, b]
+    if nxt < 0:
+        return DEAD, n_sets, -1
+    if L[4][nxt]:
+        return _end_lexeme(G, L, P, n_sets, nxt)
+    return OK, n_sets, nxt
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -496,6 +512,71 @@ def fill_mask_cached_kernel(
             status, n2, q2 = step_byte_kernel(G, L, P, n_sets, q, b)
             prev_state = q
             prev_byte = b
+            if status == NEED_LEXER:
+                n_need = _record_need(scratch, need, n_need, max_need)
+            elif status == OVERFLOW:
+                return OVERFLOW, n_need
+        if status != OK:
+            continue
+        d = trie_depth[i]
+        for k in range(token_offsets[i], token_offsets[i + 1]):
+            t = token_ids[k]
+            row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        lex_at[d] = q2
+        sets_at[d] = n2
+        status2, n_need = _walk(G, L, P, i + 1, trie_subtree_end[i], trie_byte, trie_depth,
+                                trie_subtree_end, token_offsets, token_ids, row, lex_at, sets_at,
+                                need, n_need, max_need)
+        if status2 == OVERFLOW:
+            return OVERFLOW, n_need
+    if n_need > 0:
+        return NEED_LEXER, n_need
+    return OK, 0
+
+
+@njit(**NJIT_OPTIONS)
+def end_with_kernel(G, L, P, n_sets, accepted):
+    """End the current lexeme as the terminals in ``accepted``; see :func:`_end_with`."""
+    return _end_with(G, L, P, n_sets, accepted)
+
+
+@njit(**NJIT_OPTIONS)
+def fill_mask_terminal_kernel(
+    G, L, P, n_sets, accepted, inside_row, frontier_node, frontier_consumed, trie_byte,
+    trie_depth, trie_subtree_end, token_offsets, token_ids, row, merge, stop_row, lex_at,
+    sets_at, need, max_need,
+):
+    """:func:`fill_mask_cached_kernel` for a lexeme in which one terminal is alive.
+
+    Its memoized part was computed on the terminal's own DFA (and is shared by every grammar
+    with that terminal), so frontier entries carry no lexer state: at entry ``e`` the lexeme
+    ends as ``accepted`` (the one terminal) after the node's byte when
+    ``frontier_consumed[e]`` (the byte completes it), else before it (the byte starts the next
+    lexeme). Entries are sorted by (consumed, byte), so equal neighbours share the parser step.
+    """
+    if merge:
+        for w in range(row.shape[0]):
+            row[w] = (row[w] & stop_row[w]) | inside_row[w]
+    else:
+        for w in range(row.shape[0]):
+            row[w] = inside_row[w]
+    n_need = 0
+    prev_consumed = -1
+    prev_byte = -1
+    status = OK
+    n2 = n_sets
+    q2 = 0
+    scratch = P[6]
+    for e in range(frontier_node.shape[0]):
+        i = frontier_node[e]
+        consumed = frontier_consumed[e]
+        b = trie_byte[i]
+        if consumed != prev_consumed or b != prev_byte:
+            prev_consumed = consumed
+            prev_byte = b
+            status, n2, q2 = _end_with(G, L, P, n_sets, accepted)
+            if status == OK and not consumed:
+                status, n2, q2 = _start_lexeme(G, L, P, n2, q2, b)
             if status == NEED_LEXER:
                 n_need = _record_need(scratch, need, n_need, max_need)
             elif status == OVERFLOW:

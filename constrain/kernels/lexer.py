@@ -1,10 +1,17 @@
-"""Numba kernel: the product of several terminal DFAs, the lexer for one set of live terminals.
+"""Numba kernel: lexer DFA states as interned sets of live terminal states.
 
-Inputs are the terminals' DFAs stacked: ``trans`` is ``int32[total_states, num_classes]`` over a
-byte partition shared by all of them (-1: dead), DFA ``j`` occupying rows
-``offsets[j]:offsets[j+1]``, with per-row acceptance ``accepting``; ``terminal_ids[j]`` is the
-terminal's global id. A product state is the tuple of the component states (-1 for a dead
-component); tuples are interned in an open-addressing table keyed by their contents.
+A lexer state is the set of (terminal, terminal-DFA state) pairs still alive in the current
+lexeme; its transitions and acceptance depend on that set alone, so states are interned by it
+and shared by every context that reaches them (only the start states, one per set of
+terminals the parser allows, are kept apart: they are never the target of a transition).
+
+Arrays: the terminals' DFAs stacked (``term_trans`` ``int32[total, 256]``, -1 dead;
+``term_accepting`` ``bool[total]``; terminal ``t`` occupies rows
+``term_offsets[t]:term_offsets[t+1]``); per lexer state ``i`` its pairs
+``comp_terminal/comp_state[comp_offsets[i]:comp_offsets[i+1]]`` sorted by terminal; the output
+``trans`` ``int32[capacity, 256]``, ``accept`` ``uint64[capacity, num_words]``, ``final``
+``bool[capacity]``; ``table`` an open-addressing index of the non-start states (-1: empty);
+``counts`` = [number of states, number of pairs, first state not yet expanded, states in table].
 """
 
 import numpy as np
@@ -12,79 +19,102 @@ from numba import njit
 
 from ..config import NJIT_OPTIONS
 
+OVERFLOW = -1
+
 
 @njit(**NJIT_OPTIONS)
-def _hash_row(row, k):
+def _hash_pairs(terms, states, lo, hi):
     h = np.uint64(1469598103934665603)
-    for j in range(k):
-        h = (h ^ np.uint64(row[j] + 1)) * np.uint64(1099511628211)
-    return h ^ (h >> np.uint64(31))
+    for c in range(lo, hi):
+        h = (h ^ np.uint64(terms[c] * 40503 + states[c] + 1)) * np.uint64(1099511628211)
+        h ^= h >> np.uint64(29)
+    return h
 
 
 @njit(**NJIT_OPTIONS)
-def product_dfa_kernel(trans, accepting, offsets, terminal_ids, tuples, table, out_trans, out_accept, scratch):
-    """Breadth-first product construction.
-
-    Args:
-        tuples: ``int32[capacity, k]`` workspace for the product states' component tuples.
-        table: ``int32[table_size]`` (a power of two >= 2 * capacity), filled with -1.
-        out_trans: ``int32[capacity, num_classes]`` product transitions (-1: dead).
-        out_accept: ``uint64[capacity, num_words]`` zeroed; terminals accepting in each state.
-        scratch: ``int32[k]``.
-
-    Returns:
-        The number of product states, or -1 if more than ``capacity`` are needed. State 0 is
-        the start state; it is never the target of a transition.
-    """
-    k = offsets.shape[0] - 1
-    num_classes = trans.shape[1]
-    capacity = tuples.shape[0]
+def lexer_table_insert_kernel(comp_offsets, comp_terminal, comp_state, table, state):
+    """Index ``state`` in ``table`` (which has a free slot)."""
     mask = np.uint64(table.shape[0] - 1)
-    for j in range(k):
-        tuples[0, j] = 0 if offsets[j + 1] > offsets[j] else -1
-    n = 1
-    i = 0
-    while i < n:
-        for j in range(k):
-            s = tuples[i, j]
-            if s >= 0 and accepting[offsets[j] + s]:
-                t = terminal_ids[j]
-                out_accept[i, t >> 6] |= np.uint64(1) << np.uint64(t & 63)
-        for c in range(num_classes):
-            alive = False
-            for j in range(k):
-                s = tuples[i, j]
-                if s >= 0:
-                    nxt = trans[offsets[j] + s, c]
-                    scratch[j] = nxt
-                    if nxt >= 0:
-                        alive = True
-                else:
-                    scratch[j] = -1
-            if not alive:
-                out_trans[i, c] = -1
+    h = _hash_pairs(comp_terminal, comp_state, comp_offsets[state], comp_offsets[state + 1]) & mask
+    while table[np.int64(h)] != -1:
+        h = (h + np.uint64(1)) & mask
+    table[np.int64(h)] = state
+
+
+@njit(**NJIT_OPTIONS)
+def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, comp_terminal,
+                        comp_state, trans, accept, final, table, counts):
+    """Compute the transitions of every state from ``counts[2]`` on, interning new states.
+
+    Returns 0 when every state is expanded, or OVERFLOW when an array or the table is full;
+    then ``counts`` says where to resume once the caller has grown them.
+    """
+    mask = np.uint64(table.shape[0] - 1)
+    capacity = trans.shape[0]
+    comp_capacity = comp_terminal.shape[0]
+    i = counts[2]
+    while i < counts[0]:
+        lo = comp_offsets[i]
+        hi = comp_offsets[i + 1]
+        any_live = False
+        for b in range(256):
+            # The successor's pairs are written past the last state's, where a new state's go.
+            base = counts[1]
+            m = base
+            for c in range(lo, hi):
+                t = comp_terminal[c]
+                nxt = term_trans[term_offsets[t] + comp_state[c], b]
+                if nxt >= 0:
+                    if m >= comp_capacity:
+                        counts[2] = i
+                        return OVERFLOW
+                    comp_terminal[m] = t
+                    comp_state[m] = nxt
+                    m += 1
+            if m == base:
+                trans[i, b] = -1
                 continue
-            h = _hash_row(scratch, k) & mask
+            any_live = True
+            h = _hash_pairs(comp_terminal, comp_state, base, m) & mask
             while True:
                 slot = np.int64(h)
                 target = table[slot]
                 if target == -1:
-                    if n >= capacity:
-                        return -1
-                    for j in range(k):
-                        tuples[n, j] = scratch[j]
+                    n = counts[0]
+                    if n >= capacity or 2 * (counts[3] + 1) > table.shape[0]:
+                        counts[2] = i
+                        return OVERFLOW
+                    comp_offsets[n + 1] = m
+                    for w in range(accept.shape[1]):
+                        accept[n, w] = 0
+                    for c in range(base, m):
+                        t = comp_terminal[c]
+                        if term_accepting[term_offsets[t] + comp_state[c]]:
+                            accept[n, t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+                    final[n] = False
                     table[slot] = n
+                    counts[0] = n + 1
+                    counts[1] = m
+                    counts[3] += 1
                     target = n
-                    n += 1
                     break
-                same = True
-                for j in range(k):
-                    if tuples[target, j] != scratch[j]:
-                        same = False
-                        break
+                tlo = comp_offsets[target]
+                thi = comp_offsets[target + 1]
+                same = thi - tlo == m - base
+                if same:
+                    for c in range(m - base):
+                        if comp_terminal[tlo + c] != comp_terminal[base + c] or comp_state[tlo + c] != comp_state[base + c]:
+                            same = False
+                            break
                 if same:
                     break
                 h = (h + np.uint64(1)) & mask
-            out_trans[i, c] = target
+            trans[i, b] = target
+        if not any_live:
+            for w in range(accept.shape[1]):
+                if accept[i, w] != 0:
+                    final[i] = True
+                    break
         i += 1
-    return n
+        counts[2] = i
+    return 0
