@@ -351,6 +351,8 @@ def _closure(eps: List[List[int]], states) -> set:
 
 #: NFAs with more states than this are determinized by the Numba kernel.
 NUMBA_NFA_THRESHOLD = 2_000
+#: The Python subset construction hands over to the Numba kernel past this many DFA states.
+NUMBA_DFA_SWITCH = 2_000
 
 
 def _determinize_numba(nfa: _NFA, edges_cls, start: int, final: int, n_cls: int, limit: int,
@@ -454,6 +456,10 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
                             f"regex too large: its DFA exceeds {limit} states before minimization "
                             f"(2 x Limits.max_dfa_states={max_states})"
                         )
+                    if j >= NUMBA_DFA_SWITCH:  # a small NFA with a big DFA: start over in Numba
+                        trans, acc = _determinize_numba(nfa, edges_cls, start, final, n_cls, limit,
+                                                        max_states)
+                        return trans, acc, byte_class
                     index[key] = j
                     order.append(key)
                 by_set[fs] = j
@@ -922,16 +928,17 @@ def _repeat_tables(t: np.ndarray, acc: np.ndarray, lo: int, hi: Optional[int], l
             f"repetition needs {copies * k} DFA states before minimization, over {limit} "
             f"(2 x Limits.max_dfa_states)"
         )
-    offsets = (np.arange(copies, dtype=np.int64) * k)[:, None, None]
-    big = np.where(t[None] >= 0, t[None] + offsets, -1)
-    nxt = np.arange(1, copies + 1, dtype=np.int64)
+    offsets = (np.arange(copies, dtype=np.int32) * k)[:, None, None]
+    big = np.where(t[None] >= 0, t[None] + offsets, np.int32(-1))
+    nxt = np.arange(1, copies + 1, dtype=np.int32)
     if hi is None:
         nxt[-1] = copies - 1  # the last copy loops onto itself
     start_next = np.where(t[0][None, :] >= 0, t[0][None, :] + nxt[:, None] * k, -1)
     if hi is not None:
         start_next[-1] = -1  # no unit after the last one
     f = np.flatnonzero(acc)
-    big[:, f, :] = np.where(big[:, f, :] >= 0, big[:, f, :], start_next[:, None, :])
+    for q in f.tolist():
+        big[:, q, :] = np.where(big[:, q, :] >= 0, big[:, q, :], start_next)
     big_acc = np.zeros((copies, k), dtype=np.bool_)
     big_acc[:, f] = (np.arange(copies) + 1 >= lo)[:, None]
     big = big.reshape(copies * k, n_cls)
@@ -961,8 +968,27 @@ def _is_big_repeat(r: Regex) -> bool:
     return isinstance(r, Repeat) and max(r.min, r.max or 0) >= BIG_REPEAT
 
 
+def _part_table(regex: Regex, max_states: int, limit: int):
+    """(class table, accepting, byte classes) of one part of the DFA-level route -- left
+    unminimized for a big repetition -- or None if the language is empty."""
+    if _is_big_repeat(regex):
+        item = regex_to_dfa(regex.item, max_states=max_states)
+        if item.is_empty:
+            return None if regex.min > 0 else _part_table(Seq(()), max_states, limit)
+        (t,), byte_class = _class_tables([item])
+        built = _repeat_tables(t, item.accepting, regex.min, regex.max, limit)
+        if built is not None:
+            return built[0], built[1], byte_class
+    d = regex_to_dfa(regex, max_states=max_states)
+    if d.is_empty:
+        return None
+    (t,), byte_class = _class_tables([d])
+    return t, d.accepting, byte_class
+
+
 def _dfa_level(regex: Regex, max_states: int) -> Optional[ByteDFA]:
-    """The DFA-level route for a big repetition or a sequence containing one."""
+    """The DFA-level route for a big repetition or a sequence containing one (None when
+    gluing is not deterministic)."""
     limit = 2 * max_states + 64
     if isinstance(regex, Repeat):
         item = regex_to_dfa(regex.item, max_states=max_states)
@@ -973,13 +999,23 @@ def _dfa_level(regex: Regex, max_states: int) -> Optional[ByteDFA]:
         if built is None:
             return None
         return _finish(built[0], built[1], byte_class, max_states)
-    parts = [regex_to_dfa(x, max_states=max_states) for x in regex.items]
-    if any(p.is_empty for p in parts):
-        return EMPTY_DFA
-    tables, byte_class = _class_tables(parts)
-    t, acc = tables[0], parts[0].accepting
-    for nxt, part in zip(tables[1:], parts[1:]):
-        glued = _glue_seq(t, acc, nxt, part.accepting)
+    parts = []
+    for x in regex.items:
+        part = _part_table(x, max_states, limit)
+        if part is None:
+            return EMPTY_DFA
+        parts.append(part)
+    code = np.zeros(256, dtype=np.int64)
+    for _, _, cls in parts:
+        code = code * (int(cls.max()) + 1) + cls
+    _, byte_class = np.unique(code, return_inverse=True)
+    byte_class = byte_class.reshape(256).astype(np.int32)
+    reps = np.zeros(int(byte_class.max()) + 1, dtype=np.int64)
+    reps[byte_class[::-1]] = np.arange(255, -1, -1)
+    tables = [(np.take(t, cls[reps], axis=1), acc) for t, acc, cls in parts]
+    t, acc = tables[0]
+    for nxt, nxt_acc in tables[1:]:
+        glued = _glue_seq(t, acc, nxt, nxt_acc)
         if glued is None:
             return None
         t, acc = glued

@@ -407,11 +407,15 @@ def test_cache_is_bounded_by_table_bytes():
 @pytest.mark.parametrize("pattern", TWIN_PATTERNS + [r"(a|b)*a(a|b){12}", r"(x|(?s:.){0,300})"])
 def test_numba_and_python_determinization_agree(pattern, monkeypatch):
     r = parse_regex(pattern)
+    default = fsm_module._nfa_route(r, 20_000)  # (a|b)*a(a|b){12}: switches to Numba midway
+    monkeypatch.setattr(fsm_module, "NUMBA_NFA_THRESHOLD", 10**9)
+    monkeypatch.setattr(fsm_module, "NUMBA_DFA_SWITCH", 10**9)
     python_side = fsm_module._nfa_route(r, 20_000)
     monkeypatch.setattr(fsm_module, "NUMBA_NFA_THRESHOLD", 0)
     numba_side = fsm_module._nfa_route(r, 20_000)  # (a|b)*a(a|b){12}: both buffers must grow
-    assert np.array_equal(python_side.transitions, numba_side.transitions)
-    assert np.array_equal(python_side.accepting, numba_side.accepting)
+    for other in (default, numba_side):
+        assert np.array_equal(python_side.transitions, other.transitions)
+        assert np.array_equal(python_side.accepting, other.accepting)
 
 
 def test_numba_determinization_respects_the_limit(monkeypatch):
