@@ -1302,7 +1302,14 @@ class _Compiler:
                 self.warnings.append(msg)
         if shape.values is not None:
             out = []
+            string_re = None
+            if any(isinstance(v, str) for v in shape.values):
+                # jsonschema checks patterns with Python's re and some formats loosely or not
+                # at all; the values must also pass this compiler's own string checks.
+                string_re = self._string_decoded(shape)
             for v in shape.values:
+                if isinstance(v, str) and (string_re is None or not ir_fullmatch(string_re, v)):
+                    continue
                 t = _json_type(v)
                 if t not in types or (t == "number" and "number" not in types):
                     continue
@@ -2131,12 +2138,14 @@ def grammar_from_json_schema(
     draft = _draft_of(root)
     cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
     try:
-        cls.check_schema(root)
-    except jsonschema.SchemaError as e:
-        where = "#" + "".join("/" + _ptr_escape(str(p)) for p in e.path)
-        raise InvalidGrammarError(f"invalid schema at {where}: {e.message}") from None
+        # No format checker: "format": "regex" would check patterns with Python's re, while
+        # patterns are ECMAScript and get their own parser.
+        error = jsonschema.exceptions.best_match(cls(cls.META_SCHEMA).iter_errors(root))
     except Exception as e:  # e.g. a $ref inside the meta-schema check that cannot resolve
         raise InvalidGrammarError(f"invalid schema: {e}") from None
+    if error is not None:
+        where = "#" + "".join("/" + _ptr_escape(str(p)) for p in error.path)
+        raise InvalidGrammarError(f"invalid schema at {where}: {error.message}")
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 50 * limits.max_schema_depth + 1000))
     try:
