@@ -717,6 +717,16 @@ def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "reg
     return dfa
 
 
+def _joint_classes(partitions: Sequence[np.ndarray]) -> np.ndarray:
+    """The common refinement of byte partitions (int32 ``[256]`` class ids each)."""
+    joint = np.zeros(256, dtype=np.int64)
+    for cls in partitions:
+        code = joint * (int(cls.max()) + 1) + cls  # both factors < 257: no overflow
+        _, joint = np.unique(code, return_inverse=True)
+        joint = joint.reshape(256)
+    return joint.astype(np.int32)
+
+
 # --- products -------------------------------------------------------------------------------
 
 
@@ -725,8 +735,12 @@ def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bo
     """The product automaton of ``dfas``, accepting where ``accept(flags)`` is true.
 
     ``flags[i]`` says whether ``dfas[i]`` accepts (False once it is dead). ``accept`` must
-    be False when every flag is False unless one of the DFAs accepts all valid UTF-8, else
-    the product would accept invalid UTF-8; use :func:`complement_dfa` for negation.
+    be False when every flag is False (else the product would accept invalid UTF-8); use
+    :func:`complement_dfa` for negation.
+
+    Raises:
+        ValueError: no DFAs, or ``accept`` holds with every flag False.
+        ResourceLimitError: the product exceeds ``max_states`` (2 x before minimization).
     """
     if not dfas:
         raise ValueError("product_dfa needs at least one DFA")
@@ -741,12 +755,7 @@ def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bo
     else:
         hopeless = _AllDeadOnly((1 << k) - 1)
     # joint byte classes; each DFA's classes are a valid partition of its columns
-    code = np.zeros(256, dtype=np.int64)
-    for d in dfas:
-        cls = d._classes()
-        code = code * (int(cls.max()) + 1) + cls
-    _, byte_class = np.unique(code, return_inverse=True)
-    byte_class = byte_class.reshape(256).astype(np.int32)
+    byte_class = _joint_classes([d._classes() for d in dfas])
     n_cls = int(byte_class.max()) + 1
     reps = np.zeros(n_cls, dtype=np.int64)
     reps[byte_class[::-1]] = np.arange(255, -1, -1)
@@ -900,12 +909,7 @@ BIG_REPEAT = 16
 
 def _class_tables(dfas: Sequence[ByteDFA]) -> Tuple[List[np.ndarray], np.ndarray]:
     """Class-level tables of ``dfas`` over their joint byte classes."""
-    code = np.zeros(256, dtype=np.int64)
-    for d in dfas:
-        cls = d._classes()
-        code = code * (int(cls.max()) + 1) + cls
-    _, byte_class = np.unique(code, return_inverse=True)
-    byte_class = byte_class.reshape(256).astype(np.int32)
+    byte_class = _joint_classes([d._classes() for d in dfas])
     n_cls = int(byte_class.max()) + 1
     reps = np.zeros(n_cls, dtype=np.int64)
     reps[byte_class[::-1]] = np.arange(255, -1, -1)
@@ -1005,11 +1009,7 @@ def _dfa_level(regex: Regex, max_states: int) -> Optional[ByteDFA]:
         if part is None:
             return EMPTY_DFA
         parts.append(part)
-    code = np.zeros(256, dtype=np.int64)
-    for _, _, cls in parts:
-        code = code * (int(cls.max()) + 1) + cls
-    _, byte_class = np.unique(code, return_inverse=True)
-    byte_class = byte_class.reshape(256).astype(np.int32)
+    byte_class = _joint_classes([cls for _, _, cls in parts])
     reps = np.zeros(int(byte_class.max()) + 1, dtype=np.int64)
     reps[byte_class[::-1]] = np.arange(255, -1, -1)
     tables = [(np.take(t, cls[reps], axis=1), acc) for t, acc, cls in parts]

@@ -482,3 +482,13 @@ def test_random_ir_trees_match_naive_semantics(seed):
         d = regex_to_dfa(r)
         for s in strings:
             assert d.matches(s.encode()) == (len(s) in _ends(r, s, 0, {})), (r, s)
+
+
+def test_product_of_many_dfas_with_many_classes_keeps_bytes_apart():
+    # 20 DFAs with distinct byte partitions: a mixed-radix class code would overflow int64
+    parts = [regex_to_dfa(Repeat(chars((32 + 3 * i, 34 + 3 * i), (0x80, 0x10FFFF)), 0, None))
+             for i in range(20)]
+    both = product_dfa(parts, any)
+    for i in range(20):
+        assert both.matches(bytes([32 + 3 * i, 34 + 3 * i]))
+    assert not both.matches(b"\x1f") and not both.matches(bytes([32, 35]))
