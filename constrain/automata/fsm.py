@@ -682,10 +682,12 @@ def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "reg
     lists, or arrays (int32 ``[n, C]``, bool ``[n]``)."""
     # Number classes by their first byte, so that breadth-first numbering (which visits
     # successors in class order) is canonical: equal languages give equal tables.
-    _, first_pos = np.unique(byte_class, return_index=True)
-    perm = np.argsort(first_pos, kind="stable")  # new class i is old class perm[i]
-    if np.any(perm != np.arange(len(perm))):
-        inv = np.empty_like(perm)
+    # Classes no byte uses (none of our builders makes them) drop out here.
+    used, first_pos = np.unique(byte_class, return_index=True)
+    perm = used[np.argsort(first_pos, kind="stable")]  # new class i is old class perm[i]
+    n_old = len(rows[0]) if len(rows) else int(byte_class.max()) + 1
+    if len(perm) != n_old or np.any(perm != np.arange(n_old)):
+        inv = np.full(n_old, -1, dtype=np.int64)
         inv[perm] = np.arange(len(perm))
         byte_class = inv[byte_class].astype(np.int32)
         if isinstance(rows, np.ndarray):
