@@ -4,6 +4,7 @@ worker crashes and timeouts, and the messages for missing data or packages."""
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class FlakyEngine(Engine):
             os.kill(os.getpid(), signal.SIGSEGV)
         if "printInEndpoint" in text:  # Github_easy/o10008
             time.sleep(120)
+        if "ConfigMapEnvSource" in text:  # Kubernetes/kb_107_Normalized: past the memory limit
+            return bytearray(64 * 1024**3)
         return None
 
     def new_matcher(self, compiled):
@@ -114,6 +117,8 @@ def test_resume_refuses_another_engine(tmp_path, llg_run, capsys):
 
 @pytest.fixture(scope="module")
 def flaky_run(tmp_path_factory):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the memory limit is RLIMIT_AS, Linux only")
     code, out = _masks(tmp_path_factory.mktemp("flaky"), "flaky", "--splits", "Github_easy,Kubernetes",
                        "--timeout", "3", engine=f"{THIS}:FlakyEngine")
     assert code == 0
@@ -127,9 +132,11 @@ def test_crash_and_timeout_are_recorded_not_fatal(flaky_run):
     assert "SIGSEGV" in by_id["Github_easy/o10091"]["detail"]
     assert by_id["Github_easy/o10008"]["outcome"] == "timeout"
     assert by_id["Github_easy/o10008"]["wall_s"] >= 3
+    memory = by_id["Kubernetes/kb_107_Normalized"]
+    assert memory["outcome"] == "limit" and "MemoryError" in memory["detail"]
     # the others ran in fresh workers; everything is allowed, so invalid instances pass
-    rest = {r["outcome"] for i, r in by_id.items() if i not in ("Github_easy/o10091", "Github_easy/o10008")}
-    assert rest == {"invalid_accepted"}
+    special = ("Github_easy/o10091", "Github_easy/o10008", "Kubernetes/kb_107_Normalized")
+    assert {r["outcome"] for i, r in by_id.items() if i not in special} == {"invalid_accepted"}
 
 
 def test_sample_is_stratified_and_recorded(tmp_path):
