@@ -25,6 +25,7 @@ construct and its position. Malformed patterns raise
 
 from __future__ import annotations
 
+import gc
 import unicodedata
 from typing import List, Optional, Tuple
 
@@ -48,7 +49,6 @@ from .ir import (
     Rule,
     Seq,
     Terminal,
-    alt,
     normalize_ranges,
     repeat,
     seq,
@@ -279,10 +279,11 @@ class _Parser:
         return items[0] if len(items) == 1 else ("seq", items)
 
     def char(self, cp: int) -> tuple:
-        ranges = _strip_surrogates(((cp, cp),))
-        if self.flags & _I:
-            ranges = _fold_ascii(ranges)
-        return ("c", ranges)
+        if _SURROGATES[0] <= cp <= _SURROGATES[1]:
+            return ("c", ())
+        if self.flags & _I and (0x41 <= cp <= 0x5A or 0x61 <= cp <= 0x7A):
+            return ("c", _fold_ascii(((cp, cp),)))
+        return ("c", ((cp, cp),))
 
     def group(self, start: int, verbose: bool, nested: int, first: bool) -> Optional[tuple]:
         saved_flags = self.flags
@@ -526,6 +527,18 @@ class _Parser:
         return ("c", result)
 
 
+def _alt(items: List[Regex]) -> Regex:
+    """:func:`~constrain.grammar.ir.alt` in linear time (it de-duplicates by list search)."""
+    flat: List[Regex] = []
+    seen: set = set()
+    for item in items:
+        for sub in item.items if isinstance(item, Alt) else (item,):
+            if sub not in seen:
+                seen.add(sub)
+                flat.append(sub)
+    return flat[0] if len(flat) == 1 else Alt(tuple(flat))
+
+
 def _caret(pattern: str, pos: int, width: int = 60) -> str:
     lo = max(0, min(pos - width // 2, len(pattern) - width))
     hi = min(len(pattern), lo + width)
@@ -553,7 +566,7 @@ class _Lowerer:
         if kind == "c":
             return Chars(node[1])
         if kind == "alt":
-            return alt(*(self.lower(x, at_start, at_end) for x in node[1]))
+            return _alt([self.lower(x, at_start, at_end) for x in node[1]])
         if kind == "rep":
             _, item, lo, hi, _pos = node
             if hi == 0:
@@ -629,12 +642,17 @@ def parse_regex(pattern: str) -> Regex:
     if not isinstance(pattern, str):
         raise InvalidGrammarError(f"a regex pattern must be a str, got {type(pattern).__name__}")
     parser = _Parser(pattern)
+    was_enabled = gc.isenabled()
+    gc.disable()  # the collector would walk the many small tuples again and again
     try:
         tree = parser.parse()
         lowerer = _Lowerer(parser.features)
         regex = lowerer.lower(tree, True, True)
     except RecursionError:
         raise ResourceLimitError("regex nested too deeply to parse") from None
+    finally:
+        if was_enabled:
+            gc.enable()
     if lowerer.features:
         raise UnsupportedFeatureError(lowerer.features)
     return regex
