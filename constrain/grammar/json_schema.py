@@ -192,9 +192,6 @@ def _subtract(ranges, minus):
     return out
 
 
-ENCODED_ANY = None  # filled below
-
-
 def encode(r: Regex) -> Regex:
     """The regex of every JSON spelling (between the quotes) of the strings ``r`` matches."""
     if isinstance(r, Chars):
@@ -209,11 +206,11 @@ def encode(r: Regex) -> Regex:
         return And(tuple(encode(x) for x in r.items))
     if isinstance(r, Not):
         # The spellings of a string are a prefix code, so complement within well-formed bodies.
-        return And((ENCODED_ANY, Not(encode(r.item))))
+        return And((_ENCODED_ANY, Not(encode(r.item))))
     raise TypeError(f"not a regex: {r!r}")
 
 
-ENCODED_ANY = Repeat(encode_chars(ANY), 0, None)
+_ENCODED_ANY = Repeat(encode_chars(ANY), 0, None)
 
 
 def string_terminal_regex(decoded: Regex) -> Regex:
@@ -535,6 +532,7 @@ class _Shape:
     required: list = field(default_factory=list)
     property_names: list = field(default_factory=list)  # ids
     min_properties: int = 0
+    min_properties_where: str = ""
     max_properties: Optional[int] = None
 
     def tighten_lower(self, b: _Bound) -> None:
@@ -743,7 +741,7 @@ class _Compiler:
             doc_id, _, rest = ident.partition("/")
             rest = "/" + rest if rest else ""
             schema = self._walk(self.docs[doc_id], rest, ident)
-            found = _Node(schema, self.root_base, ident, schema)
+            found = _Node(schema, self.root_base, self.nodes[doc_id].where, schema)
         else:
             schema = self._walk(self.root, ident, "#" + ident)
             found = _Node(schema, self._base_of(ident), "#" + ident, {"$ref": "#" + quote(ident, safe="/~!$&'()*+,;=:@")})
@@ -899,7 +897,7 @@ class _Compiler:
                     self.feature(f"not ({e.name})", node.where + "/not")
             if pending is None:
                 for kw in ("anyOf", "oneOf", "if", "dependentRequired", "dependentSchemas", "dependencies"):
-                    if kw in kws and (kw != "if" or True) and kws[kw] not in ({}, None):
+                    if kw in kws and kws[kw] not in ({}, None):
                         if kw in ("dependentRequired", "dependentSchemas", "dependencies") and not isinstance(kws[kw], dict):
                             continue
                         pending = (kw, ident)
@@ -1037,7 +1035,6 @@ class _Compiler:
     def _pair_disjoint(a, b) -> bool:
         ta, va, pa, ra = a
         tb, vb, pb, rb = b
-        numeric = {"number", "integer"}
         common = ta & tb
         if "number" in ta and "integer" in tb or "number" in tb and "integer" in ta:
             common |= {"integer"}
@@ -1045,7 +1042,7 @@ class _Compiler:
             return True
         if va is not None and vb is not None and not any(_json_equal(x, y) for x in va for y in vb):
             return True
-        if common <= {"object"} or (common - numeric - {"object"} == set() and False):
+        if common <= {"object"}:
             for name in set(pa) & set(pb):
                 if (name in ra or pa[name] == []) and (name in rb or pb[name] == []):
                     if name in ra and name in rb and not any(_json_equal(x, y) for x in pa[name] for y in pb[name]):
@@ -1225,8 +1222,9 @@ class _Compiler:
                         shape.required.append(name)
             if "propertyNames" in kws:
                 shape.property_names.append(self.child(ident, "propertyNames"))
-            if "minProperties" in kws:
-                shape.min_properties = max(shape.min_properties, int(kws["minProperties"]))
+            if "minProperties" in kws and int(kws["minProperties"]) > shape.min_properties:
+                shape.min_properties = int(kws["minProperties"])
+                shape.min_properties_where = where + "/minProperties"
             if "maxProperties" in kws:
                 m = int(kws["maxProperties"])
                 shape.max_properties = m if shape.max_properties is None else min(shape.max_properties, m)
@@ -1318,7 +1316,11 @@ class _Compiler:
                 if any(_json_equal(v, x) for x, _ in shape.excluded):
                     continue
                 if all(self.validates(i, v) for i in set(key) | set(flat)):
-                    out.append(self._literal(v, depth))
+                    if t == "integer" and "number" not in shape.types and self.draft == 4:
+                        # draft 4: 1.0 is not an integer, so only integer spellings.
+                        out.append((self.b.terminal(And((number_literal(_dec(v)), INTEGER)), "NUM"),))
+                    else:
+                        out.append(self._literal(v, depth))
             return out
         excluded = shape.excluded
         out: List[Tuple[str, ...]] = []
@@ -1341,8 +1343,6 @@ class _Compiler:
                 self.feature("not (an array or object value)", where)
         if "array" in types and containers:
             out.extend(self._array(shape, depth))
-        elif shape.unique and "array" in types:
-            pass
         if "object" in types and containers:
             out.extend(self._object(shape, depth))
         return out
@@ -1834,7 +1834,7 @@ class _Compiler:
         n_req = sum(1 for m in members if m[2])
         if lo > n + (1 if regions else 0):
             if regions:
-                self.feature("minProperties (needs distinct additional properties)", "minProperties")
+                self.feature("minProperties (needs distinct additional properties)", shape.min_properties_where)
                 lo = n + 1
             else:
                 return []
