@@ -11,8 +11,9 @@ The lowering keeps the character-level language exactly: every maximal regular p
 (no reference to a recursive rule) starts as one terminal, and a terminal is split into its
 parts, down to one-code-point terminals, while the greedy lexer could read past its end: while
 some string ``w`` of a terminal and some character ``c`` that can follow it make ``w c`` a
-prefix of a string of some terminal. One-code-point terminals never grow, so the split always
-ends. Fully regular grammars become a single terminal; few parser steps make masks fast.
+prefix of a string of a terminal that can be live at the same point (an abstract Earley run
+over-approximates which terminals can be live together). One-code-point terminals never
+grow, so the split always ends. Fully regular grammars become a single terminal; few parser steps make masks fast.
 Identical classes and parts share one terminal.
 
 Departures from llama.cpp, none of which widens a language: left recursion is allowed (the
@@ -489,6 +490,21 @@ class _DFA:
     def first(self) -> int:
         return self.out[0]
 
+    def intersects(self, other: "_DFA") -> bool:
+        """Whether some string is in both languages."""
+        seen = {(0, 0)}
+        stack = [(0, 0)]
+        while stack:
+            a, b = stack.pop()
+            if self.accepting[a] and other.accepting[b]:
+                return True
+            for bit in _bits(self.out[a] & other.out[b]):
+                pair = (self.trans[a][bit], other.trans[b][bit])
+                if pair not in seen:
+                    seen.add(pair)
+                    stack.append(pair)
+        return False
+
     def overgrows(self, other: "_DFA", follow: int) -> bool:
         """Whether some ``w`` in this language and ``c`` in ``follow`` make ``w c`` a prefix
         of a string of ``other``: then the greedy lexer, with ``other`` live, reads past ``w``."""
@@ -757,7 +773,118 @@ class _Lowerer:
             return too_big
         follow = self._follow(dfas, start)
         multi = [n for n in used if n in self.unit_nodes]
-        return [e2 for e2 in multi if any(dfas[e1].overgrows(dfas[e2], follow[e1]) for e1 in used)]
+        colive = self._colive(start, dfas)
+        unsafe = []
+        for e2 in multi:
+            rivals = used if colive is None else colive.get(e2, ())
+            if any(dfas[e1].overgrows(dfas[e2], follow[e1]) for e1 in rivals):
+                unsafe.append(e2)
+        return unsafe
+
+    MAX_COLIVE_STATES = 20_000
+
+    def _colive(self, start: str, dfas: Dict[str, _DFA]) -> Optional[Dict[str, set]]:
+        """For each terminal, the terminals that can be live at the same point, from an
+        abstract Earley run: items are (rule position, position of the item that predicted
+        the rule), and sets of them are explored for every terminal that can be read. Sound:
+        every real Earley set maps into an explored set. None when the exploration is too big
+        (then every pair of terminals counts as live together)."""
+        rules = self.rules
+        cores: List[Tuple[str, Tuple[str, ...], int]] = []
+        first_core: Dict[str, List[int]] = {}
+        for name, alts in rules.items():
+            first_core[name] = []
+            for a in alts:
+                first_core[name].append(len(cores))
+                cores.extend((name, a, dot) for dot in range(len(a) + 1))
+        nxt = [a[dot] if dot < len(a) else None for _, a, dot in cores]
+        lhs = [name for name, _, _ in cores]
+        # All reachable (core, parent core) pairs, parent -1 for the start.
+        parents: Dict[int, set] = {}
+        work = [(c, -1) for c in first_core[start]]
+        for c, p in work:
+            parents.setdefault(c, set()).add(p)
+        done_by: Dict[str, set] = {}  # rule -> parents of its completed items
+        while work:
+            c, p = work.pop()
+            new: List[Tuple[int, int]] = []
+            sym = nxt[c]
+            if sym is None:
+                if p >= 0:
+                    done_by.setdefault(lhs[c], set()).add(p)
+                    new.extend((p + 1, q) for q in list(parents.get(p, ())))
+            elif sym in rules:
+                new.extend((fc, c) for fc in first_core[sym])
+                if c in done_by.get(sym, ()):  # sym already completed under this parent
+                    new.extend((c + 1, q) for q in list(parents.get(c, ())))
+                new.append((c, p))  # re-examined below only if new
+            else:
+                new.append((c + 1, p))
+            for item in new:
+                if item[1] not in parents.setdefault(item[0], set()):
+                    parents[item[0]].add(item[1])
+                    work.append(item)
+                    # a new parent of a waiting core can take completions already seen
+                    ic, ip = item
+                    if nxt[ic] in rules and ic in done_by.get(nxt[ic], ()):
+                        work.append((ic, ip))
+
+        def closure(items) -> frozenset:
+            # Items are (core, parent core, local): local items were predicted in this set, so
+            # their parent item is here too and completes exactly; the others complete through
+            # every parent the global relation allows.
+            out = set(items)
+            changed = True
+            while changed:
+                changed = False
+                here: Dict[int, List[Tuple[int, bool]]] = {}
+                for c, p, local in out:
+                    here.setdefault(c, []).append((p, local))
+                for c, p, local in list(out):
+                    sym = nxt[c]
+                    if sym is None:
+                        if p < 0:
+                            continue
+                        if local:
+                            step = [(p + 1, q, l2) for q, l2 in here.get(p, ())]
+                        else:
+                            step = [(p + 1, q, False) for q in parents.get(p, ())]
+                    elif sym in rules:
+                        step = [(fc, c, True) for fc in first_core[sym]]
+                    else:
+                        continue
+                    for item in step:
+                        if item not in out:
+                            out.add(item)
+                            changed = True
+            return frozenset(out)
+
+        overlap: Dict[str, set] = {}
+        terms = sorted(dfas)
+        for i, t in enumerate(terms):
+            overlap.setdefault(t, {t})
+            for u in terms[i + 1 :]:
+                if dfas[t].first & dfas[u].first and dfas[t].intersects(dfas[u]):
+                    overlap[t].add(u)
+                    overlap.setdefault(u, {u}).add(t)
+        colive: Dict[str, set] = {}
+        initial = closure([(c, -1, False) for c in first_core[start]])
+        seen = {initial}
+        stack = [initial]
+        while stack:
+            state = stack.pop()
+            live = {nxt[c] for c, _, _ in state if nxt[c] is not None and nxt[c] not in rules}
+            for t in live:
+                colive.setdefault(t, set()).update(live)
+            for t in live:
+                scanned = overlap[t] & live
+                target = closure([(c + 1, p, False) for c, p, _ in state if nxt[c] in scanned])
+                if target not in seen:
+                    if len(seen) >= self.MAX_COLIVE_STATES:
+                        return None
+                    seen.add(target)
+                    stack.append(target)
+        return colive
 
     def _follow(self, dfas: Dict[str, _DFA], start: str) -> Dict[str, int]:
         rules = self.rules

@@ -280,3 +280,28 @@ def test_random_grammars_agree_with_xgrammar(seed):
             m = Matcher(compiled)
             ours = m.accept_bytes(sample.encode()) and m.is_accepting()
             assert ours == _is_grammar_accept_string(reference, sample), (text, sample)
+
+
+COLIVE_TEXT = 'root ::= "<" "a" root | "{" list | "b"\nlist ::= "ab}" list | "}"\n'
+
+
+def test_units_never_live_together_do_not_conflict(monkeypatch):
+    # "a" then "b" would overrun the unit "ab}", but "a" (after "<") and "ab}" (after "{")
+    # are never live at the same point, so "ab}" stays one terminal.
+    assert "<list>" in grammar_from_gbnf(COLIVE_TEXT).terminal_names
+    for sample, expected in [("<ab", True), ("{ab}ab}}", True), ("<a{}", True), ("<a{ab}", False), ("{ab}", False)]:
+        assert engine_accepts(COLIVE_TEXT, sample) is expected, sample
+        assert xgrammar_accepts(COLIVE_TEXT, sample) is expected, sample
+    # Without the analysis (too many states), every pair of terminals counts as live together.
+    from constrain.grammar.gbnf import _Lowerer
+
+    monkeypatch.setattr(_Lowerer, "MAX_COLIVE_STATES", 0)
+    assert "<list>" not in grammar_from_gbnf(COLIVE_TEXT).terminal_names
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_grammars_without_the_liveness_analysis(seed, monkeypatch):
+    from constrain.grammar.gbnf import _Lowerer
+
+    monkeypatch.setattr(_Lowerer, "MAX_COLIVE_STATES", 0)
+    test_random_grammars_agree_with_xgrammar(100 + seed)
