@@ -833,30 +833,37 @@ class _Lowerer:
             # Items are (core, parent core, local): local items were predicted in this set, so
             # their parent item is here too and completes exactly; the others complete through
             # every parent the global relation allows.
-            out = set(items)
-            changed = True
-            while changed:
-                changed = False
-                here: Dict[int, List[Tuple[int, bool]]] = {}
-                for c, p, local in out:
-                    here.setdefault(c, []).append((p, local))
-                for c, p, local in list(out):
-                    sym = nxt[c]
-                    if sym is None:
-                        if p < 0:
-                            continue
-                        if local:
-                            step = [(p + 1, q, l2) for q, l2 in here.get(p, ())]
-                        else:
-                            step = [(p + 1, q, False) for q in parents.get(p, ())]
-                    elif sym in rules:
-                        step = [(fc, c, True) for fc in first_core[sym]]
-                    else:
+            out: set = set()
+            here: Dict[int, List[Tuple[int, bool]]] = {}
+            completed_here: set = set()  # parent cores whose local child rule completed
+            stack: List[Tuple[int, int, bool]] = []
+
+            def add(item: Tuple[int, int, bool]) -> None:
+                if item not in out:
+                    out.add(item)
+                    here.setdefault(item[0], []).append((item[1], item[2]))
+                    stack.append(item)
+
+            for item in items:
+                add(item)
+            while stack:
+                c, p, local = stack.pop()
+                sym = nxt[c]
+                if sym is None:
+                    if p < 0:
                         continue
-                    for item in step:
-                        if item not in out:
-                            out.add(item)
-                            changed = True
+                    if local:
+                        completed_here.add(p)
+                        for q, l2 in list(here.get(p, ())):
+                            add((p + 1, q, l2))
+                    else:
+                        for q in parents.get(p, ()):
+                            add((p + 1, q, False))
+                elif sym in rules:
+                    for fc in first_core[sym]:
+                        add((fc, c, True))
+                    if c in completed_here:
+                        add((c + 1, p, local))
             return frozenset(out)
 
         overlap: Dict[str, set] = {}
