@@ -17,6 +17,7 @@ from ..grammar.ir import EMPTY, And, Grammar, Not, Rule, Terminal
 from ..vocab import Vocabulary
 from .fsm import ByteDFA, regex_to_dfa
 from .lexer import LexerCache
+from .slices import safe_length_limit, string_slice
 from .tables import ParserTables, build_parser_tables, terminal_bitset
 
 
@@ -58,13 +59,14 @@ class CompiledGrammar:
         self._lexeme_mask_bytes = 0
         self._lexeme_lock = threading.Lock()
         self._terminal_bitsets: dict = {}
+        self._successor_memo: dict = {}
 
     def lexeme_mask(self, lex_state: int):
         """The lexer-state-only part of the mask at ``lex_state``, or ``None`` once the memory
         budget is spent. Either ``("lexer", inside, frontier nodes, frontier states, stop)``
         (see ``constrain.kernels.earley.lexeme_mask_kernel``), memoized per grammar within
         ``limits.max_mask_cache_bytes``; or, when one terminal is alive,
-        ``("terminal", accepted, inside, frontier nodes, frontier consumed, stop)`` computed on
+        ``("terminal", accepted, inside, frontier nodes, frontier consumed, stop, trie)`` computed on
         that terminal's DFA and shared process-wide (see ``fill_mask_terminal_kernel``)."""
         cached = self._lexeme_masks.get(lex_state)
         if cached is not None or self.limits.max_mask_cache_bytes <= 0:
@@ -83,8 +85,9 @@ class CompiledGrammar:
             if cached is not None:
                 return cached
             trans, accept, _, _, final = self.lexers.tables
-            inside, nodes, states, stop = _lexeme_mask(self.vocab, trans, accept, final, lex_state)
-            cached = ("lexer", inside, nodes, states, stop)
+            inside, nodes, states, stop, trie = _lexeme_mask(
+                self.vocab, trans, accept, final, lex_state, self._successor_memo)
+            cached = ("lexer", inside, nodes, states, stop, trie)
             self._lexeme_masks[lex_state] = cached
             self._lexeme_mask_bytes += inside.nbytes * (1 if stop is None else 2) + 8 * len(nodes)
             return cached
@@ -206,10 +209,17 @@ def _terminal_dfas(grammar: Grammar, limits: Limits, deadline: float):
     return rewritten, dfas
 
 
-def _lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int):
+def _lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict):
     """Run ``lexeme_mask_kernel``; frontier sorted by (state, byte). Returns
-    (inside, frontier nodes, frontier states, stop or None)."""
+    (inside, frontier nodes, frontier states, stop or None, trie). At a state closed under
+    JSON-string characters the string slice is taken whole and only the other tokens' trie is
+    walked (see ``constrain.automata.slices``); the frontier then indexes that trie."""
     trie = vocab.trie
+    slice_mask = None
+    string = string_slice(vocab)
+    limit = safe_length_limit(trans, final, accept, state, string.max_length, memo)
+    if limit >= 0:
+        trie, slice_mask = string.rest, string.up_to[limit]
     n = trie.byte.shape[0]
     nodes = np.zeros(n, dtype=np.int32)
     states = np.zeros(n, dtype=np.int32)
@@ -220,8 +230,11 @@ def _lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int):
         trans, accept, final, state, trie.byte, trie.depth, trie.subtree_end,
         trie.token_offsets, trie.token_ids, inside, stop, lex_at, nodes, states,
     )
+    if slice_mask is not None:
+        inside |= slice_mask
     order = np.lexsort((trie.byte[nodes[:count]], states[:count]))
-    return inside, nodes[:count][order].copy(), states[:count][order].copy(), (stop if root_end else None)
+    return (inside, nodes[:count][order].copy(), states[:count][order].copy(),
+            (stop if root_end else None), trie)
 
 
 _shared_lock = threading.Lock()
@@ -230,7 +243,7 @@ _shared_bytes = [0]
 
 
 def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
-    """(inside, frontier nodes, frontier consumed, stop or None) for a lexeme in which only
+    """(inside, frontier nodes, frontier consumed, stop or None, trie) for a lexeme in which only
     ``dfa``'s terminal is alive, at ``state``; an LRU shared by all grammars of the process."""
     key = (vocab.fingerprint, _dfa_digest(dfa), state)
     with _shared_lock:
@@ -241,10 +254,10 @@ def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
     trans = dfa.transitions
     accept = dfa.accepting.astype(np.uint64).reshape(-1, 1)
     final = dfa.accepting & (trans < 0).all(axis=1)
-    inside, nodes, states, stop = _lexeme_mask(vocab, trans, accept, final, state)
-    consumed = (trans[states, vocab.trie.byte[nodes]] >= 0) if len(nodes) else np.zeros(0, dtype=bool)
-    order = np.lexsort((vocab.trie.byte[nodes], consumed))
-    entry = (inside, nodes[order].copy(), consumed[order].astype(np.bool_), stop)
+    inside, nodes, states, stop, trie = _lexeme_mask(vocab, trans, accept, final, state, _successor_memo(dfa))
+    consumed = (trans[states, trie.byte[nodes]] >= 0) if len(nodes) else np.zeros(0, dtype=bool)
+    order = np.lexsort((trie.byte[nodes], consumed))
+    entry = (inside, nodes[order].copy(), consumed[order].astype(np.bool_), stop, trie)
     size = inside.nbytes * (1 if stop is None else 2) + 5 * len(nodes)
     with _shared_lock:
         _shared_masks[key] = entry
@@ -253,6 +266,14 @@ def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
             _, old = _shared_masks.popitem(last=False)
             _shared_bytes[0] -= old[0].nbytes * (1 if old[3] is None else 2) + 5 * len(old[1])
     return entry
+
+
+def _successor_memo(dfa: ByteDFA) -> dict:
+    memo = getattr(dfa, "_constrain_successors", None)
+    if memo is None:
+        memo = {}
+        object.__setattr__(dfa, "_constrain_successors", memo)
+    return memo
 
 
 def _dfa_digest(dfa: ByteDFA) -> bytes:

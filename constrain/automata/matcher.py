@@ -169,7 +169,7 @@ class Matcher:
         lex_at, sets_at = self._walk_stack
         entry = self.compiled.lexeme_mask(lex_state)
         merge = False
-        if entry is not None and entry[-1] is not None:
+        if entry is not None and entry[-2] is not None:
             # Tokens that end the current lexeme before their first byte: the mask of the
             # state after that step (a lexeme start, itself memoized), restricted below.
             if entry[0] == "terminal":
@@ -192,17 +192,17 @@ class Matcher:
                     self._need, _MAX_NEED,
                 )
             elif entry[0] == "terminal":
-                _, accepted, inside, nodes, consumed, stop = entry
+                _, accepted, inside, nodes, consumed, stop, walked = entry
                 status, n_need = K.fill_mask_terminal_kernel(
                     G, L, self._parser(), n_sets, accepted, inside, nodes, consumed,
-                    trie.byte, trie.depth, trie.subtree_end, trie.token_offsets, trie.token_ids,
+                    walked.byte, walked.depth, walked.subtree_end, walked.token_offsets, walked.token_ids,
                     row, merge, inside if stop is None else stop, lex_at, sets_at, self._need, _MAX_NEED,
                 )
             else:
-                _, inside, nodes, states, stop = entry
+                _, inside, nodes, states, stop, walked = entry
                 status, n_need = K.fill_mask_cached_kernel(
                     G, L, self._parser(), n_sets, inside, nodes, states,
-                    trie.byte, trie.depth, trie.subtree_end, trie.token_offsets, trie.token_ids,
+                    walked.byte, walked.depth, walked.subtree_end, walked.token_offsets, walked.token_ids,
                     row, merge, inside if stop is None else stop, lex_at, sets_at, self._need, _MAX_NEED,
                 )
             if status == K.NEED_LEXER:

@@ -1,0 +1,144 @@
+"""The JSON-string slice of a vocabulary: tokens made only of characters that may stand
+unescaped inside a JSON string (every code point but ``"``, ``\\`` and U+0000..U+001F, as
+complete UTF-8).
+
+Inside a string, a lexer state usually loops on every such character (or every such
+character leads it to one state that does). At such a *closed* state every slice token stays
+in the lexeme without passing a final state, so the mask walk can take the whole slice at once
+and walk only the other tokens (a much smaller trie). This
+is llguidance's slicer idea, with an exact closure test instead of a regex containment check.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ..vocab import TokenTrie, Vocabulary
+
+# Byte ranges of one safe character, as UTF-8 (RFC 3629, surrogates excluded).
+_SAFE_ASCII = [b for b in range(0x20, 0x80) if b not in (0x22, 0x5C)]
+_MULTIBYTE = [
+    [(0xC2, 0xDF), (0x80, 0xBF)],
+    [(0xE0, 0xE0), (0xA0, 0xBF), (0x80, 0xBF)],
+    [(0xE1, 0xEC), (0x80, 0xBF), (0x80, 0xBF)],
+    [(0xED, 0xED), (0x80, 0x9F), (0x80, 0xBF)],
+    [(0xEE, 0xEF), (0x80, 0xBF), (0x80, 0xBF)],
+    [(0xF0, 0xF0), (0x90, 0xBF), (0x80, 0xBF), (0x80, 0xBF)],
+    [(0xF1, 0xF3), (0x80, 0xBF), (0x80, 0xBF), (0x80, 0xBF)],
+    [(0xF4, 0xF4), (0x80, 0x8F), (0x80, 0xBF), (0x80, 0xBF)],
+]
+
+
+def is_safe_text(data: bytes) -> bool:
+    """Whether ``data`` is complete UTF-8 of JSON-string-safe characters only."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(text) and all(ch not in '"\\' and ord(ch) >= 0x20 for ch in text)
+
+
+def _successor(trans: np.ndarray, final: np.ndarray, state: int):
+    """The one state every safe character leads ``state`` to, or -1 when they lead to
+    several, or through a dead or final state."""
+    if final[state]:
+        return -1
+    row = trans[state]
+    targets = set(row[_SAFE_ASCII].tolist())
+    for ranges in _MULTIBYTE:
+        current = {state}
+        for depth, (lo, hi) in enumerate(ranges):
+            nxt = set()
+            for s in current:
+                seen = trans[s, lo:hi + 1]
+                if (seen < 0).any():
+                    return -1
+                nxt.update(seen.tolist())
+            if depth < len(ranges) - 1 and any(final[s] for s in nxt):
+                return -1
+            current = nxt
+        targets |= current
+    if len(targets) != 1:
+        return -1
+    (target,) = targets
+    return -1 if target < 0 or final[target] else target
+
+
+_ALL_DEAD = -2
+
+
+def _successor_or_dead(trans, final, state: int) -> int:
+    """Like :func:`_successor`, but ``_ALL_DEAD`` when every safe character is dead."""
+    if (trans[state, _SAFE_ASCII] < 0).all() and all(
+        (trans[state, lo:hi + 1] < 0).all() for (lo, hi), *_ in _MULTIBYTE
+    ):
+        return _ALL_DEAD
+    return _successor(trans, final, state)
+
+
+def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, state: int,
+                      max_length: int, memo: dict) -> int:
+    """How many safe characters a lexeme at ``state`` can take, when that alone decides every
+    slice token: safe characters lead through a chain of single states, none final, to a state
+    that loops on them (returns ``max_length``: every slice token stays) or to a non-accepting
+    state where they are all dead (returns its distance ``m``: slice tokens of at most ``m``
+    characters stay, longer ones die). Returns -1 when neither holds (walk the whole trie).
+    ``memo`` maps a state to its successor and must belong to this ``trans`` only."""
+    current = state
+    for length in range(max_length + 1):
+        nxt = memo.get(current)
+        if nxt is None:
+            nxt = memo[current] = _successor_or_dead(trans, final, current)
+        if nxt == _ALL_DEAD:
+            return -1 if accept[current].any() else length
+        if nxt < 0:
+            return -1
+        if nxt == current:
+            return max_length
+        current = nxt
+    return max_length
+
+
+class StringSlice:
+    """The slice of one vocabulary: its tokens as a bitmask, and the trie of all others.
+
+    Attributes:
+        mask: ``uint32[ceil(size / 32)]``, the slice tokens.
+        rest: the :class:`~constrain.vocab.TokenTrie` of the text tokens outside the slice.
+        max_length: the most characters in one slice token.
+        up_to: ``uint32[max_length + 1, words]``; row ``m`` holds the slice tokens of at most
+            ``m`` characters.
+    """
+
+    def __init__(self, vocab: Vocabulary) -> None:
+        safe = [i for i, data in enumerate(vocab.token_bytes)
+                if data and i not in vocab.special_token_ids and i not in vocab.eos_token_ids
+                and is_safe_text(data)]
+        lengths = np.asarray([len(vocab.token_bytes[i].decode("utf-8")) for i in safe], dtype=np.int64)
+        self.max_length = int(lengths.max()) if len(lengths) else 0
+        words = (vocab.size + 31) // 32
+        self.up_to = np.zeros((self.max_length + 1, words), dtype=np.uint32)
+        ids = np.asarray(safe, dtype=np.int64)
+        np.bitwise_or.at(self.up_to, (lengths, ids >> 5), (np.uint32(1) << (ids & 31).astype(np.uint32)))
+        np.bitwise_or.accumulate(self.up_to, axis=0, out=self.up_to)
+        self.mask = self.up_to[self.max_length].copy()
+        excluded = set(vocab.special_token_ids) | set(vocab.eos_token_ids) | set(safe)
+        self.rest = TokenTrie.build(vocab.token_bytes, excluded=excluded)
+
+
+_lock = threading.Lock()
+_slices: dict = {}
+
+
+def string_slice(vocab: Vocabulary) -> StringSlice:
+    """The (cached) slice of ``vocab``."""
+    key = vocab.fingerprint
+    with _lock:
+        found = _slices.get(key)
+    if found is None:
+        found = StringSlice(vocab)
+        with _lock:
+            _slices.setdefault(key, found)
+    return found
