@@ -79,13 +79,13 @@ _COMPILE_CACHE_SIZE = 32
 _cache_lock = threading.Lock()
 
 
-def _cached_compile(key: tuple, make_grammar, vocab) -> Any:
+def _cached_compile(key: tuple, make_grammar, vocab, grammar_object=None) -> Any:
     from .automata.compiled import compile as compile_grammar
 
     key = key + (id(vocab),)
     with _cache_lock:
         hit = _COMPILE_CACHE.get(key)
-        if hit is not None and hit.vocab is vocab:
+        if hit is not None and hit.vocab is vocab and (grammar_object is None or hit.grammar is grammar_object):
             _COMPILE_CACHE.move_to_end(key)
             return hit
     compiled = compile_grammar(make_grammar(), vocab)
@@ -136,15 +136,18 @@ def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None) -> Any:
             key = ("schema", json.dumps(schema, sort_keys=True))
         elif isinstance(schema, str):
             key = ("schema", schema)
-        else:  # a pydantic model class: not cached by content
-            key = ("schema-object", id(schema))
+        else:  # a pydantic model class: no content key, so no cache
+            from .automata.compiled import compile as compile_grammar
+
+            return compile_grammar(Grammar.from_json_schema(schema), vocab)
         return _cached_compile(key, lambda: Grammar.from_json_schema(schema), vocab)
     if isinstance(grammar, CompiledGrammar):
         if grammar.vocab != vocab:
             raise ConfigurationError("the CompiledGrammar was compiled for another vocabulary than the model's")
         return grammar
     if isinstance(grammar, Grammar):
-        return _cached_compile(("grammar-object", id(grammar)), lambda: grammar, vocab)
+        # The compiled grammar keeps the Grammar alive, so its id is not reused while cached.
+        return _cached_compile(("grammar-object", id(grammar)), lambda: grammar, vocab, grammar)
     if isinstance(grammar, (str, os.PathLike)):
         from .grammar.loader import find_grammar, load_grammar
 
