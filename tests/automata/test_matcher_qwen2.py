@@ -18,6 +18,9 @@ CASES = [
     ("date", Grammar.from_regex(r"\d{4}-\d{2}-\d{2}"), [b"", b"2024-0"]),
     ("words", Grammar.from_regex(r"(red|green|blue)( (red|green|blue))*"), [b"", b"green b"]),
     ("sums", SUMS, [b"(1 +", b"12"]),
+    # string slice taken at once: bounded (a chain of states), then closed (a loop)
+    ("bounded", Grammar.from_regex(r'"[^"\\]{0,5}"'), [b'"', b'"ab']),
+    ("closed", Grammar.from_regex(r'"[^"\\]+"(,"[^"\\]*")*'), [b'"', b'"x', b'"x","']),
     ("jsonish", JSONISH, [b'{"a":[1,', b'{"a":["x y', b'{"a":[12']),
 ]
 

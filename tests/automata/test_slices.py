@@ -1,0 +1,44 @@
+"""The JSON-string slice: which tokens are in it, and when a state lets it through whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from constrain.automata.fsm import regex_to_dfa
+from constrain.automata.slices import is_safe_text, safe_length_limit
+from constrain.grammar.regex import parse_regex
+
+text__safe = [
+    (b"hello world", True),
+    ("caf\u00e9 \u4e2d\u6587 \U0001F600".encode(), True),
+    (b'say "hi"', False),
+    (b"back\\slash", False),
+    (b"tab\there", False),
+    (b"\xe4\xbd", False),  # a partial UTF-8 character
+    (b"", False),
+]
+
+
+@pytest.mark.parametrize("data,safe", text__safe)
+def test_safe_text(data, safe):
+    assert is_safe_text(data) is safe
+
+
+# (regex, state reached after the prefix, expected limit with max_length 16)
+pattern__prefix__limit = [
+    (r'"[^"\\]*"', b'"', 16),  # loops: every slice token stays
+    (r'"[^"\\]+"', b'"', 16),  # one step to the loop
+    (r'"[^"\\]{0,5}"', b'"', 5),  # a chain of 5, then all dead and not accepting
+    (r'"[^"\\]{0,5}"', b'"ab', 3),
+    (r'"[a-z]*"', b'"', -1),  # some safe characters die, some live
+    (r'[^"\\]{0,3}', b"", -1),  # the chain ends in an accepting state: lexemes could end
+]
+
+
+@pytest.mark.parametrize("pattern,prefix,limit", pattern__prefix__limit)
+def test_safe_length_limit(pattern, prefix, limit):
+    dfa = regex_to_dfa(parse_regex(pattern))
+    final = dfa.accepting & (dfa.transitions < 0).all(axis=1)
+    accept = dfa.accepting.reshape(-1, 1)
+    state = dfa.run(prefix)
+    assert safe_length_limit(dfa.transitions, final, accept, state, 16, {}) == limit
