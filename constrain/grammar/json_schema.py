@@ -411,7 +411,7 @@ _SCHEMA_ONE = ("additionalItems", "additionalProperties", "contains", "propertyN
                "items", "unevaluatedItems", "unevaluatedProperties")
 
 #: Longest key list for which property presence is expanded (dependentRequired etc.).
-_MAX_DEPENDENCIES = 4
+_MAX_DEPENDENCIES = 6
 #: Most patternProperties (over all merged schemas) whose overlaps are enumerated.
 _MAX_PATTERNS = 4
 #: Largest finite value set for which uniqueItems is enumerated, and longest such array.
@@ -898,8 +898,13 @@ class _Compiler:
             if pending is None:
                 for kw in ("anyOf", "oneOf", "if", "dependentRequired", "dependentSchemas", "dependencies"):
                     if kw in kws and kws[kw] not in ({}, None):
-                        if kw in ("dependentRequired", "dependentSchemas", "dependencies") and not isinstance(kws[kw], dict):
-                            continue
+                        if kw in ("dependentRequired", "dependentSchemas", "dependencies"):
+                            if not isinstance(kws[kw], dict):
+                                continue
+                            origin = node.origin if node.origin is not None else ident
+                            if len(self.node(origin).schema.get(kw, {})) > _MAX_DEPENDENCIES:
+                                self.feature(f"{kw} (more than {_MAX_DEPENDENCIES} entries)", f"{node.where}/{kw}")
+                                continue
                         pending = (kw, ident)
                         break
             flat.append(ident)
