@@ -5,7 +5,8 @@ takes schemas one by one. A schema that runs past ``timeout_s`` gets its worker 
 (``timeout``); a worker that dies (segfault, abort, out-of-memory kill) yields ``crash``; in
 both cases a fresh worker takes the next schema, so the run goes on. Results are appended to a
 JSONL file as they arrive (a header line, then one line per schema), so an interrupted run
-resumes where it stopped (``resume=True`` skips the ids already in the file).
+resumes where it stopped (``resume=True`` skips the ids already in the file). The workers'
+stderr goes to a ``.log`` file next to the results.
 """
 
 from __future__ import annotations
@@ -79,9 +80,16 @@ def _set_memory_limit(gb: float) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _worker_main(conn: Connection, config: RunConfig) -> None:
-    """The body of a worker process: build the engine, then judge what arrives."""
+def _worker_main(conn: Connection, config: RunConfig, log_path: Optional[str] = None) -> None:
+    """The body of a worker process: build the engine, then judge what arrives.
+
+    With ``log_path``, the worker's stderr (engines' native warnings, panics) goes there.
+    """
     os.environ.update(SINGLE_THREAD_ENV)
+    if log_path:
+        with open(log_path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+        sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1)
     try:
         _set_memory_limit(config.mem_limit_gb)
         job = _make_job(config)
@@ -169,9 +177,9 @@ class WorkerStartError(RuntimeError):
 
 
 class _Worker:
-    def __init__(self, ctx: Any, config: RunConfig) -> None:
+    def __init__(self, ctx: Any, config: RunConfig, log_path: Optional[str] = None) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, config), daemon=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, config, log_path), daemon=True)
         self.process.start()
         child.close()
         self.item: Optional[Dict[str, Any]] = None
@@ -314,8 +322,10 @@ def run(
     workers: List[Optional[_Worker]] = [None] * jobs
     engine_info: Dict[str, Any] = {}
 
+    log_path = str(out.with_suffix(".log"))
+
     def start_worker() -> _Worker:
-        worker = _Worker(ctx, config)
+        worker = _Worker(ctx, config, log_path)
         info = worker.wait_ready(STARTUP_TIMEOUT_S)
         engine_info.update(info)
         return worker

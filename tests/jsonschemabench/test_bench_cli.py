@@ -32,6 +32,8 @@ class FlakyEngine(Engine):
 
     def compile(self, schema):
         text = json.dumps(schema)
+        print(f"flaky engine compiles {len(text)} bytes", file=sys.stderr)
+        os.write(2, b"native stderr line\n")
         if "Cursor request parameters" in text:  # Github_easy/o10091
             os.kill(os.getpid(), signal.SIGSEGV)
         if "printInEndpoint" in text:  # Github_easy/o10008
@@ -218,3 +220,8 @@ def test_masks_constrain_on_fixtures(tmp_path):
     assert header["engine"] == "constrain" and len(records) == 12
     assert {r["outcome"] for r in records} == {"pass"}, [
         (r["id"], r["outcome"], r["detail"]) for r in records if r["outcome"] != "pass"]
+
+
+def test_worker_stderr_goes_to_the_log(flaky_run):
+    log = flaky_run.with_suffix(".log").read_text()
+    assert "flaky engine compiles" in log and "native stderr line" in log
