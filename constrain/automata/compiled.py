@@ -63,10 +63,10 @@ class CompiledGrammar:
 
     def lexeme_mask(self, lex_state: int):
         """The lexer-state-only part of the mask at ``lex_state``, or ``None`` once the memory
-        budget is spent. Either ``("lexer", inside, frontier nodes, frontier states, stop)``
+        budget is spent. Either ``("lexer", inside, frontier nodes, frontier states, run ends, stop, trie)``
         (see ``constrain.kernels.earley.lexeme_mask_kernel``), memoized per grammar within
         ``limits.max_mask_cache_bytes``; or, when one terminal is alive,
-        ``("terminal", accepted, inside, frontier nodes, frontier consumed, stop, trie)`` computed on
+        ``("terminal", accepted, inside, frontier nodes, frontier consumed, run ends, stop, trie)`` computed on
         that terminal's DFA and shared process-wide (see ``fill_mask_terminal_kernel``)."""
         cached = self._lexeme_masks.get(lex_state)
         if cached is not None or self.limits.max_mask_cache_bytes <= 0:
@@ -87,9 +87,10 @@ class CompiledGrammar:
             trans, accept, _, _, final = self.lexers.tables
             inside, nodes, states, stop, trie = _lexeme_mask(
                 self.vocab, trans, accept, final, lex_state, self._successor_memo)
-            cached = ("lexer", inside, nodes, states, stop, trie)
+            runs = _run_ends(states.astype(np.int64) * 256 + trie.byte[nodes])
+            cached = ("lexer", inside, nodes, states, runs, stop, trie)
             self._lexeme_masks[lex_state] = cached
-            self._lexeme_mask_bytes += inside.nbytes * (1 if stop is None else 2) + 8 * len(nodes)
+            self._lexeme_mask_bytes += inside.nbytes * (1 if stop is None else 2) + 12 * len(nodes)
             return cached
 
     def _terminal_words(self, terminal: int) -> np.ndarray:
@@ -237,13 +238,23 @@ def _lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict
             (stop if root_end else None), trie)
 
 
+def _run_ends(keys: np.ndarray) -> np.ndarray:
+    """For sorted ``keys``, the index of the first entry past each entry's run of equal keys."""
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], n]
+    return np.repeat(ends, np.diff(np.r_[starts, n])).astype(np.int32)
+
+
 _shared_lock = threading.Lock()
 _shared_masks: "OrderedDict" = OrderedDict()
 _shared_bytes = [0]
 
 
 def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
-    """(inside, frontier nodes, frontier consumed, stop or None, trie) for a lexeme in which only
+    """(inside, frontier nodes, frontier consumed, run ends, stop or None, trie) for a lexeme in which only
     ``dfa``'s terminal is alive, at ``state``; an LRU shared by all grammars of the process."""
     key = (vocab.fingerprint, _dfa_digest(dfa), state)
     with _shared_lock:
@@ -257,14 +268,16 @@ def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
     inside, nodes, states, stop, trie = _lexeme_mask(vocab, trans, accept, final, state, _successor_memo(dfa))
     consumed = (trans[states, trie.byte[nodes]] >= 0) if len(nodes) else np.zeros(0, dtype=bool)
     order = np.lexsort((trie.byte[nodes], consumed))
-    entry = (inside, nodes[order].copy(), consumed[order].astype(np.bool_), stop, trie)
-    size = inside.nbytes * (1 if stop is None else 2) + 5 * len(nodes)
+    nodes, consumed = nodes[order].copy(), consumed[order].astype(np.bool_)
+    runs = _run_ends(consumed.astype(np.int64) * 256 + trie.byte[nodes])
+    entry = (inside, nodes, consumed, runs, stop, trie)
+    size = inside.nbytes * (1 if stop is None else 2) + 9 * len(nodes)
     with _shared_lock:
         _shared_masks[key] = entry
         _shared_bytes[0] += size
         while _shared_bytes[0] > SHARED_MASK_CACHE_BYTES and len(_shared_masks) > 1:
             _, old = _shared_masks.popitem(last=False)
-            _shared_bytes[0] -= old[0].nbytes * (1 if old[3] is None else 2) + 5 * len(old[1])
+            _shared_bytes[0] -= old[0].nbytes * (1 if old[4] is None else 2) + 9 * len(old[1])
     return entry
 
 

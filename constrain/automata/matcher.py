@@ -192,16 +192,16 @@ class Matcher:
                     self._need, _MAX_NEED,
                 )
             elif entry[0] == "terminal":
-                _, accepted, inside, nodes, consumed, stop, walked = entry
+                _, accepted, inside, nodes, consumed, runs, stop, walked = entry
                 status, n_need = K.fill_mask_terminal_kernel(
-                    G, L, self._parser(), n_sets, accepted, inside, nodes, consumed,
+                    G, L, self._parser(), n_sets, accepted, inside, nodes, consumed, runs,
                     walked.byte, walked.depth, walked.subtree_end, walked.token_offsets, walked.token_ids,
                     row, merge, inside if stop is None else stop, lex_at, sets_at, self._need, _MAX_NEED,
                 )
             else:
-                _, inside, nodes, states, stop, walked = entry
+                _, inside, nodes, states, runs, stop, walked = entry
                 status, n_need = K.fill_mask_cached_kernel(
-                    G, L, self._parser(), n_sets, inside, nodes, states,
+                    G, L, self._parser(), n_sets, inside, nodes, states, runs,
                     walked.byte, walked.depth, walked.subtree_end, walked.token_offsets, walked.token_ids,
                     row, merge, inside if stop is None else stop, lex_at, sets_at, self._need, _MAX_NEED,
                 )

@@ -479,14 +479,14 @@ def end_lexeme_kernel(G, L, P, n_sets, lex_state):
 
 @njit(**NJIT_OPTIONS)
 def fill_mask_cached_kernel(
-    G, L, P, n_sets, inside_row, frontier_node, frontier_state, trie_byte, trie_depth,
+    G, L, P, n_sets, inside_row, frontier_node, frontier_state, run_end, trie_byte, trie_depth,
     trie_subtree_end, token_offsets, token_ids, row, merge, stop_row, lex_at, sets_at, need,
     max_need,
 ):
     """``fill_mask_kernel`` from a precomputed :func:`lexeme_mask_kernel` result: copy the
     lexeme-only part, then walk only the frontier subtrees, where lexemes end and the parser
     decides. Frontier entries sharing (lexer state, byte) share one parser step: sorted that way
-    by the caller, consecutive equal entries reuse the set pushed at index ``n_sets``, which the
+    by the caller (``run_end[e]``: the first entry after ``e``'s run of equal keys), consecutive equal entries reuse the set pushed at index ``n_sets``, which the
     subtree walks in between never overwrite (they push only above it).
 
     With ``merge``, ``row`` already holds the mask after ending the lexeme before the token
@@ -504,7 +504,8 @@ def fill_mask_cached_kernel(
     n2 = n_sets
     q2 = 0
     scratch = P[6]
-    for e in range(frontier_node.shape[0]):
+    e = 0
+    while e < frontier_node.shape[0]:
         i = frontier_node[e]
         q = frontier_state[e]
         b = trie_byte[i]
@@ -517,7 +518,9 @@ def fill_mask_cached_kernel(
             elif status == OVERFLOW:
                 return OVERFLOW, n_need
         if status != OK:
+            e = run_end[e]  # the rest of this run shares the failed step
             continue
+        e += 1
         d = trie_depth[i]
         for k in range(token_offsets[i], token_offsets[i + 1]):
             t = token_ids[k]
@@ -542,7 +545,7 @@ def end_with_kernel(G, L, P, n_sets, accepted):
 
 @njit(**NJIT_OPTIONS)
 def fill_mask_terminal_kernel(
-    G, L, P, n_sets, accepted, inside_row, frontier_node, frontier_consumed, trie_byte,
+    G, L, P, n_sets, accepted, inside_row, frontier_node, frontier_consumed, run_end, trie_byte,
     trie_depth, trie_subtree_end, token_offsets, token_ids, row, merge, stop_row, lex_at,
     sets_at, need, max_need,
 ):
@@ -567,7 +570,8 @@ def fill_mask_terminal_kernel(
     n2 = n_sets
     q2 = 0
     scratch = P[6]
-    for e in range(frontier_node.shape[0]):
+    e = 0
+    while e < frontier_node.shape[0]:
         i = frontier_node[e]
         consumed = frontier_consumed[e]
         b = trie_byte[i]
@@ -582,7 +586,9 @@ def fill_mask_terminal_kernel(
             elif status == OVERFLOW:
                 return OVERFLOW, n_need
         if status != OK:
+            e = run_end[e]  # the rest of this run shares the failed step
             continue
+        e += 1
         d = trie_depth[i]
         for k in range(token_offsets[i], token_offsets[i + 1]):
             t = token_ids[k]
