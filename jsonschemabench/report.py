@@ -92,7 +92,7 @@ def stats(records: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         "mismatches": sum(
             1 for t in tests if t.get("mask_accept_mismatch") or t.get("eos_accepting_mismatch")
         ),
-        "tokenization_mismatches": sum(1 for t in tests if t.get("tokenization_mismatch")),
+        "retokenized": sum(1 for t in tests if t.get("retokenized")),
     }
 
 

@@ -13,6 +13,9 @@ def keyword_rows(run: Run) -> List[List[Any]]:
 
     Columns: groups, groups compiled, tests, tests judged right, valid rejected, invalid
     accepted, and tests in groups that did not compile (or timed out or crashed).
+
+    A group the engine calls ``unsatisfiable`` rejects every instance: its invalid tests count
+    as judged right and its valid tests as rejected (a schema like ``false`` is then covered).
     """
     rows: List[List[Any]] = []
     totals = [0] * 7
@@ -23,8 +26,19 @@ def keyword_rows(run: Run) -> List[List[Any]]:
         right = sum(1 for t in tests if t["outcome"] == "pass")
         valid_rejected = sum(1 for t in tests if t["outcome"] == "valid_rejected")
         invalid_accepted = sum(1 for t in tests if t["outcome"] == "invalid_accepted")
-        skipped = sum(r.get("num_tests", 0) for r in recs if "compile_ns" not in r)
-        values = [len(recs), len(compiled), len(tests) + skipped, right, valid_rejected,
+        skipped = 0
+        for r in recs:
+            if "compile_ns" in r:
+                continue
+            validity = r.get("test_validity")
+            if r["outcome"] == "unsatisfiable" and validity is not None:
+                right += sum(1 for v in validity if not v)
+                valid_rejected += sum(1 for v in validity if v)
+            else:
+                skipped += r.get("num_tests", 0)
+        judged = len(tests) + sum(len(r.get("test_validity", ())) for r in recs
+                                  if "compile_ns" not in r and r["outcome"] == "unsatisfiable")
+        values = [len(recs), len(compiled), judged + skipped, right, valid_rejected,
                   invalid_accepted, skipped]
         totals = [a + b for a, b in zip(totals, values)]
         rows.append([split] + values)

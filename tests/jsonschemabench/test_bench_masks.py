@@ -250,3 +250,22 @@ def test_peer_adapters(tok, name, module, whitespace):
             expected = "valid_rejected"
         assert record["outcome"] == expected, (item["id"], record["detail"])
         assert not any(t.get("mask_accept_mismatch") for t in record["tests"])
+
+
+@pytest.mark.parametrize("text", ['"a\u0308"', '{"k":"é ü 😀"}', "", "[1,2]"])
+def test_exact_tokens_spell_the_bytes(tok, text):
+    from jsonschemabench.masks import exact_tokens
+
+    assert tok.decode(exact_tokens(tok, text)) == text
+
+
+def test_normalizing_tokenizer_does_not_change_the_instance():
+    from tokenizers import normalizers
+
+    nfc = load_tokenizer(TOKENIZER)
+    nfc.backend_tokenizer.normalizer = normalizers.NFC()
+    item = {"id": "t/nfc", "split": "t", "schema": {"enum": ["\u00e4"]},
+            "tests": [{"data": "\u00e4", "valid": True}, {"data": "a\u0308", "valid": False}]}
+    record = run_schema(ExactEngine(nfc), item)
+    assert record["outcome"] == "pass"
+    assert record["tests"][1].get("retokenized") and not record["tests"][0].get("retokenized")
