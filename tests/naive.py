@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from constrain.automata.compiled import CompiledGrammar
+from constrain.automata.fsm import regex_to_dfa
+from constrain.grammar.ir import EMPTY, And, Not
 
 START = "$start"
 
@@ -19,10 +21,22 @@ class NaiveMatcher:
     """Earley sets as frozensets of (lhs, alternative index, dot, origin)."""
 
     def __init__(self, compiled: CompiledGrammar) -> None:
-        grammar = compiled.lowered
+        # The grammar as written, not compile's lowering: terminals that match "" become
+        # optional here by their own rule, and ignored material is a lexeme of its own.
+        grammar = compiled.grammar
         self.rules = {r.name: r.alternatives for r in grammar.rules}
         self.rules[START] = ((grammar.start,),)
-        self.dfas = dict(zip((t.name for t in grammar.terminals), compiled.terminal_dfas))
+        self.dfas = {}
+        for t in grammar.terminals:
+            dfa = regex_to_dfa(t.regex)
+            if dfa.num_states and dfa.accepting[0]:
+                dfa = regex_to_dfa(And((t.regex, Not(EMPTY))))
+                self.rules = {
+                    name: tuple(tuple(s + "?" if s == t.name else s for s in alt) for alt in alts)
+                    for name, alts in self.rules.items()
+                }
+                self.rules[t.name + "?"] = ((t.name,), ())
+            self.dfas[t.name] = dfa
         self.ignore = frozenset(grammar.ignore)
         self.sets = [self._close({(START, 0, 0, 0)}, 0)]
         self.lexeme_states: dict = {}  # live terminal -> DFA state of the current lexeme

@@ -79,12 +79,23 @@ JSONISH = cfg(
     },
 )
 
-GRAMMARS = {"parens": PARENS, "sums": SUMS, "ambiguous": AMBIGUOUS, "jsonish": JSONISH}
+# Ignored whitespace (absorbed into the next lexeme by compile) and an ignored comment that
+# cannot be absorbed: ";" comments run to the end of the line, over spaces and atoms.
+ATOMS = cfg(
+    "s",
+    {"s": ["ATOM", "s ATOM", "s DIV"]},
+    {"ATOM": repeat(chars("az"), 1), "DIV": literal("/"), "WS": WS,
+     "COMMENT": seq(literal(";"), repeat(chars((0, 9), (11, 0x10FFFF))))},
+    ignore=["WS", "COMMENT"],
+)
+
+GRAMMARS = {"parens": PARENS, "sums": SUMS, "ambiguous": AMBIGUOUS, "jsonish": JSONISH, "atoms": ATOMS}
 
 grammar__accepted__rejected = [
     ("parens", ["", "a", "()", "(a)(a)a", "((()))a"], ["(", ")", "(()", "b", "a)"]),
     ("sums", ["1", "1+2", "(1+2)+3", "1 + 2", " 1", "1 ", "(1 +(2))"], ["", "+", "1+", "()", "1 2", "(1"]),
     ("ambiguous", ["", "a", "ab", "aab", "abab", "aaa"], ["b", "ba", "abb"]),
+    ("atoms", ["a", "a b", " a ;c d\n b/", "a;x\n"], ["", "; a", " ;b", "/"]),
     ("jsonish", ['"x"', "[1,-2]", '{"a":true}', '{"a":[null,"é"]}', "[]", '"a"'], ['{"b":1}', "[1,]", "tru", '"a', "[1]]"]),
 ]
 
