@@ -744,7 +744,11 @@ class _Compiler:
             found = _Node(schema, self.root_base, self.nodes[doc_id].where, schema)
         else:
             schema = self._walk(self.root, ident, "#" + ident)
-            found = _Node(schema, self._base_of(ident), "#" + ident, {"$ref": "#" + quote(ident, safe="/~!$&'()*+,;=:@")})
+            base = self._base_of(ident)
+            # Values are checked against the subschema itself, resolving its $refs from the
+            # root; below an embedded $id, through a $ref to its pointer instead.
+            validation = schema if base == self.root_base else {"$ref": "#" + quote(ident, safe="/~!$&'()*+,;=:@")}
+            found = _Node(schema, base, "#" + ident, validation)
         self.nodes[ident] = found
         return found
 
