@@ -53,8 +53,10 @@ class GenerationResult:
             output, not necessarily a complete one).
         value: for ``schema=``, the parsed JSON value of a finished output; else ``None``.
         num_prompt_tokens: tokens in the (chat-templated) prompt.
-        time_to_first_token_s: seconds from the start of ``generate`` to the first sampled token.
-        time_s: seconds for the whole call (the whole batch).
+        compile_s: seconds spent compiling the constraint (about 0 when it came from the cache).
+        time_to_first_token_s: seconds from the start of ``generate`` to the first sampled
+            token: compiling, prompt encoding and prefill included (model loading excluded).
+        time_s: seconds for the whole call (the whole batch; model loading excluded).
     """
 
     text: str
@@ -62,6 +64,7 @@ class GenerationResult:
     finish_reason: str
     value: Any = None
     num_prompt_tokens: int = 0
+    compile_s: float = 0.0
     time_to_first_token_s: float = 0.0
     time_s: float = 0.0
 
@@ -342,15 +345,17 @@ def generate(
         GrammarError: the constraint cannot be compiled (see ``constrain.errors``).
         VocabularyError: the grammar reached a point that no token can continue.
     """
-    started = time.perf_counter()
     _validate_sampling(max_new_tokens, temperature, top_k, top_p)
     single = isinstance(prompt, str)
     prompts = [prompt] if single else list(prompt)
     if not prompts:
         raise ConfigurationError("no prompts given")
     model, tokenizer = _resolve_model(model, tokenizer)
+    started = time.perf_counter()
     vocab = model_vocabulary(model, tokenizer)
+    compile_started = time.perf_counter()
     compiled = resolve_constraint(vocab, regex=regex, schema=schema, grammar=grammar)
+    compile_s = time.perf_counter() - compile_started
     encoded = encode_prompts(tokenizer, prompts, chat_template=chat_template, system_prompt=system_prompt)
     generator = None
     if temperature:
@@ -369,7 +374,8 @@ def generate(
         value = json.loads(text) if schema is not None and reason == "eos" else None
         results.append(GenerationResult(
             text=text, token_ids=ids, finish_reason=reason, value=value,
-            num_prompt_tokens=len(prompt_ids), time_to_first_token_s=first_token_at - started, time_s=elapsed,
+            num_prompt_tokens=len(prompt_ids), compile_s=compile_s, time_to_first_token_s=first_token_at - started,
+            time_s=elapsed,
         ))
     return results[0] if single else results
 

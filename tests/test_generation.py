@@ -251,3 +251,10 @@ def test_default_model_date():
     assert result.finish_reason == "eos", result
     assert re.fullmatch(pattern, result.text)
     assert result.num_prompt_tokens > 20  # the chat template (with its system prompt) was applied
+
+
+def test_timings_are_ordered():
+    result = run("x", regex=r"[a-z]{2,4}q[0-9]{3}")  # a pattern no other test compiles
+    assert 0 < result.compile_s <= result.time_to_first_token_s <= result.time_s
+    again = run("x", regex=r"[a-z]{2,4}q[0-9]{3}")
+    assert again.compile_s < result.compile_s  # served from the compile cache
