@@ -102,14 +102,26 @@ def load_model(
     if gguf_file is not None:
         kwargs["gguf_file"] = gguf_file
     tokenizer = load_tokenizer(path, gguf_file)
+    # transformers renamed ``torch_dtype`` to ``dtype`` in 4.56.
+    kwargs["dtype" if _transformers_at_least(4, 56) else "torch_dtype"] = dtype
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     except (OSError, ValueError) as exc:
         raise ConfigurationError(f"cannot load a causal language model from {path}: {exc}") from exc
     if device is not None:
         model = model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def _transformers_at_least(major: int, minor: int) -> bool:
+    import transformers
+
+    parts = transformers.__version__.split(".")
+    try:
+        return (int(parts[0]), int(parts[1])) >= (major, minor)
+    except (IndexError, ValueError):  # pragma: no cover - unusual version strings
+        return True
 
 
 def _split_gguf(path: "str | os.PathLike[str]", gguf_file: Optional[str]) -> Tuple[Path, Optional[str]]:
