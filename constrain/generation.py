@@ -451,6 +451,9 @@ def _decode(model, compiled, encoded, tokenizer, max_new_tokens, temperature, to
     cache_kw = _cache_keyword(model)
     takes_logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
     first_token_at = None
+    # in_batch[i] is the row that occupies position i of the model's batch. Rows that end are
+    # dropped from the batch (and the KV cache) when the cache supports it.
+    in_batch = list(range(batch))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="constrain-mask") as pool, torch.inference_mode():
         pending = pool.submit(advance, active, None)
         kwargs = {"logits_to_keep": 1} if takes_logits_to_keep else {}
@@ -467,9 +470,11 @@ def _decode(model, compiled, encoded, tokenizer, max_new_tokens, temperature, to
             active = [r for r in active if reasons[r] is None]
             if not active:
                 break
+            slot = {r: i for i, r in enumerate(in_batch)}
             logits = out.logits[:, -1, :]
-            rows = torch.tensor(active, dtype=torch.long, device=logits.device)
-            logits = logits.index_select(0, rows).float()
+            if len(active) < logits.shape[0]:
+                logits = logits.index_select(0, torch.tensor([slot[r] for r in active], device=logits.device))
+            logits = logits.float()
             apply_token_bitmask_inplace(logits, torch.from_numpy(bitmask[active]))
             empty = torch.isneginf(logits).all(dim=-1)
             if bool(empty.any()):
@@ -482,10 +487,8 @@ def _decode(model, compiled, encoded, tokenizer, max_new_tokens, temperature, to
             if first_token_at is None:
                 first_token_at = time.perf_counter()
             step += 1
-            next_tokens = torch.full((batch, 1), int(pad_id), dtype=torch.long)
             going, going_tokens = [], []
             for r, token in zip(active, picked):
-                next_tokens[r, 0] = token
                 if token in vocab.eos_token_ids:
                     if not matchers[r].accept_token(token):
                         raise RuntimeError("internal error: EOS was sampled where the matcher does not accept it")
@@ -500,11 +503,19 @@ def _decode(model, compiled, encoded, tokenizer, max_new_tokens, temperature, to
             if not going:
                 break
             pending = pool.submit(advance, going, going_tokens)
-            attention = torch.cat([attention, torch.ones((batch, 1), dtype=attention.dtype, device=device)], dim=-1)
-            positions = positions[:, -1:] + 1
             try:
+                cache = _output_cache(out)
+                if len(going) < len(in_batch) and hasattr(cache, "batch_select_indices"):
+                    keep = torch.tensor([slot[r] for r in going], dtype=torch.long, device=device)
+                    cache.batch_select_indices(keep)
+                    attention, positions = attention.index_select(0, keep), positions.index_select(0, keep)
+                    in_batch = list(going)
+                feed = dict(zip(going, going_tokens))
+                next_tokens = torch.tensor([[feed.get(r, int(pad_id))] for r in in_batch], dtype=torch.long)
+                attention = torch.cat([attention, attention.new_ones((len(in_batch), 1))], dim=-1)
+                positions = positions[:, -1:] + 1
                 out = model(input_ids=next_tokens.to(device), attention_mask=attention, position_ids=positions,
-                            use_cache=True, **{cache_kw: _output_cache(out)})
+                            use_cache=True, **{cache_kw: cache})
             finally:
                 ending = pending.result()
             active = going

@@ -258,3 +258,18 @@ def test_timings_are_ordered():
     assert 0 < result.compile_s <= result.time_to_first_token_s <= result.time_s
     again = run("x", regex=r"[a-z]{2,4}q[0-9]{3}")
     assert again.compile_s < result.compile_s  # served from the compile cache
+
+
+def test_ended_rows_leave_the_batch():
+    sizes = []
+    handle = tiny_model().register_forward_pre_hook(lambda module, args, kwargs: sizes.append(kwargs["input_ids"].shape[0]),
+                                                    with_kwargs=True)
+    try:
+        batch = run(PROMPTS, regex=r"\d{4}-\d{2}-\d{2}")
+    finally:
+        handle.remove()
+    lengths = sorted(len(r.token_ids) for r in batch)
+    assert lengths[0] < lengths[-1]  # '20' is one token: rows need different numbers of steps
+    assert sizes[0] == len(PROMPTS) and min(sizes) < len(PROMPTS)
+    assert sizes == sorted(sizes, reverse=True)
+    assert [r.token_ids for r in batch] == [run(p, regex=r"\d{4}-\d{2}-\d{2}").token_ids for p in PROMPTS]
