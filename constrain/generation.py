@@ -16,7 +16,7 @@ the same token runs in the calling thread: both need only the sampled token, and
 Numba kernels release the GIL.
 
 When a row's mask allows nothing but EOS, the row ends there without another forward pass:
-the model could only have picked EOS.
+the model could only have picked EOS. Rows that have ended leave the batch and the KV cache.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Union
 
