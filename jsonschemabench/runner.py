@@ -86,6 +86,9 @@ def _worker_main(conn: Connection, config: RunConfig, log_path: Optional[str] = 
     With ``log_path``, the worker's stderr (engines' native warnings, panics) goes there.
     """
     os.environ.update(SINGLE_THREAD_ENV)
+    # Ctrl-C reaches the whole process group; the parent stops the run and kills workers, so
+    # a worker must not turn it into a "crash" record that --resume would then skip.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if log_path:
         with open(log_path, "ab") as log:
             os.dup2(log.fileno(), 2)

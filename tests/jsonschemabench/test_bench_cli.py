@@ -225,3 +225,46 @@ def test_masks_constrain_on_fixtures(tmp_path):
 def test_worker_stderr_goes_to_the_log(flaky_run):
     log = flaky_run.with_suffix(".log").read_text()
     assert "flaky engine compiles" in log and "native stderr line" in log
+
+
+def _live_in_group(pgid):
+    """Processes of a process group that are not zombies (Linux /proc)."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(stat.parent.name)
+    return live
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_interrupted_run_leaves_no_false_records_and_resumes(tmp_path):
+    """Ctrl-C (SIGINT to the process group) mid-schema: exit 130, no record for the schema that
+    was running, no worker left behind; --resume then judges everything."""
+    import subprocess
+
+    out = tmp_path / "int.jsonl"
+    cmd = [sys.executable, "-m", "jsonschemabench", "masks", "--engine", f"{THIS}:FlakyEngine",
+           "--data", MASKBENCH, "--splits", "Github_easy", "--tokenizer", TOKENIZER,
+           "--out", str(out), "--timeout", "3", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
+        time.sleep(0.2)  # the header is written once the first worker is ready
+    time.sleep(0.5)  # the worker is now asleep in Github_easy/o10008
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert _live_in_group(proc.pid) == []  # no worker is left running
+    header, records = read_results(out)
+    assert header is not None and records == []
+    code = main(["masks", "--engine", f"{THIS}:FlakyEngine", "--data", MASKBENCH, "--splits",
+                 "Github_easy", "--tokenizer", TOKENIZER, "--out", str(out), "--timeout", "3",
+                 "--resume", "--no-progress"])
+    assert code == 0
+    assert len(read_results(out)[1]) == 4
