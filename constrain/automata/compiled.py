@@ -85,8 +85,14 @@ class CompiledGrammar:
             if cached is not None:
                 return cached
             trans, accept, _, _, final = self.lexers.tables
+            # A state where one component keeps every slice token alive (a generic string
+            # beside a key literal) keeps them all: the product lives while any part does.
+            closed = any(
+                _terminal_slice_limit(self.vocab, self.terminal_dfas[t], s) == string_slice(self.vocab).max_length
+                for t, s in self.lexers.components(lex_state)
+            )
             inside, nodes, states, stop, trie = _lexeme_mask(
-                self.vocab, trans, accept, final, lex_state, self._successor_memo)
+                self.vocab, trans, accept, final, lex_state, self._successor_memo, closed)
             runs = _run_ends(states.astype(np.int64) * 256 + trie.byte[nodes])
             cached = ("lexer", inside, nodes, states, runs, stop, trie)
             self._lexeme_masks[lex_state] = cached
@@ -257,15 +263,18 @@ def _terminal_dfas(grammar: Grammar, limits: Limits, deadline: float):
     return rewritten, dfas
 
 
-def _lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict):
+def _lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict, closed: bool = False):
     """Run ``lexeme_mask_kernel``; frontier sorted by (state, byte). Returns
-    (inside, frontier nodes, frontier states, stop or None, trie). At a state closed under
-    JSON-string characters the string slice is taken whole and only the other tokens' trie is
-    walked (see ``constrain.automata.slices``); the frontier then indexes that trie."""
+    (inside, frontier nodes, frontier states, stop or None, trie).
+
+    Where JSON-string characters alone decide the string slice (``safe_length_limit``, or
+    ``closed``: the caller knows the state keeps every slice token), the slice is taken at once
+    and only the other tokens' trie is walked (see ``constrain.automata.slices``); the frontier
+    then indexes that trie."""
     trie = vocab.trie
     slice_mask = None
     string = string_slice(vocab)
-    limit = safe_length_limit(trans, final, accept, state, string.max_length, memo)
+    limit = string.max_length if closed else safe_length_limit(trans, final, accept, state, string.max_length, memo)
     if limit >= 0:
         trie, slice_mask = string.rest, string.up_to[limit]
     n = trie.byte.shape[0]
@@ -326,6 +335,12 @@ def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
             _, old = _shared_masks.popitem(last=False)
             _shared_bytes[0] -= old[0].nbytes * (1 if old[4] is None else 2) + 9 * len(old[1])
     return entry
+
+
+def _terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
+    final = dfa.accepting & (dfa.transitions < 0).all(axis=1)
+    return safe_length_limit(dfa.transitions, final, dfa.accepting.reshape(-1, 1), state,
+                             string_slice(vocab).max_length, _successor_memo(dfa))
 
 
 def _successor_memo(dfa: ByteDFA) -> dict:

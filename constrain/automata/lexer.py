@@ -72,6 +72,11 @@ class LexerCache:
         """Lexer states built so far."""
         return int(self._counts[0])
 
+    def components(self, state: int) -> list:
+        """The (terminal, terminal DFA state) pairs alive in lexer ``state``."""
+        lo, hi = self._comp_offsets[state], self._comp_offsets[state + 1]
+        return list(zip(self._comp_terminal[lo:hi].tolist(), self._comp_state[lo:hi].tolist()))
+
     def single_component(self, state: int):
         """``(terminal, terminal DFA state)`` when one terminal is alive in lexer ``state``."""
         lo, hi = self._comp_offsets[state], self._comp_offsets[state + 1]

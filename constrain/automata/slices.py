@@ -78,14 +78,65 @@ def _successor_or_dead(trans, final, state: int) -> int:
     return _successor(trans, final, state)
 
 
+def _char_successors(trans: np.ndarray, final: np.ndarray, state: int):
+    """The states safe characters lead ``state`` to, or ``None`` when one leads through or to
+    a dead or final state."""
+    targets = trans[state, _SAFE_ASCII]
+    if (targets < 0).any() or final[targets].any():
+        return None
+    out = set(targets.tolist())
+    for ranges in _MULTIBYTE:
+        current = {state}
+        for lo, hi in ranges:
+            nxt = set()
+            for s in current:
+                seen = trans[s, lo:hi + 1]
+                if (seen < 0).any():
+                    return None
+                nxt.update(seen.tolist())
+            if any(final[s] for s in nxt):
+                return None
+            current = nxt
+        out |= current
+    return out
+
+
+def is_safe_live(trans: np.ndarray, final: np.ndarray, state: int, memo: dict) -> bool:
+    """Whether no string of safe characters leads ``state`` to a dead or final state (so every
+    slice token stays inside the lexeme). ``memo`` caches verdicts per state of this ``trans``."""
+    known = memo.get(state)
+    if known is not None:
+        return known
+    seen = {state}
+    stack = [state]
+    while stack:
+        current = stack.pop()
+        if memo.get(current) is True:
+            continue
+        successors = _char_successors(trans, final, current)
+        if successors is None or any(memo.get(x) is False for x in successors):
+            memo[state] = False
+            return False
+        for x in successors:
+            if x not in seen:
+                seen.add(x)
+                stack.append(x)
+    for current in seen:  # every state reachable is safe-live too (a greatest fixpoint)
+        memo[current] = True
+    return True
+
+
 def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, state: int,
                       max_length: int, memo: dict) -> int:
     """How many safe characters a lexeme at ``state`` can take, when that alone decides every
-    slice token: safe characters lead through a chain of single states, none final, to a state
-    that loops on them (returns ``max_length``: every slice token stays) or to a non-accepting
-    state where they are all dead (returns its distance ``m``: slice tokens of at most ``m``
-    characters stay, longer ones die). Returns -1 when neither holds (walk the whole trie).
-    ``memo`` maps a state to its successor and must belong to this ``trans`` only."""
+    slice token. Returns ``max_length`` (every slice token stays) when no string of safe
+    characters leads to a dead or final state (:func:`is_safe_live`); ``m`` when they lead
+    through a chain of single states, none final, to a non-accepting state where they are all
+    dead (slice tokens of at most ``m`` characters stay, longer ones die: a ``maxLength``
+    string); -1 otherwise (walk the whole trie).
+    ``memo`` caches per state and must belong to this ``trans`` only."""
+    if is_safe_live(trans, final, state, memo.setdefault("live", {})):
+        return max_length
     current = state
     for length in range(max_length + 1):
         nxt = memo.get(current)

@@ -42,3 +42,17 @@ def test_safe_length_limit(pattern, prefix, limit):
     accept = dfa.accepting.reshape(-1, 1)
     state = dfa.run(prefix)
     assert safe_length_limit(dfa.transitions, final, accept, state, 16, {}) == limit
+
+
+def test_a_string_other_than_some_names_keeps_every_slice_token():
+    """Object keys beside declared properties: the DFA follows the names' trie, yet no safe
+    character ever kills the string, so the whole slice stays (is_safe_live)."""
+    from constrain.grammar.ir import And, Not, alt, chars, literal, repeat, seq
+
+    body = repeat(chars((0x20, 0x21), (0x23, 0x5B), (0x5D, 0x10FFFF)))
+    key = seq(literal('"'), And((body, Not(alt(literal("name"), literal("age"))))), literal('"'))
+    dfa = regex_to_dfa(key)
+    final = dfa.accepting & (dfa.transitions < 0).all(axis=1)
+    accept = dfa.accepting.reshape(-1, 1)
+    for prefix in (b'"', b'"na', b'"name', b'"x'):
+        assert safe_length_limit(dfa.transitions, final, accept, dfa.run(prefix), 16, {}) == 16
