@@ -202,9 +202,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare_markdown, plot_distributions
-    from .report import Run
+    from .report import Run, distinct_labels
 
     runs = [Run(p) for p in args.runs]
+    distinct_labels(runs)
     tasks = {r.header.get("task") for r in runs}
     if "generate" in tasks:
         from .generate import compare_generate_markdown

@@ -48,15 +48,12 @@ class Run:
         for r in records:
             by_id[r["id"]] = r
         self.records: List[Dict[str, Any]] = sorted(by_id.values(), key=lambda r: (r["split"], r["id"]))
-
-    @property
-    def label(self) -> str:
-        """A short name: engine, plus whitespace when not compact."""
         h = self.header
-        label = str(h.get("engine", self.path.stem))
+        #: a short name in tables: the engine, plus whitespace when not compact
+        engine = str(h.get("engine", self.path.stem))
+        self.label: str = engine.rpartition(":")[2] if ":" in engine else engine
         if h.get("whitespace", "compact") != "compact":
-            label += f" ({h['whitespace']})"
-        return label
+            self.label += f" ({h['whitespace']})"
 
     def splits(self) -> List[str]:
         return sorted({r["split"] for r in self.records})
@@ -66,6 +63,16 @@ class Run:
             r for r in self.records
             if (split is None or r["split"] == split) and (ids is None or r["id"] in ids)
         ]
+
+
+def distinct_labels(runs: Sequence["Run"]) -> None:
+    """Make the runs' labels unique by adding the file name where two would be equal."""
+    seen: Dict[str, int] = {}
+    for run in runs:
+        seen[run.label] = seen.get(run.label, 0) + 1
+    for run in runs:
+        if seen[run.label] > 1:
+            run.label = f"{run.label} [{run.path.stem}]"
 
 
 def stats(records: Sequence[Dict[str, Any]]) -> Dict[str, Any]:

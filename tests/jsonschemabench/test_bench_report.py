@@ -63,3 +63,13 @@ def test_suite_counts_unsatisfiable_groups_as_rejecting_everything(tmp_path):
     assert row == ["k", 3, 1, 7, 4, 1, 0, 2]
     assert total[1:] == row[1:]
     assert "Tests judged right: 4 of 7" in suite_markdown(run)
+
+
+def test_labels_are_made_distinct(tmp_path):
+    from jsonschemabench.report import distinct_labels
+
+    runs = [_write(tmp_path / f"{n}.jsonl", {"task": "masks", "engine": e, "whitespace": w}, [])
+            for n, e, w in (("a", "constrain", "compact"), ("b", "constrain", "compact"),
+                            ("c", "constrain", "flexible"), ("d", "some/file.py:MyEngine", "compact"))]
+    distinct_labels(runs)
+    assert [r.label for r in runs] == ["constrain [a]", "constrain [b]", "constrain (flexible)", "MyEngine"]
