@@ -338,9 +338,18 @@ def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
 
 
 def _terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
-    final = dfa.accepting & (dfa.transitions < 0).all(axis=1)
-    return safe_length_limit(dfa.transitions, final, dfa.accepting.reshape(-1, 1), state,
-                             string_slice(vocab).max_length, _successor_memo(dfa))
+    """``safe_length_limit`` on a terminal's own DFA, memoized on the DFA."""
+    memo = _successor_memo(dfa)
+    max_length = string_slice(vocab).max_length
+    limits = memo.setdefault("limits", {})
+    limit = limits.get((max_length, state))
+    if limit is None:
+        final = memo.get("final")
+        if final is None:
+            final = memo["final"] = dfa.accepting & (dfa.transitions < 0).all(axis=1)
+        limit = limits[(max_length, state)] = safe_length_limit(
+            dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length, memo)
+    return limit
 
 
 def _successor_memo(dfa: ByteDFA) -> dict:
