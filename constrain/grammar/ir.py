@@ -226,7 +226,7 @@ class Grammar:
 
     @classmethod
     def from_regex(cls, pattern: str) -> "Grammar":
-        """A grammar for the strings that fully match ``pattern`` (interegular's syntax)."""
+        """A grammar for the strings that fully match ``pattern`` (Python ``re`` syntax, ASCII classes)."""
         from .regex import grammar_from_regex
 
         return grammar_from_regex(pattern)
