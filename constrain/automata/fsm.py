@@ -8,18 +8,18 @@ Routes of :func:`regex_to_dfa` (all end in the same trim, minimize, number step,
 give identical tables for equal languages):
 
 * literals and alternations of literals: a chain or a trie, built directly;
-* big repetitions (a bound >= :data:`BIG_REPEAT`) and sequences holding one: copies of
-  the item's DFA glued together, when gluing is deterministic (JSON strings with
-  ``maxLength``, ``[^"\\]{0,2000}``); no subset construction;
-* ``And``/``Not``: products of the parts' minimized DFAs (embedded back into the NFA when
-  nested);
+* big repetitions (a bound >= :data:`BIG_REPEAT`) and sequences holding one or an
+  ``And``/``Not``: copies of the parts' DFAs glued together, when gluing is deterministic
+  (JSON strings with ``maxLength``, ``"`` + a key that is not a declared one + ``"``); no
+  subset construction;
+* ``And``/``Not``: one product of the parts' minimized DFAs (nested intersections are
+  flattened, ``And(a, Not(b))`` is a difference; embedded back into the NFA when nested);
 * anything else: a Thompson NFA over byte ranges and a subset construction over *byte
   classes* (the coarsest partition of 0..255 that no NFA edge splits).
 
-Trimming and Hopcroft minimization run in plain Python for small automata and in the
-Numba kernels of :mod:`constrain.kernels.fsm` beyond :data:`NUMBA_THRESHOLD` table
-entries. States are numbered breadth first from the start state, visiting bytes in
-increasing order, so equal languages give identical tables.
+Subset construction, products, trimming and Hopcroft minimization run in the Numba kernels
+of :mod:`constrain.kernels.fsm`. States are numbered breadth first from the start state,
+visiting bytes in increasing order, so equal languages give identical tables.
 """
 
 from __future__ import annotations
@@ -239,26 +239,35 @@ def _literals_dfa(strings: Sequence[bytes], max_states: int) -> ByteDFA:
 
 
 class _NFA:
-    """Thompson NFA over byte ranges. Fragments are built *from* a given start state and
-    return their end state; only fresh states ever receive back edges, so sibling
-    fragments may share a start state."""
+    """Thompson NFA over byte ranges, kept as flat edge lists. Fragments are built *from* a
+    given start state and return their end state; only fresh states ever receive back edges,
+    so sibling fragments may share a start state."""
 
     def __init__(self, max_states: int) -> None:
-        self.eps: List[List[int]] = []
-        self.edges: List[List[Tuple[int, int, int]]] = []
+        self.n = 0
+        self.e_src: List[int] = []
+        self.e_lo: List[int] = []
+        self.e_hi: List[int] = []
+        self.e_dst: List[int] = []
+        self.eps_src: List[int] = []
+        self.eps_dst: List[int] = []
         self.max_states = max_states
         self.limit_nfa = 16 * max_states + 4096
 
-    def new(self) -> int:
-        self.eps.append([])
-        self.edges.append([])
-        n = len(self.eps)
-        if n > self.limit_nfa:
+    def new(self, count: int = 1) -> int:
+        """``count`` fresh states; returns the first."""
+        first = self.n
+        self.n += count
+        if self.n > self.limit_nfa:
             raise ResourceLimitError(
                 f"regex too large: its NFA exceeds {self.limit_nfa} states "
                 f"(16 x Limits.max_dfa_states={self.max_states}); reduce bounded repetitions"
             )
-        return n - 1
+        return first
+
+    def eps(self, a: int, b: int) -> None:
+        self.eps_src.append(a)
+        self.eps_dst.append(b)
 
     def build(self, r: Regex, start: int) -> int:
         if isinstance(r, Chars):
@@ -271,7 +280,7 @@ class _NFA:
         if isinstance(r, Alt):
             end = self.new()
             for item in r.items:
-                self.eps[self.build(item, start)].append(end)
+                self.eps(self.build(item, start), end)
             return end
         if isinstance(r, Repeat):
             cur = start
@@ -279,16 +288,16 @@ class _NFA:
                 cur = self.build(r.item, cur)
             if r.max is None:
                 loop = self.new()
-                self.eps[cur].append(loop)
-                self.eps[self.build(r.item, loop)].append(loop)
+                self.eps(cur, loop)
+                self.eps(self.build(r.item, loop), loop)
                 return loop
             if r.max == r.min:
                 return cur
             end = self.new()
             for _ in range(r.max - r.min):  # nested optionals: (x(x(x)?)?)?
-                self.eps[cur].append(end)
+                self.eps(cur, end)
                 cur = self.build(r.item, cur)
-            self.eps[cur].append(end)
+            self.eps(cur, end)
             return end
         if isinstance(r, (And, Not)):
             return self.embed(regex_to_dfa(r, max_states=self.max_states), start)
@@ -297,8 +306,13 @@ class _NFA:
     def build_chars(self, ranges, start: int) -> int:
         end = self.new()
         seqs = _chars_sequences(ranges)
+        e_src, e_lo, e_hi, e_dst = self.e_src, self.e_lo, self.e_hi, self.e_dst
         if all(len(sq) == 1 for sq in seqs):
-            self.edges[start].extend((sq[0][0], sq[0][1], end) for sq in seqs)
+            for sq in seqs:
+                e_src.append(start)
+                e_lo.append(sq[0][0])
+                e_hi.append(sq[0][1])
+                e_dst.append(end)
             return end
         suffix_state: Dict[ByteRanges, int] = {(): end}
 
@@ -307,74 +321,98 @@ class _NFA:
             if s is None:
                 s = self.new()
                 nxt = state_for(suffix[1:])
-                self.edges[s].append((suffix[0][0], suffix[0][1], nxt))
+                e_src.append(s)
+                e_lo.append(suffix[0][0])
+                e_hi.append(suffix[0][1])
+                e_dst.append(nxt)
                 suffix_state[suffix] = s
             return s
 
         for sq in seqs:
             nxt = state_for(sq[1:])
-            self.edges[start].append((sq[0][0], sq[0][1], nxt))
+            e_src.append(start)
+            e_lo.append(sq[0][0])
+            e_hi.append(sq[0][1])
+            e_dst.append(nxt)
         return end
 
     def embed(self, dfa: ByteDFA, start: int) -> int:
         end = self.new()
         if dfa.num_states == 0:
             return end
-        # a fresh state for the DFA's start: it may have incoming edges, and fragments
-        # never add edges into the start state they were given
-        ids = [self.new() for _ in range(dfa.num_states)]
-        self.eps[start].append(ids[0])
+        # fresh states for the DFA: its start may have incoming edges, and fragments never
+        # add edges into the start state they were given
+        base = self.new(dfa.num_states)
+        self.eps(start, base)
         t = dfa.transitions
-        for s in range(dfa.num_states):
-            row = t[s]
-            cuts = np.flatnonzero(np.diff(row)) + 1
-            bounds = np.concatenate(([0], cuts, [256]))
-            for a, b in zip(bounds[:-1], bounds[1:]):
-                target = int(row[a])
-                if target >= 0:
-                    self.edges[ids[s]].append((int(a), int(b) - 1, ids[target]))
-            if dfa.accepting[s]:
-                self.eps[ids[s]].append(end)
+        # one edge per maximal run of equal targets in a row
+        run_start = np.ones(t.shape, dtype=np.bool_)
+        run_start[:, 1:] = t[:, 1:] != t[:, :-1]
+        flat = np.flatnonzero(run_start)
+        ends = np.append(flat[1:], t.size) - 1
+        rows = flat >> 8
+        ends = np.minimum(ends, (rows << 8) | 255)
+        targets = t.reshape(-1)[flat]
+        keep = targets >= 0
+        self.e_src.extend((rows[keep] + base).tolist())
+        self.e_lo.extend((flat[keep] & 255).tolist())
+        self.e_hi.extend((ends[keep] & 255).tolist())
+        self.e_dst.extend((targets[keep] + base).tolist())
+        for s in np.flatnonzero(dfa.accepting).tolist():
+            self.eps(base + s, end)
         return end
 
 
-def _closure(eps: List[List[int]], states) -> set:
-    seen = set(states)
-    stack = list(seen)
-    while stack:
-        for t in eps[stack.pop()]:
-            if t not in seen:
-                seen.add(t)
-                stack.append(t)
-    return seen
+_ZOBRIST = np.random.default_rng(0x5EED).integers(1, 2**63, size=1 << 12, dtype=np.uint64)
 
 
-#: NFAs with more states than this are determinized by the Numba kernel.
-NUMBA_NFA_THRESHOLD = 2_000
-#: The Python subset construction hands over to the Numba kernel past this many DFA states.
-NUMBA_DFA_SWITCH = 2_000
+def _zobrist(n: int) -> np.ndarray:
+    global _ZOBRIST
+    if _ZOBRIST.shape[0] < n:
+        _ZOBRIST = np.random.default_rng(0x5EED).integers(1, 2**63, size=2 * n, dtype=np.uint64)
+    return _ZOBRIST[:n]
 
 
-def _determinize_numba(nfa: _NFA, edges_cls, start: int, final: int, n_cls: int, limit: int,
-                       max_states: int) -> Tuple[np.ndarray, np.ndarray]:
+def _csr(src: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(ptr [n + 1], order) grouping the entries of ``src`` (values < n) by value."""
+    order = np.argsort(src, kind="stable")
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=ptr[1:])
+    return ptr, order
+
+
+def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
+    """Subset construction over byte classes (the coarsest partition of 0..255 that no NFA
+    edge splits): (trans int32 [n, C] with -1, accepting, byte_class)."""
     from ..kernels import fsm as kernels
 
-    n = len(nfa.eps)
-    eps_len = np.fromiter((len(e) for e in nfa.eps), dtype=np.int64, count=n)
-    eps_ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(eps_len, out=eps_ptr[1:])
-    eps_dst = np.fromiter((t for e in nfa.eps for t in e), dtype=np.int64, count=int(eps_ptr[-1]))
-    edge_len = np.fromiter((len(e) for e in edges_cls), dtype=np.int64, count=n)
-    edge_ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(edge_len, out=edge_ptr[1:])
-    flat = np.array([x for e in edges_cls for x in e], dtype=np.int64).reshape(-1, 3)
-    important = edge_len > 0
+    n = nfa.n
+    lo = np.array(nfa.e_lo, dtype=np.int64)
+    hi = np.array(nfa.e_hi, dtype=np.int64)
+    src = np.array(nfa.e_src, dtype=np.int64)
+    dst = np.array(nfa.e_dst, dtype=np.int64)
+    cut = np.zeros(257, dtype=np.bool_)
+    cut[0] = cut[256] = True
+    cut[lo] = True
+    cut[hi + 1] = True
+    class_of = np.cumsum(cut[:256]) - 1  # class of each byte
+    byte_class = class_of.astype(np.int32)
+    n_cls = int(class_of[255]) + 1
+    edge_ptr, order = _csr(src, n)
+    edge_lo = class_of[lo[order]]
+    edge_hi = class_of[hi[order]]
+    edge_dst = dst[order]
+    eps_src = np.array(nfa.eps_src, dtype=np.int64)
+    eps_ptr, eorder = _csr(eps_src, n)
+    eps_dst = np.array(nfa.eps_dst, dtype=np.int64)[eorder]
+    important = np.diff(edge_ptr) > 0
     important[final] = True
-    zob = np.random.default_rng(0x5EED).integers(1, 2**63, size=n, dtype=np.uint64)
+    zob = _zobrist(n)
     stamp = np.zeros(n, np.int64)
     stack, seeds, out = (np.empty(n, np.int64) for _ in range(3))
-    cap = min(limit, 4096)
-    data_cap = 1 << 16
+    limit = 2 * max_states + 64
+    cap = min(limit, 256)
+    data_cap = 1 << 12
     while True:
         trans = np.empty((cap, n_cls), np.int32)
         acc = np.zeros(cap, np.bool_)
@@ -384,11 +422,11 @@ def _determinize_numba(nfa: _NFA, edges_cls, start: int, final: int, n_cls: int,
         htable = np.full(size, -1, np.int64)
         hkeys = np.zeros(cap, np.uint64)
         stamp[:] = 0
-        got = kernels.determinize(eps_ptr, eps_dst, edge_ptr, flat[:, 0].copy(), flat[:, 1].copy(),
-                                  flat[:, 2].copy(), important, zob, start, final, n_cls, trans, acc,
-                                  set_ptr, set_data, htable, hkeys, stamp, stack, seeds, out)
+        got = kernels.determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob,
+                                  start, final, n_cls, trans, acc, set_ptr, set_data, htable, hkeys, stamp,
+                                  stack, seeds, out)
         if got >= 0:
-            return trans[:got], acc[:got]
+            return trans[:got], acc[:got], byte_class
         if got == -1:
             if cap >= limit:
                 raise ResourceLimitError(
@@ -400,314 +438,46 @@ def _determinize_numba(nfa: _NFA, edges_cls, start: int, final: int, n_cls: int,
             data_cap *= 4
 
 
-def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
-    """Subset construction over byte classes: (trans [n, C] with -1, accepting, byte_class)."""
-    points = {0, 256}
-    for edges in nfa.edges:
-        for lo, hi, _ in edges:
-            points.add(lo)
-            points.add(hi + 1)
-    bounds = np.array(sorted(points), dtype=np.int64)
-    byte_class = (np.searchsorted(bounds, np.arange(256), side="right") - 1).astype(np.int32)
-    cls_lo = {int(b): i for i, b in enumerate(bounds[:-1])}
-    edges_cls = [[(cls_lo[lo], cls_lo[hi + 1] - 1 if hi + 1 < 256 else len(bounds) - 2, t)
-                  for lo, hi, t in edges] for edges in nfa.edges]
-    n_cls = len(bounds) - 1
-    eps = nfa.eps
-    limit = 2 * max_states + 64
-    if len(eps) > NUMBA_NFA_THRESHOLD:
-        trans, acc = _determinize_numba(nfa, edges_cls, start, final, n_cls, limit, max_states)
-        return trans, acc, byte_class
-
-    def key_of(closure: set) -> frozenset:
-        return frozenset(q for q in closure if edges_cls[q] or q == final)
-
-    first = key_of(_closure(eps, [start]))
-    index: Dict[frozenset, int] = {first: 0}
-    order = [first]
-    rows: List[List[int]] = []
-    accepting: List[bool] = []
-    i = 0
-    while i < len(order):
-        cur = order[i]
-        i += 1
-        accepting.append(final in cur)
-        moves: Dict[int, set] = {}
-        for q in cur:
-            for a, b, t in edges_cls[q]:
-                for c in range(a, b + 1):
-                    s = moves.get(c)
-                    if s is None:
-                        moves[c] = {t}
-                    else:
-                        s.add(t)
-        row = [-1] * n_cls
-        by_set: Dict[frozenset, int] = {}
-        for c, targets in moves.items():
-            fs = frozenset(targets)
-            j = by_set.get(fs)
-            if j is None:
-                key = key_of(_closure(eps, fs))
-                j = index.get(key)
-                if j is None:
-                    j = len(order)
-                    if j >= limit:
-                        raise ResourceLimitError(
-                            f"regex too large: its DFA exceeds {limit} states before minimization "
-                            f"(2 x Limits.max_dfa_states={max_states})"
-                        )
-                    if j >= NUMBA_DFA_SWITCH:  # a small NFA with a big DFA: start over in Numba
-                        trans, acc = _determinize_numba(nfa, edges_cls, start, final, n_cls, limit,
-                                                        max_states)
-                        return trans, acc, byte_class
-                    index[key] = j
-                    order.append(key)
-                by_set[fs] = j
-            row[c] = j
-        rows.append(row)
-    return rows, accepting, byte_class
-
-
 # --- trimming, minimization, canonical numbering ----------------------------------------------
-#
-# Automata in construction are lists: rows[s][c] = target state or -1, for byte class c.
 
 
-def _trim(rows: List[List[int]], acc: List[bool]) -> Tuple[List[List[int]], List[bool]]:
-    """Drop the states that cannot reach acceptance; state 0 stays first. Returns empty
-    lists when state 0 itself is dead (the empty language)."""
-    n = len(rows)
-    preds: List[List[int]] = [[] for _ in range(n)]
-    for s, row in enumerate(rows):
-        for t in row:
-            if t >= 0:
-                preds[t].append(s)
-    live = list(acc)
-    stack = [s for s in range(n) if acc[s]]
-    while stack:
-        for p in preds[stack.pop()]:
-            if not live[p]:
-                live[p] = True
-                stack.append(p)
-    if not live[0]:
-        return [], []
-    if all(live):
-        return rows, acc
-    idx = [-1] * n
-    keep = [s for s in range(n) if live[s]]
-    for i, s in enumerate(keep):
-        idx[s] = i
-    return [[idx[t] if t >= 0 else -1 for t in rows[s]] for s in keep], [acc[s] for s in keep]
-
-
-def _renumber(rows: List[List[int]], acc: List[bool],
-              block_of: List[int]) -> Tuple[List[List[int]], List[bool]]:
-    """Quotient by ``block_of``, numbered breadth first from state 0's block."""
-    rep: Dict[int, int] = {}
-    for s, b in enumerate(block_of):
-        rep.setdefault(b, s)
-    new_id = {block_of[0]: 0}
-    queue = [block_of[0]]
-    out_rows: List[List[int]] = []
-    k = 0
-    while k < len(queue):
-        row = rows[rep[queue[k]]]
-        k += 1
-        out = []
-        for t in row:
-            if t < 0:
-                out.append(-1)
-                continue
-            bt = block_of[t]
-            j = new_id.get(bt)
-            if j is None:
-                j = new_id[bt] = len(queue)
-                queue.append(bt)
-            out.append(j)
-        out_rows.append(out)
-    return out_rows, [acc[rep[b]] for b in queue]
-
-
-def _minimize_acyclic(rows: List[List[int]], acc: List[bool]) -> Optional[Tuple[List[List[int]], List[bool]]]:
-    """Minimize a trimmed DFA without cycles in linear time (None if it has a cycle).
-
-    In a trimmed acyclic DFA two states are equivalent iff they agree on acceptance and
-    their successors are equivalent, so one pass in reverse topological order, merging
-    states with equal signatures, gives the minimal automaton.
-    """
-    n = len(rows)
-    indegree = [0] * n
-    for row in rows:
-        for t in row:
-            if t >= 0:
-                indegree[t] += 1
-    order = [s for s in range(n) if indegree[s] == 0]
-    k = 0
-    while k < len(order):
-        for t in rows[order[k]]:
-            if t >= 0:
-                indegree[t] -= 1
-                if indegree[t] == 0:
-                    order.append(t)
-        k += 1
-    if len(order) < n:
-        return None
-    block_of = [0] * n
-    register: Dict[tuple, int] = {}
-    for s in reversed(order):
-        sig = (acc[s], *[block_of[t] if t >= 0 else -1 for t in rows[s]])
-        block_of[s] = register.setdefault(sig, len(register))
-    return _renumber(rows, acc, block_of)
-
-
-def _minimize(rows: List[List[int]], acc: List[bool]) -> Tuple[List[List[int]], List[bool]]:
-    """Hopcroft's algorithm on a trimmed partial DFA, then BFS numbering.
-
-    With an explicit dead state D the initial partition is {F, N, {D}} and Hopcroft needs
-    every block but one as a splitter: F and N, never {D} (D is alone in its block, the
-    only state that cannot accept), so the missing transitions are never enumerated.
-    """
-    n = len(rows)
-    if n <= 1:
-        return _renumber(rows, acc, [0] * n) if n else (rows, acc)
-    acyclic = _minimize_acyclic(rows, acc)
-    if acyclic is not None:
-        return acyclic
-    preds: List[List[Tuple[int, int]]] = [[] for _ in range(n)]
-    for s, row in enumerate(rows):
-        for c, t in enumerate(row):
-            if t >= 0:
-                preds[t].append((c, s))
-    block_of = [0 if a else 1 for a in acc]
-    blocks: List[set] = [set(), set()]
-    for s, b in enumerate(block_of):
-        blocks[b].add(s)
-    if not blocks[1]:
-        blocks.pop()
-    elif not blocks[0]:
-        blocks = [blocks[1]]
-        block_of = [0] * n
-    work = list(range(len(blocks)))
-    in_work = set(work)
-    while work:
-        a = work.pop()
-        in_work.discard(a)
-        by_cls: Dict[int, List[int]] = {}
-        for t in list(blocks[a]):
-            for c, s in preds[t]:
-                lst = by_cls.get(c)
-                if lst is None:
-                    by_cls[c] = [s]
-                else:
-                    lst.append(s)
-        for xs in by_cls.values():
-            touched: Dict[int, List[int]] = {}
-            for s in xs:
-                b = block_of[s]
-                lst = touched.get(b)
-                if lst is None:
-                    touched[b] = [s]
-                else:
-                    lst.append(s)
-            for b, members in touched.items():
-                if len(members) == len(blocks[b]):
-                    continue
-                new = len(blocks)
-                moved = set(members)
-                blocks[b] -= moved
-                blocks.append(moved)
-                for s in members:
-                    block_of[s] = new
-                if b in in_work:
-                    pick = new
-                else:
-                    pick = new if len(moved) <= len(blocks[b]) else b
-                work.append(pick)
-                in_work.add(pick)
-    return _renumber(rows, acc, block_of)
-
-
-#: Automata with more table entries than this are minimized by the Numba kernels.
-NUMBA_THRESHOLD = 20_000
-
-
-def _inverse(trans: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """CSR inverse transitions: sources into ``t`` on class ``c`` are
-    ``src[ptr[c * n + t]:ptr[c * n + t + 1]]``."""
+def _minimize(trans: np.ndarray, acc: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Trim, minimize (Hopcroft) and number breadth first a class-level table (int32
+    ``[n, C]``, -1 dead) with the Numba kernels."""
     from ..kernels import fsm as kernels
 
     n, n_cls = trans.shape
-    ptr = np.zeros(n_cls * n + 1, np.int64)
-    src = np.empty(int(np.count_nonzero(trans >= 0)), np.int64)
+    ptr = np.zeros(n_cls * n + 1, np.int32)
+    src = np.empty(int(np.count_nonzero(trans >= 0)), np.int32)
     kernels.inverse_csr(trans, ptr, src)
-    return ptr, src
-
-
-def _finish_arrays(trans: np.ndarray, acc: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Trim, minimize and number a class-level table with the Numba kernels."""
-    from ..kernels import fsm as kernels
-
-    n, n_cls = trans.shape
-    ptr, src = _inverse(trans)
-    live = acc.copy()
-    kernels.mark_live(ptr, src, n, n_cls, live, np.empty(n, np.int64))
-    if not live[0]:
-        return np.zeros((0, n_cls), np.int32), np.zeros(0, np.bool_)
-    if not live.all():
-        idx = np.cumsum(live) - 1
-        safe = np.where(trans >= 0, trans, 0)
-        trans = np.where((trans >= 0) & live[safe], idx[safe], -1).astype(np.int32)[live]
-        acc = acc[live]
-        n = trans.shape[0]
-        ptr, src = _inverse(trans)
-    blk = np.empty(n, np.int64)
-    scratch = [np.empty(n + 1, np.int64) for _ in range(8)]
-    in_work = np.zeros(n + 1, np.bool_)
-    elems, loc, first, end, mid, work, splitter, touched = scratch
-    n_blocks = kernels.hopcroft(ptr, src, acc, n, n_cls, blk, elems, loc, first, end, mid,
-                                in_work, work, splitter, touched)
-    rep = np.full(n_blocks, n, np.int64)
-    np.minimum.at(rep, blk, np.arange(n))
-    new_id = np.full(n_blocks, -1, np.int64)
-    queue = np.empty(n_blocks, np.int64)
-    size = kernels.bfs_blocks(trans, blk, rep, new_id, queue)
-    reps = rep[queue[:size]]
-    rows = trans[reps]
-    out = np.where(rows >= 0, new_id[blk[np.where(rows >= 0, rows, 0)]], -1).astype(np.int32)
-    return out, acc[reps]
+    scratch = np.empty(12 * (n + 1), np.int64)
+    out_trans = np.empty((n, n_cls), np.int32)
+    out_acc = np.empty(n, np.bool_)
+    size = kernels.minimize(trans, acc, ptr, src, scratch, np.zeros(n + 1, np.bool_), np.empty(n, np.bool_),
+                            out_trans, out_acc)
+    return out_trans[:size], out_acc[:size]
 
 
 def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "regex") -> ByteDFA:
     """Trim, minimize, check the limit and expand classes to bytes. ``rows``/``acc`` are
-    lists, or arrays (int32 ``[n, C]``, bool ``[n]``)."""
+    lists or arrays (``[n, C]`` targets, -1 dead; ``[n]`` flags)."""
+    trans = np.asarray(rows, dtype=np.int32)
+    n_old = trans.shape[1] if trans.ndim == 2 and trans.shape[0] else int(byte_class.max()) + 1
+    trans = trans.reshape(-1, n_old)
+    acc = np.asarray(acc, dtype=np.bool_)
     # Number classes by their first byte, so that breadth-first numbering (which visits
     # successors in class order) is canonical: equal languages give equal tables.
-    # Classes no byte uses (none of our builders makes them) drop out here.
-    used, first_pos = np.unique(byte_class, return_index=True)
-    perm = used[np.argsort(first_pos, kind="stable")]  # new class i is old class perm[i]
-    n_old = len(rows[0]) if len(rows) else int(byte_class.max()) + 1
+    # Classes no byte uses drop out here.
+    first_pos = np.full(n_old, 256, dtype=np.int64)
+    np.minimum.at(first_pos, byte_class, np.arange(256))
+    perm = np.argsort(first_pos, kind="stable")
+    perm = perm[first_pos[perm] < 256]  # new class i is old class perm[i]
     if len(perm) != n_old or np.any(perm != np.arange(n_old)):
         inv = np.full(n_old, -1, dtype=np.int64)
         inv[perm] = np.arange(len(perm))
         byte_class = inv[byte_class].astype(np.int32)
-        if isinstance(rows, np.ndarray):
-            rows = np.take(rows, perm, axis=1)
-        else:
-            p = perm.tolist()
-            rows = [[row[i] for i in p] for row in rows]
-    n_entries = len(rows) * (int(byte_class.max()) + 1)
-    if isinstance(rows, np.ndarray) and n_entries <= NUMBA_THRESHOLD:
-        rows, acc = rows.tolist(), [bool(a) for a in acc]
-    if n_entries > NUMBA_THRESHOLD:
-        trans_c = np.asarray(rows, dtype=np.int32).reshape(len(rows), -1)
-        trans_c, acc_a = _finish_arrays(trans_c, np.asarray(acc, dtype=np.bool_))
-    else:
-        rows, acc = _trim(rows, acc)
-        if not rows:
-            return EMPTY_DFA
-        rows, acc = _minimize(rows, acc)
-        trans_c = np.array(rows, dtype=np.int32).reshape(len(rows), -1)
-        acc_a = np.array(acc, dtype=np.bool_)
+        trans = np.take(trans, perm, axis=1)
+    trans_c, acc_a = _minimize(np.ascontiguousarray(trans), acc)
     if trans_c.shape[0] == 0:
         return EMPTY_DFA
     if trans_c.shape[0] > max_states:
@@ -731,6 +501,55 @@ def _joint_classes(partitions: Sequence[np.ndarray]) -> np.ndarray:
 
 # --- products -------------------------------------------------------------------------------
 
+#: The most DFAs one product takes (dead-component masks are int64 bit sets).
+MAX_PRODUCT_ARITY = 62
+
+_MULTIPLIERS = np.random.default_rng(0xC0FFEE).integers(1, 2**63, size=MAX_PRODUCT_ARITY,
+                                                       dtype=np.uint64) | np.uint64(1)
+
+
+def _product(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bool], hopeless: np.ndarray,
+             must_live: int, max_states: int) -> ByteDFA:
+    from ..kernels import fsm as kernels
+
+    k = len(dfas)
+    byte_class = _joint_classes([d._classes() for d in dfas])
+    n_cls = int(byte_class.max()) + 1
+    reps = np.zeros(n_cls, dtype=np.int64)
+    reps[byte_class[::-1]] = np.arange(255, -1, -1)
+    # shifted tables: row 0 is the dead state, state s is row s + 1
+    sizes = [d.num_states + 1 for d in dfas]
+    offsets = np.zeros(k + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    tab = np.zeros((int(offsets[-1]), n_cls), np.int32)
+    acc_in = np.zeros(int(offsets[-1]), np.bool_)
+    for m, d in enumerate(dfas):
+        if d.num_states:
+            o = int(offsets[m])
+            tab[o + 1:o + sizes[m]] = np.take(d.transitions, reps, axis=1) + 1
+            acc_in[o + 1:o + sizes[m]] = d.accepting
+    start = np.array([1 if d.num_states else 0 for d in dfas], np.int32)
+    limit = 2 * max_states + 64
+    cap = min(limit, 1024)
+    while True:
+        trans = np.empty((cap, n_cls), np.int32)
+        states = np.empty((cap + 1, k), np.int32)
+        htable = np.full(1 << int(2 * cap - 1).bit_length(), -1, np.int64)
+        got = kernels.product(tab, offsets, start, hopeless, np.int64(must_live), trans, states, htable,
+                              _MULTIPLIERS)
+        if got >= 0:
+            break
+        if cap >= limit:
+            raise ResourceLimitError(
+                f"DFA product exceeds {limit} states before minimization "
+                f"(2 x Limits.max_dfa_states={max_states})"
+            )
+        cap = min(limit, 4 * cap)
+    flags = acc_in[states[:got] + offsets[:-1].astype(np.int32)]
+    uniq, inverse = np.unique(flags, axis=0, return_inverse=True)
+    verdict = np.array([bool(accept(tuple(bool(f) for f in row))) for row in uniq], dtype=np.bool_)
+    return _finish(trans[:got], verdict[inverse.reshape(-1)], byte_class, max_states, "DFA product")
+
 
 def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bool], *,
                 max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
@@ -741,137 +560,89 @@ def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bo
     :func:`complement_dfa` for negation.
 
     Raises:
-        ValueError: no DFAs, or ``accept`` holds with every flag False.
+        ValueError: no DFAs, more than :data:`MAX_PRODUCT_ARITY`, or ``accept`` holds with
+            every flag False.
         ResourceLimitError: the product exceeds ``max_states`` (2 x before minimization).
     """
     if not dfas:
         raise ValueError("product_dfa needs at least one DFA")
     k = len(dfas)
+    if k > MAX_PRODUCT_ARITY:
+        raise ValueError(f"product_dfa takes at most {MAX_PRODUCT_ARITY} DFAs, got {k}")
     if accept(tuple(False for _ in dfas)):
         raise ValueError("accept(all False) must be False; use complement_dfa for negations")
     # hopeless[mask]: with the DFAs in ``mask`` dead, no outcome of the others accepts
-    # (tabulated for a few DFAs; beyond that only "all dead" prunes)
-    if k <= 4:
-        hopeless = [not any(accept(tuple(bool(f >> i & 1) and not mask >> i & 1 for i in range(k)))
-                            for f in range(1 << k)) for mask in range(1 << k)]
+    # (tabulated for a few DFAs; beyond that only "all dead" prunes, or "any dead" for all)
+    must_live = 0
+    if accept is all:
+        must_live = (1 << k) - 1
+        hopeless = np.zeros(0, np.bool_)
+    elif k <= 4:
+        hopeless = np.array([not any(accept(tuple(bool(f >> i & 1) and not mask >> i & 1 for i in range(k)))
+                                     for f in range(1 << k)) for mask in range(1 << k)], dtype=np.bool_)
     else:
-        hopeless = _AllDeadOnly((1 << k) - 1)
-    # joint byte classes; each DFA's classes are a valid partition of its columns
-    byte_class = _joint_classes([d._classes() for d in dfas])
-    n_cls = int(byte_class.max()) + 1
-    reps = np.zeros(n_cls, dtype=np.int64)
-    reps[byte_class[::-1]] = np.arange(255, -1, -1)
-    # shifted tables: row 0 is the dead state, state s is row s + 1
-    cols = []
-    for d in dfas:
-        t = np.take(d.transitions, reps, axis=1) + 1 if d.num_states else np.zeros((0, n_cls), np.int64)
-        cols.append([[0] * n_cls] + t.tolist())
-    accs = [[False] + d.accepting.tolist() for d in dfas]
-    radix = [len(c) for c in cols]
-    limit = 2 * max_states + 64
-
-    def overflow() -> ResourceLimitError:
-        return ResourceLimitError(
-            f"DFA product exceeds {limit} states before minimization "
-            f"(2 x Limits.max_dfa_states={max_states})"
-        )
-
-    rows: List[List[int]] = []
-    acc: List[bool] = []
-    if k == 2:
-        c1, c2 = cols
-        a1, a2 = accs
-        r = radix[1]
-        h1, h2, h3 = hopeless[1], hopeless[2], hopeless[3]
-        first = (1 if dfas[0].num_states else 0) * r + (1 if dfas[1].num_states else 0)
-        index = {first: 0}
-        order = [first]
-        i = 0
-        while i < len(order):
-            x, y = divmod(order[i], r)
-            i += 1
-            acc.append(bool(accept((a1[x], a2[y]))))
-            row = [-1] * n_cls
-            rx, ry = c1[x], c2[y]
-            for c in range(n_cls):
-                u, v = rx[c], ry[c]
-                if (h3 if u == 0 and v == 0 else h1 if u == 0 else h2 if v == 0 else False):
-                    continue
-                key = u * r + v
-                j = index.get(key)
-                if j is None:
-                    j = len(order)
-                    if j >= limit:
-                        raise overflow()
-                    index[key] = j
-                    order.append(key)
-                row[c] = j
-            rows.append(row)
-    else:
-        start = tuple(1 if d.num_states else 0 for d in dfas)
-        index_t = {start: 0}
-        order_t = [start]
-        i = 0
-        while i < len(order_t):
-            cur = order_t[i]
-            i += 1
-            acc.append(bool(accept(tuple(accs[m][s] for m, s in enumerate(cur)))))
-            row = [-1] * n_cls
-            for c in range(n_cls):
-                nxt = tuple(cols[m][s][c] for m, s in enumerate(cur))
-                mask = sum(1 << m for m, s in enumerate(nxt) if s == 0)
-                if hopeless[mask]:
-                    continue
-                j = index_t.get(nxt)
-                if j is None:
-                    j = len(order_t)
-                    if j >= limit:
-                        raise overflow()
-                    index_t[nxt] = j
-                    order_t.append(nxt)
-                row[c] = j
-            rows.append(row)
-    return _finish(rows, acc, byte_class, max_states, "DFA product")
-
-
-class _AllDeadOnly:
-    def __init__(self, all_mask: int) -> None:
-        self.all_mask = all_mask
-
-    def __getitem__(self, mask: int) -> bool:
-        return mask == self.all_mask
+        hopeless = np.zeros(0, np.bool_)
+    return _product(dfas, accept, hopeless, must_live, max_states)
 
 
 def intersect_dfa(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
-    """Strings every DFA accepts (pairwise, minimizing after each step)."""
+    """Strings every DFA accepts."""
     if not dfas:
         raise ValueError("intersect_dfa needs at least one DFA")
-    result = dfas[0]
-    for d in dfas[1:]:
+    result = None
+    for i in range(0, len(dfas), MAX_PRODUCT_ARITY - 1):
+        chunk = dfas[i:i + MAX_PRODUCT_ARITY - 1]
+        result = product_dfa(chunk if result is None else (result, *chunk), all, max_states=max_states)
         if result.is_empty:
-            return result
-        result = product_dfa((result, d), all, max_states=max_states)
-    return result if len(dfas) > 1 else product_dfa(dfas, all, max_states=max_states)
+            break
+    return result
 
 
 def union_dfa(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
-    """Strings some DFA accepts (pairwise, minimizing after each step)."""
+    """Strings some DFA accepts."""
     if not dfas:
         raise ValueError("union_dfa needs at least one DFA")
-    result = dfas[0]
-    for d in dfas[1:]:
-        result = product_dfa((result, d), any, max_states=max_states)
-    return result if len(dfas) > 1 else product_dfa(dfas, any, max_states=max_states)
+    result = None
+    for i in range(0, len(dfas), MAX_PRODUCT_ARITY - 1):
+        chunk = dfas[i:i + MAX_PRODUCT_ARITY - 1]
+        result = product_dfa(chunk if result is None else (result, *chunk), any, max_states=max_states)
+    return result
 
 
 def difference_dfa(a: ByteDFA, b: ByteDFA, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
     """Strings ``a`` accepts and ``b`` does not."""
-    return product_dfa((a, b), lambda f: f[0] and not f[1], max_states=max_states)
+    return _product((a, b), _first_only, np.zeros(0, np.bool_), 1, max_states)
+
+
+def _first_only(flags: Tuple[bool, ...]) -> bool:
+    return flags[0] and not any(flags[1:])
 
 
 def complement_dfa(dfa: ByteDFA, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
     """Valid UTF-8 strings ``dfa`` does not accept."""
     return difference_dfa(_any_utf8(), dfa, max_states=max_states)
+
+
+def _and_not(positives: Sequence[ByteDFA], negatives: Sequence[ByteDFA], max_states: int) -> ByteDFA:
+    """Strings every DFA of ``positives`` accepts and none of ``negatives`` (one product)."""
+    if not positives:
+        positives = [_any_utf8()]
+    if any(p.is_empty for p in positives):
+        return EMPTY_DFA
+    negatives = [d for d in negatives if not d.is_empty]
+    if len(positives) + len(negatives) > MAX_PRODUCT_ARITY:
+        pos = intersect_dfa(*positives, max_states=max_states)
+        if not negatives:
+            return pos
+        return difference_dfa(pos, union_dfa(*negatives, max_states=max_states), max_states=max_states)
+    k = len(positives)
+    if not negatives and k == 1:
+        return positives[0]
+
+    def accept(flags: Tuple[bool, ...]) -> bool:
+        return all(flags[:k]) and not any(flags[k:])
+
+    return _product((*positives, *negatives), accept, np.zeros(0, np.bool_), (1 << k) - 1, max_states)
 
 
 _NOT_EMPTY = Not(Seq(()))
@@ -887,9 +658,8 @@ def _without_empty(dfa: ByteDFA, max_states: int) -> ByteDFA:
     reps[classes[::-1]] = np.arange(255, -1, -1)
     t = np.take(dfa.transitions, reps, axis=1)
     t = np.where(t >= 0, t + 1, -1)
-    rows = [t[0].tolist()] + t.tolist()
-    acc = [False] + dfa.accepting.tolist()
-    return _finish(rows, acc, classes, max_states)
+    acc = np.concatenate([[False], dfa.accepting])
+    return _finish(np.concatenate([t[:1], t]), acc, classes, max_states)
 
 
 @lru_cache(maxsize=1)
@@ -1082,19 +852,23 @@ def _regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_stat
         ResourceLimitError: the DFA (or an intermediate automaton) is too large.
     """
     if isinstance(regex, And):
-        items = [x for x in regex.items if x != _NOT_EMPTY]
-        if len(items) < len(regex.items) and items:
+        items = _and_items(regex)
+        if _NOT_EMPTY in items and len(items) > 1:
             # r minus the empty string: cheaper than a product with the complement
+            items.remove(_NOT_EMPTY)
             inner = regex_to_dfa(items[0] if len(items) == 1 else And(tuple(items)), max_states=max_states)
             return _without_empty(inner, max_states)
-        parts = [regex_to_dfa(x, max_states=max_states) for x in regex.items]
-        if any(p.is_empty for p in parts):
-            return EMPTY_DFA
-        if not parts:
-            return _any_utf8()
-        return intersect_dfa(*parts, max_states=max_states)
+        positives = [x for x in items if not isinstance(x, Not)]
+        pos = []
+        for x in positives:
+            d = regex_to_dfa(x, max_states=max_states)
+            if d.is_empty:
+                return EMPTY_DFA
+            pos.append(d)
+        neg = [regex_to_dfa(x.item, max_states=max_states) for x in items if isinstance(x, Not)]
+        return _and_not(pos, neg, max_states)
     if isinstance(regex, Not):
-        return complement_dfa(regex_to_dfa(regex.item, max_states=max_states), max_states=max_states)
+        return _and_not([], [regex_to_dfa(regex.item, max_states=max_states)], max_states)
     if isinstance(regex, Alt) and len(regex.items) > 1:
         texts = [_literal_text(x) for x in regex.items]
         if all(t is not None for t in texts):
@@ -1108,11 +882,27 @@ def _regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_stat
                 f"over Limits.max_dfa_states={max_states}"
             )
         return _literal_dfa(data)
-    if _is_big_repeat(regex) or (isinstance(regex, Seq) and any(_is_big_repeat(x) for x in regex.items)):
+    if _is_big_repeat(regex) or (isinstance(regex, Seq) and any(_is_big_repeat(x) or isinstance(x, (And, Not))
+                                                                 for x in regex.items)):
         built = _dfa_level(regex, max_states)
         if built is not None:
             return built
     return _nfa_route(regex, max_states)
+
+
+def _and_items(regex: And) -> List[Regex]:
+    """The items of nested intersections, each once, in first-seen order."""
+    out: List[Regex] = []
+    seen = set()
+    stack = list(reversed(regex.items))
+    while stack:
+        x = stack.pop()
+        if isinstance(x, And):
+            stack.extend(reversed(x.items))
+        elif x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
 
 
 #: The cached entry point (at most 256 MB of tables are kept).

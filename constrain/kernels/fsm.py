@@ -1,7 +1,6 @@
-"""Numba kernels for large byte DFAs: liveness, Hopcroft minimization and breadth-first
-numbering. ``constrain.automata.fsm`` allocates every array (the kernels run without
-the Numba runtime) and uses them for automata too large for its plain-Python versions;
-both give identical results.
+"""Numba kernels of byte DFA construction: subset construction, products, liveness,
+Hopcroft minimization and breadth-first numbering. ``constrain.automata.fsm`` allocates
+every array (the kernels run without the Numba runtime) and grows buffers on overflow.
 
 Automata here are ``int32[n, C]`` tables over byte classes, ``-1`` meaning dead. Inverse
 transitions come in CSR form: the sources of the edges into ``t`` on class ``c`` are
@@ -12,6 +11,31 @@ import numpy as np
 from numba import njit
 
 from ..config import NJIT_OPTIONS
+
+
+@njit(**NJIT_OPTIONS)
+def inverse_csr(trans, ptr, src):
+    """Fill the CSR inverse of ``trans``: ``ptr`` (zeroed, n_cls * n + 1 entries) and
+    ``src`` (one entry per transition); sources come out in increasing order."""
+    n, n_cls = trans.shape
+    for s in range(n):
+        for c in range(n_cls):
+            t = trans[s, c]
+            if t >= 0:
+                ptr[c * n + t + 1] += 1
+    for i in range(n_cls * n):
+        ptr[i + 1] += ptr[i]
+    for s in range(n):
+        for c in range(n_cls):
+            t = trans[s, c]
+            if t >= 0:
+                k = c * n + t
+                src[ptr[k]] = s
+                ptr[k] += 1
+    # ptr[k] now holds the old ptr[k + 1]; shift back
+    for i in range(n_cls * n, 0, -1):
+        ptr[i] = ptr[i - 1]
+    ptr[0] = 0
 
 
 @njit(**NJIT_OPTIONS)
@@ -35,22 +59,28 @@ def mark_live(ptr, src, n, n_cls, live, stack):
 
 
 @njit(**NJIT_OPTIONS)
-def hopcroft(ptr, src, acc, n, n_cls, blk, elems, loc, first, end, mid, in_work, work, splitter, touched):
-    """Fill ``blk`` with block ids of the coarsest stable partition of a trimmed partial
-    DFA; returns the number of blocks. Scratch arrays have n + 1 entries.
+def hopcroft(ptr, src, acc, live, n, n_cls, blk, elems, loc, first, end, mid, in_work, work, splitter,
+             touched):
+    """Fill ``blk`` with block ids of the coarsest stable partition of the live states of a
+    partial DFA (dead states get -1 and count as the implicit dead state); returns the number
+    of blocks. Scratch arrays have n + 1 entries.
 
     The implicit dead state is never a splitter: with it explicit, the initial partition
-    is {F, N, {dead}} and Hopcroft needs all blocks but one as splitters. Block ``b`` is
+    is {F, N, {dead}} and Hopcroft needs all blocks but one as splitters. Every predecessor
+    of a live state is live, so the edges enumerated from splitters stay among the live
+    states, and a transition into a dead state reads as the implicit one. Block ``b`` is
     ``elems[first[b]:end[b]]``; members marked by the current splitter sit in
     ``elems[first[b]:mid[b]]``.
     """
     n_work = 0
     k = 0
     n_blocks = 0
+    for s in range(n):
+        blk[s] = -1
     for want in (True, False):
         start = k
         for s in range(n):
-            if acc[s] == want:
+            if live[s] and acc[s] == want:
                 elems[k] = s
                 loc[s] = k
                 blk[s] = n_blocks
@@ -112,51 +142,123 @@ def hopcroft(ptr, src, acc, n, n_cls, blk, elems, loc, first, end, mid, in_work,
 
 
 @njit(**NJIT_OPTIONS)
-def bfs_blocks(trans, block, rep, new_id, queue):
-    """Number the blocks breadth first from state 0's block, following the transitions of
-    each block's representative ``rep[b]``; ``new_id`` starts at -1. Returns the count."""
-    n_cls = trans.shape[1]
-    new_id[block[0]] = 0
-    queue[0] = block[0]
+def minimize(trans, acc, ptr, src, scratch, in_work, live, out_trans, out_acc):
+    """Trim, minimize and number a class-level table in one call.
+
+    ``ptr``/``src`` are the CSR inverse of ``trans`` (see :func:`inverse_csr`); ``scratch``
+    is int64 ``[12 * (n + 1)]``, ``in_work`` bool ``[n + 1]`` (zeroed), ``live`` bool
+    ``[n]``; ``out_trans``/``out_acc`` have room for ``n`` states. States are numbered
+    breadth first from state 0, visiting classes in increasing order, so equal languages
+    give equal tables. Returns the number of states (0: the empty language).
+    """
+    n, n_cls = trans.shape
+    m = n + 1
+    stack = scratch[0:m]
+    for s in range(n):
+        live[s] = acc[s]
+    mark_live(ptr, src, n, n_cls, live, stack)
+    if n == 0 or not live[0]:
+        return 0
+    blk = scratch[m:2 * m]
+    n_blocks = hopcroft(ptr, src, acc, live, n, n_cls, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m],
+                        scratch[4 * m:5 * m], scratch[5 * m:6 * m], scratch[6 * m:7 * m], in_work,
+                        scratch[7 * m:8 * m], scratch[8 * m:9 * m], scratch[9 * m:10 * m])
+    rep = scratch[10 * m:11 * m]
+    new_id = scratch[11 * m:12 * m]
+    for b in range(n_blocks):
+        rep[b] = -1
+        new_id[b] = -1
+    for s in range(n):
+        b = blk[s]
+        if b >= 0 and rep[b] < 0:
+            rep[b] = s
+    queue = stack
+    new_id[blk[0]] = 0
+    queue[0] = blk[0]
     size = 1
     k = 0
     while k < size:
         s = rep[queue[k]]
-        k += 1
         for c in range(n_cls):
             t = trans[s, c]
-            if t >= 0:
-                bt = block[t]
-                if new_id[bt] < 0:
-                    new_id[bt] = size
+            if t >= 0 and live[t]:
+                bt = blk[t]
+                j = new_id[bt]
+                if j < 0:
+                    j = size
+                    new_id[bt] = j
                     queue[size] = bt
                     size += 1
+                out_trans[k, c] = j
+            else:
+                out_trans[k, c] = -1
+        out_acc[k] = acc[s]
+        k += 1
     return size
 
 
 @njit(**NJIT_OPTIONS)
-def inverse_csr(trans, ptr, src):
-    """Fill the CSR inverse of ``trans``: ``ptr`` (zeroed, n_cls * n + 1 entries) and
-    ``src`` (one entry per transition); sources come out in increasing order."""
-    n, n_cls = trans.shape
-    for s in range(n):
+def product(tab, offsets, start, hopeless, must_live, trans, states, htable, mult):
+    """Product automaton of k DFAs over shared classes.
+
+    DFA ``m``'s shifted table occupies rows ``offsets[m]:offsets[m + 1]`` of ``tab``: its
+    row 0 is the dead state (all zeros), its state ``s`` is row ``s + 1``, and entries are
+    shifted local targets. A product state is the k-vector of shifted local states, stored
+    in ``states`` (``[cap + 1, k]``; the last row holds the candidate), found again through
+    the open-addressing table ``htable`` (-1: empty) under a multiplicative hash. Successors
+    that cannot accept are skipped: all components dead, a component of ``must_live`` (bit
+    mask) dead, or, when ``hopeless`` is not empty, ``hopeless[mask of dead components]``.
+
+    Returns the number of product states, or -1 when they would exceed ``trans.shape[0]``.
+    """
+    cap, n_cls = trans.shape
+    k = offsets.shape[0] - 1
+    mask = np.uint64(htable.shape[0] - 1)
+    h = np.uint64(0)
+    for m in range(k):
+        states[0, m] = start[m]
+        h = (h + np.uint64(start[m])) * mult[m]
+    htable[(h >> np.uint64(24)) & mask] = 0
+    n_states = 1
+    i = 0
+    use_table = hopeless.shape[0] > 0
+    while i < n_states:
         for c in range(n_cls):
-            t = trans[s, c]
-            if t >= 0:
-                ptr[c * n + t + 1] += 1
-    for i in range(n_cls * n):
-        ptr[i + 1] += ptr[i]
-    for s in range(n):
-        for c in range(n_cls):
-            t = trans[s, c]
-            if t >= 0:
-                k = c * n + t
-                src[ptr[k]] = s
-                ptr[k] += 1
-    # ptr[k] now holds the old ptr[k + 1]; shift back
-    for i in range(n_cls * n, 0, -1):
-        ptr[i] = ptr[i - 1]
-    ptr[0] = 0
+            dead = np.int64(0)
+            n_dead = 0
+            h = np.uint64(0)
+            for m in range(k):
+                t = tab[offsets[m] + states[i, m], c]
+                states[n_states, m] = t
+                if t == 0:
+                    dead |= np.int64(1) << m
+                    n_dead += 1
+                h = (h + np.uint64(t)) * mult[m]
+            if n_dead == k or (dead & must_live) != 0 or (use_table and hopeless[dead]):
+                trans[i, c] = -1
+                continue
+            slot = (h >> np.uint64(24)) & mask
+            found = -1
+            while htable[slot] != -1:
+                d = htable[slot]
+                same = True
+                for m in range(k):
+                    if states[d, m] != states[n_states, m]:
+                        same = False
+                        break
+                if same:
+                    found = d
+                    break
+                slot = (slot + np.uint64(1)) & mask
+            if found < 0:
+                if n_states >= cap:
+                    return -1
+                found = n_states
+                htable[slot] = found
+                n_states += 1
+            trans[i, c] = found
+        i += 1
+    return n_states
 
 
 @njit(**NJIT_OPTIONS)

@@ -340,14 +340,28 @@ def test_dfa_level_route_equals_nfa_route(pattern):
         assert fast.matches(s.encode()) == bool(compiled.fullmatch(s)), (pattern, s)
 
 
-@pytest.mark.parametrize("pattern", TWIN_PATTERNS + [r"(a|b)*a(a|b){6}", r"[^\"\\]{0,60}x*"])
-def test_numba_and_python_minimization_agree(pattern, monkeypatch):
-    r = parse_regex(pattern)
-    python_side = fsm_module._nfa_route(r, 20_000)
-    monkeypatch.setattr(fsm_module, "NUMBA_THRESHOLD", 0)
-    numba_side = fsm_module._nfa_route(r, 20_000)
-    assert np.array_equal(python_side.transitions, numba_side.transitions)
-    assert np.array_equal(python_side.accepting, numba_side.accepting)
+def _bfs_canonical(d: ByteDFA):
+    """The table renumbered breadth first from state 0, visiting bytes in increasing order."""
+    t = d.transitions
+    order, new_id = [0], {0: 0}
+    for s in order:
+        for x in t[s].tolist():
+            if x >= 0 and x not in new_id:
+                new_id[x] = len(order)
+                order.append(x)
+    trans = np.array([[new_id[x] if x >= 0 else -1 for x in t[s].tolist()] for s in order], dtype=np.int32)
+    return trans.reshape(-1, 256), d.accepting[order]
+
+
+@pytest.mark.parametrize("pattern", TWIN_PATTERNS + [r"(a|b)*a(a|b){12}", r"[^\"\\]{0,60}x*",
+                                                     r"(x|(?s:.){0,300})", r"(?:a|[^a]b|\u0100c){1,9}"])
+def test_kernels_give_minimal_canonical_tables(pattern):
+    # (a|b)*a(a|b){12}: 8k subsets before minimization, so every kernel buffer grows
+    d = dfa(pattern)
+    trans, acc = _bfs_canonical(d)
+    assert np.array_equal(trans, d.transitions) and np.array_equal(acc, d.accepting)
+    if d.num_states <= 200:  # the naive minimization is quadratic
+        assert _naive_min_states(d) == d.num_states
 
 
 def test_big_repetition_fails_fast_over_the_limit():
@@ -404,22 +418,7 @@ def test_cache_is_bounded_by_table_bytes():
     assert cache.bytes == 0 and not cache.entries
 
 
-@pytest.mark.parametrize("pattern", TWIN_PATTERNS + [r"(a|b)*a(a|b){12}", r"(x|(?s:.){0,300})"])
-def test_numba_and_python_determinization_agree(pattern, monkeypatch):
-    r = parse_regex(pattern)
-    default = fsm_module._nfa_route(r, 20_000)  # (a|b)*a(a|b){12}: switches to Numba midway
-    monkeypatch.setattr(fsm_module, "NUMBA_NFA_THRESHOLD", 10**9)
-    monkeypatch.setattr(fsm_module, "NUMBA_DFA_SWITCH", 10**9)
-    python_side = fsm_module._nfa_route(r, 20_000)
-    monkeypatch.setattr(fsm_module, "NUMBA_NFA_THRESHOLD", 0)
-    numba_side = fsm_module._nfa_route(r, 20_000)  # (a|b)*a(a|b){12}: both buffers must grow
-    for other in (default, numba_side):
-        assert np.array_equal(python_side.transitions, other.transitions)
-        assert np.array_equal(python_side.accepting, other.accepting)
-
-
-def test_numba_determinization_respects_the_limit(monkeypatch):
-    monkeypatch.setattr(fsm_module, "NUMBA_NFA_THRESHOLD", 0)
+def test_determinization_respects_the_limit():
     with pytest.raises(ResourceLimitError, match="before minimization"):
         fsm_module._nfa_route(parse_regex(r"(a|b)*a(a|b){12}"), 1000)
 
