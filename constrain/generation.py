@@ -480,7 +480,8 @@ def _decode(model, compiled, encoded, tokenizer, max_new_tokens, temperature, to
             if bool(empty.any()):
                 r = active[int(empty.nonzero()[0, 0])]
                 raise VocabularyError(
-                    f"no token can continue the output {vocab.decode(outputs[r])!r}: the grammar needs bytes "
+                    f"no token can continue the output {vocab.decode(outputs[r]).decode('utf-8', 'replace')!r}: "
+                    "the grammar needs bytes "
                     "that the vocabulary cannot spell from here"
                 )
             picked = _sample(logits, temperature, top_k, top_p, generator).tolist()

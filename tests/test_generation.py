@@ -273,3 +273,26 @@ def test_ended_rows_leave_the_batch():
     assert sizes[0] == len(PROMPTS) and min(sizes) < len(PROMPTS)
     assert sizes == sorted(sizes, reverse=True)
     assert [r.token_ids for r in batch] == [run(p, regex=r"\d{4}-\d{2}-\d{2}").token_ids for p in PROMPTS]
+
+
+def test_unspellable_continuation_raises_vocabulary_error():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "x": 2, "<eos>": 3}, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>", pad_token="<eos>")
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=4, n_positions=16, n_embd=8, n_layer=1, n_head=1,
+                                       bos_token_id=3, eos_token_id=3)).eval()
+    # "a" is a live prefix of "ac", but no token spells "c": the next mask is empty.
+    with pytest.raises(constrain.VocabularyError, match="'a'"):
+        generate("x", regex="ac", model=model, tokenizer=tokenizer, max_new_tokens=5)
+    outcomes = set()
+    for seed in range(8):
+        try:
+            outcomes.add(generate("x", regex="ac|b", model=model, tokenizer=tokenizer, temperature=1.0, seed=seed).text)
+        except constrain.VocabularyError:
+            outcomes.add("error")
+    assert "b" in outcomes and outcomes <= {"b", "error"}
