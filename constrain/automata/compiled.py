@@ -50,7 +50,8 @@ class CompiledGrammar:
         self.kernel_grammar = (
             t.dot_symbol, t.dot_rule, t.rule_lhs, t.rule_first_dot, t.nt_rule_start,
             t.nt_rule_end, t.nt_rules, t.nullable, t.ignore_mask, np.int64(t.num_terminals),
-            np.int64(t.accept_dot),
+            np.int64(t.accept_dot), t.pred_offsets, t.pred_positions, t.pred_nt_offsets,
+            t.pred_nonterminals,
         )
         eos = np.asarray(sorted(i for i in vocab.eos_token_ids if i < vocab.size), dtype=np.int64)
         self.eos_token_ids = eos

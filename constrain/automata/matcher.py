@@ -41,6 +41,7 @@ class Matcher:
         self._seen_build = np.zeros(num_positions, dtype=np.int64)
         self._seen_origin = np.zeros(num_positions, dtype=np.int64)
         self._counter = np.zeros(1, dtype=np.int64)
+        self._nt_stamp = np.zeros(len(tables.nonterminal_names), dtype=np.int64)
         self._scratch = np.zeros(words, dtype=np.uint64)
         self._acc = np.zeros(words, dtype=np.uint64)
         self._need = np.zeros((_MAX_NEED, words), dtype=np.uint64)
@@ -56,7 +57,7 @@ class Matcher:
 
     def _parser(self) -> tuple:
         return (self._items, self._set_starts, self._set_lexstart, self._seen_build,
-                self._seen_origin, self._counter, self._scratch, self._acc)
+                self._seen_origin, self._counter, self._scratch, self._acc, self._nt_stamp)
 
     def _grow(self) -> None:
         limit = self.compiled.limits.max_earley_items * 64
@@ -243,6 +244,7 @@ class Matcher:
         twin._seen_build = np.zeros_like(self._seen_build)
         twin._seen_origin = np.zeros_like(self._seen_origin)
         twin._counter = np.zeros(1, dtype=np.int64)
+        twin._nt_stamp = np.zeros_like(self._nt_stamp)
         twin._scratch = self._scratch.copy()
         twin._acc = self._acc.copy()
         twin._need = np.zeros_like(self._need)

@@ -36,6 +36,12 @@ class ParserTables:
         nullable: ``bool[num_nonterminals]``.
         ignore_mask: ``uint64[num_words]`` bitset of ignored terminals.
         accept_dot: the position of ``$start -> start .``.
+        pred_offsets, pred_positions: the prediction closure of nonterminal ``n``: every
+            dotted position predicting ``n`` adds (with the current set as origin), nullable
+            prefixes skipped as Aycock & Horspool do; ``pred_positions[pred_offsets[n]:
+            pred_offsets[n+1]]``. Empty tables (``pred_offsets`` of length 0) when the
+            closures would be too large; the kernels then predict item by item.
+        pred_nt_offsets, pred_nonterminals: the nonterminals whose rules that closure holds.
     """
 
     terminal_names: tuple
@@ -50,6 +56,10 @@ class ParserTables:
     nullable: np.ndarray
     ignore_mask: np.ndarray
     accept_dot: int
+    pred_offsets: np.ndarray
+    pred_positions: np.ndarray
+    pred_nt_offsets: np.ndarray
+    pred_nonterminals: np.ndarray
 
     @property
     def num_terminals(self) -> int:
@@ -130,6 +140,7 @@ def build_parser_tables(grammar: Grammar, max_symbols: int, dead_terminals=froze
 
     num_words = max(1, (num_t + 63) // 64)
     i32 = lambda xs: np.asarray(xs, dtype=np.int32)  # noqa: E731
+    closures = _prediction_closures(dot_symbol, rule_first_dot, rules_of, nullable, num_t, max_symbols)
     return ParserTables(
         terminal_names=terminal_names,
         nonterminal_names=nonterminal_names,
@@ -143,7 +154,52 @@ def build_parser_tables(grammar: Grammar, max_symbols: int, dead_terminals=froze
         nullable=np.asarray(nullable, dtype=np.bool_),
         ignore_mask=terminal_bitset([ids[name] for name in grammar.ignore], num_words),
         accept_dot=rule_first_dot[0] + 1,
+        pred_offsets=closures[0],
+        pred_positions=closures[1],
+        pred_nt_offsets=closures[2],
+        pred_nonterminals=closures[3],
     )
+
+
+def _prediction_closures(dot_symbol, rule_first_dot, rules_of, nullable, num_t, budget):
+    """Per nonterminal: the positions and nonterminals its prediction closes over (see
+    :class:`ParserTables`). Empty arrays when they would hold more than ``budget`` entries."""
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32),
+             np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32))
+    positions_of, nonterminals_of = [], []
+    total = 0
+    for n in range(len(rules_of)):
+        positions, nts = [], set()
+        seen_positions = set()
+        stack = [n]
+        while stack:
+            m = stack.pop()
+            if m in nts:
+                continue
+            nts.add(m)
+            for r in rules_of[m]:
+                p = rule_first_dot[r]
+                while p not in seen_positions:
+                    seen_positions.add(p)
+                    positions.append(p)
+                    s = dot_symbol[p]
+                    if s < num_t:  # a terminal or the rule's end
+                        break
+                    stack.append(s - num_t)
+                    if not nullable[s - num_t]:
+                        break
+                    p += 1
+        total += len(positions) + len(nts)
+        if total > budget:
+            return empty
+        positions_of.append(positions)
+        nonterminals_of.append(sorted(nts))
+    offsets = np.zeros(len(rules_of) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(x) for x in positions_of])
+    nt_offsets = np.zeros(len(rules_of) + 1, dtype=np.int64)
+    nt_offsets[1:] = np.cumsum([len(x) for x in nonterminals_of])
+    flat = lambda xs: np.asarray([v for x in xs for v in x], dtype=np.int32)  # noqa: E731
+    return offsets, flat(positions_of), nt_offsets, flat(nonterminals_of)
 
 
 def _nullable(rules, ids, num_t) -> list:

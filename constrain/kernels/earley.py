@@ -4,7 +4,8 @@ token-trie walk that fills a next-token bitmask.
 Everything here takes arrays and scalars only. Three tuples carry them:
 
 ``G`` (grammar, read-only): ``(dot_symbol, dot_rule, rule_lhs, rule_first_dot, nt_rule_start,
-nt_rule_end, nt_rules, nullable, ignore_mask, num_terminals, accept_dot)`` — see
+nt_rule_end, nt_rules, nullable, ignore_mask, num_terminals, accept_dot, pred_offsets,
+pred_positions, pred_nt_offsets, pred_nonterminals)`` — see
 ``constrain.automata.tables.ParserTables``.
 
 ``L`` (lexer, read-only during a call): ``(trans, accept, keys, vals, final)``. ``trans`` is
@@ -16,11 +17,12 @@ for exactly those terminals (``vals == -1``: empty slot). Start states are never
 "the current lexeme is empty" is ``lex_state == set_lexstart[last set]``.
 
 ``P`` (parser state, mutated): ``(items, set_starts, set_lexstart, seen_build, seen_origin,
-counter, scratch, acc)``. ``items`` is ``int32[capacity, 2]`` of (dotted position, origin set);
+counter, scratch, acc, nt_stamp)``. ``items`` is ``int32[capacity, 2]`` of (dotted position, origin set);
 set ``k`` is ``items[set_starts[k]:set_starts[k+1]]``. Only sets ``< n_sets`` are committed;
 anything past ``set_starts[n_sets]`` is scratch that a walk may overwrite, which is what makes
 popping a set free. ``seen_build``/``seen_origin`` (``int64[num_positions]``) stamp items of the
-set being built for O(1) de-duplication; ``counter[0]`` numbers builds.
+set being built for O(1) de-duplication, ``nt_stamp`` (``int64[num_nonterminals]``) the
+nonterminals already predicted in it; ``counter[0]`` numbers builds.
 
 The lexing rule: a lexeme grows while the next byte keeps a live terminal alive; only when it
 cannot grow does it end, and then the set of live terminals accepting it is scanned (ignored
@@ -112,12 +114,19 @@ def _close_set(G, P, k, n_items, build_id):
     dot_symbol, dot_rule, rule_lhs, rule_first_dot = G[0], G[1], G[2], G[3]
     nt_rule_start, nt_rule_end, nt_rules, nullable = G[4], G[5], G[6], G[7]
     num_t = G[9]
-    items, set_starts, seen_build, seen_origin = P[0], P[1], P[3], P[4]
+    pred_offsets, pred_positions, pred_nt_offsets, pred_nonterminals = G[11], G[12], G[13], G[14]
+    use_closures = pred_offsets.shape[0] > 0
+    items, set_starts, seen_build, seen_origin, nt_stamp = P[0], P[1], P[3], P[4], P[8]
     begin = set_starts[k]
     j = begin
     while j < n_items:
         p = items[j, 0]
         o = items[j, 1]
+        if use_closures and o == k:
+            # Predicted here: its predictions and nullable skips are already in the closure
+            # that added it, and completing it (a nullable rule) needs nothing (see above).
+            j += 1
+            continue
         s = dot_symbol[p]
         if s < 0:
             if o != k:
@@ -132,12 +141,23 @@ def _close_set(G, P, k, n_items, build_id):
                             return -1
         elif s >= num_t:
             n = s - num_t
-            for ri in range(nt_rule_start[n], nt_rule_end[n]):
-                n_items = _add_item(
-                    items, n_items, rule_first_dot[nt_rules[ri]], k, begin, seen_build, seen_origin, build_id
-                )
-                if n_items < 0:
-                    return -1
+            if use_closures:
+                if nt_stamp[n] != build_id:
+                    for x in range(pred_offsets[n], pred_offsets[n + 1]):
+                        n_items = _add_item(
+                            items, n_items, pred_positions[x], k, begin, seen_build, seen_origin, build_id
+                        )
+                        if n_items < 0:
+                            return -1
+                    for x in range(pred_nt_offsets[n], pred_nt_offsets[n + 1]):
+                        nt_stamp[pred_nonterminals[x]] = build_id
+            else:
+                for ri in range(nt_rule_start[n], nt_rule_end[n]):
+                    n_items = _add_item(
+                        items, n_items, rule_first_dot[nt_rules[ri]], k, begin, seen_build, seen_origin, build_id
+                    )
+                    if n_items < 0:
+                        return -1
             if nullable[n]:
                 n_items = _add_item(items, n_items, p + 1, o, begin, seen_build, seen_origin, build_id)
                 if n_items < 0:
@@ -189,11 +209,24 @@ def _finish_set(G, L, P, k, n_items):
 def init_parser_kernel(G, L, P):
     """Set 0: the prediction of ``$start -> . start``. Returns a status (n_sets is then 1)."""
     items, set_starts, counter = P[0], P[1], P[5]
+    pred_offsets, pred_positions, pred_nt_offsets, pred_nonterminals = G[11], G[12], G[13], G[14]
     counter[0] += 1
+    build_id = counter[0]
     set_starts[0] = 0
-    n_items = _add_item(items, 0, G[3][0], 0, 0, P[3], P[4], counter[0])
-    if n_items < 0:
-        return OVERFLOW
+    n_items = 0
+    if pred_offsets.shape[0] > 0:
+        # Nonterminal 0 is $start: add its whole prediction closure (origin 0), as a kernel
+        # item predicting it would.
+        for x in range(pred_offsets[0], pred_offsets[1]):
+            n_items = _add_item(items, n_items, pred_positions[x], 0, 0, P[3], P[4], build_id)
+            if n_items < 0:
+                return OVERFLOW
+        for x in range(pred_nt_offsets[0], pred_nt_offsets[1]):
+            P[8][pred_nonterminals[x]] = build_id
+    else:
+        n_items = _add_item(items, 0, G[3][0], 0, 0, P[3], P[4], build_id)
+        if n_items < 0:
+            return OVERFLOW
     return _finish_set(G, L, P, 0, n_items)
 
 
