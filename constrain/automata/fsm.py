@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import gc
 from collections import OrderedDict
 from functools import lru_cache
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -270,6 +270,28 @@ class _NFA:
         self.eps_dst.append(b)
 
     def build(self, r: Regex, start: int) -> int:
+        """Place ``r``'s fragment from ``start``; returns its end state. Fragments are built
+        once per node (relocatable copies are cached) and copied in with list operations."""
+        key = (r, self.max_states)
+        f = _FRAGMENTS.get(key)
+        if f is None:
+            sub = _NFA(self.max_states)
+            end = sub.build_node(r, sub.new())
+            f = _Fragment(sub.n, end, sub.e_src, sub.e_lo, sub.e_hi, sub.e_dst, sub.eps_src, sub.eps_dst)
+            _remember_fragment(key, f)
+        else:
+            _FRAGMENTS.move_to_end(key)
+        off = self.new(f.n - 1) - 1 if f.n > 1 else 0
+        self.e_src += [start if x == 0 else x + off for x in f.e_src]
+        self.e_lo += f.e_lo
+        self.e_hi += f.e_hi
+        self.e_dst += [start if x == 0 else x + off for x in f.e_dst]
+        self.eps_src += [start if x == 0 else x + off for x in f.eps_src]
+        self.eps_dst += [start if x == 0 else x + off for x in f.eps_dst]
+        return start if f.end == 0 else f.end + off
+
+    def build_node(self, r: Regex, start: int) -> int:
+        """Build ``r`` from ``start`` (its children through :meth:`build`); returns the end."""
         if isinstance(r, Chars):
             return self.build_chars(r.ranges, start)
         if isinstance(r, Seq):
@@ -363,6 +385,44 @@ class _NFA:
         return end
 
 
+class _Fragment(NamedTuple):
+    """A relocatable NFA fragment: state 0 is the start it is built from, 1..n-1 are its own
+    fresh states."""
+
+    n: int
+    end: int
+    e_src: List[int]
+    e_lo: List[int]
+    e_hi: List[int]
+    e_dst: List[int]
+    eps_src: List[int]
+    eps_dst: List[int]
+
+
+#: Fragments of regex nodes by (node, max_states), least recently used first.
+_FRAGMENTS: "OrderedDict[tuple, _Fragment]" = OrderedDict()
+#: The most list entries the fragment cache holds, and the most one fragment may have.
+FRAGMENT_CACHE_ENTRIES = 4_000_000
+FRAGMENT_MAX_ENTRIES = 200_000
+_fragment_entries = 0
+
+
+def _fragment_size(f: _Fragment) -> int:
+    return 1 + 4 * len(f.e_src) + 2 * len(f.eps_src)
+
+
+def _remember_fragment(key: tuple, f: _Fragment) -> None:
+    global _fragment_entries
+    size = _fragment_size(f)
+    if size > FRAGMENT_MAX_ENTRIES:
+        return
+    _FRAGMENTS[key] = f
+    _fragment_entries += size
+    while _fragment_entries > FRAGMENT_CACHE_ENTRIES:
+        _, old = _FRAGMENTS.popitem(last=False)
+        _fragment_entries -= _fragment_size(old)
+
+
 _ZOBRIST = np.random.default_rng(0x5EED).integers(1, 2**63, size=1 << 12, dtype=np.uint64)
 
 
@@ -413,6 +473,8 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
     limit = 2 * max_states + 64
     cap = min(limit, 256)
     data_cap = 1 << 12
+    moves = np.empty(1 << 12, np.int64)
+    bucket = np.empty(n_cls + 1, np.int64)
     while True:
         trans = np.empty((cap, n_cls), np.int32)
         acc = np.zeros(cap, np.bool_)
@@ -424,7 +486,7 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
         stamp[:] = 0
         got = kernels.determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob,
                                   start, final, n_cls, trans, acc, set_ptr, set_data, htable, hkeys, stamp,
-                                  stack, seeds, out)
+                                  stack, seeds, out, bucket, moves)
         if got >= 0:
             return trans[:got], acc[:got], byte_class
         if got == -1:
@@ -434,8 +496,10 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
                     f"(2 x Limits.max_dfa_states={max_states})"
                 )
             cap = min(limit, 4 * cap)
-        else:
+        elif got == -2:
             data_cap *= 4
+        else:
+            moves = np.empty(4 * moves.shape[0], np.int64)
 
 
 # --- trimming, minimization, canonical numbering ----------------------------------------------
@@ -837,8 +901,12 @@ class _DFACache:
         return dfa
 
     def cache_clear(self) -> None:
+        """Forget every DFA and NFA fragment."""
+        global _fragment_entries
         self.entries.clear()
         self.bytes = 0
+        _FRAGMENTS.clear()
+        _fragment_entries = 0
 
 
 def _regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
@@ -934,7 +1002,7 @@ def _nfa_route(regex: Regex, max_states: int) -> ByteDFA:
         )
     start = nfa.new()
     try:
-        final = nfa.build(regex, start)
+        final = nfa.build_node(regex, start)
     except RecursionError:
         raise ResourceLimitError("regex nested too deeply to compile") from None
     rows, accepting, byte_class = _determinize(nfa, start, final, max_states)

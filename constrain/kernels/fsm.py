@@ -292,15 +292,18 @@ def _closure(eps_ptr, eps_dst, important, zob, seeds, n_seeds, stamp, gen, stack
 
 @njit(**NJIT_OPTIONS)
 def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob, start, final,
-                n_cls, trans, acc, set_ptr, set_data, htable, hkeys, stamp, stack, seeds, out):
+                n_cls, trans, acc, set_ptr, set_data, htable, hkeys, stamp, stack, seeds, out, bucket,
+                moves):
     """Subset construction over byte classes. An NFA state's edges are
     ``edge_*[edge_ptr[q]:edge_ptr[q + 1]]`` (inclusive class ranges), its epsilon moves
     ``eps_dst[eps_ptr[q]:eps_ptr[q + 1]]``; a DFA state is the set of *important* NFA states
     (those with edges, and ``final``) of a closure, stored in ``set_data``, found again
     through the open-addressing table ``htable`` (-1: empty) keyed by an order-free hash.
+    The targets of a state's edges are bucketed by class in ``moves`` (``bucket``: n_cls + 1
+    entries), so each edge is read once per class it covers.
 
     Returns the number of DFA states written to ``trans``/``acc``, -1 when they would
-    exceed ``trans.shape[0]``, -2 when ``set_data`` is too small.
+    exceed ``trans.shape[0]``, -2 when ``set_data`` is too small, -3 when ``moves`` is.
     """
     cap = trans.shape[0]
     mask = htable.shape[0] - 1
@@ -319,23 +322,33 @@ def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, importan
     n_dfa = 1
     i = 0
     while i < n_dfa:
+        for c in range(n_cls + 1):
+            bucket[c] = 0
+        for j in range(set_ptr[i], set_ptr[i + 1]):
+            q = set_data[j]
+            for e in range(edge_ptr[q], edge_ptr[q + 1]):
+                for c in range(edge_lo[e], edge_hi[e] + 1):
+                    bucket[c + 1] += 1
         for c in range(n_cls):
-            gen += 1
-            k = 0
-            for j in range(set_ptr[i], set_ptr[i + 1]):
-                q = set_data[j]
-                for e in range(edge_ptr[q], edge_ptr[q + 1]):
-                    if edge_lo[e] <= c and c <= edge_hi[e]:
-                        t = edge_dst[e]
-                        if stamp[t] != gen:
-                            stamp[t] = gen
-                            seeds[k] = t
-                            k += 1
-            if k == 0:
+            bucket[c + 1] += bucket[c]
+        if bucket[n_cls] > moves.shape[0]:
+            return -3
+        for j in range(set_ptr[i], set_ptr[i + 1]):
+            q = set_data[j]
+            for e in range(edge_ptr[q], edge_ptr[q + 1]):
+                t = edge_dst[e]
+                for c in range(edge_lo[e], edge_hi[e] + 1):
+                    moves[bucket[c]] = t
+                    bucket[c] += 1
+        # bucket[c] now ends class c's targets; class c starts where class c - 1 ends
+        for c in range(n_cls):
+            lo = bucket[c - 1] if c > 0 else 0
+            hi = bucket[c]
+            if lo == hi:
                 trans[i, c] = -1
                 continue
             gen += 1
-            m, h = _closure(eps_ptr, eps_dst, important, zob, seeds, k, stamp, gen, stack, out)
+            m, h = _closure(eps_ptr, eps_dst, important, zob, moves[lo:hi], hi - lo, stamp, gen, stack, out)
             slot = h & np.uint64(mask)
             found = -1
             while htable[slot] != -1:
