@@ -73,6 +73,26 @@ class Not(Regex):
     item: Regex
 
 
+def _cache_hash(cls: type) -> None:
+    """Memoize the dataclass hash of a node (deep trees are hashed as cache keys again and
+    again; nodes are immutable). The hash formula is the dataclass one."""
+    compute = cls.__hash__
+
+    def __hash__(self) -> int:
+        d = self.__dict__
+        h = d.get("_hash")
+        if h is None:
+            h = d["_hash"] = compute(self)
+        return h
+
+    cls.__hash__ = __hash__
+
+
+for _cls in (Chars, Seq, Alt, Repeat, And, Not):
+    _cache_hash(_cls)
+del _cls
+
+
 EMPTY = Seq(())  # the empty string
 NOTHING = Alt(())  # the empty language
 
