@@ -412,6 +412,8 @@ _SCHEMA_ONE = ("additionalItems", "additionalProperties", "contains", "propertyN
 
 #: Longest key list for which property presence is expanded (dependentRequired etc.).
 _MAX_DEPENDENCIES = 6
+#: Most alternatives one oneOf branch may split into when the other branches are negated.
+_MAX_ONEOF_SPLITS = 256
 #: Most patternProperties (over all merged schemas) whose overlaps are enumerated.
 _MAX_PATTERNS = 4
 #: Largest finite value set for which uniqueItems is enumerated, and longest such array.
@@ -940,6 +942,8 @@ class _Compiler:
         if expanded is None:
             return []
         flat, pending = expanded
+        if self._contradiction(flat):
+            return []
         if pending is not None:
             # Branch on the expanded, applicator-free nodes, so that no parent re-adds the
             # applicator being split and the new keys stay within a finite set.
@@ -950,6 +954,49 @@ class _Compiler:
         shape = self._merge(flat)
         return self._lower(shape, key, flat, depth)
 
+    def _contradiction(self, flat: List[str]) -> bool:
+        """A cheap proof that no value satisfies all of ``flat`` (prunes branch combinations,
+        e.g. ``allOf`` of many ``if``/``then`` on one discriminator, before they multiply)."""
+        types = set(_ALL_TYPES)
+        values = None
+        required: Set[str] = set()
+        allowed: Dict[str, list] = {}
+        excluded: Dict[str, list] = {}
+        forbidden: Set[str] = set()
+        for ident in flat:
+            kws = self.kw(ident)
+            if "type" in kws:
+                types &= _type_set(kws["type"])
+            vals = [kws["const"]] if "const" in kws else kws.get("enum")
+            if isinstance(vals, list):
+                values = vals if values is None else [v for v in values if any(_json_equal(v, w) for w in vals)]
+            if isinstance(kws.get("required"), list):
+                required.update(kws["required"])
+            for name in kws.get("properties") or {}:
+                sub = self.node(self.child(ident, "properties", name)).schema
+                if sub is False:
+                    forbidden.add(name)
+                if not isinstance(sub, dict):
+                    continue
+                svals = [sub["const"]] if "const" in sub else sub.get("enum")
+                if isinstance(svals, list):
+                    allowed[name] = svals if name not in allowed else [
+                        v for v in allowed[name] if any(_json_equal(v, w) for w in svals)]
+                for target in sub.get("x-ref", ()):
+                    tsub = self.node(target).schema
+                    if isinstance(tsub, dict) and "x-notin" in tsub and len(tsub) == 1:
+                        excluded.setdefault(name, []).extend(tsub["x-notin"])
+        if not types or values == []:
+            return True
+        if types <= {"object"}:
+            if required & forbidden:
+                return True
+            for name in required:
+                if name in allowed and not [v for v in allowed[name]
+                                            if not any(_json_equal(v, x) for x in excluded.get(name, ()))]:
+                    return True
+        return False
+
     def _branches(self, key: FrozenSet[str], kw: str, ident: str) -> List[FrozenSet[str]]:
         node = self.node(ident)
         schema = dict(node.schema)
@@ -958,14 +1005,30 @@ class _Compiler:
             del schema[kw]
             base = rest | {self.derive(ident, schema, "-" + kw)}
             branches = [self.child(ident, kw, i) for i in range(len(node.schema[kw]))]
-            if kw == "oneOf" and len(branches) > 1 and not self._disjoint(branches, rest):
-                # Exactly one holds: branch i and the negation of every other branch.
-                try:
-                    negs = [self.negate(b) for b in branches]
-                except _Unsupported as e:
-                    self.feature(f"oneOf (branches may overlap; {e.name})", node.where + "/oneOf")
-                    return [base | {b} for b in branches]
-                return [base | {b} | {n for j, n in enumerate(negs) if j != i} for i, b in enumerate(branches)]
+            if kw == "oneOf" and len(branches) > 1:
+                context = set(_ALL_TYPES)  # types the rest of the conjunction allows
+                for other in base:
+                    other_kws = self.kw(other) if isinstance(self.node(other).schema, dict) else {}
+                    if "type" in other_kws:
+                        context &= _type_set(other_kws["type"])
+                facts = [self._facts(b) for b in branches]
+                facts = [(t & context, v, p, r) for t, v, p, r in facts]
+                overlaps = [[j for j in range(len(branches)) if j != i and not self._pair_disjoint(facts[i], facts[j])]
+                            for i in range(len(branches))]
+                if any(overlaps):
+                    # Exactly one holds: branch i and the negation of every branch that may
+                    # overlap it (the disjoint ones are excluded by branch i itself).
+                    try:
+                        negs = {j: self.negate(branches[j]) for o in overlaps for j in o}
+                    except _Unsupported as e:
+                        self.feature(f"oneOf (branches may overlap; {e.name})", node.where + "/oneOf")
+                        return [base | {b} for b in branches]
+                    width = {j: len(self.node(n).schema.get("anyOf", [0])) if isinstance(self.node(n).schema, dict) else 1
+                             for j, n in negs.items()}
+                    if any(math.prod(width[j] for j in o) > _MAX_ONEOF_SPLITS for o in overlaps):
+                        self.feature("oneOf (too many overlapping branches)", node.where + "/oneOf")
+                        return [base | {b} for b in branches]
+                    return [base | {b} | {negs[j] for j in overlaps[i]} for i, b in enumerate(branches)]
             return [base | {b} for b in branches]
         if kw == "if":
             for k in ("if", "then", "else"):
@@ -1031,14 +1094,6 @@ class _Compiler:
         if values is not None:
             types &= {_json_type(v) for v in values} | ({"number"} if any(_json_type(v) == "integer" for v in values) else set())
         return types, values, props, required
-
-    def _disjoint(self, branches: List[str], rest: FrozenSet[str]) -> bool:
-        facts = [self._facts(b) for b in branches]
-        for i in range(len(facts)):
-            for j in range(i + 1, len(facts)):
-                if not self._pair_disjoint(facts[i], facts[j]):
-                    return False
-        return True
 
     @staticmethod
     def _pair_disjoint(a, b) -> bool:
@@ -1805,7 +1860,9 @@ class _Compiler:
             self.feature("patternProperties (too many patterns to merge)", all_patterns[0][1])
             all_patterns = []
         names_re = self._names_regex(names_checks)
-        not_declared = Not(alt(*(literal(n) for n in declared))) if declared else None
+        # Names are distinct, so their literals are: build the Alt directly (ir.alt dedupes
+        # in quadratic time).
+        not_declared = Not(Alt(tuple(literal(n) for n in declared)) if len(declared) > 1 else literal(declared[0])) if declared else None
         for bits in itertools.product((False, True), repeat=len(all_patterns)):
             chosen = {p for (p, _), on in zip(all_patterns, bits) if on}
             conj = set()
@@ -2029,14 +2086,28 @@ def _finish(b: _Builder, top: str, warnings: Tuple[str, ...]) -> Grammar:
     rules = dict(b.rules)
     rules["start"] = [(top,)]
     terminals = set(b.terminals.values())
+    # Productive rules, in linear time: each alternative counts its symbols not yet known
+    # productive; a rule becomes productive when one of its counts reaches zero.
     productive = set(terminals)
-    changed = True
-    while changed:
-        changed = False
-        for name, alts in rules.items():
-            if name not in productive and any(all(s in productive for s in a) for a in alts):
+    missing: Dict[Tuple[str, int], int] = {}
+    uses: Dict[str, List[Tuple[str, int]]] = {}
+    queue: List[str] = []
+    for name, alts in rules.items():
+        for k, a in enumerate(alts):
+            pending = [sym for sym in set(a) if sym not in productive]
+            missing[(name, k)] = len(pending)
+            for sym in pending:
+                uses.setdefault(sym, []).append((name, k))
+            if not pending and name not in productive:
                 productive.add(name)
-                changed = True
+                queue.append(name)
+    while queue:
+        sym = queue.pop()
+        for name, k in uses.get(sym, ()):
+            missing[(name, k)] -= 1
+            if missing[(name, k)] == 0 and name not in productive:
+                productive.add(name)
+                queue.append(name)
     if "start" not in productive:
         raise UnsatisfiableGrammarError("no JSON value satisfies this schema")
     rules = {n: [a for a in alts if all(s in productive for s in a)] for n, alts in rules.items() if n in productive}
