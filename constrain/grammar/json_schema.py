@@ -1012,7 +1012,7 @@ class _Compiler:
                     if "type" in other_kws:
                         context &= _type_set(other_kws["type"])
                 facts = [self._facts(b) for b in branches]
-                facts = [(t & context, v, p, r) for t, v, p, r in facts]
+                facts = [(f[0] & context, *f[1:]) for f in facts]
                 overlaps = [[j for j in range(len(branches)) if j != i and not self._pair_disjoint(facts[i], facts[j])]
                             for i in range(len(branches))]
                 if any(overlaps):
@@ -1070,12 +1070,17 @@ class _Compiler:
         values = None
         props: Dict[str, list] = {}
         required: Set[str] = set()
+        closed: Optional[Set[str]] = None  # the only keys allowed, if known
         expanded = self._expand(frozenset({ident}))
         if expanded is None:
-            return set(), [], {}, set()
+            return set(), [], {}, set(), set()
         flat, pending = expanded
         for fid in flat:
             kws = self.kw(fid)
+            if "additionalProperties" in kws and not kws.get("patternProperties"):
+                if self.node(self.child(fid, "additionalProperties")).schema is False:
+                    names = set(kws.get("properties") or {})
+                    closed = names if closed is None else closed & names
             if "type" in kws:
                 types &= _type_set(kws["type"])
             vals = [kws["const"]] if "const" in kws else kws.get("enum")
@@ -1093,12 +1098,12 @@ class _Compiler:
                     props[pname] = []
         if values is not None:
             types &= {_json_type(v) for v in values} | ({"number"} if any(_json_type(v) == "integer" for v in values) else set())
-        return types, values, props, required
+        return types, values, props, required, closed
 
     @staticmethod
     def _pair_disjoint(a, b) -> bool:
-        ta, va, pa, ra = a
-        tb, vb, pb, rb = b
+        ta, va, pa, ra, ca = a
+        tb, vb, pb, rb, cb = b
         common = ta & tb
         if "number" in ta and "integer" in tb or "number" in tb and "integer" in ta:
             common |= {"integer"}
@@ -1112,10 +1117,10 @@ class _Compiler:
                     if name in ra and name in rb and not any(_json_equal(x, y) for x in pa[name] for y in pb[name]):
                         return True
             for name in ra:
-                if pb.get(name) == []:
+                if pb.get(name) == [] or (cb is not None and name not in cb):
                     return True
             for name in rb:
-                if pa.get(name) == []:
+                if pa.get(name) == [] or (ca is not None and name not in ca):
                     return True
         return False
 
@@ -1195,6 +1200,17 @@ class _Compiler:
                     disjuncts.append({"x-ref": [self.negate(t)]})
             elif k == "anyOf":
                 disjuncts.append({"x-ref": [self.negate(self.child(ident, "anyOf", i)) for i in range(len(v))]})
+            elif k == "oneOf":
+                # Not exactly one: none, or several. With disjoint branches, only "none".
+                branches = [self.child(ident, "oneOf", i) for i in range(len(v))]
+                facts = [self._facts(b) for b in branches]
+                if any(not self._pair_disjoint(facts[i], facts[j])
+                       for i in range(len(facts)) for j in range(i + 1, len(facts))):
+                    raise _Unsupported("not oneOf (overlapping branches)")
+                disjuncts.append({"x-ref": [self.negate(b) for b in branches]})
+            elif k == "items" and isinstance(v, (dict, bool)) and "prefixItems" not in kws:
+                # Some item fails the items schema.
+                disjuncts.append({"type": "array", "contains": {"x-ref": [self.negate(self.child(ident, "items"))]}})
             elif k == "not":
                 disjuncts.append({"x-ref": [self.child(ident, "not")]})
             elif k == "format":

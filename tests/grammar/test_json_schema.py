@@ -314,6 +314,17 @@ SCHEMAS = [
     ({"type": "string", "format": "int32"}, ["anything"], [1]),
     ({"type": "integer", "format": "int32"}, [2**31 - 1], [2**31]),
     (True, [1, "a", None, {"a": [1]}], []),
+    ({"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "array", "items": {"type": "integer"}}]},
+     [["a"], [1]], [[], ["a", 1], [1.5]]),
+    ({"oneOf": [{"type": "object", "properties": {"a": {}}, "required": ["a"], "additionalProperties": False},
+                {"type": "object", "properties": {"b": {}}, "required": ["b"], "additionalProperties": False}]},
+     [{"a": 1}, {"b": 1}], [{"a": 1, "b": 1}, {}]),
+    ({"not": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}, [None, 1.5, []], ["a", 1]),
+    ({"type": "array", "not": {"items": {"type": "string"}}}, [[1], ["a", 1]], [[], ["a"]]),
+    ({"type": "object", "allOf": [
+        {"if": {"properties": {"t": {"const": k}}, "required": ["t"]}, "then": {"properties": {"v": {"type": t}}}}
+        for k, t in [("s", "string"), ("n", "number"), ("b", "boolean"), ("z", "null"), ("a", "array"), ("o", "object")]]},
+     [{"t": "s", "v": "x"}, {"t": "n", "v": 1}, {"t": "q", "v": 1}, {}], [{"t": "s", "v": 1}, {"t": "z", "v": 0}]),
 ]
 
 
