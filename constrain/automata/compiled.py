@@ -17,7 +17,7 @@ from ..grammar.ir import EMPTY, And, Grammar, Not, Repeat, Rule, Terminal, alt, 
 from ..vocab import Vocabulary
 from .fsm import ByteDFA, regex_to_dfa
 from .lexer import LexerCache
-from .slices import safe_length_limit, string_slice
+from .slices import byte_representatives, safe_length_limit, string_slice
 from .tables import ParserTables, build_parser_tables, terminal_bitset
 
 
@@ -264,18 +264,20 @@ def _terminal_dfas(grammar: Grammar, limits: Limits, deadline: float):
     return rewritten, dfas
 
 
-def _lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict, closed: bool = False):
+def _lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict, closed: bool = False,
+                 limit: Optional[int] = None):
     """Run ``lexeme_mask_kernel``; frontier sorted by (state, byte). Returns
     (inside, frontier nodes, frontier states, stop or None, trie).
 
     Where JSON-string characters alone decide the string slice (``safe_length_limit``, or
     ``closed``: the caller knows the state keeps every slice token), the slice is taken at once
     and only the other tokens' trie is walked (see ``constrain.automata.slices``); the frontier
-    then indexes that trie."""
+    then indexes that trie. ``limit``, when given, is the caller's ``safe_length_limit``."""
     trie = vocab.trie
     slice_mask = None
     string = string_slice(vocab)
-    limit = string.max_length if closed else safe_length_limit(trans, final, accept, state, string.max_length, memo)
+    if limit is None:
+        limit = string.max_length if closed else safe_length_limit(trans, final, accept, state, string.max_length, memo)
     if limit >= 0:
         trie, slice_mask = string.rest, string.up_to[limit]
     n = trie.byte.shape[0]
@@ -322,7 +324,8 @@ def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
     trans = dfa.transitions
     accept = dfa.accepting.astype(np.uint64).reshape(-1, 1)
     final = dfa.accepting & (trans < 0).all(axis=1)
-    inside, nodes, states, stop, trie = _lexeme_mask(vocab, trans, accept, final, state, _successor_memo(dfa))
+    inside, nodes, states, stop, trie = _lexeme_mask(
+        vocab, trans, accept, final, state, _successor_memo(dfa), limit=_terminal_slice_limit(vocab, dfa, state))
     consumed = (trans[states, trie.byte[nodes]] >= 0) if len(nodes) else np.zeros(0, dtype=bool)
     order = np.lexsort((trie.byte[nodes], consumed))
     nodes, consumed = nodes[order].copy(), consumed[order].astype(np.bool_)
@@ -348,8 +351,11 @@ def _terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
         final = memo.get("final")
         if final is None:
             final = memo["final"] = dfa.accepting & (dfa.transitions < 0).all(axis=1)
+        reps = memo.get("reps")
+        if reps is None:
+            reps = memo["reps"] = byte_representatives(dfa.byte_classes())
         limit = limits[(max_length, state)] = safe_length_limit(
-            dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length, memo)
+            dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length, memo, reps)
     return limit
 
 

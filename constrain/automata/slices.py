@@ -31,6 +31,28 @@ _MULTIBYTE = [
 ]
 
 
+_ALL_RANGES = sorted({r for ranges in _MULTIBYTE for r in ranges})
+
+
+def byte_representatives(byte_classes=None) -> dict:
+    """For each byte range the safe-character walk uses (and ``"ascii"``), the bytes to try:
+    one per class of ``byte_classes`` (bytes in one class behave alike in every state), or
+    all of them."""
+    def reps(candidates):
+        candidates = np.asarray(candidates)
+        if byte_classes is None:
+            return candidates
+        _, first = np.unique(np.asarray(byte_classes)[candidates], return_index=True)
+        return candidates[np.sort(first)]
+
+    out = {r: reps(np.arange(r[0], r[1] + 1)) for r in _ALL_RANGES}
+    out["ascii"] = reps(np.asarray(_SAFE_ASCII))
+    return out
+
+
+_IDENTITY = byte_representatives()
+
+
 def is_safe_text(data: bytes) -> bool:
     """Whether ``data`` is complete UTF-8 of JSON-string-safe characters only."""
     try:
@@ -40,19 +62,19 @@ def is_safe_text(data: bytes) -> bool:
     return bool(text) and all(ch not in '"\\' and ord(ch) >= 0x20 for ch in text)
 
 
-def _successor(trans: np.ndarray, final: np.ndarray, state: int):
+def _successor(trans: np.ndarray, final: np.ndarray, state: int, reps=_IDENTITY):
     """The one state every safe character leads ``state`` to, or -1 when they lead to
     several, or through a dead or final state."""
     if final[state]:
         return -1
     row = trans[state]
-    targets = set(row[_SAFE_ASCII].tolist())
+    targets = set(row[reps["ascii"]].tolist())
     for ranges in _MULTIBYTE:
         current = {state}
-        for depth, (lo, hi) in enumerate(ranges):
+        for depth, r in enumerate(ranges):
             nxt = set()
             for s in current:
-                seen = trans[s, lo:hi + 1]
+                seen = trans[s, reps[r]]
                 if (seen < 0).any():
                     return -1
                 nxt.update(seen.tolist())
@@ -69,28 +91,28 @@ def _successor(trans: np.ndarray, final: np.ndarray, state: int):
 _ALL_DEAD = -2
 
 
-def _successor_or_dead(trans, final, state: int) -> int:
+def _successor_or_dead(trans, final, state: int, reps=_IDENTITY) -> int:
     """Like :func:`_successor`, but ``_ALL_DEAD`` when every safe character is dead."""
-    if (trans[state, _SAFE_ASCII] < 0).all() and all(
-        (trans[state, lo:hi + 1] < 0).all() for (lo, hi), *_ in _MULTIBYTE
+    if (trans[state, reps["ascii"]] < 0).all() and all(
+        (trans[state, reps[lead]] < 0).all() for lead, *_ in _MULTIBYTE
     ):
         return _ALL_DEAD
-    return _successor(trans, final, state)
+    return _successor(trans, final, state, reps)
 
 
-def _char_successors(trans: np.ndarray, final: np.ndarray, state: int):
+def _char_successors(trans: np.ndarray, final: np.ndarray, state: int, reps=_IDENTITY):
     """The states safe characters lead ``state`` to, or ``None`` when one leads through or to
     a dead or final state."""
-    targets = trans[state, _SAFE_ASCII]
+    targets = trans[state, reps["ascii"]]
     if (targets < 0).any() or final[targets].any():
         return None
     out = set(targets.tolist())
     for ranges in _MULTIBYTE:
         current = {state}
-        for lo, hi in ranges:
+        for r in ranges:
             nxt = set()
             for s in current:
-                seen = trans[s, lo:hi + 1]
+                seen = trans[s, reps[r]]
                 if (seen < 0).any():
                     return None
                 nxt.update(seen.tolist())
@@ -101,7 +123,7 @@ def _char_successors(trans: np.ndarray, final: np.ndarray, state: int):
     return out
 
 
-def is_safe_live(trans: np.ndarray, final: np.ndarray, state: int, memo: dict) -> bool:
+def is_safe_live(trans: np.ndarray, final: np.ndarray, state: int, memo: dict, reps=_IDENTITY) -> bool:
     """Whether no string of safe characters leads ``state`` to a dead or final state (so every
     slice token stays inside the lexeme). ``memo`` caches verdicts per state of this ``trans``."""
     known = memo.get(state)
@@ -113,7 +135,7 @@ def is_safe_live(trans: np.ndarray, final: np.ndarray, state: int, memo: dict) -
         current = stack.pop()
         if memo.get(current) is True:
             continue
-        successors = _char_successors(trans, final, current)
+        successors = _char_successors(trans, final, current, reps)
         if successors is None or any(memo.get(x) is False for x in successors):
             memo[state] = False
             return False
@@ -127,21 +149,22 @@ def is_safe_live(trans: np.ndarray, final: np.ndarray, state: int, memo: dict) -
 
 
 def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, state: int,
-                      max_length: int, memo: dict) -> int:
+                      max_length: int, memo: dict, reps=_IDENTITY) -> int:
     """How many safe characters a lexeme at ``state`` can take, when that alone decides every
     slice token. Returns ``max_length`` (every slice token stays) when no string of safe
     characters leads to a dead or final state (:func:`is_safe_live`); ``m`` when they lead
     through a chain of single states, none final, to a non-accepting state where they are all
     dead (slice tokens of at most ``m`` characters stay, longer ones die: a ``maxLength``
     string); -1 otherwise (walk the whole trie).
-    ``memo`` caches per state and must belong to this ``trans`` only."""
-    if is_safe_live(trans, final, state, memo.setdefault("live", {})):
+    ``memo`` caches per state and must belong to this ``trans`` only; ``reps`` (from
+    :func:`byte_representatives`) may name one byte per class of ``trans``'s columns."""
+    if is_safe_live(trans, final, state, memo.setdefault("live", {}), reps):
         return max_length
     current = state
     for length in range(max_length + 1):
         nxt = memo.get(current)
         if nxt is None:
-            nxt = memo[current] = _successor_or_dead(trans, final, current)
+            nxt = memo[current] = _successor_or_dead(trans, final, current, reps)
         if nxt == _ALL_DEAD:
             return -1 if accept[current].any() else length
         if nxt < 0:
