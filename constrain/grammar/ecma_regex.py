@@ -11,8 +11,9 @@ U+2028, U+2029), ``\\d`` is ``[0-9]``, ``\\w`` is ``[A-Za-z0-9_]``, ``\\s`` is E
 white space and line terminators. Annex B leniencies that do not change meaning are accepted
 (a ``{`` that does not start a quantifier, a lone ``]`` or ``}`` are literals; ``\\-`` and
 other identity escapes). ``^`` and ``$`` (no multiline flag) are supported where they sit at
-the ends of the pattern, possibly inside groups at those ends; elsewhere, lookarounds, word
-boundaries, backreferences and Unicode property escapes cannot be lowered exactly and raise
+the ends of the pattern, possibly inside groups at those ends. Lookaheads (``(?=...)``,
+``(?!...)``) outside repetitions are exact: they intersect the rest of the string with (the
+complement of) ``X.*``. Anchors elsewhere, lookbehinds, word boundaries, backreferences and Unicode property escapes cannot be lowered exactly and raise
 :class:`~constrain.errors.UnsupportedFeatureError`. Syntax errors raise
 :class:`~constrain.errors.InvalidGrammarError`.
 """
@@ -123,14 +124,24 @@ class _Parser:
             self.i += 2
             self.unsupported_here("word boundary assertion", start)
             return ("re", EMPTY)
-        if self.p.startswith("(?=", self.i) or self.p.startswith("(?!", self.i) or self.p.startswith(
-            "(?<=", self.i
-        ) or self.p.startswith("(?<!", self.i):
-            self.i += 3 if self.p[self.i + 2] in "=!" else 4
+        if self.p.startswith("(?=", self.i) or self.p.startswith("(?!", self.i):
+            positive = self.p[self.i + 2] == "="
+            self.i += 3
+            inner = self.disjunction()
+            if not self.eat(")"):
+                raise self.error("missing ')'")
+            if _has_anchor(inner):
+                self.unsupported_here("anchor inside a lookahead", start)
+            # Annex B allows a quantifier after a lookahead; it repeats an empty match.
+            if self.peek() in ("*", "+", "?") or (self.peek() == "{" and self._braces_ahead()):
+                self.unsupported_here("quantified lookahead", start)
+            return ("look", positive, inner)
+        if self.p.startswith("(?<=", self.i) or self.p.startswith("(?<!", self.i):
+            self.i += 4
             self.disjunction()
             if not self.eat(")"):
                 raise self.error("missing ')'")
-            self.unsupported_here("lookaround assertion", start)
+            self.unsupported_here("lookbehind assertion", start)
             return ("re", EMPTY)
         atom = self.atom()
         return self.quantifier(atom)
@@ -388,8 +399,49 @@ class _MidAnchor(Exception):
     pass
 
 
+_ANY_STRING = Repeat(ANY_CHAR, 0, None)
+
+
+def _to_ir_cont(node, cont: Regex) -> Regex:
+    """IR of ``node`` followed by ``cont`` (what the rest of the string must match); a
+    lookahead intersects its continuation with ``X.*`` (or the complement of it)."""
+    kind = node[0]
+    if kind == "look":
+        ahead = seq(_to_ir_cont(node[2], EMPTY), _ANY_STRING)
+        return And((cont, ahead)) if node[1] else And((cont, Not(ahead)))
+    if not _has_look(node):
+        body = _to_ir(node)
+        return body if cont == EMPTY else seq(body, cont)
+    if kind == "group":
+        return _to_ir_cont(node[1], cont)
+    if kind == "alt":
+        return alt(*(_to_ir_cont(n, cont) for n in node[1]))
+    if kind == "seq":
+        for item in reversed(node[1]):
+            cont = _to_ir_cont(item, cont)
+        return cont
+    raise _LookInRepeat()
+
+
+class _LookInRepeat(Exception):
+    pass
+
+
+def _has_look(node) -> bool:
+    kind = node[0]
+    if kind == "look":
+        return True
+    if kind == "group":
+        return _has_look(node[1])
+    if kind in ("alt", "seq"):
+        return any(_has_look(n) for n in node[1])
+    if kind == "repeat":
+        return _has_look(node[1])
+    return False
+
+
 def _to_ir(node) -> Regex:
-    """IR of an AST with no anchors left in it."""
+    """IR of an AST with no anchors or lookaheads left in it."""
     kind = node[0]
     if kind == "re":
         return node[1]
@@ -477,7 +529,10 @@ def parse_ecma(pattern: str) -> Regex:
     """
     ast = _parse(pattern)
     try:
-        return _to_ir(ast)
+        return _to_ir_cont(ast, EMPTY)
+    except _LookInRepeat:
+        raise UnsupportedFeatureError([Feature("regex", "lookahead inside a repetition", "pattern")],
+                                      hint=f"in pattern {pattern!r}") from None
     except _MidAnchor:
         raise UnsupportedFeatureError([Feature("regex", "anchor", "pattern")], hint=f"in pattern {pattern!r}") from None
 
@@ -504,8 +559,11 @@ def ecma_search_regex(pattern: str, alphabet: Chars = ANY_CHAR) -> Regex:
         variants = _variants(ast)
         parts = []
         for start, end, core in variants:
-            body = _to_ir(core)
-            parts.append(seq(*([] if start else [pad]), body, *([] if end else [pad])))
+            body = _to_ir_cont(core, EMPTY if end else pad)
+            parts.append(seq(pad, body) if not start else body)
+    except _LookInRepeat:
+        raise UnsupportedFeatureError([Feature("regex", "lookahead inside a repetition", "pattern")],
+                                      hint=f"in pattern {pattern!r}") from None
     except _MidAnchor:
         raise UnsupportedFeatureError(
             [Feature("regex", "anchor not at an end of the pattern", "pattern")], hint=f"in pattern {pattern!r}"

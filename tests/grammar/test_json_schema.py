@@ -77,6 +77,13 @@ PATTERNS = [
     ("^a*?$", "aaa", True),
     (r"^[a-f\d]+$", "c0ffee", True),
     (r"^[a-f\d]+$", "coffee", False),
+    (r"^(?!foo)\w+$", "foobar", False),
+    (r"^(?!foo)\w+$", "barfoo", True),
+    (r"^(?=.*\d)(?=.*[a-z]).{6,}$", "abc123", True),
+    (r"^(?=.*\d)(?=.*[a-z]).{6,}$", "abcdef", False),
+    ("a(?!b)", "abac", True),
+    ("a(?!b)", "ab", False),
+    ("(?=a)", "xxa", True),
 ]
 
 
@@ -88,7 +95,8 @@ def test_ecma_pattern_search_semantics(pattern, text, expected):
 @pytest.mark.parametrize(
     "pattern,error",
     [
-        ("(?=a)b", UnsupportedFeatureError),
+        ("(?<=a)b", UnsupportedFeatureError),
+        ("(?:(?=a)b)*", UnsupportedFeatureError),
         (r"(a)\1", UnsupportedFeatureError),
         ("a^b", UnsupportedFeatureError),
         (r"\p{L}", UnsupportedFeatureError),
@@ -416,7 +424,7 @@ def test_unsupported_keywords_are_all_listed_with_pointers():
     schema = {
         "type": "object",
         "properties": {
-            "a": {"type": "string", "pattern": "(?=x)"},
+            "a": {"type": "string", "pattern": "(?<=x)y"},
             "b": {"type": "string", "format": "made-up"},
             "c": {"$ref": "http://example.com/remote.json"},
             "d": {"type": "array", "uniqueItems": True},
