@@ -238,6 +238,19 @@ def _literals_dfa(strings: Sequence[bytes], max_states: int) -> ByteDFA:
 # --- NFA ------------------------------------------------------------------------------------
 
 
+_KERNELS = None
+
+
+def _kernels():
+    """:mod:`constrain.kernels.fsm`, imported on first use (it loads Numba)."""
+    global _KERNELS
+    if _KERNELS is None:
+        from ..kernels import fsm
+
+        _KERNELS = fsm
+    return _KERNELS
+
+
 class _NFA:
     """Thompson NFA over byte ranges, kept as flat edge lists. Fragments are built *from* a
     given start state and return their end state; only fresh states ever receive back edges,
@@ -444,8 +457,7 @@ def _csr(src: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
 def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
     """Subset construction over byte classes (the coarsest partition of 0..255 that no NFA
     edge splits): (trans int32 [n, C] with -1, accepting, byte_class)."""
-    from ..kernels import fsm as kernels
-
+    kernels = _kernels()
     n = nfa.n
     lo = np.array(nfa.e_lo, dtype=np.int64)
     hi = np.array(nfa.e_hi, dtype=np.int64)
@@ -506,19 +518,19 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
 
 
 def _minimize(trans: np.ndarray, acc: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Trim, minimize (Hopcroft) and number breadth first a class-level table (int32
-    ``[n, C]``, -1 dead) with the Numba kernels."""
-    from ..kernels import fsm as kernels
-
+    """Trim, minimize and number breadth first a class-level table (int32 ``[n, C]``, -1
+    dead) with the Numba kernels."""
+    kernels = _kernels()
     n, n_cls = trans.shape
     ptr = np.zeros(n_cls * n + 1, np.int32)
-    src = np.empty(int(np.count_nonzero(trans >= 0)), np.int32)
+    src = np.empty(n_cls * n, np.int32)
     kernels.inverse_csr(trans, ptr, src)
     scratch = np.empty(12 * (n + 1), np.int64)
+    htable = np.full(1 << int(2 * n + 1).bit_length(), -1, np.int64)
     out_trans = np.empty((n, n_cls), np.int32)
     out_acc = np.empty(n, np.bool_)
     size = kernels.minimize(trans, acc, ptr, src, scratch, np.zeros(n + 1, np.bool_), np.empty(n, np.bool_),
-                            out_trans, out_acc)
+                            htable, out_trans, out_acc)
     return out_trans[:size], out_acc[:size]
 
 
@@ -532,8 +544,8 @@ def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "reg
     # Number classes by their first byte, so that breadth-first numbering (which visits
     # successors in class order) is canonical: equal languages give equal tables.
     # Classes no byte uses drop out here.
-    first_pos = np.full(n_old, 256, dtype=np.int64)
-    np.minimum.at(first_pos, byte_class, np.arange(256))
+    first_pos = np.empty(n_old, dtype=np.int64)
+    _kernels().class_order(byte_class, first_pos)
     perm = np.argsort(first_pos, kind="stable")
     perm = perm[first_pos[perm] < 256]  # new class i is old class perm[i]
     if len(perm) != n_old or np.any(perm != np.arange(n_old)):
@@ -548,7 +560,9 @@ def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "reg
         raise ResourceLimitError(
             f"{what} needs a DFA of {trans_c.shape[0]} states, over Limits.max_dfa_states={max_states}"
         )
-    dfa = ByteDFA(np.take(trans_c, byte_class, axis=1), acc_a)
+    full = np.empty((trans_c.shape[0], 256), np.int32)
+    _kernels().expand_classes(trans_c, byte_class, full)
+    dfa = ByteDFA(full, acc_a)
     object.__setattr__(dfa, "_byte_class", byte_class)
     return dfa
 
@@ -574,8 +588,7 @@ _MULTIPLIERS = np.random.default_rng(0xC0FFEE).integers(1, 2**63, size=MAX_PRODU
 
 def _product(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bool], hopeless: np.ndarray,
              must_live: int, max_states: int) -> ByteDFA:
-    from ..kernels import fsm as kernels
-
+    kernels = _kernels()
     k = len(dfas)
     byte_class = _joint_classes([d._classes() for d in dfas])
     n_cls = int(byte_class.max()) + 1

@@ -142,14 +142,91 @@ def hopcroft(ptr, src, acc, live, n, n_cls, blk, elems, loc, first, end, mid, in
 
 
 @njit(**NJIT_OPTIONS)
-def minimize(trans, acc, ptr, src, scratch, in_work, live, out_trans, out_acc):
+def acyclic_blocks(trans, acc, live, blk, order, indeg, htable, n_cls):
+    """Fill ``blk`` with the equivalence classes of the live states of a DFA whose live part
+    has no cycle, in one pass in reverse topological order (two trimmed states of an
+    acyclic DFA are equivalent iff they agree on acceptance and their successors are
+    equivalent). Dead states get -1. Returns the number of blocks, or -1 when the live part
+    has a cycle. ``htable`` has a power-of-two size of at least twice the states, all -1.
+    """
+    n = trans.shape[0]
+    for s in range(n):
+        indeg[s] = 0
+    for s in range(n):
+        if live[s]:
+            for c in range(n_cls):
+                t = trans[s, c]
+                if t >= 0 and live[t]:
+                    indeg[t] += 1
+    size = 0
+    for s in range(n):
+        if live[s] and indeg[s] == 0:
+            order[size] = s
+            size += 1
+    k = 0
+    while k < size:
+        s = order[k]
+        k += 1
+        for c in range(n_cls):
+            t = trans[s, c]
+            if t >= 0 and live[t]:
+                indeg[t] -= 1
+                if indeg[t] == 0:
+                    order[size] = t
+                    size += 1
+    n_live = 0
+    for s in range(n):
+        blk[s] = -1
+        if live[s]:
+            n_live += 1
+    if size < n_live:
+        return -1
+    mask = np.uint64(htable.shape[0] - 1)
+    n_blocks = 0
+    for k in range(size - 1, -1, -1):
+        s = order[k]
+        h = np.uint64(0x9E3779B97F4A7C15) if acc[s] else np.uint64(0x5851F42D4C957F2D)
+        for c in range(n_cls):
+            t = trans[s, c]
+            b = blk[t] if t >= 0 else -1
+            h = (h ^ np.uint64(b + 1)) * np.uint64(0x100000001B3)
+        slot = (h >> np.uint64(17)) & mask
+        found = -1
+        while htable[slot] != -1:
+            d = htable[slot]  # a representative state of a block
+            same = acc[d] == acc[s]
+            if same:
+                for c in range(n_cls):
+                    u = trans[d, c]
+                    v = trans[s, c]
+                    bu = blk[u] if u >= 0 else -1
+                    bv = blk[v] if v >= 0 else -1
+                    if bu != bv:
+                        same = False
+                        break
+            if same:
+                found = blk[d]
+                break
+            slot = (slot + np.uint64(1)) & mask
+        if found < 0:
+            found = n_blocks
+            n_blocks += 1
+            htable[slot] = s
+        blk[s] = found
+    return n_blocks
+
+
+@njit(**NJIT_OPTIONS)
+def minimize(trans, acc, ptr, src, scratch, in_work, live, htable, out_trans, out_acc):
     """Trim, minimize and number a class-level table in one call.
 
     ``ptr``/``src`` are the CSR inverse of ``trans`` (see :func:`inverse_csr`); ``scratch``
     is int64 ``[12 * (n + 1)]``, ``in_work`` bool ``[n + 1]`` (zeroed), ``live`` bool
-    ``[n]``; ``out_trans``/``out_acc`` have room for ``n`` states. States are numbered
-    breadth first from state 0, visiting classes in increasing order, so equal languages
-    give equal tables. Returns the number of states (0: the empty language).
+    ``[n]``, ``htable`` int64 (all -1, a power of two >= 2n); ``out_trans``/``out_acc`` have
+    room for ``n`` states. Acyclic automata (finite languages) are minimized in linear time,
+    others by Hopcroft's algorithm. States are numbered breadth first from state 0, visiting
+    classes in increasing order, so equal languages give equal tables. Returns the number of
+    states (0: the empty language).
     """
     n, n_cls = trans.shape
     m = n + 1
@@ -160,9 +237,11 @@ def minimize(trans, acc, ptr, src, scratch, in_work, live, out_trans, out_acc):
     if n == 0 or not live[0]:
         return 0
     blk = scratch[m:2 * m]
-    n_blocks = hopcroft(ptr, src, acc, live, n, n_cls, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m],
-                        scratch[4 * m:5 * m], scratch[5 * m:6 * m], scratch[6 * m:7 * m], in_work,
-                        scratch[7 * m:8 * m], scratch[8 * m:9 * m], scratch[9 * m:10 * m])
+    n_blocks = acyclic_blocks(trans, acc, live, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m], htable, n_cls)
+    if n_blocks < 0:
+        n_blocks = hopcroft(ptr, src, acc, live, n, n_cls, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m],
+                            scratch[4 * m:5 * m], scratch[5 * m:6 * m], scratch[6 * m:7 * m], in_work,
+                            scratch[7 * m:8 * m], scratch[8 * m:9 * m], scratch[9 * m:10 * m])
     rep = scratch[10 * m:11 * m]
     new_id = scratch[11 * m:12 * m]
     for b in range(n_blocks):
@@ -195,6 +274,24 @@ def minimize(trans, acc, ptr, src, scratch, in_work, live, out_trans, out_acc):
         out_acc[k] = acc[s]
         k += 1
     return size
+
+
+@njit(**NJIT_OPTIONS)
+def expand_classes(trans_c, byte_class, out):
+    """``out[s, b] = trans_c[s, byte_class[b]]``: a class-level table to a byte-level one."""
+    n = trans_c.shape[0]
+    for s in range(n):
+        for b in range(256):
+            out[s, b] = trans_c[s, byte_class[b]]
+
+
+@njit(**NJIT_OPTIONS)
+def class_order(byte_class, first):
+    """``first[c]``: the first byte of class ``c`` (256 when no byte has it)."""
+    for c in range(first.shape[0]):
+        first[c] = 256
+    for b in range(255, -1, -1):
+        first[byte_class[b]] = b
 
 
 @njit(**NJIT_OPTIONS)
