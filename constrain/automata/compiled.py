@@ -17,7 +17,7 @@ from ..grammar.ir import EMPTY, And, Grammar, Not, Repeat, Rule, Terminal, alt, 
 from ..vocab import Vocabulary
 from .fsm import ByteDFA, regex_to_dfa
 from .lexer import LexerCache
-from .slices import byte_representatives, safe_length_limit, string_slice
+from .slices import ascii_mixed, byte_representatives, safe_length_limit, safe_live_states, string_slice
 from .tables import ParserTables, build_parser_tables, terminal_bitset
 
 
@@ -347,6 +347,8 @@ def _terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
     max_length = string_slice(vocab).max_length
     limits = memo.setdefault("limits", {})
     limit = limits.get((max_length, state))
+    if limit is None and ascii_mixed(dfa.transitions, state):
+        limit = limits[(max_length, state)] = -1  # before the costlier set-up below
     if limit is None:
         final = memo.get("final")
         if final is None:
@@ -354,8 +356,10 @@ def _terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
         reps = memo.get("reps")
         if reps is None:
             reps = memo["reps"] = byte_representatives(dfa.byte_classes())
+            memo["live_states"] = safe_live_states(dfa.transitions, final, reps)
         limit = limits[(max_length, state)] = safe_length_limit(
-            dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length, memo, reps)
+            dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length, memo, reps,
+            memo["live_states"])
     return limit
 
 

@@ -100,65 +100,53 @@ def _successor_or_dead(trans, final, state: int, reps=_IDENTITY) -> int:
     return _successor(trans, final, state, reps)
 
 
-def _char_successors(trans: np.ndarray, final: np.ndarray, state: int, reps=_IDENTITY):
-    """The states safe characters lead ``state`` to, or ``None`` when one leads through or to
-    a dead or final state."""
-    targets = trans[state, reps["ascii"]]
-    if (targets < 0).any() or final[targets].any():
-        return None
-    out = set(targets.tolist())
+def safe_live_states(trans: np.ndarray, final: np.ndarray, reps=_IDENTITY) -> np.ndarray:
+    """``bool[num_states]``: the states from which no string of safe characters leads to a
+    dead or final state (so every slice token stays inside the lexeme). The greatest fixed
+    point, computed for all states at once."""
+    n = trans.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    ascii_targets = trans[:, reps["ascii"]]
+    ok = (ascii_targets >= 0).all(axis=1) & ~final[np.maximum(ascii_targets, 0)].any(axis=1)
+    parts = [ascii_targets]
     for ranges in _MULTIBYTE:
-        current = {state}
+        current = np.arange(n)[:, None]
         for r in ranges:
-            nxt = set()
-            for s in current:
-                seen = trans[s, reps[r]]
-                if (seen < 0).any():
-                    return None
-                nxt.update(seen.tolist())
-            if any(final[s] for s in nxt):
-                return None
+            nxt = trans[np.maximum(current, 0)][:, :, reps[r]]
+            nxt = np.where(current[:, :, None] >= 0, nxt, -1).reshape(n, -1)
+            ok &= ~((nxt < 0).any(axis=1) | (final[np.maximum(nxt, 0)] & (nxt >= 0)).any(axis=1))
             current = nxt
-        out |= current
-    return out
+        parts.append(current)
+    successors = np.maximum(np.concatenate(parts, axis=1), 0)
+    live = ok
+    while True:
+        refined = live & live[successors].all(axis=1)
+        if (refined == live).all():
+            return live
+        live = refined
 
 
-def is_safe_live(trans: np.ndarray, final: np.ndarray, state: int, memo: dict, reps=_IDENTITY) -> bool:
-    """Whether no string of safe characters leads ``state`` to a dead or final state (so every
-    slice token stays inside the lexeme). ``memo`` caches verdicts per state of this ``trans``."""
-    known = memo.get(state)
-    if known is not None:
-        return known
-    seen = {state}
-    stack = [state]
-    while stack:
-        current = stack.pop()
-        if memo.get(current) is True:
-            continue
-        successors = _char_successors(trans, final, current, reps)
-        if successors is None or any(memo.get(x) is False for x in successors):
-            memo[state] = False
-            return False
-        for x in successors:
-            if x not in seen:
-                seen.add(x)
-                stack.append(x)
-    for current in seen:  # every state reachable is safe-live too (a greatest fixpoint)
-        memo[current] = True
-    return True
+def ascii_mixed(trans: np.ndarray, state: int) -> bool:
+    """Whether some safe ASCII characters continue ``state`` and others do not (a literal, a
+    pattern): then :func:`safe_length_limit` is -1."""
+    alive = trans[state, _SAFE_ASCII] >= 0
+    return bool(alive.any() and not alive.all())
 
 
 def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, state: int,
-                      max_length: int, memo: dict, reps=_IDENTITY) -> int:
+                      max_length: int, memo: dict, reps=_IDENTITY, live=None) -> int:
     """How many safe characters a lexeme at ``state`` can take, when that alone decides every
-    slice token. Returns ``max_length`` (every slice token stays) when no string of safe
-    characters leads to a dead or final state (:func:`is_safe_live`); ``m`` when they lead
+    slice token. Returns ``max_length`` (every slice token stays) when ``live`` (from
+    :func:`safe_live_states`, when the caller has it) holds for ``state``; ``m`` when they lead
     through a chain of single states, none final, to a non-accepting state where they are all
     dead (slice tokens of at most ``m`` characters stay, longer ones die: a ``maxLength``
     string); -1 otherwise (walk the whole trie).
     ``memo`` caches per state and must belong to this ``trans`` only; ``reps`` (from
     :func:`byte_representatives`) may name one byte per class of ``trans``'s columns."""
-    if is_safe_live(trans, final, state, memo.setdefault("live", {}), reps):
+    if ascii_mixed(trans, state):
+        return -1  # some safe characters live, some die: neither case (the usual quick exit)
+    if live is not None and live[state]:
         return max_length
     current = state
     for length in range(max_length + 1):

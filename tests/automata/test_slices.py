@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from constrain.automata.fsm import regex_to_dfa
-from constrain.automata.slices import is_safe_text, safe_length_limit
+from constrain.automata.slices import is_safe_text, safe_length_limit, safe_live_states
 from constrain.grammar.regex import parse_regex
 
 text__safe = [
@@ -35,24 +35,56 @@ pattern__prefix__limit = [
 ]
 
 
+def _tables(dfa):
+    final = dfa.accepting & (dfa.transitions < 0).all(axis=1)
+    return final, dfa.accepting.reshape(-1, 1), safe_live_states(dfa.transitions, final)
+
+
 @pytest.mark.parametrize("pattern,prefix,limit", pattern__prefix__limit)
 def test_safe_length_limit(pattern, prefix, limit):
     dfa = regex_to_dfa(parse_regex(pattern))
-    final = dfa.accepting & (dfa.transitions < 0).all(axis=1)
-    accept = dfa.accepting.reshape(-1, 1)
+    final, accept, live = _tables(dfa)
     state = dfa.run(prefix)
-    assert safe_length_limit(dfa.transitions, final, accept, state, 16, {}) == limit
+    assert safe_length_limit(dfa.transitions, final, accept, state, 16, {}, live=live) == limit
+
+
+SAFE_CHARS = [chr(c) for c in range(0x20, 0x7F) if chr(c) not in '"\\'] + ["\u00e9", "\u4e2d", "\U0001F600", "\u07ff", "\uffff"]
+
+
+def _naive_safe_live(dfa, final, state, depth=4):
+    """Brute force: every string of up to ``depth`` sample safe characters stays alive and
+    never passes a final state (enough for the small DFAs below)."""
+    frontier = {state}
+    for _ in range(depth):
+        nxt = set()
+        for s in frontier:
+            for ch in SAFE_CHARS:
+                t = s
+                for b in ch.encode():
+                    t = int(dfa.transitions[t, b])
+                    if t < 0 or final[t]:
+                        return False
+                nxt.add(t)
+        frontier = nxt
+    return True
+
+
+@pytest.mark.parametrize("pattern", [r'"[^"\\]*"', r'"[^"\\]{0,3}"', r'"[a-z]*"', r'"(ab|[^"\\a]*)"', r'x[^"\\]*'])
+def test_safe_live_states_equal_brute_force(pattern):
+    dfa = regex_to_dfa(parse_regex(pattern))
+    final, _, live = _tables(dfa)
+    for state in range(dfa.num_states):
+        assert bool(live[state]) == _naive_safe_live(dfa, final, state), (pattern, state)
 
 
 def test_a_string_other_than_some_names_keeps_every_slice_token():
     """Object keys beside declared properties: the DFA follows the names' trie, yet no safe
-    character ever kills the string, so the whole slice stays (is_safe_live)."""
+    character ever kills the string, so the whole slice stays (safe_live_states)."""
     from constrain.grammar.ir import And, Not, alt, chars, literal, repeat, seq
 
     body = repeat(chars((0x20, 0x21), (0x23, 0x5B), (0x5D, 0x10FFFF)))
     key = seq(literal('"'), And((body, Not(alt(literal("name"), literal("age"))))), literal('"'))
     dfa = regex_to_dfa(key)
-    final = dfa.accepting & (dfa.transitions < 0).all(axis=1)
-    accept = dfa.accepting.reshape(-1, 1)
+    final, accept, live = _tables(dfa)
     for prefix in (b'"', b'"na', b'"name', b'"x'):
-        assert safe_length_limit(dfa.transitions, final, accept, dfa.run(prefix), 16, {}) == 16
+        assert safe_length_limit(dfa.transitions, final, accept, dfa.run(prefix), 16, {}, live=live) == 16
