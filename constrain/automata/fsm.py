@@ -446,39 +446,22 @@ def _zobrist(n: int) -> np.ndarray:
     return _ZOBRIST[:n]
 
 
-def _csr(src: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(ptr [n + 1], order) grouping the entries of ``src`` (values < n) by value."""
-    order = np.argsort(src, kind="stable")
-    ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(src, minlength=n), out=ptr[1:])
-    return ptr, order
-
-
 def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
     """Subset construction over byte classes (the coarsest partition of 0..255 that no NFA
     edge splits): (trans int32 [n, C] with -1, accepting, byte_class)."""
     kernels = _kernels()
     n = nfa.n
-    lo = np.array(nfa.e_lo, dtype=np.int64)
-    hi = np.array(nfa.e_hi, dtype=np.int64)
-    src = np.array(nfa.e_src, dtype=np.int64)
-    dst = np.array(nfa.e_dst, dtype=np.int64)
-    cut = np.zeros(257, dtype=np.bool_)
-    cut[0] = cut[256] = True
-    cut[lo] = True
-    cut[hi + 1] = True
-    class_of = np.cumsum(cut[:256]) - 1  # class of each byte
+    edges = np.array((nfa.e_src, nfa.e_lo, nfa.e_hi, nfa.e_dst), dtype=np.int64).reshape(4, -1)
+    eps = np.array((nfa.eps_src, nfa.eps_dst), dtype=np.int64).reshape(2, -1)
+    class_of = np.empty(256, np.int64)
+    edge_ptr = np.empty(n + 1, np.int64)
+    eps_ptr = np.empty(n + 1, np.int64)
+    edge_lo, edge_hi, edge_dst = (np.empty(edges.shape[1], np.int64) for _ in range(3))
+    eps_dst = np.empty(eps.shape[1], np.int64)
+    important = np.empty(n, np.bool_)
+    n_cls = kernels.prepare_nfa(edges, eps, final, class_of, edge_ptr, edge_lo, edge_hi, edge_dst, eps_ptr,
+                                eps_dst, important)
     byte_class = class_of.astype(np.int32)
-    n_cls = int(class_of[255]) + 1
-    edge_ptr, order = _csr(src, n)
-    edge_lo = class_of[lo[order]]
-    edge_hi = class_of[hi[order]]
-    edge_dst = dst[order]
-    eps_src = np.array(nfa.eps_src, dtype=np.int64)
-    eps_ptr, eorder = _csr(eps_src, n)
-    eps_dst = np.array(nfa.eps_dst, dtype=np.int64)[eorder]
-    important = np.diff(edge_ptr) > 0
-    important[final] = True
     zob = _zobrist(n)
     stamp = np.zeros(n, np.int64)
     stack, seeds, out = (np.empty(n, np.int64) for _ in range(3))
@@ -523,7 +506,7 @@ def _minimize(trans: np.ndarray, acc: np.ndarray) -> Tuple[np.ndarray, np.ndarra
     kernels = _kernels()
     n, n_cls = trans.shape
     ptr = np.zeros(n_cls * n + 1, np.int32)
-    src = np.empty(n_cls * n, np.int32)
+    src = np.empty(int(np.count_nonzero(trans >= 0)), np.int32)
     kernels.inverse_csr(trans, ptr, src)
     scratch = np.empty(12 * (n + 1), np.int64)
     htable = np.full(1 << int(2 * n + 1).bit_length(), -1, np.int64)

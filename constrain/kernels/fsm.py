@@ -359,6 +359,64 @@ def product(tab, offsets, start, hopeless, must_live, trans, states, htable, mul
 
 
 @njit(**NJIT_OPTIONS)
+def prepare_nfa(edges, eps, final, class_of, edge_ptr, edge_lo, edge_hi, edge_dst, eps_ptr, eps_dst,
+                important):
+    """Byte classes and CSR adjacency of an NFA for :func:`determinize`.
+
+    ``edges`` is int64 ``[4, E]`` (source, first byte, last byte, target), ``eps`` int64
+    ``[2, M]`` (source, target). Fills ``class_of`` (the class of each byte: the coarsest
+    partition no edge splits), the class-range edges grouped by source, the epsilon moves
+    grouped by source, and ``important`` (states with edges, and ``final``). Returns the
+    number of classes.
+    """
+    n = important.shape[0]
+    for b in range(256):
+        class_of[b] = 0
+    n_edges = edges.shape[1]
+    for e in range(n_edges):
+        class_of[edges[1, e]] = 1
+        if edges[2, e] < 255:
+            class_of[edges[2, e] + 1] = 1
+    cls = -1
+    for b in range(256):
+        if b == 0 or class_of[b] == 1:
+            cls += 1
+        class_of[b] = cls
+    for q in range(n + 1):
+        edge_ptr[q] = 0
+        eps_ptr[q] = 0
+    for e in range(n_edges):
+        edge_ptr[edges[0, e] + 1] += 1
+    for q in range(n):
+        edge_ptr[q + 1] += edge_ptr[q]
+        important[q] = edge_ptr[q + 1] > edge_ptr[q]
+    important[final] = True
+    for e in range(n_edges):  # stable: edges keep their order within a source
+        q = edges[0, e]
+        k = edge_ptr[q]
+        edge_lo[k] = class_of[edges[1, e]]
+        edge_hi[k] = class_of[edges[2, e]]
+        edge_dst[k] = edges[3, e]
+        edge_ptr[q] = k + 1
+    for q in range(n, 0, -1):
+        edge_ptr[q] = edge_ptr[q - 1]
+    edge_ptr[0] = 0
+    n_eps = eps.shape[1]
+    for e in range(n_eps):
+        eps_ptr[eps[0, e] + 1] += 1
+    for q in range(n):
+        eps_ptr[q + 1] += eps_ptr[q]
+    for e in range(n_eps):
+        q = eps[0, e]
+        eps_dst[eps_ptr[q]] = eps[1, e]
+        eps_ptr[q] += 1
+    for q in range(n, 0, -1):
+        eps_ptr[q] = eps_ptr[q - 1]
+    eps_ptr[0] = 0
+    return cls + 1
+
+
+@njit(**NJIT_OPTIONS)
 def _closure(eps_ptr, eps_dst, important, zob, seeds, n_seeds, stamp, gen, stack, out):
     """Epsilon closure of ``seeds[:n_seeds]``: marks it with ``stamp == gen``, writes its
     important states to ``out`` and returns (their count, their order-free hash)."""
