@@ -365,6 +365,7 @@ def test_declared_properties_are_never_duplicated():
     compiled = language({"type": "object", "properties": {"a": {"type": "integer"}}})
     assert accepts(compiled, '{"a":1,"b":2}')
     assert not accepts(compiled, '{"a":1,"a":2}')
+    assert not accepts(compiled, '{"a":1,"\\u0061":2}')
 
 
 # --- layouts ---------------------------------------------------------------------------------
