@@ -470,6 +470,9 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
     data_cap = 1 << 12
     moves = np.empty(1 << 12, np.int64)
     bucket = np.empty(n_cls + 1, np.int64)
+    seen = np.full(1 << int(2 * n_cls - 1).bit_length(), -1, np.int64)
+    seen_key = np.empty(n_cls, np.uint64)
+    seen_cnt = np.empty(n_cls, np.int64)
     while True:
         trans = np.empty((cap, n_cls), np.int32)
         acc = np.zeros(cap, np.bool_)
@@ -481,16 +484,19 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
         stamp[:] = 0
         got = kernels.determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob,
                                   start, final, n_cls, trans, acc, set_ptr, set_data, htable, hkeys, stamp,
-                                  stack, seeds, out, bucket, moves)
+                                  stack, seeds, out, bucket, moves, seen, seen_key, seen_cnt)
         if got >= 0:
             return trans[:got], acc[:got], byte_class
+        # A retry starts over, so the second try gets room for the limit at once (np.empty
+        # and np.zeros only touch the pages a run writes).
         if got == -1:
             if cap >= limit:
                 raise ResourceLimitError(
                     f"regex too large: its DFA exceeds {limit} states before minimization "
                     f"(2 x Limits.max_dfa_states={max_states})"
                 )
-            cap = min(limit, 4 * cap)
+            cap = limit
+            data_cap = max(data_cap, 16 * cap)
         elif got == -2:
             data_cap *= 4
         else:

@@ -448,14 +448,16 @@ def _closure(eps_ptr, eps_dst, important, zob, seeds, n_seeds, stamp, gen, stack
 @njit(**NJIT_OPTIONS)
 def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob, start, final,
                 n_cls, trans, acc, set_ptr, set_data, htable, hkeys, stamp, stack, seeds, out, bucket,
-                moves):
+                moves, seen, seen_key, seen_cnt):
     """Subset construction over byte classes. An NFA state's edges are
     ``edge_*[edge_ptr[q]:edge_ptr[q + 1]]`` (inclusive class ranges), its epsilon moves
     ``eps_dst[eps_ptr[q]:eps_ptr[q + 1]]``; a DFA state is the set of *important* NFA states
     (those with edges, and ``final``) of a closure, stored in ``set_data``, found again
     through the open-addressing table ``htable`` (-1: empty) keyed by an order-free hash.
     The targets of a state's edges are bucketed by class in ``moves`` (``bucket``: n_cls + 1
-    entries), so each edge is read once per class it covers.
+    entries), so each edge is read once per class it covers; classes of one state with the
+    same targets share one closure (``seen``: int64, a power of two >= 2 n_cls, all -1;
+    ``seen_key``: uint64 and ``seen_cnt``: int64 ``[n_cls]``).
 
     Returns the number of DFA states written to ``trans``/``acc``, -1 when they would
     exceed ``trans.shape[0]``, -2 when ``set_data`` is too small, -3 when ``moves`` is.
@@ -496,12 +498,46 @@ def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, importan
                     moves[bucket[c]] = t
                     bucket[c] += 1
         # bucket[c] now ends class c's targets; class c starts where class c - 1 ends
+        smask = np.uint64(seen.shape[0] - 1)
+        for c in range(seen.shape[0]):
+            seen[c] = -1
         for c in range(n_cls):
             lo = bucket[c - 1] if c > 0 else 0
             hi = bucket[c]
             if lo == hi:
                 trans[i, c] = -1
                 continue
+            # an earlier class of this state with the same targets has the same successor
+            gen += 1
+            key = np.uint64(0)
+            n_t = 0
+            for j in range(lo, hi):
+                t = moves[j]
+                if stamp[t] != gen:
+                    stamp[t] = gen
+                    key ^= zob[t]
+                    n_t += 1
+            seen_key[c] = key
+            seen_cnt[c] = n_t
+            slot = (key >> np.uint64(7)) & smask
+            prev = -1
+            while seen[slot] >= 0:
+                d = seen[slot]
+                if seen_key[d] == key and seen_cnt[d] == n_t:  # then d's targets within c's: equal
+                    dlo = bucket[d - 1] if d > 0 else 0
+                    same = True
+                    for j in range(dlo, bucket[d]):
+                        if stamp[moves[j]] != gen:
+                            same = False
+                            break
+                    if same:
+                        prev = d
+                        break
+                slot = (slot + np.uint64(1)) & smask
+            if prev >= 0:
+                trans[i, c] = trans[i, prev]
+                continue
+            seen[slot] = c
             gen += 1
             m, h = _closure(eps_ptr, eps_dst, important, zob, moves[lo:hi], hi - lo, stamp, gen, stack, out)
             slot = h & np.uint64(mask)
