@@ -577,6 +577,12 @@ _MULTIPLIERS = np.random.default_rng(0xC0FFEE).integers(1, 2**63, size=MAX_PRODU
 
 def _product(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bool], hopeless: np.ndarray,
              must_live: int, max_states: int) -> ByteDFA:
+    return _finish(*_product_table(dfas, accept, hopeless, must_live, max_states), max_states, "DFA product")
+
+
+def _product_table(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bool], hopeless: np.ndarray,
+                   must_live: int, max_states: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(class table, accepting, byte classes) of the product, not minimized."""
     kernels = _kernels()
     k = len(dfas)
     byte_class = _joint_classes([d._classes() for d in dfas])
@@ -614,7 +620,7 @@ def _product(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bool]
     flags = acc_in[states[:got] + offsets[:-1].astype(np.int32)]
     uniq, inverse = np.unique(flags, axis=0, return_inverse=True)
     verdict = np.array([bool(accept(tuple(bool(f) for f in row))) for row in uniq], dtype=np.bool_)
-    return _finish(trans[:got], verdict[inverse.reshape(-1)], byte_class, max_states, "DFA product")
+    return trans[:got], verdict[inverse.reshape(-1)], byte_class
 
 
 def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bool], *,
@@ -689,8 +695,10 @@ def complement_dfa(dfa: ByteDFA, *, max_states: int = DEFAULT_LIMITS.max_dfa_sta
     return difference_dfa(_any_utf8(), dfa, max_states=max_states)
 
 
-def _and_not(positives: Sequence[ByteDFA], negatives: Sequence[ByteDFA], max_states: int) -> ByteDFA:
-    """Strings every DFA of ``positives`` accepts and none of ``negatives`` (one product)."""
+def _and_not(positives: Sequence[ByteDFA], negatives: Sequence[ByteDFA], max_states: int, table: bool = False):
+    """Strings every DFA of ``positives`` accepts and none of ``negatives`` (one product).
+    With ``table``, a product is returned unminimized, as (class table, accepting, byte
+    classes); the other cases return a DFA."""
     if not positives:
         positives = [_any_utf8()]
     if any(p.is_empty for p in positives):
@@ -708,7 +716,8 @@ def _and_not(positives: Sequence[ByteDFA], negatives: Sequence[ByteDFA], max_sta
     def accept(flags: Tuple[bool, ...]) -> bool:
         return all(flags[:k]) and not any(flags[k:])
 
-    return _product((*positives, *negatives), accept, np.zeros(0, np.bool_), (1 << k) - 1, max_states)
+    build = _product_table if table else _product
+    return build((*positives, *negatives), accept, np.zeros(0, np.bool_), (1 << k) - 1, max_states)
 
 
 _NOT_EMPTY = Not(Seq(()))
@@ -821,7 +830,15 @@ def _part_table(regex: Regex, max_states: int, limit: int):
         built = _repeat_tables(t, item.accepting, regex.min, regex.max, limit)
         if built is not None:
             return built[0], built[1], byte_class
-    d = regex_to_dfa(regex, max_states=max_states)
+    if isinstance(regex, (And, Not)) and (regex, max_states) not in regex_to_dfa.entries:
+        # the glued whole is minimized anyway: skip minimizing the product
+        built = _boolean(regex, max_states, table=True)
+        if not isinstance(built, ByteDFA):
+            t, acc, byte_class = built
+            return (t, acc, byte_class) if t.shape[0] else None
+        d = built
+    else:
+        d = regex_to_dfa(regex, max_states=max_states)
     if d.is_empty:
         return None
     (t,), byte_class = _class_tables([d])
@@ -921,24 +938,8 @@ def _regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_stat
     Raises:
         ResourceLimitError: the DFA (or an intermediate automaton) is too large.
     """
-    if isinstance(regex, And):
-        items = _and_items(regex)
-        if _NOT_EMPTY in items and len(items) > 1:
-            # r minus the empty string: cheaper than a product with the complement
-            items.remove(_NOT_EMPTY)
-            inner = regex_to_dfa(items[0] if len(items) == 1 else And(tuple(items)), max_states=max_states)
-            return _without_empty(inner, max_states)
-        positives = [x for x in items if not isinstance(x, Not)]
-        pos = []
-        for x in positives:
-            d = regex_to_dfa(x, max_states=max_states)
-            if d.is_empty:
-                return EMPTY_DFA
-            pos.append(d)
-        neg = [regex_to_dfa(x.item, max_states=max_states) for x in items if isinstance(x, Not)]
-        return _and_not(pos, neg, max_states)
-    if isinstance(regex, Not):
-        return _and_not([], [regex_to_dfa(regex.item, max_states=max_states)], max_states)
+    if isinstance(regex, (And, Not)):
+        return _boolean(regex, max_states)
     if isinstance(regex, Alt) and len(regex.items) > 1:
         texts = [_literal_text(x) for x in regex.items]
         if all(t is not None for t in texts):
@@ -958,6 +959,27 @@ def _regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_stat
         if built is not None:
             return built
     return _nfa_route(regex, max_states)
+
+
+def _boolean(regex: Regex, max_states: int, table: bool = False):
+    """The DFA of an ``And``/``Not`` node (see :func:`_and_not` for ``table``)."""
+    if isinstance(regex, Not):
+        return _and_not([], [regex_to_dfa(regex.item, max_states=max_states)], max_states, table)
+    items = _and_items(regex)
+    if _NOT_EMPTY in items and len(items) > 1:
+        # r minus the empty string: cheaper than a product with the complement
+        items.remove(_NOT_EMPTY)
+        inner = regex_to_dfa(items[0] if len(items) == 1 else And(tuple(items)), max_states=max_states)
+        return _without_empty(inner, max_states)
+    pos = []
+    for x in items:
+        if not isinstance(x, Not):
+            d = regex_to_dfa(x, max_states=max_states)
+            if d.is_empty:
+                return EMPTY_DFA
+            pos.append(d)
+    neg = [regex_to_dfa(x.item, max_states=max_states) for x in items if isinstance(x, Not)]
+    return _and_not(pos, neg, max_states, table)
 
 
 def _and_items(regex: And) -> List[Regex]:
