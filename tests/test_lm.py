@@ -55,3 +55,56 @@ def test_load_model_errors(tmp_path, path):
 def test_split_gguf(path, gguf_file, expected):
     directory, name = lm._split_gguf(path, gguf_file)
     assert (str(directory), name) == expected
+
+
+def _same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_save_converted_round_trip(tmp_path):
+    target = tmp_path / "models" / "tiny"
+    assert lm.save_converted(tiny_model(), tiny_tokenizer(), target)
+    assert (target / lm._COMPLETE).is_file()
+    assert [p.name for p in target.parent.iterdir()] == ["tiny"]  # no partial directory left
+    model, tokenizer = lm.load_model(target, dtype=torch.float32)
+    assert _same_state(model, tiny_model())
+    assert tokenizer.get_vocab() == tiny_tokenizer().get_vocab()
+    assert "quantization_config" not in (target / "config.json").read_text()
+
+
+def test_save_converted_failure_is_not_an_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert lm.save_converted(tiny_model(), tiny_tokenizer(), blocker / "models" / "tiny") is False
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"CONSTRAIN_CACHE_DIR": "off"}, None),
+        ({"CONSTRAIN_CACHE_DIR": ""}, None),
+        ({"CONSTRAIN_CACHE_DIR": "/somewhere/else"}, "/somewhere/else"),
+        ({"XDG_CACHE_HOME": "/xdg"}, "/xdg/constrain"),
+    ],
+)
+def test_model_cache_dir(monkeypatch, env, expected):
+    monkeypatch.delenv("CONSTRAIN_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    got = lm.model_cache_dir()
+    assert (None if got is None else str(got)) == expected
+
+
+@pytest.mark.model
+def test_default_model_cache_matches_the_model():
+    model, tokenizer = lm.load_default_model()
+    converted = lm._converted_path(lm.default_model_path(), torch.bfloat16)
+    if converted is None:
+        pytest.skip("CONSTRAIN_CACHE_DIR turns the cache off")
+    assert (converted / lm._COMPLETE).is_file()
+    twin, twin_tokenizer = lm.load_model(converted)
+    assert _same_state(twin, model)
+    assert twin_tokenizer.get_vocab() == tokenizer.get_vocab()
+    assert twin_tokenizer.chat_template == tokenizer.chat_template
