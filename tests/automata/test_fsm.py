@@ -491,3 +491,68 @@ def test_product_of_many_dfas_with_many_classes_keeps_bytes_apart():
     for i in range(20):
         assert both.matches(bytes([32 + 3 * i, 34 + 3 * i]))
     assert not both.matches(b"\x1f") and not both.matches(bytes([32, 35]))
+
+
+# --- routes that skip work: glued boolean parts, cached NFA fragments, acyclic minimization -----
+
+_BODY = parse_regex(r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*')
+_KEYS = alt(*(literal(k) for k in ("a", "ab", "name", "nom", "\\u0041")))
+
+
+@pytest.mark.parametrize(
+    "inner, accepted, rejected",
+    [(And((_BODY, Not(_KEYS))), ['"abc"', '""', '"n\\u0061me"'], ['"a"', '"name"', '"\\u0041"', '"a"b"']),
+     (And((_BODY, And((_BODY, Not(_KEYS))))), ['"abc"'], ['"ab"']),
+     (Not(_KEYS), ['"abc"', '"\x00"'], ['"nom"']),
+     (And((_BODY, Not(_BODY))), [], ['""', '"a"']),
+     (And((_BODY, parse_regex("[a-z]{2,5}"), Not(literal("ab")))), ['"abc"', '"ba"'], ['"ab"', '"a"', '"abcdef"']),
+     (And((Not(_KEYS), Not(literal("x")))), ['"y"', '""'], ['"x"', '"ab"'])],
+)
+def test_glued_boolean_parts_equal_the_nfa_route(inner, accepted, rejected):
+    regex_to_dfa.cache_clear()
+    r = seq(literal('"'), inner, literal('"'))
+    fast = regex_to_dfa(r)
+    slow = fsm_module._nfa_route(r, 20_000)
+    assert np.array_equal(fast.transitions, slow.transitions)
+    assert np.array_equal(fast.accepting, slow.accepting)
+    assert all(fast.matches(t.encode()) for t in accepted)
+    assert not any(fast.matches(t.encode()) for t in rejected)
+
+
+def test_fragment_cache_reuse_and_eviction(monkeypatch):
+    shared = alt(chars("a"), literal("\\u0061"))
+    patterns = [seq(literal('"'), *(shared,) * n, literal('"')) for n in range(1, 6)]
+    regex_to_dfa.cache_clear()
+    warm = [regex_to_dfa(p) for p in patterns]
+    assert fsm_module._FRAGMENTS  # the shared item was kept
+    monkeypatch.setattr(fsm_module, "FRAGMENT_CACHE_ENTRIES", 40)
+    regex_to_dfa.cache_clear()
+    cold = [regex_to_dfa(p) for p in reversed(patterns)][::-1]
+    assert fsm_module._fragment_entries <= 40
+    for a, b in zip(warm, cold):
+        assert np.array_equal(a.transitions, b.transitions) and np.array_equal(a.accepting, b.accepting)
+    assert cold[2].matches(b'"a\\u0061a"') and not cold[2].matches(b'"aa"')
+    regex_to_dfa.cache_clear()
+    assert not fsm_module._FRAGMENTS and fsm_module._fragment_entries == 0
+
+
+@pytest.mark.parametrize(
+    "pattern, states",
+    [("abc|abd|xbc|xbd", 4), ("(a|b)(c|d)(e|f)", 4), ("colou?r|colour", 7), ("a{0,5}", 6), ("[ab]{3}|c", 4)],
+)
+def test_finite_languages_are_minimal(pattern, states):
+    d = dfa(pattern)
+    assert d.num_states == states == _naive_min_states(d)
+    trans, acc = _bfs_canonical(d)
+    assert np.array_equal(trans, d.transitions) and np.array_equal(acc, d.accepting)
+
+
+def test_product_arity():
+    parts = [dfa(f"x{{{i},{100 + i}}}") for i in range(70)]  # components move in lockstep
+    with pytest.raises(ValueError, match="at most"):
+        product_dfa(parts, all)
+    both = intersect_dfa(*parts)  # folded over chunks of at most MAX_PRODUCT_ARITY
+    assert both.matches(b"x" * 69) and both.matches(b"x" * 100)
+    assert not both.matches(b"x" * 68) and not both.matches(b"x" * 101)
+    either = union_dfa(*parts)
+    assert either.matches(b"") and either.matches(b"x" * 169) and not either.matches(b"x" * 170)
