@@ -424,6 +424,9 @@ _CHUNK = 32
 #: With a pattern or format, a maxLength above this is lowered to it (a narrower language)
 #: unless the pattern bounds the length itself; the DFA would need a state per position.
 _MAX_BOUNDED_LENGTH = 256
+#: With property_order="any", objects with more declared properties than this keep the
+#: schema's order (the rules track which properties were written: 2**n states).
+MAX_ANY_ORDER_PROPERTIES = 8
 #: Deepest nesting of objects and arrays laid out when ``indent`` is set.
 MAX_INDENT_DEPTH = 32
 
@@ -881,24 +884,27 @@ class _Compiler:
             if not isinstance(node.schema, dict):
                 raise InvalidGrammarError(f"a schema must be an object or a boolean (at {node.where})")
             kws = self.kw(ident)
+            # Depth first, in document order: merged properties then keep the schema's order.
+            children: List[str] = []
             try:
                 if "$ref" in kws:
                     target = self.resolve(ident, kws["$ref"], "$ref")
-                    work.append(target)
+                    children.append(target)
                     if self.draft <= 7 and not ident.startswith("~"):
+                        work[0:0] = children
                         continue
                 for dyn in ("$dynamicRef", "$recursiveRef"):
                     if dyn in kws:
-                        work.append(self._dynamic(ident, kws[dyn], dyn))
+                        children.append(self._dynamic(ident, kws[dyn], dyn))
             except _Unsupported as e:
                 self.feature(e.name, node.where)
             for i, _ in enumerate(kws.get("allOf", ())):
-                work.append(self.child(ident, "allOf", i))
+                children.append(self.child(ident, "allOf", i))
             if "x-ref" in kws:
-                work.extend(kws["x-ref"])
+                children.extend(kws["x-ref"])
             if "not" in kws:
                 try:
-                    work.append(self.negate(self.child(ident, "not")))
+                    children.append(self.negate(self.child(ident, "not")))
                 except _Unsupported as e:
                     self.feature(f"not ({e.name})", node.where + "/not")
             if pending is None:
@@ -914,6 +920,7 @@ class _Compiler:
                         pending = (kw, ident)
                         break
             flat.append(ident)
+            work[0:0] = children
         return flat, pending
 
     _EXPANDED = ("allOf", "$ref", "not", "x-ref", "$dynamicRef", "$recursiveRef")
@@ -1954,11 +1961,45 @@ class _Compiler:
             b.set_rule(name, alts)
             return name
 
+        required_mask = sum(1 << i for i, m in enumerate(members) if m[2])
+
+        def any_state(mask: int, c: int, extra: int, t: int, first: bool) -> str:
+            """Members in any order: ``mask`` holds the declared members emitted so far."""
+            key = ("any", mask, c if count_min else 0, extra if count_min else 0, t if count_max else 0, first)
+            name = rules.get(key)
+            if name is not None:
+                return name
+            name = b.new_rule("o")
+            rules[key] = name
+            sep = () if first else (comma,)
+            alts: List[Tuple[str, ...]] = []
+            if not first and mask & required_mask == required_mask and (not count_min or c + extra >= lo):
+                alts.append(())
+            if not count_max or t < hi:
+                for i, (key_sym, conj, _) in enumerate(members):
+                    if not mask >> i & 1:
+                        val = self.value(conj, inner)
+                        alts.append(sep + (key_sym, colon, val, any_state(mask | 1 << i, min(c + 1, lo), extra, t + 1, False)))
+                for key_sym, conj in regions:
+                    val = self.value(conj, inner)
+                    alts.append(sep + (key_sym, colon, val, any_state(mask, c, 1, t + 1, False)))
+            b.set_rule(name, alts)
+            return name
+
+        start = state
+        if self.property_order == "any":
+            if n <= MAX_ANY_ORDER_PROPERTIES:
+                start = any_state
+            else:
+                msg = (f"objects with more than {MAX_ANY_ORDER_PROPERTIES} declared properties keep the "
+                       "schema's order (property_order='any')")
+                if msg not in self.warnings:
+                    self.warnings.append(msg)
         out: List[Tuple[str, ...]] = []
         if lo == 0 and n_req == 0:
             out.append((lay.punct("empty_obj", depth),))
         if hi is None or hi > 0:
-            out.append((lay.punct("open_obj", depth), state(0, 0, 0, 0, True), lay.punct("close_obj", depth)))
+            out.append((lay.punct("open_obj", depth), start(0, 0, 0, 0, True), lay.punct("close_obj", depth)))
         return out
 
     def _name_ok(self, ident: str, name: str) -> bool:
@@ -2200,8 +2241,10 @@ def grammar_from_json_schema(
             ``"indent"`` (exactly ``json.dumps(indent=indent)``).
         max_whitespace: the longest whitespace run in flexible mode.
         indent: spaces per level; setting it implies ``whitespace="indent"`` (default 2).
-        property_order: ``"schema"`` (declared properties in schema order, then others) or
-            ``"required_first"`` (required declared properties first).
+        property_order: ``"schema"`` (declared properties in schema order, then others),
+            ``"required_first"`` (required declared properties first), or ``"any"`` (any order,
+            for objects with at most ``MAX_ANY_ORDER_PROPERTIES`` declared properties; larger
+            objects keep the schema's order and the grammar records a warning).
         limits: compile time, grammar size and schema depth bounds.
 
     Returns:
@@ -2228,8 +2271,8 @@ def grammar_from_json_schema(
         raise ConfigurationError(f"indent must be a non-negative int, not {indent!r}")
     if not isinstance(max_whitespace, int) or max_whitespace < 0:
         raise ConfigurationError(f"max_whitespace must be a non-negative int, not {max_whitespace!r}")
-    if property_order not in ("schema", "required_first"):
-        raise ConfigurationError(f"property_order must be 'schema' or 'required_first', not {property_order!r}")
+    if property_order not in ("schema", "required_first", "any"):
+        raise ConfigurationError(f"property_order must be 'schema', 'required_first' or 'any', not {property_order!r}")
     root = _load(schema)
     draft = _draft_of(root)
     cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
@@ -2257,4 +2300,4 @@ def grammar_from_json_schema(
         sys.setrecursionlimit(old_limit)
 
 
-__all__ = ("IGNORED_KEYWORDS", "KEYWORDS", "MAX_INDENT_DEPTH", "grammar_from_json_schema")
+__all__ = ("IGNORED_KEYWORDS", "KEYWORDS", "MAX_ANY_ORDER_PROPERTIES", "MAX_INDENT_DEPTH", "grammar_from_json_schema")

@@ -361,6 +361,25 @@ def test_property_order_is_the_schema_order():
     assert accepts(first, '{"b":2,"a":1}') and not accepts(first, '{"a":1,"b":2}')
 
 
+@pytest.mark.parametrize(
+    "text,expected",
+    [('{"b":"x","a":1}', True), ('{"a":1,"b":"x"}', True), ('{"x":1,"b":"x","a":1}', True), ('{"a":1}', False),
+     ('{"a":1,"a":2,"b":"x"}', False), ('{"a":1,"b":"x","c":1,"d":2}', False), ('{"c":null,"b":"","a":0}', True)],
+)
+def test_any_property_order(text, expected):
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {}},
+              "required": ["a", "b"], "maxProperties": 3}
+    assert accepts(language(schema, property_order="any"), text) is expected
+
+
+def test_any_property_order_falls_back_to_schema_order_for_big_objects():
+    from constrain.grammar.json_schema import MAX_ANY_ORDER_PROPERTIES
+
+    names = [f"p{i}" for i in range(MAX_ANY_ORDER_PROPERTIES + 1)]
+    g = grammar_from_json_schema({"type": "object", "properties": {n: {} for n in names}}, property_order="any")
+    assert any("schema's order" in w for w in g.warnings)
+
+
 def test_declared_properties_are_never_duplicated():
     compiled = language({"type": "object", "properties": {"a": {"type": "integer"}}})
     assert accepts(compiled, '{"a":1,"b":2}')
