@@ -616,7 +616,7 @@ def _product_table(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]],
                 f"DFA product exceeds {limit} states before minimization "
                 f"(2 x Limits.max_dfa_states={max_states})"
             )
-        cap = min(limit, 4 * cap)
+        cap = limit  # a retry starts over: room for the limit at once (pages are touched lazily)
     flags = acc_in[states[:got] + offsets[:-1].astype(np.int32)]
     uniq, inverse = np.unique(flags, axis=0, return_inverse=True)
     verdict = np.array([bool(accept(tuple(bool(f) for f in row))) for row in uniq], dtype=np.bool_)
