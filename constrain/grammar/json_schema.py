@@ -229,7 +229,7 @@ def string_literal_regex(value: str) -> Regex:
 _NZ = chars("19")
 _INT_MAG = alt(literal("0"), seq(_NZ, _DIGITS))
 _FRAC = repeat(seq(literal("."), _DIGITS1), 0, 1)
-_EXP = seq(chars("eE"), repeat(chars("+-"), 0, 1), _DIGITS1)
+_EXP = seq(chars("e", "E"), repeat(chars("+", "-"), 0, 1), _DIGITS1)
 MAG_PLAIN = seq(_INT_MAG, _FRAC)
 MAG = seq(_INT_MAG, _FRAC, repeat(_EXP, 0, 1))
 ZERO_MAG = seq(literal("0"), repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1), repeat(_EXP, 0, 1))

@@ -25,6 +25,7 @@ from constrain.grammar import Grammar
 from constrain.grammar.ecma_regex import ecma_search_regex, ir_fullmatch, parse_ecma
 from constrain.grammar.formats import format_regex
 from constrain.grammar.json_schema import (
+    NUMBER,
     grammar_from_json_schema,
     int_range,
     number_bound,
@@ -199,6 +200,16 @@ def test_number_bounds_never_wider_and_exact_on_plain_decimals(op, bound):
         assert not (got and not want), s
         if "e" not in s.lower():
             assert got == want, s
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [("1e5", True), ("1.5E+3", True), ("-2e-07", True), ("0.0e0", True), ("1e,5", False), ("1e", False),
+     ("01", False), ("1.", False), (".5", False), ("+1", False), ("-", False), ("1E+-3", False)],
+)
+def test_number_syntax(text, expected):
+    assert accepts(language({"type": "number"}), text) is expected
+    assert regex_to_dfa(NUMBER).matches(text.encode()) is expected
 
 
 @pytest.mark.parametrize("value", ["0", "1", "-1", "12.5", "-0.05", "100"])
