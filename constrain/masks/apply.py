@@ -12,6 +12,7 @@ bits beyond the logits' width are ignored.
 
 from __future__ import annotations
 
+import sys
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -60,10 +61,17 @@ def unpack_bitmask(bitmask: BitmaskLike, width: int, device: Optional[torch.devi
     """
     if device is None:
         device = bitmask.device if isinstance(bitmask, torch.Tensor) else torch.device("cpu")
+    device = torch.device(device)
     words = _as_tensor(bitmask, device)
     if words.dim() not in (1, 2):
         raise ConfigurationError(f"the bitmask must have 1 or 2 dimensions, got shape {tuple(words.shape)}")
-    bits = ((words.unsqueeze(-1) >> _shifts(device)) & 1).bool()
+    if device.type == "cpu" and sys.byteorder == "little":
+        # numpy's unpackbits is one cheap pass, with no thread pool to wake up; on a
+        # little-endian machine byte k of a word holds its bits 8k..8k+7.
+        unpacked = np.unpackbits(words.contiguous().numpy().view(np.uint8), axis=-1, bitorder="little")
+        bits = torch.from_numpy(unpacked.view(np.bool_))
+    else:
+        bits = ((words.unsqueeze(-1) >> _shifts(device)) & 1).bool()
     bits = bits.reshape(*words.shape[:-1], words.shape[-1] * 32)
     covered = bits.shape[-1]
     if covered >= width:
@@ -113,7 +121,7 @@ def apply_token_bitmask_inplace(
         allowed = unpack_bitmask(words, width, logits.device)
         if vocab_size is not None and vocab_size < width:
             allowed[:, vocab_size:] = False
-        rows.masked_fill_(~allowed, float("-inf"))
+        _fill_disallowed(rows, allowed)
         return
     index = torch.as_tensor(list(indices), dtype=torch.long, device=logits.device)
     if index.numel() != words.shape[0]:
@@ -123,8 +131,32 @@ def apply_token_bitmask_inplace(
     allowed = unpack_bitmask(words, width, logits.device)
     if vocab_size is not None and vocab_size < width:
         allowed[:, vocab_size:] = False
-    selected = rows.index_select(0, index).masked_fill_(~allowed, float("-inf"))
+    selected = rows.index_select(0, index)
+    _fill_disallowed(selected, allowed)
     rows.index_copy_(0, index, selected)
+
+
+# The bit patterns of -inf, for writing through an integer view of the same width.
+_NEG_INF_BITS = {torch.bfloat16: (torch.int16, np.int16(-128)), torch.float16: (torch.int16, np.int16(-1024))}
+
+
+def _fill_disallowed(rows: torch.Tensor, allowed: torch.Tensor) -> None:
+    """``rows[~allowed] = -inf`` in place.
+
+    On the CPU this is one numpy pass over a view of the same memory: torch would run it on
+    its intra-op thread pool, whose start-up costs more than the work (tens of ms, not tenths,
+    on a busy 2-core machine).
+    """
+    if rows.device.type != "cpu" or sys.byteorder != "little":
+        rows.masked_fill_(~allowed, float("-inf"))
+        return
+    disallowed = np.logical_not(allowed.numpy())
+    view = rows.detach()
+    if view.dtype in _NEG_INF_BITS:
+        int_dtype, bits = _NEG_INF_BITS[view.dtype]
+        np.copyto(view.view(int_dtype).numpy(), bits, where=disallowed)
+    else:
+        np.copyto(view.numpy(), -np.inf, where=disallowed)
 
 
 def apply_token_bitmask(

@@ -136,3 +136,19 @@ def test_agrees_with_xgrammar_when_installed():
     apply_token_bitmask_inplace(ours, words)
     xgr.apply_token_bitmask_inplace(theirs, words)
     assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+def test_strided_logits(dtype):
+    # logits[:, -1, :] of a model's output is a strided view; the mask must land in place.
+    allowed = np.random.default_rng(2).random((3, 70)) < 0.5
+    full = torch.randn(3, 4, 70).to(dtype)
+    before = full.clone()
+    last = full[:, -1, :]
+    assert not last.is_contiguous()
+    apply_token_bitmask_inplace(last, pack(allowed))
+    assert np.array_equal(torch.isneginf(full[:, -1, :]).numpy(), ~allowed)
+    assert torch.equal(full[:, :-1], before[:, :-1])
+    column = torch.zeros(70, 3, dtype=dtype).t()  # a transposed view
+    apply_token_bitmask_inplace(column, pack(allowed))
+    assert np.array_equal(torch.isneginf(column).numpy(), ~allowed)
