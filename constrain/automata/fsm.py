@@ -511,9 +511,8 @@ def _minimize(trans: np.ndarray, acc: np.ndarray) -> Tuple[np.ndarray, np.ndarra
     dead) with the Numba kernels."""
     kernels = _kernels()
     n, n_cls = trans.shape
-    ptr = np.zeros(n_cls * n + 1, np.int32)
-    src = np.empty(int(np.count_nonzero(trans >= 0)), np.int32)
-    kernels.inverse_csr(trans, ptr, src)
+    ptr = np.zeros(n_cls * n + 1, np.int32)  # the CSR inverse, filled only for cyclic tables
+    src = np.empty(n_cls * n, np.int32)
     scratch = np.empty(12 * (n + 1), np.int64)
     htable = np.full(1 << int(2 * n + 1).bit_length(), -1, np.int64)
     out_trans = np.empty((n, n_cls), np.int32)

@@ -143,24 +143,23 @@ def hopcroft(ptr, src, acc, live, n, n_cls, blk, elems, loc, first, end, mid, in
 
 @njit(**NJIT_OPTIONS)
 def acyclic_blocks(trans, acc, live, blk, order, indeg, htable, n_cls):
-    """Fill ``blk`` with the equivalence classes of the live states of a DFA whose live part
-    has no cycle, in one pass in reverse topological order (two trimmed states of an
-    acyclic DFA are equivalent iff they agree on acceptance and their successors are
-    equivalent). Dead states get -1. Returns the number of blocks, or -1 when the live part
-    has a cycle. ``htable`` has a power-of-two size of at least twice the states, all -1.
+    """For a DFA without cycles, fill ``live`` and ``blk`` (equivalence classes of the live
+    states; -1 for dead ones) in one pass in reverse topological order: two trimmed states
+    of an acyclic DFA are equivalent iff they agree on acceptance and their successors are
+    equivalent. Returns the number of blocks, or -1 when the DFA has a cycle. ``htable``
+    has a power-of-two size of at least twice the states, all -1.
     """
     n = trans.shape[0]
     for s in range(n):
         indeg[s] = 0
     for s in range(n):
-        if live[s]:
-            for c in range(n_cls):
-                t = trans[s, c]
-                if t >= 0 and live[t]:
-                    indeg[t] += 1
+        for c in range(n_cls):
+            t = trans[s, c]
+            if t >= 0:
+                indeg[t] += 1
     size = 0
     for s in range(n):
-        if live[s] and indeg[s] == 0:
+        if indeg[s] == 0:
             order[size] = s
             size += 1
     k = 0
@@ -169,22 +168,28 @@ def acyclic_blocks(trans, acc, live, blk, order, indeg, htable, n_cls):
         k += 1
         for c in range(n_cls):
             t = trans[s, c]
-            if t >= 0 and live[t]:
+            if t >= 0:
                 indeg[t] -= 1
                 if indeg[t] == 0:
                     order[size] = t
                     size += 1
-    n_live = 0
-    for s in range(n):
-        blk[s] = -1
-        if live[s]:
-            n_live += 1
-    if size < n_live:
+    if size < n:
         return -1
     mask = np.uint64(htable.shape[0] - 1)
     n_blocks = 0
     for k in range(size - 1, -1, -1):
         s = order[k]
+        alive = acc[s]
+        if not alive:
+            for c in range(n_cls):
+                t = trans[s, c]
+                if t >= 0 and live[t]:
+                    alive = True
+                    break
+        live[s] = alive
+        if not alive:
+            blk[s] = -1
+            continue
         h = np.uint64(0x9E3779B97F4A7C15) if acc[s] else np.uint64(0x5851F42D4C957F2D)
         for c in range(n_cls):
             t = trans[s, c]
@@ -220,28 +225,33 @@ def acyclic_blocks(trans, acc, live, blk, order, indeg, htable, n_cls):
 def minimize(trans, acc, ptr, src, scratch, in_work, live, htable, out_trans, out_acc):
     """Trim, minimize and number a class-level table in one call.
 
-    ``ptr``/``src`` are the CSR inverse of ``trans`` (see :func:`inverse_csr`); ``scratch``
-    is int64 ``[12 * (n + 1)]``, ``in_work`` bool ``[n + 1]`` (zeroed), ``live`` bool
-    ``[n]``, ``htable`` int64 (all -1, a power of two >= 2n); ``out_trans``/``out_acc`` have
-    room for ``n`` states. Acyclic automata (finite languages) are minimized in linear time,
-    others by Hopcroft's algorithm. States are numbered breadth first from state 0, visiting
-    classes in increasing order, so equal languages give equal tables. Returns the number of
-    states (0: the empty language).
+    ``ptr`` (int32, zeroed, ``n_cls * n + 1``) and ``src`` (int32, one entry per transition)
+    receive the CSR inverse of ``trans`` when it is needed; ``scratch`` is int64
+    ``[12 * (n + 1)]``, ``in_work`` bool ``[n + 1]`` (zeroed), ``live`` bool ``[n]``,
+    ``htable`` int64 (all -1, a power of two >= 2n); ``out_trans``/``out_acc`` have room for
+    ``n`` states. Acyclic automata (finite languages) are minimized in linear time, others by
+    Hopcroft's algorithm. States are numbered breadth first from state 0, visiting classes in
+    increasing order, so equal languages give equal tables. Returns the number of states
+    (0: the empty language).
     """
     n, n_cls = trans.shape
+    if n == 0:
+        return 0
     m = n + 1
     stack = scratch[0:m]
-    for s in range(n):
-        live[s] = acc[s]
-    mark_live(ptr, src, n, n_cls, live, stack)
-    if n == 0 or not live[0]:
-        return 0
     blk = scratch[m:2 * m]
     n_blocks = acyclic_blocks(trans, acc, live, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m], htable, n_cls)
     if n_blocks < 0:
-        n_blocks = hopcroft(ptr, src, acc, live, n, n_cls, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m],
-                            scratch[4 * m:5 * m], scratch[5 * m:6 * m], scratch[6 * m:7 * m], in_work,
-                            scratch[7 * m:8 * m], scratch[8 * m:9 * m], scratch[9 * m:10 * m])
+        inverse_csr(trans, ptr, src)
+        for s in range(n):
+            live[s] = acc[s]
+        mark_live(ptr, src, n, n_cls, live, stack)
+        if live[0]:
+            n_blocks = hopcroft(ptr, src, acc, live, n, n_cls, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m],
+                                scratch[4 * m:5 * m], scratch[5 * m:6 * m], scratch[6 * m:7 * m], in_work,
+                                scratch[7 * m:8 * m], scratch[8 * m:9 * m], scratch[9 * m:10 * m])
+    if not live[0]:
+        return 0
     rep = scratch[10 * m:11 * m]
     new_id = scratch[11 * m:12 * m]
     for b in range(n_blocks):
