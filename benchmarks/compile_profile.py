@@ -49,7 +49,8 @@ def main() -> None:
         with open(f, encoding="utf-8") as fh:
             schemas.append(json.load(fh)["schema"])
     vocab = qwen2_vocabulary()
-    constrain.compile(constrain.Grammar.from_json_schema({"type": "object", "properties": {"a": {"type": "string"}}}), vocab)
+    warm = {"type": "object", "properties": {"a": {"type": "string"}}}
+    constrain.compile(constrain.Grammar.from_json_schema(warm), vocab)  # JIT-compiles the kernels
 
     asked = []
     spent = []
