@@ -43,7 +43,7 @@ def test_regex_output(capsys, model_dir, pattern):
 
 
 def test_json_output_and_sampling_flags(capsys, model_dir):
-    argv = ["generate", "--model", model_dir, "--regex", r"[a-z]{3,9}", "--temperature", "1.2", "--top-k", "20",
+    argv = ["generate", "--model", model_dir, "--threads", "1", "--regex", r"[a-z]{3,9}", "--temperature", "1.2", "--top-k", "20",
             "--top-p", "0.9", "--seed", "5", "--json", "x"]
     code, out, _ = cli(capsys, *argv)
     record = json.loads(out)
@@ -110,6 +110,7 @@ def test_grammars_lists_names(capsys):
         (["--schema", "no-such-file.json"], "no-such-file.json"),
         (["--grammar", "no_such_grammar"], "no_such_grammar"),
         (["--regex", "a", "--no-chat-template", "--system", "hi"], "system"),
+        (["--regex", "a", "--threads", "0"], "--threads"),
     ],
 )
 def test_user_errors_exit_2_without_traceback(capsys, model_dir, argv, message):
