@@ -284,7 +284,10 @@ class _NFA:
 
     def build(self, r: Regex, start: int) -> int:
         """Place ``r``'s fragment from ``start``; returns its end state. Fragments are built
-        once per node (relocatable copies are cached) and copied in with list operations."""
+        once per node (relocatable copies are cached) and copied in with list operations;
+        a class of code points is as cheap to build as to copy."""
+        if isinstance(r, Chars):
+            return self.build_chars(r.ranges, start)
         key = (r, self.max_states)
         f = _FRAGMENTS.get(key)
         if f is None:
