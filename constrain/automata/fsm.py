@@ -434,7 +434,7 @@ def _remember_fragment(key: tuple, f: _Fragment) -> None:
         return
     _FRAGMENTS[key] = f
     _fragment_entries += size
-    while _fragment_entries > FRAGMENT_CACHE_ENTRIES:
+    while _fragment_entries > FRAGMENT_CACHE_ENTRIES and _FRAGMENTS:
         _, old = _FRAGMENTS.popitem(last=False)
         _fragment_entries -= _fragment_size(old)
 
