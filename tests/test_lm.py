@@ -98,13 +98,12 @@ def test_model_cache_dir(monkeypatch, env, expected):
 
 
 @pytest.mark.model
-def test_default_model_cache_matches_the_model():
+def test_default_model_converts_exactly(tmp_path):
     model, tokenizer = lm.load_default_model()
-    converted = lm._converted_path(lm.default_model_path(), torch.bfloat16)
-    if converted is None:
-        pytest.skip("CONSTRAIN_CACHE_DIR turns the cache off")
-    assert (converted / lm._COMPLETE).is_file()
-    twin, twin_tokenizer = lm.load_model(converted)
+    assert lm.save_converted(model, tokenizer, tmp_path / "smollm2")
+    twin, twin_tokenizer = lm.load_model(tmp_path / "smollm2")
     assert _same_state(twin, model)
     assert twin_tokenizer.get_vocab() == tokenizer.get_vocab()
     assert twin_tokenizer.chat_template == tokenizer.chat_template
+    text = "Hello <|im_end|> 日本 \n  x = 1969-07-20"
+    assert twin_tokenizer(text)["input_ids"] == tokenizer(text)["input_ids"]
