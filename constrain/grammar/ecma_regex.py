@@ -324,9 +324,19 @@ class _Parser:
             return _one(ord("u"))
         if c in "pP" and self.peek() == "{":
             end = self.p.find("}", self.i)
-            self.i = end + 1 if end > 0 else len(self.p)
-            self.unsupported_here(f"unicode property escape \\{c}{{...}}", start)
-            return Chars(())
+            if end < 0:
+                raise self.error("unterminated \\p{...}")
+            name = self.p[self.i + 1 : end]
+            self.i = end + 1
+            found = _property_class(name)
+            if found is None:
+                self.unsupported_here(f"unicode property escape \\{c}{{{name}}}", start)
+                return Chars(())
+            if c == "P":
+                # Complement within the assigned characters only: code points unassigned in
+                # this Python's Unicode version are left out of both, never wrongly added.
+                return Chars(normalize_ranges(_subtract_ranges(_property_class("Assigned").ranges, found.ranges)))
+            return found
         # Identity escape (syntax characters, '/', '-', and Annex B's anything-else).
         cp = ord(c)
         if 0xD800 <= cp <= 0xDBFF and self.i < len(self.p) and 0xDC00 <= ord(self.p[self.i]) <= 0xDFFF:
@@ -380,6 +390,78 @@ class _Parser:
             cp = 0x10000 + ((cp - 0xD800) << 10) + (ord(self.p[self.i]) - 0xDC00)
             self.i += 1
         return _one(cp)
+
+
+_GC_LONG = {
+    "Letter": "L", "Cased_Letter": "LC", "Uppercase_Letter": "Lu", "Lowercase_Letter": "Ll", "Titlecase_Letter": "Lt",
+    "Modifier_Letter": "Lm", "Other_Letter": "Lo", "Mark": "M", "Combining_Mark": "M", "Nonspacing_Mark": "Mn",
+    "Spacing_Mark": "Mc", "Enclosing_Mark": "Me", "Number": "N", "Decimal_Number": "Nd", "digit": "Nd",
+    "Letter_Number": "Nl", "Other_Number": "No", "Punctuation": "P", "punct": "P", "Connector_Punctuation": "Pc",
+    "Dash_Punctuation": "Pd", "Open_Punctuation": "Ps", "Close_Punctuation": "Pe", "Initial_Punctuation": "Pi",
+    "Final_Punctuation": "Pf", "Other_Punctuation": "Po", "Symbol": "S", "Math_Symbol": "Sm", "Currency_Symbol": "Sc",
+    "Modifier_Symbol": "Sk", "Other_Symbol": "So", "Separator": "Z", "Space_Separator": "Zs",
+    "Line_Separator": "Zl", "Paragraph_Separator": "Zp", "Other": "C", "Control": "Cc", "cntrl": "Cc", "Format": "Cf",
+    "Private_Use": "Co",
+}
+
+
+@lru_cache(maxsize=None)
+def _categories() -> dict:
+    import unicodedata
+
+    ranges: dict = {}
+    prev, start = None, 0
+    for cp in range(MAX_CODE_POINT + 2):
+        cat = unicodedata.category(chr(cp)) if cp <= MAX_CODE_POINT else None
+        if cat != prev:
+            if prev is not None:
+                ranges.setdefault(prev, []).append((start, cp - 1))
+            prev, start = cat, cp
+    return ranges
+
+
+@lru_cache(maxsize=None)
+def _property_class(name: str) -> Optional[Chars]:
+    """``\p{name}`` for General_Category values (Python's Unicode data); None if unknown."""
+    for prefix in ("General_Category=", "gc="):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    cats = _categories()
+    if name in ("Any",):
+        return Chars(((0, MAX_CODE_POINT),))
+    if name == "ASCII":
+        return Chars(((0, 0x7F),))
+    if name == "Assigned":
+        return Chars(normalize_ranges(r for cat, rs in cats.items() if cat not in ("Cn", "Cs") for r in rs))
+    code = _GC_LONG.get(name, name)
+    if code == "LC":
+        wanted = {"Lu", "Ll", "Lt"}
+    elif len(code) == 1 and code in "LMNPSZC":
+        wanted = {c for c in cats if c[0] == code and c not in ("Cn", "Cs")}
+    elif code in cats and code not in ("Cn", "Cs"):
+        wanted = {code}
+    else:
+        return None
+    return Chars(normalize_ranges(r for c in wanted for r in cats[c]))
+
+
+def _subtract_ranges(ranges, minus):
+    out = []
+    for lo, hi in ranges:
+        pieces = [(lo, hi)]
+        for mlo, mhi in minus:
+            nxt = []
+            for a, b in pieces:
+                if mhi < a or mlo > b:
+                    nxt.append((a, b))
+                    continue
+                if a < mlo:
+                    nxt.append((a, mlo - 1))
+                if b > mhi:
+                    nxt.append((mhi + 1, b))
+            pieces = nxt
+        out.extend(pieces)
+    return out
 
 
 def _one(cp: int) -> Chars:

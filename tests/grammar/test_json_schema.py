@@ -85,6 +85,12 @@ PATTERNS = [
     ("a(?!b)", "abac", True),
     ("a(?!b)", "ab", False),
     ("(?=a)", "xxa", True),
+    (r"^\p{L}+$", "héllo", True),
+    (r"^\p{L}+$", "h3", False),
+    (r"^\P{L}+$", "123", True),
+    (r"^\p{Lu}$", "É", True),
+    (r"^\p{Nd}+$", "٣3", True),
+    (r"^\d+$", "٣", False),
 ]
 
 
@@ -100,7 +106,7 @@ def test_ecma_pattern_search_semantics(pattern, text, expected):
         ("(?:(?=a)b)*", UnsupportedFeatureError),
         (r"(a)\1", UnsupportedFeatureError),
         ("a^b", UnsupportedFeatureError),
-        (r"\p{L}", UnsupportedFeatureError),
+        (r"\p{Script=Greek}", UnsupportedFeatureError),
         (r"\bword", UnsupportedFeatureError),
         ("(a", InvalidGrammarError),
         ("a)", InvalidGrammarError),
