@@ -2,7 +2,8 @@
 
 Every regex here accepts only strings that are valid for the format (a subset where the full
 language is not regular or not worth it: leap seconds are excluded from ``time``, ``email``
-takes RFC 5322 dot-atoms only, hostname labels are at most 20 characters, URIs take IPv6 literals but not IPvFuture). Formats that are
+takes RFC 5322 dot-atoms only, hostname labels are at most 20 characters, IRIs, IDN host names and
+e-mails and URI templates take their ASCII/URI subsets, URIs take IPv6 literals but not IPvFuture). Formats that are
 pure annotations for the value (``password``, OpenAPI's ``float``/``double``) map to ``None``.
 Numeric OpenAPI formats (``int32``, ``int64``, ...) are bounds, see :data:`INTEGER_FORMATS`.
 """
@@ -83,6 +84,8 @@ URI_REFERENCE = rf"(?:{URI}|{_RELATIVE}(?:\?{_QUERY})?(?:#{_QUERY})?)"
 JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
 RELATIVE_JSON_POINTER = rf"(?:0|[1-9]\d*)(?:#|{JSON_POINTER})"
 
+BYTE = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+
 _PATTERNS: Dict[str, str] = {
     "date": DATE,
     "time": TIME,
@@ -95,6 +98,12 @@ _PATTERNS: Dict[str, str] = {
     "uri-reference": URI_REFERENCE,
     "json-pointer": JSON_POINTER,
     "relative-json-pointer": RELATIVE_JSON_POINTER,
+    "byte": BYTE,  # OpenAPI: base64
+    # Subsets: every URI is an IRI, every URI reference is an IRI reference and a URI
+    # template without expressions.
+    "iri": URI,
+    "iri-reference": URI_REFERENCE,
+    "uri-template": URI_REFERENCE,
 }
 
 #: Formats that never constrain a string (annotations only).
@@ -135,15 +144,17 @@ def format_regex(name: str) -> Optional[Regex]:
         return None
     if name in _PATTERNS:
         return parse_ecma(_PATTERNS[name])
-    if name == "hostname":
+    if name in ("hostname", "idn-hostname"):  # ASCII host names are IDN host names too
         return _hostname()
-    if name == "email":
+    if name in ("email", "idn-email"):
         local = And((parse_ecma(EMAIL_LOCAL), Repeat(Chars(((0, MAX_CODE_POINT),)), 1, 64)))
         return seq(local, literal("@"), _hostname())
     raise KeyError(name)
 
 
 #: Every format name this module knows (string formats, annotations and integer formats).
-KNOWN_FORMATS = frozenset(_PATTERNS) | {"hostname", "email"} | ANNOTATION_FORMATS | frozenset(INTEGER_FORMATS)
+KNOWN_FORMATS = (
+    frozenset(_PATTERNS) | {"hostname", "email", "idn-hostname", "idn-email"} | ANNOTATION_FORMATS | frozenset(INTEGER_FORMATS)
+)
 
 __all__ = ("ANNOTATION_FORMATS", "INTEGER_FORMATS", "KNOWN_FORMATS", "format_regex")
