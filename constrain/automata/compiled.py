@@ -59,6 +59,7 @@ class CompiledGrammar:
         self._lexeme_masks: dict = {}
         self._lexeme_mask_bytes = 0
         self._lexeme_lock = threading.Lock()
+        self._thread_local = threading.local()
         self._terminal_bitsets: dict = {}
         self._successor_memo: dict = {}
 
@@ -100,6 +101,16 @@ class CompiledGrammar:
             self._lexeme_mask_bytes += inside.nbytes * (1 if stop is None else 2) + 12 * len(nodes)
             return cached
 
+    def thread_scratch(self) -> "_Scratch":
+        """Work arrays for the kernels, one set per thread: item stamps, the build counter,
+        bitset buffers and the walk's stacks. Set building is never interleaved within a
+        thread, and the counter numbers builds for all of the thread's matchers, so stamps
+        never collide."""
+        scratch = getattr(self._thread_local, "scratch", None)
+        if scratch is None:
+            scratch = self._thread_local.scratch = _Scratch(self)
+        return scratch
+
     def _terminal_words(self, terminal: int) -> np.ndarray:
         words = self._terminal_bitsets.get(terminal)
         if words is None:
@@ -126,6 +137,7 @@ class CompiledGrammar:
         state = self.__dict__.copy()
         # Memoized masks and scratch buffers are rebuilt on demand.
         del state["_lexeme_lock"]
+        del state["_thread_local"]
         state["_lexeme_masks"] = {}
         state["_lexeme_mask_bytes"] = 0
         return state
@@ -133,10 +145,30 @@ class CompiledGrammar:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lexeme_lock = threading.Lock()
+        self._thread_local = threading.local()
 
     def __repr__(self) -> str:
         return (f"CompiledGrammar(kind={self.grammar.kind!r}, terminals={self.tables.num_terminals}, "
                 f"rules={len(self.tables.rule_lhs)}, vocab_size={self.vocab.size})")
+
+
+class _Scratch:
+    """Per-thread work arrays of the kernels (see :meth:`CompiledGrammar.thread_scratch`)."""
+
+    def __init__(self, compiled: CompiledGrammar) -> None:
+        tables = compiled.tables
+        positions = tables.dot_symbol.shape[0]
+        words = tables.num_words
+        self.seen_build = np.zeros(positions, dtype=np.int64)
+        self.seen_origin = np.zeros(positions, dtype=np.int64)
+        self.counter = np.zeros(1, dtype=np.int64)
+        self.nt_stamp = np.zeros(len(tables.nonterminal_names), dtype=np.int64)
+        self.words = np.zeros(words, dtype=np.uint64)
+        self.acc = np.zeros(words, dtype=np.uint64)
+        self.need = np.zeros((64, words), dtype=np.uint64)
+        depth = compiled.max_token_length + 2
+        self.lex_at = np.zeros(depth, dtype=np.int32)
+        self.sets_at = np.zeros(depth, dtype=np.int64)
 
 
 def compile(grammar: Grammar, vocab: Vocabulary, *, limits: Optional[Limits] = None) -> CompiledGrammar:  # noqa: A001

@@ -32,32 +32,24 @@ class Matcher:
             )
         self.compiled = compiled
         self._max_rollback = max_rollback_tokens
-        tables = compiled.tables
-        num_positions = tables.dot_symbol.shape[0]
-        words = tables.num_words
         self._items = np.zeros((1024, 2), dtype=np.int32)
         self._set_starts = np.zeros(257, dtype=np.int32)
         self._set_lexstart = np.zeros(256, dtype=np.int32)
-        self._seen_build = np.zeros(num_positions, dtype=np.int64)
-        self._seen_origin = np.zeros(num_positions, dtype=np.int64)
-        self._counter = np.zeros(1, dtype=np.int64)
-        self._nt_stamp = np.zeros(len(tables.nonterminal_names), dtype=np.int64)
-        self._scratch = np.zeros(words, dtype=np.uint64)
-        self._acc = np.zeros(words, dtype=np.uint64)
-        self._need = np.zeros((_MAX_NEED, words), dtype=np.uint64)
         self._history: list = []
         self._terminated = False
-        self._walk_stack = None
-        self._run(lambda L, P: (K.init_parser_kernel(self.compiled.kernel_grammar, L, P), 1, 0),
-                  on_need=self._scratch)
+        self._run(lambda L, P: (K.init_parser_kernel(self.compiled.kernel_grammar, L, P), 1, 0))
         self._n_sets = 1
         self._lex_state = int(self._set_lexstart[0])
 
     # -- plumbing ------------------------------------------------------------------------
 
     def _parser(self) -> tuple:
-        return (self._items, self._set_starts, self._set_lexstart, self._seen_build,
-                self._seen_origin, self._counter, self._scratch, self._acc, self._nt_stamp)
+        """The kernels' ``P``: this sequence's Earley sets, and this thread's scratch arrays
+        (shared by every matcher of the grammar in the thread, so a matcher stays small and
+        ``fork`` copies only the sets)."""
+        scratch = self.compiled.thread_scratch()
+        return (self._items, self._set_starts, self._set_lexstart, scratch.seen_build,
+                scratch.seen_origin, scratch.counter, scratch.words, scratch.acc, scratch.nt_stamp)
 
     def _grow(self) -> None:
         limit = self.compiled.limits.max_earley_items * 64
@@ -71,14 +63,15 @@ class Matcher:
         self._set_starts = np.concatenate([self._set_starts, np.zeros(n, dtype=np.int32)])
         self._set_lexstart = np.concatenate([self._set_lexstart, np.zeros(n, dtype=np.int32)])
 
-    def _run(self, call, on_need):
+    def _run(self, call):
         """Run ``call(L, P)`` until it needs no new lexer and no more room."""
         while True:
             L = self.compiled.lexers.tables
-            result = call(L, self._parser())
+            P = self._parser()
+            result = call(L, P)
             status = result[0]
             if status == K.NEED_LEXER:
-                self.compiled.lexers.ensure(on_need.copy())
+                self.compiled.lexers.ensure(P[6].copy())  # the kernels leave the live set there
             elif status == K.OVERFLOW:
                 self._grow()
             else:
@@ -94,7 +87,7 @@ class Matcher:
         arr = np.frombuffer(bytes(data), dtype=np.uint8)
         G = self.compiled.kernel_grammar
         status, n_sets, lex_state = self._run(
-            lambda L, P: K.advance_kernel(G, L, P, self._n_sets, self._lex_state, arr), on_need=self._scratch
+            lambda L, P: K.advance_kernel(G, L, P, self._n_sets, self._lex_state, arr)
         )
         if status != K.OK:
             return False
@@ -131,7 +124,7 @@ class Matcher:
             return True
         G = self.compiled.kernel_grammar
         status, accepting = self._run(
-            lambda L, P: K.is_accepting_kernel(G, L, P, self._n_sets, self._lex_state), on_need=self._scratch
+            lambda L, P: K.is_accepting_kernel(G, L, P, self._n_sets, self._lex_state)
         )
         return bool(accepting)
 
@@ -161,13 +154,11 @@ class Matcher:
                 row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
 
     def _fill(self, G, trie, row) -> None:
-        if self._walk_stack is None:
-            depth = self.compiled.max_token_length + 2
-            self._walk_stack = (np.zeros(depth, dtype=np.int32), np.zeros(depth, dtype=np.int64))
         self._fill_from(G, trie, row, self._n_sets, self._lex_state)
 
     def _fill_from(self, G, trie, row, n_sets: int, lex_state: int) -> None:
-        lex_at, sets_at = self._walk_stack
+        scratch = self.compiled.thread_scratch()
+        lex_at, sets_at, need = scratch.lex_at, scratch.sets_at, scratch.need
         entry = self.compiled.lexeme_mask(lex_state)
         merge = False
         if entry is not None and entry[-2] is not None:
@@ -178,7 +169,7 @@ class Matcher:
                 end = lambda L, P: K.end_with_kernel(G, L, P, n_sets, accepted)  # noqa: E731
             else:
                 end = lambda L, P: K.end_lexeme_kernel(G, L, P, n_sets, lex_state)  # noqa: E731
-            status, n2, start = self._run(end, on_need=self._scratch)
+            status, n2, start = self._run(end)
             if status == K.OK:
                 self._fill_from(G, trie, row, int(n2), int(start))
                 merge = True
@@ -190,25 +181,25 @@ class Matcher:
                 status, n_need = K.fill_mask_kernel(
                     G, L, self._parser(), n_sets, lex_state, trie.byte, trie.depth,
                     trie.subtree_end, trie.token_offsets, trie.token_ids, row, lex_at, sets_at,
-                    self._need, _MAX_NEED,
+                    need, _MAX_NEED,
                 )
             elif entry[0] == "terminal":
                 _, accepted, inside, nodes, consumed, runs, stop, walked = entry
                 status, n_need = K.fill_mask_terminal_kernel(
                     G, L, self._parser(), n_sets, accepted, inside, nodes, consumed, runs,
                     walked.byte, walked.depth, walked.subtree_end, walked.token_offsets, walked.token_ids,
-                    row, merge, inside if stop is None else stop, lex_at, sets_at, self._need, _MAX_NEED,
+                    row, merge, inside if stop is None else stop, lex_at, sets_at, need, _MAX_NEED,
                 )
             else:
                 _, inside, nodes, states, runs, stop, walked = entry
                 status, n_need = K.fill_mask_cached_kernel(
                     G, L, self._parser(), n_sets, inside, nodes, states, runs,
                     walked.byte, walked.depth, walked.subtree_end, walked.token_offsets, walked.token_ids,
-                    row, merge, inside if stop is None else stop, lex_at, sets_at, self._need, _MAX_NEED,
+                    row, merge, inside if stop is None else stop, lex_at, sets_at, need, _MAX_NEED,
                 )
             if status == K.NEED_LEXER:
                 for j in range(n_need):
-                    self.compiled.lexers.ensure(self._need[j].copy())
+                    self.compiled.lexers.ensure(need[j].copy())
             elif status == K.OVERFLOW:
                 self._grow()
             else:
@@ -241,15 +232,7 @@ class Matcher:
         twin._items = self._items.copy() if used_items * 2 > self._items.shape[0] else self._items[: max(1024, 2 * used_items)].copy()
         twin._set_starts = self._set_starts.copy()
         twin._set_lexstart = self._set_lexstart.copy()
-        twin._seen_build = np.zeros_like(self._seen_build)
-        twin._seen_origin = np.zeros_like(self._seen_origin)
-        twin._counter = np.zeros(1, dtype=np.int64)
-        twin._nt_stamp = np.zeros_like(self._nt_stamp)
-        twin._scratch = self._scratch.copy()
-        twin._acc = self._acc.copy()
-        twin._need = np.zeros_like(self._need)
         twin._history = list(self._history)
-        twin._walk_stack = None
         return twin
 
     @property
