@@ -84,8 +84,6 @@ URI_REFERENCE = rf"(?:{URI}|{_RELATIVE}(?:\?{_QUERY})?(?:#{_QUERY})?)"
 JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
 RELATIVE_JSON_POINTER = rf"(?:0|[1-9]\d*)(?:#|{JSON_POINTER})"
 
-BYTE = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
-
 _PATTERNS: Dict[str, str] = {
     "date": DATE,
     "time": TIME,
@@ -98,7 +96,6 @@ _PATTERNS: Dict[str, str] = {
     "uri-reference": URI_REFERENCE,
     "json-pointer": JSON_POINTER,
     "relative-json-pointer": RELATIVE_JSON_POINTER,
-    "byte": BYTE,  # OpenAPI: base64
     # Subsets: every URI is an IRI, every URI reference is an IRI reference and a URI
     # template without expressions.
     "iri": URI,
