@@ -192,7 +192,7 @@ def _set_is_complete(G, P, k):
 @njit(**NJIT_OPTIONS)
 def _finish_set(G, L, P, k, n_items):
     """Close set ``k``, record its end and its lexer. Returns a status."""
-    items, set_starts, set_lexstart, counter, scratch = P[0], P[1], P[2], P[5], P[6]
+    set_starts, set_lexstart, counter, scratch = P[1], P[2], P[5], P[6]
     n_items = _close_set(G, P, k, n_items, counter[0])
     if n_items < 0:
         return OVERFLOW

@@ -1,0 +1,142 @@
+"""Memoized parts of masks (see ``docs/design/engine.md``, "The mask").
+
+What a lexer state allows by itself does not depend on the parser: the tokens whose bytes all
+stay in the current lexeme (``inside``), the trie nodes where the lexeme ends and the parser
+must decide (the frontier), and the tokens that end it before their first byte (``stop``).
+:func:`lexeme_mask` computes them for a state of a grammar's lexer; :func:`terminal_lexeme_mask`
+for a lexeme in which one terminal is alive, on that terminal's own DFA, memoized in an LRU
+shared by every grammar of the process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Optional
+
+import numpy as np
+
+from ..config import SHARED_MASK_CACHE_BYTES
+from ..kernels import earley as K
+from ..vocab import Vocabulary
+from .fsm import ByteDFA
+from .slices import ascii_mixed, byte_representatives, safe_length_limit, safe_live_states, string_slice
+
+
+def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict, closed: bool = False,
+                 limit: Optional[int] = None):
+    """Run ``lexeme_mask_kernel``; frontier sorted by (state, byte). Returns
+    (inside, frontier nodes, frontier states, stop or None, trie).
+
+    Where JSON-string characters alone decide the string slice (``safe_length_limit``, or
+    ``closed``: the caller knows the state keeps every slice token), the slice is taken at once
+    and only the other tokens' trie is walked (see ``constrain.automata.slices``); the frontier
+    then indexes that trie. ``limit``, when given, is the caller's ``safe_length_limit``."""
+    trie = vocab.trie
+    slice_mask = None
+    string = string_slice(vocab)
+    if limit is None:
+        limit = string.max_length if closed else safe_length_limit(trans, final, accept, state, string.max_length, memo)
+    if limit >= 0:
+        trie, slice_mask = string.rest, string.up_to[limit]
+    n = trie.byte.shape[0]
+    nodes = np.zeros(n, dtype=np.int32)
+    states = np.zeros(n, dtype=np.int32)
+    lex_at = np.zeros(int(trie.depth.max()) + 2 if n > 1 else 2, dtype=np.int32)
+    inside = np.zeros((vocab.size + 31) // 32, dtype=np.uint32)
+    stop = np.zeros_like(inside)
+    count, root_end = K.lexeme_mask_kernel(
+        trans, accept, final, state, trie.byte, trie.depth, trie.subtree_end,
+        trie.token_offsets, trie.token_ids, inside, stop, lex_at, nodes, states,
+    )
+    if slice_mask is not None:
+        inside |= slice_mask
+    order = np.lexsort((trie.byte[nodes[:count]], states[:count]))
+    return (inside, nodes[:count][order].copy(), states[:count][order].copy(),
+            (stop if root_end else None), trie)
+
+
+def run_ends(keys: np.ndarray) -> np.ndarray:
+    """For sorted ``keys``, the index of the first entry past each entry's run of equal keys."""
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], n]
+    return np.repeat(ends, np.diff(np.r_[starts, n])).astype(np.int32)
+
+
+_shared_lock = threading.Lock()
+_shared_masks: "OrderedDict" = OrderedDict()
+_shared_bytes = [0]
+
+
+def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
+    """(inside, frontier nodes, frontier consumed, run ends, stop or None, trie) for a lexeme in which only
+    ``dfa``'s terminal is alive, at ``state``; an LRU shared by all grammars of the process."""
+    key = (vocab.fingerprint, _dfa_digest(dfa), state)
+    with _shared_lock:
+        entry = _shared_masks.get(key)
+        if entry is not None:
+            _shared_masks.move_to_end(key)
+            return entry
+    trans = dfa.transitions
+    accept = dfa.accepting.astype(np.uint64).reshape(-1, 1)
+    final = dfa.accepting & (trans < 0).all(axis=1)
+    inside, nodes, states, stop, trie = lexeme_mask(
+        vocab, trans, accept, final, state, _successor_memo(dfa), limit=terminal_slice_limit(vocab, dfa, state))
+    consumed = (trans[states, trie.byte[nodes]] >= 0) if len(nodes) else np.zeros(0, dtype=bool)
+    order = np.lexsort((trie.byte[nodes], consumed))
+    nodes, consumed = nodes[order].copy(), consumed[order].astype(np.bool_)
+    runs = run_ends(consumed.astype(np.int64) * 256 + trie.byte[nodes])
+    entry = (inside, nodes, consumed, runs, stop, trie)
+    size = inside.nbytes * (1 if stop is None else 2) + 9 * len(nodes)
+    with _shared_lock:
+        _shared_masks[key] = entry
+        _shared_bytes[0] += size
+        while _shared_bytes[0] > SHARED_MASK_CACHE_BYTES and len(_shared_masks) > 1:
+            _, old = _shared_masks.popitem(last=False)
+            _shared_bytes[0] -= old[0].nbytes * (1 if old[4] is None else 2) + 9 * len(old[1])
+    return entry
+
+
+def terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
+    """``safe_length_limit`` on a terminal's own DFA, memoized on the DFA."""
+    memo = _successor_memo(dfa)
+    max_length = string_slice(vocab).max_length
+    limits = memo.setdefault("limits", {})
+    limit = limits.get((max_length, state))
+    if limit is None and ascii_mixed(dfa.transitions, state):
+        limit = limits[(max_length, state)] = -1  # before the costlier set-up below
+    if limit is None:
+        final = memo.get("final")
+        if final is None:
+            final = memo["final"] = dfa.accepting & (dfa.transitions < 0).all(axis=1)
+        reps = memo.get("reps")
+        if reps is None:
+            reps = memo["reps"] = byte_representatives(dfa.byte_classes())
+            memo["live_states"] = safe_live_states(dfa.transitions, final, reps)
+        limit = limits[(max_length, state)] = safe_length_limit(
+            dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length, memo, reps,
+            memo["live_states"])
+    return limit
+
+
+def _successor_memo(dfa: ByteDFA) -> dict:
+    memo = getattr(dfa, "_constrain_successors", None)
+    if memo is None:
+        memo = {}
+        object.__setattr__(dfa, "_constrain_successors", memo)
+    return memo
+
+
+def _dfa_digest(dfa: ByteDFA) -> bytes:
+    digest = getattr(dfa, "_constrain_digest", None)
+    if digest is None:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(np.ascontiguousarray(dfa.transitions).tobytes())
+        h.update(np.ascontiguousarray(dfa.accepting).tobytes())
+        digest = h.digest()
+        object.__setattr__(dfa, "_constrain_digest", digest)
+    return digest
