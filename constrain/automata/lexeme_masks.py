@@ -88,7 +88,7 @@ def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
         vocab, trans, accept, final, state, _successor_memo(dfa), limit=terminal_slice_limit(vocab, dfa, state))
     consumed = (trans[states, trie.byte[nodes]] >= 0) if len(nodes) else np.zeros(0, dtype=bool)
     order = np.lexsort((trie.byte[nodes], consumed))
-    nodes, consumed = nodes[order].copy(), consumed[order].astype(np.bool_)
+    nodes, consumed = nodes[order].copy(), consumed[order].astype(np.int32)
     runs = run_ends(consumed.astype(np.int64) * 256 + trie.byte[nodes])
     entry = (inside, nodes, consumed, runs, stop, trie)
     size = inside.nbytes * (1 if stop is None else 2) + 9 * len(nodes)

@@ -11,6 +11,7 @@ from ..kernels import earley as K
 from .compiled import CompiledGrammar
 
 _MAX_NEED = 64
+_NO_TERMINAL = np.zeros(0, dtype=np.uint64)
 
 
 class Matcher:
@@ -183,17 +184,14 @@ class Matcher:
                     trie.subtree_end, trie.token_offsets, trie.token_ids, row, lex_at, sets_at,
                     need, _MAX_NEED,
                 )
-            elif entry[0] == "terminal":
-                _, accepted, inside, nodes, consumed, runs, stop, walked = entry
-                status, n_need = K.fill_mask_terminal_kernel(
-                    G, L, self._parser(), n_sets, accepted, inside, nodes, consumed, runs,
-                    walked.byte, walked.depth, walked.subtree_end, walked.token_offsets, walked.token_ids,
-                    row, merge, inside if stop is None else stop, lex_at, sets_at, need, _MAX_NEED,
-                )
             else:
-                _, inside, nodes, states, runs, stop, walked = entry
+                if entry[0] == "terminal":
+                    _, accepted, inside, nodes, keys, runs, stop, walked = entry
+                else:
+                    _, inside, nodes, keys, runs, stop, walked = entry
+                    accepted = _NO_TERMINAL
                 status, n_need = K.fill_mask_cached_kernel(
-                    G, L, self._parser(), n_sets, inside, nodes, states, runs,
+                    G, L, self._parser(), n_sets, accepted, inside, nodes, keys, runs,
                     walked.byte, walked.depth, walked.subtree_end, walked.token_offsets, walked.token_ids,
                     row, merge, inside if stop is None else stop, lex_at, sets_at, need, _MAX_NEED,
                 )

@@ -511,16 +511,28 @@ def end_lexeme_kernel(G, L, P, n_sets, lex_state):
 
 
 @njit(**NJIT_OPTIONS)
+def end_with_kernel(G, L, P, n_sets, accepted):
+    """End the current lexeme as the terminals in ``accepted``; see :func:`_end_with`."""
+    return _end_with(G, L, P, n_sets, accepted)
+
+
+@njit(**NJIT_OPTIONS)
 def fill_mask_cached_kernel(
-    G, L, P, n_sets, inside_row, frontier_node, frontier_state, run_end, trie_byte, trie_depth,
-    trie_subtree_end, token_offsets, token_ids, row, merge, stop_row, lex_at, sets_at, need,
-    max_need,
+    G, L, P, n_sets, accepted, inside_row, frontier_node, frontier_key, run_end, trie_byte,
+    trie_depth, trie_subtree_end, token_offsets, token_ids, row, merge, stop_row, lex_at,
+    sets_at, need, max_need,
 ):
-    """``fill_mask_kernel`` from a precomputed :func:`lexeme_mask_kernel` result: copy the
+    """``fill_mask_kernel`` from a memoized :func:`lexeme_mask_kernel` result: copy the
     lexeme-only part, then walk only the frontier subtrees, where lexemes end and the parser
-    decides. Frontier entries sharing (lexer state, byte) share one parser step: sorted that way
-    by the caller (``run_end[e]``: the first entry after ``e``'s run of equal keys), consecutive equal entries reuse the set pushed at index ``n_sets``, which the
-    subtree walks in between never overwrite (they push only above it).
+    decides.
+
+    The frontier comes in runs of entries that share one parser step (``run_end[e]``: the
+    first entry past ``e``'s run); the step is taken once per run, and a failed step skips the
+    run. The subtree walks in between never overwrite the set the step pushed at ``n_sets``
+    (they push only above it). A memo made on a grammar's lexer has ``frontier_key`` = the
+    lexer state before the entry's byte (``accepted`` empty); one made on a single terminal's
+    DFA (shared by every grammar with that terminal) has ``accepted`` = that terminal and
+    ``frontier_key`` = 1 when the byte completes the lexeme, 0 when it starts the next one.
 
     With ``merge``, ``row`` already holds the mask after ending the lexeme before the token
     (see :func:`lexeme_mask_kernel`) and is first restricted to ``stop_row``."""
@@ -530,109 +542,39 @@ def fill_mask_cached_kernel(
     else:
         for w in range(row.shape[0]):
             row[w] = inside_row[w]
+    on_terminal = accepted.shape[0] > 0
     n_need = 0
-    prev_state = -1
-    prev_byte = -1
-    status = OK
-    n2 = n_sets
-    q2 = 0
     scratch = P[6]
     e = 0
     while e < frontier_node.shape[0]:
-        i = frontier_node[e]
-        q = frontier_state[e]
-        b = trie_byte[i]
-        if q != prev_state or b != prev_byte:
-            status, n2, q2 = step_byte_kernel(G, L, P, n_sets, q, b)
-            prev_state = q
-            prev_byte = b
-            if status == NEED_LEXER:
-                n_need = _record_need(scratch, need, n_need, max_need)
-            elif status == OVERFLOW:
-                return OVERFLOW, n_need
-        if status != OK:
-            e = run_end[e]  # the rest of this run shares the failed step
-            continue
-        e += 1
-        d = trie_depth[i]
-        for k in range(token_offsets[i], token_offsets[i + 1]):
-            t = token_ids[k]
-            row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-        lex_at[d] = q2
-        sets_at[d] = n2
-        status2, n_need = _walk(G, L, P, i + 1, trie_subtree_end[i], trie_byte, trie_depth,
-                                trie_subtree_end, token_offsets, token_ids, row, lex_at, sets_at,
-                                need, n_need, max_need)
-        if status2 == OVERFLOW:
-            return OVERFLOW, n_need
-    if n_need > 0:
-        return NEED_LEXER, n_need
-    return OK, 0
-
-
-@njit(**NJIT_OPTIONS)
-def end_with_kernel(G, L, P, n_sets, accepted):
-    """End the current lexeme as the terminals in ``accepted``; see :func:`_end_with`."""
-    return _end_with(G, L, P, n_sets, accepted)
-
-
-@njit(**NJIT_OPTIONS)
-def fill_mask_terminal_kernel(
-    G, L, P, n_sets, accepted, inside_row, frontier_node, frontier_consumed, run_end, trie_byte,
-    trie_depth, trie_subtree_end, token_offsets, token_ids, row, merge, stop_row, lex_at,
-    sets_at, need, max_need,
-):
-    """:func:`fill_mask_cached_kernel` for a lexeme in which one terminal is alive.
-
-    Its memoized part was computed on the terminal's own DFA (and is shared by every grammar
-    with that terminal), so frontier entries carry no lexer state: at entry ``e`` the lexeme
-    ends as ``accepted`` (the one terminal) after the node's byte when
-    ``frontier_consumed[e]`` (the byte completes it), else before it (the byte starts the next
-    lexeme). Entries are sorted by (consumed, byte), so equal neighbours share the parser step.
-    """
-    if merge:
-        for w in range(row.shape[0]):
-            row[w] = (row[w] & stop_row[w]) | inside_row[w]
-    else:
-        for w in range(row.shape[0]):
-            row[w] = inside_row[w]
-    n_need = 0
-    prev_consumed = -1
-    prev_byte = -1
-    status = OK
-    n2 = n_sets
-    q2 = 0
-    scratch = P[6]
-    e = 0
-    while e < frontier_node.shape[0]:
-        i = frontier_node[e]
-        consumed = frontier_consumed[e]
-        b = trie_byte[i]
-        if consumed != prev_consumed or b != prev_byte:
-            prev_consumed = consumed
-            prev_byte = b
+        b = trie_byte[frontier_node[e]]
+        if on_terminal:
             status, n2, q2 = _end_with(G, L, P, n_sets, accepted)
-            if status == OK and not consumed:
+            if status == OK and frontier_key[e] == 0:
                 status, n2, q2 = _start_lexeme(G, L, P, n2, q2, b)
+        else:
+            status, n2, q2 = step_byte_kernel(G, L, P, n_sets, frontier_key[e], b)
+        if status != OK:
+            if status == OVERFLOW:
+                return OVERFLOW, n_need
             if status == NEED_LEXER:
                 n_need = _record_need(scratch, need, n_need, max_need)
-            elif status == OVERFLOW:
-                return OVERFLOW, n_need
-        if status != OK:
-            e = run_end[e]  # the rest of this run shares the failed step
+            e = run_end[e]
             continue
-        e += 1
-        d = trie_depth[i]
-        for k in range(token_offsets[i], token_offsets[i + 1]):
-            t = token_ids[k]
-            row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-        lex_at[d] = q2
-        sets_at[d] = n2
-        status2, n_need = _walk(G, L, P, i + 1, trie_subtree_end[i], trie_byte, trie_depth,
-                                trie_subtree_end, token_offsets, token_ids, row, lex_at, sets_at,
-                                need, n_need, max_need)
-        if status2 == OVERFLOW:
-            return OVERFLOW, n_need
+        for f in range(e, run_end[e]):
+            i = frontier_node[f]
+            for k in range(token_offsets[i], token_offsets[i + 1]):
+                t = token_ids[k]
+                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            d = trie_depth[i]
+            lex_at[d] = q2
+            sets_at[d] = n2
+            status2, n_need = _walk(G, L, P, i + 1, trie_subtree_end[i], trie_byte, trie_depth,
+                                    trie_subtree_end, token_offsets, token_ids, row, lex_at,
+                                    sets_at, need, n_need, max_need)
+            if status2 == OVERFLOW:
+                return OVERFLOW, n_need
+        e = run_end[e]
     if n_need > 0:
         return NEED_LEXER, n_need
     return OK, 0
