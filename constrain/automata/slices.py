@@ -103,25 +103,36 @@ def _successor_or_dead(trans, final, state: int, reps=_IDENTITY) -> int:
 def safe_live_states(trans: np.ndarray, final: np.ndarray, reps=_IDENTITY) -> np.ndarray:
     """``bool[num_states]``: the states from which no string of safe characters leads to a
     dead or final state (so every slice token stays inside the lexeme). The greatest fixed
-    point, computed for all states at once."""
+    point, computed for all states at once over (state, reached state) pairs, de-duplicated
+    after every byte so that fine byte classes cannot multiply the work."""
     n = trans.shape[0]
     if n == 0:
         return np.zeros(0, dtype=bool)
+
+    def bad(targets):
+        return (targets < 0) | final[np.maximum(targets, 0)]
+
     ascii_targets = trans[:, reps["ascii"]]
-    ok = (ascii_targets >= 0).all(axis=1) & ~final[np.maximum(ascii_targets, 0)].any(axis=1)
-    parts = [ascii_targets]
+    ok = ~bad(ascii_targets).any(axis=1)
+    edges_from = [np.repeat(np.arange(n), ascii_targets.shape[1])]
+    edges_to = [ascii_targets.ravel()]
     for ranges in _MULTIBYTE:
-        current = np.arange(n)[:, None]
+        origin = np.arange(n)
+        current = np.arange(n)
         for r in ranges:
-            nxt = trans[np.maximum(current, 0)][:, :, reps[r]]
-            nxt = np.where(current[:, :, None] >= 0, nxt, -1).reshape(n, -1)
-            ok &= ~((nxt < 0).any(axis=1) | (final[np.maximum(nxt, 0)] & (nxt >= 0)).any(axis=1))
-            current = nxt
-        parts.append(current)
-    successors = np.maximum(np.concatenate(parts, axis=1), 0)
+            nxt = trans[current][:, reps[r]]
+            ok[origin[bad(nxt).any(axis=1)]] = False
+            keep = nxt >= 0
+            pairs = np.unique(np.repeat(origin, nxt.shape[1])[keep.ravel()] * n + nxt[keep])
+            origin, current = pairs // n, pairs % n
+        edges_from.append(origin)
+        edges_to.append(current)
+    sources = np.concatenate(edges_from)
+    targets = np.maximum(np.concatenate(edges_to), 0)
     live = ok
     while True:
-        refined = live & live[successors].all(axis=1)
+        refined = live.copy()
+        refined[sources[~live[targets]]] = False
         if (refined == live).all():
             return live
         live = refined
