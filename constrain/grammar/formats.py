@@ -149,9 +149,18 @@ def format_regex(name: str) -> Optional[Regex]:
     raise KeyError(name)
 
 
+#: The format names JSON Schema itself defines (drafts 4 to 2020-12). A validator may check
+#: these, so one this module cannot enforce makes a schema unsupported; any other name is a
+#: custom annotation that validators ignore (as ``jsonschema``'s format checker does).
+SPEC_FORMATS = frozenset({
+    "date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname",
+    "ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uuid", "uri-template",
+    "json-pointer", "relative-json-pointer", "regex",
+})
+
 #: Every format name this module knows (string formats, annotations and integer formats).
 KNOWN_FORMATS = (
     frozenset(_PATTERNS) | {"hostname", "email", "idn-hostname", "idn-email"} | ANNOTATION_FORMATS | frozenset(INTEGER_FORMATS)
 )
 
-__all__ = ("ANNOTATION_FORMATS", "INTEGER_FORMATS", "KNOWN_FORMATS", "format_regex")
+__all__ = ("ANNOTATION_FORMATS", "INTEGER_FORMATS", "KNOWN_FORMATS", "SPEC_FORMATS", "format_regex")

@@ -50,7 +50,7 @@ from ..errors import (
     UnsupportedFeatureError,
 )
 from .ecma_regex import ecma_search_regex, ir_fullmatch, nullable
-from .formats import INTEGER_FORMATS, KNOWN_FORMATS, format_regex
+from .formats import INTEGER_FORMATS, KNOWN_FORMATS, SPEC_FORMATS, format_regex
 from .ir import (
     EMPTY,
     MAX_CODE_POINT,
@@ -1268,8 +1268,13 @@ class _Compiler:
                     lo, hi = INTEGER_FORMATS[fmt]
                     shape.tighten_lower(_Bound(Decimal(lo), False))
                     shape.tighten_upper(_Bound(Decimal(hi), False))
-                elif fmt not in KNOWN_FORMATS:
+                elif fmt not in KNOWN_FORMATS and fmt in SPEC_FORMATS:
                     self.feature(f"format {fmt!r}", where + "/format")
+                elif fmt not in KNOWN_FORMATS:
+                    # Not a format JSON Schema defines: an annotation, which validators ignore.
+                    msg = f"format {fmt!r} at {where}/format is not a JSON Schema format; it puts no constraint"
+                    if msg not in self.warnings:
+                        self.warnings.append(msg)
                 else:
                     shape.formats.append((fmt, where + "/format"))
             # numbers

@@ -467,7 +467,7 @@ def test_unsupported_keywords_are_all_listed_with_pointers():
         "type": "object",
         "properties": {
             "a": {"type": "string", "pattern": "(?<=x)y"},
-            "b": {"type": "string", "format": "made-up"},
+            "b": {"type": "string", "format": "regex"},
             "c": {"$ref": "http://example.com/remote.json"},
             "d": {"type": "array", "uniqueItems": True},
         },
@@ -479,6 +479,15 @@ def test_unsupported_keywords_are_all_listed_with_pointers():
     assert all(f.source == "json_schema" for f in info.value.features)
     lenient = grammar_from_json_schema(schema, lenient=True)
     assert len(lenient.warnings) == 4
+
+
+def test_a_format_json_schema_does_not_define_is_an_annotation():
+    """Validators ignore custom formats (jsonschema's checker does), so the language is the
+    schema's without them; the grammar records a warning."""
+    grammar = grammar_from_json_schema({"type": "string", "format": "made-up"})
+    assert any("made-up" in w for w in grammar.warnings)
+    compiled = language({"type": "string", "format": "made-up", "maxLength": 3})
+    assert accepts(compiled, '"abc"') and not accepts(compiled, '"abcd"') and not accepts(compiled, "1")
 
 
 @pytest.mark.parametrize(
