@@ -42,6 +42,7 @@ from .ir import (
     normalize_ranges,
     repeat,
     seq,
+    subtract_ranges,
 )
 
 DIGIT = chars("09")
@@ -335,7 +336,7 @@ class _Parser:
             if c == "P":
                 # Complement within the assigned characters only: code points unassigned in
                 # this Python's Unicode version are left out of both, never wrongly added.
-                return Chars(normalize_ranges(_subtract_ranges(_property_class("Assigned").ranges, found.ranges)))
+                return Chars(normalize_ranges(subtract_ranges(_property_class("Assigned").ranges, found.ranges)))
             return found
         # Identity escape (syntax characters, '/', '-', and Annex B's anything-else).
         cp = ord(c)
@@ -443,25 +444,6 @@ def _property_class(name: str) -> Optional[Chars]:
     else:
         return None
     return Chars(normalize_ranges(r for c in wanted for r in cats[c]))
-
-
-def _subtract_ranges(ranges, minus):
-    out = []
-    for lo, hi in ranges:
-        pieces = [(lo, hi)]
-        for mlo, mhi in minus:
-            nxt = []
-            for a, b in pieces:
-                if mhi < a or mlo > b:
-                    nxt.append((a, b))
-                    continue
-                if a < mlo:
-                    nxt.append((a, mlo - 1))
-                if b > mhi:
-                    nxt.append((mhi + 1, b))
-            pieces = nxt
-        out.extend(pieces)
-    return out
 
 
 def _one(cp: int) -> Chars:

@@ -108,6 +108,28 @@ def normalize_ranges(ranges: Iterable[Tuple[int, int]]) -> Tuple[Tuple[int, int]
     return tuple((lo, hi) for lo, hi in merged)
 
 
+def subtract_ranges(ranges: Iterable[Tuple[int, int]], minus: Iterable[Tuple[int, int]]) -> list:
+    """The code points of ``ranges`` outside ``minus`` (inclusive ranges in, ranges out;
+    normalize with :func:`normalize_ranges`)."""
+    minus = list(minus)
+    out = []
+    for lo, hi in ranges:
+        pieces = [(lo, hi)]
+        for mlo, mhi in minus:
+            nxt = []
+            for a, b in pieces:
+                if mhi < a or mlo > b:
+                    nxt.append((a, b))
+                    continue
+                if a < mlo:
+                    nxt.append((a, mlo - 1))
+                if b > mhi:
+                    nxt.append((mhi + 1, b))
+            pieces = nxt
+        out.extend(pieces)
+    return out
+
+
 def chars(*ranges: Union[str, Tuple[int, int]]) -> Chars:
     """``chars("az", "09", (0x80, 0x10FFFF))``: two-letter strings are inclusive ranges."""
     out = []

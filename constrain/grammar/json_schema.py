@@ -71,6 +71,7 @@ from .ir import (
     normalize_ranges,
     repeat,
     seq,
+    subtract_ranges,
 )
 
 # --- JSON text: string spellings and number ranges ------------------------------------------
@@ -128,7 +129,7 @@ def encode_chars(c: Chars) -> Regex:
                 continue
             raw.append((a, b))
     raw_set = Chars(normalize_ranges(raw))
-    raw_set = Chars(normalize_ranges(_subtract(raw_set.ranges, [(0x22, 0x22), (0x5C, 0x5C), (0xD800, 0xDFFF)])))
+    raw_set = Chars(normalize_ranges(subtract_ranges(raw_set.ranges, [(0x22, 0x22), (0x5C, 0x5C), (0xD800, 0xDFFF)])))
     escapes: List[Regex] = []
     short = [ord(v) for k, v in _SHORT.items() if _contains(c, k)]
     if short:
@@ -171,25 +172,6 @@ def _astral(lo: int, hi: int) -> Regex:
 
 def _contains(c: Chars, cp: int) -> bool:
     return any(lo <= cp <= hi for lo, hi in c.ranges)
-
-
-def _subtract(ranges, minus):
-    out = []
-    for lo, hi in ranges:
-        pieces = [(lo, hi)]
-        for mlo, mhi in minus:
-            nxt = []
-            for a, b in pieces:
-                if mhi < a or mlo > b:
-                    nxt.append((a, b))
-                    continue
-                if a < mlo:
-                    nxt.append((a, mlo - 1))
-                if b > mhi:
-                    nxt.append((mhi + 1, b))
-            pieces = nxt
-        out.extend(pieces)
-    return out
 
 
 def encode(r: Regex) -> Regex:
