@@ -12,6 +12,7 @@ from .compiled import CompiledGrammar
 
 _MAX_NEED = 64
 _NO_TERMINAL = np.zeros(0, dtype=np.uint64)
+_NO_EOS = np.zeros(0, dtype=np.int64)
 
 
 class Matcher:
@@ -145,19 +146,17 @@ class Matcher:
         A terminated matcher allows only EOS.
         """
         row = _bitmask_row(bitmask, index, self.compiled.vocab.size)
-        trie = self.compiled.vocab.trie
         if self._terminated:
             row[:] = 0
-        else:
-            self._fill(self.compiled.kernel_grammar, trie, row)
-        if self._terminated or self.is_accepting():
             for t in self.compiled.eos_token_ids:
                 row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        else:
+            self._fill_from(self.compiled.kernel_grammar, self.compiled.vocab.trie, row,
+                            self._n_sets, self._lex_state, self.compiled.eos_token_ids)
 
-    def _fill(self, G, trie, row) -> None:
-        self._fill_from(G, trie, row, self._n_sets, self._lex_state)
-
-    def _fill_from(self, G, trie, row, n_sets: int, lex_state: int) -> None:
+    def _fill_from(self, G, trie, row, n_sets: int, lex_state: int, eos_ids) -> None:
+        """Fill ``row`` for the state (``n_sets``, ``lex_state``); EOS bits from ``eos_ids``
+        when complete (the inner fill of a merge passes none)."""
         scratch = self.compiled.thread_scratch()
         lex_at, sets_at, need = scratch.lex_at, scratch.sets_at, scratch.need
         entry = self.compiled.lexeme_mask(lex_state)
@@ -172,7 +171,7 @@ class Matcher:
                 end = lambda L, P: K.end_lexeme_kernel(G, L, P, n_sets, lex_state)  # noqa: E731
             status, n2, start = self._run(end)
             if status == K.OK:
-                self._fill_from(G, trie, row, int(n2), int(start))
+                self._fill_from(G, trie, row, int(n2), int(start), _NO_EOS)
                 merge = True
             else:
                 row[:] = 0
@@ -182,7 +181,7 @@ class Matcher:
                 status, n_need = K.fill_mask_kernel(
                     G, L, self._parser(), n_sets, lex_state, trie.byte, trie.depth,
                     trie.subtree_end, trie.token_offsets, trie.token_ids, row, lex_at, sets_at,
-                    need, _MAX_NEED,
+                    need, _MAX_NEED, eos_ids,
                 )
             else:
                 if entry[0] == "terminal":
@@ -191,9 +190,10 @@ class Matcher:
                     _, inside, nodes, keys, runs, stop, walked = entry
                     accepted = _NO_TERMINAL
                 status, n_need = K.fill_mask_cached_kernel(
-                    G, L, self._parser(), n_sets, accepted, inside, nodes, keys, runs,
+                    G, L, self._parser(), n_sets, lex_state, accepted, inside, nodes, keys, runs,
                     walked.byte, walked.depth, walked.subtree_end, walked.token_offsets, walked.token_ids,
                     row, merge, inside if stop is None else stop, lex_at, sets_at, need, _MAX_NEED,
+                    eos_ids,
                 )
             if status == K.NEED_LEXER:
                 for j in range(n_need):

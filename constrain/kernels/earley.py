@@ -419,12 +419,28 @@ def _walk(G, L, P, begin, end, trie_byte, trie_depth, trie_subtree_end, token_of
 
 
 @njit(**NJIT_OPTIONS)
+def _allow_eos(G, L, P, n_sets, lex_state, row, eos_ids):
+    """Set the EOS bits when the text so far is complete. Returns a status."""
+    if eos_ids.shape[0] == 0:
+        return OK
+    status, accepting = is_accepting_kernel(G, L, P, n_sets, lex_state)
+    if status == OVERFLOW:
+        return OVERFLOW
+    if accepting:
+        for j in range(eos_ids.shape[0]):
+            t = eos_ids[j]
+            row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+    return OK
+
+
+@njit(**NJIT_OPTIONS)
 def fill_mask_kernel(
     G, L, P, n_sets, lex_state, trie_byte, trie_depth, trie_subtree_end, token_offsets, token_ids,
-    row, lex_at, sets_at, need, max_need,
+    row, lex_at, sets_at, need, max_need, eos_ids,
 ):
     """Walk the token trie from the current state and set ``row``'s bit for every token whose
-    bytes can follow (``row``: uint32 view of one bitmask row, zeroed here).
+    bytes can follow (``row``: uint32 view of one bitmask row, zeroed here), and the bits of
+    ``eos_ids`` when the text so far is complete (an empty ``eos_ids`` skips that).
 
     A rejected byte skips the node's whole subtree. Returns (status, number of lexer bitsets
     written to ``need``): NEED_LEXER means some subtrees were skipped because their lexer is not
@@ -438,6 +454,8 @@ def fill_mask_kernel(
                            token_offsets, token_ids, row, lex_at, sets_at, need, 0, max_need)
     if status == OK and n_need > 0:
         return NEED_LEXER, n_need
+    if status == OK:
+        status = _allow_eos(G, L, P, n_sets, lex_state, row, eos_ids)
     return status, n_need
 
 
@@ -518,9 +536,9 @@ def end_with_kernel(G, L, P, n_sets, accepted):
 
 @njit(**NJIT_OPTIONS)
 def fill_mask_cached_kernel(
-    G, L, P, n_sets, accepted, inside_row, frontier_node, frontier_key, run_end, trie_byte,
-    trie_depth, trie_subtree_end, token_offsets, token_ids, row, merge, stop_row, lex_at,
-    sets_at, need, max_need,
+    G, L, P, n_sets, lex_state, accepted, inside_row, frontier_node, frontier_key, run_end,
+    trie_byte, trie_depth, trie_subtree_end, token_offsets, token_ids, row, merge, stop_row,
+    lex_at, sets_at, need, max_need, eos_ids,
 ):
     """``fill_mask_kernel`` from a memoized :func:`lexeme_mask_kernel` result: copy the
     lexeme-only part, then walk only the frontier subtrees, where lexemes end and the parser
@@ -535,7 +553,8 @@ def fill_mask_cached_kernel(
     ``frontier_key`` = 1 when the byte completes the lexeme, 0 when it starts the next one.
 
     With ``merge``, ``row`` already holds the mask after ending the lexeme before the token
-    (see :func:`lexeme_mask_kernel`) and is first restricted to ``stop_row``."""
+    (see :func:`lexeme_mask_kernel`) and is first restricted to ``stop_row``. EOS as in
+    :func:`fill_mask_kernel` (``lex_state`` is the state the mask is for)."""
     if merge:
         for w in range(row.shape[0]):
             row[w] = (row[w] & stop_row[w]) | inside_row[w]
@@ -566,6 +585,8 @@ def fill_mask_cached_kernel(
             for k in range(token_offsets[i], token_offsets[i + 1]):
                 t = token_ids[k]
                 row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            if trie_subtree_end[i] == i + 1:
+                continue  # a leaf: most frontier nodes (a string's closing quote ends the token)
             d = trie_depth[i]
             lex_at[d] = q2
             sets_at[d] = n2
@@ -577,4 +598,4 @@ def fill_mask_cached_kernel(
         e = run_end[e]
     if n_need > 0:
         return NEED_LEXER, n_need
-    return OK, 0
+    return _allow_eos(G, L, P, n_sets, lex_state, row, eos_ids), 0
