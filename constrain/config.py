@@ -44,7 +44,9 @@ class Limits:
         max_grammar_symbols: total symbols on the right-hand sides of all rules.
         max_schema_depth: nesting depth of JSON Schema subschemas followed while compiling.
         max_compile_seconds: wall-clock budget for one compile.
-        max_earley_items: items in one Earley set (ambiguity bound at run time).
+        max_earley_items: Earley items one matcher may hold, all sets together, is 64 times
+            this (it bounds ambiguity and text length at run time; 12.8 million items, about
+            100 MB, by default).
         max_lexer_states: states of all lexer DFAs of one compiled grammar (about 1 KiB each).
         max_mask_cache_bytes: memory one compiled grammar may spend on memoized per-lexer-state
             masks (past it, masks are computed by a full walk).
