@@ -2267,6 +2267,11 @@ def grammar_from_json_schema(
         # No format checker: "format": "regex" would check patterns with Python's re, while
         # patterns are ECMAScript and get their own parser.
         error = jsonschema.exceptions.best_match(cls(cls.META_SCHEMA).iter_errors(root))
+    except RecursionError:
+        raise ResourceLimitError(
+            "the schema nests too deeply to check against its meta-schema "
+            f"(more than the interpreter's {sys.getrecursionlimit()} frames)"
+        ) from None
     except Exception as e:  # e.g. a $ref inside the meta-schema check that cannot resolve
         raise InvalidGrammarError(f"invalid schema: {e}") from None
     if error is not None:

@@ -554,3 +554,11 @@ def test_qwen2_tokens_one_by_one(qwen2_vocab):
         m = Matcher(compiled)
         accepted = all(m.accept_token(t) for t in ids) and m.is_accepting()
         assert accepted is ok
+
+
+def test_a_schema_nested_thousands_deep_is_a_resource_limit():
+    schema = {}
+    for _ in range(3000):
+        schema = {"items": schema}
+    with pytest.raises(ResourceLimitError, match="nests too deeply"):
+        grammar_from_json_schema(schema)
