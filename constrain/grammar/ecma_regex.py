@@ -40,6 +40,7 @@ from .ir import (
     chars,
     negate,
     normalize_ranges,
+    nullable,
     repeat,
     seq,
     subtract_ranges,
@@ -636,24 +637,6 @@ def ecma_search_regex(pattern: str, alphabet: Chars = ANY_CHAR) -> Regex:
 
 
 # --- a small matcher over IR (Brzozowski derivatives), for checks at compile time ------------
-
-
-@lru_cache(maxsize=65536)
-def nullable(r: Regex) -> bool:
-    """Whether ``r`` matches the empty string."""
-    if isinstance(r, Chars):
-        return False
-    if isinstance(r, Seq):
-        return all(nullable(x) for x in r.items)
-    if isinstance(r, Alt):
-        return any(nullable(x) for x in r.items)
-    if isinstance(r, Repeat):
-        return r.min == 0 or nullable(r.item)
-    if isinstance(r, And):
-        return all(nullable(x) for x in r.items)
-    if isinstance(r, Not):
-        return not nullable(r.item)
-    raise TypeError(f"not a regex: {r!r}")
 
 
 def _in(c: Chars, cp: int) -> bool:

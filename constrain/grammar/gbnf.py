@@ -48,10 +48,11 @@ from .ir import (
     Terminal,
     alt,
     normalize_ranges,
+    nullable,
     repeat,
     seq,
 )
-from .lark import matches_nothing, non_empty, nullable
+from .lark import matches_nothing, non_empty
 
 _SURROGATES = (0xD800, 0xDFFF)
 _SIMPLE_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\", '"': '"', "[": "[", "]": "]"}

@@ -14,6 +14,7 @@ and are used only when no grammar terminal accepts the lexeme.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Optional, Tuple, Union
 
 MAX_CODE_POINT = 0x10FFFF
@@ -183,6 +184,24 @@ def alt(*items: Regex) -> Regex:
             if sub not in flat:
                 flat.append(sub)
     return flat[0] if len(flat) == 1 else Alt(tuple(flat))
+
+
+@lru_cache(maxsize=65536)
+def nullable(r: Regex) -> bool:
+    """Whether ``r`` matches the empty string."""
+    if isinstance(r, Chars):
+        return False
+    if isinstance(r, Seq):
+        return all(nullable(x) for x in r.items)
+    if isinstance(r, Alt):
+        return any(nullable(x) for x in r.items)
+    if isinstance(r, Repeat):
+        return r.min == 0 or nullable(r.item)
+    if isinstance(r, And):
+        return all(nullable(x) for x in r.items)
+    if isinstance(r, Not):
+        return not nullable(r.item)
+    raise TypeError(f"not a regex: {r!r}")
 
 
 def repeat(item: Regex, min: int = 0, max: Optional[int] = None) -> Regex:

@@ -49,7 +49,7 @@ from ..errors import (
     UnsatisfiableGrammarError,
     UnsupportedFeatureError,
 )
-from .ecma_regex import ecma_search_regex, ir_fullmatch, nullable
+from .ecma_regex import ecma_search_regex, ir_fullmatch
 from .formats import INTEGER_FORMATS, KNOWN_FORMATS, SPEC_FORMATS, format_regex
 from .ir import (
     EMPTY,
@@ -69,6 +69,7 @@ from .ir import (
     chars,
     literal,
     normalize_ranges,
+    nullable,
     repeat,
     seq,
     subtract_ranges,
@@ -621,6 +622,19 @@ class _Layout:
 
 _APPLICATORS = ("allOf", "anyOf", "oneOf", "$ref", "$dynamicRef", "$recursiveRef", "if", "not", "dependentSchemas",
                 "dependencies", "contains")
+
+
+def _split_twos_fives(n: int):
+    """``(rest, a, b)`` with ``n == rest * 2**a * 5**b`` and ``rest`` prime to 10: a multiple of
+    ``2**a * 5**b`` is decided by its last ``max(a, b)`` decimal digits."""
+    twos = fives = 0
+    while n % 2 == 0:
+        n //= 2
+        twos += 1
+    while n % 5 == 0:
+        n //= 5
+        fives += 1
+    return n, twos, fives
 
 
 class _Compiler:
@@ -1622,13 +1636,7 @@ class _Compiler:
         """Integers that are multiples of p: True (all), a regex, or None (not expressible)."""
         if p <= 1:
             return True
-        q, twos, fives = p, 0, 0
-        while q % 2 == 0:
-            q //= 2
-            twos += 1
-        while q % 5 == 0:
-            q //= 5
-            fives += 1
+        q, twos, fives = _split_twos_fives(p)
         if q == 1:
             m = max(twos, fives)
             if 10**m // p <= 2000:
@@ -1661,13 +1669,7 @@ class _Compiler:
             return seq(whole, repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1))
         if p != 1:
             return None
-        qq, twos, fives = q, 0, 0
-        while qq % 2 == 0:
-            qq //= 2
-            twos += 1
-        while qq % 5 == 0:
-            qq //= 5
-            fives += 1
+        qq, twos, fives = _split_twos_fives(q)
         if qq != 1:
             return None
         m = max(twos, fives)

@@ -40,7 +40,7 @@ from ..errors import (
     UnsatisfiableGrammarError,
     UnsupportedFeatureError,
 )
-from .ir import EMPTY, NOTHING, Alt, And, Chars, Grammar, Not, Regex, Repeat, Rule, Seq, Terminal, alt, seq
+from .ir import EMPTY, NOTHING, Alt, And, Chars, Grammar, Not, Regex, Repeat, Rule, Seq, Terminal, alt, nullable, seq
 
 try:  # Python 3.11+
     import re._parser as _sre_parse  # type: ignore[import-not-found]
@@ -187,23 +187,6 @@ def _subpatterns(av) -> Iterable:
     elif isinstance(av, (tuple, list)):
         for item in av:
             yield from _subpatterns(item)
-
-
-def nullable(r: Regex) -> bool:
-    """Whether ``r`` matches the empty string."""
-    if isinstance(r, Chars):
-        return False
-    if isinstance(r, Seq):
-        return all(nullable(i) for i in r.items)
-    if isinstance(r, Alt):
-        return any(nullable(i) for i in r.items)
-    if isinstance(r, Repeat):
-        return r.min == 0 or nullable(r.item)
-    if isinstance(r, And):
-        return all(nullable(i) for i in r.items)
-    if isinstance(r, Not):
-        return not nullable(r.item)
-    raise TypeError(f"not a regex node: {r!r}")
 
 
 def non_empty(r: Regex) -> Regex:
