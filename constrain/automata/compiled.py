@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Optional
@@ -150,6 +151,9 @@ class CompiledGrammar:
                 f"rules={len(self.tables.rule_lhs)}, vocab_size={self.vocab.size})")
 
 
+_THREAD_RANGES = itertools.count(1)
+
+
 class _Scratch:
     """Per-thread work arrays of the kernels (see :meth:`CompiledGrammar.thread_scratch`)."""
 
@@ -159,8 +163,12 @@ class _Scratch:
         words = tables.num_words
         self.seen_build = np.zeros(positions, dtype=np.int64)
         self.seen_origin = np.zeros(positions, dtype=np.int64)
-        self.counter = np.zeros(1, dtype=np.int64)
+        # Build numbers are unique in the process (a matcher's sets remember theirs, and a
+        # matcher may move between threads): each thread counts in its own range.
+        self.counter = np.full(1, next(_THREAD_RANGES) << 40, dtype=np.int64)
         self.nt_stamp = np.zeros(len(tables.nonterminal_names), dtype=np.int64)
+        self.pairs = np.zeros((4096, 2), dtype=np.int64)
+        self.symbol_count = np.zeros(len(tables.nonterminal_names) + 1, dtype=np.int64)
         self.words = np.zeros(words, dtype=np.uint64)
         self.acc = np.zeros(words, dtype=np.uint64)
         self.need = np.zeros((64, words), dtype=np.uint64)

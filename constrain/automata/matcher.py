@@ -37,6 +37,9 @@ class Matcher:
         self._items = np.zeros((1024, 2), dtype=np.int32)
         self._set_starts = np.zeros(257, dtype=np.int32)
         self._set_lexstart = np.zeros(256, dtype=np.int32)
+        self._items_by_symbol = np.zeros_like(self._items)
+        self._set_build = np.zeros((256, 4), dtype=np.int64)
+        self._set_scan = np.zeros((256, compiled.tables.num_words), dtype=np.uint64)
         self._history: list = []
         self._terminated = False
         self._run(lambda L, P: (K.init_parser_kernel(self.compiled.kernel_grammar, L, P), 1, 0))
@@ -51,7 +54,8 @@ class Matcher:
         ``fork`` copies only the sets)."""
         scratch = self.compiled.thread_scratch()
         return (self._items, self._set_starts, self._set_lexstart, scratch.seen_build,
-                scratch.seen_origin, scratch.counter, scratch.words, scratch.acc, scratch.nt_stamp)
+                scratch.seen_origin, scratch.counter, scratch.words, scratch.acc, scratch.nt_stamp,
+                self._set_build, self._set_scan, self._items_by_symbol, scratch.symbol_count, scratch.pairs)
 
     def _grow(self) -> None:
         limit = self.compiled.limits.max_earley_items * 64
@@ -61,9 +65,12 @@ class Matcher:
                 "the grammar is too ambiguous or the text too long"
             )
         self._items = np.concatenate([self._items, np.zeros_like(self._items)])
+        self._items_by_symbol = np.concatenate([self._items_by_symbol, np.zeros_like(self._items_by_symbol)])
         n = self._set_lexstart.shape[0]
         self._set_starts = np.concatenate([self._set_starts, np.zeros(n, dtype=np.int32)])
         self._set_lexstart = np.concatenate([self._set_lexstart, np.zeros(n, dtype=np.int32)])
+        self._set_build = np.concatenate([self._set_build, np.zeros_like(self._set_build)])
+        self._set_scan = np.concatenate([self._set_scan, np.zeros_like(self._set_scan)])
 
     def _run(self, call):
         """Run ``call(L, P)`` until it needs no new lexer and no more room."""
@@ -227,9 +234,15 @@ class Matcher:
         twin = Matcher.__new__(Matcher)
         twin.__dict__.update(self.__dict__)
         used_items = int(self._set_starts[self._n_sets])
-        twin._items = self._items.copy() if used_items * 2 > self._items.shape[0] else self._items[: max(1024, 2 * used_items)].copy()
+        keep = self._items.shape[0] if used_items * 2 > self._items.shape[0] else max(1024, 2 * used_items)
+        twin._items = self._items[:keep].copy()
+        twin._items_by_symbol = self._items_by_symbol[:keep].copy()
         twin._set_starts = self._set_starts.copy()
         twin._set_lexstart = self._set_lexstart.copy()
+        # The twin keeps only the committed sets' items: forget how the others were built.
+        twin._set_build = self._set_build.copy()
+        twin._set_build[self._n_sets:] = 0
+        twin._set_scan = self._set_scan.copy()
         twin._history = list(self._history)
         return twin
 

@@ -17,12 +17,29 @@ for exactly those terminals (``vals == -1``: empty slot). Start states are never
 "the current lexeme is empty" is ``lex_state == set_lexstart[last set]``.
 
 ``P`` (parser state, mutated): ``(items, set_starts, set_lexstart, seen_build, seen_origin,
-counter, scratch, acc, nt_stamp)``. ``items`` is ``int32[capacity, 2]`` of (dotted position, origin set);
-set ``k`` is ``items[set_starts[k]:set_starts[k+1]]``. Only sets ``< n_sets`` are committed;
-anything past ``set_starts[n_sets]`` is scratch that a walk may overwrite, which is what makes
-popping a set free. ``seen_build``/``seen_origin`` (``int64[num_positions]``) stamp items of the
-set being built for O(1) de-duplication, ``nt_stamp`` (``int64[num_nonterminals]``) the
-nonterminals already predicted in it; ``counter[0]`` numbers builds.
+counter, scratch, acc, nt_stamp, set_build, set_scan, by_symbol, symbol_count, pairs)``. ``items`` is ``int32[capacity, 2]`` of
+(dotted position, origin set); set ``k`` is ``items[set_starts[k]:set_starts[k+1]]``. Only sets
+``< n_sets`` are committed; anything past ``set_starts[n_sets]`` is scratch that a walk may
+overwrite, which is what makes popping a set free. ``seen_build``/``seen_origin``
+(``int64[num_positions]``) stamp items of the set being built for O(1) de-duplication,
+``pairs`` (``int64[2^n, 2]``) the items whose position is already there with another origin,
+``nt_stamp`` (``int64[num_nonterminals]``) the nonterminals already predicted in it;
+``counter[0]`` numbers builds, uniquely in the process (each thread counts in its own range).
+
+Set ``k`` remembers how it was built: ``set_build[k, 0]`` is its build number (``DEAD_BUILD``
+when the last scan into ``k`` found nothing), ``set_build[k, 1]`` the build number of set
+``k - 1`` it was scanned from, and ``set_scan[k]`` the terminals scanned. A scan that would
+rebuild set ``k`` from the same set ``k - 1`` over the same terminals finds it intact and
+skips the work: nothing but building set ``k`` writes set ``k``'s items or these fields, and
+rebuilding set ``k - 1`` changes its build number. A mask walk pushes the same set many times
+(every token that ends a name with ``(``, ``)``, ``;`` ... scans the name from the same set).
+
+Completion looks up, in the origin set, the items waiting for the completed nonterminal. In an
+expression grammar one scan completes a chain of twenty rules against an origin set of hundreds
+of items, so a set larger than ``INDEX_MIN_ITEMS`` gets an index the first time it is looked
+up: ``by_symbol[set_starts[k]:set_starts[k] + set_build[k, 3]]`` holds its items that wait for
+a nonterminal, sorted by it (a counting sort over ``symbol_count``, a per-thread buffer), valid
+while ``set_build[k, 2] == set_build[k, 0]``.
 
 The lexing rule: a lexeme grows while the next byte keeps a live terminal alive; only when it
 cannot grow does it end, and then the set of live terminals accepting it is scanned (ignored
@@ -38,6 +55,14 @@ OK = 0
 DEAD = 1
 NEED_LEXER = 2
 OVERFLOW = 3
+
+#: ``set_build[k, 0]`` of a set whose last scan found no item.
+DEAD_BUILD = -2
+#: Slots probed in the item de-duplication table before scanning the set instead.
+PAIR_PROBES = 16
+_PAIR_HASH = np.uint64(0x9E3779B97F4A7C15)
+#: Origin sets up to this size are searched item by item.
+INDEX_MIN_ITEMS = 24
 
 _FNV_OFFSET = np.uint64(1469598103934665603)
 _FNV_PRIME = np.uint64(1099511628211)
@@ -86,16 +111,39 @@ def lexer_insert_kernel(keys, vals, words, start):
 
 
 @njit(**NJIT_OPTIONS)
-def _add_item(items, n_items, p, origin, set_begin, seen_build, seen_origin, build_id):
-    if seen_build[p] == build_id:
-        if seen_origin[p] == origin:
-            return n_items
-        for j in range(set_begin, n_items):
-            if items[j, 0] == p and items[j, 1] == origin:
-                return n_items
-    else:
+def _add_item(items, seen_build, seen_origin, pairs, n_items, p, origin, set_begin, build_id):
+    """Add item (``p``, ``origin``) to the set being built (items from ``set_begin``) unless it
+    is there. Returns the new item count, -1 when ``items`` is full.
+
+    The first origin of each position is checked in ``seen_origin``; further origins of the
+    same position (one expression nested in another predicts the same rules twice) go to the
+    open-addressing table ``pairs``, whose slots belong to the build stamped in them. A probe
+    that finds no slot within ``PAIR_PROBES`` falls back to scanning the set, so a crowded
+    table costs time, never a duplicate."""
+    if seen_build[p] != build_id:
         seen_build[p] = build_id
         seen_origin[p] = origin
+    elif seen_origin[p] == origin:
+        return n_items
+    else:
+        key = (np.int64(p) << 32) | np.int64(origin)
+        mask = pairs.shape[0] - 1
+        h = (np.uint64(key) * _PAIR_HASH) >> np.uint64(40)
+        slot = np.int64(h) & mask
+        placed = False
+        for _ in range(PAIR_PROBES):
+            if pairs[slot, 1] != build_id:
+                pairs[slot, 0] = key
+                pairs[slot, 1] = build_id
+                placed = True
+                break
+            if pairs[slot, 0] == key:
+                return n_items
+            slot = (slot + 1) & mask
+        if not placed:
+            for j in range(set_begin, n_items):
+                if items[j, 0] == p and items[j, 1] == origin:
+                    return n_items
     if n_items >= items.shape[0]:
         return -1
     items[n_items, 0] = p
@@ -104,6 +152,70 @@ def _add_item(items, n_items, p, origin, set_begin, seen_build, seen_origin, bui
 
 
 @njit(**NJIT_OPTIONS)
+def _index_set(G, P, o):
+    """Sort set ``o``'s items that wait for a nonterminal into ``by_symbol`` (see the module's
+    docstring). Returns how many there are."""
+    dot_symbol, num_t = G[0], G[9]
+    items, set_starts, set_build, by_symbol, count = P[0], P[1], P[9], P[11], P[12]
+    begin, end = set_starts[o], set_starts[o + 1]
+    for x in range(count.shape[0]):
+        count[x] = 0
+    for j in range(begin, end):
+        s = dot_symbol[items[j, 0]]
+        if s >= num_t:
+            count[s - num_t + 1] += 1
+    for x in range(1, count.shape[0]):
+        count[x] += count[x - 1]
+    n = count[count.shape[0] - 1]
+    for j in range(begin, end):
+        s = dot_symbol[items[j, 0]]
+        if s >= num_t:
+            at = begin + count[s - num_t]
+            count[s - num_t] += 1
+            by_symbol[at, 0] = items[j, 0]
+            by_symbol[at, 1] = items[j, 1]
+    set_build[o, 2] = set_build[o, 0]
+    set_build[o, 3] = n
+    return n
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _complete(G, P, o, lhs, n_items, begin, build_id):
+    """Advance over ``lhs`` every item of set ``o`` waiting for it, into the set being built
+    (items from ``begin``). Returns the new item count, -1 on overflow."""
+    dot_symbol = G[0]
+    items, set_starts, set_build, by_symbol = P[0], P[1], P[9], P[11]
+    seen_build, seen_origin, pairs = P[3], P[4], P[13]
+    lo, hi = set_starts[o], set_starts[o + 1]
+    if hi - lo <= INDEX_MIN_ITEMS:
+        for jj in range(lo, hi):
+            pp = items[jj, 0]
+            if dot_symbol[pp] == lhs:
+                n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pp + 1, items[jj, 1], begin, build_id)
+                if n_items < 0:
+                    return -1
+        return n_items
+    if set_build[o, 2] == set_build[o, 0]:
+        n = set_build[o, 3]
+    else:
+        n = _index_set(G, P, o)
+    end = lo + n
+    while lo < end:  # the first entry waiting for lhs or a later nonterminal
+        mid = (lo + end) >> 1
+        if dot_symbol[by_symbol[mid, 0]] < lhs:
+            lo = mid + 1
+        else:
+            end = mid
+    end = set_starts[o] + n
+    while lo < end and dot_symbol[by_symbol[lo, 0]] == lhs:
+        n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, by_symbol[lo, 0] + 1, by_symbol[lo, 1], begin, build_id)
+        if n_items < 0:
+            return -1
+        lo += 1
+    return n_items
+
+
+@njit(inline="always", **NJIT_OPTIONS)
 def _close_set(G, P, k, n_items, build_id):
     """Earley predict/complete to a fixed point over set ``k`` (items from ``set_starts[k]``).
 
@@ -116,7 +228,7 @@ def _close_set(G, P, k, n_items, build_id):
     num_t = G[9]
     pred_offsets, pred_positions, pred_nt_offsets, pred_nonterminals = G[11], G[12], G[13], G[14]
     use_closures = pred_offsets.shape[0] > 0
-    items, set_starts, seen_build, seen_origin, nt_stamp = P[0], P[1], P[3], P[4], P[8]
+    items, set_starts, seen_build, seen_origin, nt_stamp, pairs = P[0], P[1], P[3], P[4], P[8], P[13]
     begin = set_starts[k]
     j = begin
     while j < n_items:
@@ -130,43 +242,33 @@ def _close_set(G, P, k, n_items, build_id):
         s = dot_symbol[p]
         if s < 0:
             if o != k:
-                lhs = rule_lhs[dot_rule[p]]
-                for jj in range(set_starts[o], set_starts[o + 1]):
-                    pp = items[jj, 0]
-                    if dot_symbol[pp] == lhs:
-                        n_items = _add_item(
-                            items, n_items, pp + 1, items[jj, 1], begin, seen_build, seen_origin, build_id
-                        )
-                        if n_items < 0:
-                            return -1
+                n_items = _complete(G, P, o, rule_lhs[dot_rule[p]], n_items, begin, build_id)
+                if n_items < 0:
+                    return -1
         elif s >= num_t:
             n = s - num_t
             if use_closures:
                 if nt_stamp[n] != build_id:
                     for x in range(pred_offsets[n], pred_offsets[n + 1]):
-                        n_items = _add_item(
-                            items, n_items, pred_positions[x], k, begin, seen_build, seen_origin, build_id
-                        )
+                        n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pred_positions[x], k, begin, build_id)
                         if n_items < 0:
                             return -1
                     for x in range(pred_nt_offsets[n], pred_nt_offsets[n + 1]):
                         nt_stamp[pred_nonterminals[x]] = build_id
             else:
                 for ri in range(nt_rule_start[n], nt_rule_end[n]):
-                    n_items = _add_item(
-                        items, n_items, rule_first_dot[nt_rules[ri]], k, begin, seen_build, seen_origin, build_id
-                    )
+                    n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, rule_first_dot[nt_rules[ri]], k, begin, build_id)
                     if n_items < 0:
                         return -1
             if nullable[n]:
-                n_items = _add_item(items, n_items, p + 1, o, begin, seen_build, seen_origin, build_id)
+                n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, p + 1, o, begin, build_id)
                 if n_items < 0:
                     return -1
         j += 1
     return n_items
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _expected_terminals(G, P, k, out):
     """Bitset of the terminals set ``k`` can scan next, plus the ignored ones."""
     dot_symbol, ignore_mask, num_t = G[0], G[8], G[9]
@@ -189,7 +291,7 @@ def _set_is_complete(G, P, k):
     return False
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _finish_set(G, L, P, k, n_items):
     """Close set ``k``, record its end and its lexer. Returns a status."""
     set_starts, set_lexstart, counter, scratch = P[1], P[2], P[5], P[6]
@@ -197,6 +299,7 @@ def _finish_set(G, L, P, k, n_items):
     if n_items < 0:
         return OVERFLOW
     set_starts[k + 1] = n_items
+    P[9][k, 0] = counter[0]
     _expected_terminals(G, P, k, scratch)
     start = lexer_lookup_kernel(L[2], L[3], scratch)
     set_lexstart[k] = start
@@ -209,6 +312,7 @@ def _finish_set(G, L, P, k, n_items):
 def init_parser_kernel(G, L, P):
     """Set 0: the prediction of ``$start -> . start``. Returns a status (n_sets is then 1)."""
     items, set_starts, counter = P[0], P[1], P[5]
+    seen_build, seen_origin, pairs = P[3], P[4], P[13]
     pred_offsets, pred_positions, pred_nt_offsets, pred_nonterminals = G[11], G[12], G[13], G[14]
     counter[0] += 1
     build_id = counter[0]
@@ -218,13 +322,13 @@ def init_parser_kernel(G, L, P):
         # Nonterminal 0 is $start: add its whole prediction closure (origin 0), as a kernel
         # item predicting it would.
         for x in range(pred_offsets[0], pred_offsets[1]):
-            n_items = _add_item(items, n_items, pred_positions[x], 0, 0, P[3], P[4], build_id)
+            n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pred_positions[x], 0, 0, build_id)
             if n_items < 0:
                 return OVERFLOW
         for x in range(pred_nt_offsets[0], pred_nt_offsets[1]):
             P[8][pred_nonterminals[x]] = build_id
     else:
-        n_items = _add_item(items, 0, G[3][0], 0, 0, P[3], P[4], build_id)
+        n_items = _add_item(items, seen_build, seen_origin, pairs, 0, G[3][0], 0, 0, build_id)
         if n_items < 0:
             return OVERFLOW
     return _finish_set(G, L, P, 0, n_items)
@@ -233,25 +337,44 @@ def init_parser_kernel(G, L, P):
 @njit(**NJIT_OPTIONS)
 def _scan(G, L, P, n_sets, scan_words):
     """Push set ``n_sets``: advance every item of the last set over a terminal in
-    ``scan_words``. Returns a status; on OK or NEED_LEXER the set is fully built."""
+    ``scan_words``. Returns a status; on OK or NEED_LEXER the set is fully built. A set still
+    intact from the same scan of the same set is reused (see the module's docstring)."""
     dot_symbol, num_t = G[0], G[9]
     items, set_starts, seen_build, seen_origin, counter = P[0], P[1], P[3], P[4], P[5]
+    set_build, set_scan, pairs = P[9], P[10], P[13]
     k = n_sets
     if k + 1 >= set_starts.shape[0]:
         return OVERFLOW
+    parent = set_build[k - 1, 0]
+    if set_build[k, 1] == parent and set_build[k, 0] != 0:
+        same = True
+        for w in range(scan_words.shape[0]):
+            if set_scan[k, w] != scan_words[w]:
+                same = False
+                break
+        if same:
+            if set_build[k, 0] == DEAD_BUILD:
+                return DEAD
+            if P[2][k] >= 0:
+                return OK
     begin = set_starts[k]
     counter[0] += 1
     build_id = counter[0]
+    set_build[k, 0] = 0  # set k is being rebuilt: invalid until it is finished
+    set_build[k, 1] = parent
+    for w in range(scan_words.shape[0]):
+        set_scan[k, w] = scan_words[w]
     n_items = begin
     for j in range(set_starts[k - 1], begin):
         p = items[j, 0]
         s = dot_symbol[p]
         if 0 <= s < num_t:
             if (scan_words[s >> 6] >> np.uint64(s & 63)) & np.uint64(1):
-                n_items = _add_item(items, n_items, p + 1, items[j, 1], begin, seen_build, seen_origin, build_id)
+                n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, p + 1, items[j, 1], begin, build_id)
                 if n_items < 0:
                     return OVERFLOW
     if n_items == begin:
+        set_build[k, 0] = DEAD_BUILD
         return DEAD
     return _finish_set(G, L, P, k, n_items)
 

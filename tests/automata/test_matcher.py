@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import random
 
@@ -89,7 +90,30 @@ ATOMS = cfg(
     ignore=["WS", "COMMENT"],
 )
 
-GRAMMARS = {"parens": PARENS, "sums": SUMS, "ambiguous": AMBIGUOUS, "jsonish": JSONISH, "atoms": ATOMS}
+
+def precedence_ladder(levels: int) -> Grammar:
+    """``e0 -> e0 OPi e1 | e1 ... -> ( e0 ) | NUM``: one scan completes a chain of ``levels``
+    rules against origin sets of more than ``INDEX_MIN_ITEMS`` items, so completion goes
+    through the set index."""
+    rules = {f"e{i}": [f"e{i} OP{i} e{i + 1}", f"e{i + 1}"] for i in range(levels)}
+    rules[f"e{levels}"] = ["LP e0 RP", "NUM", f"MINUS e{levels}"]
+    ops = "+-*/%<>=&|^!~@#$?"
+    terminals = {f"OP{i}": literal(ops[i]) for i in range(levels)}
+    terminals.update({"LP": literal("("), "RP": literal(")"), "NUM": DIGITS, "MINUS": literal("_")})
+    return cfg("e0", rules, terminals)
+
+
+LADDER = precedence_ladder(16)
+# Every string of two and three of these characters: most tokens end two lexemes, so walks
+# and accepted tokens push sets above sets that were themselves just rebuilt.
+LADDER_VOCAB = Vocabulary(
+    [bytes([b]) for b in range(256)]
+    + [bytes(p) for n in (2, 3) for p in itertools.product(b"12(+)*_", repeat=n)] + [b""],
+    eos_token_ids={256 + 7 ** 2 + 7 ** 3},
+)
+
+GRAMMARS = {"parens": PARENS, "sums": SUMS, "ambiguous": AMBIGUOUS, "jsonish": JSONISH, "atoms": ATOMS,
+            "ladder": LADDER}
 
 grammar__accepted__rejected = [
     ("parens", ["", "a", "()", "(a)(a)a", "((()))a"], ["(", ")", "(()", "b", "a)"]),
@@ -97,6 +121,7 @@ grammar__accepted__rejected = [
     ("ambiguous", ["", "a", "ab", "aab", "abab", "aaa"], ["b", "ba", "abb"]),
     ("atoms", ["a", "a b", " a ;c d\n b/", "a;x\n"], ["", "; a", " ;b", "/"]),
     ("jsonish", ['"x"', "[1,-2]", '{"a":true}', '{"a":[null,"é"]}', "[]", '"a"'], ['{"b":1}', "[1,]", "tru", '"a', "[1]]"]),
+    ("ladder", ["1", "1+2*3", "((1-_2)*3)@4", "_(1)$2#3"], ["", "+1", "1+", "(1", "1)", "1++2"]),
 ]
 
 
@@ -149,6 +174,97 @@ def test_accept_token_agrees_with_mask_along_random_walks():
             assert m.accept_token(t)
             if m.is_terminated():
                 break
+
+
+@pytest.mark.parametrize("name,vocab", [("ladder", LADDER_VOCAB), ("jsonish", TOY), ("ambiguous", TOY)])
+def test_reused_sets_give_the_masks_of_a_fresh_matcher(name, vocab):
+    """Sets a scan finds intact are reused, and origin sets are indexed on first look-up;
+    whatever a matcher went through (masks, rollbacks, forks, another thread), its mask equals
+    that of a fresh matcher fed the same bytes, and the twin's."""
+    import threading
+
+    rng = random.Random(7)
+    compiled = compile(GRAMMARS[name], vocab)
+    bitmask = constrain.allocate_token_bitmask(1, vocab.size)
+    fresh_mask = constrain.allocate_token_bitmask(1, vocab.size)
+
+    def check(m, text):
+        m.fill_next_token_bitmask(bitmask)
+        fresh = Matcher(compiled)
+        assert fresh.accept_bytes(text)
+        fresh.fill_next_token_bitmask(fresh_mask)
+        assert (bitmask == fresh_mask).all(), text
+        if rng.random() > 0.1:
+            return
+        twin = NaiveMatcher(compiled)
+        assert twin.advance(text)
+        assert (unpack_bitmask(bitmask[0], vocab.size) == naive_mask(twin, compiled)).all(), text
+
+    for _ in range(8):
+        m = Matcher(compiled)
+        tokens = []
+        for _ in range(12):
+            m.fill_next_token_bitmask(bitmask)
+            allowed = [t for t in np.nonzero(unpack_bitmask(bitmask[0], vocab.size))[0] if t not in vocab.eos_token_ids]
+            if not allowed:
+                break
+            t = int(rng.choice(allowed))
+            assert m.accept_token(t)
+            tokens.append(t)
+            if rng.random() < 0.3 and len(tokens) > 1:
+                k = rng.randint(1, len(tokens))
+                m.rollback(k)
+                del tokens[-k:]
+            text = b"".join(vocab.token_bytes[t] for t in tokens)
+            check(m, text)
+            if rng.random() < 0.3:
+                twin = m.fork()
+                check(twin, text)
+                m = twin
+            if rng.random() < 0.3:
+                worker = threading.Thread(target=check, args=(m, text))
+                worker.start()
+                worker.join()
+
+
+def test_fork_forgets_sets_past_the_items_it_copies():
+    """A fork copies the items of the committed sets only; sets built past them (then rolled
+    back) must be rebuilt in the twin, not reused."""
+    compiled = compile(LADDER, BYTES)
+    text = b"1" + b"+(1*2)" * 40
+    m = Matcher(compiled)
+    for b in text:
+        assert m.accept_token(b)
+    assert m._items.shape[0] > 1024  # the sets grew the items array
+    m.rollback(len(text) - 1)
+    twin = m.fork()
+    assert twin._items.shape[0] < m._items.shape[0]
+    reusable = np.flatnonzero(twin._set_build[:, 0] != 0)
+    assert (twin._set_starts[reusable + 1] <= twin._items.shape[0]).all()
+    fresh = Matcher(compiled)
+    assert fresh.accept_token(text[0])
+    a, b_ = (constrain.allocate_token_bitmask(1, BYTES.size) for _ in range(2))
+    for b in text[1:]:
+        assert twin.accept_token(b) and fresh.accept_token(b)
+        twin.fill_next_token_bitmask(a)
+        fresh.fill_next_token_bitmask(b_)
+        assert (a == b_).all()
+    assert twin.is_accepting()
+
+
+def test_crowded_pair_table_falls_back_to_scanning():
+    """An ambiguous grammar puts one position into a set with many origins; with a table of
+    four slots the de-duplication must fall back to scanning the set, and still agree."""
+    compiled = compile(AMBIGUOUS, BYTES)
+    compiled.thread_scratch().pairs = np.zeros((4, 2), dtype=np.int64)
+    for text in [b"a" * 30, b"ab" * 12 + b"a", b"aab" * 8]:
+        m, twin = Matcher(compiled), NaiveMatcher(compiled)
+        assert m.accept_bytes(text) and twin.advance(text)
+        assert m.is_accepting() == twin.is_accepting()
+        bitmask = constrain.allocate_token_bitmask(1, BYTES.size)
+        m.fill_next_token_bitmask(bitmask)
+        assert (unpack_bitmask(bitmask[0], BYTES.size) == naive_mask(twin, compiled)).all()
+    assert not Matcher(compiled).accept_bytes(b"a" * 20 + b"bb")
 
 
 def test_eos_only_when_complete_and_terminates():
