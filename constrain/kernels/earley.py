@@ -151,7 +151,7 @@ def _add_item(items, seen_build, seen_origin, pairs, n_items, p, origin, set_beg
     return n_items + 1
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _index_set(G, P, o):
     """Sort set ``o``'s items that wait for a nonterminal into ``by_symbol`` (see the module's
     docstring). Returns how many there are."""
@@ -334,19 +334,15 @@ def init_parser_kernel(G, L, P):
     return _finish_set(G, L, P, 0, n_items)
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _scan(G, L, P, n_sets, scan_words):
     """Push set ``n_sets``: advance every item of the last set over a terminal in
     ``scan_words``. Returns a status; on OK or NEED_LEXER the set is fully built. A set still
-    intact from the same scan of the same set is reused (see the module's docstring)."""
-    dot_symbol, num_t = G[0], G[9]
-    items, set_starts, seen_build, seen_origin, counter = P[0], P[1], P[3], P[4], P[5]
-    set_build, set_scan, pairs = P[9], P[10], P[13]
+    intact from the same scan of the same set is reused (see the module's docstring); the
+    check is inlined so that a reuse costs no call."""
+    set_build, set_scan = P[9], P[10]
     k = n_sets
-    if k + 1 >= set_starts.shape[0]:
-        return OVERFLOW
-    parent = set_build[k - 1, 0]
-    if set_build[k, 1] == parent and set_build[k, 0] != 0:
+    if k + 1 < P[1].shape[0] and set_build[k, 1] == set_build[k - 1, 0] and set_build[k, 0] != 0:
         same = True
         for w in range(scan_words.shape[0]):
             if set_scan[k, w] != scan_words[w]:
@@ -357,11 +353,23 @@ def _scan(G, L, P, n_sets, scan_words):
                 return DEAD
             if P[2][k] >= 0:
                 return OK
+    return _build_set(G, L, P, n_sets, scan_words)
+
+
+@njit(**NJIT_OPTIONS)
+def _build_set(G, L, P, n_sets, scan_words):
+    """:func:`_scan` without the reuse: build set ``n_sets`` and record how."""
+    dot_symbol, num_t = G[0], G[9]
+    items, set_starts, seen_build, seen_origin, counter = P[0], P[1], P[3], P[4], P[5]
+    set_build, set_scan, pairs = P[9], P[10], P[13]
+    k = n_sets
+    if k + 1 >= set_starts.shape[0]:
+        return OVERFLOW
     begin = set_starts[k]
     counter[0] += 1
     build_id = counter[0]
     set_build[k, 0] = 0  # set k is being rebuilt: invalid until it is finished
-    set_build[k, 1] = parent
+    set_build[k, 1] = set_build[k - 1, 0]
     for w in range(scan_words.shape[0]):
         set_scan[k, w] = scan_words[w]
     n_items = begin
