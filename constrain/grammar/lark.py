@@ -71,9 +71,18 @@ def _lark():
 
 
 class _Locations:
-    """Lines of definitions, literals and directives, read from Lark's parse of the text."""
+    """Lines of definitions, literals and directives, read from Lark's parse of the text.
+    Only messages need them, so the text is parsed (a second time) on first use."""
 
-    def __init__(self, tree, text: str) -> None:
+    def __init__(self, parse, text: str) -> None:
+        self._parse, self._text = parse, text
+        self._read = False
+
+    def _read_tree(self) -> None:
+        if self._read:
+            return
+        self._read = True
+        tree, text = self._parse(), self._text
         self.definitions: Dict[str, int] = {}  # rule/terminal name -> line
         self.imports: Dict[str, int] = {}  # imported (possibly aliased) name -> line
         self.literals: Dict[str, Tuple[int, int]] = {}  # raw literal text -> (line, column)
@@ -96,7 +105,12 @@ class _Locations:
                 for name in m.group(1).split():
                     self.declares.setdefault(name, lineno)
 
+    def line_of_declare(self, name: str) -> Optional[int]:
+        self._read_tree()
+        return self.declares.get(name)
+
     def of_terminal(self, name: str, raw: Optional[str]) -> str:
+        self._read_tree()
         if raw is not None and raw in self.literals:
             line, column = self.literals[raw]
             return f"line {line}, column {column}"
@@ -107,6 +121,7 @@ class _Locations:
         return f"terminal {name}"
 
     def of_rule(self, name: str) -> str:
+        self._read_tree()
         if name in self.definitions:
             return f"line {self.definitions[name]} (rule {name})"
         return f"rule {name}"
@@ -264,7 +279,6 @@ def grammar_from_lark(
     where = f" in {path}" if path is not None else ""
 
     try:
-        tree = load_grammar._parse_grammar(text, source)
         builder = load_grammar.GrammarBuilder(False, [os.fspath(p) for p in import_paths])
         builder.load_grammar(text, source)
         lark_grammar = builder.build()
@@ -282,7 +296,7 @@ def grammar_from_lark(
     except OSError as exc:  # an %import that was not found
         raise InvalidGrammarError(f"Lark grammar{where}: cannot import {exc.filename or exc}") from None
 
-    locations = _Locations(tree, text)
+    locations = _Locations(lambda: load_grammar._parse_grammar(text, source), text)
     features: List[Feature] = []
     warnings: List[str] = []
 
@@ -290,7 +304,7 @@ def grammar_from_lark(
     for r in lark_rules:
         for sym in r.expansion:
             if sym.is_term and sym.name not in defined_terms:
-                line = locations.declares.get(sym.name)
+                line = locations.line_of_declare(sym.name)
                 features.append(Feature("lark", f"%declare {sym.name}", f"line {line}" if line else f"terminal {sym.name}"))
         if r.options and r.options.priority not in (None, 0):
             msg = f"rule priority {r.origin.name}.{r.options.priority} dropped ({locations.of_rule(r.origin.name)})"
@@ -300,22 +314,24 @@ def grammar_from_lark(
     # Terminals: Python regex -> IR.
     regexes: Dict[str, Regex] = {}
     for td in terminal_defs:
-        location = locations.of_terminal(td.name, td.pattern.raw)
+        def location(td=td) -> str:
+            return locations.of_terminal(td.name, td.pattern.raw)
+
         if td.priority not in (None, 0):
-            features.append(Feature("lark", f"terminal priority {td.name}.{td.priority}", location))
+            features.append(Feature("lark", f"terminal priority {td.name}.{td.priority}", location()))
         pattern = td.pattern.to_regexp()
         pattern = _COMMON_REPLACEMENTS.get(pattern, pattern)
         unsupported = _match_only_features(pattern)
         if unsupported:
-            features.extend(Feature("lark", f"{f} in terminal {td.name}", location) for f in unsupported)
+            features.extend(Feature("lark", f"{f} in terminal {td.name}", location()) for f in unsupported)
             continue
         try:
             regexes[str(td.name)] = parse_regex(pattern)
         except UnsupportedFeatureError as exc:
             for f in exc.features:
-                features.append(Feature("lark", f"{f.name} in terminal {td.name}", location))
+                features.append(Feature("lark", f"{f.name} in terminal {td.name}", location()))
         except InvalidGrammarError as exc:
-            raise InvalidGrammarError(f"Lark grammar{where}: bad regex in terminal {td.name} at {location}: {exc}") from None
+            raise InvalidGrammarError(f"Lark grammar{where}: bad regex in terminal {td.name} at {location()}: {exc}") from None
     if features:
         raise UnsupportedFeatureError(
             features, hint="rewrite these terminals without them (see docs/grammars.md)"
