@@ -21,18 +21,22 @@ from ..config import SHARED_MASK_CACHE_BYTES
 from ..kernels import earley as K
 from ..vocab import Vocabulary
 from .fsm import ByteDFA
-from .slices import ascii_mixed, byte_representatives, safe_length_limit, safe_live_states, string_slice
+from .slices import (ascii_dead, ascii_mixed, byte_representatives, final_length, safe_length_limit, safe_live_states,
+                     string_slice)
 
 
 def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict, closed: bool = False,
-                 limit: Optional[int] = None):
+                 limit: Optional[int] = None, chunk: Optional[int] = None):
     """Run ``lexeme_mask_kernel``; frontier sorted by (state, byte). Returns
     (inside, frontier nodes, frontier states, stop or None, trie).
 
     Where JSON-string characters alone decide the string slice (``safe_length_limit``, or
     ``closed``: the caller knows the state keeps every slice token), the slice is taken at once
     and only the other tokens' trie is walked (see ``constrain.automata.slices``); the frontier
-    then indexes that trie. ``limit``, when given, is the caller's ``safe_length_limit``."""
+    then indexes that trie. Where they lead to a final state after ``m`` characters
+    (``final_length``: a chunk of a long string), the slice tokens of at most ``m``
+    characters are taken at once and the few longer ones walked with the others. ``limit`` and ``chunk``, when
+    given, are the caller's ``safe_length_limit`` and ``final_length``."""
     trie = vocab.trie
     slice_mask = None
     string = string_slice(vocab)
@@ -40,10 +44,14 @@ def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict,
         limit = string.max_length if closed else safe_length_limit(trans, final, accept, state, string.max_length, memo)
     if limit >= 0:
         trie, slice_mask = string.rest, string.up_to[limit]
-    n = trie.byte.shape[0]
-    nodes = np.zeros(n, dtype=np.int32)
-    states = np.zeros(n, dtype=np.int32)
-    lex_at = np.zeros(int(trie.depth.max()) + 2 if n > 1 else 2, dtype=np.int32)
+    else:
+        if chunk is None and not ascii_mixed(trans, state):
+            chunk = final_length(trans, final, state, string.max_length, memo)
+        if chunk is not None and chunk >= string.long_from:
+            # A token of exactly ``chunk`` characters ends the lexeme with the token, in a
+            # final state of a terminal the parser expects: allowed, like the shorter ones.
+            trie, slice_mask = string.long_rest, string.up_to[chunk]
+    nodes, states, lex_at = _frontier_buffers(trie)
     inside = np.zeros((vocab.size + 31) // 32, dtype=np.uint32)
     stop = np.zeros_like(inside)
     count, root_end = K.lexeme_mask_kernel(
@@ -55,6 +63,28 @@ def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict,
     order = np.lexsort((trie.byte[nodes[:count]], states[:count]))
     return (inside, nodes[:count][order].copy(), states[:count][order].copy(),
             (stop if root_end else None), trie)
+
+
+_buffers = threading.local()
+
+
+def _frontier_buffers(trie):
+    """Per-thread work arrays for ``lexeme_mask_kernel`` on ``trie``: a frontier can hold every
+    node, so they are trie-sized, and allocating (and zeroing) them at every call cost more
+    than the walk of a short literal's state."""
+    cache = getattr(_buffers, "by_trie", None)
+    if cache is None:
+        cache = _buffers.by_trie = {}
+    key = id(trie)
+    found = cache.get(key)
+    if found is None or found[0] is not trie:
+        n = trie.byte.shape[0]
+        depth = int(trie.depth.max()) + 2 if n > 1 else 2
+        if len(cache) >= 8:
+            cache.clear()
+        found = cache[key] = (trie, np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32),
+                              np.zeros(depth, dtype=np.int32))
+    return found[1], found[2], found[3]
 
 
 def run_ends(keys: np.ndarray) -> np.ndarray:
@@ -85,7 +115,8 @@ def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
     accept = dfa.accepting.astype(np.uint64).reshape(-1, 1)
     final = dfa.accepting & (trans < 0).all(axis=1)
     inside, nodes, states, stop, trie = lexeme_mask(
-        vocab, trans, accept, final, state, _successor_memo(dfa), limit=terminal_slice_limit(vocab, dfa, state))
+        vocab, trans, accept, final, state, _successor_memo(dfa), limit=terminal_slice_limit(vocab, dfa, state),
+        chunk=_terminal_final_length(vocab, dfa, state))
     consumed = (trans[states, trie.byte[nodes]] >= 0) if len(nodes) else np.zeros(0, dtype=bool)
     order = np.lexsort((trie.byte[nodes], consumed))
     nodes, consumed = nodes[order].copy(), consumed[order].astype(np.int32)
@@ -116,17 +147,55 @@ def terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
         reps = memo.get("reps")
         if reps is None:
             reps = memo["reps"] = byte_representatives(dfa.byte_classes())
-            memo["live_states"] = safe_live_states(dfa.transitions, final, reps)
+        live = None
+        if not ascii_dead(dfa.transitions, state):
+            # Only a state that every safe ASCII character continues can keep every slice
+            # token; the fixed point over all states is worth computing for it alone.
+            live = memo.get("live_states")
+            if live is None:
+                live = memo["live_states"] = safe_live_states(dfa.transitions, final, reps)
         limit = limits[(max_length, state)] = safe_length_limit(
-            dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length, memo, reps,
-            memo["live_states"])
+            dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length, memo, reps, live)
     return limit
 
 
+_SUCCESSOR_MEMOS: "OrderedDict" = OrderedDict()
+_MAX_SUCCESSOR_MEMOS = 4096
+
+
+def _terminal_final_length(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
+    """``final_length`` on a terminal's own DFA, memoized on the DFA."""
+    memo = _successor_memo(dfa)
+    max_length = string_slice(vocab).max_length
+    lengths = memo.setdefault("final_lengths", {})
+    found = lengths.get((max_length, state))
+    if found is None:
+        if ascii_mixed(dfa.transitions, state):
+            found = -1
+        else:
+            final = memo.get("final")
+            if final is None:
+                final = memo["final"] = dfa.accepting & (dfa.transitions < 0).all(axis=1)
+            found = final_length(dfa.transitions, final, state, max_length, memo)
+        lengths[(max_length, state)] = found
+    return found
+
+
 def _successor_memo(dfa: ByteDFA) -> dict:
+    """What the slice tests learned about ``dfa`` (successors, limits, live states), shared by
+    every equal DFA of the process: each schema compiles its own string and number DFAs, and
+    the tests cost about a millisecond per DFA."""
     memo = getattr(dfa, "_constrain_successors", None)
     if memo is None:
-        memo = {}
+        key = _dfa_digest(dfa)
+        with _shared_lock:
+            memo = _SUCCESSOR_MEMOS.get(key)
+            if memo is None:
+                memo = _SUCCESSOR_MEMOS[key] = {}
+                if len(_SUCCESSOR_MEMOS) > _MAX_SUCCESSOR_MEMOS:
+                    _SUCCESSOR_MEMOS.popitem(last=False)
+            else:
+                _SUCCESSOR_MEMOS.move_to_end(key)
         object.__setattr__(dfa, "_constrain_successors", memo)
     return memo
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ResourceLimitError
 from ..kernels.earley import lexer_insert_kernel, lexer_lookup_kernel
-from ..kernels.lexer import OVERFLOW, lexer_expand_kernel, lexer_table_insert_kernel
+from ..kernels.lexer import OVERFLOW, lexer_expand_kernel, lexer_table_rehash_kernel
 from .fsm import ByteDFA
 from .tables import bitset_members
 
@@ -150,9 +150,8 @@ class LexerCache:
             self._comp_state = _resized(self._comp_state, size)
         if 4 * (indexed + 1) > self._table.shape[0]:
             table = np.full(2 * self._table.shape[0], -1, dtype=np.int32)
-            for state in self._table[self._table >= 0]:
-                lexer_table_insert_kernel(self._comp_offsets, self._comp_terminal, self._comp_state,
-                                          table, int(state))
+            lexer_table_rehash_kernel(self._comp_offsets, self._comp_terminal, self._comp_state,
+                                      self._table, table)
             self._table = table
 
     def _rehash_keys(self, old_keys, old_vals, capacity: int):

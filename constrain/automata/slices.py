@@ -145,6 +145,11 @@ def ascii_mixed(trans: np.ndarray, state: int) -> bool:
     return bool(alive.any() and not alive.all())
 
 
+def ascii_dead(trans: np.ndarray, state: int) -> bool:
+    """Whether no safe ASCII character continues ``state`` (the end of a literal)."""
+    return bool((trans[state, _SAFE_ASCII] < 0).all())
+
+
 def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, state: int,
                       max_length: int, memo: dict, reps=_IDENTITY, live=None) -> int:
     """How many safe characters a lexeme at ``state`` can take, when that alone decides every
@@ -174,6 +179,30 @@ def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, 
     return max_length
 
 
+def final_length(trans: np.ndarray, final: np.ndarray, state: int, max_length: int, memo: dict,
+                 reps=_IDENTITY) -> int:
+    """``m`` when every string of safe characters leads ``state`` through a chain of single
+    states, none final, to one final state after exactly ``m`` characters (a chunk of a long
+    string: slice tokens shorter than ``m`` stay in the lexeme, longer ones end it); -1
+    otherwise. ``memo`` as for :func:`safe_length_limit`."""
+    current = state
+    for length in range(1, max_length + 1):
+        nxt = memo.get(current)
+        if nxt is None:
+            nxt = memo[current] = _successor_or_dead(trans, final, current, reps)
+        if nxt >= 0:
+            current = nxt
+            continue
+        if nxt == _ALL_DEAD:
+            return -1
+        key = ("final", current)
+        target = memo.get(key)
+        if target is None:
+            target = memo[key] = _successor(trans, np.zeros_like(final), current, reps)
+        return length if target >= 0 and final[target] else -1
+    return -1
+
+
 class StringSlice:
     """The slice of one vocabulary: its tokens as a bitmask, and the trie of all others.
 
@@ -183,7 +212,13 @@ class StringSlice:
         max_length: the most characters in one slice token.
         up_to: ``uint32[max_length + 1, words]``; row ``m`` holds the slice tokens of at most
             ``m`` characters.
+        long_from: slice tokens of more characters than this are few (690 of Qwen2's).
+        long_rest: the trie of the tokens outside the slice and of the slice tokens longer
+            than ``long_from`` characters: where a chunk ends after ``m >= long_from``
+            characters, ``up_to[m]`` is taken at once and this trie walked.
     """
+
+    long_from = 16
 
     def __init__(self, vocab: Vocabulary) -> None:
         safe = [i for i, data in enumerate(vocab.token_bytes)
@@ -197,8 +232,10 @@ class StringSlice:
         np.bitwise_or.at(self.up_to, (lengths, ids >> 5), (np.uint32(1) << (ids & 31).astype(np.uint32)))
         np.bitwise_or.accumulate(self.up_to, axis=0, out=self.up_to)
         self.mask = self.up_to[self.max_length].copy()
-        excluded = set(vocab.special_token_ids) | set(vocab.eos_token_ids) | set(safe)
-        self.rest = TokenTrie.build(vocab.token_bytes, excluded=excluded)
+        specials = set(vocab.special_token_ids) | set(vocab.eos_token_ids)
+        self.rest = TokenTrie.build(vocab.token_bytes, excluded=specials | set(safe))
+        short = {i for i, n in zip(safe, lengths.tolist()) if n <= self.long_from}
+        self.long_rest = TokenTrie.build(vocab.token_bytes, excluded=specials | short)
 
 
 _lock = threading.Lock()

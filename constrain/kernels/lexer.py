@@ -42,6 +42,14 @@ def lexer_table_insert_kernel(comp_offsets, comp_terminal, comp_state, table, st
 
 
 @njit(**NJIT_OPTIONS)
+def lexer_table_rehash_kernel(comp_offsets, comp_terminal, comp_state, old_table, table):
+    """Index in ``table`` (empty, with room) every state indexed in ``old_table``."""
+    for slot in range(old_table.shape[0]):
+        if old_table[slot] >= 0:
+            lexer_table_insert_kernel(comp_offsets, comp_terminal, comp_state, table, old_table[slot])
+
+
+@njit(**NJIT_OPTIONS)
 def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, comp_terminal,
                         comp_state, trans, accept, final, table, counts):
     """Compute the transitions of every state from ``counts[2]`` on, interning new states.

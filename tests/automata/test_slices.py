@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from constrain.automata.fsm import regex_to_dfa
-from constrain.automata.slices import is_safe_text, safe_length_limit, safe_live_states
+from constrain.automata.slices import final_length, is_safe_text, safe_length_limit, safe_live_states
 from constrain.grammar.regex import parse_regex
 
 text__safe = [
@@ -88,3 +88,24 @@ def test_a_string_other_than_some_names_keeps_every_slice_token():
     final, accept, live = _tables(dfa)
     for prefix in (b'"', b'"na', b'"name', b'"x'):
         assert safe_length_limit(dfa.transitions, final, accept, dfa.run(prefix), 16, {}, live=live) == 16
+
+
+# (regex, prefix, characters to the final state with max_length 40, or -1)
+pattern__prefix__final = [
+    (r'"[^"\\]{32}', b'"', 32),  # the first chunk of a long string
+    (r'"[^"\\]{32}', b'"abc', 29),
+    (r'[^"\\]{32}', b"", 32),  # a middle chunk
+    (r'"[^"\\]{0,31}"', b'"', -1),  # dead, not final, after 31
+    (r'"[^"\\]*"', b'"', -1),  # loops
+    (r'"[^"\\]{50}', b'"', -1),  # further than max_length
+    (r'"[a-z]{5}', b'"', -1),  # some characters die at once
+    (r'"([^"\\]{3}|[^"\\]{5})', b'"', 5),  # accepting on the way is still inside
+    (r'"([^"\\]{3}|[^"\\]{5}x)', b'"', -1),  # final after 3, or on to 5
+]
+
+
+@pytest.mark.parametrize("pattern,prefix,length", pattern__prefix__final)
+def test_final_length(pattern, prefix, length):
+    dfa = regex_to_dfa(parse_regex(pattern))
+    final, _, _ = _tables(dfa)
+    assert final_length(dfa.transitions, final, dfa.run(prefix), 40, {}) == length
