@@ -151,3 +151,36 @@ def unpack_bitmask(row: np.ndarray, vocab_size: int) -> np.ndarray:
     """Bool mask from one int32 bitmask row."""
     bits = np.unpackbits(row.view(np.uint8), bitorder="little")
     return bits[:vocab_size].astype(bool)
+
+
+def naive_safe_successor(trans: np.ndarray, final: np.ndarray, state: int, reps) -> int:
+    """Twin of ``constrain.kernels.slices.safe_successor_kernel``: the one state every safe
+    character (every representative byte of ``reps``, from ``byte_representatives``) leads
+    ``state`` to; -1 when several, or a dead or final state on the way; -2 when every safe
+    character is dead."""
+    from constrain.automata.slices import _MULTIBYTE
+
+    if (trans[state, reps["ascii"]] < 0).all() and all(
+        (trans[state, reps[lead]] < 0).all() for lead, *_ in _MULTIBYTE
+    ):
+        return -2
+    if final[state]:
+        return -1
+    targets = set(trans[state, reps["ascii"]].tolist())
+    for ranges in _MULTIBYTE:
+        current = {state}
+        for depth, r in enumerate(ranges):
+            reached = set()
+            for s in current:
+                seen = trans[s, reps[r]]
+                if (seen < 0).any():
+                    return -1
+                reached.update(seen.tolist())
+            if depth < len(ranges) - 1 and any(final[s] for s in reached):
+                return -1
+            current = reached
+        targets |= current
+    if len(targets) != 1:
+        return -1
+    (target,) = targets
+    return -1 if target < 0 or final[target] else target

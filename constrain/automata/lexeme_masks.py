@@ -26,7 +26,7 @@ from .slices import (ascii_dead, ascii_mixed, byte_representatives, final_length
 
 
 def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict, closed: bool = False,
-                 limit: Optional[int] = None, chunk: Optional[int] = None):
+                 limit: Optional[int] = None, chunk: Optional[int] = None, reps: Optional[dict] = None):
     """Run ``lexeme_mask_kernel``; frontier sorted by (state, byte). Returns
     (inside, frontier nodes, frontier states, stop or None, trie).
 
@@ -36,17 +36,19 @@ def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict,
     then indexes that trie. Where they lead to a final state after ``m`` characters
     (``final_length``: a chunk of a long string), the slice tokens of at most ``m``
     characters are taken at once and the few longer ones walked with the others. ``limit`` and ``chunk``, when
-    given, are the caller's ``safe_length_limit`` and ``final_length``."""
+    given, are the caller's ``safe_length_limit`` and ``final_length``; ``reps``, one byte per
+    class of ``trans``'s columns (``byte_representatives``), speeds the tests up."""
+    reps = reps if reps is not None else byte_representatives()
     trie = vocab.trie
     slice_mask = None
     string = string_slice(vocab)
     if limit is None:
-        limit = string.max_length if closed else safe_length_limit(trans, final, accept, state, string.max_length, memo)
+        limit = string.max_length if closed else safe_length_limit(trans, final, accept, state, string.max_length, memo, reps)
     if limit >= 0:
         trie, slice_mask = string.rest, string.up_to[limit]
     else:
         if chunk is None and not ascii_mixed(trans, state):
-            chunk = final_length(trans, final, state, string.max_length, memo)
+            chunk = final_length(trans, final, state, string.max_length, memo, reps)
         if chunk is not None and chunk >= string.long_from:
             # A token of exactly ``chunk`` characters ends the lexeme with the token, in a
             # final state of a terminal the parser expects: allowed, like the shorter ones.

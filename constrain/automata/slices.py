@@ -12,9 +12,12 @@ is llguidance's slicer idea, with an exact closure test instead of a regex conta
 from __future__ import annotations
 
 import threading
+from typing import Optional
 
 import numpy as np
 
+from ..kernels.slices import ALL_DEAD as KERNEL_ALL_DEAD
+from ..kernels.slices import SEVERAL, safe_successor_kernel
 from ..vocab import TokenTrie, Vocabulary
 
 # Byte ranges of one safe character, as UTF-8 (RFC 3629, surrogates excluded).
@@ -62,42 +65,47 @@ def is_safe_text(data: bytes) -> bool:
     return bool(text) and all(ch not in '"\\' and ord(ch) >= 0x20 for ch in text)
 
 
-def _successor(trans: np.ndarray, final: np.ndarray, state: int, reps=_IDENTITY):
-    """The one state every safe character leads ``state`` to, or -1 when they lead to
-    several, or through a dead or final state."""
-    if final[state]:
-        return -1
-    row = trans[state]
-    targets = set(row[reps["ascii"]].tolist())
-    for ranges in _MULTIBYTE:
-        current = {state}
-        for depth, r in enumerate(ranges):
-            nxt = set()
-            for s in current:
-                seen = trans[s, reps[r]]
-                if (seen < 0).any():
-                    return -1
-                nxt.update(seen.tolist())
-            if depth < len(ranges) - 1 and any(final[s] for s in nxt):
-                return -1
-            current = nxt
-        targets |= current
-    if len(targets) != 1:
-        return -1
-    (target,) = targets
-    return -1 if target < 0 or final[target] else target
+def _flat_representatives(reps) -> tuple:
+    """``reps`` as the kernel's (rep_values, rep_offsets, level_offsets), memoized in it."""
+    flat = reps.get("_flat")
+    if flat is None:
+        levels = [reps["ascii"]] + [reps[r] for ranges in _MULTIBYTE for r in ranges]
+        rep_offsets = np.zeros(len(levels) + 1, dtype=np.int64)
+        rep_offsets[1:] = np.cumsum([len(x) for x in levels])
+        level_offsets = np.zeros(len(_MULTIBYTE) + 1, dtype=np.int64)
+        level_offsets[0] = 1
+        level_offsets[1:] = 1 + np.cumsum([len(ranges) for ranges in _MULTIBYTE])
+        flat = reps["_flat"] = (np.concatenate(levels).astype(np.int64), rep_offsets, level_offsets)
+    return flat
 
 
 _ALL_DEAD = -2
 
 
-def _successor_or_dead(trans, final, state: int, reps=_IDENTITY) -> int:
-    """Like :func:`_successor`, but ``_ALL_DEAD`` when every safe character is dead."""
-    if (trans[state, reps["ascii"]] < 0).all() and all(
-        (trans[state, reps[lead]] < 0).all() for lead, *_ in _MULTIBYTE
-    ):
+def _successor_or_dead(trans, final, state: int, reps=_IDENTITY, memo: Optional[dict] = None) -> int:
+    """The one state every safe character leads ``state`` to; -1 when they lead to several,
+    or through a dead or final state; ``_ALL_DEAD`` when every safe character is dead
+    (``constrain.kernels.slices.safe_successor_kernel``; its twin is in the tests). ``memo``,
+    the caller's for this ``trans``, keeps the kernel's scratch arrays."""
+    values, rep_offsets, level_offsets = _flat_representatives(reps)
+    scratch = None if memo is None else memo.get("_scratch")
+    if scratch is None or scratch[0].shape[0] != trans.shape[0]:
+        n = trans.shape[0]
+        scratch = [np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int64), 0]
+        if memo is not None:
+            memo["_scratch"] = scratch
+    found = int(safe_successor_kernel(trans, final, state, values, rep_offsets, level_offsets,
+                                      scratch[0], scratch[1], scratch[2], scratch[3]))
+    scratch[3] += len(rep_offsets)
+    if found == KERNEL_ALL_DEAD:
         return _ALL_DEAD
-    return _successor(trans, final, state, reps)
+    return -1 if found == SEVERAL else found
+
+
+def _successor(trans, final, state: int, reps=_IDENTITY, memo: Optional[dict] = None) -> int:
+    """Like :func:`_successor_or_dead`, with -1 for "all dead" too."""
+    found = _successor_or_dead(trans, final, state, reps, memo)
+    return -1 if found == _ALL_DEAD else found
 
 
 def safe_live_states(trans: np.ndarray, final: np.ndarray, reps=_IDENTITY) -> np.ndarray:
@@ -168,7 +176,7 @@ def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, 
     for length in range(max_length + 1):
         nxt = memo.get(current)
         if nxt is None:
-            nxt = memo[current] = _successor_or_dead(trans, final, current, reps)
+            nxt = memo[current] = _successor_or_dead(trans, final, current, reps, memo)
         if nxt == _ALL_DEAD:
             return -1 if accept[current].any() else length
         if nxt < 0:
@@ -189,7 +197,7 @@ def final_length(trans: np.ndarray, final: np.ndarray, state: int, max_length: i
     for length in range(1, max_length + 1):
         nxt = memo.get(current)
         if nxt is None:
-            nxt = memo[current] = _successor_or_dead(trans, final, current, reps)
+            nxt = memo[current] = _successor_or_dead(trans, final, current, reps, memo)
         if nxt >= 0:
             current = nxt
             continue
@@ -198,7 +206,7 @@ def final_length(trans: np.ndarray, final: np.ndarray, state: int, max_length: i
         key = ("final", current)
         target = memo.get(key)
         if target is None:
-            target = memo[key] = _successor(trans, np.zeros_like(final), current, reps)
+            target = memo[key] = _successor(trans, np.zeros_like(final), current, reps, memo)
         return length if target >= 0 and final[target] else -1
     return -1
 

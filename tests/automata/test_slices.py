@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from constrain.automata.fsm import regex_to_dfa
-from constrain.automata.slices import final_length, is_safe_text, safe_length_limit, safe_live_states
+from constrain.automata.slices import (_successor_or_dead, byte_representatives, final_length, is_safe_text,
+                                       safe_length_limit, safe_live_states)
+from naive import naive_safe_successor
 from constrain.grammar.regex import parse_regex
 
 text__safe = [
@@ -109,3 +111,40 @@ def test_final_length(pattern, prefix, length):
     dfa = regex_to_dfa(parse_regex(pattern))
     final, _, _ = _tables(dfa)
     assert final_length(dfa.transitions, final, dfa.run(prefix), 40, {}) == length
+
+
+@pytest.mark.parametrize("pattern", [
+    r'"[^"\\]*"', r'"[^"\\]{0,5}"', r'"[^"\\]{32}', r'"[a-z]*"', r'"(ab|[^"\\a]*)"', r'x[^"\\]*',
+    r'"[^"\\\u00e9]{2}\u00e9?"', r'"(\u4e2d|[^"\\])*"', r'"[\u0080-\U0010FFFF]+"', r'"\d{4}-\d{2}"',
+])
+def test_safe_successor_kernel_equals_twin(pattern):
+    """The kernel against tests/naive.py on every state, with every byte and with one byte
+    per class."""
+    dfa = regex_to_dfa(parse_regex(pattern))
+    final = dfa.accepting & (dfa.transitions < 0).all(axis=1)
+    for reps in (byte_representatives(), byte_representatives(dfa.byte_classes())):
+        memo = {}
+        for state in range(dfa.num_states):
+            got = _successor_or_dead(dfa.transitions, final, state, reps, memo)
+            assert got == naive_safe_successor(dfa.transitions, final, state, reps), (pattern, state)
+
+
+def test_safe_successor_kernel_equals_twin_on_lexer_states():
+    """On a grammar's lexer states (products of terminal DFAs: a long string's chunk beside
+    its short form, keys beside a generic string), with the grammar's byte classes."""
+    from constrain import Grammar, Matcher, Vocabulary, compile
+
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 300},
+                                               "tag": {"type": "string", "pattern": "^[a-z]+$"}},
+              "additionalProperties": {"type": "string"}}
+    compiled = compile(Grammar.from_json_schema(schema), Vocabulary.byte_level())
+    m = Matcher(compiled)
+    assert m.accept_bytes(b'{"name":"' + b"x" * 40 + b'","tag":"ab","other":"y"}')
+    trans, _, _, _, final = compiled.lexers.tables
+    reps = compiled._lexer_byte_representatives()
+    memo = {}
+    assert compiled.lexers.num_states > 20
+    for state in range(compiled.lexers.num_states):
+        got = _successor_or_dead(trans, final, state, reps, memo)
+        assert got == naive_safe_successor(trans, final, state, reps), state
+        assert got == naive_safe_successor(trans, final, state, byte_representatives()), state

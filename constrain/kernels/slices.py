@@ -1,0 +1,83 @@
+"""Numba kernel of the JSON-string slice tests (``constrain.automata.slices``): where every
+safe character leads a DFA state.
+
+A safe character is one ASCII byte or a multi-byte UTF-8 sequence; ``patterns`` lists the
+sequences as levels of byte representatives: level ``l`` tries
+``rep_values[rep_offsets[l]:rep_offsets[l + 1]]``, and pattern ``p`` (one per UTF-8 lead
+range) is levels ``level_offsets[p]:level_offsets[p + 1]``. Level 0 of the table is ASCII.
+"""
+
+from numba import njit
+
+from ..config import NJIT_OPTIONS
+
+SEVERAL = -1
+ALL_DEAD = -2
+
+
+@njit(**NJIT_OPTIONS)
+def safe_successor_kernel(trans, final, state, rep_values, rep_offsets, level_offsets, current, following,
+                          mark, mark_id):
+    """The one state every safe character leads ``state`` to; ``SEVERAL`` when they lead to
+    different states, or one of them to a dead or (``final``) final state, including final
+    states met inside a character; ``ALL_DEAD`` when every safe character is dead.
+
+    ``current``/``following`` (``int32[num_states]``) and ``mark`` (``int64[num_states]``) are
+    scratch; ``mark_id`` must exceed every value already in ``mark`` by at least the number of
+    levels (it stamps the states reached at each level)."""
+    # Every character dead: the ASCII bytes and every pattern's first byte.
+    all_dead = True
+    for x in range(rep_offsets[0], rep_offsets[1]):
+        if trans[state, rep_values[x]] >= 0:
+            all_dead = False
+            break
+    if all_dead:
+        for p in range(level_offsets.shape[0] - 1):
+            lvl = level_offsets[p]
+            for x in range(rep_offsets[lvl], rep_offsets[lvl + 1]):
+                if trans[state, rep_values[x]] >= 0:
+                    all_dead = False
+                    break
+            if not all_dead:
+                break
+    if all_dead:
+        return ALL_DEAD
+    if final[state]:
+        return SEVERAL
+    target = -3
+    for x in range(rep_offsets[0], rep_offsets[1]):
+        t = trans[state, rep_values[x]]
+        if t < 0 or (target != -3 and t != target):
+            return SEVERAL
+        target = t
+    stamp = mark_id
+    for p in range(level_offsets.shape[0] - 1):
+        current[0] = state
+        n_current = 1
+        last = level_offsets[p + 1] - 1
+        for lvl in range(level_offsets[p], level_offsets[p + 1]):
+            stamp += 1
+            n_following = 0
+            for i in range(n_current):
+                s = current[i]
+                for x in range(rep_offsets[lvl], rep_offsets[lvl + 1]):
+                    t = trans[s, rep_values[x]]
+                    if t < 0:
+                        return SEVERAL
+                    if mark[t] != stamp:
+                        mark[t] = stamp
+                        if lvl < last and final[t]:
+                            return SEVERAL
+                        following[n_following] = t
+                        n_following += 1
+            for i in range(n_following):
+                current[i] = following[i]
+            n_current = n_following
+        for i in range(n_current):
+            t = current[i]
+            if target != -3 and t != target:
+                return SEVERAL
+            target = t
+    if target < 0 or final[target]:
+        return SEVERAL
+    return target
