@@ -61,6 +61,7 @@ class CompiledGrammar:
         self._thread_local = threading.local()
         self._terminal_bitsets: dict = {}
         self._successor_memo: dict = {}
+        self._lexer_reps: dict = {}
 
     def lexeme_mask(self, lex_state: int):
         """The lexer-state-only part of the mask at ``lex_state``, or ``None`` once the memory
@@ -94,25 +95,25 @@ class CompiledGrammar:
             )
             inside, nodes, states, stop, trie = lexeme_mask(
                 self.vocab, trans, accept, final, lex_state, self._successor_memo, closed,
-                reps=self._lexer_byte_representatives())
+                reps=self._lexer_byte_representatives(lex_state))
             runs = run_ends(states.astype(np.int64) * 256 + trie.byte[nodes])
             cached = ("lexer", inside, nodes, states, runs, stop, trie)
             self._lexeme_masks[lex_state] = cached
             self._lexeme_mask_bytes += inside.nbytes * (1 if stop is None else 2) + 12 * len(nodes)
             return cached
 
-    def _lexer_byte_representatives(self) -> dict:
-        """One byte per class of the lexers' columns for the slice tests: bytes that every
-        terminal DFA treats alike are alike in every lexer state (a lexer moves each terminal
-        on its own). Trying one continuation byte instead of 64 keeps the tests of a lexer
-        state in the tens of microseconds."""
-        reps = getattr(self, "_lexer_reps", None)
+    def _lexer_byte_representatives(self, lex_state: int) -> dict:
+        """One byte per class of ``lex_state``'s columns, and of every state it leads to, for
+        the slice tests: bytes that each of its terminals' DFAs treats alike are alike there
+        (a lexer moves each terminal on its own). Trying one continuation byte instead of 64
+        keeps the tests of a lexer state in the tens of microseconds."""
+        terminals = frozenset(t for t, _ in self.lexers.components(lex_state))
+        reps = self._lexer_reps.get(terminals)
         if reps is None:
             classes = np.zeros(256, dtype=np.int64)
-            for dfa in self.terminal_dfas:
-                if dfa.num_states:
-                    _, classes = np.unique(classes * 256 + dfa.byte_classes(), return_inverse=True)
-            reps = self._lexer_reps = byte_representatives(classes)
+            for t in sorted(terminals):
+                _, classes = np.unique(classes * 256 + self.terminal_dfas[t].byte_classes(), return_inverse=True)
+            reps = self._lexer_reps[terminals] = byte_representatives(classes)
         return reps
 
     def thread_scratch(self) -> "_Scratch":

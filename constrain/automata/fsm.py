@@ -115,12 +115,15 @@ class ByteDFA:
         columns, numbered by first occurrence."""
         if self.num_states == 0:
             return np.zeros(256, dtype=np.int32)
-        columns = np.ascontiguousarray(self.transitions.T)
-        ids: Dict[bytes, int] = {}
-        out = np.empty(256, dtype=np.int32)
-        for b in range(256):
-            out[b] = ids.setdefault(columns[b].tobytes(), len(ids))
-        return out
+        cached = getattr(self, "_byte_classes", None)
+        if cached is None:
+            columns = np.ascontiguousarray(self.transitions.T)
+            ids: Dict[bytes, int] = {}
+            cached = np.empty(256, dtype=np.int32)
+            for b in range(256):
+                cached[b] = ids.setdefault(columns[b].tobytes(), len(ids))
+            object.__setattr__(self, "_byte_classes", cached)
+        return cached.copy()
 
     def _classes(self) -> np.ndarray:
         """A partition of bytes with identical columns (maybe finer than the coarsest)."""

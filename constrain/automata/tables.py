@@ -202,34 +202,50 @@ def _prediction_closures(dot_symbol, rule_first_dot, rules_of, nullable, num_t, 
     return offsets, flat(positions_of), nt_offsets, flat(nonterminals_of)
 
 
+def _derives(rules, ids, num_t, terminal_ok) -> list:
+    """For each nonterminal, whether some alternative derives a string of terminals that
+    ``terminal_ok`` accepts (none: whether it derives the empty string). A worklist over
+    alternatives counting their symbols still to be settled: linear in the grammar's size."""
+    derives = [False] * len(rules)
+    waiting: list = [[] for _ in rules]  # nonterminal -> alternatives it occurs in
+    missing = []  # per alternative: nonterminal occurrences not yet known to derive
+    owner = []
+    ready = []
+    for n, rule in enumerate(rules):
+        for alternative in rule.alternatives:
+            a = len(missing)
+            owner.append(n)
+            count = 0
+            possible = True
+            for s in alternative:
+                i = ids[s]
+                if i < num_t:
+                    possible = possible and terminal_ok is not None and terminal_ok(i)
+                else:
+                    waiting[i - num_t].append(a)
+                    count += 1
+            missing.append(count if possible else -1)
+            if possible and count == 0:
+                ready.append(a)
+    while ready:
+        n = owner[ready.pop()]
+        if derives[n]:
+            continue
+        derives[n] = True
+        for a in waiting[n]:
+            if missing[a] > 0:
+                missing[a] -= 1
+                if missing[a] == 0:
+                    ready.append(a)
+    return derives
+
+
 def _nullable(rules, ids, num_t) -> list:
-    nullable = [False] * len(rules)
-    changed = True
-    while changed:
-        changed = False
-        for n, rule in enumerate(rules):
-            if nullable[n]:
-                continue
-            for alternative in rule.alternatives:
-                if all(ids[s] >= num_t and nullable[ids[s] - num_t] for s in alternative):
-                    nullable[n] = changed = True
-                    break
-    return nullable
+    return _derives(rules, ids, num_t, None)
 
 
 def _check_productive(rules, ids, num_t, start, dead) -> None:
-    productive = [False] * len(rules)
-    changed = True
-    while changed:
-        changed = False
-        for n, rule in enumerate(rules):
-            if productive[n]:
-                continue
-            for alternative in rule.alternatives:
-                if all((ids[s] < num_t and ids[s] not in dead) or (ids[s] >= num_t and productive[ids[s] - num_t])
-                       for s in alternative):
-                    productive[n] = changed = True
-                    break
+    productive = _derives(rules, ids, num_t, lambda t: t not in dead)
     if not productive[ids[start] - num_t]:
         raise UnsatisfiableGrammarError(
             f"the grammar derives no string: start rule {start!r} never finishes"

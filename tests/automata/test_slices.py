@@ -141,10 +141,10 @@ def test_safe_successor_kernel_equals_twin_on_lexer_states():
     m = Matcher(compiled)
     assert m.accept_bytes(b'{"name":"' + b"x" * 40 + b'","tag":"ab","other":"y"}')
     trans, _, _, _, final = compiled.lexers.tables
-    reps = compiled._lexer_byte_representatives()
     memo = {}
     assert compiled.lexers.num_states > 20
     for state in range(compiled.lexers.num_states):
+        reps = compiled._lexer_byte_representatives(state)
         got = _successor_or_dead(trans, final, state, reps, memo)
         assert got == naive_safe_successor(trans, final, state, reps), state
         assert got == naive_safe_successor(trans, final, state, byte_representatives()), state
