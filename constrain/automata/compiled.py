@@ -16,7 +16,7 @@ from ..vocab import Vocabulary
 from .lexeme_masks import lexeme_mask, run_ends, terminal_lexeme_mask, terminal_slice_limit
 from .lexer import LexerCache
 from .lowering import terminal_dfas
-from .slices import byte_representatives, string_slice
+from .slices import ascii_alive, ascii_mixed, byte_representatives, string_slice
 from .tables import ParserTables, build_parser_tables, terminal_bitset
 
 
@@ -89,13 +89,16 @@ class CompiledGrammar:
             trans, accept, _, _, final = self.lexers.tables
             # A state where one component keeps every slice token alive (a generic string
             # beside a key literal) keeps them all: the product lives while any part does.
+            # (Only a component that every safe ASCII character continues can.)
+            max_length = string_slice(self.vocab).max_length
             closed = any(
-                terminal_slice_limit(self.vocab, self.terminal_dfas[t], s) == string_slice(self.vocab).max_length
+                ascii_alive(self.terminal_dfas[t].transitions, s)
+                and terminal_slice_limit(self.vocab, self.terminal_dfas[t], s) == max_length
                 for t, s in self.lexers.components(lex_state)
             )
+            reps = None if closed or ascii_mixed(trans, lex_state) else self._lexer_byte_representatives(lex_state)
             inside, nodes, states, stop, trie = lexeme_mask(
-                self.vocab, trans, accept, final, lex_state, self._successor_memo, closed,
-                reps=self._lexer_byte_representatives(lex_state))
+                self.vocab, trans, accept, final, lex_state, self._successor_memo, closed, reps=reps)
             runs = run_ends(states.astype(np.int64) * 256 + trie.byte[nodes])
             cached = ("lexer", inside, nodes, states, runs, stop, trie)
             self._lexeme_masks[lex_state] = cached

@@ -136,12 +136,12 @@ def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
 
 def terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
     """``safe_length_limit`` on a terminal's own DFA, memoized on the DFA."""
+    if ascii_mixed(dfa.transitions, state):
+        return -1  # the usual quick exit, before the costlier set-up below
     memo = _successor_memo(dfa)
     max_length = string_slice(vocab).max_length
     limits = memo.setdefault("limits", {})
     limit = limits.get((max_length, state))
-    if limit is None and ascii_mixed(dfa.transitions, state):
-        limit = limits[(max_length, state)] = -1  # before the costlier set-up below
     if limit is None:
         final = memo.get("final")
         if final is None:
@@ -203,10 +203,15 @@ def _successor_memo(dfa: ByteDFA) -> dict:
 
 
 def _dfa_digest(dfa: ByteDFA) -> bytes:
+    """A digest of ``dfa``'s language and state numbering: its byte classes, one column per
+    class and its accepting states (a fraction of the whole table, which can be megabytes)."""
     digest = getattr(dfa, "_constrain_digest", None)
     if digest is None:
+        classes = dfa.byte_classes()
+        _, first = np.unique(classes, return_index=True)
         h = hashlib.blake2b(digest_size=16)
-        h.update(np.ascontiguousarray(dfa.transitions).tobytes())
+        h.update(classes.tobytes())
+        h.update(np.ascontiguousarray(dfa.transitions[:, first]).tobytes())
         h.update(np.ascontiguousarray(dfa.accepting).tobytes())
         digest = h.digest()
         object.__setattr__(dfa, "_constrain_digest", digest)

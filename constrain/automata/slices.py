@@ -153,6 +153,11 @@ def ascii_mixed(trans: np.ndarray, state: int) -> bool:
     return bool(alive.any() and not alive.all())
 
 
+def ascii_alive(trans: np.ndarray, state: int) -> bool:
+    """Whether every safe ASCII character continues ``state``."""
+    return bool((trans[state, _SAFE_ASCII] >= 0).all())
+
+
 def ascii_dead(trans: np.ndarray, state: int) -> bool:
     """Whether no safe ASCII character continues ``state`` (the end of a literal)."""
     return bool((trans[state, _SAFE_ASCII] < 0).all())

@@ -477,6 +477,47 @@ class _Unsupported(Exception):
         self.name = name
 
 
+def _json_key(value):
+    """A hashable key under which JSON values are equal exactly when JSON Schema says so:
+    1 and 1.0 alike, true and 1 apart, objects whatever their key order."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", value)
+    if isinstance(value, list):
+        return ("array", tuple(_json_key(v) for v in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((k, _json_key(v)) for k, v in value.items()))
+    return (type(value).__name__, value)
+
+
+_HASHED_ENUM_VALIDATORS: Dict[type, type] = {}
+
+
+def _hashed_enum_validator(cls: type) -> type:
+    """``cls`` with ``enum`` checked by hashing. The compiler checks every value of an enum
+    against the schemas it meets (to drop values they exclude); jsonschema's own ``enum``
+    compares a value with each member in turn, which made a long enum quadratic."""
+    extended = _HASHED_ENUM_VALIDATORS.get(cls)
+    if extended is None:
+        members: Dict[int, tuple] = {}
+
+        def enum(validator, enums, instance, schema):
+            found = members.get(id(enums))
+            if found is None or found[0] is not enums:
+                if len(members) > 4096:
+                    members.clear()  # each entry keeps its enum alive
+                keys = {_json_key(v) for v in enums} if isinstance(enums, list) else None
+                found = members[id(enums)] = (enums, keys)
+            keys = found[1]
+            if keys is None or _json_key(instance) not in keys:
+                yield jsonschema.ValidationError(f"{instance!r} is not one of {enums!r}")
+
+        extended = jsonschema.validators.extend(cls, validators={"enum": enum})
+        _HASHED_ENUM_VALIDATORS[cls] = extended
+    return extended
+
+
 @dataclass
 class _Node:
     schema: object  # dict or bool
@@ -666,7 +707,7 @@ class _Compiler:
         self.root_base = ""
         self._index(root, "", "")
         cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
-        self.validator = cls(root, format_checker=cls.FORMAT_CHECKER)
+        self.validator = _hashed_enum_validator(cls)(root, format_checker=cls.FORMAT_CHECKER)
 
     # --- the document --------------------------------------------------------------------
 
