@@ -42,6 +42,9 @@ class Matcher:
         self._set_scan = np.zeros((256, compiled.tables.num_words), dtype=np.uint64)
         self._history: list = []
         self._terminated = False
+        #: (state key, mask words) of the last mask filled inside a lexeme; see
+        #: fill_next_token_bitmask.
+        self._last_mask = None
         self._run(lambda L, P: (K.init_parser_kernel(self.compiled.kernel_grammar, L, P), 1, 0))
         self._n_sets = 1
         self._lex_state = int(self._set_lexstart[0])
@@ -157,9 +160,22 @@ class Matcher:
             row[:] = 0
             for t in self.compiled.eos_token_ids:
                 row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-        else:
-            self._fill_from(self.compiled.kernel_grammar, self.compiled.vocab.trie, row,
-                            self._n_sets, self._lex_state, self.compiled.eos_token_ids)
+            return
+        # The mask is a function of the state, and the state of (lexer state, number of sets,
+        # build number of the last set): build numbers are unique, and a set is rebuilt (a new
+        # number) whenever one below it changes. Inside a lexeme (a string's characters) the
+        # state often repeats from one token to the next; then the last mask is copied.
+        key = (self._lex_state, self._n_sets, int(self._set_build[self._n_sets - 1, 0]))
+        last = self._last_mask
+        if last is not None and last[0] == key:
+            row[:] = last[1]
+            return
+        self._fill_from(self.compiled.kernel_grammar, self.compiled.vocab.trie, row,
+                        self._n_sets, self._lex_state, self.compiled.eos_token_ids)
+        if self._lex_state != self._set_lexstart[self._n_sets - 1]:
+            buffer = last[1] if last is not None else np.empty_like(row)
+            buffer[:] = row
+            self._last_mask = (key, buffer)
 
     def _fill_from(self, G, trie, row, n_sets: int, lex_state: int, eos_ids) -> None:
         """Fill ``row`` for the state (``n_sets``, ``lex_state``); EOS bits from ``eos_ids``
@@ -244,6 +260,7 @@ class Matcher:
         twin._set_build[self._n_sets:] = 0
         twin._set_scan = self._set_scan.copy()
         twin._history = list(self._history)
+        twin._last_mask = None  # its buffer is this matcher's
         return twin
 
     @property
@@ -279,4 +296,8 @@ def _bitmask_row(bitmask, index: int, vocab_size: int) -> np.ndarray:
     row = bitmask[index]
     if not row.flags.c_contiguous:
         raise ConfigurationError("Invalid bitmask: rows must be contiguous")
-    return row.view(np.uint32)
+    if not row.flags.writeable:
+        raise ConfigurationError("Invalid bitmask: it is read-only")
+    if row.shape[0] > need:
+        row[need:] = 0  # words past the vocabulary; the kernels see exactly `need` words
+    return row[:need].view(np.uint32)

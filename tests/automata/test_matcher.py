@@ -190,6 +190,10 @@ def test_reused_sets_give_the_masks_of_a_fresh_matcher(name, vocab):
 
     def check(m, text):
         m.fill_next_token_bitmask(bitmask)
+        again = constrain.allocate_token_bitmask(1, vocab.size + 64)  # a wider row, the last mask copied
+        again[:] = -1
+        m.fill_next_token_bitmask(again)
+        assert (again[:, :bitmask.shape[1]] == bitmask).all() and (again[:, bitmask.shape[1]:] == 0).all()
         fresh = Matcher(compiled)
         assert fresh.accept_bytes(text)
         fresh.fill_next_token_bitmask(fresh_mask)
@@ -225,6 +229,25 @@ def test_reused_sets_give_the_masks_of_a_fresh_matcher(name, vocab):
                 worker = threading.Thread(target=check, args=(m, text))
                 worker.start()
                 worker.join()
+
+
+def test_last_mask_is_copied_only_for_the_same_state():
+    """Inside an array's string and inside an object's, after as many lexemes, the lexer state
+    is the same; the sets are not, and neither is the mask (``"}`` ends only the object's)."""
+    compiled = compile(JSONISH, TOY)
+    m = Matcher(compiled)
+    masks = []
+    for prefix in (b'[1,"ab', b'{"a":"ab', b'[1,"ab'):
+        m.reset()
+        assert m.accept_bytes(prefix)
+        bitmask = constrain.allocate_token_bitmask(1, TOY.size)
+        m.fill_next_token_bitmask(bitmask)
+        twin = NaiveMatcher(compiled)
+        assert twin.advance(prefix)
+        assert (unpack_bitmask(bitmask[0], TOY.size) == naive_mask(twin, compiled)).all(), prefix
+        masks.append(bitmask)
+    close_object = TOY.token_bytes.index(b'"}')
+    assert [bool(unpack_bitmask(b[0], TOY.size)[close_object]) for b in masks] == [False, True, False]
 
 
 def test_fork_forgets_sets_past_the_items_it_copies():
@@ -343,5 +366,9 @@ def test_errors():
         m.fill_next_token_bitmask(np.zeros((1, 8), dtype=np.int64))
     with pytest.raises(ConfigurationError, match="width"):
         m.fill_next_token_bitmask(np.zeros((1, 2), dtype=np.int32))
+    frozen = constrain.allocate_token_bitmask(1, BYTES.size)
+    frozen.flags.writeable = False
+    with pytest.raises(ConfigurationError, match="read-only"):
+        m.fill_next_token_bitmask(frozen)
     with pytest.raises(ConfigurationError):
         m.rollback(1)
