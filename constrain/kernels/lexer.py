@@ -66,6 +66,18 @@ def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, 
         hi = comp_offsets[i + 1]
         any_live = False
         for b in range(256):
+            if b > 0:
+                # Bytes every component treats like the previous one (runs of letters, of
+                # UTF-8 continuation bytes) lead where it led: no pairs, no hashing.
+                alike = True
+                for c in range(lo, hi):
+                    row = term_offsets[comp_terminal[c]] + comp_state[c]
+                    if term_trans[row, b] != term_trans[row, b - 1]:
+                        alike = False
+                        break
+                if alike:
+                    trans[i, b] = trans[i, b - 1]
+                    continue
             # The successor's pairs are written past the last state's, where a new state's go.
             base = counts[1]
             m = base
