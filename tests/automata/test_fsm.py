@@ -25,6 +25,7 @@ from constrain.automata.fsm import (
 from constrain.errors import InvalidGrammarError, ResourceLimitError, UnsupportedFeatureError
 from constrain.grammar.ir import EMPTY, NOTHING, Alt, And, Chars, Not, Repeat, Seq, alt, chars, literal, seq
 from constrain.grammar.regex import parse_regex
+from language import assert_language
 
 
 def dfa(pattern: str, **kw) -> ByteDFA:
@@ -131,10 +132,7 @@ def test_matches_python_re(pattern):
 )
 def test_table(pattern, accepted, rejected):
     d = dfa(pattern)
-    for s in accepted:
-        assert d.matches(s.encode()), s
-    for s in rejected:
-        assert not d.matches(s.encode("utf-8", "surrogatepass")), s
+    assert_language(lambda s: d.matches(s.encode("utf-8", "surrogatepass")), accepted, rejected)
 
 
 # --- And / Not against set semantics ------------------------------------------------------------

@@ -16,6 +16,7 @@ from constrain.errors import (
 )
 from constrain.config import Limits
 from constrain.grammar.gbnf import grammar_from_gbnf
+from language import assert_language
 
 
 @functools.lru_cache(maxsize=None)
@@ -130,19 +131,13 @@ def xgrammar_accepts(text: str, sample: str) -> bool:
 @pytest.mark.parametrize("name", sorted(set(CASES) - NOT_XGRAMMAR))
 def test_case_table_matches_xgrammar(name):
     text, accepted, rejected = CASES[name]
-    for sample in accepted:
-        assert xgrammar_accepts(text, sample), sample
-    for sample in rejected:
-        assert not xgrammar_accepts(text, sample), sample
+    assert_language(lambda sample: xgrammar_accepts(text, sample), accepted, rejected)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_engine_accepts_and_rejects(name):
     text, accepted, rejected = CASES[name]
-    for sample in accepted:
-        assert engine_accepts(text, sample), sample
-    for sample in rejected:
-        assert not engine_accepts(text, sample), sample
+    assert_language(lambda sample: engine_accepts(text, sample), accepted, rejected)
 
 
 def test_regular_grammar_becomes_one_terminal():

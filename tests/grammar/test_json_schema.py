@@ -33,6 +33,7 @@ from constrain.grammar.json_schema import (
     string_literal_regex,
     string_terminal_regex,
 )
+from language import assert_language
 
 BYTES = Vocabulary.byte_level()
 
@@ -361,10 +362,7 @@ SCHEMAS = [
 @pytest.mark.parametrize("schema,valid,invalid", SCHEMAS, ids=[f"s{i}" for i in range(len(SCHEMAS))])
 def test_schemas_accept_valid_and_reject_invalid(schema, valid, invalid):
     compiled = language(schema)
-    for v in valid:
-        assert accepts(compiled, json.dumps(v, separators=(",", ":"))), v
-    for v in invalid:
-        assert not accepts(compiled, json.dumps(v, separators=(",", ":"))), v
+    assert_language(lambda v: accepts(compiled, json.dumps(v, separators=(",", ":"))), valid, invalid)
 
 
 def test_keys_and_strings_accept_every_spelling():

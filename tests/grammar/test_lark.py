@@ -12,6 +12,7 @@ from constrain import Grammar, Matcher, Vocabulary
 from constrain.errors import InvalidGrammarError, UnsupportedFeatureError
 from constrain.grammar.ir import EMPTY, Chars, Repeat, Seq, chars, literal
 from constrain.grammar.lark import grammar_from_lark, non_empty, nullable
+from language import assert_language
 
 
 @functools.lru_cache(maxsize=None)
@@ -115,19 +116,13 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_case_table_matches_lark(name):
     text, accepted, rejected = CASES[name]
-    for sample in accepted:
-        assert lark_accepts(text, sample), sample
-    for sample in rejected:
-        assert not lark_accepts(text, sample), sample
+    assert_language(lambda sample: lark_accepts(text, sample), accepted, rejected)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_engine_accepts_and_rejects(name):
     text, accepted, rejected = CASES[name]
-    for sample in accepted:
-        assert engine_accepts(text, sample), sample
-    for sample in rejected:
-        assert not engine_accepts(text, sample), sample
+    assert_language(lambda sample: engine_accepts(text, sample), accepted, rejected)
 
 
 # Terminals that match "": Lark's dynamic Earley refuses them ("zero-width regexps"); here
@@ -150,10 +145,7 @@ NULLABLE_TERMINALS = {
 def test_nullable_terminals_become_optional(name):
     text, accepted, rejected = NULLABLE_TERMINALS[name]
     assert not lark_accepts(text, accepted[0])  # Lark: GrammarError, zero-width terminal
-    for sample in accepted:
-        assert engine_accepts(text, sample), sample
-    for sample in rejected:
-        assert not engine_accepts(text, sample), sample
+    assert_language(lambda sample: engine_accepts(text, sample), accepted, rejected)
 
 
 def test_grammar_shape():

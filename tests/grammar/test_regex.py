@@ -12,6 +12,7 @@ import pytest
 from constrain.errors import InvalidGrammarError, UnsatisfiableGrammarError, UnsupportedFeatureError
 from constrain.grammar.ir import EMPTY, And, Alt, Chars, Grammar, Not, Repeat, Seq, literal
 from constrain.grammar.regex import grammar_from_regex, parse_regex, regex_language_kind
+from language import assert_language
 
 
 def ir_fullmatch(regex, text: str) -> bool:
@@ -137,10 +138,7 @@ def test_language_matches_python_re(pattern):
 )
 def test_table(pattern, accepted, rejected):
     regex = parse_regex(pattern)
-    for s in accepted:
-        assert ir_fullmatch(regex, s), s
-    for s in rejected:
-        assert not ir_fullmatch(regex, s), s
+    assert_language(lambda s: ir_fullmatch(regex, s), accepted, rejected)
 
 
 def test_structure():
