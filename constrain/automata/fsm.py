@@ -118,10 +118,18 @@ class ByteDFA:
         cached = getattr(self, "_byte_classes", None)
         if cached is None:
             columns = np.ascontiguousarray(self.transitions.T)
-            ids: Dict[bytes, int] = {}
-            cached = np.empty(256, dtype=np.int32)
-            for b in range(256):
-                cached[b] = ids.setdefault(columns[b].tobytes(), len(ids))
+            if self.num_states <= 64:
+                # Sort the 256 columns as opaque byte strings (fast while they are short).
+                keys = columns.view(np.dtype((np.void, columns.dtype.itemsize * columns.shape[1]))).ravel()
+                _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+                rank = np.empty(len(first), dtype=np.int32)
+                rank[np.argsort(first)] = np.arange(len(first), dtype=np.int32)
+                cached = rank[inverse.reshape(-1)]
+            else:
+                ids: Dict[bytes, int] = {}
+                cached = np.empty(256, dtype=np.int32)
+                for b in range(256):
+                    cached[b] = ids.setdefault(columns[b].tobytes(), len(ids))
             object.__setattr__(self, "_byte_classes", cached)
         return cached.copy()
 

@@ -21,7 +21,7 @@ from ..config import SHARED_MASK_CACHE_BYTES
 from ..kernels import earley as K
 from ..vocab import Vocabulary
 from .fsm import ByteDFA
-from .slices import (ascii_dead, ascii_mixed, byte_representatives, final_length, safe_length_limit, safe_live_states,
+from .slices import (ALL_BYTES, ascii_dead, ascii_mixed, byte_representatives, final_length, safe_length_limit, safe_live_states,
                      string_slice)
 
 
@@ -38,7 +38,7 @@ def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict,
     characters are taken at once and the few longer ones walked with the others. ``limit`` and ``chunk``, when
     given, are the caller's ``safe_length_limit`` and ``final_length``; ``reps``, one byte per
     class of ``trans``'s columns (``byte_representatives``), speeds the tests up."""
-    reps = reps if reps is not None else byte_representatives()
+    reps = reps if reps is not None else ALL_BYTES
     trie = vocab.trie
     slice_mask = None
     string = string_slice(vocab)

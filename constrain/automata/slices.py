@@ -21,7 +21,7 @@ from ..kernels.slices import SEVERAL, safe_successor_kernel
 from ..vocab import TokenTrie, Vocabulary
 
 # Byte ranges of one safe character, as UTF-8 (RFC 3629, surrogates excluded).
-_SAFE_ASCII = [b for b in range(0x20, 0x80) if b not in (0x22, 0x5C)]
+_SAFE_ASCII = np.asarray([b for b in range(0x20, 0x80) if b not in (0x22, 0x5C)], dtype=np.intp)
 _MULTIBYTE = [
     [(0xC2, 0xDF), (0x80, 0xBF)],
     [(0xE0, 0xE0), (0xA0, 0xBF), (0x80, 0xBF)],
@@ -53,7 +53,8 @@ def byte_representatives(byte_classes=None) -> dict:
     return out
 
 
-_IDENTITY = byte_representatives()
+#: Every byte of every range (no classes): representatives valid for any table.
+ALL_BYTES = byte_representatives()
 
 
 def is_safe_text(data: bytes) -> bool:
@@ -82,7 +83,7 @@ def _flat_representatives(reps) -> tuple:
 _ALL_DEAD = -2
 
 
-def _successor_or_dead(trans, final, state: int, reps=_IDENTITY, memo: Optional[dict] = None) -> int:
+def _successor_or_dead(trans, final, state: int, reps=ALL_BYTES, memo: Optional[dict] = None) -> int:
     """The one state every safe character leads ``state`` to; -1 when they lead to several,
     or through a dead or final state; ``_ALL_DEAD`` when every safe character is dead
     (``constrain.kernels.slices.safe_successor_kernel``; its twin is in the tests). ``memo``,
@@ -102,13 +103,13 @@ def _successor_or_dead(trans, final, state: int, reps=_IDENTITY, memo: Optional[
     return -1 if found == SEVERAL else found
 
 
-def _successor(trans, final, state: int, reps=_IDENTITY, memo: Optional[dict] = None) -> int:
+def _successor(trans, final, state: int, reps=ALL_BYTES, memo: Optional[dict] = None) -> int:
     """Like :func:`_successor_or_dead`, with -1 for "all dead" too."""
     found = _successor_or_dead(trans, final, state, reps, memo)
     return -1 if found == _ALL_DEAD else found
 
 
-def safe_live_states(trans: np.ndarray, final: np.ndarray, reps=_IDENTITY) -> np.ndarray:
+def safe_live_states(trans: np.ndarray, final: np.ndarray, reps=ALL_BYTES) -> np.ndarray:
     """``bool[num_states]``: the states from which no string of safe characters leads to a
     dead or final state (so every slice token stays inside the lexeme). The greatest fixed
     point, computed for all states at once over (state, reached state) pairs, de-duplicated
@@ -164,7 +165,7 @@ def ascii_dead(trans: np.ndarray, state: int) -> bool:
 
 
 def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, state: int,
-                      max_length: int, memo: dict, reps=_IDENTITY, live=None) -> int:
+                      max_length: int, memo: dict, reps=ALL_BYTES, live=None) -> int:
     """How many safe characters a lexeme at ``state`` can take, when that alone decides every
     slice token. Returns ``max_length`` (every slice token stays) when ``live`` (from
     :func:`safe_live_states`, when the caller has it) holds for ``state``; ``m`` when they lead
@@ -193,7 +194,7 @@ def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, 
 
 
 def final_length(trans: np.ndarray, final: np.ndarray, state: int, max_length: int, memo: dict,
-                 reps=_IDENTITY) -> int:
+                 reps=ALL_BYTES) -> int:
     """``m`` when every string of safe characters leads ``state`` through a chain of single
     states, none final, to one final state after exactly ``m`` characters (a chunk of a long
     string: slice tokens shorter than ``m`` stay in the lexeme, longer ones end it); -1

@@ -267,6 +267,16 @@ def test_immutable_picklable_cached():
     assert classes[ord("0")] == classes[ord("9")] != classes[ord("a")]
 
 
+@pytest.mark.parametrize("pattern", [r'"name"', r"[0-9]+", r'"[^"\\]{0,40}"', r'"[^"\\]{0,100}"', r"[a-z]+@[a-z]+\.(com|org)"])
+def test_byte_classes_group_equal_columns_in_first_seen_order(pattern):
+    """Both ways of computing them (short and long DFAs) against the definition."""
+    d = dfa(pattern)
+    classes = d.byte_classes()
+    seen: dict = {}
+    want = [seen.setdefault(d.transitions[:, b].tobytes(), len(seen)) for b in range(256)]
+    assert classes.tolist() == want
+
+
 def test_surrogate_chars_match_nothing():
     assert regex_to_dfa(chars((0xD800, 0xDFFF))).is_empty
     d = regex_to_dfa(chars((0xD7FF, 0xE000)))
