@@ -12,7 +12,6 @@ is llguidance's slicer idea, with an exact closure test instead of a regex conta
 from __future__ import annotations
 
 import threading
-from typing import Optional
 
 import numpy as np
 
@@ -81,20 +80,27 @@ def _flat_representatives(reps) -> tuple:
 
 
 _ALL_DEAD = -2
+_scratch = threading.local()
 
 
-def _successor_or_dead(trans, final, state: int, reps=ALL_BYTES, memo: Optional[dict] = None) -> int:
+def _kernel_scratch(num_states: int) -> list:
+    """The kernel's work arrays for tables of ``num_states`` rows, one set per thread (memos
+    are shared by threads; the kernel runs without the GIL): [current, following, mark, next
+    mark]."""
+    found = getattr(_scratch, "arrays", None)
+    if found is None or found[0].shape[0] < num_states:
+        n = max(num_states, 1024)
+        found = _scratch.arrays = [np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int32),
+                                   np.zeros(n, dtype=np.int64), 0]
+    return found
+
+
+def _successor_or_dead(trans, final, state: int, reps=ALL_BYTES) -> int:
     """The one state every safe character leads ``state`` to; -1 when they lead to several,
     or through a dead or final state; ``_ALL_DEAD`` when every safe character is dead
-    (``constrain.kernels.slices.safe_successor_kernel``; its twin is in the tests). ``memo``,
-    the caller's for this ``trans``, keeps the kernel's scratch arrays."""
+    (``constrain.kernels.slices.safe_successor_kernel``; its twin is in the tests)."""
     values, rep_offsets, level_offsets = _flat_representatives(reps)
-    scratch = None if memo is None else memo.get("_scratch")
-    if scratch is None or scratch[0].shape[0] != trans.shape[0]:
-        n = trans.shape[0]
-        scratch = [np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int64), 0]
-        if memo is not None:
-            memo["_scratch"] = scratch
+    scratch = _kernel_scratch(trans.shape[0])
     found = int(safe_successor_kernel(trans, final, state, values, rep_offsets, level_offsets,
                                       scratch[0], scratch[1], scratch[2], scratch[3]))
     scratch[3] += len(rep_offsets)
@@ -103,9 +109,9 @@ def _successor_or_dead(trans, final, state: int, reps=ALL_BYTES, memo: Optional[
     return -1 if found == SEVERAL else found
 
 
-def _successor(trans, final, state: int, reps=ALL_BYTES, memo: Optional[dict] = None) -> int:
+def _successor(trans, final, state: int, reps=ALL_BYTES) -> int:
     """Like :func:`_successor_or_dead`, with -1 for "all dead" too."""
-    found = _successor_or_dead(trans, final, state, reps, memo)
+    found = _successor_or_dead(trans, final, state, reps)
     return -1 if found == _ALL_DEAD else found
 
 
@@ -182,7 +188,7 @@ def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, 
     for length in range(max_length + 1):
         nxt = memo.get(current)
         if nxt is None:
-            nxt = memo[current] = _successor_or_dead(trans, final, current, reps, memo)
+            nxt = memo[current] = _successor_or_dead(trans, final, current, reps)
         if nxt == _ALL_DEAD:
             return -1 if accept[current].any() else length
         if nxt < 0:
@@ -203,7 +209,7 @@ def final_length(trans: np.ndarray, final: np.ndarray, state: int, max_length: i
     for length in range(1, max_length + 1):
         nxt = memo.get(current)
         if nxt is None:
-            nxt = memo[current] = _successor_or_dead(trans, final, current, reps, memo)
+            nxt = memo[current] = _successor_or_dead(trans, final, current, reps)
         if nxt >= 0:
             current = nxt
             continue
@@ -212,7 +218,7 @@ def final_length(trans: np.ndarray, final: np.ndarray, state: int, max_length: i
         key = ("final", current)
         target = memo.get(key)
         if target is None:
-            target = memo[key] = _successor(trans, np.zeros_like(final), current, reps, memo)
+            target = memo[key] = _successor(trans, np.zeros_like(final), current, reps)
         return length if target >= 0 and final[target] else -1
     return -1
 

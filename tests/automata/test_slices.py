@@ -123,9 +123,8 @@ def test_safe_successor_kernel_equals_twin(pattern):
     dfa = regex_to_dfa(parse_regex(pattern))
     final = dfa.accepting & (dfa.transitions < 0).all(axis=1)
     for reps in (byte_representatives(), byte_representatives(dfa.byte_classes())):
-        memo = {}
         for state in range(dfa.num_states):
-            got = _successor_or_dead(dfa.transitions, final, state, reps, memo)
+            got = _successor_or_dead(dfa.transitions, final, state, reps)
             assert got == naive_safe_successor(dfa.transitions, final, state, reps), (pattern, state)
 
 
@@ -141,10 +140,34 @@ def test_safe_successor_kernel_equals_twin_on_lexer_states():
     m = Matcher(compiled)
     assert m.accept_bytes(b'{"name":"' + b"x" * 40 + b'","tag":"ab","other":"y"}')
     trans, _, _, _, final = compiled.lexers.tables
-    memo = {}
     assert compiled.lexers.num_states > 20
     for state in range(compiled.lexers.num_states):
         reps = compiled._lexer_byte_representatives(state)
-        got = _successor_or_dead(trans, final, state, reps, memo)
+        got = _successor_or_dead(trans, final, state, reps)
         assert got == naive_safe_successor(trans, final, state, reps), state
         assert got == naive_safe_successor(trans, final, state, byte_representatives()), state
+
+
+def test_safe_successor_kernel_from_several_threads():
+    """The kernel runs without the GIL on per-thread scratch arrays: threads testing the same
+    DFA at once get the twin's answers."""
+    import threading
+
+    dfa = regex_to_dfa(parse_regex(r'"[^"\\]{0,60}"'))
+    final = dfa.accepting & (dfa.transitions < 0).all(axis=1)
+    reps = byte_representatives()
+    want = [naive_safe_successor(dfa.transitions, final, s, reps) for s in range(dfa.num_states)]
+    wrong = []
+
+    def work():
+        for _ in range(20):
+            got = [_successor_or_dead(dfa.transitions, final, s, reps) for s in range(dfa.num_states)]
+            if got != want:
+                wrong.append(got)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
