@@ -21,8 +21,8 @@ from ..config import SHARED_MASK_CACHE_BYTES
 from ..kernels import earley as K
 from ..vocab import Vocabulary
 from .fsm import ByteDFA
-from .slices import (ALL_BYTES, ascii_dead, ascii_mixed, byte_representatives, final_length, safe_length_limit, safe_live_states,
-                     string_slice)
+from .slices import (ALL_BYTES, ascii_alive, ascii_mixed, byte_representatives, final_length, safe_closed,
+                     safe_length_limit, string_slice)
 
 
 def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict, closed: bool = False,
@@ -149,15 +149,12 @@ def terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
         reps = memo.get("reps")
         if reps is None:
             reps = memo["reps"] = byte_representatives(dfa.byte_classes())
-        live = None
-        if not ascii_dead(dfa.transitions, state):
-            # Only a state that every safe ASCII character continues can keep every slice
-            # token; the fixed point over all states is worth computing for it alone.
-            live = memo.get("live_states")
-            if live is None:
-                live = memo["live_states"] = safe_live_states(dfa.transitions, final, reps)
-        limit = limits[(max_length, state)] = safe_length_limit(
-            dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length, memo, reps, live)
+        if ascii_alive(dfa.transitions, state) and safe_closed(dfa.transitions, final, state, reps):
+            limit = max_length  # (only a state every safe ASCII character continues can be)
+        else:
+            limit = safe_length_limit(dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length,
+                                      memo, reps)
+        limits[(max_length, state)] = limit
     return limit
 
 

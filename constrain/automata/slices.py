@@ -16,7 +16,7 @@ import threading
 import numpy as np
 
 from ..kernels.slices import ALL_DEAD as KERNEL_ALL_DEAD
-from ..kernels.slices import SEVERAL, safe_successor_kernel
+from ..kernels.slices import SEVERAL, safe_closed_kernel, safe_successor_kernel
 from ..vocab import TokenTrie, Vocabulary
 
 # Byte ranges of one safe character, as UTF-8 (RFC 3629, surrogates excluded).
@@ -84,15 +84,28 @@ _scratch = threading.local()
 
 
 def _kernel_scratch(num_states: int) -> list:
-    """The kernel's work arrays for tables of ``num_states`` rows, one set per thread (memos
-    are shared by threads; the kernel runs without the GIL): [current, following, mark, next
-    mark]."""
+    """The kernels' work arrays for tables of ``num_states`` rows, one set per thread (memos
+    are shared by threads; the kernels run without the GIL): [current, following, mark, next
+    mark, stack, visited]."""
     found = getattr(_scratch, "arrays", None)
     if found is None or found[0].shape[0] < num_states:
         n = max(num_states, 1024)
         found = _scratch.arrays = [np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int32),
-                                   np.zeros(n, dtype=np.int64), 0]
+                                   np.zeros(n, dtype=np.int64), 1, np.zeros(n, dtype=np.int32),
+                                   np.zeros(n, dtype=np.int64)]
     return found
+
+
+def safe_closed(trans: np.ndarray, final: np.ndarray, state: int, reps=ALL_BYTES) -> bool:
+    """Whether no string of safe characters leads ``state`` to a dead or final state (so
+    every slice token stays inside the lexeme): ``safe_live_states(...)[state]``, found by a
+    search from ``state`` alone (``constrain.kernels.slices.safe_closed_kernel``)."""
+    values, rep_offsets, level_offsets = _flat_representatives(reps)
+    scratch = _kernel_scratch(trans.shape[0])
+    closed, scratch[3] = safe_closed_kernel(trans, final, state, values, rep_offsets, level_offsets,
+                                            scratch[4], scratch[0], scratch[1], scratch[2], scratch[5],
+                                            scratch[3])
+    return bool(closed)
 
 
 def _successor_or_dead(trans, final, state: int, reps=ALL_BYTES) -> int:

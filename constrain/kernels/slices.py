@@ -81,3 +81,59 @@ def safe_successor_kernel(trans, final, state, rep_values, rep_offsets, level_of
     if target < 0 or final[target]:
         return SEVERAL
     return target
+
+
+@njit(**NJIT_OPTIONS)
+def safe_closed_kernel(trans, final, state, rep_values, rep_offsets, level_offsets, stack, current, following,
+                       mark, visited, mark_id):
+    """1 when every string of safe characters keeps ``state`` alive and never passes a final
+    state (every slice token stays in the lexeme), else 0: a search of the states safe
+    characters reach from ``state``, stopping at the first dead or final one.
+
+    ``stack``, ``current``, ``following`` (``int32[num_states]``), ``mark`` and ``visited``
+    (``int64[num_states]``) are scratch; ``mark_id`` must exceed every value in them. Returns
+    (answer, the next free mark)."""
+    seen = mark_id
+    stamp = mark_id
+    if final[state]:
+        return 0, stamp + 1
+    visited[state] = seen
+    stack[0] = state
+    n_stack = 1
+    while n_stack > 0:
+        n_stack -= 1
+        s = stack[n_stack]
+        for x in range(rep_offsets[0], rep_offsets[1]):
+            t = trans[s, rep_values[x]]
+            if t < 0 or final[t]:
+                return 0, stamp + 1
+            if visited[t] != seen:
+                visited[t] = seen
+                stack[n_stack] = t
+                n_stack += 1
+        for p in range(level_offsets.shape[0] - 1):
+            current[0] = s
+            n_current = 1
+            for lvl in range(level_offsets[p], level_offsets[p + 1]):
+                stamp += 1
+                n_following = 0
+                for i in range(n_current):
+                    u = current[i]
+                    for x in range(rep_offsets[lvl], rep_offsets[lvl + 1]):
+                        t = trans[u, rep_values[x]]
+                        if t < 0 or final[t]:
+                            return 0, stamp + 1
+                        if mark[t] != stamp:
+                            mark[t] = stamp
+                            following[n_following] = t
+                            n_following += 1
+                for i in range(n_following):
+                    current[i] = following[i]
+                n_current = n_following
+            for i in range(n_current):
+                t = current[i]
+                if visited[t] != seen:
+                    visited[t] = seen
+                    stack[n_stack] = t
+                    n_stack += 1
+    return 1, stamp + 1

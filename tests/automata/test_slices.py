@@ -6,7 +6,7 @@ import pytest
 
 from constrain.automata.fsm import regex_to_dfa
 from constrain.automata.slices import (_successor_or_dead, byte_representatives, final_length, is_safe_text,
-                                       safe_length_limit, safe_live_states)
+                                       safe_closed, safe_length_limit, safe_live_states)
 from naive import naive_safe_successor
 from constrain.grammar.regex import parse_regex
 
@@ -71,12 +71,19 @@ def _naive_safe_live(dfa, final, state, depth=4):
     return True
 
 
-@pytest.mark.parametrize("pattern", [r'"[^"\\]*"', r'"[^"\\]{0,3}"', r'"[a-z]*"', r'"(ab|[^"\\a]*)"', r'x[^"\\]*'])
+@pytest.mark.parametrize("pattern", [r'"[^"\\]*"', r'"[^"\\]{0,3}"', r'"[a-z]*"', r'"(ab|[^"\\a]*)"', r'x[^"\\]*',
+                                     r'"(\u4e2d\u6587|[^"\\\u4e2d])*"', r'"([^"\\]*|abc\u00e9)"'])
 def test_safe_live_states_equal_brute_force(pattern):
+    """The fixed point over all states, and the search from one state (the kernel, with every
+    byte and with one per class), against brute force."""
     dfa = regex_to_dfa(parse_regex(pattern))
     final, _, live = _tables(dfa)
+    classes = byte_representatives(dfa.byte_classes())
     for state in range(dfa.num_states):
-        assert bool(live[state]) == _naive_safe_live(dfa, final, state), (pattern, state)
+        want = _naive_safe_live(dfa, final, state)
+        assert bool(live[state]) == want, (pattern, state)
+        assert safe_closed(dfa.transitions, final, state) == want, (pattern, state)
+        assert safe_closed(dfa.transitions, final, state, classes) == want, (pattern, state)
 
 
 def test_a_string_other_than_some_names_keeps_every_slice_token():
