@@ -184,3 +184,42 @@ def naive_safe_successor(trans: np.ndarray, final: np.ndarray, state: int, reps)
         return -1
     (target,) = targets
     return -1 if target < 0 or final[target] else target
+
+
+def naive_safe_live_states(trans: np.ndarray, final: np.ndarray, reps) -> np.ndarray:
+    """Twin of ``constrain.kernels.slices.safe_closed_kernel`` for every state at once:
+    ``bool[num_states]``, the states from which no string of safe characters leads to a dead
+    or final state. The greatest fixed point over (state, reached state) pairs, in numpy."""
+    from constrain.automata.slices import _MULTIBYTE
+
+    n = trans.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+
+    def bad(targets):
+        return (targets < 0) | final[np.maximum(targets, 0)]
+
+    ascii_targets = trans[:, reps["ascii"]]
+    ok = ~bad(ascii_targets).any(axis=1)
+    edges_from = [np.repeat(np.arange(n), ascii_targets.shape[1])]
+    edges_to = [ascii_targets.ravel()]
+    for ranges in _MULTIBYTE:
+        origin = np.arange(n)
+        current = np.arange(n)
+        for r in ranges:
+            nxt = trans[current][:, reps[r]]
+            ok[origin[bad(nxt).any(axis=1)]] = False
+            keep = nxt >= 0
+            pairs = np.unique(np.repeat(origin, nxt.shape[1])[keep.ravel()] * n + nxt[keep])
+            origin, current = pairs // n, pairs % n
+        edges_from.append(origin)
+        edges_to.append(current)
+    sources = np.concatenate(edges_from)
+    targets = np.maximum(np.concatenate(edges_to), 0)
+    live = ok
+    while True:
+        refined = live.copy()
+        refined[sources[~live[targets]]] = False
+        if (refined == live).all():
+            return live
+        live = refined

@@ -98,8 +98,7 @@ def _kernel_scratch(num_states: int) -> list:
 
 def safe_closed(trans: np.ndarray, final: np.ndarray, state: int, reps=ALL_BYTES) -> bool:
     """Whether no string of safe characters leads ``state`` to a dead or final state (so
-    every slice token stays inside the lexeme): ``safe_live_states(...)[state]``, found by a
-    search from ``state`` alone (``constrain.kernels.slices.safe_closed_kernel``)."""
+    every slice token stays inside the lexeme), found by a search from ``state`` (``constrain.kernels.slices.safe_closed_kernel``)."""
     values, rep_offsets, level_offsets = _flat_representatives(reps)
     scratch = _kernel_scratch(trans.shape[0])
     closed, scratch[3] = safe_closed_kernel(trans, final, state, values, rep_offsets, level_offsets,
@@ -128,44 +127,6 @@ def _successor(trans, final, state: int, reps=ALL_BYTES) -> int:
     return -1 if found == _ALL_DEAD else found
 
 
-def safe_live_states(trans: np.ndarray, final: np.ndarray, reps=ALL_BYTES) -> np.ndarray:
-    """``bool[num_states]``: the states from which no string of safe characters leads to a
-    dead or final state (so every slice token stays inside the lexeme). The greatest fixed
-    point, computed for all states at once over (state, reached state) pairs, de-duplicated
-    after every byte so that fine byte classes cannot multiply the work."""
-    n = trans.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-
-    def bad(targets):
-        return (targets < 0) | final[np.maximum(targets, 0)]
-
-    ascii_targets = trans[:, reps["ascii"]]
-    ok = ~bad(ascii_targets).any(axis=1)
-    edges_from = [np.repeat(np.arange(n), ascii_targets.shape[1])]
-    edges_to = [ascii_targets.ravel()]
-    for ranges in _MULTIBYTE:
-        origin = np.arange(n)
-        current = np.arange(n)
-        for r in ranges:
-            nxt = trans[current][:, reps[r]]
-            ok[origin[bad(nxt).any(axis=1)]] = False
-            keep = nxt >= 0
-            pairs = np.unique(np.repeat(origin, nxt.shape[1])[keep.ravel()] * n + nxt[keep])
-            origin, current = pairs // n, pairs % n
-        edges_from.append(origin)
-        edges_to.append(current)
-    sources = np.concatenate(edges_from)
-    targets = np.maximum(np.concatenate(edges_to), 0)
-    live = ok
-    while True:
-        refined = live.copy()
-        refined[sources[~live[targets]]] = False
-        if (refined == live).all():
-            return live
-        live = refined
-
-
 def ascii_mixed(trans: np.ndarray, state: int) -> bool:
     """Whether some safe ASCII characters continue ``state`` and others do not (a literal, a
     pattern): then :func:`safe_length_limit` is -1."""
@@ -184,19 +145,17 @@ def ascii_dead(trans: np.ndarray, state: int) -> bool:
 
 
 def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, state: int,
-                      max_length: int, memo: dict, reps=ALL_BYTES, live=None) -> int:
+                      max_length: int, memo: dict, reps=ALL_BYTES) -> int:
     """How many safe characters a lexeme at ``state`` can take, when that alone decides every
-    slice token. Returns ``max_length`` (every slice token stays) when ``live`` (from
-    :func:`safe_live_states`, when the caller has it) holds for ``state``; ``m`` when they lead
-    through a chain of single states, none final, to a non-accepting state where they are all
-    dead (slice tokens of at most ``m`` characters stay, longer ones die: a ``maxLength``
-    string); -1 otherwise (walk the whole trie).
-    ``memo`` caches per state and must belong to this ``trans`` only; ``reps`` (from
-    :func:`byte_representatives`) may name one byte per class of ``trans``'s columns."""
+    slice token. Returns ``max_length`` (every slice token stays) when they lead through a
+    chain of single states, none final, to a state that loops on all of them; ``m`` when the
+    chain ends, after ``m`` characters, in a non-accepting state where they are all dead
+    (slice tokens of at most ``m`` characters stay, longer ones die: a ``maxLength`` string);
+    -1 otherwise (walk the whole trie; :func:`safe_closed` finds the closed states that are
+    not chains). ``memo`` caches per state and must belong to this ``trans`` only; ``reps``
+    (from :func:`byte_representatives`) may name one byte per class of ``trans``'s columns."""
     if ascii_mixed(trans, state):
         return -1  # some safe characters live, some die: neither case (the usual quick exit)
-    if live is not None and live[state]:
-        return max_length
     current = state
     for length in range(max_length + 1):
         nxt = memo.get(current)

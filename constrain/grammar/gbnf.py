@@ -493,27 +493,20 @@ class _DFA:
 
     def intersects(self, other: "_DFA") -> bool:
         """Whether some string is in both languages."""
-        seen = {(0, 0)}
-        stack = [(0, 0)]
-        while stack:
-            a, b = stack.pop()
-            if self.accepting[a] and other.accepting[b]:
-                return True
-            for bit in _bits(self.out[a] & other.out[b]):
-                pair = (self.trans[a][bit], other.trans[b][bit])
-                if pair not in seen:
-                    seen.add(pair)
-                    stack.append(pair)
-        return False
+        return self._product_reaches(other, lambda a, b: self.accepting[a] and other.accepting[b])
 
     def overgrows(self, other: "_DFA", follow: int) -> bool:
         """Whether some ``w`` in this language and ``c`` in ``follow`` make ``w c`` a prefix
         of a string of ``other``: then the greedy lexer, with ``other`` live, reads past ``w``."""
+        return self._product_reaches(other, lambda a, b: self.accepting[a] and bool(follow & other.out[b]))
+
+    def _product_reaches(self, other: "_DFA", goal) -> bool:
+        """Whether some pair of states that one string leads both automata to has ``goal``."""
         seen = {(0, 0)}
         stack = [(0, 0)]
         while stack:
             a, b = stack.pop()
-            if self.accepting[a] and follow & other.out[b]:
+            if goal(a, b):
                 return True
             for bit in _bits(self.out[a] & other.out[b]):
                 pair = (self.trans[a][bit], other.trans[b][bit])

@@ -439,6 +439,29 @@ def _json_equal(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _json_key(value):
+    """A hashable key equal for two values exactly when :func:`_json_equal` holds: 1 and 1.0
+    alike, true and 1 apart, objects whatever their key order."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", value)
+    if isinstance(value, list):
+        return ("array", tuple(_json_key(v) for v in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((k, _json_key(v)) for k, v in value.items()))
+    return (type(value).__name__, value)
+
+
+def _common_values(values: Optional[list], allowed: list) -> list:
+    """The members of ``values`` (all of ``allowed`` when ``None``) that ``allowed`` holds:
+    the intersection of two ``enum``/``const`` constraints, in ``values``' order."""
+    if values is None:
+        return allowed
+    keys = {_json_key(v) for v in allowed}
+    return [v for v in values if _json_key(v) in keys]
+
+
 def _json_type(v) -> str:
     if v is None:
         return "null"
@@ -475,20 +498,6 @@ class _Unsupported(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
-
-
-def _json_key(value):
-    """A hashable key under which JSON values are equal exactly when JSON Schema says so:
-    1 and 1.0 alike, true and 1 apart, objects whatever their key order."""
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, (int, float)):
-        return ("number", value)
-    if isinstance(value, list):
-        return ("array", tuple(_json_key(v) for v in value))
-    if isinstance(value, dict):
-        return ("object", frozenset((k, _json_key(v)) for k, v in value.items()))
-    return (type(value).__name__, value)
 
 
 _HASHED_ENUM_VALIDATORS: Dict[type, type] = {}
@@ -1013,7 +1022,7 @@ class _Compiler:
                 types &= _type_set(kws["type"])
             vals = [kws["const"]] if "const" in kws else kws.get("enum")
             if isinstance(vals, list):
-                values = vals if values is None else [v for v in values if any(_json_equal(v, w) for w in vals)]
+                values = _common_values(values, vals)
             if isinstance(kws.get("required"), list):
                 required.update(kws["required"])
             for name in kws.get("properties") or {}:
@@ -1024,8 +1033,7 @@ class _Compiler:
                     continue
                 svals = [sub["const"]] if "const" in sub else sub.get("enum")
                 if isinstance(svals, list):
-                    allowed[name] = svals if name not in allowed else [
-                        v for v in allowed[name] if any(_json_equal(v, w) for w in svals)]
+                    allowed[name] = _common_values(allowed.get(name), svals)
                 for target in sub.get("x-ref", ()):
                     tsub = self.node(target).schema
                     if isinstance(tsub, dict) and "x-notin" in tsub and len(tsub) == 1:
@@ -1129,7 +1137,7 @@ class _Compiler:
                 types &= _type_set(kws["type"])
             vals = [kws["const"]] if "const" in kws else kws.get("enum")
             if isinstance(vals, list):
-                values = vals if values is None else [v for v in values if any(_json_equal(v, w) for w in vals)]
+                values = _common_values(values, vals)
             if isinstance(kws.get("required"), list):
                 required.update(kws["required"])
             for pname, _ in (kws.get("properties") or {}).items():
@@ -1284,10 +1292,9 @@ class _Compiler:
                 shape.types &= _type_set(kws["type"])
             vals = [kws["const"]] if "const" in kws else None
             if "enum" in kws:
-                vals = list(kws["enum"]) if vals is None else [v for v in vals if any(_json_equal(v, w) for w in kws["enum"])]
+                vals = _common_values(vals, list(kws["enum"]))
             if vals is not None:
-                shape.values = vals if shape.values is None else [
-                    v for v in shape.values if any(_json_equal(v, w) for w in vals)]
+                shape.values = _common_values(shape.values, vals)
             shape.excluded.extend((v, where) for v in kws.get("x-notin", ()))
             # strings
             if "minLength" in kws:

@@ -1,10 +1,10 @@
-"""Numba kernel of the JSON-string slice tests (``constrain.automata.slices``): where every
-safe character leads a DFA state.
+"""Numba kernels of the JSON-string slice tests (``constrain.automata.slices``): where every
+safe character leads a DFA state, and whether every string of them keeps it alive.
 
-A safe character is one ASCII byte or a multi-byte UTF-8 sequence; ``patterns`` lists the
-sequences as levels of byte representatives: level ``l`` tries
-``rep_values[rep_offsets[l]:rep_offsets[l + 1]]``, and pattern ``p`` (one per UTF-8 lead
-range) is levels ``level_offsets[p]:level_offsets[p + 1]``. Level 0 of the table is ASCII.
+A safe character is one ASCII byte or a multi-byte UTF-8 sequence, tried as levels of byte
+representatives: level ``l`` tries ``rep_values[rep_offsets[l]:rep_offsets[l + 1]]``; level 0
+is ASCII, and pattern ``p`` (one per UTF-8 lead range) is levels
+``level_offsets[p]:level_offsets[p + 1]``.
 """
 
 from numba import njit
@@ -13,6 +13,34 @@ from ..config import NJIT_OPTIONS
 
 SEVERAL = -1
 ALL_DEAD = -2
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets, current, following, mark,
+                    stamp):
+    """The states the characters of pattern ``p`` lead ``s`` to, in ``current[:n]``, each once
+    (``mark`` stamps the states of each level with a fresh ``stamp``). Returns (n, the last
+    stamp used); n is -1 when some byte is dead or passes a final state inside a character."""
+    current[0] = s
+    n_current = 1
+    last = level_offsets[p + 1] - 1
+    for lvl in range(level_offsets[p], level_offsets[p + 1]):
+        stamp += 1
+        n_following = 0
+        for i in range(n_current):
+            u = current[i]
+            for x in range(rep_offsets[lvl], rep_offsets[lvl + 1]):
+                t = trans[u, rep_values[x]]
+                if t < 0 or (lvl < last and final[t]):
+                    return -1, stamp
+                if mark[t] != stamp:
+                    mark[t] = stamp
+                    following[n_following] = t
+                    n_following += 1
+        for i in range(n_following):
+            current[i] = following[i]
+        n_current = n_following
+    return n_current, stamp
 
 
 @njit(**NJIT_OPTIONS)
@@ -27,19 +55,14 @@ def safe_successor_kernel(trans, final, state, rep_values, rep_offsets, level_of
     levels (it stamps the states reached at each level)."""
     # Every character dead: the ASCII bytes and every pattern's first byte.
     all_dead = True
-    for x in range(rep_offsets[0], rep_offsets[1]):
-        if trans[state, rep_values[x]] >= 0:
-            all_dead = False
-            break
-    if all_dead:
-        for p in range(level_offsets.shape[0] - 1):
-            lvl = level_offsets[p]
-            for x in range(rep_offsets[lvl], rep_offsets[lvl + 1]):
-                if trans[state, rep_values[x]] >= 0:
-                    all_dead = False
-                    break
-            if not all_dead:
+    for p in range(-1, level_offsets.shape[0] - 1):
+        lvl = 0 if p < 0 else level_offsets[p]
+        for x in range(rep_offsets[lvl], rep_offsets[lvl + 1]):
+            if trans[state, rep_values[x]] >= 0:
+                all_dead = False
                 break
+        if not all_dead:
+            break
     if all_dead:
         return ALL_DEAD
     if final[state]:
@@ -52,27 +75,10 @@ def safe_successor_kernel(trans, final, state, rep_values, rep_offsets, level_of
         target = t
     stamp = mark_id
     for p in range(level_offsets.shape[0] - 1):
-        current[0] = state
-        n_current = 1
-        last = level_offsets[p + 1] - 1
-        for lvl in range(level_offsets[p], level_offsets[p + 1]):
-            stamp += 1
-            n_following = 0
-            for i in range(n_current):
-                s = current[i]
-                for x in range(rep_offsets[lvl], rep_offsets[lvl + 1]):
-                    t = trans[s, rep_values[x]]
-                    if t < 0:
-                        return SEVERAL
-                    if mark[t] != stamp:
-                        mark[t] = stamp
-                        if lvl < last and final[t]:
-                            return SEVERAL
-                        following[n_following] = t
-                        n_following += 1
-            for i in range(n_following):
-                current[i] = following[i]
-            n_current = n_following
+        n_current, stamp = _character_ends(trans, final, state, p, rep_values, rep_offsets, level_offsets,
+                                           current, following, mark, stamp)
+        if n_current < 0:
+            return SEVERAL
         for i in range(n_current):
             t = current[i]
             if target != -3 and t != target:
@@ -103,35 +109,24 @@ def safe_closed_kernel(trans, final, state, rep_values, rep_offsets, level_offse
     while n_stack > 0:
         n_stack -= 1
         s = stack[n_stack]
-        for x in range(rep_offsets[0], rep_offsets[1]):
-            t = trans[s, rep_values[x]]
-            if t < 0 or final[t]:
-                return 0, stamp + 1
-            if visited[t] != seen:
-                visited[t] = seen
-                stack[n_stack] = t
-                n_stack += 1
-        for p in range(level_offsets.shape[0] - 1):
-            current[0] = s
-            n_current = 1
-            for lvl in range(level_offsets[p], level_offsets[p + 1]):
-                stamp += 1
-                n_following = 0
-                for i in range(n_current):
-                    u = current[i]
-                    for x in range(rep_offsets[lvl], rep_offsets[lvl + 1]):
-                        t = trans[u, rep_values[x]]
-                        if t < 0 or final[t]:
-                            return 0, stamp + 1
-                        if mark[t] != stamp:
-                            mark[t] = stamp
-                            following[n_following] = t
-                            n_following += 1
-                for i in range(n_following):
-                    current[i] = following[i]
-                n_current = n_following
+        for p in range(-1, level_offsets.shape[0] - 1):
+            if p < 0:  # one ASCII byte
+                n_current = 0
+                for x in range(rep_offsets[0], rep_offsets[1]):
+                    t = trans[s, rep_values[x]]
+                    if t < 0:
+                        return 0, stamp + 1
+                    current[n_current] = t
+                    n_current += 1
+            else:
+                n_current, stamp = _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets,
+                                                   current, following, mark, stamp)
+                if n_current < 0:
+                    return 0, stamp + 1
             for i in range(n_current):
                 t = current[i]
+                if final[t]:
+                    return 0, stamp + 1
                 if visited[t] != seen:
                     visited[t] = seen
                     stack[n_stack] = t
