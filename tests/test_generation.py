@@ -6,7 +6,8 @@ import torch
 
 import constrain
 from constrain.errors import ConfigurationError
-from constrain.generation import GenerationResult, _sample, encode_prompts, generate, model_vocabulary
+from constrain.generation import GenerationResult, encode_prompts, generate, model_vocabulary
+from constrain.samplers.lcd import sample_logits as _sample
 from tiny_lm import EXTRA_LOGITS, tiny_model, tiny_tokenizer
 
 torch.set_num_threads(1)
