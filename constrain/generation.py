@@ -376,7 +376,7 @@ def generate(
         if not single:
             raise ConfigurationError("sampler='asap' takes one prompt (its trie is for one prompt)")
         trie = ASApTrie(key=asap_key(lm, compiled, encoded[0], max_new_tokens))
-        draws = ASApSampler(trie, generator=generator or _generator(lm.device, seed)).sample(
+        draws = ASApSampler(trie, seed=seed).sample(
             lm, compiled, encoded[0], num_samples if num_samples is not None else 1,
             max_new_tokens=max_new_tokens, batch_size=batch_size,
         )
@@ -406,6 +406,88 @@ def generate(
     run = decode(lm, compiled, encoded, token_sampler, max_new_tokens=max_new_tokens)
     results = [_result(d, vocab, ids, parse_json, timing, run.first_token_at) for d, ids in zip(run.draws, encoded)]
     return results[0] if single else results
+
+
+class ASAp:
+    """Grammar-aligned decoding (ASAp) for one prompt: a sampler object that keeps its trie.
+
+    Each call of :meth:`sample` draws more samples and tightens the trie's bounds, so the
+    distribution of the samples converges to the exact constrained distribution
+    ``pi(x) = p(x) 1[x in L] / Z`` (at temperature 1, outputs of at most ``max_new_tokens``
+    tokens). Single samples are biased (the first is an LCD sample); ASAp is a many-sample
+    algorithm. See :mod:`constrain.samplers.asap`.
+
+    Args:
+        constraint: a :class:`~constrain.CompiledGrammar` or :class:`~constrain.Grammar` (or use
+            ``regex=``, ``schema=``, ``grammar=`` as in :func:`generate`).
+        model, tokenizer: as in :func:`generate` (default: SmolLM2).
+        prompt: the prompt (the user message of the chat template, as in :func:`generate`).
+        max_new_tokens: the length limit (part of the target: longer outputs are outside it).
+        max_trie_nodes: the trie's node cap (about 120 bytes a node).
+        when_full: ``"error"`` or ``"freeze"`` past the cap (see
+            :class:`~constrain.samplers.asap.ASApTrie`).
+        seed: seeds the sampler.
+
+    Example::
+
+        sampler = ASAp(regex="000|1[01]{2}", prompt="Write a 3-bit string.", max_new_tokens=8)
+        results = sampler.sample(100)
+        sampler.save("bits.npz")
+    """
+
+    def __init__(self, constraint: Any = None, *, regex: Optional[str] = None, schema: Any = None,
+                 grammar: Any = None, model: Any = None, tokenizer: Any = None, prompt: str,
+                 max_new_tokens: int = 256, chat_template: Optional[bool] = None,
+                 system_prompt: Optional[str] = None, max_trie_nodes: int = 1_000_000,
+                 when_full: Literal["error", "freeze"] = "error", seed: Optional[int] = None,
+                 _trie: Any = None) -> None:
+        from .samplers.asap import ASApSampler, ASApTrie
+
+        _validate_sampling(max_new_tokens, 1.0, None, None)
+        if constraint is not None:
+            if grammar is not None:
+                raise ConfigurationError("give the constraint once: as the first argument or as grammar=")
+            grammar = constraint
+        self.model, self.tokenizer = _resolve_model(model, tokenizer)
+        vocab = model_vocabulary(self.model, self.tokenizer)
+        self.compiled = resolve_constraint(vocab, regex=regex, schema=schema, grammar=grammar)
+        self.prompt_ids = encode_prompts(self.tokenizer, [prompt], chat_template=chat_template,
+                                         system_prompt=system_prompt)[0]
+        self.lm = TransformersLM(self.model, pad_token_id=_pad_id(self.tokenizer, vocab))
+        self.max_new_tokens = max_new_tokens
+        self._parse_json = schema is not None
+        key = asap_key(self.lm, self.compiled, self.prompt_ids, max_new_tokens)
+        self.trie = _trie if _trie is not None else ASApTrie(key, max_nodes=max_trie_nodes, when_full=when_full)
+        if self.trie.key != key:
+            raise ConfigurationError("the ASAp trie was made for another model, prompt, grammar or length limit")
+        self._sampler = ASApSampler(self.trie, seed=seed)
+
+    def sample(self, n: int = 1, *, batch_size: Optional[int] = None) -> List[GenerationResult]:
+        """Draw ``n`` samples (``batch_size`` in flight at once, sharing the trie), in the order
+        drawn."""
+        started = time.perf_counter()
+        timing = dict(compile_s=0.0, started=started)
+        draws = self._sampler.sample(self.lm, self.compiled, self.prompt_ids, n,
+                                     max_new_tokens=self.max_new_tokens, batch_size=batch_size)
+        return [_result(d, self.compiled.vocab, self.prompt_ids, self._parse_json, timing, d.first_token_at)
+                for d in draws]
+
+    def save(self, path: "str | os.PathLike[str]") -> None:
+        """Save the trie (load it back with :meth:`load` and the same arguments)."""
+        self.trie.save(path)
+
+    @classmethod
+    def load(cls, path: "str | os.PathLike[str]", constraint: Any = None, **kwargs: Any) -> "ASAp":
+        """An ASAp sampler with the trie saved at ``path``; the other arguments are the
+        constructor's, and must describe the same model, prompt, grammar and length limit."""
+        from .samplers.asap import ASApTrie
+
+        return cls(constraint, _trie=ASApTrie.load(path), **kwargs)
+
+    @property
+    def num_nodes(self) -> int:
+        """Nodes in the trie."""
+        return len(self.trie)
 
 
 def asap_key(lm: Any, compiled: Any, prompt_ids: Sequence[int], max_new_tokens: int) -> str:
@@ -475,4 +557,4 @@ def _resolve_model(model, tokenizer):
     return model, tokenizer
 
 
-__all__ = ("GenerationResult", "encode_prompts", "generate", "model_vocabulary", "resolve_constraint")
+__all__ = ("ASAp", "GenerationResult", "encode_prompts", "generate", "model_vocabulary", "resolve_constraint")
