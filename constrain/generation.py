@@ -495,7 +495,7 @@ def asap_key(lm: Any, compiled: Any, prompt_ids: Sequence[int], max_new_tokens: 
     the length limit (a trie is valid for exactly these)."""
     import hashlib
 
-    parts = [repr(lm.identity), repr(list(prompt_ids)), repr(compiled.grammar), compiled.vocab.fingerprint(),
+    parts = [repr(lm.identity), repr(list(prompt_ids)), repr(compiled.grammar), compiled.vocab.fingerprint,
              repr(sorted(compiled.vocab.eos_token_ids)), str(max_new_tokens)]
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 

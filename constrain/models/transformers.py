@@ -63,10 +63,25 @@ class TransformersLM(LanguageModel):
         params = inspect.signature(model.forward).parameters
         self._cache_keyword = "cache" if "cache" in params else "past_key_values"
         self._keeps_logits = "logits_to_keep" in params
+        self._identity: Any = None
 
     @property
     def identity(self) -> Any:
-        return ("transformers", id(self.model), getattr(self.model.config, "_name_or_path", ""), self.vocab_size)
+        """The model's class, name, logits width and a digest of a sample of its output
+        embedding weights: the same in every process that loads the same weights."""
+        if self._identity is None:
+            import hashlib
+
+            head = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+            weight = getattr(head, "weight", None)
+            digest = ""
+            if weight is not None:
+                with torch.no_grad():
+                    sample = weight.detach().flatten()[::997].float().cpu().numpy()
+                digest = hashlib.sha256(sample.tobytes()).hexdigest()
+            self._identity = (type(self.model).__name__, getattr(self.model.config, "_name_or_path", ""),
+                              self.vocab_size, digest)
+        return self._identity
 
     def forward(self, input_ids: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor,
                 cache: Any, keep: int) -> Any:
