@@ -262,12 +262,13 @@ class ExactDistribution:
 
 
 def exact_distribution(compiled: Any, model: Any, prompt_ids: Sequence[int], *, max_new_tokens: int,
-                       min_prob: float = 0.0, max_sequences: int = 200_000) -> ExactDistribution:
+                       min_prob: float = 0.0, min_token_prob: float = 0.0,
+                       max_sequences: int = 200_000, max_rows: int = 256) -> ExactDistribution:
     """Enumerate every token sequence of a constrained language with its model probability.
 
-    A breadth-first search over token prefixes: each level is one batch of the model (the KV
-    cache rows of a prefix are repeated for its children, never recomputed), and each prefix's
-    children are the tokens its matcher's mask allows (EOS ends a sequence).
+    A search over token prefixes, in batches of at most ``max_rows`` prefixes of one length
+    (the KV cache rows of a prefix are repeated for its children, never recomputed); each
+    prefix's children are the tokens its matcher's mask allows (EOS ends a sequence).
 
     Args:
         compiled: the :class:`~constrain.CompiledGrammar` (its language should be finite, or
@@ -277,7 +278,12 @@ def exact_distribution(compiled: Any, model: Any, prompt_ids: Sequence[int], *, 
         max_new_tokens: longest sequence enumerated (EOS excluded).
         min_prob: prefixes with ``p(prefix) < min_prob`` are dropped (their mass is reported
             as ``pruned_mass``); 0 enumerates everything.
+        min_token_prob: tokens with ``p(token | prefix) < min_token_prob`` are dropped too
+            (mass reported likewise): most non-canonical tokenizations of a string are far
+            less likely than this under a trained model.
         max_sequences: a bound on prefixes visited.
+        max_rows: rows of one model batch (memory is about the length limit times this many
+            rows of KV cache).
 
     Raises:
         ResourceLimitError: more than ``max_sequences`` prefixes.
@@ -295,10 +301,20 @@ def exact_distribution(compiled: Any, model: Any, prompt_ids: Sequence[int], *, 
     log_q: dict = {}
     prefix_logprob: dict = {(): 0.0}
     pruned = 0.0
-    # frontier entries: (matcher, tokens, log p(prefix), log q_LCD(prefix))
-    frontier = [(Matcher(compiled), (), 0.0, 0.0)]
-    batch = model.start([list(prompt_ids)])
-    while frontier:
+    # Depth first over chunks of at most max_rows prefixes, so memory is bounded by the depth
+    # times a chunk's KV cache. A pending chunk is (parent batch, parent rows, children) and is
+    # extended when it is taken: the parent batch is cloned unless this is its last chunk.
+    # children entries: (matcher, tokens, log p(prefix), log q_LCD(prefix)).
+    root = model.start([list(prompt_ids)])
+    pending: dict = {}  # id(batch) -> its chunks not yet taken
+    stack: list = [(None, None, [(Matcher(compiled), (), 0.0, 0.0)], root)]
+    while stack:
+        parent_batch, parent_rows, frontier, batch = stack.pop()
+        if batch is None:
+            pending[id(parent_batch)] -= 1
+            batch = parent_batch if pending[id(parent_batch)] == 0 else parent_batch.clone()
+            batch.select(parent_rows)
+            batch.extend([entry[1][-1] for entry in frontier])
         logprobs = torch.log_softmax(batch.logits().double(), dim=-1).cpu().numpy()
         bitmask = allocate_token_bitmask(len(frontier), vocab.size)
         children, parents = [], []
@@ -322,7 +338,7 @@ def exact_distribution(compiled: Any, model: Any, prompt_ids: Sequence[int], *, 
                     log_q[tokens] = lq + token_lp - log_z
                     continue
                 child_lp = lp + token_lp
-                if math.exp(child_lp) < min_prob:
+                if math.exp(child_lp) < min_prob or math.exp(token_lp) < min_token_prob:
                     pruned += math.exp(child_lp)
                     continue
                 child = matcher.fork()
@@ -334,13 +350,12 @@ def exact_distribution(compiled: Any, model: Any, prompt_ids: Sequence[int], *, 
                 if len(prefix_logprob) > max_sequences:
                     raise ResourceLimitError(
                         f"the language has more than {max_sequences} token prefixes within "
-                        f"{max_new_tokens} tokens; raise max_sequences or min_prob"
+                        f"{max_new_tokens} tokens; raise max_sequences, min_prob or min_token_prob"
                     )
-        if not children:
-            break
-        batch.select(parents)
-        batch.extend([c[1][-1] for c in children])
-        frontier = children
+        chunks = [(parents[i:i + max_rows], children[i:i + max_rows]) for i in range(0, len(children), max_rows)]
+        pending[id(batch)] = len(chunks)
+        for rows, chunk in reversed(chunks):
+            stack.append((batch, rows, chunk, None))
 
     def decode(x: Sequence[int]) -> str:
         return vocab.decode(x).decode("utf-8", "replace")

@@ -95,6 +95,18 @@ class TransformersLM(LanguageModel):
     def start(self, prompts: Sequence[Sequence[int]]) -> "TransformersBatch":
         if not prompts or any(len(p) == 0 for p in prompts):
             raise ConfigurationError("every prompt needs at least one token")
+        # Rows with the same prompt (ASAp's samples, SMC's particles) share one prefill: the
+        # distinct prompts run once and their cache rows are repeated.
+        distinct: dict = {}
+        rows = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+        if len(distinct) < len(prompts):
+            batch = self._prefill([list(p) for p in distinct])
+            if batch._reorders:
+                batch.select(rows)
+                return batch
+        return self._prefill(prompts)
+
+    def _prefill(self, prompts: Sequence[Sequence[int]]) -> "TransformersBatch":
         rows, longest = len(prompts), max(len(p) for p in prompts)
         input_ids = torch.full((rows, longest), self.pad_token_id, dtype=torch.long)
         attention = torch.zeros((rows, longest), dtype=torch.long)
@@ -154,6 +166,15 @@ class TransformersBatch(ModelBatch):
             )
         else:
             self._rows = physical
+
+    def clone(self) -> "TransformersBatch":
+        """An independent copy (the KV cache is copied)."""
+        import copy
+
+        twin = TransformersBatch(self.lm, self._logits.clone(), copy.deepcopy(self._cache),
+                                 self._attention.clone(), self._last_positions.clone())
+        twin._rows = list(self._rows)
+        return twin
 
     def extend(self, tokens: Sequence[int]) -> None:
         if len(tokens) != len(self._rows):
