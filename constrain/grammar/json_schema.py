@@ -26,11 +26,13 @@ key never comes from the grammar for declared properties.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -43,6 +45,7 @@ import jsonschema
 from ..config import DEFAULT_LIMITS, Limits
 from ..errors import (
     ConfigurationError,
+    ConstrainWarning,
     Feature,
     InvalidGrammarError,
     ResourceLimitError,
@@ -380,6 +383,37 @@ IGNORED_KEYWORDS = frozenset(
      "contentEncoding", "contentMediaType", "contentSchema", "$schema", "$id", "id", "$anchor", "$dynamicAnchor",
      "$recursiveAnchor", "$vocabulary", "$defs", "definitions"}
 )
+
+#: The keywords that constrain an instance in some draft: an unknown key close to one of these
+#: is likely a misspelling that silently drops a constraint.
+_CONSTRAINING_KEYWORDS = frozenset().union(*KEYWORDS.values()) | {"format"}
+_ALL_KEYWORDS = _CONSTRAINING_KEYWORDS | IGNORED_KEYWORDS
+#: Keys that are not JSON Schema keywords but are common annotations (OpenAPI and editors):
+#: no misspelling warning for them, although some are close to a keyword ("note", "form").
+_KNOWN_ANNOTATIONS = frozenset(
+    {"example", "nullable", "discriminator", "externalDocs", "xml", "markdownDescription", "errorMessage",
+     "enumNames", "defaultSnippets", "deprecationMessage", "note", "form"}
+)
+#: difflib ratio from which an unknown key is reported as a likely misspelling ("items" for
+#: "item" is 0.89; "propertiesOrder" against "properties" is 0.8 and is not reported).
+_TYPO_CUTOFF = 0.85
+
+
+def _misspelled_keyword(key: str) -> Optional[str]:
+    """The constraining keyword ``key`` probably means, if ``key`` is unknown and close to one.
+
+    Keys starting with ``_``, ``@``, ``//`` or ``x-`` are deliberate (a keyword switched off, JSON-LD,
+    an extension) and never reported.
+    """
+    if key in _ALL_KEYWORDS or key in _KNOWN_ANNOTATIONS or key.startswith(("_", "@", "x-", "//")):
+        return None
+    # A keyword in the wrong case ("maxlength", "anyof") is a misspelling however short it is.
+    same = [k for k in _CONSTRAINING_KEYWORDS if k.lower() == key.lower()]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(key, sorted(_CONSTRAINING_KEYWORDS), n=1, cutoff=_TYPO_CUTOFF)
+    return close[0] if close else None
+
 
 _DRAFTS = {
     "json-schema.org/draft-04/schema": 4,
@@ -748,6 +782,12 @@ class _Compiler:
             self.recursive_anchors.append(pointer)
         self.bases[pointer] = base
         self.order[pointer] = len(self.order)
+        for key in node:
+            meant = _misspelled_keyword(key) if isinstance(key, str) else None
+            if meant is not None:
+                self.warnings.append(
+                    f"unknown keyword {key!r} at #{pointer} is ignored; did you mean {meant!r}?"
+                )
         for kw in _SCHEMA_ONE:
             if isinstance(node.get(kw), (dict, bool)):
                 self._index(node[kw], f"{pointer}/{_ptr_escape(kw)}", base)
@@ -2335,6 +2375,8 @@ def grammar_from_json_schema(
             {"whitespace": whitespace, "max_whitespace": max_whitespace, "indent": indent},
             property_order, limits,
         )
+        for message in compiler.warnings:  # so far only misspelled keywords, found while indexing
+            warnings.warn(message, ConstrainWarning, stacklevel=2)
         return compiler.grammar()
     except RecursionError:
         raise ResourceLimitError("the schema nests too deeply to compile") from None
