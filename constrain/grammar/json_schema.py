@@ -14,8 +14,10 @@ applicators left, the conjunction's keywords merge into one shape per JSON type,
 terminals (one per string, quotes included; one per number; literals and punctuation) and
 rules for arrays and objects.
 
-Spelling: strings accept every JSON spelling of their decoded value (raw characters, short
-escapes, ``\\uXXXX`` in either case, surrogate pairs); ``minLength``/``maxLength``,
+Spelling: strings are spelled as ``json.dumps(v, ensure_ascii=False)`` writes them, one
+spelling per string, so declared keys come out literally (``string_escapes="minimal"``); with
+``string_escapes="any"`` they accept every JSON spelling of their decoded value (raw
+characters, short escapes, ``\\uXXXX`` in either case, surrogate pairs). ``minLength``/``maxLength``,
 ``pattern`` (ECMAScript, unanchored) and ``format`` apply to decoded code points. Integers
 are canonical decimals (``-0`` included; ``1.0`` is not taken as an integer). Numbers take
 every JSON spelling; with bounds other than zero, or ``multipleOf``, only plain decimals
@@ -123,9 +125,26 @@ def _hex4(lo: int, hi: int) -> Regex:
     return _fixed_range(lo, hi, 4, 16, _hex_digit_class)
 
 
+#: The string escape policies: ``"minimal"`` spells every character as
+#: ``json.dumps(..., ensure_ascii=False)`` does (one spelling per string), ``"any"`` takes every
+#: spelling JSON allows.
+STRING_ESCAPES = ("minimal", "any")
+#: json.dumps's short escapes; ``/`` is legal as ``\/`` but json.dumps writes it raw.
+_DUMPS_SHORT = {k: v for k, v in _SHORT.items() if k != 0x2F}
+_CONTROLS = ((0x00, 0x1F),)
+
+
 @lru_cache(maxsize=65536)
-def encode_chars(c: Chars) -> Regex:
-    """Every JSON spelling (raw or escaped) of one character of ``c``."""
+def encode_chars(c: Chars, escapes: str = "any") -> Regex:
+    """The JSON spellings of one character of ``c`` under the escape policy ``escapes``.
+
+    ``"any"``: raw (where JSON allows it), short escapes, ``\\uXXXX`` in either case and
+    surrogate pairs. ``"minimal"``: the one spelling ``json.dumps(ch, ensure_ascii=False)``
+    writes: ``\\"``, ``\\\\`` and the short escapes of ``\\b \\f \\n \\r \\t``, ``\\u00xx``
+    (lowercase) for the other control characters, every other character raw (UTF-8).
+    """
+    if escapes == "minimal":
+        return _encode_chars_minimal(c)
     raw = []
     for lo, hi in c.ranges:
         for a, b in ((lo, min(hi, 0x1F)), (max(lo, 0x20), hi)):
@@ -134,10 +153,10 @@ def encode_chars(c: Chars) -> Regex:
             raw.append((a, b))
     raw_set = Chars(normalize_ranges(raw))
     raw_set = Chars(normalize_ranges(subtract_ranges(raw_set.ranges, [(0x22, 0x22), (0x5C, 0x5C), (0xD800, 0xDFFF)])))
-    escapes: List[Regex] = []
+    escaped: List[Regex] = []
     short = [ord(v) for k, v in _SHORT.items() if _contains(c, k)]
     if short:
-        escapes.append(Chars(normalize_ranges((s, s) for s in short)))
+        escaped.append(Chars(normalize_ranges((s, s) for s in short)))
     u_forms: List[Regex] = []
     for lo, hi in c.ranges:
         for a, b in ((lo, min(hi, 0xD7FF)), (max(lo, 0xE000), min(hi, 0xFFFF))):
@@ -147,10 +166,26 @@ def encode_chars(c: Chars) -> Regex:
         if a <= b:
             u_forms.append(_astral(a, b))
     if u_forms:
-        escapes.append(seq(literal("u"), alt(*u_forms)))
+        escaped.append(seq(literal("u"), alt(*u_forms)))
     parts: List[Regex] = []
     if raw_set.ranges:
         parts.append(raw_set)
+    if escaped:
+        parts.append(seq(literal("\\"), alt(*escaped)))
+    return alt(*parts) if parts else NOTHING
+
+
+def _encode_chars_minimal(c: Chars) -> Regex:
+    raw = subtract_ranges(c.ranges, [*_CONTROLS, (0x22, 0x22), (0x5C, 0x5C), (0xD800, 0xDFFF)])
+    short = [ord(v) for k, v in _DUMPS_SHORT.items() if _contains(c, k)]
+    controls = [cp for lo, hi in c.ranges for cp in range(lo, min(hi, 0x1F) + 1) if cp not in _DUMPS_SHORT]
+    escapes: List[Regex] = []
+    if short:
+        escapes.append(Chars(normalize_ranges((s, s) for s in short)))
+    escapes.extend(literal(f"u{cp:04x}") for cp in controls)
+    parts: List[Regex] = []
+    if raw:
+        parts.append(Chars(normalize_ranges(raw)))
     if escapes:
         parts.append(seq(literal("\\"), alt(*escapes)))
     return alt(*parts) if parts else NOTHING
@@ -178,36 +213,38 @@ def _contains(c: Chars, cp: int) -> bool:
     return any(lo <= cp <= hi for lo, hi in c.ranges)
 
 
-def encode(r: Regex) -> Regex:
-    """The regex of every JSON spelling (between the quotes) of the strings ``r`` matches."""
+def encode(r: Regex, escapes: str = "any") -> Regex:
+    """The regex of the JSON spellings (between the quotes) of the strings ``r`` matches,
+    under the escape policy ``escapes`` (see :func:`encode_chars`)."""
     if isinstance(r, Chars):
-        return encode_chars(r)
+        return encode_chars(r, escapes)
     if isinstance(r, Seq):
-        return Seq(tuple(encode(x) for x in r.items))
+        return Seq(tuple(encode(x, escapes) for x in r.items))
     if isinstance(r, Alt):
-        return Alt(tuple(encode(x) for x in r.items))
+        return Alt(tuple(encode(x, escapes) for x in r.items))
     if isinstance(r, Repeat):
-        return Repeat(encode(r.item), r.min, r.max)
+        return Repeat(encode(r.item, escapes), r.min, r.max)
     if isinstance(r, And):
-        return And(tuple(encode(x) for x in r.items))
+        return And(tuple(encode(x, escapes) for x in r.items))
     if isinstance(r, Not):
         # The spellings of a string are a prefix code, so complement within well-formed bodies.
-        return And((_ENCODED_ANY, Not(encode(r.item))))
+        return And((_ENCODED_ANY[escapes], Not(encode(r.item, escapes))))
     raise TypeError(f"not a regex: {r!r}")
 
 
-_ENCODED_ANY = Repeat(encode_chars(ANY), 0, None)
+_ENCODED_ANY = {escapes: Repeat(encode_chars(ANY, escapes), 0, None) for escapes in STRING_ESCAPES}
 
 
-def string_terminal_regex(decoded: Regex) -> Regex:
+def string_terminal_regex(decoded: Regex, escapes: str = "any") -> Regex:
     """A whole JSON string (with its quotes) whose decoded value ``decoded`` matches."""
     q = literal('"')
-    return seq(q, encode(decoded), q)
+    return seq(q, encode(decoded, escapes), q)
 
 
-def string_literal_regex(value: str) -> Regex:
-    """Every spelling of the JSON string ``value``, quotes included."""
-    return string_terminal_regex(literal(value))
+def string_literal_regex(value: str, escapes: str = "any") -> Regex:
+    """The spellings of the JSON string ``value`` under ``escapes``, quotes included
+    (``"minimal"``: exactly ``json.dumps(value, ensure_ascii=False)``)."""
+    return string_terminal_regex(literal(value), escapes)
 
 
 # --- numbers -----------------------------------------------------------------------------
@@ -722,8 +759,10 @@ def _split_twos_fives(n: int):
 
 
 class _Compiler:
-    def __init__(self, root, draft: int, lenient: bool, layout: dict, property_order: str, limits: Limits) -> None:
+    def __init__(self, root, draft: int, lenient: bool, layout: dict, property_order: str, limits: Limits,
+                 string_escapes: str = "minimal") -> None:
         self.root = root
+        self.escapes = string_escapes
         self.draft = draft
         self.lenient = lenient
         self.property_order = property_order
@@ -1532,7 +1571,7 @@ class _Compiler:
         if isinstance(v, (int, float)):
             return (b.terminal(number_literal(_dec(v)), "NUM"),)
         if isinstance(v, str):
-            return (b.terminal(string_literal_regex(v), "STR"),)
+            return (b.terminal(string_literal_regex(v, self.escapes), "STR"),)
         inner = self._deeper(depth)
         if isinstance(v, list):
             if not v:
@@ -1550,7 +1589,7 @@ class _Compiler:
         for i, (k, x) in enumerate(v.items()):
             if i:
                 out.append(lay.punct("comma", depth))
-            out.append(b.terminal(string_literal_regex(k), "KEY"))
+            out.append(b.terminal(string_literal_regex(k, self.escapes), "KEY"))
             out.append(lay.punct("colon", depth))
             out.extend(self._literal(x, inner))
         out.append(lay.punct("close_obj", depth))
@@ -1572,7 +1611,7 @@ class _Compiler:
         regex = self._string_decoded(shape)
         if regex is None:
             return []
-        return [(self.b.terminal(string_terminal_regex(regex), "STR"),)]
+        return [(self.b.terminal(string_terminal_regex(regex, self.escapes), "STR"),)]
 
     def _chunked_string(self, lo: int, hi: Optional[int]) -> Tuple[str, ...]:
         """A long string with only length bounds, as chunks of _CHUNK characters.
@@ -1582,7 +1621,7 @@ class _Compiler:
         need a DFA state per character position.
         """
         b, c = self.b, _CHUNK
-        enc = encode_chars(ANY)
+        enc = encode_chars(ANY, self.escapes)
         q = literal('"')
         alts: List[Tuple[str, ...]] = []
         if lo < c:
@@ -1945,7 +1984,7 @@ class _Compiler:
                 if name in required:
                     return []
                 continue
-            key_sym = b.terminal(string_literal_regex(name), "KEY")
+            key_sym = b.terminal(string_literal_regex(name, self.escapes), "KEY")
             members.append((key_sym, frozenset(conj), name in required))
         if self.property_order == "required_first":
             members.sort(key=lambda m: not m[2])
@@ -1995,7 +2034,7 @@ class _Compiler:
                     continue
                 parts.append(names_re)
             key_re = And(tuple(parts)) if len(parts) > 1 else parts[0]
-            regions.append((b.terminal(string_terminal_regex(key_re), "KEY"), frozenset(conj)))
+            regions.append((b.terminal(string_terminal_regex(key_re, self.escapes), "KEY"), frozenset(conj)))
         n = len(members)
         n_req = sum(1 for m in members if m[2])
         if lo > n + (1 if regions else 0):
@@ -2305,6 +2344,7 @@ def grammar_from_json_schema(
     max_whitespace: int = 4,
     indent: Optional[int] = None,
     property_order: str = "schema",
+    string_escapes: str = "minimal",
     limits: Limits = DEFAULT_LIMITS,
 ) -> Grammar:
     """Compile a JSON Schema to a grammar of exactly the JSON texts it accepts.
@@ -2322,6 +2362,12 @@ def grammar_from_json_schema(
             ``"required_first"`` (required declared properties first), or ``"any"`` (any order,
             for objects with at most ``MAX_ANY_ORDER_PROPERTIES`` declared properties; larger
             objects keep the schema's order and the grammar records a warning).
+        string_escapes: how strings (property names, values, enum and const literals) may be
+            spelled: ``"minimal"`` (the default) exactly as ``json.dumps(v, ensure_ascii=False)``
+            writes them, one spelling per string, so declared keys come out literally;
+            ``"any"`` every spelling JSON allows (``\\u0061`` for ``a``, ``\\/``, surrogate
+            pairs). Under ``"minimal"`` a valid document spelled otherwise is not accepted: a
+            choice of output form, never a wider language.
         limits: compile time, grammar size and schema depth bounds.
 
     Returns:
@@ -2348,6 +2394,8 @@ def grammar_from_json_schema(
         raise ConfigurationError(f"indent must be a non-negative int, not {indent!r}")
     if not isinstance(max_whitespace, int) or max_whitespace < 0:
         raise ConfigurationError(f"max_whitespace must be a non-negative int, not {max_whitespace!r}")
+    if string_escapes not in STRING_ESCAPES:
+        raise ConfigurationError(f"string_escapes must be 'minimal' or 'any', not {string_escapes!r}")
     if property_order not in ("schema", "required_first", "any"):
         raise ConfigurationError(f"property_order must be 'schema', 'required_first' or 'any', not {property_order!r}")
     root = _load(schema)
@@ -2373,7 +2421,7 @@ def grammar_from_json_schema(
         compiler = _Compiler(
             root, draft, lenient,
             {"whitespace": whitespace, "max_whitespace": max_whitespace, "indent": indent},
-            property_order, limits,
+            property_order, limits, string_escapes,
         )
         for message in compiler.warnings:  # so far only misspelled keywords, found while indexing
             warnings.warn(message, ConstrainWarning, stacklevel=2)
@@ -2384,4 +2432,5 @@ def grammar_from_json_schema(
         sys.setrecursionlimit(old_limit)
 
 
-__all__ = ("IGNORED_KEYWORDS", "KEYWORDS", "MAX_ANY_ORDER_PROPERTIES", "MAX_INDENT_DEPTH", "grammar_from_json_schema")
+__all__ = ("IGNORED_KEYWORDS", "KEYWORDS", "MAX_ANY_ORDER_PROPERTIES", "MAX_INDENT_DEPTH", "STRING_ESCAPES",
+           "grammar_from_json_schema")
