@@ -4,6 +4,7 @@ bounds on patterned strings (checked on the byte-level vocabulary)."""
 from __future__ import annotations
 
 import json
+import random
 import warnings
 from functools import lru_cache
 
@@ -14,7 +15,9 @@ from hypothesis import strategies as st
 import constrain
 from constrain import Matcher, Vocabulary
 from constrain.automata.fsm import regex_to_dfa
-from constrain.errors import ConfigurationError, ConstrainWarning
+from constrain.errors import ConfigurationError, ConstrainWarning, ResourceLimitError
+from constrain.grammar.ecma_regex import ir_fullmatch
+from constrain.grammar.formats import format_regex
 from constrain.grammar.json_schema import grammar_from_json_schema, string_literal_regex
 
 # --- misspelled keywords -----------------------------------------------------------------
@@ -120,3 +123,96 @@ def test_minimal_literal_is_exactly_json_dumps(value):
 def test_bad_policy_is_a_configuration_error(bad):
     with pytest.raises(ConfigurationError, match="string_escapes"):
         grammar_from_json_schema({"type": "string"}, string_escapes=bad)
+
+
+# --- length bounds on patterned strings ----------------------------------------------------
+
+# (format, maxLength, counted by rules): with every escape allowed, one terminal for each
+# was too big (the pattern's DFA times a length counter). E-mail addresses and host names
+# are counted by rules (no product); a URI's positions are too many for that, and with the
+# default escape policy its product DFA (14,000 states) fits.
+BOUNDED_FORMATS = [("email", 40, True), ("uri", 100, False), ("hostname", 50, True), ("email", 254, True)]
+
+
+def _oracle(regex, lo, hi):
+    return lambda s: lo <= len(s) <= hi and ir_fullmatch(regex, s)
+
+
+def _samples(fmt: str, n: int, rng: random.Random):
+    """Strings near the format and the bound: valid ones padded to lengths around n, and
+    random strings over the format's structural characters."""
+    seeds = {
+        "email": ["a@b.c", "first.last@example.com", "x@a-b.org", "a..b@c.d", "a@-b.c", ".a@b.c", "a@b"],
+        "uri": ["http://x.org/a?b#c", "urn:isbn:0451450523", "a:", "http://[::1]:80/p", "1http://x", "http://x y"],
+        "hostname": ["a.b", "a-b.c", "-a.b", "a..b", "a" * 21, "xn--a.b"],
+    }[fmt]
+    out = list(seeds)
+    for s in seeds:
+        for _ in range(4):
+            fill = rng.choice("abz019")
+            k = max(0, n - len(s) + rng.randint(-2, 2))
+            cut = rng.randint(0, len(s))
+            out.append(s[:cut] + fill * k + s[cut:])
+    for _ in range(12):  # well-formed strings of about n characters
+        labels = []
+        while sum(len(x) + 1 for x in labels) < n - 8 and len(labels) < 12:
+            labels.append("".join(rng.choice("abc09") for _ in range(rng.randint(1 if n <= 100 else 18, 20))))
+        host = ".".join(labels)[: rng.randint(max(1, n - 12), n + 2)].strip(".")
+        out.append({"email": "me@" + host, "uri": "http://" + host, "hostname": host}[fmt])
+    alphabet = "ab1-.@:/?#[]%_~ "
+    out += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(60)]
+    return out
+
+
+@pytest.mark.parametrize("fmt, n, counted", BOUNDED_FORMATS)
+def test_format_with_max_length_compiles_exactly(fmt, n, counted):
+    compiled = _compiled(json.dumps({"type": "string", "format": fmt, "maxLength": n}), "minimal")
+    # Counted by rules: no terminal holds the product of the pattern and a length counter.
+    assert (max(d.num_states for d in compiled.terminal_dfas) < 1000) is counted
+    in_language = _oracle(format_regex(fmt), 0, n)
+    rng = random.Random(n)
+    checked = 0
+    for s in _samples(fmt, n, rng):
+        assert accepts(compiled, json.dumps(s, ensure_ascii=False)) == in_language(s), s
+        checked += in_language(s)
+    assert checked >= 5  # the samples include valid strings, at and around the bound
+
+
+@pytest.mark.parametrize(
+    "schema, text, expected",
+    [
+        ({"type": "string", "format": "email", "maxLength": 40, "minLength": 10}, "a@b.cd", False),
+        ({"type": "string", "format": "email", "maxLength": 40, "minLength": 10}, "abcde@b.cd", True),
+        ({"type": "string", "format": "email", "maxLength": 40}, "a" * 29 + "@exampl.com", True),  # 40
+        ({"type": "string", "format": "email", "maxLength": 40}, "a" * 30 + "@exampl.com", False),  # 41
+        ({"type": "string", "format": "hostname", "maxLength": 50}, "a" * 20 + "." + "b" * 20 + "." + "c" * 8, True),
+        ({"type": "string", "format": "hostname", "maxLength": 50}, "a" * 20 + "." + "b" * 20 + "." + "c" * 9, False),
+        ({"type": "string", "format": "uri", "maxLength": 100}, "http://" + "x" * 93, True),
+        ({"type": "string", "format": "uri", "maxLength": 100}, "http://" + "x" * 94, False),
+        ({"type": "string", "pattern": "^(ab|c)+$", "maxLength": 300}, "ab" * 100 + "c" * 100, True),
+        ({"type": "string", "pattern": "^(ab|c)+$", "maxLength": 300}, "ab" * 100 + "c" * 101, False),
+        ({"type": "string", "pattern": "^(ab|c)+$", "maxLength": 300}, "ab" * 100 + "a", False),
+    ],
+)
+def test_counted_lengths_at_the_bounds(schema, text, expected):
+    assert accepts(_compiled(json.dumps(schema), "minimal"), json.dumps(text)) is expected
+
+
+def test_counted_string_inside_an_object():
+    schema = {"type": "object", "properties": {"to": {"type": "string", "format": "email", "maxLength": 40},
+                                               "n": {"type": "integer"}}, "required": ["to", "n"]}
+    compiled = _compiled(json.dumps(schema), "minimal")
+    assert accepts(compiled, '{"to":"ann@example.org","n":1}')
+    assert not accepts(compiled, '{"to":"ann@example","n":1}') or ir_fullmatch(format_regex("email"), "ann@example")
+    assert not accepts(compiled, '{"to":"' + "a" * 41 + '@x.org","n":1}')
+
+
+def test_a_limit_error_names_the_schema_location_and_the_limit():
+    # With every escape allowed, a label can be continued by the escape that spells the
+    # "." after it, so labels cannot be lexed apart: one terminal, whose product is too big.
+    schema = {"type": "object", "properties": {"to": {"type": "string", "format": "email", "maxLength": 40}}}
+    grammar = grammar_from_json_schema(schema, string_escapes="any")
+    with pytest.raises(ResourceLimitError) as info:
+        constrain.compile(grammar, BYTES)
+    message = str(info.value)
+    assert "#/properties/to" in message and "maxLength 40" in message and "Limits.max_dfa_states" in message
