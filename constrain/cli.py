@@ -101,13 +101,30 @@ def _read_schema(path: str):
         raise ConfigurationError(f"{path} is not JSON: {exc}") from None
 
 
+def _check_constraint(args: argparse.Namespace, schema) -> None:
+    """Run the constraint's front end before any model loads, so that a malformed or
+    unsupported regex, schema or grammar is reported at once (loading the model takes
+    seconds). Compiling against the vocabulary still happens in ``generate``."""
+    from .grammar.ir import Grammar
+
+    if args.regex is not None:
+        Grammar.from_regex(args.regex)
+    elif schema is not None:
+        Grammar.from_json_schema(schema)
+    else:
+        from .grammar.loader import load_grammar
+
+        load_grammar(args.grammar)
+
+
 def _generate(args: argparse.Namespace) -> int:
+    schema = _read_schema(args.schema) if args.schema is not None else None
+    if args.threads is not None and args.threads < 1:
+        raise ConfigurationError(f"--threads must be at least 1, got {args.threads}")
+    _check_constraint(args, schema)
     from .generation import generate
 
-    schema = _read_schema(args.schema) if args.schema is not None else None
     if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigurationError(f"--threads must be at least 1, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)

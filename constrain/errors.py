@@ -75,7 +75,8 @@ class ResourceLimitError(ConstrainError):
 
 
 class ConstrainWarning(UserWarning):
-    """Something was dropped or approximated at the user's request (lenient mode)."""
+    """Something was dropped or approximated at the user's request (lenient mode), or the
+    input looks mistaken although it is legal (a JSON Schema key close to a keyword)."""
 
 
 __all__ = (

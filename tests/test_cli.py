@@ -130,6 +130,33 @@ def test_bad_schema_json_and_missing_model(capsys, model_dir, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--regex", "(unclosed"], "regex"),
+        (["--schema", "{schema}"], "uniqueItems"),
+        (["--grammar", "{grammar}"], "missing_rule"),
+    ],
+)
+def test_constraint_errors_come_before_the_model_loads(capsys, tmp_path, monkeypatch, argv, message):
+    # The model path does not exist and the model loader fails the test if it is reached:
+    # the constraint's own error must come first.
+    import constrain.generation
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("generate() was called before the constraint was checked")
+
+    monkeypatch.setattr(constrain.generation, "generate", no_model)
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps({"type": "array", "uniqueItems": True}))
+    grammar = tmp_path / "g.lark"
+    grammar.write_text("start: missing_rule\n")
+    argv = [a.format(schema=schema, grammar=grammar) for a in argv]
+    code, out, err = cli(capsys, "generate", "--model", str(tmp_path / "no-model"), *argv, "prompt")
+    assert code == EXIT_USAGE and out == ""
+    assert err.startswith("constrain: error:") and message in err and "no model" not in err
+
+
+@pytest.mark.parametrize(
     "argv",
     [
         ["generate", "prompt"],  # no constraint

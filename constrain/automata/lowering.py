@@ -70,9 +70,16 @@ def terminal_dfas(grammar: Grammar, limits: Limits, deadline: float):
             raise ResourceLimitError(
                 f"compiling took longer than max_compile_seconds={limits.max_compile_seconds}"
             )
-        dfa = regex_to_dfa(terminal.regex, max_states=limits.max_dfa_states)
+        try:
+            dfa = regex_to_dfa(terminal.regex, max_states=limits.max_dfa_states)
+        except ResourceLimitError as exc:
+            if not terminal.origin:
+                raise
+            raise ResourceLimitError(
+                f"{terminal.origin}: {exc}; raise Limits.max_dfa_states to compile it"
+            ) from None
         if dfa.num_states and dfa.accepting[0]:
-            nonempty = Terminal(terminal.name, And((terminal.regex, Not(EMPTY))))
+            nonempty = Terminal(terminal.name, And((terminal.regex, Not(EMPTY))), origin=terminal.origin)
             dfa = regex_to_dfa(nonempty.regex, max_states=limits.max_dfa_states)
             optional[terminal.name] = f"{terminal.name}?"
             terminals.append(nonempty)

@@ -226,6 +226,9 @@ class Terminal:
 
     name: str
     regex: Regex
+    #: What in the source the terminal enforces (a front end's words, such as "the string at
+    #: #/properties/email (format 'email', maxLength 40)"), named in errors about its size.
+    origin: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ applicators left, the conjunction's keywords merge into one shape per JSON type,
 terminals (one per string, quotes included; one per number; literals and punctuation) and
 rules for arrays and objects.
 
-Spelling: strings accept every JSON spelling of their decoded value (raw characters, short
-escapes, ``\\uXXXX`` in either case, surrogate pairs); ``minLength``/``maxLength``,
+Spelling: strings are spelled as ``json.dumps(v, ensure_ascii=False)`` writes them, one
+spelling per string, so declared keys come out literally (``string_escapes="minimal"``); with
+``string_escapes="any"`` they accept every JSON spelling of their decoded value (raw
+characters, short escapes, ``\\uXXXX`` in either case, surrogate pairs). ``minLength``/``maxLength``,
 ``pattern`` (ECMAScript, unanchored) and ``format`` apply to decoded code points. Integers
 are canonical decimals (``-0`` included; ``1.0`` is not taken as an integer). Numbers take
 every JSON spelling; with bounds other than zero, or ``multipleOf``, only plain decimals
@@ -26,11 +28,13 @@ key never comes from the grammar for declared properties.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -43,6 +47,7 @@ import jsonschema
 from ..config import DEFAULT_LIMITS, Limits
 from ..errors import (
     ConfigurationError,
+    ConstrainWarning,
     Feature,
     InvalidGrammarError,
     ResourceLimitError,
@@ -120,9 +125,26 @@ def _hex4(lo: int, hi: int) -> Regex:
     return _fixed_range(lo, hi, 4, 16, _hex_digit_class)
 
 
+#: The string escape policies: ``"minimal"`` spells every character as
+#: ``json.dumps(..., ensure_ascii=False)`` does (one spelling per string), ``"any"`` takes every
+#: spelling JSON allows.
+STRING_ESCAPES = ("minimal", "any")
+#: json.dumps's short escapes; ``/`` is legal as ``\/`` but json.dumps writes it raw.
+_DUMPS_SHORT = {k: v for k, v in _SHORT.items() if k != 0x2F}
+_CONTROLS = ((0x00, 0x1F),)
+
+
 @lru_cache(maxsize=65536)
-def encode_chars(c: Chars) -> Regex:
-    """Every JSON spelling (raw or escaped) of one character of ``c``."""
+def encode_chars(c: Chars, escapes: str = "any") -> Regex:
+    """The JSON spellings of one character of ``c`` under the escape policy ``escapes``.
+
+    ``"any"``: raw (where JSON allows it), short escapes, ``\\uXXXX`` in either case and
+    surrogate pairs. ``"minimal"``: the one spelling ``json.dumps(ch, ensure_ascii=False)``
+    writes: ``\\"``, ``\\\\`` and the short escapes of ``\\b \\f \\n \\r \\t``, ``\\u00xx``
+    (lowercase) for the other control characters, every other character raw (UTF-8).
+    """
+    if escapes == "minimal":
+        return _encode_chars_minimal(c)
     raw = []
     for lo, hi in c.ranges:
         for a, b in ((lo, min(hi, 0x1F)), (max(lo, 0x20), hi)):
@@ -131,10 +153,10 @@ def encode_chars(c: Chars) -> Regex:
             raw.append((a, b))
     raw_set = Chars(normalize_ranges(raw))
     raw_set = Chars(normalize_ranges(subtract_ranges(raw_set.ranges, [(0x22, 0x22), (0x5C, 0x5C), (0xD800, 0xDFFF)])))
-    escapes: List[Regex] = []
+    escaped: List[Regex] = []
     short = [ord(v) for k, v in _SHORT.items() if _contains(c, k)]
     if short:
-        escapes.append(Chars(normalize_ranges((s, s) for s in short)))
+        escaped.append(Chars(normalize_ranges((s, s) for s in short)))
     u_forms: List[Regex] = []
     for lo, hi in c.ranges:
         for a, b in ((lo, min(hi, 0xD7FF)), (max(lo, 0xE000), min(hi, 0xFFFF))):
@@ -144,10 +166,26 @@ def encode_chars(c: Chars) -> Regex:
         if a <= b:
             u_forms.append(_astral(a, b))
     if u_forms:
-        escapes.append(seq(literal("u"), alt(*u_forms)))
+        escaped.append(seq(literal("u"), alt(*u_forms)))
     parts: List[Regex] = []
     if raw_set.ranges:
         parts.append(raw_set)
+    if escaped:
+        parts.append(seq(literal("\\"), alt(*escaped)))
+    return alt(*parts) if parts else NOTHING
+
+
+def _encode_chars_minimal(c: Chars) -> Regex:
+    raw = subtract_ranges(c.ranges, [*_CONTROLS, (0x22, 0x22), (0x5C, 0x5C), (0xD800, 0xDFFF)])
+    short = [ord(v) for k, v in _DUMPS_SHORT.items() if _contains(c, k)]
+    controls = [cp for lo, hi in c.ranges for cp in range(lo, min(hi, 0x1F) + 1) if cp not in _DUMPS_SHORT]
+    escapes: List[Regex] = []
+    if short:
+        escapes.append(Chars(normalize_ranges((s, s) for s in short)))
+    escapes.extend(literal(f"u{cp:04x}") for cp in controls)
+    parts: List[Regex] = []
+    if raw:
+        parts.append(Chars(normalize_ranges(raw)))
     if escapes:
         parts.append(seq(literal("\\"), alt(*escapes)))
     return alt(*parts) if parts else NOTHING
@@ -175,36 +213,38 @@ def _contains(c: Chars, cp: int) -> bool:
     return any(lo <= cp <= hi for lo, hi in c.ranges)
 
 
-def encode(r: Regex) -> Regex:
-    """The regex of every JSON spelling (between the quotes) of the strings ``r`` matches."""
+def encode(r: Regex, escapes: str = "any") -> Regex:
+    """The regex of the JSON spellings (between the quotes) of the strings ``r`` matches,
+    under the escape policy ``escapes`` (see :func:`encode_chars`)."""
     if isinstance(r, Chars):
-        return encode_chars(r)
+        return encode_chars(r, escapes)
     if isinstance(r, Seq):
-        return Seq(tuple(encode(x) for x in r.items))
+        return Seq(tuple(encode(x, escapes) for x in r.items))
     if isinstance(r, Alt):
-        return Alt(tuple(encode(x) for x in r.items))
+        return Alt(tuple(encode(x, escapes) for x in r.items))
     if isinstance(r, Repeat):
-        return Repeat(encode(r.item), r.min, r.max)
+        return Repeat(encode(r.item, escapes), r.min, r.max)
     if isinstance(r, And):
-        return And(tuple(encode(x) for x in r.items))
+        return And(tuple(encode(x, escapes) for x in r.items))
     if isinstance(r, Not):
         # The spellings of a string are a prefix code, so complement within well-formed bodies.
-        return And((_ENCODED_ANY, Not(encode(r.item))))
+        return And((_ENCODED_ANY[escapes], Not(encode(r.item, escapes))))
     raise TypeError(f"not a regex: {r!r}")
 
 
-_ENCODED_ANY = Repeat(encode_chars(ANY), 0, None)
+_ENCODED_ANY = {escapes: Repeat(encode_chars(ANY, escapes), 0, None) for escapes in STRING_ESCAPES}
 
 
-def string_terminal_regex(decoded: Regex) -> Regex:
+def string_terminal_regex(decoded: Regex, escapes: str = "any") -> Regex:
     """A whole JSON string (with its quotes) whose decoded value ``decoded`` matches."""
     q = literal('"')
-    return seq(q, encode(decoded), q)
+    return seq(q, encode(decoded, escapes), q)
 
 
-def string_literal_regex(value: str) -> Regex:
-    """Every spelling of the JSON string ``value``, quotes included."""
-    return string_terminal_regex(literal(value))
+def string_literal_regex(value: str, escapes: str = "any") -> Regex:
+    """The spellings of the JSON string ``value`` under ``escapes``, quotes included
+    (``"minimal"``: exactly ``json.dumps(value, ensure_ascii=False)``)."""
+    return string_terminal_regex(literal(value), escapes)
 
 
 # --- numbers -----------------------------------------------------------------------------
@@ -380,6 +420,37 @@ IGNORED_KEYWORDS = frozenset(
      "contentEncoding", "contentMediaType", "contentSchema", "$schema", "$id", "id", "$anchor", "$dynamicAnchor",
      "$recursiveAnchor", "$vocabulary", "$defs", "definitions"}
 )
+
+#: The keywords that constrain an instance in some draft: an unknown key close to one of these
+#: is likely a misspelling that silently drops a constraint.
+_CONSTRAINING_KEYWORDS = frozenset().union(*KEYWORDS.values()) | {"format"}
+_ALL_KEYWORDS = _CONSTRAINING_KEYWORDS | IGNORED_KEYWORDS
+#: Keys that are not JSON Schema keywords but are common annotations (OpenAPI and editors):
+#: no misspelling warning for them, although some are close to a keyword ("note", "form").
+_KNOWN_ANNOTATIONS = frozenset(
+    {"example", "nullable", "discriminator", "externalDocs", "xml", "markdownDescription", "errorMessage",
+     "enumNames", "defaultSnippets", "deprecationMessage", "note", "form"}
+)
+#: difflib ratio from which an unknown key is reported as a likely misspelling ("items" for
+#: "item" is 0.89; "propertiesOrder" against "properties" is 0.8 and is not reported).
+_TYPO_CUTOFF = 0.85
+
+
+def _misspelled_keyword(key: str) -> Optional[str]:
+    """The constraining keyword ``key`` probably means, if ``key`` is unknown and close to one.
+
+    Keys starting with ``_``, ``@``, ``//`` or ``x-`` are deliberate (a keyword switched off, JSON-LD,
+    an extension) and never reported.
+    """
+    if key in _ALL_KEYWORDS or key in _KNOWN_ANNOTATIONS or key.startswith(("_", "@", "x-", "//")):
+        return None
+    # A keyword in the wrong case ("maxlength", "anyof") is a misspelling however short it is.
+    same = [k for k in _CONSTRAINING_KEYWORDS if k.lower() == key.lower()]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(key, sorted(_CONSTRAINING_KEYWORDS), n=1, cutoff=_TYPO_CUTOFF)
+    return close[0] if close else None
+
 
 _DRAFTS = {
     "json-schema.org/draft-04/schema": 4,
@@ -587,16 +658,19 @@ class _Builder:
 
     def __init__(self, limits: Limits) -> None:
         self.terminals: Dict[Regex, str] = {}
+        self.origins: Dict[str, str] = {}  # terminal name -> the schema location it enforces
         self.rules: Dict[str, List[Tuple[str, ...]]] = {}
         self.counter = 0
         self.symbols = 0
         self.limits = limits
 
-    def terminal(self, regex: Regex, hint: str = "T") -> str:
+    def terminal(self, regex: Regex, hint: str = "T", origin: str = "") -> str:
         name = self.terminals.get(regex)
         if name is None:
             name = f"{hint}_{len(self.terminals)}"
             self.terminals[regex] = name
+        if origin and name not in self.origins:
+            self.origins[name] = origin
         return name
 
     def new_rule(self, hint: str = "r") -> str:
@@ -688,8 +762,10 @@ def _split_twos_fives(n: int):
 
 
 class _Compiler:
-    def __init__(self, root, draft: int, lenient: bool, layout: dict, property_order: str, limits: Limits) -> None:
+    def __init__(self, root, draft: int, lenient: bool, layout: dict, property_order: str, limits: Limits,
+                 string_escapes: str = "minimal") -> None:
         self.root = root
+        self.escapes = string_escapes
         self.draft = draft
         self.lenient = lenient
         self.property_order = property_order
@@ -748,6 +824,12 @@ class _Compiler:
             self.recursive_anchors.append(pointer)
         self.bases[pointer] = base
         self.order[pointer] = len(self.order)
+        for key in node:
+            meant = _misspelled_keyword(key) if isinstance(key, str) else None
+            if meant is not None:
+                self.warnings.append(
+                    f"unknown keyword {key!r} at #{pointer} is ignored; did you mean {meant!r}?"
+                )
         for kw in _SCHEMA_ONE:
             if isinstance(node.get(kw), (dict, bool)):
                 self._index(node[kw], f"{pointer}/{_ptr_escape(kw)}", base)
@@ -1492,7 +1574,7 @@ class _Compiler:
         if isinstance(v, (int, float)):
             return (b.terminal(number_literal(_dec(v)), "NUM"),)
         if isinstance(v, str):
-            return (b.terminal(string_literal_regex(v), "STR"),)
+            return (b.terminal(string_literal_regex(v, self.escapes), "STR"),)
         inner = self._deeper(depth)
         if isinstance(v, list):
             if not v:
@@ -1510,7 +1592,7 @@ class _Compiler:
         for i, (k, x) in enumerate(v.items()):
             if i:
                 out.append(lay.punct("comma", depth))
-            out.append(b.terminal(string_literal_regex(k), "KEY"))
+            out.append(b.terminal(string_literal_regex(k, self.escapes), "KEY"))
             out.append(lay.punct("colon", depth))
             out.extend(self._literal(x, inner))
         out.append(lay.punct("close_obj", depth))
@@ -1529,10 +1611,13 @@ class _Compiler:
                      or any(isinstance(v, str) for v, _ in shape.excluded))
         if plain and (lo > _LONG_STRING or (hi is not None and hi > _LONG_STRING)):
             return [self._chunked_string(lo, hi)]
+        counted = self._counted_pattern_string(shape)
+        if counted is not None:
+            return [counted]
         regex = self._string_decoded(shape)
         if regex is None:
             return []
-        return [(self.b.terminal(string_terminal_regex(regex), "STR"),)]
+        return [(self.b.terminal(string_terminal_regex(regex, self.escapes), "STR", _string_origin(shape)),)]
 
     def _chunked_string(self, lo: int, hi: Optional[int]) -> Tuple[str, ...]:
         """A long string with only length bounds, as chunks of _CHUNK characters.
@@ -1542,7 +1627,7 @@ class _Compiler:
         need a DFA state per character position.
         """
         b, c = self.b, _CHUNK
-        enc = encode_chars(ANY)
+        enc = encode_chars(ANY, self.escapes)
         q = literal('"')
         alts: List[Tuple[str, ...]] = []
         if lo < c:
@@ -1574,6 +1659,108 @@ class _Compiler:
 
         alts.append((start, after(1)))
         return (b.rule(alts, "s"),)
+
+    def _counted_pattern_string(self, shape: _Shape) -> Optional[Tuple[str, ...]]:
+        """A string with one pattern or format and length bounds it does not imply, with the
+        length counted by the rules rather than in the pattern's DFA; None where that
+        construction does not apply (the caller then builds one terminal).
+
+        One terminal for ``pattern AND length <= n`` is the product of the pattern's DFA with
+        a counter: about ``n`` times the pattern's states (an e-mail address of at most 254
+        characters: 25,000 byte states). Here the pattern is taken apart into its Glushkov
+        positions: a single character each, or a whole ``And`` (a piece such as a host-name
+        label, with a terminal per length). Each position becomes its own lexeme, and a rule
+        per (position, characters so far) counts the decoded length exactly, so the sizes
+        add instead of multiplying. Lexemes are split exactly where the grammar says only if
+        no byte that may start the next position can continue a piece of several characters
+        (``_pieces_split_exactly``); otherwise, or when the positions or rules would be too
+        many, None.
+        """
+        if shape.not_patterns or any(isinstance(v, str) for v, _ in shape.excluded):
+            return None
+        parts: List[Tuple[Regex, str]] = []
+        for pattern, where in shape.patterns:
+            r = self._pattern(pattern, where)
+            if r is not None:
+                parts.append((r, where))
+        for fmt, where in shape.formats:
+            r = format_regex(fmt)
+            if r is not None:
+                parts.append((r, where))
+        if len(parts) != 1:
+            return None
+        (regex, where), = parts
+        lo, hi = shape.min_length, shape.max_length
+        own_hi = _max_len(regex)
+        if hi is None or (own_hi is not None and own_hi <= hi):
+            return None  # no upper bound to count (a lower bound alone keeps one terminal)
+        if _min_len(regex) >= lo:
+            lo = 0
+        if _size(regex) * (hi + 1) <= _SMALL_PRODUCT:
+            return None  # the product is small: one terminal is simpler and lexes faster
+        positions = _Glushkov(_MAX_POSITIONS, hi)
+        try:
+            nullable_all, first, last = positions.build(regex)
+        except _TooBig:
+            return None
+        if not _pieces_split_exactly(positions, first, last, self.escapes):
+            return None
+        b, esc = self.b, self.escapes
+        q = literal('"')
+        close = b.terminal(q, "STR")
+        lengths = []
+        for piece in positions.pieces:
+            if isinstance(piece, Chars):
+                lengths.append((1, 1))
+            else:
+                top = _max_len(piece)
+                lengths.append((max(1, _min_len(piece)), hi if top is None else min(top, hi)))
+
+        def term(p: int, k: int, opening: bool) -> str:
+            piece = positions.pieces[p]
+            body = encode(piece if isinstance(piece, Chars) else And((piece, Repeat(ANY, k, k))), esc)
+            return b.terminal(seq(q, body) if opening else body, "STR")
+
+        # What may come after a position is all a rule needs to know of it: positions with the
+        # same follow set and the same "may end here" share their rules.
+        state_of: Dict[Tuple[FrozenSet[int], bool], int] = {}
+        follows: List[FrozenSet[int]] = [frozenset(first)]
+        ends: List[bool] = [False]
+        state = [0] * len(positions.pieces)
+        for p, nxt in enumerate(positions.follow):
+            key = (frozenset(nxt), p in last)
+            if key not in state_of:
+                state_of[key] = len(follows)
+                follows.append(key[0])
+                ends.append(key[1])
+            state[p] = state_of[key]
+        if len(follows) * (hi + 1) > _MAX_COUNTED_RULES:
+            return None  # e.g. a URI (hundreds of states, from IPv6 literals): one terminal
+        rules: Dict[Tuple[int, int], str] = {}
+        todo: List[Tuple[int, int]] = []
+
+        def rule(st: int, used: int) -> str:  # state 0: before the first character
+            name = rules.get((st, used))
+            if name is None:
+                name = rules[(st, used)] = b.new_rule("s")
+                todo.append((st, used))
+            return name
+
+        top_rule = rule(0, 0)
+        while todo:
+            st, used = todo.pop()
+            self._tick()
+            alts: List[Tuple[str, ...]] = []
+            for nxt in sorted(follows[st]):
+                k_lo, k_hi = lengths[nxt]
+                for k in range(k_lo, min(k_hi, hi - used) + 1):
+                    alts.append((term(nxt, k, st == 0), rule(state[nxt], used + k)))
+            if ends[st] and used >= lo:
+                alts.append((close,))
+            if st == 0 and nullable_all and lo == 0:
+                alts.append((b.terminal(literal('""'), "STR"),))
+            b.set_rule(rules[(st, used)], alts)
+        return (top_rule,)
 
     def _string_decoded(self, shape: _Shape) -> Optional[Regex]:
         if shape.max_length is not None and shape.min_length > shape.max_length:
@@ -1905,7 +2092,7 @@ class _Compiler:
                 if name in required:
                     return []
                 continue
-            key_sym = b.terminal(string_literal_regex(name), "KEY")
+            key_sym = b.terminal(string_literal_regex(name, self.escapes), "KEY")
             members.append((key_sym, frozenset(conj), name in required))
         if self.property_order == "required_first":
             members.sort(key=lambda m: not m[2])
@@ -1955,7 +2142,7 @@ class _Compiler:
                     continue
                 parts.append(names_re)
             key_re = And(tuple(parts)) if len(parts) > 1 else parts[0]
-            regions.append((b.terminal(string_terminal_regex(key_re), "KEY"), frozenset(conj)))
+            regions.append((b.terminal(string_terminal_regex(key_re, self.escapes), "KEY"), frozenset(conj)))
         n = len(members)
         n_req = sum(1 for m in members if m[2])
         if lo > n + (1 if regions else 0):
@@ -2111,6 +2298,167 @@ def _multiples_regex(k: int) -> Optional[Regex]:
     return edges.get(("i", "f"))
 
 
+#: Strings with one pattern or format whose size (regex nodes) times (maxLength + 1) is at
+#: most this keep one terminal (the product DFA is small); above it, the length is counted by
+#: rules over the pattern's positions (_counted_pattern_string).
+_SMALL_PRODUCT = 1000
+#: Most Glushkov positions, and rules, of a string counted that way (more rules compile slower
+#: than the product DFA they replace: a URI of at most 100 characters needs 49,000 rules,
+#: 8 s, and its product DFA 0.5 s).
+_MAX_POSITIONS = 4000
+_MAX_COUNTED_RULES = 20_000
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _Glushkov:
+    """Glushkov positions of a regex over characters: ``pieces[p]`` is a ``Chars`` (one
+    character) or an ``And``/``Not`` taken whole (a piece of several characters);
+    ``follow[p]`` the positions that may come next. Bounded repeats are unrolled, so
+    ``x{2,4}`` has four copies of the positions of ``x``."""
+
+    def __init__(self, max_positions: int, max_length: int) -> None:
+        self.pieces: List[Regex] = []
+        self.follow: List[Set[int]] = []
+        self.max_positions = max_positions
+        self.max_length = max_length  # of the whole string: a bound on every part of it
+
+    def _new(self, piece: Regex) -> int:
+        if len(self.pieces) >= self.max_positions:
+            raise _TooBig()
+        self.pieces.append(piece)
+        self.follow.append(set())
+        return len(self.pieces) - 1
+
+    def build(self, r: Regex) -> Tuple[bool, Set[int], Set[int]]:
+        """(nullable, first positions, last positions) of ``r``, adding its positions."""
+        if isinstance(r, Chars):
+            if not r.ranges:
+                return False, set(), set()
+            p = self._new(r)
+            return False, {p}, {p}
+        if isinstance(r, And):
+            # A length bound no tighter than the whole string's (an e-mail local part of at
+            # most 64 characters, in a string of at most 40) holds anyway: drop it, and the
+            # rest need not be one piece.
+            rest = tuple(x for x in r.items if not _implied_length(x, r.items, self.max_length))
+            if len(rest) == 1:
+                return self.build(rest[0])
+            if len(rest) < len(r.items):
+                r = And(rest)
+        if isinstance(r, (And, Not)):
+            if nullable(r):
+                raise _TooBig()  # an empty piece would be an empty lexeme
+            p = self._new(r)
+            return False, {p}, {p}
+        if isinstance(r, Seq):
+            return self._seq([lambda x=x: self.build(x) for x in r.items])
+        if isinstance(r, Alt):
+            n, f, l = False, set(), set()
+            for x in r.items:
+                xn, xf, xl = self.build(x)
+                n, f, l = n or xn, f | xf, l | xl
+            return n, f, l
+        if isinstance(r, Repeat):
+            builders = [lambda: self.build(r.item)] * r.min
+            if r.max is None:
+                builders.append(lambda: self._star(r.item))
+            else:
+                builders.extend([lambda: self._optional(r.item)] * (r.max - r.min))
+            return self._seq(builders)
+        raise TypeError(f"not a regex: {r!r}")
+
+    def _star(self, item: Regex) -> Tuple[bool, Set[int], Set[int]]:
+        _, f, l = self.build(item)
+        for p in l:
+            self.follow[p] |= f
+        return True, f, l
+
+    def _optional(self, item: Regex) -> Tuple[bool, Set[int], Set[int]]:
+        _, f, l = self.build(item)
+        return True, f, l
+
+    def _seq(self, builders) -> Tuple[bool, Set[int], Set[int]]:
+        n, f, l = True, set(), set()
+        for make in builders:
+            xn, xf, xl = make()
+            for p in l:
+                self.follow[p] |= xf
+            f = f | xf if n else f
+            l = xl | l if xn else xl
+            n = n and xn
+        return n, f, l
+
+
+def _implied_length(x: Regex, items: Tuple[Regex, ...], max_length: int) -> bool:
+    """Whether ``x``, an item of the And ``items``, is a length bound ``.{a,b}`` that a part of
+    a string of at most ``max_length`` characters meets whenever the other items hold."""
+    if not (isinstance(x, Repeat) and x.item == ANY):
+        return False
+    if x.max is not None and x.max < max_length:
+        return False
+    return x.min <= max((_min_len(y) for y in items if y is not x), default=0)
+
+
+def _chars_of(r: Regex) -> List[Tuple[int, int]]:
+    """Code points that may occur in a string of ``r`` (a superset)."""
+    if isinstance(r, Chars):
+        return list(r.ranges)
+    if isinstance(r, Not):
+        return [(0, MAX_CODE_POINT)]
+    if isinstance(r, And):
+        sets = [normalize_ranges(_chars_of(x)) for x in r.items]
+        out = sets[0]
+        for other in sets[1:]:
+            out = subtract_ranges(out, subtract_ranges([(0, MAX_CODE_POINT)], other))
+        return out
+    if isinstance(r, Repeat):
+        return _chars_of(r.item)
+    return [rng for x in r.items for rng in _chars_of(x)]
+
+
+def _first_bytes(ranges, escapes: str) -> Set[int]:
+    """The bytes a JSON spelling of a character of ``ranges`` may start with."""
+    out: Set[int] = set()
+    for lo, hi in normalize_ranges(ranges):
+        for a, b in ((lo, min(hi, 0x7F)), (max(lo, 0x80), min(hi, 0x7FF)), (max(lo, 0x800), min(hi, 0xFFFF)),
+                     (max(lo, 0x10000), hi)):
+            if a <= b:
+                first, last = chr(a).encode("utf-8", "surrogatepass")[0], chr(b).encode("utf-8", "surrogatepass")[0]
+                out.update(range(first, last + 1))
+        if escapes == "any" or lo <= 0x1F or lo <= 0x22 <= hi or lo <= 0x5C <= hi:
+            out.add(0x5C)  # an escape
+    return out
+
+
+def _pieces_split_exactly(positions: _Glushkov, first: Set[int], last: Set[int], escapes: str) -> bool:
+    """Whether greedy lexing ends every piece's lexeme exactly where the positions say.
+
+    A lexeme grows while the next byte keeps a live terminal alive. Where a piece of several
+    characters may be live (it is among the positions that may start there), no byte that
+    may start a position that can follow any of those positions may continue it. The closing
+    quote never continues a string's body (it is always escaped inside).
+    """
+    contexts = [first] + [f for f in positions.follow if f]
+    first_bytes = [_first_bytes(_chars_of(piece), escapes) for piece in positions.pieces]
+    lead_bytes = [_first_bytes(piece.ranges if isinstance(piece, Chars) else _chars_of(piece), escapes)
+                  for piece in positions.pieces]
+    for starts in contexts:
+        multi = [p for p in starts if not isinstance(positions.pieces[p], Chars)]
+        if not multi:
+            continue
+        continuing: Set[int] = set()
+        for p in multi:
+            continuing |= first_bytes[p]
+        for p in starts:
+            for nxt in positions.follow[p]:
+                if lead_bytes[nxt] & continuing:
+                    return False
+    return True
+
+
 def _universal(r: Regex) -> bool:
     """Whether a pattern's search regex certainly matches every string (e.g. ``.*``, ``^a*``)."""
     for item in r.items if isinstance(r, Alt) else (r,):
@@ -2160,6 +2508,20 @@ def _max_len(r: Regex) -> Optional[int]:
         ms = [m for m in (_max_len(x) for x in r.items) if m is not None]
         return min(ms) if ms else None
     return None
+
+
+def _string_origin(shape: _Shape) -> str:
+    """Where a patterned string's terminal comes from, for errors about its size."""
+    located = shape.patterns or shape.formats
+    if not located:
+        return ""
+    what = [f"pattern {p!r}" for p, _ in shape.patterns] + [f"format {f!r}" for f, _ in shape.formats]
+    if shape.min_length:
+        what.append(f"minLength {shape.min_length}")
+    if shape.max_length is not None:
+        what.append(f"maxLength {shape.max_length}")
+    where = located[0][1].rsplit("/", 1)[0] or "#"
+    return f"the string at {where} ({', '.join(what)})"
 
 
 def _type_set(t) -> Set[str]:
@@ -2238,7 +2600,8 @@ def _finish(b: _Builder, top: str, warnings: Tuple[str, ...]) -> Grammar:
                 if a not in dedup:
                     dedup.append(a)
             out_rules.append(Rule(n, tuple(dedup)))
-    out_terms = tuple(Terminal(name, regex) for regex, name in b.terminals.items() if name in reachable)
+    out_terms = tuple(Terminal(name, regex, origin=b.origins.get(name, ""))
+                      for regex, name in b.terminals.items() if name in reachable)
     return Grammar(start="start", rules=tuple(out_rules), terminals=out_terms, kind="json_schema", warnings=warnings)
 
 
@@ -2265,6 +2628,7 @@ def grammar_from_json_schema(
     max_whitespace: int = 4,
     indent: Optional[int] = None,
     property_order: str = "schema",
+    string_escapes: str = "minimal",
     limits: Limits = DEFAULT_LIMITS,
 ) -> Grammar:
     """Compile a JSON Schema to a grammar of exactly the JSON texts it accepts.
@@ -2282,6 +2646,12 @@ def grammar_from_json_schema(
             ``"required_first"`` (required declared properties first), or ``"any"`` (any order,
             for objects with at most ``MAX_ANY_ORDER_PROPERTIES`` declared properties; larger
             objects keep the schema's order and the grammar records a warning).
+        string_escapes: how strings (property names, values, enum and const literals) may be
+            spelled: ``"minimal"`` (the default) exactly as ``json.dumps(v, ensure_ascii=False)``
+            writes them, one spelling per string, so declared keys come out literally;
+            ``"any"`` every spelling JSON allows (``\\u0061`` for ``a``, ``\\/``, surrogate
+            pairs). Under ``"minimal"`` a valid document spelled otherwise is not accepted: a
+            choice of output form, never a wider language.
         limits: compile time, grammar size and schema depth bounds.
 
     Returns:
@@ -2308,6 +2678,8 @@ def grammar_from_json_schema(
         raise ConfigurationError(f"indent must be a non-negative int, not {indent!r}")
     if not isinstance(max_whitespace, int) or max_whitespace < 0:
         raise ConfigurationError(f"max_whitespace must be a non-negative int, not {max_whitespace!r}")
+    if string_escapes not in STRING_ESCAPES:
+        raise ConfigurationError(f"string_escapes must be 'minimal' or 'any', not {string_escapes!r}")
     if property_order not in ("schema", "required_first", "any"):
         raise ConfigurationError(f"property_order must be 'schema', 'required_first' or 'any', not {property_order!r}")
     root = _load(schema)
@@ -2333,8 +2705,10 @@ def grammar_from_json_schema(
         compiler = _Compiler(
             root, draft, lenient,
             {"whitespace": whitespace, "max_whitespace": max_whitespace, "indent": indent},
-            property_order, limits,
+            property_order, limits, string_escapes,
         )
+        for message in compiler.warnings:  # so far only misspelled keywords, found while indexing
+            warnings.warn(message, ConstrainWarning, stacklevel=2)
         return compiler.grammar()
     except RecursionError:
         raise ResourceLimitError("the schema nests too deeply to compile") from None
@@ -2342,4 +2716,5 @@ def grammar_from_json_schema(
         sys.setrecursionlimit(old_limit)
 
 
-__all__ = ("IGNORED_KEYWORDS", "KEYWORDS", "MAX_ANY_ORDER_PROPERTIES", "MAX_INDENT_DEPTH", "grammar_from_json_schema")
+__all__ = ("IGNORED_KEYWORDS", "KEYWORDS", "MAX_ANY_ORDER_PROPERTIES", "MAX_INDENT_DEPTH", "STRING_ESCAPES",
+           "grammar_from_json_schema")

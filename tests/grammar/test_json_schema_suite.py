@@ -33,15 +33,21 @@ SUITE = _load("suite.json")
 MASKBENCH = _load("maskbench.json")
 
 
-def _accepts(compiled, value) -> bool:
+def _accepts(compiled, value, ensure_ascii: bool = False) -> bool:
     m = Matcher(compiled)
-    return m.accept_bytes(json.dumps(value, separators=(",", ":")).encode()) and m.is_accepting()
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=ensure_ascii)
+    return m.accept_bytes(text.encode()) and m.is_accepting()
 
 
-def _check_group(group) -> str:
-    """Runs one group; returns "compiled", "unsupported" or "unsatisfiable"."""
+def _check_group(group, string_escapes: str = "minimal") -> str:
+    """Runs one group; returns "compiled", "unsupported" or "unsatisfiable".
+
+    Instances are written as ``json.dumps(..., ensure_ascii=False)`` spells them, the one
+    spelling of the default escape policy; with ``string_escapes="any"`` they are written with
+    ``ensure_ascii=True`` (non-ASCII characters as ``\\uXXXX``), which that policy accepts too.
+    """
     try:
-        grammar = grammar_from_json_schema(group["schema"])
+        grammar = grammar_from_json_schema(group["schema"], string_escapes=string_escapes)
     except UnsupportedFeatureError as e:
         assert e.features and all(f.location.startswith("#") for f in e.features), e
         return "unsupported"
@@ -50,7 +56,7 @@ def _check_group(group) -> str:
         return "unsatisfiable"
     compiled = constrain.compile(grammar, BYTES)
     for t in group["tests"]:
-        got = _accepts(compiled, t["data"])
+        got = _accepts(compiled, t["data"], ensure_ascii=string_escapes == "any")
         if not t["valid"]:
             assert not got, f"invalid instance accepted: {t['description']}: {t['data']!r}"
         elif "narrowing" in t:
@@ -63,6 +69,11 @@ def _check_group(group) -> str:
 @pytest.mark.parametrize("group", SUITE, ids=[f"{g['source']}:{g['description']}"[:90] for g in SUITE])
 def test_json_schema_test_suite(group):
     _check_group(group)
+
+
+@pytest.mark.parametrize("group", SUITE, ids=[f"{g['source']}:{g['description']}"[:90] for g in SUITE])
+def test_json_schema_test_suite_any_escapes(group):
+    _check_group(group, string_escapes="any")
 
 
 @lru_cache(maxsize=None)
