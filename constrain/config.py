@@ -35,6 +35,13 @@ NJIT_OPTIONS = {"cache": NUMBA_CACHE, "fastmath": NUMBA_FASTMATH, "nogil": True,
 SHARED_MASK_CACHE_BYTES: int = int(os.environ.get("CONSTRAIN_SHARED_MASK_CACHE_MB", "512")) * 2**20
 
 
+#: The deepest nesting of groups (parentheses, brackets) that the regex, ECMAScript-pattern,
+#: Lark and GBNF front ends accept, and of regular rules one GBNF terminal may inline: their
+#: parsers, and the automaton builder after them, recurse along it. Deeper input raises
+#: ``ResourceLimitError`` before anything recurses.
+MAX_NESTING = 50
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds that keep compiling and matching within time and memory.
