@@ -224,7 +224,11 @@ class Matcher:
         arr = np.frombuffer(data, dtype=np.uint8)
         G = self.compiled.kernel_grammar
         n_sets, lex_state = self._n_sets, self._lex_state
-        status = self._run(lambda L, P: K.advance_kernel(G, L, P, n_sets, lex_state, arr))[0]
+        # The kernel call is most of the cost (its dispatch and the unboxing of the tuples):
+        # call it once directly, and go through _run only when it needs a lexer or room.
+        status = K.advance_kernel(G, self.compiled.lexers.tables, self._parser(), n_sets, lex_state, arr)[0]
+        if status == K.NEED_LEXER or status == K.OVERFLOW:
+            status = self._run(lambda L, P: K.advance_kernel(G, L, P, n_sets, lex_state, arr))[0]
         return status == K.OK
 
     def try_tokens(self, token_ids) -> np.ndarray:
