@@ -211,7 +211,9 @@ class Matcher:
         """Whether :meth:`accept_token` would accept ``token_id`` now; changes nothing (no
         history entry, no copy: the token is fed to sets past the committed ones, which are
         scratch). EOS: whether the text so far is complete. The single-candidate check of
-        rejection sampling; equal to the token's bit in :meth:`fill_next_token_bitmask`."""
+        rejection sampling; equal to the token's bit in :meth:`fill_next_token_bitmask`,
+        except after EOS: a terminated matcher's mask allows EOS (so a finished row can be
+        padded with it), but it accepts no token."""
         token_id = self._token_id(token_id)
         if self._terminated:
             return False
