@@ -47,26 +47,32 @@ def check_token_ids(ids, name: str, vocab_size: int) -> np.ndarray:
     array or CPU torch tensor.
     """
     if isinstance(ids, (list, tuple, range)):
-        out = np.empty(len(ids), dtype=np.int64)
-        for i, t in enumerate(ids):
-            out[i] = check_int(t, f"{name}[{i}]")
-    else:
-        array = ids
-        if not isinstance(ids, np.ndarray) and hasattr(ids, "numpy") and hasattr(ids, "device"):
-            if ids.device.type != "cpu":
-                raise ConfigurationError(f"`{name}` must be on the CPU, got a tensor on {ids.device}")
-            array = ids.detach().numpy()
-        if not isinstance(array, np.ndarray):
-            raise ConfigurationError(
-                f"`{name}` must be a list of ints or a 1-d integer array, got {describe(ids)}")
-        if array.ndim != 1 or array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-            raise ConfigurationError(
-                f"`{name}` must be a 1-d integer array, got shape {array.shape} of {array.dtype}")
-        out = array.astype(np.int64)  # a copy: the caller may change its array later
+        values = list(ids)
+        for i, t in enumerate(values):
+            if type(t) is not int:  # the common case costs no call
+                values[i] = check_int(t, f"{name}[{i}]")
+        if values and (min(values) < 0 or max(values) >= vocab_size):
+            _out_of_range(next(t for t in values if not 0 <= t < vocab_size), name, vocab_size)
+        return np.array(values, dtype=np.int64)
+    array = ids
+    if not isinstance(ids, np.ndarray) and hasattr(ids, "numpy") and hasattr(ids, "device"):
+        if ids.device.type != "cpu":
+            raise ConfigurationError(f"`{name}` must be on the CPU, got a tensor on {ids.device}")
+        array = ids.detach().numpy()
+    if not isinstance(array, np.ndarray):
+        raise ConfigurationError(
+            f"`{name}` must be a list of ints or a 1-d integer array, got {describe(ids)}")
+    if array.ndim != 1 or array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+        raise ConfigurationError(
+            f"`{name}` must be a 1-d integer array, got shape {array.shape} of {array.dtype}")
+    out = array.astype(np.int64)  # a copy: the caller may change its array later
     if out.size and (out.min() < 0 or out.max() >= vocab_size):
-        bad = int(out[(out < 0) | (out >= vocab_size)][0])
-        raise ConfigurationError(f"`{name}` holds token id {bad}, outside the vocabulary (size {vocab_size})")
+        _out_of_range(int(out[(out < 0) | (out >= vocab_size)][0]), name, vocab_size)
     return out
+
+
+def _out_of_range(token_id: int, name: str, vocab_size: int):
+    raise ConfigurationError(f"`{name}` holds token id {token_id}, outside the vocabulary (size {vocab_size})")
 
 
 def check_bytes(value, name: str) -> bytes:

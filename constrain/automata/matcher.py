@@ -211,7 +211,9 @@ class Matcher:
         """Whether :meth:`accept_token` would accept ``token_id`` now; changes nothing (no
         history entry, no copy: the token is fed to sets past the committed ones, which are
         scratch). EOS: whether the text so far is complete. The single-candidate check of
-        rejection sampling; equal to the token's bit in :meth:`fill_next_token_bitmask`."""
+        rejection sampling; equal to the token's bit in :meth:`fill_next_token_bitmask`,
+        except after EOS: a terminated matcher's mask allows EOS (so a finished row can be
+        padded with it), but it accepts no token."""
         token_id = self._token_id(token_id)
         if self._terminated:
             return False
@@ -224,7 +226,11 @@ class Matcher:
         arr = np.frombuffer(data, dtype=np.uint8)
         G = self.compiled.kernel_grammar
         n_sets, lex_state = self._n_sets, self._lex_state
-        status = self._run(lambda L, P: K.advance_kernel(G, L, P, n_sets, lex_state, arr))[0]
+        # The kernel call is most of the cost (its dispatch and the unboxing of the tuples):
+        # call it once directly, and go through _run only when it needs a lexer or room.
+        status = K.advance_kernel(G, self.compiled.lexers.tables, self._parser(), n_sets, lex_state, arr)[0]
+        if status == K.NEED_LEXER or status == K.OVERFLOW:
+            status = self._run(lambda L, P: K.advance_kernel(G, L, P, n_sets, lex_state, arr))[0]
         return status == K.OK
 
     def try_tokens(self, token_ids) -> np.ndarray:
