@@ -333,9 +333,9 @@ def exact_distribution(compiled: Any, model: Any, prompt_ids: Sequence[int], *, 
             for token, token_lp in zip(allowed.tolist(), step.tolist()):
                 if token_lp == -math.inf:
                     continue
-                if token in vocab.eos_token_ids:
-                    logprob[tokens] = lp + token_lp
-                    log_q[tokens] = lq + token_lp - log_z
+                if token in vocab.eos_token_ids:  # every EOS id ends the same sequence: sum them
+                    logprob[tokens] = float(np.logaddexp(logprob.get(tokens, -math.inf), lp + token_lp))
+                    log_q[tokens] = float(np.logaddexp(log_q.get(tokens, -math.inf), lq + token_lp - log_z))
                     continue
                 child_lp = lp + token_lp
                 if math.exp(child_lp) < min_prob or math.exp(token_lp) < min_token_prob:

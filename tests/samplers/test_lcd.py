@@ -101,3 +101,18 @@ def test_no_allowed_token_is_a_vocabulary_error():
     compiled = constrain.compile(constrain.Grammar.from_regex("02"), vocab)  # no token spells "2"
     with pytest.raises(VocabularyError, match="no token can continue the output '0'"):
         decode(model, compiled, [[0]], sampler, max_new_tokens=4)
+
+
+def test_several_eos_ids_end_the_same_sequence():
+    import constrain
+    from constrain.models import ToyLM
+
+    vocab = constrain.Vocabulary([b"0", b"1", b"", b""], eos_token_ids=[2, 3])
+    model = ToyLM(4, lambda prefix: [-1.0, -1.2, -2.0, -1.5])
+    compiled = constrain.compile(constrain.Grammar.from_regex("[01]{1,2}"), vocab)
+    exact = exact_distribution(compiled, model, [0], max_new_tokens=3)
+    assert sum(exact.q_lcd().values()) == pytest.approx(1.0)
+    assert len(exact.logprob) == 6  # 0, 1, 00, 01, 10, 11: each ended by either EOS id
+    draws = lcd_draws(model, compiled, n=3000, seed=4, max_new_tokens=3)
+    q = exact.q_lcd()
+    assert total_variation(empirical([tuple(d.token_ids) for d in draws]), q) < 3 * tv_floor(q.values(), 3000)
