@@ -5,6 +5,18 @@ grammar (the check a diffusion decoder asks at every unmasking, and a template w
 every token); see ``docs/infilling.md``.
 """
 
-from .check import Gap, InfillChecker, Part, state_key
+from .check import Gap, InfillChecker, Part, spells_every_byte, state_key
+from .template import GAP_MARKER, TemplateGap, TemplateResult, generate_template, parse_template
 
-__all__ = ("Gap", "InfillChecker", "Part", "state_key")
+__all__ = (
+    "GAP_MARKER",
+    "Gap",
+    "InfillChecker",
+    "Part",
+    "TemplateGap",
+    "TemplateResult",
+    "generate_template",
+    "parse_template",
+    "spells_every_byte",
+    "state_key",
+)

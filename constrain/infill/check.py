@@ -170,7 +170,8 @@ class InfillChecker:
         """:meth:`Gap.slots` with this vocabulary's longest token."""
         return Gap.slots(count, self.max_token_bytes, may_be_short=may_be_short)
 
-    def slot_canvas(self, slots: Sequence[Optional[int]], vocab: Vocabulary) -> Optional[list]:
+    def slot_canvas(self, slots: Sequence[Optional[int]], vocab: Vocabulary, *,
+                    bytes_per_slot: Optional[int] = None) -> Optional[list]:
         """The canvas of a row of token slots (``None``: masked), or ``None`` when no filling
         can be valid whatever the grammar: a special token, or text after an end-of-sequence.
 
@@ -178,8 +179,18 @@ class InfillChecker:
         will be EOS). A run of ``k`` masked slots followed by a text token holds exactly ``k``
         tokens, ``Gap.slots(k)``; a run that reaches the first EOS or the end of the row may
         be padded by EOS, ``Gap.slots(k, may_be_short=True)``.
+
+        ``bytes_per_slot`` is what one slot may hold at most: by default the vocabulary's
+        longest token, which over-approximates (a slot of a byte string no single token
+        spells is counted as fillable); ``1`` under-approximates instead when every single
+        byte is a token (:func:`spells_every_byte`): a canvas admitted then can always be
+        finished with single-byte tokens, so a decoder that keeps it admissible never gets
+        stuck, at the price of rejecting canvases only longer tokens could finish.
         """
-        longest = int(vocab.trie.depth.max()) if vocab.trie.depth.size else 1
+        if bytes_per_slot is None:
+            longest = int(vocab.trie.depth.max()) if vocab.trie.depth.size else 1
+        else:
+            longest = int(bytes_per_slot)
         parts: list = []
         run = 0
         for index, token in enumerate(slots):
@@ -284,6 +295,11 @@ class InfillChecker:
             successor = config.fork()
             if successor.accept_bytes(bytes((b,))):
                 yield bytes((b,)), successor
+
+
+def spells_every_byte(vocab: Vocabulary) -> bool:
+    """Whether each of the 256 bytes is a token of ``vocab`` (byte-level BPE vocabularies)."""
+    return len({tb for tb in vocab.token_bytes if len(tb) == 1}) == 256
 
 
 def _normalize(parts: Sequence[Part]) -> list:
