@@ -35,6 +35,7 @@ configuration was exhausted.
 
 from __future__ import annotations
 
+import heapq
 import time
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
@@ -81,31 +82,209 @@ class Gap:
 Part = Union[bytes, Gap]
 
 
-def state_key(matcher: Matcher) -> tuple:
-    """The configuration of ``matcher``: its lexer state and the Earley sets its future can
-    read (the last set and, transitively, the origin sets of their items), each as its sorted
-    items with origins replaced by the rank of the origin set among those sets (0 = last)."""
-    n = matcher._n_sets
-    items = matcher._items
-    starts = matcher._set_starts
-    reach = {n - 1}
-    stack = [n - 1]
-    while stack:
-        k = stack.pop()
-        for o in np.unique(items[starts[k]:starts[k + 1], 1]).tolist():
-            if o not in reach:
-                reach.add(o)
-                stack.append(o)
-    order = sorted(reach, reverse=True)
-    rank = np.full(n, -1, dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    sets = []
-    for k in order:
-        its = items[starts[k]:starts[k + 1]]
-        mapped = np.stack([its[:, 0], rank[its[:, 1]]], axis=1)
-        mapped = mapped[np.lexsort((mapped[:, 1], mapped[:, 0]))]
-        sets.append(mapped.tobytes())
-    return (int(matcher._lex_state), tuple(sets))
+class _Canon:
+    """Canonical names of Earley sets, hash-consed: a set's name is an interned id of its
+    sorted items with each origin replaced by the origin set's name (its own set: -1). Two
+    matchers whose last sets have equal names read equal sets in every scan and completion
+    to come, so (lexer state, name of the last set) is their configuration. Names are cached
+    by build number (a set's build number fixes its items and every set below it); ids are
+    never reused, so clearing a full cache only loses sharing."""
+
+    MAX_ENTRIES = 1 << 16
+
+    def __init__(self) -> None:
+        self.by_build: dict = {}
+        self.interned: dict = {}
+        self.next_id = 0
+
+    def name(self, matcher: Matcher, k: int) -> int:
+        items, starts, builds = matcher._items, matcher._set_starts, matcher._set_build
+        by_build = self.by_build
+        if len(by_build) > self.MAX_ENTRIES or len(self.interned) > self.MAX_ENTRIES:
+            by_build.clear()
+            self.interned.clear()
+        # the sets below k that are not named yet, named lowest first
+        todo, stack, queued = [], [k], {k}
+        while stack:
+            j = stack.pop()
+            if int(builds[j, 0]) in by_build:
+                continue
+            todo.append(j)
+            for o in set(items[starts[j]:starts[j + 1], 1].tolist()):
+                if o != j and o not in queued:
+                    queued.add(o)
+                    stack.append(o)
+        for j in sorted(todo):
+            its = items[starts[j]:starts[j + 1]]
+            origins = its[:, 1].tolist()
+            names = {o: (-1 if o == j else by_build[int(builds[o, 0])]) for o in set(origins)}
+            mapped = np.empty((len(origins), 2), dtype=np.int64)
+            mapped[:, 0] = its[:, 0]
+            mapped[:, 1] = [names[o] for o in origins]
+            mapped = mapped[np.lexsort((mapped[:, 1], mapped[:, 0]))]
+            data = mapped.tobytes()
+            ident = self.interned.get(data)
+            if ident is None:
+                ident = self.interned[data] = self.next_id
+                self.next_id += 1
+            by_build[int(builds[j, 0])] = ident
+        return by_build[int(builds[k, 0])]
+
+
+def state_key(matcher: Matcher, canon: Optional[_Canon] = None) -> tuple:
+    """The configuration of ``matcher``: its lexer state and the canonical name of its last
+    Earley set (see :class:`_Canon`); equal keys (from one ``canon``) accept equal futures."""
+    if canon is None:
+        canon = _Canon()
+    return (int(matcher._lex_state), canon.name(matcher, matcher._n_sets - 1))
+
+
+class _LowerBound:
+    """A lower bound on the bytes any completion of a configuration still needs.
+
+    ``sym_min[X]`` is the length of the shortest string of symbol ``X`` (a terminal's DFA,
+    a nonterminal's rules, to a fixed point); ``rest[p]`` the shortest string of the symbols
+    from dotted position ``p`` to the end of its rule. After the last set, an item ``(p, o)``
+    needs ``rest[p] + W(o, lhs(p))`` bytes, where ``W(j, A)``, what remains once ``A`` is
+    complete from set ``j``, is the least ``rest[q + 1] + W(o', lhs(q))`` over the items
+    ``(q, o')`` of set ``j`` waiting for ``A`` (``W(., $start) = 0``); items of set ``j``
+    with origin ``j`` make that a fixed point. Inside a lexeme, the next lexeme may end at
+    once, so the items waiting for a terminal count from after it. Greedy lexing only
+    removes strings, so the bound also holds for the matcher's language.
+    """
+
+    MAX_CACHED_SETS = 4096
+
+    def __init__(self, compiled: CompiledGrammar) -> None:
+        t = compiled.tables
+        T = t.num_terminals
+        n_symbols = T + len(t.nonterminal_names)
+        sym_min = np.full(n_symbols, np.inf)
+        for k, dfa in enumerate(compiled.terminal_dfas):
+            sym_min[k] = _shortest(dfa)
+        dot = t.dot_symbol.astype(np.int64)
+        ends = np.flatnonzero(dot < 0)
+        end_of = np.repeat(ends, np.diff(np.concatenate([[-1], ends])))  # the end marker of each position
+        lhs = t.rule_lhs.astype(np.int64)[t.dot_rule.astype(np.int64)]
+        while True:
+            value = np.where(dot >= 0, sym_min[np.maximum(dot, 0)], 0.0)
+            # suffix sums from the back (total[p] = sum of value[p:]), infinities counted apart
+            infinite = np.isinf(value)
+            total = np.concatenate([np.cumsum(np.where(infinite, 0.0, value)[::-1])[::-1], [0.0]])
+            count = np.concatenate([np.cumsum(infinite[::-1])[::-1], [0]])
+            rest = np.where(count[: len(dot)] > count[end_of], np.inf, total[: len(dot)] - total[end_of])
+            new = sym_min.copy()
+            np.minimum.at(new, lhs[t.rule_first_dot.astype(np.int64)], rest[t.rule_first_dot.astype(np.int64)])
+            if np.array_equal(new, sym_min):
+                break
+            sym_min = new
+        self.T = T
+        self.start = T  # $start
+        self.n_symbols = n_symbols
+        self.dot = dot
+        self.lhs = lhs
+        self.rest = np.concatenate([rest, [0.0]])
+        #: W of each Earley set seen, by build number; cleared when full.
+        self.cache: dict = {}
+
+    def _w(self, matcher: Matcher, k: int) -> np.ndarray:
+        """``W(k, .)`` for set ``k`` of ``matcher`` (and the sets below it not cached yet)."""
+        items, starts, builds = matcher._items, matcher._set_starts, matcher._set_build
+        cache = self.cache
+        if len(cache) >= self.MAX_CACHED_SETS:
+            cache.clear()
+        todo, stack, queued = [], [k], {k}
+        while stack:
+            j = stack.pop()
+            if int(builds[j, 0]) in cache:
+                continue
+            todo.append(j)
+            for o in set(items[starts[j]:starts[j + 1], 1].tolist()):
+                if o != j and o not in queued:
+                    queued.add(o)
+                    stack.append(o)
+        for j in sorted(todo):
+            its = items[starts[j]:starts[j + 1]]
+            pos = its[:, 0].astype(np.int64)
+            org = its[:, 1].astype(np.int64)
+            sym = self.dot[pos]
+            wj = np.full(self.n_symbols, np.inf)
+            wj[self.start] = 0.0
+            waiting = sym >= self.T
+            lhs = self.lhs[pos]
+            after = self.rest[pos + 1]
+            outer = waiting & (org != j)
+            if outer.any():
+                vals = after[outer] + np.array([
+                    cache[int(builds[o, 0])][a] for o, a in zip(org[outer].tolist(), lhs[outer].tolist())
+                ])
+                np.minimum.at(wj, sym[outer], vals)
+            inner = waiting & (org == j)
+            if inner.any():
+                s_in, l_in, a_in = sym[inner], lhs[inner], after[inner]
+                for _ in range(len(s_in) + 1):
+                    new = wj.copy()
+                    np.minimum.at(new, s_in, a_in + wj[l_in])
+                    if np.array_equal(new, wj):
+                        break
+                    wj = new
+            cache[int(builds[j, 0])] = wj
+        return cache[int(builds[k, 0])]
+
+    def __call__(self, matcher: Matcher) -> float:
+        """The bound for ``matcher``."""
+        last = matcher._n_sets - 1
+        items, starts, builds = matcher._items, matcher._set_starts, matcher._set_build
+        self._w(matcher, last)
+        its = items[starts[last]:starts[last + 1]]
+        pos = its[:, 0].astype(np.int64)
+        org = its[:, 1].astype(np.int64)
+        w = np.array([self.cache[int(builds[o, 0])][a] for o, a in zip(org.tolist(), self.lhs[pos].tolist())])
+        whole = self.rest[pos] + w
+        if not whole.size:
+            return np.inf
+        if matcher._lex_state == matcher._set_lexstart[last]:
+            return float(whole.min())
+        # inside a lexeme: the items waiting for a terminal may count from after it
+        scanning = (self.dot[pos] >= 0) & (self.dot[pos] < self.T)
+        past = self.rest[pos + 1][scanning] + w[scanning]
+        return min(float(whole.min()), float(past.min()) if past.size else np.inf)
+
+
+def _shortest(dfa) -> float:
+    """Bytes in the shortest string of a terminal DFA (breadth first from state 0)."""
+    if dfa.num_states == 0:
+        return np.inf
+    trans, accepting = dfa.transitions, dfa.accepting
+    frontier, seen, depth = [0], {0}, 0
+    while frontier:
+        if any(accepting[s] for s in frontier):
+            return float(depth)
+        following = []
+        for s in frontier:
+            for u in np.unique(trans[s][trans[s] >= 0]).tolist():
+                if u not in seen:
+                    seen.add(u)
+                    following.append(u)
+        frontier = following
+        depth += 1
+    return np.inf
+
+
+@dataclass
+class _Search:
+    """One check's state: the canvas, the room after each part, the budget, the
+    configurations known to fail from a part, and the lower bounds computed."""
+
+    parts: list
+    room: list
+    budget: "_Budget"
+    bound: _LowerBound
+    bounds: dict
+    dead: set = None
+
+    def __post_init__(self) -> None:
+        self.dead = set()
 
 
 class _Budget:
@@ -158,6 +337,8 @@ class InfillChecker:
         self.compiled = compile(grammar, Vocabulary.byte_level(), limits=limits)
         self.limits = self.compiled.limits
         self._row = np.zeros(9, dtype=np.int32)
+        self._bound = _LowerBound(self.compiled)
+        self._canon = _Canon()
 
     # -- matchers over the byte-level compile ------------------------------------------------
 
@@ -237,10 +418,23 @@ class InfillChecker:
         elif not isinstance(start, Matcher) or start.compiled is not self.compiled:
             raise ConfigurationError("`start` must be a matcher from this checker's start()")
         budget = _Budget(self.limits)
-        dead: set = set()
-        return self._run(parts, 0, start.fork(), [], budget, dead)
+        # room[i]: the most bytes parts i.. can hold (inf past an unbounded gap)
+        room = [0.0] * (len(parts) + 1)
+        for k in range(len(parts) - 1, -1, -1):
+            p = parts[k]
+            size = len(p) if isinstance(p, bytes) else (np.inf if p.max_bytes is None else p.max_bytes)
+            room[k] = room[k + 1] + size
+        search = _Search(parts, room, budget, self._bound, {})
+        return self._run(search, 0, start.fork(), [])
 
-    def _run(self, parts, i, m, fills, budget, dead):
+    def _lower_bound(self, search, matcher: Matcher, key: tuple) -> float:
+        bound = search.bounds.get(key)
+        if bound is None:
+            bound = search.bounds[key] = self._bound(matcher)
+        return bound
+
+    def _run(self, search, i, m, fills):
+        parts = search.parts
         # Known bytes: fed as they are.
         while i < len(parts) and not isinstance(parts[i], Gap):
             if not m.accept_bytes(parts[i]):
@@ -248,33 +442,48 @@ class InfillChecker:
             i += 1
         if i == len(parts):
             return fills if m.is_accepting() else None
-        memo = (i, state_key(m))
-        if memo in dead:
+        key = state_key(m, self._canon)
+        memo = (i, key)
+        if memo in search.dead:
+            return None
+        if search.room[i] < np.inf and self._lower_bound(search, m, key) > search.room[i]:
+            search.dead.add(memo)
             return None
         gap = parts[i]
         lo, hi = gap.min_bytes, gap.max_bytes
-        seen = {(0, memo[1])}
-        frontier = [(m, b"")]
-        depth = 0
-        while frontier:
-            following = []
-            for config, text in frontier:
-                if depth >= lo:
-                    found = self._run(parts, i + 1, config.fork(), fills + [text], budget, dead)
-                    if found is not None:
-                        return found
-                if hi is not None and depth >= hi:
+        # Best first, by depth + lower bound (A*): a filling that closes what is open is
+        # found without expanding every shorter string first. best[(min(depth, lo), key)] is
+        # the least depth a configuration was queued at; past min_bytes the least depth
+        # dominates (more room left), so a configuration is queued again only at a lesser one.
+        best = {(0, key): 0}
+        tie = 0
+        queue = [(0.0, 0, tie, m, b"")]
+        while queue:
+            _, depth, _, config, text = heapq.heappop(queue)
+            if best.get((min(depth, lo), state_key(config, self._canon))) != depth:
+                continue  # queued again at a lesser depth since
+            if depth >= lo:
+                found = self._run(search, i + 1, config.fork(), fills + [text])
+                if found is not None:
+                    return found
+            if hi is not None and depth >= hi:
+                continue
+            # what the rest may still hold after one more byte of this gap
+            left = (np.inf if hi is None else hi - depth - 1) + search.room[i + 1]
+            for byte, successor in self._successors(config):
+                succ_key = state_key(successor, self._canon)
+                seen_key = (min(depth + 1, lo), succ_key)
+                known = best.get(seen_key)
+                if known is not None and known <= depth + 1:
                     continue
-                for byte, successor in self._successors(config):
-                    key = (min(depth + 1, lo), state_key(successor))
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    budget.charge()
-                    following.append((successor, text + byte))
-            frontier = following
-            depth += 1
-        dead.add(memo)
+                best[seen_key] = depth + 1
+                search.budget.charge()
+                bound = self._lower_bound(search, successor, succ_key)
+                if bound > left:
+                    continue
+                tie += 1
+                heapq.heappush(queue, (depth + 1 + bound, depth + 1, tie, successor, text + byte))
+        search.dead.add(memo)
         return None
 
     def _successors(self, config: Matcher):
