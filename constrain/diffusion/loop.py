@@ -226,8 +226,9 @@ def generate(
         prompt: text (encoded with ``tokenizer``) or token ids.
         regex, schema, grammar: the constraint on the canvas's text (at most one).
         model: ``model(input_ids) -> logits`` (or an object with ``.logits``) of shape
-            ``(1, T, V)`` for every position; ``None`` is reserved for a shipped model, which
-            this version does not have (an error).
+            ``(1, T, V)`` for every position; ``None``: the shipped tiny byte-level model
+            (:mod:`constrain.diffusion.tiny`; its prompts are the tags ``"json:"`` and
+            ``"expr:"``, a text prompt is read as bytes).
         tokenizer: the model's ``transformers`` tokenizer, or ``vocab=`` a
             :class:`~constrain.Vocabulary`.
         mask_token_id: the model's mask token (default: ``model.mask_token_id`` or
@@ -247,10 +248,15 @@ def generate(
     import torch
 
     if model is None:
-        raise ConfigurationError(
-            "no diffusion model ships with this version: pass model= (a masked diffusion LM, "
-            "model(input_ids) -> logits) with tokenizer= or vocab="
-        )
+        if tokenizer is not None or vocab is not None:
+            raise ConfigurationError("tokenizer=/vocab= were given without model=")
+        from .tiny import CANVAS, load_tiny_model, tiny_vocabulary
+
+        model, vocab = load_tiny_model(), tiny_vocabulary()
+        if length > CANVAS:
+            raise ConfigurationError(f"the tiny diffusion model was trained on canvases of {CANVAS} slots; length={length}")
+        if isinstance(prompt, str):
+            prompt = list(prompt.encode("utf-8"))
     if vocab is None:
         if tokenizer is None:
             raise ConfigurationError("give tokenizer= or vocab=")

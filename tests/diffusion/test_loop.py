@@ -143,7 +143,7 @@ def test_plugin(vocab):
 
 def test_arguments(vocab):
     model = TargetDenoiser(b"x", 4)
-    with pytest.raises(ConfigurationError, match="no diffusion model ships"):
+    with pytest.raises(ConfigurationError, match="without model"):
         generate([], regex="x", vocab=vocab)
     with pytest.raises(ConfigurationError, match="order"):
         generate([], regex="x", vocab=vocab, model=model, length=4, order="random")
