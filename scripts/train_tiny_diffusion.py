@@ -7,7 +7,7 @@ with EOS to 64 slots: compact JSON objects (``json:``) and arithmetic expression
 Training is MDLM's: each example gets a masking rate t ~ U(0.05, 1), each slot is masked with
 probability t, and the loss is the cross-entropy on masked slots weighted by 1/t (the
 continuous-time ELBO of masked diffusion). One CPU thread, a fixed time budget; the weights
-are saved in float16 (about 1.3 MB).
+are saved in float16 (about 1.2 MB).
 """
 
 from __future__ import annotations

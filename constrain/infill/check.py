@@ -457,9 +457,10 @@ class InfillChecker:
         # dominates (more room left), so a configuration is queued again only at a lesser one.
         best = {(0, key): 0}
         tie = 0
-        queue = [(0.0, 0, tie, m, b"")]
+        queue = [(0.0, 0, tie, m, b"")]  # (f, -depth, tie, matcher, text)
         while queue:
-            _, depth, _, config, text = heapq.heappop(queue)
+            _, negative_depth, _, config, text = heapq.heappop(queue)
+            depth = -negative_depth
             if best.get((min(depth, lo), state_key(config, self._canon))) != depth:
                 continue  # queued again at a lesser depth since
             if depth >= lo:
@@ -482,7 +483,11 @@ class InfillChecker:
                 if bound > left:
                     continue
                 tie += 1
-                heapq.heappush(queue, (depth + 1 + bound, depth + 1, tie, successor, text + byte))
+                # f = depth + a lower bound on the bytes still to come (the gap's own minimum
+                # is one); among equal f the deepest first, so a gap with a minimum length
+                # dives to it instead of widening level by level.
+                f = max(depth + 1 + bound, lo)
+                heapq.heappush(queue, (f, -(depth + 1), tie, successor, text + byte))
         search.dead.add(memo)
         return None
 
