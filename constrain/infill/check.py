@@ -11,18 +11,21 @@ The search runs the matcher itself over the canvas, so it decides the matcher's 
 nothing wider or narrower:
 
 * Known bytes are fed to the matcher (segments may cut lexemes at either end).
-* A gap is explored breadth first, one byte at a time, over *configurations* of the matcher.
-  A configuration is the current lexer state plus the Earley sets reachable from the last
-  set through origin pointers, with set indices replaced by their rank: the future of a
-  matcher (every scan, every completion) reads nothing else, so two matchers with equal
-  configurations accept the same continuations. Bytes are tried one per class: bytes that
-  lead the current lexeme to the same lexer state give the same configuration.
-* Within a gap, a configuration at depth ``d`` dominates the same configuration at a greater
-  depth once both are past ``min_bytes`` (it has at least as much room left), so each is
-  expanded once per depth below ``min_bytes`` and once after. A bounded gap therefore has a
-  finite search; an unbounded one is finite whenever the grammar's configurations reachable
-  in the gap are (a flat JSON object, an array of numbers), and otherwise runs until a
-  completion is found or a limit is hit.
+* A gap is explored one byte at a time over *configurations* of the matcher: the current
+  lexer state and the canonical name of the last Earley set (:class:`_Canon`: a set's sorted
+  items with each origin replaced by the origin set's name, hash-consed). The future of a
+  matcher (every scan, every completion) reads only the sets so named, so two matchers with
+  equal configurations accept the same continuations. Bytes are tried one per class: bytes
+  that lead the current lexeme to the same lexer state give the same configuration.
+* Within a gap, a configuration reached at depth ``d`` dominates the same configuration at a
+  greater depth once both are past ``min_bytes`` (it has at least as much room left), so each
+  is expanded once per depth below ``min_bytes`` and once (at its least depth) after. A
+  bounded gap therefore has a finite search; an unbounded one is finite whenever the
+  configurations reachable in the gap are (a flat JSON object, a list of numbers), and
+  otherwise runs until a completion is found or a limit is hit.
+* The order is best first (A*): depth plus a lower bound on the bytes any completion still
+  needs (:class:`_LowerBound`), deepest first among equals. The same bound prunes
+  configurations that cannot fit in the room the canvas has left.
 * After each gap configuration the rest of the canvas is tried depth first, so a canvas that
   can be completed is usually confirmed after a few configurations; a configuration from which
   the rest failed is remembered per part and never tried again.
@@ -251,6 +254,51 @@ class _LowerBound:
         return min(float(whole.min()), float(past.min()) if past.size else np.inf)
 
 
+class _InfixLexer:
+    """A necessary condition for known bytes after a gap: they must split into lexemes, the
+    first possibly entered midway and the last (unless the canvas ends there) left midway.
+    Every text the matcher accepts is a concatenation of strings of its terminals, so a
+    segment that fails here cannot stand anywhere in one; the search then need not run.
+    The terminal DFAs are laid side by side in one table; the set of live states after each
+    byte is kept (all states at the start: any position inside any lexeme)."""
+
+    MAX_CACHED = 4096
+
+    def __init__(self, compiled: CompiledGrammar) -> None:
+        dfas = [d for d in compiled.terminal_dfas if d.num_states]
+        sizes = [d.num_states for d in dfas]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        n = int(offsets[-1])
+        self.trans = np.full((n, 256), -1, dtype=np.int64)
+        self.accepting = np.zeros(n, dtype=bool)
+        for d, o in zip(dfas, offsets[:-1].tolist()):
+            t = d.transitions.astype(np.int64)
+            self.trans[o:o + d.num_states] = np.where(t >= 0, t + o, -1)
+            self.accepting[o:o + d.num_states] = d.accepting
+        self.starts = offsets[:-1]
+        self.cache: dict = {}
+
+    def viable(self, data: bytes, ends: bool) -> bool:
+        """Whether ``data`` can stand in a text after a gap (``ends``: and end it)."""
+        key = (data, ends)
+        known = self.cache.get(key)
+        if known is not None:
+            return known
+        alive = np.arange(self.trans.shape[0])
+        for b in data:
+            following = self.trans[alive, b]
+            if self.accepting[alive].any():  # a lexeme may end here and the next begin
+                following = np.concatenate([following, self.trans[self.starts, b]])
+            alive = np.unique(following[following >= 0])
+            if alive.size == 0:
+                break
+        result = bool(alive.size) and (not ends or bool(self.accepting[alive].any()))
+        if len(self.cache) >= self.MAX_CACHED:
+            self.cache.clear()
+        self.cache[key] = result
+        return result
+
+
 def _shortest(dfa) -> float:
     """Bytes in the shortest string of a terminal DFA (breadth first from state 0)."""
     if dfa.num_states == 0:
@@ -339,6 +387,7 @@ class InfillChecker:
         self._row = np.zeros(9, dtype=np.int32)
         self._bound = _LowerBound(self.compiled)
         self._canon = _Canon()
+        self._infix = _InfixLexer(self.compiled)
 
     # -- matchers over the byte-level compile ------------------------------------------------
 
@@ -417,6 +466,9 @@ class InfillChecker:
             start = self.start()
         elif not isinstance(start, Matcher) or start.compiled is not self.compiled:
             raise ConfigurationError("`start` must be a matcher from this checker's start()")
+        for k in range(1, len(parts)):
+            if isinstance(parts[k], bytes) and not self._infix.viable(parts[k], ends=k == len(parts) - 1):
+                return None
         budget = _Budget(self.limits)
         # room[i]: the most bytes parts i.. can hold (inf past an unbounded gap)
         room = [0.0] * (len(parts) + 1)

@@ -262,6 +262,8 @@ def test_limit_is_a_clear_error(byte_vocab):
     checker = InfillChecker(compiled)
     assert checker.is_admissible([b"[[", Gap(), b"]]"])
     with pytest.raises(ResourceLimitError, match="max_infill_states"):
-        checker.is_admissible([b"[", Gap(), b"b"])
+        checker.is_admissible([b"[", Gap(), b"a]]a"])
     # Bounded, the same search is finite and exact.
-    assert not checker.is_admissible([b"[", Gap(0, 6), b"b"])
+    assert not checker.is_admissible([b"[", Gap(0, 6), b"a]]a"])
+    # Text that no sequence of lexemes spells is refused before any search.
+    assert not checker.is_admissible([b"[", Gap(), b"b"])
