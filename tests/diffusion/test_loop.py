@@ -158,3 +158,39 @@ def test_retry_cap_is_a_clear_outcome(vocab):
     model = TargetDenoiser(b"zzzz", 4, margin=50.0)
     result = generate([], regex=r"\d{4}", vocab=vocab, model=model, length=4, max_retries=3)
     assert result.finish_reason == "retries" and result.rejected == 4
+
+
+def test_candidate_mask_is_necessary_and_witness_is_admissible(vocab):
+    """Every admissible proposal is inside the candidate mask; the witness token of a masked
+    position keeps the canvas admissible."""
+    import random
+
+    compiled = constrain.compile(constrain.Grammar.from_json_schema(SCHEMA), vocab)
+    plugin = DiffusionConstraint(compiled)
+    text = list(b'{"id":42,"ok":true}') + [256] * 3
+    rng = random.Random(0)
+    letters = sorted(set(b'{}":,idoktruefals0123456789')) + [256]
+    for _ in range(12):
+        canvas = [None if rng.random() < 0.5 else t for t in text]
+        masked = [p for p, t in enumerate(canvas) if t is None]
+        if not masked or not plugin.is_admissible(canvas):
+            continue
+        pos = masked[0]
+        mask = plugin.candidate_mask(canvas, pos)
+        for token in letters:
+            if plugin.admits(canvas, pos, token):
+                assert mask[token], (canvas, pos, token)
+        for pos in masked:
+            token = plugin.witness_token(canvas, pos)
+            assert token is not None and plugin.admits(canvas, pos, token), (canvas, pos, token)
+
+
+def test_single_byte_slots_need_every_byte():
+    tok = tiny_tokenizer()
+    vocab = constrain.Vocabulary.from_transformers(tok)
+    compiled = constrain.compile(constrain.Grammar.from_regex(r"\d+"), vocab)
+    assert DiffusionConstraint(compiled, bytes_per_slot=1).bytes_per_slot == 1  # every byte is a token
+    bpe_only = constrain.Vocabulary([b"ab", b"a", b"b"], eos_token_ids=[3], size=4)
+    compiled = constrain.compile(constrain.Grammar.from_regex(r"(ab)+"), bpe_only)
+    with pytest.raises(ConfigurationError, match="every byte"):
+        DiffusionConstraint(compiled, bytes_per_slot=1)
