@@ -46,14 +46,20 @@ class DiffusionConstraint:
             run out of retries). ``1``, with a vocabulary that spells every byte, is the
             opposite: every admitted canvas can be finished byte by byte (and
             :meth:`witness_token` can say how), but text longer than its slots is refused.
+        max_check_seconds: overrides ``Limits.max_infill_seconds`` for each check (a check
+            past it counts as a rejection).
     """
 
-    def __init__(self, compiled: CompiledGrammar, *, bytes_per_slot: Optional[int] = None) -> None:
+    def __init__(self, compiled: CompiledGrammar, *, bytes_per_slot: Optional[int] = None,
+                 max_check_seconds: Optional[float] = None) -> None:
         if not isinstance(compiled, CompiledGrammar):
             raise ConfigurationError(f"DiffusionConstraint needs a CompiledGrammar, got {type(compiled).__name__}")
         self.compiled = compiled
         self.vocab = compiled.vocab
-        self.checker = InfillChecker(compiled)
+        limits = compiled.limits
+        if max_check_seconds is not None:
+            limits = limits.replace(max_infill_seconds=float(max_check_seconds))
+        self.checker = InfillChecker(compiled, limits=limits)
         if bytes_per_slot is not None and bytes_per_slot == 1 and not spells_every_byte(self.vocab):
             raise ConfigurationError("bytes_per_slot=1 needs a vocabulary with every byte as a token")
         if bytes_per_slot is None:
@@ -218,6 +224,7 @@ def generate(
     seed: Optional[int] = None,
     max_retries: int = 100,
     fallback_after: int = 4,
+    max_check_seconds: float = 1.0,
 ) -> DiffusionResult:
     """Decode a canvas of ``length`` tokens with a masked diffusion LM, under a constraint
     (or none, to measure the model's own error rate).
@@ -244,6 +251,7 @@ def generate(
         fallback_after: after this many rejections at one position, the position takes its
             token from a filling of the canvas the check found (when slots count as single
             bytes, see :class:`DiffusionConstraint`); such tokens are counted in ``forced``.
+        max_check_seconds: the time one check may take; past it the proposal is rejected.
     """
     import torch
 
@@ -279,7 +287,7 @@ def generate(
     steps_per_block = max(1, steps // num_blocks)
 
     compiled = _compiled(vocab, regex, schema, grammar)
-    constraint = DiffusionConstraint(compiled) if compiled is not None else None
+    constraint = DiffusionConstraint(compiled, max_check_seconds=max_check_seconds) if compiled is not None else None
     if isinstance(prompt, str):
         if tokenizer is None:
             raise ConfigurationError("a text prompt needs tokenizer=; or pass token ids")

@@ -449,14 +449,17 @@ class InfillChecker:
 
     # -- the check -----------------------------------------------------------------------------
 
-    def is_admissible(self, parts: Sequence[Part], *, start: Optional[Matcher] = None) -> bool:
+    def is_admissible(self, parts: Sequence[Part], *, start: Optional[Matcher] = None,
+                      max_seconds: Optional[float] = None) -> bool:
         """Whether some filling of the gaps makes the canvas a complete string of the grammar."""
-        return self.complete(parts, start=start) is not None
+        return self.complete(parts, start=start, max_seconds=max_seconds) is not None
 
-    def complete(self, parts: Sequence[Part], *, start: Optional[Matcher] = None) -> Optional[list]:
+    def complete(self, parts: Sequence[Part], *, start: Optional[Matcher] = None,
+                 max_seconds: Optional[float] = None) -> Optional[list]:
         """One filling per gap (a list of bytes, in order) that completes the canvas, or
         ``None`` when there is none. ``start`` (from :meth:`start`, left unchanged) is where
-        the canvas begins; by default, the start of the grammar.
+        the canvas begins; by default, the start of the grammar. ``max_seconds`` overrides
+        ``Limits.max_infill_seconds`` for this check.
 
         Raises:
             ResourceLimitError: past ``Limits.max_infill_states`` or ``max_infill_seconds``.
@@ -469,7 +472,8 @@ class InfillChecker:
         for k in range(1, len(parts)):
             if isinstance(parts[k], bytes) and not self._infix.viable(parts[k], ends=k == len(parts) - 1):
                 return None
-        budget = _Budget(self.limits)
+        limits = self.limits if max_seconds is None else self.limits.replace(max_infill_seconds=float(max_seconds))
+        budget = _Budget(limits)
         # room[i]: the most bytes parts i.. can hold (inf past an unbounded gap)
         room = [0.0] * (len(parts) + 1)
         for k in range(len(parts) - 1, -1, -1):

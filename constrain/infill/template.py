@@ -107,13 +107,13 @@ def _constraint(vocab: Vocabulary, regex, schema, grammar) -> CompiledGrammar:
     raise ConfigurationError(f"grammar= must be a Grammar or CompiledGrammar, got {type(grammar).__name__}")
 
 
-def _follow_witness(checker, here, room, longest, after, scores, allowed, vocab, starter_tokens):
+def _follow_witness(checker, here, room, longest, after, scores, allowed, vocab, starter_tokens, max_seconds):
     """When no candidate the model ranks high is admissible: the check's own filling of the
     gap (the shortest) shows the way. ``None`` (close the gap) if it is empty, else the
     best-scored allowed token that begins it and keeps the canvas admissible; ``"stuck"`` if
     there is none (or the check ran past its limits)."""
     try:
-        found = checker.complete([Gap(0, room * longest)] + after, start=here)
+        found = checker.complete([Gap(0, room * longest)] + after, start=here, max_seconds=max_seconds)
     except ResourceLimitError:
         return "stuck"
     if found is None:
@@ -128,7 +128,7 @@ def _follow_witness(checker, here, room, longest, after, scores, allowed, vocab,
     for token in sorted(starters, key=lambda t: -float(scores[t])):
         tb = vocab.token_bytes[token]
         try:
-            if checker.is_admissible([tb, Gap(0, (room - 1) * longest)] + after, start=here):
+            if checker.is_admissible([tb, Gap(0, (room - 1) * longest)] + after, start=here, max_seconds=max_seconds):
                 return token
         except ResourceLimitError:
             continue
@@ -155,6 +155,7 @@ def generate_template(
     seed: Optional[int] = None,
     max_retries: int = 64,
     chat_template: Optional[bool] = None,
+    max_check_seconds: float = 1.0,
 ) -> TemplateResult:
     """Fill the gaps of ``template`` with ``model`` so that the whole text satisfies the
     constraint.
@@ -172,6 +173,9 @@ def generate_template(
         max_retries: candidates tried at one step before giving up (``finish_reason="stuck"``).
         chat_template: wrap the prompt in the tokenizer's chat template (``None``: when it has
             one).
+        max_check_seconds: the time one check may take (``Limits.max_infill_seconds``); past
+            it the candidate is rejected. The first check, of the whole template, has the
+            compiled grammar's own limit.
 
     Raises:
         ConfigurationError: bad arguments, or a template that no filling within the gaps'
@@ -206,7 +210,7 @@ def generate_template(
 
     def admissible(parts_, start) -> bool:
         try:
-            return checker.is_admissible(parts_, start=start)
+            return checker.is_admissible(parts_, start=start, max_seconds=max_check_seconds)
         except ResourceLimitError:
             return False  # past the limits: rejected (safe: the text stays valid)
 
@@ -302,7 +306,8 @@ def generate_template(
                             break
                     rejected += 1
                 if chosen == "stuck":
-                    chosen = _follow_witness(checker, here, room, longest, after, scores, allowed, vocab, starter_tokens)
+                    chosen = _follow_witness(checker, here, room, longest, after, scores, allowed, vocab, starter_tokens,
+                                             max_check_seconds)
                 if chosen == "stuck":
                     fills.append(vocab.decode(written).decode("utf-8", errors="replace"))
                     token_ids.append(written)

@@ -265,5 +265,9 @@ def test_limit_is_a_clear_error(byte_vocab):
         checker.is_admissible([b"[", Gap(), b"a]]a"])
     # Bounded, the same search is finite and exact.
     assert not checker.is_admissible([b"[", Gap(0, 6), b"a]]a"])
+    # A time limit for one call.
+    unlimited = InfillChecker(grammar)
+    with pytest.raises(ResourceLimitError, match="max_infill_seconds"):
+        unlimited.is_admissible([b"[", Gap(), b"a]]a"], max_seconds=0.05)
     # Text that no sequence of lexemes spells is refused before any search.
     assert not checker.is_admissible([b"[", Gap(), b"b"])
