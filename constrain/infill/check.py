@@ -94,18 +94,22 @@ class _Canon:
     never reused, so clearing a full cache only loses sharing."""
 
     MAX_ENTRIES = 1 << 16
+    MAX_BYTES = 64 << 20
 
     def __init__(self) -> None:
         self.by_build: dict = {}
         self.interned: dict = {}
+        self.interned_bytes = 0
         self.next_id = 0
 
     def name(self, matcher: Matcher, k: int) -> int:
         items, starts, builds = matcher._items, matcher._set_starts, matcher._set_build
         by_build = self.by_build
-        if len(by_build) > self.MAX_ENTRIES or len(self.interned) > self.MAX_ENTRIES:
+        if len(by_build) > self.MAX_ENTRIES or len(self.interned) > self.MAX_ENTRIES or \
+                self.interned_bytes > self.MAX_BYTES:
             by_build.clear()
             self.interned.clear()
+            self.interned_bytes = 0
         # the sets below k that are not named yet, named lowest first
         todo, stack, queued = [], [k], {k}
         while stack:
@@ -130,6 +134,7 @@ class _Canon:
             if ident is None:
                 ident = self.interned[data] = self.next_id
                 self.next_id += 1
+                self.interned_bytes += len(data)
             by_build[int(builds[j, 0])] = ident
         return by_build[int(builds[k, 0])]
 
@@ -156,7 +161,8 @@ class _LowerBound:
     removes strings, so the bound also holds for the matcher's language.
     """
 
-    MAX_CACHED_SETS = 4096
+    #: Memory for the cached ``W`` rows (one float per symbol per Earley set).
+    MAX_CACHE_BYTES = 64 << 20
 
     def __init__(self, compiled: CompiledGrammar) -> None:
         t = compiled.tables
@@ -189,12 +195,13 @@ class _LowerBound:
         self.rest = np.concatenate([rest, [0.0]])
         #: W of each Earley set seen, by build number; cleared when full.
         self.cache: dict = {}
+        self.max_cached_sets = max(16, self.MAX_CACHE_BYTES // (8 * n_symbols))
 
     def _w(self, matcher: Matcher, k: int) -> np.ndarray:
         """``W(k, .)`` for set ``k`` of ``matcher`` (and the sets below it not cached yet)."""
         items, starts, builds = matcher._items, matcher._set_starts, matcher._set_build
         cache = self.cache
-        if len(cache) >= self.MAX_CACHED_SETS:
+        if len(cache) >= self.max_cached_sets:
             cache.clear()
         todo, stack, queued = [], [k], {k}
         while stack:
@@ -259,7 +266,8 @@ class _InfixLexer:
     first possibly entered midway and the last (unless the canvas ends there) left midway.
     Every text the matcher accepts is a concatenation of strings of its terminals, so a
     segment that fails here cannot stand anywhere in one; the search then need not run.
-    The terminal DFAs are laid side by side in one table; the set of live states after each
+    The terminal DFAs are laid side by side in one table (4 bytes per state and byte, the
+    size of the terminal DFAs the grammar already holds); the set of live states after each
     byte is kept (all states at the start: any position inside any lexeme)."""
 
     MAX_CACHED = 4096
@@ -269,10 +277,10 @@ class _InfixLexer:
         sizes = [d.num_states for d in dfas]
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         n = int(offsets[-1])
-        self.trans = np.full((n, 256), -1, dtype=np.int64)
+        self.trans = np.full((n, 256), -1, dtype=np.int32)
         self.accepting = np.zeros(n, dtype=bool)
         for d, o in zip(dfas, offsets[:-1].tolist()):
-            t = d.transitions.astype(np.int64)
+            t = d.transitions
             self.trans[o:o + d.num_states] = np.where(t >= 0, t + o, -1)
             self.accepting[o:o + d.num_states] = d.accepting
         self.starts = offsets[:-1]
