@@ -113,3 +113,22 @@ def test_one_slot_canvases_against_token_brute_force(setup):
                 assert not truth, slots
             answers[admitted] += 1
     assert answers[True] and answers[False] and answers["limit"] <= 3, answers
+
+
+def test_table_judged_by_the_qwen2_matcher(setup):
+    """The byte-level table of test_check, with the brute force judged by matchers compiled
+    for Qwen2's vocabulary and the checker built from that compile."""
+    from test_check import CASES, GRAMMARS, alphabet, brute_force, fill
+
+    vocab = setup[0]
+    compiled_by_name = {}
+    for name, parts, expected in CASES:
+        compiled = compiled_by_name.get(name)
+        if compiled is None:
+            compiled = compiled_by_name[name] = constrain.compile(GRAMMARS[name], vocab)
+        found = InfillChecker(compiled).complete(parts)
+        assert (found is not None) == expected, (name, parts)
+        twin = brute_force(compiled, parts, alphabet(compiled), 3)
+        assert (twin is not None) == expected, (name, parts)
+        if found is not None:
+            assert accepted(compiled, fill(parts, found))
