@@ -12,6 +12,7 @@ still be completed (:class:`~constrain.infill.check.InfillChecker`).
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Union
@@ -249,6 +250,9 @@ def generate_template(
             starts_cache[text] = ids
         return ids
 
+    past, fed = None, 0  # the model's KV cache, and how many context tokens it holds
+    # transformers 5 names the cache argument `cache`; older models `past_key_values`
+    cache_keyword = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     out_text: List[bytes] = []
     fills: List[str] = []
     token_ids: List[List[int]] = []
@@ -270,7 +274,13 @@ def generate_template(
             written: List[int] = []
             while True:
                 room = budget - len(written)
-                logits = model(torch.tensor([context], device=device)).logits[0, -1].float().cpu()
+                # Only the tokens added since the last step are run; the rest is in the cache.
+                out = model(input_ids=torch.tensor([context[fed:]], device=device), use_cache=True,
+                            **{cache_keyword: past})
+                past = getattr(out, "cache", None)
+                past = past if past is not None else getattr(out, "past_key_values", None)
+                fed = len(context)
+                logits = out.logits[0, -1].float().cpu()
                 logits = logits[: vocab.size]
                 if temperature:
                     gumbel = -torch.log(-torch.log(torch.rand(logits.shape, generator=generator).clamp_min(1e-20)))
