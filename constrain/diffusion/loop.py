@@ -358,6 +358,8 @@ def generate(
                                     canvas[q] = eos_id
                         placed += 1
                         continue
+                    # Excluded for good: placing tokens only removes completions, so a
+                    # proposal rejected now stays inadmissible.
                     rejected += 1
                     excluded.setdefault(pos, set()).add(token)
                     scores[pos, token] = float("-inf")
@@ -378,11 +380,9 @@ def generate(
                             forced += 1
                 if failed:
                     break
-            if failed:
+            if failed or any(canvas[p] is None for p in range(lo, hi)):
+                failed = True  # a block is finished before the next one starts
                 break
-            # a block must be finished before the next one starts
-            while not failed and any(canvas[p] is None for p in range(lo, hi)):
-                failed = True
     filled = [t for t in canvas if t is not None]
     cut = next((i for i, t in enumerate(filled) if t in vocab.eos_token_ids), len(filled))
     data = vocab.decode(filled[:cut])
