@@ -5,9 +5,10 @@ constrains the whole filled template. Each gap is generated left to right by the
 every step the candidates are the tokens the grammar's mask allows plus *closing the gap*
 (scored by the model's best token that starts writing the text after the gap, or EOS after
 the last gap); they are tried best first (greedy) or in Gumbel order (sampling: the first
-admissible candidate in Gumbel order is an exact sample of the model's distribution restricted
-to the admissible candidates), and a candidate is taken only if the rest of the template can
-still be completed (:class:`~constrain.infill.check.InfillChecker`).
+admissible candidate in Gumbel order is a sample of the model's distribution restricted to the
+admissible candidates, when one is among the first ``max_retries``), and a candidate is taken
+only if the rest of the template can still be completed
+(:class:`~constrain.infill.check.InfillChecker`).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def _constraint(vocab: Vocabulary, regex, schema, grammar) -> CompiledGrammar:
 
 def _follow_witness(checker, here, room, longest, after, scores, allowed, vocab, starter_tokens, max_seconds):
     """When no candidate the model ranks high is admissible: the check's own filling of the
-    gap (the shortest) shows the way. ``None`` (close the gap) if it is empty, else the
+    gap shows the way. ``None`` (close the gap) if it is empty, else the
     best-scored allowed token that begins it and keeps the canvas admissible; ``"stuck"`` if
     there is none (or the check ran past its limits)."""
     try:
