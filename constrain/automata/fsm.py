@@ -503,7 +503,7 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
             return trans[:got], acc[:got], byte_class
         # A retry starts over, so the second try gets room for the limit at once (np.empty
         # and np.zeros only touch the pages a run writes).
-        if got == -1:
+        if got == kernels.STATES_FULL:
             if cap >= limit:
                 raise ResourceLimitError(
                     f"regex too large: its DFA exceeds {limit} states before minimization "
@@ -511,9 +511,9 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
                 )
             cap = limit
             data_cap = max(data_cap, 16 * cap)
-        elif got == -2:
+        elif got == kernels.SETS_FULL:
             data_cap *= 4
-        else:
+        else:  # kernels.MOVES_FULL
             moves = np.empty(4 * moves.shape[0], np.int64)
 
 
