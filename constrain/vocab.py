@@ -25,7 +25,6 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from constrain.errors import ConfigurationError
-from constrain.kernels.records import TrieArrays
 
 __all__ = ("END_OF_TURN_TOKENS", "TokenTrie", "Vocabulary", "bytes_to_unicode")
 
@@ -45,8 +44,6 @@ class TokenTrie:
         token_offsets: int32[num_nodes + 1]; the ids whose bytes end exactly at node ``i``
             are ``token_ids[token_offsets[i]:token_offsets[i + 1]]``, in increasing order.
         token_ids: int32[num_tokens], token ids grouped by node.
-        arrays: the five arrays in the order of ``constrain.kernels.records.TrieArrays``, the
-            record the kernels take.
     """
 
     byte: np.ndarray
@@ -54,11 +51,6 @@ class TokenTrie:
     subtree_end: np.ndarray
     token_offsets: np.ndarray
     token_ids: np.ndarray
-
-    def __post_init__(self) -> None:
-        # The five arrays as the one record the kernels take (a plain tuple from Python).
-        object.__setattr__(self, "arrays", tuple(TrieArrays(
-            self.byte, self.depth, self.subtree_end, self.token_offsets, self.token_ids)))
 
     @property
     def num_nodes(self) -> int:

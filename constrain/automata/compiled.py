@@ -13,7 +13,6 @@ from ..config import DEFAULT_LIMITS, Limits
 from ..errors import ConfigurationError, ResourceLimitError, VocabularyError
 from ..grammar.ir import Grammar
 from ..kernels.earley import TOKEN_EOS, TOKEN_NEVER
-from ..kernels.records import KernelGrammar
 from ..vocab import Vocabulary
 from .lexeme_masks import lexeme_mask, run_ends, terminal_lexeme_mask, terminal_slice_limit
 from .lexer import LexerCache
@@ -47,13 +46,13 @@ class CompiledGrammar:
         self.lexers = lexers
         self.limits = limits
         t = tables
-        #: The kernels' ``G``: a :class:`KernelGrammar`, as the plain tuple the kernels take.
-        self.kernel_grammar = tuple(KernelGrammar(
+        #: The ``G`` tuple of the kernels.
+        self.kernel_grammar = (
             t.dot_symbol, t.dot_rule, t.rule_lhs, t.rule_first_dot, t.nt_rule_start,
             t.nt_rule_end, t.nt_rules, t.nullable, t.ignore_mask, np.int64(t.num_terminals),
             np.int64(t.accept_dot), t.pred_offsets, t.pred_positions, t.pred_nt_offsets,
             t.pred_nonterminals,
-        ))
+        )
         eos = np.asarray(sorted(i for i in vocab.eos_token_ids if i < vocab.size), dtype=np.int64)
         self.eos_token_ids = eos
         self._max_token_length: Optional[int] = None

@@ -503,7 +503,7 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
             return trans[:got], acc[:got], byte_class
         # A retry starts over, so the second try gets room for the limit at once (np.empty
         # and np.zeros only touch the pages a run writes).
-        if got == kernels.STATES_FULL:
+        if got == -1:
             if cap >= limit:
                 raise ResourceLimitError(
                     f"regex too large: its DFA exceeds {limit} states before minimization "
@@ -511,9 +511,9 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
                 )
             cap = limit
             data_cap = max(data_cap, 16 * cap)
-        elif got == kernels.SETS_FULL:
+        elif got == -2:
             data_cap *= 4
-        else:  # kernels.MOVES_FULL
+        else:
             moves = np.empty(4 * moves.shape[0], np.int64)
 
 

@@ -56,7 +56,10 @@ def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict,
     nodes, states, lex_at = _frontier_buffers(trie)
     inside = np.zeros((vocab.size + 31) // 32, dtype=np.uint32)
     stop = np.zeros_like(inside)
-    count, root_end = K.lexeme_mask_kernel(trans, accept, final, state, trie.arrays, inside, stop, lex_at, nodes, states)
+    count, root_end = K.lexeme_mask_kernel(
+        trans, accept, final, state, trie.byte, trie.depth, trie.subtree_end,
+        trie.token_offsets, trie.token_ids, inside, stop, lex_at, nodes, states,
+    )
     if slice_mask is not None:
         inside |= slice_mask
     order = np.lexsort((trie.byte[nodes[:count]], states[:count]))

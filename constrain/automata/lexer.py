@@ -21,7 +21,6 @@ import numpy as np
 from ..errors import ResourceLimitError
 from ..kernels.earley import lexer_insert_kernel, lexer_lookup_kernel
 from ..kernels.lexer import OVERFLOW, lexer_expand_kernel, lexer_table_rehash_kernel
-from ..kernels.records import LexerTables
 from .fsm import ByteDFA
 from .tables import bitset_members
 
@@ -61,9 +60,8 @@ class LexerCache:
         self._accept = np.zeros((capacity, num_words), dtype=np.uint64)
         self._final = np.zeros(capacity, dtype=np.bool_)
         self._num_keys = 0
-        #: The kernels' ``L``: a :class:`LexerTables` as a plain tuple (see
-        #: ``constrain.kernels.records``), replaced whole.
-        self.tables = _lexer_tables(
+        #: The ``L`` tuple the kernels take (see ``constrain.kernels.earley``), replaced whole.
+        self.tables = (
             self._trans, self._accept,
             np.zeros((16, num_words), dtype=np.uint64), np.full(16, -1, dtype=np.int32),
             self._final,
@@ -115,7 +113,7 @@ class LexerCache:
                 keys, vals = old_keys.copy(), old_vals.copy()
             lexer_insert_kernel(keys, vals, live_words, start)
             self._num_keys += 1
-            self.tables = _lexer_tables(self._trans, self._accept, keys, vals, self._final)
+            self.tables = (self._trans, self._accept, keys, vals, self._final)
 
     def _add_start(self, terminals: list) -> int:
         """A start state: the terminals at their DFAs' start; never indexed in the table."""
@@ -162,10 +160,6 @@ class LexerCache:
         for slot in np.nonzero(old_vals >= 0)[0]:
             lexer_insert_kernel(keys, vals, old_keys[slot], old_vals[slot])
         return keys, vals
-
-
-def _lexer_tables(trans, accept, keys, vals, final) -> tuple:
-    return tuple(LexerTables(trans, accept, keys, vals, final))
 
 
 def _resized(array: np.ndarray, rows: int) -> np.ndarray:

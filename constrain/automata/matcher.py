@@ -8,13 +8,10 @@ import numpy as np
 
 from ..errors import ConfigurationError, ResourceLimitError
 from ..kernels import earley as K
-from ..kernels.records import ParserState
 from .arguments import check_bytes, check_int, check_token_ids, describe
 from .compiled import CompiledGrammar
 
 _MAX_NEED = 64
-#: Where in ``P`` a kernel that needs a lexer leaves the live terminals it needs.
-_LIVE = ParserState._fields.index("live")
 _NO_TERMINAL = np.zeros(0, dtype=np.uint64)
 _NO_EOS = np.zeros(0, dtype=np.int64)
 #: Default bound of :meth:`Matcher.find_jump_forward_bytes`.
@@ -68,9 +65,7 @@ class Matcher:
     def _parser(self) -> tuple:
         """The kernels' ``P``: this sequence's Earley sets, and this thread's scratch arrays
         (shared by every matcher of the grammar in the thread, so a matcher stays small and
-        ``fork`` copies only the sets). A :class:`ParserState` as the plain tuple the kernels
-        take, built here at every call, so in its fields' order without the class's call
-        (``tests/automata/test_matcher.py`` checks the order)."""
+        ``fork`` copies only the sets)."""
         scratch = self.compiled.thread_scratch()
         return (self._items, self._set_starts, self._set_lexstart, scratch.seen_build,
                 scratch.seen_origin, scratch.counter, scratch.words, scratch.acc, scratch.nt_stamp,
@@ -99,7 +94,7 @@ class Matcher:
             result = call(L, P)
             status = result[0]
             if status == K.NEED_LEXER:
-                self.compiled.lexers.ensure(P[_LIVE].copy())
+                self.compiled.lexers.ensure(P[6].copy())  # the kernels leave the live set there
             elif status == K.OVERFLOW:
                 self._grow()
             else:
@@ -206,7 +201,7 @@ class Matcher:
             status, start = K.advance_tokens_kernel(G, self.compiled.lexers.tables, P, flat, starts, kind,
                                                     ids, start, states)
             if status == K.NEED_LEXER:
-                self.compiled.lexers.ensure(P[_LIVE].copy())
+                self.compiled.lexers.ensure(P[6].copy())
             elif status == K.OVERFLOW:
                 self._grow()
             else:
@@ -258,7 +253,7 @@ class Matcher:
             status, start = K.try_tokens_kernel(G, self.compiled.lexers.tables, P, n_sets, lex_state, flat,
                                                 starts, kind, ids, start, out)
             if status == K.NEED_LEXER:
-                self.compiled.lexers.ensure(P[_LIVE].copy())
+                self.compiled.lexers.ensure(P[6].copy())
             elif status == K.OVERFLOW:
                 self._grow()
             else:
@@ -285,7 +280,7 @@ class Matcher:
             status, n_out, n_sets, lex_state = K.forced_bytes_kernel(
                 G, self.compiled.lexers.tables, P, n_sets, lex_state, out, n_out)
             if status == K.NEED_LEXER:
-                self.compiled.lexers.ensure(P[_LIVE].copy())
+                self.compiled.lexers.ensure(P[6].copy())
             elif status == K.OVERFLOW:
                 self._grow()
             else:
@@ -392,8 +387,9 @@ class Matcher:
             L = self.compiled.lexers.tables
             if entry is None:
                 status, n_need = K.fill_mask_kernel(
-                    G, L, self._parser(), n_sets, lex_state, trie.arrays, row, lex_at, sets_at, need, _MAX_NEED,
-                    eos_ids,
+                    G, L, self._parser(), n_sets, lex_state, trie.byte, trie.depth,
+                    trie.subtree_end, trie.token_offsets, trie.token_ids, row, lex_at, sets_at,
+                    need, _MAX_NEED, eos_ids,
                 )
             else:
                 if entry[0] == "terminal":
@@ -403,7 +399,8 @@ class Matcher:
                     accepted = _NO_TERMINAL
                 status, n_need = K.fill_mask_cached_kernel(
                     G, L, self._parser(), n_sets, lex_state, accepted, inside, nodes, keys, runs,
-                    walked.arrays, row, merge, inside if stop is None else stop, lex_at, sets_at, need, _MAX_NEED,
+                    walked.byte, walked.depth, walked.subtree_end, walked.token_offsets, walked.token_ids,
+                    row, merge, inside if stop is None else stop, lex_at, sets_at, need, _MAX_NEED,
                     eos_ids,
                 )
             if status == K.NEED_LEXER:
@@ -462,8 +459,7 @@ def _bitmask_row(bitmask, index: int, vocab_size: int) -> np.ndarray:
     if not isinstance(bitmask, np.ndarray):
         if hasattr(bitmask, "numpy") and hasattr(bitmask, "device"):
             if getattr(bitmask, "requires_grad", False):
-                raise ConfigurationError(
-                    "Invalid bitmask: a tensor that requires grad; allocate it without requires_grad")
+                raise ConfigurationError("Invalid bitmask: a tensor that requires grad; allocate it without requires_grad")
             if bitmask.device.type != "cpu":
                 raise ConfigurationError(
                     f"Invalid bitmask device: expected a CPU tensor, got {bitmask.device}; "

@@ -16,7 +16,7 @@ import threading
 import numpy as np
 
 from ..kernels.slices import ALL_DEAD as KERNEL_ALL_DEAD
-from ..kernels.slices import CLOSED, SEVERAL, safe_closed_kernel, safe_successor_kernel
+from ..kernels.slices import SEVERAL, safe_closed_kernel, safe_successor_kernel
 from ..vocab import TokenTrie, Vocabulary
 
 # Byte ranges of one safe character, as UTF-8 (RFC 3629, surrogates excluded).
@@ -104,7 +104,7 @@ def safe_closed(trans: np.ndarray, final: np.ndarray, state: int, reps=ALL_BYTES
     closed, scratch[3] = safe_closed_kernel(trans, final, state, values, rep_offsets, level_offsets,
                                             scratch[4], scratch[0], scratch[1], scratch[2], scratch[5],
                                             scratch[3])
-    return closed == CLOSED
+    return bool(closed)
 
 
 def _successor_or_dead(trans, final, state: int, reps=ALL_BYTES) -> int:

@@ -1,36 +1,30 @@
 """Numba kernels of the matcher: a lexer over bytes, an Earley parser over lexemes, and the
 token-trie walk that fills a next-token bitmask.
 
-Everything here takes arrays and scalars only, carried by the named records of
-``constrain.kernels.records``. Python passes each record as a plain tuple in its fields'
-order (Numba's dispatcher types a plain tuple in C, a named one in Python: 3 us more a
-call), and every kernel called from Python names them on entry (``_named``, free in
-compiled code); inside, fields are read by name:
+Everything here takes arrays and scalars only. Three tuples carry them:
 
-``G``, a :class:`KernelGrammar` (read-only): the parser tables, see
+``G`` (grammar, read-only): ``(dot_symbol, dot_rule, rule_lhs, rule_first_dot, nt_rule_start,
+nt_rule_end, nt_rules, nullable, ignore_mask, num_terminals, accept_dot, pred_offsets,
+pred_positions, pred_nt_offsets, pred_nonterminals)`` — see
 ``constrain.automata.tables.ParserTables``.
 
-``L``, a :class:`LexerTables` (read-only during a call): ``trans`` is ``int32[num_states, 256]``
-(-1: no live terminal continues), ``accept`` is ``uint64[num_states, num_words]`` (terminals
-that accept in that state), ``final`` is ``bool[num_states]`` (accepting and no byte
-continues), and the open-addressing table ``keys``/``vals`` maps a bitset of live terminals to
-the start state of the lexer DFA built for exactly those terminals (``vals == -1``: empty
-slot). Start states are never re-entered, so "the current lexeme is empty" is
-``lex_state == set_lexstart[last set]``.
+``L`` (lexer, read-only during a call): ``(trans, accept, keys, vals, final)``. ``trans`` is
+``int32[num_states, 256]`` (-1: no live terminal continues), ``accept`` is
+``uint64[num_states, num_words]`` (terminals that accept in that state), ``final`` is
+``bool[num_states]`` (accepting and no byte continues), and the open-addressing
+table ``keys``/``vals`` maps a bitset of live terminals to the start state of the lexer DFA built
+for exactly those terminals (``vals == -1``: empty slot). Start states are never re-entered, so
+"the current lexeme is empty" is ``lex_state == set_lexstart[last set]``.
 
-``P``, a :class:`ParserState` (mutated). ``items`` is ``int32[capacity, 2]`` of
+``P`` (parser state, mutated): ``(items, set_starts, set_lexstart, seen_build, seen_origin,
+counter, scratch, acc, nt_stamp, set_build, set_scan, by_symbol, symbol_count, pairs)``. ``items`` is ``int32[capacity, 2]`` of
 (dotted position, origin set); set ``k`` is ``items[set_starts[k]:set_starts[k+1]]``. Only sets
 ``< n_sets`` are committed; anything past ``set_starts[n_sets]`` is scratch that a walk may
 overwrite, which is what makes popping a set free. ``seen_build``/``seen_origin``
 (``int64[num_positions]``) stamp items of the set being built for O(1) de-duplication,
 ``pairs`` (``int64[2^n, 2]``) the items whose position is already there with another origin,
 ``nt_stamp`` (``int64[num_nonterminals]``) the nonterminals already predicted in it;
-``counter[0]`` numbers builds, uniquely in the process (each thread counts in its own range);
-``live`` is where a kernel that meets a set without a lexer leaves that set's live terminals
-(status ``NEED_LEXER``), ``acc`` a bitset buffer.
-
-A token trie travels as one :class:`TrieArrays` record (``constrain.vocab.TokenTrie.arrays``,
-also a plain tuple from Python).
+``counter[0]`` numbers builds, uniquely in the process (each thread counts in its own range).
 
 Set ``k`` remembers how it was built: ``set_build[k, 0]`` is its build number (``DEAD_BUILD``
 when the last scan into ``k`` found nothing), ``set_build[k, 1]`` the build number of set
@@ -56,22 +50,12 @@ import numpy as np
 from numba import njit
 
 from ..config import NJIT_OPTIONS
-from .records import KernelGrammar, LexerTables, ParserState, TrieArrays
 
-#: Status codes every kernel here returns first.
 OK = 0
-#: The input is rejected (the caller keeps its previous state).
 DEAD = 1
-#: A set was built whose lexer does not exist yet; its live terminals are in ``P.live``.
 NEED_LEXER = 2
-#: ``P.items`` or the set arrays are full; the caller grows them and calls again.
 OVERFLOW = 3
 
-#: ``lexer_lookup_kernel`` of a live set without a lexer; an empty slot of ``L.vals``; the
-#: ``set_lexstart`` of a set waiting for its lexer.
-NOT_BUILT = -1
-#: ``_add_item`` and the set-building steps: ``P.items`` is full (the kernel returns OVERFLOW).
-ITEMS_FULL = -1
 #: ``set_build[k, 0]`` of a set whose last scan found no item.
 DEAD_BUILD = -2
 #: Slots probed in the item de-duplication table before scanning the set instead.
@@ -82,20 +66,6 @@ INDEX_MIN_ITEMS = 24
 
 _FNV_OFFSET = np.uint64(1469598103934665603)
 _FNV_PRIME = np.uint64(1099511628211)
-
-
-@njit(inline="always", **NJIT_OPTIONS)
-def _set_bit(row, t):
-    """Allow token ``t`` in the packed mask ``row`` (uint32 words, bit ``t % 32`` of word ``t // 32``)."""
-    row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-
-
-@njit(inline="always", **NJIT_OPTIONS)
-def _named(G, L, P):
-    """The records a kernel called from Python gets as plain tuples, named. Numba's dispatcher
-    types a plain tuple in C and a named tuple in Python (about 3 us more per call), so Python
-    passes plain tuples in the records' field order; naming them here costs nothing."""
-    return KernelGrammar(*G), LexerTables(*L), ParserState(*P)
 
 
 @njit(**NJIT_OPTIONS)
@@ -109,14 +79,14 @@ def _hash_words(words):
 
 @njit(**NJIT_OPTIONS)
 def lexer_lookup_kernel(keys, vals, words):
-    """Start state of the lexer for the live-terminal bitset ``words``, or ``NOT_BUILT``."""
+    """Start state of the lexer for the live-terminal bitset ``words``, or -1 if not built."""
     mask = np.uint64(vals.shape[0] - 1)
     h = _hash_words(words) & mask
     num_words = words.shape[0]
     while True:
         slot = np.int64(h)
-        if vals[slot] == NOT_BUILT:
-            return NOT_BUILT
+        if vals[slot] == -1:
+            return -1
         same = True
         for w in range(num_words):
             if keys[slot, w] != words[w]:
@@ -132,7 +102,7 @@ def lexer_insert_kernel(keys, vals, words, start):
     """Insert into a table with a free slot (the caller keeps the load below one half)."""
     mask = np.uint64(vals.shape[0] - 1)
     h = _hash_words(words) & mask
-    while vals[np.int64(h)] != NOT_BUILT:
+    while vals[np.int64(h)] != -1:
         h = (h + np.uint64(1)) & mask
     slot = np.int64(h)
     for w in range(words.shape[0]):
@@ -143,7 +113,7 @@ def lexer_insert_kernel(keys, vals, words, start):
 @njit(**NJIT_OPTIONS)
 def _add_item(items, seen_build, seen_origin, pairs, n_items, p, origin, set_begin, build_id):
     """Add item (``p``, ``origin``) to the set being built (items from ``set_begin``) unless it
-    is there. Returns the new item count, ``ITEMS_FULL`` when ``items`` is full.
+    is there. Returns the new item count, -1 when ``items`` is full.
 
     The first origin of each position is checked in ``seen_origin``; further origins of the
     same position (one expression nested in another predicts the same rules twice) go to the
@@ -175,7 +145,7 @@ def _add_item(items, seen_build, seen_origin, pairs, n_items, p, origin, set_beg
                 if items[j, 0] == p and items[j, 1] == origin:
                     return n_items
     if n_items >= items.shape[0]:
-        return ITEMS_FULL
+        return -1
     items[n_items, 0] = p
     items[n_items, 1] = origin
     return n_items + 1
@@ -185,8 +155,8 @@ def _add_item(items, seen_build, seen_origin, pairs, n_items, p, origin, set_beg
 def _index_set(G, P, o):
     """Sort set ``o``'s items that wait for a nonterminal into ``by_symbol`` (see the module's
     docstring). Returns how many there are."""
-    dot_symbol, num_t = G.dot_symbol, G.num_terminals
-    items, set_starts, set_build, by_symbol, count = P.items, P.set_starts, P.set_build, P.by_symbol, P.symbol_count
+    dot_symbol, num_t = G[0], G[9]
+    items, set_starts, set_build, by_symbol, count = P[0], P[1], P[9], P[11], P[12]
     begin, end = set_starts[o], set_starts[o + 1]
     for x in range(count.shape[0]):
         count[x] = 0
@@ -212,18 +182,18 @@ def _index_set(G, P, o):
 @njit(inline="always", **NJIT_OPTIONS)
 def _complete(G, P, o, lhs, n_items, begin, build_id):
     """Advance over ``lhs`` every item of set ``o`` waiting for it, into the set being built
-    (items from ``begin``). Returns the new item count, ``ITEMS_FULL`` on overflow."""
-    dot_symbol = G.dot_symbol
-    items, set_starts, set_build, by_symbol = P.items, P.set_starts, P.set_build, P.by_symbol
-    seen_build, seen_origin, pairs = P.seen_build, P.seen_origin, P.pairs
+    (items from ``begin``). Returns the new item count, -1 on overflow."""
+    dot_symbol = G[0]
+    items, set_starts, set_build, by_symbol = P[0], P[1], P[9], P[11]
+    seen_build, seen_origin, pairs = P[3], P[4], P[13]
     lo, hi = set_starts[o], set_starts[o + 1]
     if hi - lo <= INDEX_MIN_ITEMS:
         for jj in range(lo, hi):
             pp = items[jj, 0]
             if dot_symbol[pp] == lhs:
                 n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pp + 1, items[jj, 1], begin, build_id)
-                if n_items == ITEMS_FULL:
-                    return ITEMS_FULL
+                if n_items < 0:
+                    return -1
         return n_items
     if set_build[o, 2] == set_build[o, 0]:
         n = set_build[o, 3]
@@ -239,8 +209,8 @@ def _complete(G, P, o, lhs, n_items, begin, build_id):
     end = set_starts[o] + n
     while lo < end and dot_symbol[by_symbol[lo, 0]] == lhs:
         n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, by_symbol[lo, 0] + 1, by_symbol[lo, 1], begin, build_id)
-        if n_items == ITEMS_FULL:
-            return ITEMS_FULL
+        if n_items < 0:
+            return -1
         lo += 1
     return n_items
 
@@ -253,14 +223,12 @@ def _close_set(G, P, k, n_items, build_id):
     also advances over it, so a completed item whose origin is the current set needs no
     completion step.
     """
-    dot_symbol, dot_rule, rule_lhs, rule_first_dot = G.dot_symbol, G.dot_rule, G.rule_lhs, G.rule_first_dot
-    nt_rule_start, nt_rule_end, nt_rules, nullable = G.nt_rule_start, G.nt_rule_end, G.nt_rules, G.nullable
-    num_t = G.num_terminals
-    pred_offsets, pred_positions = G.pred_offsets, G.pred_positions
-    pred_nt_offsets, pred_nonterminals = G.pred_nt_offsets, G.pred_nonterminals
+    dot_symbol, dot_rule, rule_lhs, rule_first_dot = G[0], G[1], G[2], G[3]
+    nt_rule_start, nt_rule_end, nt_rules, nullable = G[4], G[5], G[6], G[7]
+    num_t = G[9]
+    pred_offsets, pred_positions, pred_nt_offsets, pred_nonterminals = G[11], G[12], G[13], G[14]
     use_closures = pred_offsets.shape[0] > 0
-    items, set_starts, seen_build, seen_origin = P.items, P.set_starts, P.seen_build, P.seen_origin
-    nt_stamp, pairs = P.nt_stamp, P.pairs
+    items, set_starts, seen_build, seen_origin, nt_stamp, pairs = P[0], P[1], P[3], P[4], P[8], P[13]
     begin = set_starts[k]
     j = begin
     while j < n_items:
@@ -275,27 +243,27 @@ def _close_set(G, P, k, n_items, build_id):
         if s < 0:
             if o != k:
                 n_items = _complete(G, P, o, rule_lhs[dot_rule[p]], n_items, begin, build_id)
-                if n_items == ITEMS_FULL:
-                    return ITEMS_FULL
+                if n_items < 0:
+                    return -1
         elif s >= num_t:
             n = s - num_t
             if use_closures:
                 if nt_stamp[n] != build_id:
                     for x in range(pred_offsets[n], pred_offsets[n + 1]):
                         n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pred_positions[x], k, begin, build_id)
-                        if n_items == ITEMS_FULL:
-                            return ITEMS_FULL
+                        if n_items < 0:
+                            return -1
                     for x in range(pred_nt_offsets[n], pred_nt_offsets[n + 1]):
                         nt_stamp[pred_nonterminals[x]] = build_id
             else:
                 for ri in range(nt_rule_start[n], nt_rule_end[n]):
                     n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, rule_first_dot[nt_rules[ri]], k, begin, build_id)
-                    if n_items == ITEMS_FULL:
-                        return ITEMS_FULL
+                    if n_items < 0:
+                        return -1
             if nullable[n]:
                 n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, p + 1, o, begin, build_id)
-                if n_items == ITEMS_FULL:
-                    return ITEMS_FULL
+                if n_items < 0:
+                    return -1
         j += 1
     return n_items
 
@@ -303,8 +271,8 @@ def _close_set(G, P, k, n_items, build_id):
 @njit(inline="always", **NJIT_OPTIONS)
 def _expected_terminals(G, P, k, out):
     """Bitset of the terminals set ``k`` can scan next, plus the ignored ones."""
-    dot_symbol, ignore_mask, num_t = G.dot_symbol, G.ignore_mask, G.num_terminals
-    items, set_starts = P.items, P.set_starts
+    dot_symbol, ignore_mask, num_t = G[0], G[8], G[9]
+    items, set_starts = P[0], P[1]
     for w in range(out.shape[0]):
         out[w] = ignore_mask[w]
     for j in range(set_starts[k], set_starts[k + 1]):
@@ -315,8 +283,8 @@ def _expected_terminals(G, P, k, out):
 
 @njit(**NJIT_OPTIONS)
 def _set_is_complete(G, P, k):
-    accept_dot = G.accept_dot
-    items, set_starts = P.items, P.set_starts
+    accept_dot = G[10]
+    items, set_starts = P[0], P[1]
     for j in range(set_starts[k], set_starts[k + 1]):
         if items[j, 0] == accept_dot and items[j, 1] == 0:
             return True
@@ -326,16 +294,16 @@ def _set_is_complete(G, P, k):
 @njit(inline="always", **NJIT_OPTIONS)
 def _finish_set(G, L, P, k, n_items):
     """Close set ``k``, record its end and its lexer. Returns a status."""
-    set_starts, set_lexstart, counter, live = P.set_starts, P.set_lexstart, P.counter, P.live
+    set_starts, set_lexstart, counter, scratch = P[1], P[2], P[5], P[6]
     n_items = _close_set(G, P, k, n_items, counter[0])
-    if n_items == ITEMS_FULL:
+    if n_items < 0:
         return OVERFLOW
     set_starts[k + 1] = n_items
-    P.set_build[k, 0] = counter[0]
-    _expected_terminals(G, P, k, live)
-    start = lexer_lookup_kernel(L.keys, L.vals, live)
+    P[9][k, 0] = counter[0]
+    _expected_terminals(G, P, k, scratch)
+    start = lexer_lookup_kernel(L[2], L[3], scratch)
     set_lexstart[k] = start
-    if start == NOT_BUILT:
+    if start < 0:
         return NEED_LEXER
     return OK
 
@@ -343,11 +311,9 @@ def _finish_set(G, L, P, k, n_items):
 @njit(**NJIT_OPTIONS)
 def init_parser_kernel(G, L, P):
     """Set 0: the prediction of ``$start -> . start``. Returns a status (n_sets is then 1)."""
-    G, L, P = _named(G, L, P)
-    items, set_starts, counter = P.items, P.set_starts, P.counter
-    seen_build, seen_origin, pairs = P.seen_build, P.seen_origin, P.pairs
-    pred_offsets, pred_positions = G.pred_offsets, G.pred_positions
-    pred_nt_offsets, pred_nonterminals = G.pred_nt_offsets, G.pred_nonterminals
+    items, set_starts, counter = P[0], P[1], P[5]
+    seen_build, seen_origin, pairs = P[3], P[4], P[13]
+    pred_offsets, pred_positions, pred_nt_offsets, pred_nonterminals = G[11], G[12], G[13], G[14]
     counter[0] += 1
     build_id = counter[0]
     set_starts[0] = 0
@@ -357,13 +323,13 @@ def init_parser_kernel(G, L, P):
         # item predicting it would.
         for x in range(pred_offsets[0], pred_offsets[1]):
             n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pred_positions[x], 0, 0, build_id)
-            if n_items == ITEMS_FULL:
+            if n_items < 0:
                 return OVERFLOW
         for x in range(pred_nt_offsets[0], pred_nt_offsets[1]):
-            P.nt_stamp[pred_nonterminals[x]] = build_id
+            P[8][pred_nonterminals[x]] = build_id
     else:
-        n_items = _add_item(items, seen_build, seen_origin, pairs, 0, G.rule_first_dot[0], 0, 0, build_id)
-        if n_items == ITEMS_FULL:
+        n_items = _add_item(items, seen_build, seen_origin, pairs, 0, G[3][0], 0, 0, build_id)
+        if n_items < 0:
             return OVERFLOW
     return _finish_set(G, L, P, 0, n_items)
 
@@ -374,9 +340,9 @@ def _scan(G, L, P, n_sets, scan_words):
     ``scan_words``. Returns a status; on OK or NEED_LEXER the set is fully built. A set still
     intact from the same scan of the same set is reused (see the module's docstring); the
     check is inlined so that a reuse costs no call."""
-    set_build, set_scan = P.set_build, P.set_scan
+    set_build, set_scan = P[9], P[10]
     k = n_sets
-    if k + 1 < P.set_starts.shape[0] and set_build[k, 1] == set_build[k - 1, 0] and set_build[k, 0] != 0:
+    if k + 1 < P[1].shape[0] and set_build[k, 1] == set_build[k - 1, 0] and set_build[k, 0] != 0:
         same = True
         for w in range(scan_words.shape[0]):
             if set_scan[k, w] != scan_words[w]:
@@ -385,7 +351,7 @@ def _scan(G, L, P, n_sets, scan_words):
         if same:
             if set_build[k, 0] == DEAD_BUILD:
                 return DEAD
-            if P.set_lexstart[k] != NOT_BUILT:
+            if P[2][k] >= 0:
                 return OK
     return _build_set(G, L, P, n_sets, scan_words)
 
@@ -393,9 +359,9 @@ def _scan(G, L, P, n_sets, scan_words):
 @njit(**NJIT_OPTIONS)
 def _build_set(G, L, P, n_sets, scan_words):
     """:func:`_scan` without the reuse: build set ``n_sets`` and record how."""
-    dot_symbol, num_t = G.dot_symbol, G.num_terminals
-    items, set_starts, seen_build, seen_origin, counter = P.items, P.set_starts, P.seen_build, P.seen_origin, P.counter
-    set_build, set_scan, pairs = P.set_build, P.set_scan, P.pairs
+    dot_symbol, num_t = G[0], G[9]
+    items, set_starts, seen_build, seen_origin, counter = P[0], P[1], P[3], P[4], P[5]
+    set_build, set_scan, pairs = P[9], P[10], P[13]
     k = n_sets
     if k + 1 >= set_starts.shape[0]:
         return OVERFLOW
@@ -413,7 +379,7 @@ def _build_set(G, L, P, n_sets, scan_words):
         if 0 <= s < num_t:
             if (scan_words[s >> 6] >> np.uint64(s & 63)) & np.uint64(1):
                 n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, p + 1, items[j, 1], begin, build_id)
-                if n_items == ITEMS_FULL:
+                if n_items < 0:
                     return OVERFLOW
     if n_items == begin:
         set_build[k, 0] = DEAD_BUILD
@@ -425,8 +391,8 @@ def _build_set(G, L, P, n_sets, scan_words):
 def _end_with(G, L, P, n_sets, accepted):
     """End the current non-empty lexeme, which the terminals in the bitset ``accepted`` accept.
     Returns (status, n_sets, start state of the next lexeme)."""
-    ignore_mask = G.ignore_mask
-    acc = P.acc
+    ignore_mask = G[8]
+    acc = P[7]
     has_real = False
     has_ignored = False
     for w in range(acc.shape[0]):
@@ -440,30 +406,30 @@ def _end_with(G, L, P, n_sets, accepted):
         status = _scan(G, L, P, n_sets, acc)
         if status != OK:
             return status, n_sets, -1
-        return OK, n_sets + 1, P.set_lexstart[n_sets]
+        return OK, n_sets + 1, P[2][n_sets]
     if has_ignored:
-        return OK, n_sets, P.set_lexstart[n_sets - 1]
+        return OK, n_sets, P[2][n_sets - 1]
     return DEAD, n_sets, -1
 
 
 @njit(inline="always", **NJIT_OPTIONS)
 def _end_lexeme(G, L, P, n_sets, lex_state):
-    return _end_with(G, L, P, n_sets, L.accept[lex_state])
+    return _end_with(G, L, P, n_sets, L[1][lex_state])
 
 
 @njit(inline="always", **NJIT_OPTIONS)
 def _start_lexeme(G, L, P, n_sets, start, b):
     """Feed byte ``b`` to a fresh lexeme from ``start`` (ending it at once if final)."""
-    nxt = L.trans[start, b]
+    nxt = L[0][start, b]
     if nxt < 0:
         return DEAD, n_sets, -1
-    if L.final[nxt]:
+    if L[4][nxt]:
         return _end_lexeme(G, L, P, n_sets, nxt)
     return OK, n_sets, nxt
 
 
 @njit(inline="always", **NJIT_OPTIONS)
-def _step_byte(G, L, P, n_sets, lex_state, b):
+def step_byte_kernel(G, L, P, n_sets, lex_state, b):
     """Consume one byte. Returns (status, n_sets, lex_state); on a status other than OK the
     caller must keep its previous (n_sets, lex_state).
 
@@ -471,10 +437,10 @@ def _step_byte(G, L, P, n_sets, lex_state, b):
     rather than at the next byte; greedy lexing would end it there anyway, and this way the
     matcher rests at the next lexeme's start state, whose mask is memoized.
     """
-    trans, final = L.trans, L.final
+    trans, final = L[0], L[4]
     nxt = trans[lex_state, b]
     if nxt < 0:
-        if lex_state == P.set_lexstart[n_sets - 1]:
+        if lex_state == P[2][n_sets - 1]:
             return DEAD, n_sets, lex_state
         status, n2, start = _end_lexeme(G, L, P, n_sets, lex_state)
         if status != OK:
@@ -495,9 +461,8 @@ def _step_byte(G, L, P, n_sets, lex_state, b):
 @njit(**NJIT_OPTIONS)
 def advance_kernel(G, L, P, n_sets, lex_state, data):
     """Consume ``data`` (uint8). Returns (status, n_sets, lex_state)."""
-    G, L, P = _named(G, L, P)
     for i in range(data.shape[0]):
-        status, n2, q2 = _step_byte(G, L, P, n_sets, lex_state, data[i])
+        status, n2, q2 = step_byte_kernel(G, L, P, n_sets, lex_state, data[i])
         if status != OK:
             return status, n_sets, lex_state
         n_sets = n2
@@ -508,17 +473,10 @@ def advance_kernel(G, L, P, n_sets, lex_state, data):
 @njit(**NJIT_OPTIONS)
 def is_accepting_kernel(G, L, P, n_sets, lex_state):
     """Whether the text so far is a complete member of the language. Returns (status, bool)."""
-    G, L, P = _named(G, L, P)
-    return _is_accepting(G, L, P, n_sets, lex_state)
-
-
-@njit(**NJIT_OPTIONS)
-def _is_accepting(G, L, P, n_sets, lex_state):
-    """:func:`is_accepting_kernel` on named records."""
-    if lex_state == P.set_lexstart[n_sets - 1]:
+    if lex_state == P[2][n_sets - 1]:
         return OK, _set_is_complete(G, P, n_sets - 1)
-    accept, ignore_mask = L.accept, G.ignore_mask
-    acc = P.acc
+    accept, ignore_mask = L[1], G[8]
+    acc = P[7]
     has_real = False
     has_ignored = False
     for w in range(acc.shape[0]):
@@ -541,31 +499,30 @@ def _is_accepting(G, L, P, n_sets, lex_state):
 
 
 @njit(**NJIT_OPTIONS)
-def _record_need(live, need, n_need, max_need):
-    num_words = live.shape[0]
+def _record_need(scratch, need, n_need, max_need):
+    num_words = scratch.shape[0]
     for j in range(n_need):
         same = True
         for w in range(num_words):
-            if need[j, w] != live[w]:
+            if need[j, w] != scratch[w]:
                 same = False
                 break
         if same:
             return n_need
     if n_need < max_need:
         for w in range(num_words):
-            need[n_need, w] = live[w]
+            need[n_need, w] = scratch[w]
         n_need += 1
     return n_need
 
 
 @njit(**NJIT_OPTIONS)
-def _walk(G, L, P, begin, end, trie, row, lex_at, sets_at, need, n_need, max_need):
+def _walk(G, L, P, begin, end, trie_byte, trie_depth, trie_subtree_end, token_offsets, token_ids,
+          row, lex_at, sets_at, need, n_need, max_need):
     """Walk trie nodes ``begin .. end-1`` (a run of whole subtrees) from the states stored in
     ``lex_at``/``sets_at`` at their parents' depths; returns (status, n_need)."""
-    trans, final = L.trans, L.final
-    trie_byte, trie_depth, trie_subtree_end = trie.byte, trie.depth, trie.subtree_end
-    token_offsets, token_ids = trie.token_offsets, trie.token_ids
-    live = P.live
+    trans, final = L[0], L[4]
+    scratch = P[6]
     i = begin
     while i < end:
         d = trie_depth[i]
@@ -575,19 +532,19 @@ def _walk(G, L, P, begin, end, trie, row, lex_at, sets_at, need, n_need, max_nee
             # The common case: the byte continues the current lexeme; the parser is not involved.
             status, n2, q2 = OK, sets_at[d - 1], nxt
         else:
-            status, n2, q2 = _step_byte(G, L, P, sets_at[d - 1], q, trie_byte[i])
+            status, n2, q2 = step_byte_kernel(G, L, P, sets_at[d - 1], q, trie_byte[i])
         if status == OK:
             lex_at[d] = q2
             sets_at[d] = n2
             for k in range(token_offsets[i], token_offsets[i + 1]):
                 t = token_ids[k]
-                _set_bit(row, t)
+                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
             i += 1
         else:
             if status == OVERFLOW:
                 return OVERFLOW, n_need
             if status == NEED_LEXER:
-                n_need = _record_need(live, need, n_need, max_need)
+                n_need = _record_need(scratch, need, n_need, max_need)
             i = trie_subtree_end[i]
     return OK, n_need
 
@@ -597,19 +554,20 @@ def _allow_eos(G, L, P, n_sets, lex_state, row, eos_ids):
     """Set the EOS bits when the text so far is complete. Returns a status."""
     if eos_ids.shape[0] == 0:
         return OK
-    status, accepting = _is_accepting(G, L, P, n_sets, lex_state)
+    status, accepting = is_accepting_kernel(G, L, P, n_sets, lex_state)
     if status == OVERFLOW:
         return OVERFLOW
     if accepting:
         for j in range(eos_ids.shape[0]):
             t = eos_ids[j]
-            _set_bit(row, t)
+            row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
     return OK
 
 
 @njit(**NJIT_OPTIONS)
 def fill_mask_kernel(
-    G, L, P, n_sets, lex_state, trie, row, lex_at, sets_at, need, max_need, eos_ids,
+    G, L, P, n_sets, lex_state, trie_byte, trie_depth, trie_subtree_end, token_offsets, token_ids,
+    row, lex_at, sets_at, need, max_need, eos_ids,
 ):
     """Walk the token trie from the current state and set ``row``'s bit for every token whose
     bytes can follow (``row``: uint32 view of one bitmask row, zeroed here), and the bits of
@@ -619,13 +577,12 @@ def fill_mask_kernel(
     written to ``need``): NEED_LEXER means some subtrees were skipped because their lexer is not
     built yet; the caller builds ``need[:n]`` and walks again.
     """
-    G, L, P = _named(G, L, P)
-    trie = TrieArrays(*trie)
     for w in range(row.shape[0]):
         row[w] = 0
     lex_at[0] = lex_state
     sets_at[0] = n_sets
-    status, n_need = _walk(G, L, P, 1, trie.byte.shape[0], trie, row, lex_at, sets_at, need, 0, max_need)
+    status, n_need = _walk(G, L, P, 1, trie_byte.shape[0], trie_byte, trie_depth, trie_subtree_end,
+                           token_offsets, token_ids, row, lex_at, sets_at, need, 0, max_need)
     if status == OK and n_need > 0:
         return NEED_LEXER, n_need
     if status == OK:
@@ -634,7 +591,8 @@ def fill_mask_kernel(
 
 
 @njit(**NJIT_OPTIONS)
-def lexeme_mask_kernel(trans, accept, final, lex_state, trie, row, stop_row, lex_at, frontier_node, frontier_state):
+def lexeme_mask_kernel(trans, accept, final, lex_state, trie_byte, trie_depth, trie_subtree_end,
+                       token_offsets, token_ids, row, stop_row, lex_at, frontier_node, frontier_state):
     """The part of a mask that depends on the lexer state alone.
 
     Sets ``row``'s bit for every token whose bytes all continue the current lexeme, and lists
@@ -650,9 +608,6 @@ def lexeme_mask_kernel(trans, accept, final, lex_state, trie, row, stop_row, lex
 
     Returns (frontier length, whether ``stop_row`` is used); entries are in trie order.
     """
-    trie = TrieArrays(*trie)
-    trie_byte, trie_depth, trie_subtree_end = trie.byte, trie.depth, trie.subtree_end
-    token_offsets, token_ids = trie.token_offsets, trie.token_ids
     for w in range(row.shape[0]):
         row[w] = 0
         stop_row[w] = 0
@@ -670,7 +625,7 @@ def lexeme_mask_kernel(trans, accept, final, lex_state, trie, row, stop_row, lex
             lex_at[d] = nxt
             for k in range(token_offsets[i], token_offsets[i + 1]):
                 t = token_ids[k]
-                _set_bit(row, t)
+                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
             i += 1
         elif nxt >= 0:
             frontier_node[n_frontier] = i
@@ -688,7 +643,7 @@ def lexeme_mask_kernel(trans, accept, final, lex_state, trie, row, stop_row, lex
                 # Preorder keeps a subtree's tokens contiguous in ``token_ids``.
                 for k in range(token_offsets[i], token_offsets[trie_subtree_end[i]]):
                     t = token_ids[k]
-                    _set_bit(stop_row, t)
+                    stop_row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
             elif can_end:
                 frontier_node[n_frontier] = i
                 frontier_state[n_frontier] = q
@@ -701,21 +656,20 @@ def lexeme_mask_kernel(trans, accept, final, lex_state, trie, row, stop_row, lex
 def end_lexeme_kernel(G, L, P, n_sets, lex_state):
     """End the current non-empty lexeme without consuming a byte. Returns
     (status, n_sets, start state of the next lexeme)."""
-    G, L, P = _named(G, L, P)
     return _end_lexeme(G, L, P, n_sets, lex_state)
 
 
 @njit(**NJIT_OPTIONS)
 def end_with_kernel(G, L, P, n_sets, accepted):
     """End the current lexeme as the terminals in ``accepted``; see :func:`_end_with`."""
-    G, L, P = _named(G, L, P)
     return _end_with(G, L, P, n_sets, accepted)
 
 
 @njit(**NJIT_OPTIONS)
 def fill_mask_cached_kernel(
     G, L, P, n_sets, lex_state, accepted, inside_row, frontier_node, frontier_key, run_end,
-    trie, row, merge, stop_row, lex_at, sets_at, need, max_need, eos_ids,
+    trie_byte, trie_depth, trie_subtree_end, token_offsets, token_ids, row, merge, stop_row,
+    lex_at, sets_at, need, max_need, eos_ids,
 ):
     """``fill_mask_kernel`` from a memoized :func:`lexeme_mask_kernel` result: copy the
     lexeme-only part, then walk only the frontier subtrees, where lexemes end and the parser
@@ -732,19 +686,15 @@ def fill_mask_cached_kernel(
     With ``merge``, ``row`` already holds the mask after ending the lexeme before the token
     (see :func:`lexeme_mask_kernel`) and is first restricted to ``stop_row``. EOS as in
     :func:`fill_mask_kernel` (``lex_state`` is the state the mask is for)."""
-    G, L, P = _named(G, L, P)
-    trie = TrieArrays(*trie)
     if merge:
         for w in range(row.shape[0]):
             row[w] = (row[w] & stop_row[w]) | inside_row[w]
     else:
         for w in range(row.shape[0]):
             row[w] = inside_row[w]
-    trie_byte, trie_depth, trie_subtree_end = trie.byte, trie.depth, trie.subtree_end
-    token_offsets, token_ids = trie.token_offsets, trie.token_ids
     on_terminal = accepted.shape[0] > 0
     n_need = 0
-    live = P.live
+    scratch = P[6]
     e = 0
     while e < frontier_node.shape[0]:
         b = trie_byte[frontier_node[e]]
@@ -753,26 +703,27 @@ def fill_mask_cached_kernel(
             if status == OK and frontier_key[e] == 0:
                 status, n2, q2 = _start_lexeme(G, L, P, n2, q2, b)
         else:
-            status, n2, q2 = _step_byte(G, L, P, n_sets, frontier_key[e], b)
+            status, n2, q2 = step_byte_kernel(G, L, P, n_sets, frontier_key[e], b)
         if status != OK:
             if status == OVERFLOW:
                 return OVERFLOW, n_need
             if status == NEED_LEXER:
-                n_need = _record_need(live, need, n_need, max_need)
+                n_need = _record_need(scratch, need, n_need, max_need)
             e = run_end[e]
             continue
         for f in range(e, run_end[e]):
             i = frontier_node[f]
             for k in range(token_offsets[i], token_offsets[i + 1]):
                 t = token_ids[k]
-                _set_bit(row, t)
+                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
             if trie_subtree_end[i] == i + 1:
                 continue  # a leaf: most frontier nodes (a string's closing quote ends the token)
             d = trie_depth[i]
             lex_at[d] = q2
             sets_at[d] = n2
-            status2, n_need = _walk(G, L, P, i + 1, trie_subtree_end[i], trie, row, lex_at, sets_at,
-                                    need, n_need, max_need)
+            status2, n_need = _walk(G, L, P, i + 1, trie_subtree_end[i], trie_byte, trie_depth,
+                                    trie_subtree_end, token_offsets, token_ids, row, lex_at,
+                                    sets_at, need, n_need, max_need)
             if status2 == OVERFLOW:
                 return OVERFLOW, n_need
         e = run_end[e]
@@ -792,7 +743,7 @@ def _advance_token(G, L, P, n_sets, lex_state, token_bytes, begin, end):
     """Consume ``token_bytes[begin:end]`` from (``n_sets``, ``lex_state``) without committing
     anything (sets are pushed past ``n_sets`` only). Returns (status, n_sets, lex_state)."""
     for j in range(begin, end):
-        status, n2, q2 = _step_byte(G, L, P, n_sets, lex_state, token_bytes[j])
+        status, n2, q2 = step_byte_kernel(G, L, P, n_sets, lex_state, token_bytes[j])
         if status != OK:
             return status, n_sets, lex_state
         n_sets = n2
@@ -810,7 +761,6 @@ def try_tokens_kernel(G, L, P, n_sets, lex_state, token_bytes, token_starts, tok
 
     Returns (status, i): OK with ``i = len(ids)``, or NEED_LEXER / OVERFLOW at the token ``i``
     that needs it (``out[start:i]`` is filled; the caller resumes from ``i``)."""
-    G, L, P = _named(G, L, P)
     accepting = -1
     for i in range(start, ids.shape[0]):
         t = ids[i]
@@ -823,7 +773,7 @@ def try_tokens_kernel(G, L, P, n_sets, lex_state, token_bytes, token_starts, tok
             out[i] = status == OK
         elif kind == TOKEN_EOS:
             if accepting < 0:
-                status, complete = _is_accepting(G, L, P, n_sets, lex_state)
+                status, complete = is_accepting_kernel(G, L, P, n_sets, lex_state)
                 if status != OK:
                     return status, i
                 accepting = 1 if complete else 0
@@ -844,7 +794,6 @@ def advance_tokens_kernel(G, L, P, token_bytes, token_starts, token_kind, ids, s
     Returns (status, i): OK with ``i`` = the index past the last token accepted, or
     NEED_LEXER / OVERFLOW at token ``i`` (``states[:i + 1]`` are valid; the caller resumes
     from ``i``)."""
-    G, L, P = _named(G, L, P)
     for i in range(start, ids.shape[0]):
         n_sets, lex_state = states[i, 0], states[i, 1]
         t = ids[i]
@@ -859,7 +808,7 @@ def advance_tokens_kernel(G, L, P, token_bytes, token_starts, token_kind, ids, s
             states[i + 1, 0] = n2
             states[i + 1, 1] = q2
         elif kind == TOKEN_EOS:
-            status, complete = _is_accepting(G, L, P, n_sets, lex_state)
+            status, complete = is_accepting_kernel(G, L, P, n_sets, lex_state)
             if status != OK:
                 return status, i
             if not complete:
@@ -880,10 +829,9 @@ def forced_bytes_kernel(G, L, P, n_sets, lex_state, out, n_out):
 
     Returns (status, n_out, n_sets, lex_state): the state after ``out[:n_out]``; on NEED_LEXER
     or OVERFLOW the caller resumes from it."""
-    G, L, P = _named(G, L, P)
-    trans, final = L.trans, L.final
+    trans, final = L[0], L[4]
     while n_out < out.shape[0]:
-        status, complete = _is_accepting(G, L, P, n_sets, lex_state)
+        status, complete = is_accepting_kernel(G, L, P, n_sets, lex_state)
         if status != OK:
             return status, n_out, n_sets, lex_state
         if complete:
@@ -894,7 +842,7 @@ def forced_bytes_kernel(G, L, P, n_sets, lex_state, out, n_out):
             if nxt >= 0 and not final[nxt]:
                 alive = True  # the byte continues the lexeme: the parser is not involved
             else:
-                status, _, _ = _step_byte(G, L, P, n_sets, lex_state, b)
+                status, _, _ = step_byte_kernel(G, L, P, n_sets, lex_state, b)
                 if status == NEED_LEXER or status == OVERFLOW:
                     return status, n_out, n_sets, lex_state
                 alive = status == OK
@@ -906,7 +854,7 @@ def forced_bytes_kernel(G, L, P, n_sets, lex_state, out, n_out):
         if only < 0:
             break
         # Again: the trials of later bytes may have overwritten the set this byte pushed.
-        status, n2, q2 = _step_byte(G, L, P, n_sets, lex_state, only)
+        status, n2, q2 = step_byte_kernel(G, L, P, n_sets, lex_state, only)
         if status != OK:
             return status, n_out, n_sets, lex_state
         out[n_out] = only

@@ -12,17 +12,6 @@ from numba import njit
 
 from ..config import NJIT_OPTIONS
 
-# What the kernels below return in place of a count when a buffer is too small (the caller
-# grows it and runs again) or, for ``acyclic_blocks``, when the shortcut does not apply.
-#: More states than the output table has rows.
-STATES_FULL = -1
-#: ``determinize``: the state sets overflow ``set_data``.
-SETS_FULL = -2
-#: ``determinize``: the moves of one state overflow ``moves``.
-MOVES_FULL = -3
-#: ``acyclic_blocks``: the DFA has a cycle.
-CYCLIC = -1
-
 
 @njit(**NJIT_OPTIONS)
 def inverse_csr(trans, ptr, src):
@@ -157,7 +146,7 @@ def acyclic_blocks(trans, acc, live, blk, order, indeg, htable, n_cls):
     """For a DFA without cycles, fill ``live`` and ``blk`` (equivalence classes of the live
     states; -1 for dead ones) in one pass in reverse topological order: two trimmed states
     of an acyclic DFA are equivalent iff they agree on acceptance and their successors are
-    equivalent. Returns the number of blocks, or ``CYCLIC`` when the DFA has a cycle. ``htable``
+    equivalent. Returns the number of blocks, or -1 when the DFA has a cycle. ``htable``
     has a power-of-two size of at least twice the states, all -1.
     """
     n = trans.shape[0]
@@ -185,7 +174,7 @@ def acyclic_blocks(trans, acc, live, blk, order, indeg, htable, n_cls):
                     order[size] = t
                     size += 1
     if size < n:
-        return CYCLIC
+        return -1
     mask = np.uint64(htable.shape[0] - 1)
     n_blocks = 0
     for k in range(size - 1, -1, -1):
@@ -252,7 +241,7 @@ def minimize(trans, acc, ptr, src, scratch, in_work, live, htable, out_trans, ou
     stack = scratch[0:m]
     blk = scratch[m:2 * m]
     n_blocks = acyclic_blocks(trans, acc, live, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m], htable, n_cls)
-    if n_blocks == CYCLIC:
+    if n_blocks < 0:
         inverse_csr(trans, ptr, src)
         for s in range(n):
             live[s] = acc[s]
@@ -327,8 +316,7 @@ def product(tab, offsets, start, hopeless, must_live, trans, states, htable, mul
     that cannot accept are skipped: all components dead, a component of ``must_live`` (bit
     mask) dead, or, when ``hopeless`` is not empty, ``hopeless[mask of dead components]``.
 
-    Returns the number of product states, or ``STATES_FULL`` when they would exceed
-    ``trans.shape[0]``.
+    Returns the number of product states, or -1 when they would exceed ``trans.shape[0]``.
     """
     cap, n_cls = trans.shape
     k = offsets.shape[0] - 1
@@ -371,7 +359,7 @@ def product(tab, offsets, start, hopeless, must_live, trans, states, htable, mul
                 slot = (slot + np.uint64(1)) & mask
             if found < 0:
                 if n_states >= cap:
-                    return STATES_FULL
+                    return -1
                 found = n_states
                 htable[slot] = found
                 n_states += 1
@@ -481,9 +469,8 @@ def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, importan
     same targets share one closure (``seen``: int64, a power of two >= 2 n_cls, all -1;
     ``seen_key``: uint64 and ``seen_cnt``: int64 ``[n_cls]``).
 
-    Returns the number of DFA states written to ``trans``/``acc``, ``STATES_FULL`` when they
-    would exceed ``trans.shape[0]``, ``SETS_FULL`` when ``set_data`` is too small,
-    ``MOVES_FULL`` when ``moves`` is.
+    Returns the number of DFA states written to ``trans``/``acc``, -1 when they would
+    exceed ``trans.shape[0]``, -2 when ``set_data`` is too small, -3 when ``moves`` is.
     """
     cap = trans.shape[0]
     mask = htable.shape[0] - 1
@@ -491,7 +478,7 @@ def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, importan
     seeds[0] = start
     m, h = _closure(eps_ptr, eps_dst, important, zob, seeds, 1, stamp, gen, stack, out)
     if m > set_data.shape[0]:
-        return SETS_FULL
+        return -2
     for j in range(m):
         set_data[j] = out[j]
     set_ptr[0] = 0
@@ -512,7 +499,7 @@ def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, importan
         for c in range(n_cls):
             bucket[c + 1] += bucket[c]
         if bucket[n_cls] > moves.shape[0]:
-            return MOVES_FULL
+            return -3
         for j in range(set_ptr[i], set_ptr[i + 1]):
             q = set_data[j]
             for e in range(edge_ptr[q], edge_ptr[q + 1]):
@@ -579,10 +566,10 @@ def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, importan
                 slot = (slot + np.uint64(1)) & np.uint64(mask)
             if found < 0:
                 if n_dfa >= cap:
-                    return STATES_FULL
+                    return -1
                 base = set_ptr[n_dfa]
                 if base + m > set_data.shape[0]:
-                    return SETS_FULL
+                    return -2
                 for j in range(m):
                     set_data[base + j] = out[j]
                 set_ptr[n_dfa + 1] = base + m

@@ -19,9 +19,6 @@ from numba import njit
 
 from ..config import NJIT_OPTIONS
 
-#: ``lexer_expand_kernel``: every state is expanded.
-DONE = 0
-#: ``lexer_expand_kernel``: an array or the table is full (the caller grows it and resumes).
 OVERFLOW = -1
 
 
@@ -57,7 +54,7 @@ def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, 
                         comp_state, trans, accept, final, table, counts):
     """Compute the transitions of every state from ``counts[2]`` on, interning new states.
 
-    Returns DONE when every state is expanded, or OVERFLOW when an array or the table is full;
+    Returns 0 when every state is expanded, or OVERFLOW when an array or the table is full;
     then ``counts`` says where to resume once the caller has grown them.
     """
     mask = np.uint64(table.shape[0] - 1)
@@ -140,4 +137,4 @@ def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, 
                     break
         i += 1
         counts[2] = i
-    return DONE
+    return 0

@@ -13,11 +13,6 @@ from ..config import NJIT_OPTIONS
 
 SEVERAL = -1
 ALL_DEAD = -2
-#: ``_character_ends``: some byte of a character is dead, or passes a final state inside it.
-BROKEN = -1
-#: ``safe_closed_kernel``'s answers.
-CLOSED = 1
-NOT_CLOSED = 0
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -25,7 +20,7 @@ def _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets, 
                     stamp):
     """The states the characters of pattern ``p`` lead ``s`` to, in ``current[:n]``, each once
     (``mark`` stamps the states of each level with a fresh ``stamp``). Returns (n, the last
-    stamp used); n is ``BROKEN`` when some byte is dead or passes a final state inside a character."""
+    stamp used); n is -1 when some byte is dead or passes a final state inside a character."""
     current[0] = s
     n_current = 1
     last = level_offsets[p + 1] - 1
@@ -37,7 +32,7 @@ def _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets, 
             for x in range(rep_offsets[lvl], rep_offsets[lvl + 1]):
                 t = trans[u, rep_values[x]]
                 if t < 0 or (lvl < last and final[t]):
-                    return BROKEN, stamp
+                    return -1, stamp
                 if mark[t] != stamp:
                     mark[t] = stamp
                     following[n_following] = t
@@ -82,7 +77,7 @@ def safe_successor_kernel(trans, final, state, rep_values, rep_offsets, level_of
     for p in range(level_offsets.shape[0] - 1):
         n_current, stamp = _character_ends(trans, final, state, p, rep_values, rep_offsets, level_offsets,
                                            current, following, mark, stamp)
-        if n_current == BROKEN:
+        if n_current < 0:
             return SEVERAL
         for i in range(n_current):
             t = current[i]
@@ -97,8 +92,8 @@ def safe_successor_kernel(trans, final, state, rep_values, rep_offsets, level_of
 @njit(**NJIT_OPTIONS)
 def safe_closed_kernel(trans, final, state, rep_values, rep_offsets, level_offsets, stack, current, following,
                        mark, visited, mark_id):
-    """``CLOSED`` when every string of safe characters keeps ``state`` alive and never passes a final
-    state (every slice token stays in the lexeme), else ``NOT_CLOSED``: a search of the states safe
+    """1 when every string of safe characters keeps ``state`` alive and never passes a final
+    state (every slice token stays in the lexeme), else 0: a search of the states safe
     characters reach from ``state``, stopping at the first dead or final one.
 
     ``stack``, ``current``, ``following`` (``int32[num_states]``), ``mark`` and ``visited``
@@ -107,7 +102,7 @@ def safe_closed_kernel(trans, final, state, rep_values, rep_offsets, level_offse
     seen = mark_id
     stamp = mark_id
     if final[state]:
-        return NOT_CLOSED, stamp + 1
+        return 0, stamp + 1
     visited[state] = seen
     stack[0] = state
     n_stack = 1
@@ -120,20 +115,20 @@ def safe_closed_kernel(trans, final, state, rep_values, rep_offsets, level_offse
                 for x in range(rep_offsets[0], rep_offsets[1]):
                     t = trans[s, rep_values[x]]
                     if t < 0:
-                        return NOT_CLOSED, stamp + 1
+                        return 0, stamp + 1
                     current[n_current] = t
                     n_current += 1
             else:
                 n_current, stamp = _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets,
                                                    current, following, mark, stamp)
-                if n_current == BROKEN:
-                    return NOT_CLOSED, stamp + 1
+                if n_current < 0:
+                    return 0, stamp + 1
             for i in range(n_current):
                 t = current[i]
                 if final[t]:
-                    return NOT_CLOSED, stamp + 1
+                    return 0, stamp + 1
                 if visited[t] != seen:
                     visited[t] = seen
                     stack[n_stack] = t
                     n_stack += 1
-    return CLOSED, stamp + 1
+    return 1, stamp + 1

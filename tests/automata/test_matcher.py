@@ -372,27 +372,3 @@ def test_errors():
         m.fill_next_token_bitmask(frozen)
     with pytest.raises(ConfigurationError):
         m.rollback(1)
-
-
-def test_kernel_records_are_passed_in_their_fields_order():
-    """Python passes the kernels' records as plain tuples (see constrain.kernels.records);
-    each is built in one place, in its record's field order."""
-    from constrain.kernels.records import KernelGrammar, LexerTables, ParserState, TrieArrays
-
-    compiled = compile(JSONISH, TOY)
-    m = Matcher(compiled)
-    scratch = compiled.thread_scratch()
-    P = ParserState(*m._parser())
-    assert P.items is m._items and P.set_starts is m._set_starts and P.set_lexstart is m._set_lexstart
-    assert P.seen_build is scratch.seen_build and P.live is scratch.words and P.pairs is scratch.pairs
-    assert P.set_build is m._set_build and P.by_symbol is m._items_by_symbol and P.acc is scratch.acc
-    G = KernelGrammar(*compiled.kernel_grammar)
-    assert G.dot_symbol is compiled.tables.dot_symbol and G.num_terminals == compiled.tables.num_terminals
-    assert G.pred_nonterminals is compiled.tables.pred_nonterminals
-    L = LexerTables(*compiled.lexers.tables)
-    assert L.trans.dtype == np.int32 and L.final.dtype == np.bool_ and L.keys.shape[1] == compiled.tables.num_words
-    trie = TOY.trie
-    named = TrieArrays(*trie.arrays)
-    assert named.byte is trie.byte and named.subtree_end is trie.subtree_end and named.token_ids is trie.token_ids
-    assert all(type(record) is tuple for record in (m._parser(), compiled.kernel_grammar, compiled.lexers.tables,
-                                                    trie.arrays))
