@@ -4,6 +4,8 @@ bools, floats and strings never coerced."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -14,9 +16,14 @@ from constrain.automata.batch import BatchMatcher, fill_next_token_bitmasks
 from constrain.errors import ConfigurationError
 from test_matcher import BYTES
 
-COMPILED = compile(Grammar.from_regex("[0-9]+"), BYTES)
 SIZE = BYTES.size
 FIVE = ord("5")
+
+
+@functools.lru_cache(maxsize=None)
+def compiled():
+    """Compiled on first use, not at collection (the first compile also compiles the kernels)."""
+    return compile(Grammar.from_regex("[0-9]+"), BYTES)
 
 
 def bitmask(rows=2):
@@ -84,9 +91,9 @@ BAD_CALLS = [
     (lambda m: m.fill_next_token_bitmasks_for_draft(bitmask(3), [FIVE], index=-1), "`index` must be at least 0"),
     (lambda m: m.fill_next_token_bitmasks_for_draft(bitmask(3), [FIVE] * 3), "Invalid bitmask index 3"),
     (lambda m: m.fill_next_token_bitmasks_for_draft(None, [FIVE]), "Invalid bitmask type"),
-    (lambda m: Matcher(COMPILED, max_rollback_tokens=1.5), "`max_rollback_tokens` must be an int"),
-    (lambda m: Matcher(COMPILED, max_rollback_tokens="3"), "`max_rollback_tokens` must be an int"),
-    (lambda m: Matcher(COMPILED, max_rollback_tokens=-1), "`max_rollback_tokens` must be at least 0"),
+    (lambda m: Matcher(compiled(), max_rollback_tokens=1.5), "`max_rollback_tokens` must be an int"),
+    (lambda m: Matcher(compiled(), max_rollback_tokens="3"), "`max_rollback_tokens` must be an int"),
+    (lambda m: Matcher(compiled(), max_rollback_tokens=-1), "`max_rollback_tokens` must be at least 0"),
     (lambda m: Matcher("grammar"), "`compiled` must be a CompiledGrammar"),
     (lambda m: fill_next_token_bitmasks([m, m], bitmask()), "lists one matcher twice"),
     (lambda m: fill_next_token_bitmasks(m, bitmask()), "`matchers` must be a list of Matcher"),
@@ -104,7 +111,7 @@ BAD_CALLS = [
 
 @pytest.mark.parametrize("call,message", BAD_CALLS, ids=range(len(BAD_CALLS)))
 def test_bad_arguments_raise_configuration_error_and_change_nothing(call, message):
-    m = Matcher(COMPILED)
+    m = Matcher(compiled())
     assert m.accept_token(FIVE)
     before = (m._n_sets, m._lex_state, m.num_accepted_tokens, m.is_terminated())
     with pytest.raises(ConfigurationError) as info:
@@ -116,7 +123,7 @@ def test_bad_arguments_raise_configuration_error_and_change_nothing(call, messag
 @pytest.mark.parametrize("token", [FIVE, np.int64(FIVE), np.int32(FIVE), np.uint8(FIVE)],
                          ids=["int", "int64", "int32", "uint8"])
 def test_integer_scalars_are_token_ids(token):
-    m = Matcher(COMPILED)
+    m = Matcher(compiled())
     assert m.try_token(token) and m.validate_tokens([token, token]) == 2
     assert m.accept_token(token) and m.accept_tokens([token]) == 1
     m.rollback(np.int64(1))
@@ -131,7 +138,7 @@ def test_integer_scalars_are_token_ids(token):
     np.array([FIVE, FIVE], dtype=np.uint16),
 ], ids=["list", "tuple", "int32 array", "tensor", "uint16 array"])
 def test_token_id_lists(ids):
-    m = Matcher(COMPILED)
+    m = Matcher(compiled())
     assert m.try_tokens(ids).tolist() == [True, True]
     assert m.validate_tokens(ids) == 2 and m.accept_tokens(ids) == 2
     bm = bitmask(3)
@@ -139,7 +146,7 @@ def test_token_id_lists(ids):
 
 
 def test_bytes_like_data_and_a_torch_bitmask():
-    m = Matcher(COMPILED)
+    m = Matcher(compiled())
     assert m.accept_bytes(bytearray(b"1")) and m.accept_bytes(memoryview(b"2"))
     bm = torch.zeros((1, (SIZE + 31) // 32), dtype=torch.int32)
     m.fill_next_token_bitmask(bm)
@@ -147,7 +154,7 @@ def test_bytes_like_data_and_a_torch_bitmask():
 
 
 def test_closed_batch_matcher_refuses_threaded_batches():
-    m, n = Matcher(COMPILED), Matcher(COMPILED)
+    m, n = Matcher(compiled()), Matcher(compiled())
     batch = BatchMatcher(2)
     assert "not started" in repr(batch)
     batch.fill_next_token_bitmasks([m, n], bitmask())
