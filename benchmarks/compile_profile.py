@@ -28,7 +28,7 @@ import statistics
 import time
 
 import constrain
-from constrain.automata import compiled as compiled_module
+from constrain.automata import lowering as lowering_module
 from constrain.automata import fsm
 from constrain.testing import qwen2_vocabulary
 
@@ -54,7 +54,7 @@ def main() -> None:
 
     asked = []
     spent = []
-    real = compiled_module.regex_to_dfa
+    real = lowering_module.regex_to_dfa
 
     def spy(regex, **kw):
         asked.append((regex, kw.get("max_states", constrain.config.DEFAULT_LIMITS.max_dfa_states)))
@@ -78,7 +78,7 @@ def main() -> None:
         return failures
 
     fsm.regex_to_dfa.cache_clear()
-    compiled_module.regex_to_dfa = spy
+    lowering_module.regex_to_dfa = spy
     try:
         t0, c0 = time.perf_counter(), time.process_time()
         if args.profile:
@@ -88,7 +88,7 @@ def main() -> None:
             failures = run()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
-        compiled_module.regex_to_dfa = real
+        lowering_module.regex_to_dfa = real
     print(f"compile loop: {len(schemas)} schemas ({failures} raised ConstrainError): "
           f"wall {wall:.2f} s, cpu {cpu:.2f} s; in regex_to_dfa: cpu {sum(spent):.2f} s over {len(spent)} calls "
           f"(max {max(spent) * 1e3:.1f} ms)")

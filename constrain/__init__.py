@@ -43,6 +43,7 @@ except _metadata.PackageNotFoundError:  # running from a checkout
 
 _LAZY = {
     "generate": ("constrain.api", "generate"),
+    "ASAp": ("constrain.api", "ASAp"),
     "GenerationResult": ("constrain.api", "GenerationResult"),
     "apply_token_bitmask_inplace": ("constrain.masks.apply", "apply_token_bitmask_inplace"),
     "ConstrainedLogitsProcessor": ("constrain.integrations.transformers", "ConstrainedLogitsProcessor"),
@@ -61,6 +62,7 @@ def __getattr__(name):
 
 
 __all__ = (
+    "ASAp",
     "CompiledGrammar",
     "ConfigurationError",
     "ConstrainError",

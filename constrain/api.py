@@ -1,5 +1,5 @@
 """The front door: ``generate`` and its result (the loop itself is ``constrain.generation``)."""
 
-from .generation import GenerationResult, generate
+from .generation import ASAp, GenerationResult, generate
 
-__all__ = ("GenerationResult", "generate")
+__all__ = ("ASAp", "GenerationResult", "generate")

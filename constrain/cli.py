@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a .lark or .gbnf grammar file, or the name of a grammar in grammars/")
     gen.add_argument("prompt", metavar="PROMPT", help="the prompt (the user message of the chat template)")
     gen.add_argument("--max-new-tokens", type=int, default=256, metavar="N", help="at most N tokens (default 256)")
-    gen.add_argument("--temperature", type=float, default=0.0, metavar="T",
-                     help="sampling temperature; 0 (the default) is greedy decoding")
+    gen.add_argument("--temperature", type=float, default=None, metavar="T",
+                     help="LCD's sampling temperature; 0 (LCD's default) is greedy decoding")
     gen.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K most likely allowed tokens")
     gen.add_argument("--top-p", type=float, default=None, metavar="P", help="nucleus sampling among allowed tokens")
     gen.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the sampler")
@@ -73,7 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--system", metavar="TEXT", default=None, help="a system message for the chat template")
     gen.add_argument("--no-chat-template", action="store_true", help="feed the prompt as is, without the chat template")
     gen.add_argument("--json", action="store_true",
-                     help="print one JSON object: text, finish_reason, token count (and value for --schema)")
+                     help="print one JSON object: text, finish_reason, token count (and value for --schema); "
+                          "one per line with --num-samples")
+    gen.add_argument("--sampler", choices=("lcd", "asap", "awrs", "smc"), default="lcd",
+                     help="lcd: locally constrained decoding (default); asap: grammar-aligned samples that converge "
+                          "to the exact constrained distribution (with --num-samples); awrs: adaptive weighted "
+                          "rejection sampling; smc: sequential Monte Carlo (with --num-particles)")
+    gen.add_argument("--num-samples", type=int, default=None, metavar="N", help="asap: draw N samples, one per line")
+    gen.add_argument("--num-particles", type=int, default=5, metavar="N", help="smc: particles (default 5)")
+    gen.add_argument("--ess-threshold", type=float, default=0.5, metavar="F",
+                     help="smc: resample when the effective sample size falls under F x particles (default 0.5)")
+    gen.add_argument("--proposal", choices=("awrs", "lcd"), default="awrs", help="smc: the token proposal")
 
     commands.add_parser("grammars", help="list the grammars that --grammar finds by name",
                         description="List the grammar names that --grammar accepts.")
@@ -131,19 +141,45 @@ def _generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         chat_template=False if args.no_chat_template else None,
         system_prompt=args.system,
+        **_sampler_options(args),
     )
-    if args.json:
-        record = {"text": result.text, "finish_reason": result.finish_reason, "num_tokens": len(result.token_ids)}
-        if schema is not None:
-            record["value"] = result.value
-        print(json.dumps(record, ensure_ascii=False))
-    else:
-        print(result.text)
+    if isinstance(result, list):  # asap: the samples in the order drawn
+        for sample in result:
+            _print_result(sample, args, schema)
+        return EXIT_CUT if any(r.finish_reason == "length" for r in result) else EXIT_OK
+    _print_result(result, args, schema)
     if result.finish_reason == "length":
         print(f"constrain: the output was cut at --max-new-tokens {args.max_new_tokens} and may be incomplete",
               file=sys.stderr)
         return EXIT_CUT
     return EXIT_OK
+
+
+def _sampler_options(args: argparse.Namespace) -> dict:
+    options: dict = {"sampler": args.sampler}
+    if args.sampler == "asap":
+        options["num_samples"] = args.num_samples if args.num_samples is not None else 1
+    elif args.num_samples is not None:
+        raise ConfigurationError("--num-samples is for --sampler asap")
+    if args.sampler == "smc":
+        options.update(num_particles=args.num_particles, ess_threshold=args.ess_threshold, proposal=args.proposal)
+    return options
+
+
+def _print_result(result, args: argparse.Namespace, schema) -> None:
+    if args.json:
+        record = {"text": result.text, "finish_reason": result.finish_reason, "num_tokens": len(result.token_ids)}
+        if schema is not None:
+            record["value"] = result.value
+        if args.sampler != "lcd":
+            record["logprob"] = result.logprob
+            record["log_weight"] = result.log_weight
+        if result.posterior is not None:
+            record["posterior"] = result.posterior
+            record["log_ml"] = result.log_ml
+        print(json.dumps(record, ensure_ascii=False))
+    else:
+        print(result.text)
 
 
 def _grammars(args: argparse.Namespace) -> int:

@@ -35,6 +35,13 @@ NJIT_OPTIONS = {"cache": NUMBA_CACHE, "fastmath": NUMBA_FASTMATH, "nogil": True,
 SHARED_MASK_CACHE_BYTES: int = int(os.environ.get("CONSTRAIN_SHARED_MASK_CACHE_MB", "512")) * 2**20
 
 
+#: The deepest nesting of groups (parentheses, brackets) that the regex, ECMAScript-pattern,
+#: Lark and GBNF front ends accept, and of regular rules one GBNF terminal may inline: their
+#: parsers, and the automaton builder after them, recurse along it. Deeper input raises
+#: ``ResourceLimitError`` before anything recurses.
+MAX_NESTING = 50
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds that keep compiling and matching within time and memory.
@@ -42,7 +49,12 @@ class Limits:
     Attributes:
         max_dfa_states: states of one terminal's byte DFA, or of one lexer DFA.
         max_grammar_symbols: total symbols on the right-hand sides of all rules.
-        max_schema_depth: nesting depth of JSON Schema subschemas followed while compiling.
+        max_schema_depth: nesting depth of JSON Schema subschemas followed while compiling;
+            the schema document itself may nest at most twice as many objects and arrays.
+            The default, 40, is what Python's default frame limit (1000) leaves room for
+            when the caller's own stack is 300 frames deep (the meta-schema check and
+            the validator recurse along the document); JSONSchemaBench's deepest
+            schema nests 63 levels.
         max_compile_seconds: wall-clock budget for one compile.
         max_earley_items: Earley items one matcher may hold, all sets together, is 64 times
             this (it bounds ambiguity and text length at run time; 12.8 million items, about
@@ -54,7 +66,7 @@ class Limits:
 
     max_dfa_states: int = 20_000
     max_grammar_symbols: int = 2_000_000
-    max_schema_depth: int = 256
+    max_schema_depth: int = 40
     max_compile_seconds: float = 30.0
     max_earley_items: int = 200_000
     max_lexer_states: int = 250_000

@@ -1,42 +1,37 @@
-"""Locally constrained decoding on the torch model loop.
+"""Constrained generation with a transformers model: the front door's machinery.
 
-``generate`` runs a causal language model with a KV cache and, at every step, lets only the
-tokens the grammar allows be sampled. Per step, for each sequence still running:
+``generate`` resolves the model and the constraint, encodes the prompts and runs the decoding
+driver (:mod:`constrain.samplers.driver`) with the chosen sampler:
 
-1. the :class:`~constrain.Matcher` writes its row of a packed ``int32`` bitmask on the CPU,
-2. the bitmask moves to the model's device and disallowed logits become ``-inf``,
-3. temperature, then top-k, then top-p are applied to the *masked* logits (so top-k and top-p
-   choose among allowed tokens only, and never leave a row empty), and a token is sampled
-   (``temperature=0``: argmax),
-4. the matcher accepts the token; EOS ends the row (it is allowed only where the text so far
-   is complete), and so does ``max_new_tokens``.
+* ``"lcd"`` (default): locally constrained decoding; greedy at ``temperature=0``;
+* ``"asap"``: grammar-aligned decoding (ASAp), ``num_samples`` samples sharing one trie, which
+  converge to the exact constrained distribution;
+* ``"awrs"``: adaptive weighted rejection sampling, exact per step without a full mask;
+* ``"smc"``: sequential Monte Carlo over ``num_particles`` particles with an AWRS or LCD proposal.
 
-Step 4 and the next step's step 1 run in a worker thread while the model's forward pass for
-the same token runs in the calling thread: both need only the sampled token, and the engine's
-Numba kernels release the GIL.
-
-When a row's mask allows nothing but EOS, the row ends there without another forward pass:
-the model could only have picked EOS. Rows that have ended leave the batch and the KV cache.
+Every result carries ``logprob``, the log-probability of its tokens (EOS included when drawn)
+under the unconstrained model, and ``log_weight``, the sampler's importance weight.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
+import math
 import os
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Literal, Optional, Sequence, Union
 
-import numpy as np
 import torch
 
-from .errors import ConfigurationError, VocabularyError
-from .masks.apply import apply_token_bitmask_inplace
+from .errors import ConfigurationError
+from .models.transformers import TransformersLM, logits_width, model_device
+from .samplers.base import Draw
+from .samplers.driver import decode
+from .samplers.lcd import LCD
 
 Prompt = Union[str, Sequence[str]]
 
@@ -57,6 +52,19 @@ class GenerationResult:
         time_to_first_token_s: seconds from the start of ``generate`` to the first sampled
             token: compiling, prompt encoding and prefill included (model loading excluded).
         time_s: seconds for the whole call (the whole batch; model loading excluded).
+        logprob: ``log p(token_ids [+ EOS])`` under the unconstrained model at temperature 1
+            (EOS included when the output ended with it).
+        log_weight: the sampler's log importance weight. LCD at temperature 1 without top-k/p:
+            ``sum_t log Z_t`` (allowed mass per step), so that ``exp(log_weight)`` weights make
+            LCD samples properly weighted for the exact constrained distribution; NaN when
+            warpers changed the sampled distribution; ``0`` for ASAp (unweighted); the AWRS
+            weight estimate for AWRS and SMC particles.
+        particles: SMC only: every particle as a result (``text``, ``token_ids``,
+            ``log_weight``, ``finish_reason``).
+        posterior: SMC only: the weighted particles' texts with their normalized weights
+            (duplicates summed; only finished particles).
+        log_ml: SMC only: the log of the mean final weight, an unbiased estimate (in
+            ``exp``) of the constrained mass ``Z``.
     """
 
     text: str
@@ -67,6 +75,11 @@ class GenerationResult:
     compile_s: float = 0.0
     time_to_first_token_s: float = 0.0
     time_s: float = 0.0
+    logprob: float = 0.0
+    log_weight: float = 0.0
+    particles: Optional[List["GenerationResult"]] = None
+    posterior: Optional[Dict[str, float]] = None
+    log_ml: Optional[float] = None
 
     @property
     def finished(self) -> bool:
@@ -176,7 +189,7 @@ def model_vocabulary(model, tokenizer) -> Any:
     from .vocab import Vocabulary
 
     key = id(tokenizer)
-    width = _logits_width(model)
+    width = logits_width(model)
     hit = _VOCAB_CACHE.get(key)
     if hit is not None and hit[0] is tokenizer and hit[1] == width:
         return hit[2]
@@ -191,14 +204,6 @@ def model_vocabulary(model, tokenizer) -> Any:
     return vocab
 
 
-def _logits_width(model) -> int:
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    weight = getattr(head, "weight", None)
-    if weight is not None:
-        return int(weight.shape[0])
-    return int(model.config.vocab_size)
-
-
 def _generation_eos_ids(model) -> set:
     config = getattr(model, "generation_config", None)
     eos = getattr(config, "eos_token_id", None)
@@ -207,23 +212,6 @@ def _generation_eos_ids(model) -> set:
     if isinstance(eos, int):
         return {eos}
     return {int(i) for i in eos}
-
-
-def _model_device(model) -> torch.device:
-    device = getattr(model, "device", None)
-    if isinstance(device, torch.device):
-        return device
-    return next(model.parameters()).device
-
-
-def _cache_keyword(model) -> str:
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def _output_cache(out) -> Any:
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else getattr(out, "past_key_values", None)
 
 
 def encode_prompts(tokenizer, prompts: Sequence[str], *, chat_template: Optional[bool] = None,
@@ -266,25 +254,6 @@ def encode_prompts(tokenizer, prompts: Sequence[str], *, chat_template: Optional
     return encoded
 
 
-def _sample(logits: torch.Tensor, temperature: float, top_k: Optional[int], top_p: Optional[float],
-            generator: Optional[torch.Generator]) -> torch.Tensor:
-    """Pick one token per row of already-masked float32 logits."""
-    if not temperature:
-        return logits.argmax(dim=-1)
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        probs = torch.softmax(sorted_logits, dim=-1)
-        before = torch.cumsum(probs, dim=-1) - probs  # mass strictly before each token
-        drop = before >= top_p  # never drops the most likely token
-        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
-
 def _validate_sampling(max_new_tokens, temperature, top_k, top_p) -> None:
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
         raise ConfigurationError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
@@ -299,6 +268,10 @@ def _validate_sampling(max_new_tokens, temperature, top_k, top_p) -> None:
 # --- the loop ----------------------------------------------------------------------------
 
 
+SamplerName = Literal["lcd", "asap", "awrs", "smc"]
+SAMPLERS = ("lcd", "asap", "awrs", "smc")
+
+
 def generate(
     prompt: Prompt,
     *,
@@ -308,14 +281,22 @@ def generate(
     model: Any = None,
     tokenizer: Any = None,
     max_new_tokens: int = 256,
-    temperature: float = 0.0,
+    temperature: Optional[float] = None,
     top_k: Optional[int] = None,
     top_p: Optional[float] = None,
     seed: Optional[int] = None,
     chat_template: Optional[bool] = None,
     system_prompt: Optional[str] = None,
-) -> Union[GenerationResult, List[GenerationResult]]:
-    """Generate text that the constraint allows, with locally constrained decoding.
+    sampler: SamplerName = "lcd",
+    num_samples: Optional[int] = None,
+    num_particles: int = 5,
+    ess_threshold: float = 0.5,
+    proposal: Literal["awrs", "lcd"] = "awrs",
+    critic: Any = None,
+    select: Literal["sample", "mode"] = "sample",
+    batch_size: Optional[int] = None,
+) -> Any:
+    """Generate text that the constraint allows.
 
     Args:
         prompt: a prompt, or a list of prompts to run as one batch.
@@ -328,24 +309,51 @@ def generate(
             ``.gguf`` file; ``None`` loads the default SmolLM2-135M-Instruct (once per process,
             offline).
         tokenizer: the model's tokenizer (required with a model object).
-        max_new_tokens: at most this many tokens are generated per prompt.
-        temperature: ``0`` for greedy decoding (the default), else the sampling temperature.
-        top_k: sample among the ``top_k`` most likely *allowed* tokens.
-        top_p: nucleus sampling among allowed tokens.
+        max_new_tokens: at most this many tokens are generated per output.
+        temperature: LCD only: ``0`` for greedy decoding (LCD's default), else the sampling
+            temperature. The other samplers target the model's own distribution (temperature 1)
+            and refuse any other.
+        top_k: LCD only: sample among the ``top_k`` most likely *allowed* tokens.
+        top_p: LCD only: nucleus sampling among allowed tokens.
         seed: seeds the sampler; the same seed gives the same output.
         chat_template: use the tokenizer's chat template (``None``: when it has one).
         system_prompt: a system message for the chat template.
+        sampler: ``"lcd"`` (locally constrained decoding, the default), ``"asap"``
+            (grammar-aligned decoding: ``num_samples`` samples that converge to the exact
+            constrained distribution), ``"awrs"`` (adaptive weighted rejection sampling: exact
+            per step, weighted) or ``"smc"`` (sequential Monte Carlo over ``num_particles``).
+        num_samples: ASAp: how many samples to draw (one prompt only; default 1).
+        num_particles: SMC: particles per prompt.
+        ess_threshold: SMC: resample when the effective sample size falls under this fraction
+            of the particles.
+        proposal: SMC: the token proposal, ``"awrs"`` or ``"lcd"``.
+        critic: SMC: ``critic(text, finished) -> float``, a log-potential that re-weights
+            particles (see :class:`~constrain.samplers.smc.SMC`).
+        select: SMC: the result's ``text`` is a ``"sample"`` from the posterior or its ``"mode"``.
+        batch_size: ASAp: samples in flight at once (default: up to 8).
 
     Returns:
-        A :class:`GenerationResult` for a single prompt, a list of them for a list of prompts.
-        A result with ``finish_reason == "eos"`` always matches the constraint.
+        A :class:`GenerationResult` for a single prompt, a list of them for a list of prompts;
+        with ``sampler="asap"``, the list of ``num_samples`` results in the order they were
+        drawn. A result with ``finish_reason == "eos"`` always matches the constraint.
 
     Raises:
         ConfigurationError: bad arguments.
         GrammarError: the constraint cannot be compiled (see ``constrain.errors``).
         VocabularyError: the grammar reached a point that no token can continue.
     """
+    if sampler not in SAMPLERS:
+        raise ConfigurationError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    if temperature is None:
+        temperature = 0.0 if sampler == "lcd" else 1.0
     _validate_sampling(max_new_tokens, temperature, top_k, top_p)
+    if sampler != "lcd" and (temperature != 1.0 or top_k is not None or top_p is not None):
+        raise ConfigurationError(
+            f"sampler={sampler!r} samples the model's own distribution: temperature must be 1 and "
+            "top_k/top_p unset (they would change the target distribution)"
+        )
+    if sampler != "asap" and (num_samples is not None or batch_size is not None):
+        raise ConfigurationError("num_samples= and batch_size= are for sampler='asap'")
     single = isinstance(prompt, str)
     prompts = [prompt] if single else list(prompt)
     if not prompts:
@@ -357,27 +365,171 @@ def generate(
     compiled = resolve_constraint(vocab, regex=regex, schema=schema, grammar=grammar)
     compile_s = time.perf_counter() - compile_started
     encoded = encode_prompts(tokenizer, prompts, chat_template=chat_template, system_prompt=system_prompt)
-    generator = None
-    if temperature:
-        generator = torch.Generator(device=_model_device(model))
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(int(seed))
-    outputs, reasons, first_token_at = _decode(
-        model, compiled, encoded, tokenizer, max_new_tokens, temperature, top_k, top_p, generator
-    )
-    elapsed = time.perf_counter() - started
-    results = []
-    for ids, reason, prompt_ids in zip(outputs, reasons, encoded):
-        text = vocab.decode(ids).decode("utf-8", errors="replace")
-        value = json.loads(text) if schema is not None and reason == "eos" else None
-        results.append(GenerationResult(
-            text=text, token_ids=ids, finish_reason=reason, value=value,
-            num_prompt_tokens=len(prompt_ids), compile_s=compile_s, time_to_first_token_s=first_token_at - started,
-            time_s=elapsed,
-        ))
+    lm = TransformersLM(model, pad_token_id=_pad_id(tokenizer, vocab))
+    generator = _generator(lm.device, seed) if temperature else None
+    timing = dict(compile_s=compile_s, started=started)
+    parse_json = schema is not None
+
+    if sampler == "asap":
+        from .samplers.asap import ASApSampler, ASApTrie
+
+        if not single:
+            raise ConfigurationError("sampler='asap' takes one prompt (its trie is for one prompt)")
+        trie = ASApTrie(key=asap_key(lm, compiled, encoded[0], max_new_tokens))
+        draws = ASApSampler(trie, seed=seed).sample(
+            lm, compiled, encoded[0], num_samples if num_samples is not None else 1,
+            max_new_tokens=max_new_tokens, batch_size=batch_size,
+        )
+        return [_result(d, vocab, encoded[0], parse_json, timing, d.first_token_at) for d in draws]
+    if sampler == "smc":
+        from .samplers.smc import SMC
+
+        smc = SMC(num_particles=num_particles, ess_threshold=ess_threshold, proposal=proposal, critic=critic,
+                  generator=_generator(lm.device, seed), select=select)
+        results = []
+        for ids in encoded:
+            population = smc.run(lm, compiled, ids, max_new_tokens=max_new_tokens)
+            chosen = population.chosen
+            result = _result(chosen, vocab, ids, parse_json, timing, population.first_token_at)
+            result.particles = [_result(p, vocab, ids, parse_json, timing, population.first_token_at)
+                                for p in population.particles]
+            result.posterior = population.posterior(lambda d: vocab.decode(d.token_ids).decode("utf-8", "replace"))
+            result.log_ml = population.log_ml
+            results.append(result)
+        return results[0] if single else results
+    if sampler == "awrs":
+        from .samplers.awrs import AWRS
+
+        token_sampler: Any = AWRS(generator=_generator(lm.device, seed))
+    else:
+        token_sampler = LCD(temperature, top_k, top_p, generator)
+    run = decode(lm, compiled, encoded, token_sampler, max_new_tokens=max_new_tokens)
+    results = [_result(d, vocab, ids, parse_json, timing, run.first_token_at) for d, ids in zip(run.draws, encoded)]
     return results[0] if single else results
+
+
+class ASAp:
+    """Grammar-aligned decoding (ASAp) for one prompt: a sampler object that keeps its trie.
+
+    Each call of :meth:`sample` draws more samples and tightens the trie's bounds, so the
+    distribution of the samples converges to the exact constrained distribution
+    ``pi(x) = p(x) 1[x in L] / Z`` (at temperature 1, outputs of at most ``max_new_tokens``
+    tokens). Single samples are biased (the first is an LCD sample); ASAp is a many-sample
+    algorithm. See :mod:`constrain.samplers.asap`.
+
+    Args:
+        constraint: a :class:`~constrain.CompiledGrammar` or :class:`~constrain.Grammar` (or use
+            ``regex=``, ``schema=``, ``grammar=`` as in :func:`generate`).
+        model, tokenizer: as in :func:`generate` (default: SmolLM2).
+        prompt: the prompt (the user message of the chat template, as in :func:`generate`).
+        max_new_tokens: the length limit (part of the target: longer outputs are outside it).
+        max_trie_nodes: the trie's node cap (about 120 bytes a node).
+        when_full: ``"error"`` or ``"freeze"`` past the cap (see
+            :class:`~constrain.samplers.asap.ASApTrie`).
+        seed: seeds the sampler.
+
+    Example::
+
+        sampler = ASAp(regex="000|1[01]{2}", prompt="Write a 3-bit string.", max_new_tokens=8)
+        results = sampler.sample(100)
+        sampler.save("bits.npz")
+    """
+
+    def __init__(self, constraint: Any = None, *, regex: Optional[str] = None, schema: Any = None,
+                 grammar: Any = None, model: Any = None, tokenizer: Any = None, prompt: str,
+                 max_new_tokens: int = 256, chat_template: Optional[bool] = None,
+                 system_prompt: Optional[str] = None, max_trie_nodes: int = 1_000_000,
+                 when_full: Literal["error", "freeze"] = "error", seed: Optional[int] = None,
+                 _trie: Any = None) -> None:
+        from .samplers.asap import ASApSampler, ASApTrie
+
+        _validate_sampling(max_new_tokens, 1.0, None, None)
+        if constraint is not None:
+            if grammar is not None:
+                raise ConfigurationError("give the constraint once: as the first argument or as grammar=")
+            grammar = constraint
+        self.model, self.tokenizer = _resolve_model(model, tokenizer)
+        vocab = model_vocabulary(self.model, self.tokenizer)
+        self.compiled = resolve_constraint(vocab, regex=regex, schema=schema, grammar=grammar)
+        self.prompt_ids = encode_prompts(self.tokenizer, [prompt], chat_template=chat_template,
+                                         system_prompt=system_prompt)[0]
+        self.lm = TransformersLM(self.model, pad_token_id=_pad_id(self.tokenizer, vocab))
+        self.max_new_tokens = max_new_tokens
+        self._parse_json = schema is not None
+        key = asap_key(self.lm, self.compiled, self.prompt_ids, max_new_tokens)
+        self.trie = _trie if _trie is not None else ASApTrie(key, max_nodes=max_trie_nodes, when_full=when_full)
+        if self.trie.key != key:
+            raise ConfigurationError("the ASAp trie was made for another model, prompt, grammar or length limit")
+        self._sampler = ASApSampler(self.trie, seed=seed)
+
+    def sample(self, n: int = 1, *, batch_size: Optional[int] = None) -> List[GenerationResult]:
+        """Draw ``n`` samples (``batch_size`` in flight at once, sharing the trie), in the order
+        drawn."""
+        started = time.perf_counter()
+        timing = dict(compile_s=0.0, started=started)
+        draws = self._sampler.sample(self.lm, self.compiled, self.prompt_ids, n,
+                                     max_new_tokens=self.max_new_tokens, batch_size=batch_size)
+        return [_result(d, self.compiled.vocab, self.prompt_ids, self._parse_json, timing, d.first_token_at)
+                for d in draws]
+
+    def save(self, path: "str | os.PathLike[str]") -> None:
+        """Save the trie (load it back with :meth:`load` and the same arguments)."""
+        self.trie.save(path)
+
+    @classmethod
+    def load(cls, path: "str | os.PathLike[str]", constraint: Any = None, **kwargs: Any) -> "ASAp":
+        """An ASAp sampler with the trie saved at ``path``; the other arguments are the
+        constructor's, and must describe the same model, prompt, grammar and length limit."""
+        from .samplers.asap import ASApTrie
+
+        return cls(constraint, _trie=ASApTrie.load(path), **kwargs)
+
+    @property
+    def num_nodes(self) -> int:
+        """Nodes in the trie."""
+        return len(self.trie)
+
+
+def asap_key(lm: Any, compiled: Any, prompt_ids: Sequence[int], max_new_tokens: int) -> str:
+    """The identity of an ASAp trie: the model, the prompt, the grammar and its vocabulary, and
+    the length limit (a trie is valid for exactly these)."""
+    import hashlib
+
+    parts = [repr(lm.identity), repr(list(prompt_ids)), repr(compiled.grammar), compiled.vocab.fingerprint,
+             repr(sorted(compiled.vocab.eos_token_ids)), str(max_new_tokens)]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _pad_id(tokenizer: Any, vocab: Any) -> int:
+    pad_id = getattr(tokenizer, "pad_token_id", None)
+    if pad_id is None:
+        pad_id = min(vocab.eos_token_ids) if vocab.eos_token_ids else 0
+    return int(pad_id)
+
+
+def _generator(device: torch.device, seed: Optional[int]) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed))
+    return generator
+
+
+def _result(draw: Draw, vocab: Any, prompt_ids: Sequence[int], parse_json: bool, timing: dict,
+            first_token_at: float) -> GenerationResult:
+    text = vocab.decode(draw.token_ids).decode("utf-8", errors="replace")
+    reason = draw.finish_reason or "length"
+    if reason == "dead":  # the sampler found no way on: like a cut, the text is not complete
+        reason = "length"
+    value = json.loads(text) if parse_json and reason == "eos" else None
+    started = timing["started"]
+    return GenerationResult(
+        text=text, token_ids=list(draw.token_ids), finish_reason=reason, value=value,
+        num_prompt_tokens=len(prompt_ids), compile_s=timing["compile_s"],
+        time_to_first_token_s=first_token_at - started, time_s=time.perf_counter() - started,
+        logprob=draw.logprob, log_weight=draw.log_weight,
+    )
 
 
 _MODEL_CACHE: dict = {}
@@ -405,124 +557,4 @@ def _resolve_model(model, tokenizer):
     return model, tokenizer
 
 
-def _decode(model, compiled, encoded, tokenizer, max_new_tokens, temperature, top_k, top_p, generator):
-    """The constrained decoding loop; returns (token ids per row, finish reasons, time of first token)."""
-    from .automata.matcher import Matcher
-    from .masks.bitmask import allocate_token_bitmask
-
-    vocab = compiled.vocab
-    device = _model_device(model)
-    batch = len(encoded)
-    pad_id = getattr(tokenizer, "pad_token_id", None)
-    if pad_id is None:
-        pad_id = min(vocab.eos_token_ids) if vocab.eos_token_ids else 0
-    longest = max(len(ids) for ids in encoded)
-    input_ids = torch.full((batch, longest), int(pad_id), dtype=torch.long)
-    attention = torch.zeros((batch, longest), dtype=torch.long)
-    for r, ids in enumerate(encoded):  # left padding
-        input_ids[r, longest - len(ids):] = torch.tensor(ids, dtype=torch.long)
-        attention[r, longest - len(ids):] = 1
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    input_ids, attention, positions = input_ids.to(device), attention.to(device), positions.to(device)
-
-    matchers = [Matcher(compiled) for _ in range(batch)]
-    bitmask = allocate_token_bitmask(batch, vocab.size)
-    eos_only = allocate_token_bitmask(1, vocab.size)[0]
-    for t in vocab.eos_token_ids:
-        eos_only.view(np.uint32)[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-    eos_id = min(vocab.eos_token_ids)
-    outputs: List[List[int]] = [[] for _ in range(batch)]
-    reasons: List[Optional[str]] = [None] * batch
-    active = list(range(batch))
-
-    def advance(rows: List[int], tokens: Optional[List[int]]) -> List[int]:
-        """Accept each row's token (if any), fill its next mask; return rows that may only end."""
-        ending = []
-        for i, r in enumerate(rows):
-            if tokens is not None and not matchers[r].accept_token(tokens[i]):
-                raise RuntimeError(
-                    f"internal error: the matcher rejected token {tokens[i]} that its own mask allowed"
-                )
-            matchers[r].fill_next_token_bitmask(bitmask, r)
-            if np.array_equal(bitmask[r], eos_only):
-                ending.append(r)
-        return ending
-
-    cache_kw = _cache_keyword(model)
-    takes_logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
-    first_token_at = None
-    # in_batch[i] is the row that occupies position i of the model's batch. Rows that end are
-    # dropped from the batch (and the KV cache) when the cache supports it.
-    in_batch = list(range(batch))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="constrain-mask") as pool, torch.inference_mode():
-        pending = pool.submit(advance, active, None)
-        kwargs = {"logits_to_keep": 1} if takes_logits_to_keep else {}
-        try:
-            out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True, **kwargs)
-        finally:
-            ending = pending.result()
-        step = 0
-        while True:
-            for r in ending:
-                if not matchers[r].accept_token(eos_id):
-                    raise RuntimeError("internal error: EOS was the only allowed token but the matcher rejected it")
-                reasons[r] = "eos"
-            active = [r for r in active if reasons[r] is None]
-            if not active:
-                break
-            slot = {r: i for i, r in enumerate(in_batch)}
-            logits = out.logits[:, -1, :]
-            if len(active) < logits.shape[0]:
-                logits = logits.index_select(0, torch.tensor([slot[r] for r in active], device=logits.device))
-            logits = logits.float()
-            apply_token_bitmask_inplace(logits, torch.from_numpy(bitmask[active]))
-            empty = torch.isneginf(logits).all(dim=-1)
-            if bool(empty.any()):
-                r = active[int(empty.nonzero()[0, 0])]
-                raise VocabularyError(
-                    f"no token can continue the output {vocab.decode(outputs[r]).decode('utf-8', 'replace')!r}: "
-                    "the grammar needs bytes "
-                    "that the vocabulary cannot spell from here"
-                )
-            picked = _sample(logits, temperature, top_k, top_p, generator).tolist()
-            if first_token_at is None:
-                first_token_at = time.perf_counter()
-            step += 1
-            going, going_tokens = [], []
-            for r, token in zip(active, picked):
-                if token in vocab.eos_token_ids:
-                    if not matchers[r].accept_token(token):
-                        raise RuntimeError("internal error: EOS was sampled where the matcher does not accept it")
-                    reasons[r] = "eos"
-                    continue
-                outputs[r].append(int(token))
-                if step >= max_new_tokens:
-                    reasons[r] = "length"
-                else:
-                    going.append(r)
-                    going_tokens.append(int(token))
-            if not going:
-                break
-            pending = pool.submit(advance, going, going_tokens)
-            try:
-                cache = _output_cache(out)
-                if len(going) < len(in_batch) and hasattr(cache, "batch_select_indices"):
-                    keep = torch.tensor([slot[r] for r in going], dtype=torch.long, device=device)
-                    cache.batch_select_indices(keep)
-                    attention, positions = attention.index_select(0, keep), positions.index_select(0, keep)
-                    in_batch = list(going)
-                feed = dict(zip(going, going_tokens))
-                next_tokens = torch.tensor([[feed.get(r, int(pad_id))] for r in in_batch], dtype=torch.long)
-                attention = torch.cat([attention, attention.new_ones((len(in_batch), 1))], dim=-1)
-                positions = positions[:, -1:] + 1
-                out = model(input_ids=next_tokens.to(device), attention_mask=attention, position_ids=positions,
-                            use_cache=True, **{cache_kw: cache})
-            finally:
-                ending = pending.result()
-            active = going
-    if first_token_at is None:
-        first_token_at = time.perf_counter()
-    return outputs, reasons, first_token_at
-
-
-__all__ = ("GenerationResult", "encode_prompts", "generate", "model_vocabulary", "resolve_constraint")
+__all__ = ("ASAp", "GenerationResult", "encode_prompts", "generate", "model_vocabulary", "resolve_constraint")

@@ -147,6 +147,65 @@ def naive_mask(matcher: NaiveMatcher, compiled: CompiledGrammar) -> np.ndarray:
     return mask
 
 
+def naive_accept_count(matcher: NaiveMatcher, compiled: CompiledGrammar, ids) -> int:
+    """How many of ``ids`` are accepted in order from ``matcher`` (a copy is advanced): a text
+    token when its bytes advance, EOS when the text is complete (and nothing after it)."""
+    vocab = compiled.vocab
+    twin = matcher.copy()
+    for count, t in enumerate(ids):
+        if t in vocab.eos_token_ids:
+            return count + 1 if twin.is_accepting() else count
+        data = vocab.token_bytes[t]
+        if not data or not twin.advance(data):
+            return count
+    return len(ids)
+
+
+def naive_forced_bytes(matcher: NaiveMatcher, limit: int = 64) -> bytes:
+    """The jump-forward bytes by their definition on the twin: while the text is not complete
+    and exactly one of the 256 bytes keeps it alive, take that byte."""
+    twin = matcher.copy()
+    out = b""
+    while len(out) < limit and not twin.is_accepting():
+        alive = [b for b in range(256) if twin.copy().step(b)]
+        if len(alive) != 1:
+            break
+        twin.step(alive[0])
+        out += bytes(alive)
+    return out
+
+
+def naive_completions(matcher: NaiveMatcher, max_length: int) -> list:
+    """Every byte string of at most ``max_length`` bytes that completes the text (the twin
+    accepts it and is then complete), by a breadth-first search over all 256 bytes."""
+    out = []
+    layer = [(b"", matcher.copy())]
+    for _ in range(max_length + 1):
+        grown = []
+        for text, twin in layer:
+            if twin.is_accepting():
+                out.append(text)
+            if len(text) < max_length:
+                for b in range(256):
+                    child = twin.copy()
+                    if child.step(b):
+                        grown.append((text + bytes([b]), child))
+        layer = grown
+    return out
+
+
+def common_prefix(strings) -> bytes:
+    """The longest common prefix of byte strings (``b""`` for none)."""
+    strings = list(strings)
+    if not strings:
+        return b""
+    first, last = min(strings), max(strings)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
 def unpack_bitmask(row: np.ndarray, vocab_size: int) -> np.ndarray:
     """Bool mask from one int32 bitmask row."""
     bits = np.unpackbits(row.view(np.uint8), bitorder="little")

@@ -181,3 +181,25 @@ def test_python_dash_m(model_dir):
     assert proc.returncode == 0, proc.stderr
     assert re.fullmatch(DATE, proc.stdout.strip())
     assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("flags, lines", [
+    (["--sampler", "asap", "--num-samples", "4"], 4),
+    (["--sampler", "awrs"], 1),
+    (["--sampler", "smc", "--num-particles", "3", "--proposal", "lcd"], 1),
+])
+def test_samplers(capsys, model_dir, flags, lines):
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", r"(red|green|blue)", "--seed", "1",
+                         "--json", "--max-new-tokens", "8", *flags, "x")
+    assert code == EXIT_OK, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == lines
+    for record in records:
+        assert record["text"] in ("red", "green", "blue") and record["logprob"] < 0
+    if "smc" in flags:
+        assert set(records[0]["posterior"]) <= {"red", "green", "blue"}
+
+
+def test_num_samples_needs_asap(capsys, model_dir):
+    code, _, err = cli(capsys, "generate", "--model", model_dir, "--regex", "a", "--num-samples", "3", "x")
+    assert code == EXIT_USAGE and "--num-samples is for --sampler asap" in err

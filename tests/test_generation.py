@@ -6,7 +6,8 @@ import torch
 
 import constrain
 from constrain.errors import ConfigurationError
-from constrain.generation import GenerationResult, _sample, encode_prompts, generate, model_vocabulary
+from constrain.generation import GenerationResult, encode_prompts, generate, model_vocabulary
+from constrain.samplers.lcd import sample_logits as _sample
 from tiny_lm import EXTRA_LOGITS, tiny_model, tiny_tokenizer
 
 torch.set_num_threads(1)
@@ -296,3 +297,45 @@ def test_unspellable_continuation_raises_vocabulary_error():
         except constrain.VocabularyError:
             outcomes.add("error")
     assert "b" in outcomes and outcomes <= {"b", "error"}
+
+
+# --- samplers through the front door ------------------------------------------------------
+
+
+def test_results_report_logprob_and_lcd_weight():
+    # temperature 1, no warpers: log_weight is sum_t log Z_t, and logprob - log_weight = log q_LCD <= 0
+    for result in run(PROMPTS, regex=r"(yes|no|maybe)", temperature=1.0, seed=0):
+        assert result.finish_reason == "eos"
+        assert result.log_weight <= 1e-6 and result.logprob <= result.log_weight + 1e-6
+    greedy = run("x", regex=r"(yes|no|maybe)")
+    assert greedy.logprob < 0 and greedy.log_weight != greedy.log_weight  # NaN: greedy is warped
+
+
+def test_asap_through_generate_and_the_sampler_object(tmp_path):
+    pattern = r"(yes|no|maybe)"
+    results = run("Answer:", regex=pattern, sampler="asap", num_samples=12, seed=0, batch_size=4)
+    assert len(results) == 12 and all(re.fullmatch(pattern, r.text) for r in results)
+    sampler = constrain.ASAp(regex=pattern, model=tiny_model(), tokenizer=tiny_tokenizer(), prompt="Answer:",
+                             max_new_tokens=8, seed=1)
+    first = sampler.sample(10, batch_size=5)
+    assert all(r.finish_reason == "eos" and re.fullmatch(pattern, r.text) for r in first)
+    nodes = sampler.num_nodes
+    assert nodes > 1
+    sampler.save(tmp_path / "trie.npz")
+    again = constrain.ASAp.load(tmp_path / "trie.npz", regex=pattern, model=tiny_model(), tokenizer=tiny_tokenizer(),
+                                prompt="Answer:", max_new_tokens=8)
+    assert again.num_nodes == nodes
+    with pytest.raises(ConfigurationError, match="another model, prompt, grammar"):
+        constrain.ASAp.load(tmp_path / "trie.npz", regex=pattern, model=tiny_model(), tokenizer=tiny_tokenizer(),
+                            prompt="Another prompt", max_new_tokens=8)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(sampler="beam"), "sampler must be one of"),
+    (dict(sampler="asap", temperature=0.7), "temperature must be 1"),
+    (dict(sampler="smc", top_k=5), "temperature must be 1"),
+    (dict(num_samples=3), "for sampler='asap'"),
+])
+def test_sampler_arguments_are_checked(kwargs, message):
+    with pytest.raises(ConfigurationError, match=message):
+        run("x", regex="a", **kwargs)

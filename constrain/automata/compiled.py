@@ -12,6 +12,7 @@ import numpy as np
 from ..config import DEFAULT_LIMITS, Limits
 from ..errors import ConfigurationError, ResourceLimitError, VocabularyError
 from ..grammar.ir import Grammar
+from ..kernels.earley import TOKEN_EOS, TOKEN_NEVER
 from ..vocab import Vocabulary
 from .lexeme_masks import lexeme_mask, run_ends, terminal_lexeme_mask, terminal_slice_limit
 from .lexer import LexerCache
@@ -62,6 +63,24 @@ class CompiledGrammar:
         self._terminal_bitsets: dict = {}
         self._successor_memo: dict = {}
         self._lexer_reps: dict = {}
+        self._token_table: Optional[tuple] = None
+
+    def token_table(self) -> tuple:
+        """``(token_bytes, token_starts, token_kind)`` for the kernels that take tokens by id:
+        every token's bytes end to end (``uint8``), where each starts (``int64[size + 1]``), and
+        its kind (``int8``: ``TOKEN_TEXT``, ``TOKEN_EOS`` or ``TOKEN_NEVER`` of
+        ``constrain.kernels.earley``). Built on first use; not pickled."""
+        table = self._token_table
+        if table is None:
+            vocab = self.vocab
+            flat = np.frombuffer(b"".join(vocab.token_bytes), dtype=np.uint8)
+            starts = np.zeros(vocab.size + 1, dtype=np.int64)
+            np.cumsum(np.fromiter(map(len, vocab.token_bytes), dtype=np.int64, count=vocab.size), out=starts[1:])
+            kind = np.zeros(vocab.size, dtype=np.int8)
+            kind[list(vocab.special_token_ids)] = TOKEN_NEVER
+            kind[list(vocab.eos_token_ids)] = TOKEN_EOS
+            table = self._token_table = (flat, starts, kind)
+        return table
 
     def lexeme_mask(self, lex_state: int):
         """The lexer-state-only part of the mask at ``lex_state``, or ``None`` once the memory
@@ -158,6 +177,7 @@ class CompiledGrammar:
         del state["_thread_local"]
         state["_lexeme_masks"] = {}
         state["_lexeme_mask_bytes"] = 0
+        state["_token_table"] = None
         return state
 
     def __setstate__(self, state):

@@ -24,9 +24,9 @@ visiting bytes in increasing order, so equal languages give identical tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-import gc
+from array import array
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -224,26 +224,33 @@ def _literals_dfa(strings: Sequence[bytes], max_states: int) -> ByteDFA:
     for i, b in enumerate(used):
         byte_class[b] = i + 1
     n_cls = len(used) + 1
-    rows: List[List[int]] = [[-1] * n_cls]
-    acc = [False]
+    # One flat int32 array for the rows, not a list per state: thousands of small lists
+    # made the garbage collector, which tracks every list, a third of the build.
+    dead_row = array("i", [-1]) * n_cls
+    trans = array("i", dead_row)
+    acc = bytearray(1)
     limit = 2 * max_states + 64
+    classes = [int(c) for c in byte_class]
+    n_states = 1
     for data in strings:
         s = 0
         for b in data:
-            c = byte_class[b]
-            t = rows[s][c]
+            at = s * n_cls + classes[b]
+            t = trans[at]
             if t < 0:
-                t = rows[s][c] = len(rows)
+                t = trans[at] = n_states
+                n_states += 1
                 if t >= limit:
                     raise ResourceLimitError(
                         f"alternation of literals exceeds {limit} trie states "
                         f"(2 x Limits.max_dfa_states={max_states})"
                     )
-                rows.append([-1] * n_cls)
-                acc.append(False)
+                trans.extend(dead_row)
+                acc.append(0)
             s = t
-        acc[s] = True
-    return _finish(rows, acc, byte_class, max_states)
+        acc[s] = 1
+    rows = np.frombuffer(trans, dtype=np.int32).reshape(n_states, n_cls)
+    return _finish(rows, np.frombuffer(bytes(acc), dtype=np.bool_), byte_class, max_states)
 
 
 # --- NFA ------------------------------------------------------------------------------------
@@ -917,14 +924,7 @@ class _DFACache:
         if dfa is not None:
             self.entries.move_to_end(key)
             return dfa
-        # The collector would traverse the many small lists of an NFA again and again.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            dfa = self.fn(regex, max_states=max_states)
-        finally:
-            if was_enabled:
-                gc.enable()
+        dfa = self.fn(regex, max_states=max_states)
         self.entries[key] = dfa
         self.bytes += dfa.transitions.nbytes
         while self.bytes > self.max_bytes and len(self.entries) > 1:

@@ -8,18 +8,27 @@ import numpy as np
 
 from ..errors import ConfigurationError, ResourceLimitError
 from ..kernels import earley as K
+from .arguments import check_bytes, check_int, check_token_ids, describe
 from .compiled import CompiledGrammar
 
 _MAX_NEED = 64
 _NO_TERMINAL = np.zeros(0, dtype=np.uint64)
 _NO_EOS = np.zeros(0, dtype=np.int64)
+#: Default bound of :meth:`Matcher.find_jump_forward_bytes`.
+MAX_JUMP_FORWARD_BYTES = 4096
 
 
 class Matcher:
     """Where one sequence stands in the grammar.
 
     A rejected token is not an exception: :meth:`accept_token` returns ``False`` and leaves the
-    matcher as it was, so speculative decoding can try another. Exceptions mean API misuse.
+    matcher as it was, so speculative decoding can try another. Exceptions mean API misuse:
+    every verb raises :class:`~constrain.errors.ConfigurationError` for an argument of the
+    wrong type (token ids are Python ints or numpy integer scalars; ``bool``, floats and
+    strings are refused, not coerced) or out of range.
+
+    A matcher is used by one thread at a time; matchers of one compiled grammar may run in
+    different threads at once (see :mod:`constrain.automata.batch`).
 
     Args:
         compiled: the compiled grammar (shared, never modified in meaning).
@@ -32,6 +41,8 @@ class Matcher:
             raise ConfigurationError(
                 f"`compiled` must be a CompiledGrammar (from constrain.compile), got {type(compiled).__name__}"
             )
+        if max_rollback_tokens is not None:
+            max_rollback_tokens = check_int(max_rollback_tokens, "max_rollback_tokens", lo=0)
         self.compiled = compiled
         self._max_rollback = max_rollback_tokens
         self._items = np.zeros((1024, 2), dtype=np.int32)
@@ -91,12 +102,23 @@ class Matcher:
 
     # -- the public verbs ----------------------------------------------------------------
 
+    def _token_id(self, token_id, name: str = "token_id") -> int:
+        size = self.compiled.vocab.size
+        token_id = check_int(token_id, name)
+        if not 0 <= token_id < size:
+            raise ConfigurationError(f"`{name}` {token_id} is outside the vocabulary (size {size})")
+        return token_id
+
     def accept_bytes(self, data: bytes) -> bool:
         """Advance by raw bytes (not a token). Returns whether they were accepted; if not, the
         matcher is unchanged. Not recorded for :meth:`rollback` and not for terminated matchers."""
+        data = check_bytes(data, "data")
         if self._terminated:
             return False
-        arr = np.frombuffer(bytes(data), dtype=np.uint8)
+        return self._advance_bytes(data)
+
+    def _advance_bytes(self, data: bytes) -> bool:
+        arr = np.frombuffer(data, dtype=np.uint8)
         G = self.compiled.kernel_grammar
         status, n_sets, lex_state = self._run(
             lambda L, P: K.advance_kernel(G, L, P, self._n_sets, self._lex_state, arr)
@@ -110,25 +132,159 @@ class Matcher:
         """Advance by one token. EOS is accepted exactly when the text so far is complete, and
         terminates the matcher. Returns ``False`` (matcher unchanged) for a token that does not
         fit, a special token, or any token after termination."""
-        vocab = self.compiled.vocab
-        token_id = int(token_id)
-        if not 0 <= token_id < vocab.size:
-            raise ConfigurationError(f"token id {token_id} is outside the vocabulary (size {vocab.size})")
+        token_id = self._token_id(token_id)
         if self._terminated:
             return False
         before = (self._n_sets, self._lex_state)
-        if token_id in vocab.eos_token_ids:
-            if not self.is_accepting():
-                return False
-            self._terminated = True
-        elif token_id in vocab.special_token_ids or not vocab.token_bytes[token_id]:
-            return False
-        elif not self.accept_bytes(vocab.token_bytes[token_id]):
+        if not self._step_token(token_id):
             return False
         self._history.append(before)
         if self._max_rollback is not None and len(self._history) > self._max_rollback:
             del self._history[0]
         return True
+
+    def _step_token(self, token_id: int) -> bool:
+        """:meth:`accept_token` of a checked id on a matcher not terminated, without history."""
+        vocab = self.compiled.vocab
+        if token_id in vocab.eos_token_ids:
+            if not self.is_accepting():
+                return False
+            self._terminated = True
+            return True
+        data = vocab.token_bytes[token_id]
+        return bool(data) and self._advance_bytes(data)
+
+    def accept_tokens(self, token_ids) -> int:
+        """Accept ``token_ids`` in order, stopping at the first one rejected (or after EOS), as
+        speculative decoding accepts a draft. Returns how many were accepted; each is undone by
+        :meth:`rollback` like one :meth:`accept_token`.
+
+        Args:
+            token_ids: a list of ints or a 1-d integer array (numpy, or a CPU torch tensor).
+        """
+        ids = check_token_ids(token_ids, "token_ids", self.compiled.vocab.size)
+        if self._terminated or ids.size == 0:
+            return 0
+        count, states = self._advance_tokens(ids)
+        history = self._history
+        for j in range(count):
+            history.append((int(states[j, 0]), int(states[j, 1])))
+        self._n_sets, self._lex_state = int(states[count, 0]), int(states[count, 1])
+        if count and int(ids[count - 1]) in self.compiled.vocab.eos_token_ids:
+            self._terminated = True
+        if self._max_rollback is not None and len(history) > self._max_rollback:
+            del history[:len(history) - self._max_rollback]
+        return count
+
+    def validate_tokens(self, token_ids) -> int:
+        """How many of ``token_ids``, accepted in order, would be accepted before the first
+        rejected one: :meth:`accept_tokens` without changing anything.
+
+        Args:
+            token_ids: a list of ints or a 1-d integer array (numpy, or a CPU torch tensor).
+        """
+        ids = check_token_ids(token_ids, "token_ids", self.compiled.vocab.size)
+        if self._terminated or ids.size == 0:
+            return 0
+        return self._advance_tokens(ids)[0]
+
+    def _advance_tokens(self, ids: np.ndarray):
+        """(number accepted, states): ``states[i]`` is (n_sets, lex_state) before ``ids[i]``,
+        ``states[count]`` after the last one accepted. Commits nothing."""
+        G = self.compiled.kernel_grammar
+        flat, starts, kind = self.compiled.token_table()
+        states = np.empty((ids.shape[0] + 1, 2), dtype=np.int64)
+        states[0, 0], states[0, 1] = self._n_sets, self._lex_state
+        start = 0
+        while True:
+            P = self._parser()
+            status, start = K.advance_tokens_kernel(G, self.compiled.lexers.tables, P, flat, starts, kind,
+                                                    ids, start, states)
+            if status == K.NEED_LEXER:
+                self.compiled.lexers.ensure(P[6].copy())
+            elif status == K.OVERFLOW:
+                self._grow()
+            else:
+                return int(start), states
+
+    def try_token(self, token_id: int) -> bool:
+        """Whether :meth:`accept_token` would accept ``token_id`` now; changes nothing (no
+        history entry, no copy: the token is fed to sets past the committed ones, which are
+        scratch). EOS: whether the text so far is complete. The single-candidate check of
+        rejection sampling; equal to the token's bit in :meth:`fill_next_token_bitmask`,
+        except after EOS: a terminated matcher's mask allows EOS (so a finished row can be
+        padded with it), but it accepts no token."""
+        token_id = self._token_id(token_id)
+        if self._terminated:
+            return False
+        vocab = self.compiled.vocab
+        if token_id in vocab.eos_token_ids:
+            return self.is_accepting()
+        data = vocab.token_bytes[token_id]
+        if not data:
+            return False
+        arr = np.frombuffer(data, dtype=np.uint8)
+        G = self.compiled.kernel_grammar
+        n_sets, lex_state = self._n_sets, self._lex_state
+        # The kernel call is most of the cost (its dispatch and the unboxing of the tuples):
+        # call it once directly, and go through _run only when it needs a lexer or room.
+        status = K.advance_kernel(G, self.compiled.lexers.tables, self._parser(), n_sets, lex_state, arr)[0]
+        if status == K.NEED_LEXER or status == K.OVERFLOW:
+            status = self._run(lambda L, P: K.advance_kernel(G, L, P, n_sets, lex_state, arr))[0]
+        return status == K.OK
+
+    def try_tokens(self, token_ids) -> np.ndarray:
+        """:meth:`try_token` of each of ``token_ids``, each alone from the current state, in one
+        kernel call. Returns a ``bool`` array of the same length; changes nothing.
+
+        Args:
+            token_ids: a list of ints or a 1-d integer array (numpy, or a CPU torch tensor).
+        """
+        ids = check_token_ids(token_ids, "token_ids", self.compiled.vocab.size)
+        out = np.zeros(ids.shape[0], dtype=np.bool_)
+        if self._terminated or ids.size == 0:
+            return out
+        G = self.compiled.kernel_grammar
+        flat, starts, kind = self.compiled.token_table()
+        n_sets, lex_state = self._n_sets, self._lex_state
+        start = 0
+        while True:
+            P = self._parser()
+            status, start = K.try_tokens_kernel(G, self.compiled.lexers.tables, P, n_sets, lex_state, flat,
+                                                starts, kind, ids, start, out)
+            if status == K.NEED_LEXER:
+                self.compiled.lexers.ensure(P[6].copy())
+            elif status == K.OVERFLOW:
+                self._grow()
+            else:
+                return out
+
+    def find_jump_forward_bytes(self, max_bytes: int = MAX_JUMP_FORWARD_BYTES) -> bytes:
+        """The bytes the grammar forces next: the longest string that every continuation of the
+        text starts with (XGrammar's jump-forward string, llguidance's forced bytes). Empty when
+        there is a choice of next byte, when the text so far is complete (ending is a choice),
+        and after EOS. The bytes may end inside a UTF-8 character when every choice shares its
+        lead byte. Changes nothing; feed the bytes to :meth:`accept_bytes` or tokenize them.
+
+        Args:
+            max_bytes: stop after this many bytes (a grammar may force a long run).
+        """
+        max_bytes = check_int(max_bytes, "max_bytes", lo=0)
+        out = np.zeros(max_bytes, dtype=np.uint8)
+        if self._terminated or max_bytes == 0:
+            return b""
+        G = self.compiled.kernel_grammar
+        n_out, n_sets, lex_state = 0, self._n_sets, self._lex_state
+        while True:
+            P = self._parser()
+            status, n_out, n_sets, lex_state = K.forced_bytes_kernel(
+                G, self.compiled.lexers.tables, P, n_sets, lex_state, out, n_out)
+            if status == K.NEED_LEXER:
+                self.compiled.lexers.ensure(P[6].copy())
+            elif status == K.OVERFLOW:
+                self._grow()
+            else:
+                return out[:n_out].tobytes()
 
     def is_accepting(self) -> bool:
         """Whether the text so far is a complete string of the language (EOS is allowed)."""
@@ -155,7 +311,7 @@ class Matcher:
 
         A terminated matcher allows only EOS.
         """
-        row = _bitmask_row(bitmask, index, self.compiled.vocab.size)
+        row = _bitmask_row(bitmask, check_int(index, "index"), self.compiled.vocab.size)
         if self._terminated:
             row[:] = 0
             for t in self.compiled.eos_token_ids:
@@ -176,6 +332,35 @@ class Matcher:
             buffer = last[1] if last is not None else np.empty_like(row)
             buffer[:] = row
             self._last_mask = (key, buffer)
+
+    def fill_next_token_bitmasks_for_draft(self, bitmask, draft_token_ids, index: int = 0) -> int:
+        """The masks along a draft, for speculative decoding: row ``index + i`` gets the mask
+        after the first ``i`` tokens of ``draft_token_ids``, for ``i = 0 .. len(draft)``,
+        stopping at the first draft token rejected (its row and those after it are not
+        written). Returns the number of rows filled; the matcher is left where it was.
+
+        Args:
+            bitmask: as :meth:`fill_next_token_bitmask`, with rows ``index .. index + len(draft)``.
+            draft_token_ids: a list of ints or a 1-d integer array.
+            index: the row of the mask before the draft.
+        """
+        draft = check_token_ids(draft_token_ids, "draft_token_ids", self.compiled.vocab.size)
+        index = check_int(index, "index", lo=0)
+        _bitmask_row(bitmask, index + draft.shape[0], self.compiled.vocab.size)  # every row exists
+        saved = (self._n_sets, self._lex_state, self._terminated)
+        try:
+            self.fill_next_token_bitmask(bitmask, index)
+            filled = 1
+            for t in draft.tolist():
+                # Accepting commits the draft's sets (a mask writes only past them); restoring
+                # the saved state below turns them back into scratch.
+                if self._terminated or not self._step_token(t):
+                    break
+                self.fill_next_token_bitmask(bitmask, index + filled)
+                filled += 1
+        finally:
+            self._n_sets, self._lex_state, self._terminated = saved
+        return filled
 
     def _fill_from(self, G, trie, row, n_sets: int, lex_state: int, eos_ids) -> None:
         """Fill ``row`` for the state (``n_sets``, ``lex_state``); EOS bits from ``eos_ids``
@@ -228,6 +413,7 @@ class Matcher:
 
     def rollback(self, num_tokens: int = 1) -> None:
         """Undo the last ``num_tokens`` accepted tokens (EOS included)."""
+        num_tokens = check_int(num_tokens, "num_tokens")
         if num_tokens < 0 or num_tokens > len(self._history):
             raise ConfigurationError(
                 f"cannot roll back {num_tokens} tokens: {len(self._history)} can be undone"
@@ -272,6 +458,8 @@ class Matcher:
 def _bitmask_row(bitmask, index: int, vocab_size: int) -> np.ndarray:
     if not isinstance(bitmask, np.ndarray):
         if hasattr(bitmask, "numpy") and hasattr(bitmask, "device"):
+            if getattr(bitmask, "requires_grad", False):
+                raise ConfigurationError("Invalid bitmask: a tensor that requires grad; allocate it without requires_grad")
             if bitmask.device.type != "cpu":
                 raise ConfigurationError(
                     f"Invalid bitmask device: expected a CPU tensor, got {bitmask.device}; "
@@ -279,7 +467,7 @@ def _bitmask_row(bitmask, index: int, vocab_size: int) -> np.ndarray:
                 )
             bitmask = bitmask.numpy()
         else:
-            raise ConfigurationError(f"Invalid bitmask type: expected numpy array or torch tensor, got {type(bitmask).__name__}")
+            raise ConfigurationError(f"Invalid bitmask type: expected numpy array or torch tensor, got {describe(bitmask)}")
     if bitmask.dtype != np.int32:
         raise ConfigurationError(f"Invalid bitmask dtype: expected int32, got {bitmask.dtype}")
     if bitmask.ndim == 1:

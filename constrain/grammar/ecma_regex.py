@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import List, Optional, Tuple
 
-from ..errors import Feature, InvalidGrammarError, UnsupportedFeatureError
+from ..config import MAX_NESTING
+from ..errors import Feature, InvalidGrammarError, ResourceLimitError, UnsupportedFeatureError
 from .ir import (
     EMPTY,
     MAX_CODE_POINT,
@@ -70,6 +71,7 @@ class _Anchor:
 
 class _Parser:
     def __init__(self, pattern: str) -> None:
+        self.depth = 0  # disjunctions open: the pattern's, then one per group
         self.p = pattern
         self.i = 0
         self.unsupported: List[Feature] = []
@@ -102,6 +104,18 @@ class _Parser:
         return node
 
     def disjunction(self):
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING + 1:
+                raise ResourceLimitError(
+                    f"pattern groups nest deeper than {MAX_NESTING} (constrain.config.MAX_NESTING) "
+                    f"at position {self.i}"
+                )
+            return self._disjunction()
+        finally:
+            self.depth -= 1
+
+    def _disjunction(self):
         alts = [self.alternative()]
         while self.eat("|"):
             alts.append(self.alternative())

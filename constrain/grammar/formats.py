@@ -81,6 +81,13 @@ _HIER = rf"(?://{_AUTHORITY}{_PATH_ABEMPTY}|{_PATH_ABSOLUTE}|{_PATH_ROOTLESS}|)"
 URI = rf"{_SCHEME}:{_HIER}(?:\?{_QUERY})?(?:#{_QUERY})?"
 _RELATIVE = rf"(?://{_AUTHORITY}{_PATH_ABEMPTY}|{_PATH_ABSOLUTE}|{_PATH_NOSCHEME}|)"
 URI_REFERENCE = rf"(?:{URI}|{_RELATIVE}(?:\?{_QUERY})?(?:#{_QUERY})?)"
+# RFC 6570 (levels 1 to 4), without the non-ASCII ucschar/iprivate literals. Literals exclude
+# space, '"', "'", "%" (but for %XX), "<", ">", "\\", "^", "`", "{", "|" and "}".
+_TEMPLATE_LITERAL = rf"(?:[!#$&()*+,\-./0-9:;=?@A-Z\[\]_a-z~]|{_PCT})"
+_VARCHAR = rf"(?:[A-Za-z0-9_]|{_PCT})"
+_VARSPEC = rf"{_VARCHAR}(?:\.?{_VARCHAR})*(?::[1-9]\d{{0,3}}|\*)?"
+_EXPRESSION = rf"\{{[+#./;?&=,!@|]?{_VARSPEC}(?:,{_VARSPEC})*\}}"
+URI_TEMPLATE = rf"(?:{_TEMPLATE_LITERAL}|{_EXPRESSION})*"
 JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
 RELATIVE_JSON_POINTER = rf"(?:0|[1-9]\d*)(?:#|{JSON_POINTER})"
 
@@ -96,11 +103,10 @@ _PATTERNS: Dict[str, str] = {
     "uri-reference": URI_REFERENCE,
     "json-pointer": JSON_POINTER,
     "relative-json-pointer": RELATIVE_JSON_POINTER,
-    # Subsets: every URI is an IRI, every URI reference is an IRI reference and a URI
-    # template without expressions.
+    # Subsets: every URI is an IRI, every URI reference is an IRI reference.
     "iri": URI,
     "iri-reference": URI_REFERENCE,
-    "uri-template": URI_REFERENCE,
+    "uri-template": URI_TEMPLATE,
 }
 
 #: Formats that never constrain a string (annotations only).

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
-from ..config import DEFAULT_LIMITS, Limits
+from ..config import DEFAULT_LIMITS, MAX_NESTING, Limits
 from ..errors import (
     Feature,
     InvalidGrammarError,
@@ -55,6 +55,9 @@ from .ir import (
 from .lark import matches_nothing, non_empty
 
 _SURROGATES = (0xD800, 0xDFFF)
+#: Largest count in ``{m,n}``: each repetition is a copy in the grammar or the automaton, so
+#: bigger counts could never fit ``Limits`` anyway.
+MAX_REPEAT = 1_000_000
 _SIMPLE_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\", '"': '"', "[": "[", "]": "]"}
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 
@@ -131,6 +134,7 @@ class _Parser:
         self.pos = 0
         self.rules: Dict[str, _Node] = {}
         self.rule_lines: Dict[str, int] = {}
+        self.depth = 0  # open parentheses
 
     # positions and errors
 
@@ -251,12 +255,19 @@ class _Parser:
                 line, column = self.where()
                 items.append(_Ref(self.parse_name(), line, column))
             elif ch == "(":
+                if self.depth >= MAX_NESTING:
+                    raise ResourceLimitError(
+                        f"GBNF: groups nest deeper than {MAX_NESTING} (constrain.config.MAX_NESTING) "
+                        f"at {self.location()}"
+                    )
                 self.pos += 1
+                self.depth += 1
                 self.skip_space(True)
                 inner = self.parse_alternates(nested=True)
                 if self.peek() != ")":
                     raise self.error("expecting ')'")
                 self.pos += 1
+                self.depth -= 1
                 items.append(inner)
             elif ch == ".":
                 self.pos += 1
@@ -308,7 +319,15 @@ class _Parser:
             self.pos += 1
         if self.pos == start:
             raise self.error("expecting an integer")
-        return int(self.text[start : self.pos])
+        if self.pos - start > len(str(MAX_REPEAT)):
+            raise ResourceLimitError(
+                f"GBNF: repetition count {self.text[start:self.pos]} at {self.location(start)} "
+                f"is over {MAX_REPEAT}"
+            )
+        value = int(self.text[start : self.pos])
+        if value > MAX_REPEAT:
+            raise ResourceLimitError(f"GBNF: repetition count {value} at {self.location(start)} is over {MAX_REPEAT}")
+        return value
 
     def parse_char(self) -> int:
         ch = self.peek()
@@ -546,25 +565,45 @@ class _Lowerer:
     # which parts are regular
 
     def _regular_rules(self) -> set:
-        state: Dict[str, int] = {}  # 0: being visited, 1: regular, 2: not
-
-        def visit(name: str) -> bool:
-            if name in state:
-                return state[name] == 1
-            if name not in self.source:
-                return False
-            state[name] = 0
-            ok = True
-            stack = [self.source[name]]
+        """Rules that reference (transitively) no recursive rule and no undefined one, and
+        whose regex, with the rules they reference inlined, nests at most MAX_NESTING * 2
+        nodes deep (deeper ones stay rules). A least fixed point, computed without recursion:
+        a rule becomes regular once every rule it references is."""
+        refs: Dict[str, set] = {}
+        height: Dict[str, int] = {}  # node depth of the body, references counting as leaves
+        for name, body in self.source.items():
+            names: set = set()
+            deepest = 0
+            stack = [(body, 1)]
             while stack:
-                node = stack.pop()
-                if isinstance(node, _Ref) and not visit(node.name):
-                    ok = False
-                stack.extend(_children(node))
-            state[name] = 1 if ok else 2
-            return ok
-
-        return {name for name in self.source if visit(name)}
+                node, depth = stack.pop()
+                deepest = max(deepest, depth)
+                if isinstance(node, _Ref):
+                    names.add(node.name)
+                stack.extend((child, depth + 1) for child in _children(node))
+            refs[name] = names
+            height[name] = deepest
+        users: Dict[str, List[str]] = {}
+        waiting: Dict[str, int] = {}
+        for name, names in refs.items():
+            waiting[name] = len(names)
+            for used in names:
+                users.setdefault(used, []).append(name)
+        depth: Dict[str, int] = {}
+        ready = [name for name, count in waiting.items() if count == 0]
+        regular: set = set()
+        while ready:
+            name = ready.pop()
+            depth[name] = height[name] + max((depth[r] for r in refs[name]), default=0)
+            if depth[name] > 2 * MAX_NESTING:
+                continue  # stays a rule, and so do the rules that use it
+            regular.add(name)
+            for user in users.get(name, ()):
+                if user in self.source:
+                    waiting[user] -= 1
+                    if waiting[user] == 0:
+                        ready.append(user)
+        return regular
 
     def is_regular(self, node: _Node) -> bool:
         key = id(node)
@@ -591,20 +630,33 @@ class _Lowerer:
                 self.atomic.add(id(child))
 
     def to_ir(self, node: _Node) -> Regex:
-        key = id(node)
-        if key not in self._ir:
-            if isinstance(node, _Chars):
-                r: Regex = Chars(node.ranges)
-            elif isinstance(node, _Ref):
-                r = self.to_ir(self.source[node.name])
-            elif isinstance(node, _Seq):
-                r = seq(*(self.to_ir(i) for i in node.items)) if node.items else EMPTY
-            elif isinstance(node, _Alt):
-                r = alt(*(self.to_ir(i) for i in node.items))
+        """The IR regex of a regular node, built children first without recursion (a chain
+        of regular rules inlines one into the next)."""
+        stack = [(node, False)]
+        while stack:
+            current, ready = stack.pop()
+            key = id(current)
+            if key in self._ir:
+                continue
+            if isinstance(current, _Chars):
+                self._ir[key] = Chars(current.ranges)
+                continue
+            kids = (self.source[current.name],) if isinstance(current, _Ref) else _children(current)
+            if not ready:
+                stack.append((current, True))
+                stack.extend((kid, False) for kid in kids if id(kid) not in self._ir)
+                continue
+            parts = [self._ir[id(kid)] for kid in kids]
+            if isinstance(current, _Ref):
+                r: Regex = parts[0]
+            elif isinstance(current, _Seq):
+                r = seq(*parts) if parts else EMPTY
+            elif isinstance(current, _Alt):
+                r = alt(*parts)
             else:
-                r = repeat(self.to_ir(node.item), node.min, node.max)
+                r = repeat(parts[0], current.min, current.max)
             self._ir[key] = r
-        return self._ir[key]
+        return self._ir[id(node)]
 
     # one lowering pass
 
@@ -694,6 +746,12 @@ class _Lowerer:
                 return self.symbol(node.items[0], owner)
             return self.add_rule(self.fresh(owner), self.alternatives(node, owner))
         assert isinstance(node, _Repeat)
+        copies = node.min if node.max is None else node.max
+        if self.symbols + copies > self.limits.max_grammar_symbols:  # before making the copies
+            raise ResourceLimitError(
+                f"GBNF grammar expands to more than {self.limits.max_grammar_symbols} symbols "
+                f"(max_grammar_symbols): a repetition makes {copies} copies"
+            )
         item = self.symbol(node.item, owner)
         if node.max is None:
             # R -> R item | <empty>, then item{min} R

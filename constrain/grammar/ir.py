@@ -160,9 +160,17 @@ def negate(c: Chars) -> Chars:
     return Chars(tuple(out))
 
 
+@lru_cache(maxsize=4096)
+def shared_chars(ranges: Tuple[Tuple[int, int], ...]) -> Chars:
+    """``Chars(ranges)``, one object per distinct ``ranges`` (up to a bounded cache): a long
+    literal or alternation then holds a few dozen class objects instead of one per character,
+    each hashed once, and leaves the garbage collector little to walk."""
+    return Chars(ranges)
+
+
 def literal(text: str) -> Regex:
     """The regex matching exactly ``text``."""
-    return Seq(tuple(Chars(((ord(ch), ord(ch)),)) for ch in text))
+    return Seq(tuple(shared_chars(((cp, cp),)) for cp in map(ord, text)))
 
 
 def seq(*items: Regex) -> Regex:

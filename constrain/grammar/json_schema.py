@@ -32,7 +32,6 @@ import difflib
 import itertools
 import json
 import math
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -105,20 +104,58 @@ def _hex_digit_class(lo: int, hi: int) -> Chars:
 
 def _fixed_range(lo: int, hi: int, width: int, base: int, digit_class) -> Regex:
     """Digit strings of exactly ``width`` digits whose value lies in [lo, hi]."""
-    if width == 0:
-        return EMPTY
-    unit = base ** (width - 1)
-    a, b = divmod(lo, unit), divmod(hi, unit)
-    (a0, ar), (b0, br) = a, b
-    if a0 == b0:
-        return seq(digit_class(a0, a0), _fixed_range(ar, br, width - 1, base, digit_class))
+    # A shared leading digit, and a full range (any ``width`` digits), need no recursion: the
+    # recursion's depth, and the regex's, is then the number of significant digits of the
+    # bounds (callers cap it), not their width.
+    prefix: List[Regex] = []
+    while True:
+        if width == 0:
+            return seq(*prefix) if prefix else EMPTY
+        if lo == 0 and hi == base**width - 1:
+            return seq(*prefix, Repeat(digit_class(0, base - 1), width, width))
+        unit = base ** (width - 1)
+        (a0, ar), (b0, br) = divmod(lo, unit), divmod(hi, unit)
+        if a0 != b0:
+            break
+        prefix.append(digit_class(a0, a0))
+        lo, hi, width = ar, br, width - 1
+    if prefix:
+        return seq(*prefix, _fixed_range(lo, hi, width, base, digit_class))
     if ar == 0 and br == unit - 1:
         return seq(digit_class(a0, b0), _fixed_range(0, unit - 1, width - 1, base, digit_class))
-    parts = [seq(digit_class(a0, a0), _fixed_range(ar, unit - 1, width - 1, base, digit_class))]
+    parts = [seq(digit_class(a0, a0), _at_least(ar, width - 1, base, digit_class))]
     if b0 - a0 > 1:
         parts.append(seq(digit_class(a0 + 1, b0 - 1), _fixed_range(0, unit - 1, width - 1, base, digit_class)))
-    parts.append(seq(digit_class(b0, b0), _fixed_range(0, br, width - 1, base, digit_class)))
+    parts.append(seq(digit_class(b0, b0), _at_most(br, width - 1, base, digit_class)))
     return alt(*parts)
+
+
+def _one_sided(bound: int, width: int, base: int, digit_class, run_digit: int) -> Regex:
+    """``width``-digit strings >= ``bound`` (``run_digit`` 0) or <= ``bound`` (``run_digit``
+    base - 1). A run of k >= 2 leading ``run_digit`` digits in the bound is one flat piece
+    (some digit among the first k is past the run's digit: an intersection with a fixed
+    width), not k nested ones: ``10**300 + 1`` is two pieces deep, not 300."""
+    k = 0
+    while k < width and (bound // base ** (width - 1 - k)) % base == run_digit:
+        k += 1
+    if k < 2 or k == width:
+        lo, hi = (bound, base**width - 1) if run_digit == 0 else (0, bound)
+        return _fixed_range(lo, hi, width, base, digit_class)
+    run = digit_class(run_digit, run_digit)
+    past = digit_class(1, base - 1) if run_digit == 0 else digit_class(0, base - 2)
+    any_digit = digit_class(0, base - 1)
+    early = And((seq(Repeat(run, 0, k - 1), past, Repeat(any_digit, 0, None)), Repeat(any_digit, width, width)))
+    rest = bound % base ** (width - k)
+    lo, hi = (rest, base ** (width - k) - 1) if run_digit == 0 else (0, rest)
+    return alt(early, seq(Repeat(run, k, k), _fixed_range(lo, hi, width - k, base, digit_class)))
+
+
+def _at_least(lo: int, width: int, base: int, digit_class) -> Regex:
+    return _one_sided(lo, width, base, digit_class, 0)
+
+
+def _at_most(hi: int, width: int, base: int, digit_class) -> Regex:
+    return _one_sided(hi, width, base, digit_class, base - 1)
 
 
 def _hex4(lo: int, hi: int) -> Regex:
@@ -464,6 +501,10 @@ _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
 _SCHEMA_ONE = ("additionalItems", "additionalProperties", "contains", "propertyNames", "not", "if", "then", "else",
                "items", "unevaluatedItems", "unevaluatedProperties")
 
+#: Integers in a schema have at most 1000 digits (a float's plain form has at most 309).
+_MAX_INT_BITS = 3320
+#: Most significant digits of a numeric bound (a float has at most 17; 2**128 has 39).
+_MAX_BOUND_DIGITS = 40
 #: Longest key list for which property presence is expanded (dependentRequired etc.).
 _MAX_DEPENDENCIES = 6
 #: Most alternatives one oneOf branch may split into when the other branches are negated.
@@ -995,12 +1036,20 @@ class _Compiler:
 
     def _expand(self, key: FrozenSet[str]):
         """(flat node ids, first pending branching applicator) or None if ``false`` is in key."""
-        work = sorted(key, key=self.position)
+        # Each entry carries the nodes that pulled it in: a node among its own ancestors is
+        # a cycle of in-place applicators ($ref, allOf, not) that never reaches the instance's
+        # children, which no validator can evaluate (``a: {not: {$ref: a}}`` is a paradox).
+        work = [(ident, frozenset()) for ident in sorted(key, key=self.position)]
         seen: Set[str] = set()
         flat: List[str] = []
         pending = None
         while work:
-            ident = work.pop(0)
+            ident, ancestors = work.pop(0)
+            if ident in ancestors:
+                raise InvalidGrammarError(
+                    f"the schema at {self.node(ident).where} applies itself to the same instance "
+                    "through a cycle of $ref/allOf/not; no validator can evaluate it"
+                )
             if ident in seen:
                 continue
             seen.add(ident)
@@ -1019,7 +1068,7 @@ class _Compiler:
                     target = self.resolve(ident, kws["$ref"], "$ref")
                     children.append(target)
                     if self.draft <= 7 and not ident.startswith("~"):
-                        work[0:0] = children
+                        work[0:0] = [(c, ancestors | {ident}) for c in children]
                         continue
                 for dyn in ("$dynamicRef", "$recursiveRef"):
                     if dyn in kws:
@@ -1048,7 +1097,7 @@ class _Compiler:
                         pending = (kw, ident)
                         break
             flat.append(ident)
-            work[0:0] = children
+            work[0:0] = [(c, ancestors | {ident}) for c in children]
         return flat, pending
 
     _EXPANDED = ("allOf", "$ref", "not", "x-ref", "$dynamicRef", "$recursiveRef")
@@ -1296,8 +1345,9 @@ class _Compiler:
             elif k == "enum":
                 disjuncts.append({"x-notin": list(v)})
             elif k == "required":
+                # ``required`` holds vacuously for non-objects: its negation is an object.
                 for name in v:
-                    disjuncts.append({"properties": {name: False}})
+                    disjuncts.append({"type": "object", "properties": {name: False}})
             elif k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
                 if isinstance(v, bool):
                     continue
@@ -1413,7 +1463,13 @@ class _Compiler:
                     excl = kws.get("exclusiveMinimum" if lower else "exclusiveMaximum") is True
                 elif draft == 4:
                     continue
-                bound = _Bound(_dec(v), excl)
+                value = _dec(v)
+                if len("".join(map(str, value.as_tuple().digits)).strip("0")) > _MAX_BOUND_DIGITS:
+                    raise ResourceLimitError(
+                        f"{k} at {where} has more than {_MAX_BOUND_DIGITS} significant digits; the "
+                        "regex comparing numbers with it would nest one level per digit"
+                    )
+                bound = _Bound(value, excl)
                 shape.tighten_lower(bound) if lower else shape.tighten_upper(bound)
             if kws.get("x-fraction") is True:
                 shape.fraction = True
@@ -1637,15 +1693,18 @@ class _Compiler:
         start = b.terminal(seq(q, Repeat(enc, c, c)), "STR")
         full = b.terminal(Repeat(enc, c, c), "STR")
         loop_from = -(-lo // c)  # from here on, the minimum is met by any ending
-        rules: Dict[int, str] = {}
-
-        def after(j: int) -> str:  # j full chunks (c * j characters) so far
-            state = min(j, loop_from) if hi is None else j
-            name = rules.get(state)
-            if name is not None:
-                return name
-            name = b.new_rule("s")
-            rules[state] = name
+        # One rule per count j of full chunks so far (c * j characters), 1 <= j <= last;
+        # without a maximum, the count stops at loop_from, whose rule loops on itself.
+        last = loop_from if hi is None else hi // c
+        if b.symbols + 5 * last > b.limits.max_grammar_symbols:
+            raise ResourceLimitError(
+                f"a string of {lo} to {'any number of' if hi is None else hi} characters needs a rule per "
+                f"{c} characters ({last} rules), past Limits.max_grammar_symbols={b.limits.max_grammar_symbols}"
+            )
+        names = {j: b.new_rule("s") for j in range(1, last + 1)}
+        for j in range(1, last + 1):
+            if j % 4096 == 0:
+                self._tick()
             used = c * j
             e_lo = max(0, lo - used)
             e_hi = c - 1 if hi is None else min(c - 1, hi - used)
@@ -1653,11 +1712,9 @@ class _Compiler:
             if e_lo <= e_hi:
                 options.append((b.terminal(seq(Repeat(enc, e_lo, e_hi), q), "STR"),))
             if hi is None or used + c <= hi:
-                options.append((full, after(j + 1)))
-            b.set_rule(name, options)
-            return name
-
-        alts.append((start, after(1)))
+                options.append((full, names[min(j + 1, last)]))
+            b.set_rule(names[j], options)
+        alts.append((start, names[1]))
         return (b.rule(alts, "s"),)
 
     def _counted_pattern_string(self, shape: _Shape) -> Optional[Tuple[str, ...]]:
@@ -1881,7 +1938,7 @@ class _Compiler:
             m = max(twos, fives)
             if 10**m // p <= 2000:
                 residues = alt(*(literal(f"{r:0{m}d}") for r in range(0, 10**m, p)))
-                small = [literal(str(v)) for v in range(0, 10 ** (m - 1)) if v % p == 0]
+                small = [literal(str(v)) for v in range(0, 10 ** (m - 1), p)]
                 mag = alt(And((_INT_MAG, seq(_DIGITS, residues))), *small)
                 return seq(repeat(_MINUS, 0, 1), mag)
         if p <= _MAX_MODULUS:
@@ -2640,19 +2697,66 @@ def _finish(b: _Builder, top: str, warnings: Tuple[str, ...]) -> Grammar:
     return Grammar(start="start", rules=tuple(out_rules), terminals=out_terms, kind="json_schema", warnings=warnings)
 
 
-def _load(schema):
+def _reject_constant(name: str):
+    raise InvalidGrammarError(f"the schema is not valid JSON: {name} is not a JSON number")
+
+
+def _too_deep(max_depth: int) -> ResourceLimitError:
+    return ResourceLimitError(
+        f"the schema document nests deeper than {max_depth} objects and arrays "
+        "(2 * Limits.max_schema_depth)"
+    )
+
+
+def _load(schema, max_depth: int):
     if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
-        return schema.model_json_schema()
-    if isinstance(schema, (str, bytes)):
+        schema = schema.model_json_schema()
+    elif isinstance(schema, (str, bytes)):
         try:
-            return json.loads(schema)
+            schema = json.loads(schema, parse_constant=_reject_constant)
+        except RecursionError:  # the decoder's own guard, far deeper than max_depth
+            raise _too_deep(max_depth) from None
         except ValueError as e:
             raise InvalidGrammarError(f"the schema is not valid JSON: {e}") from None
-    if isinstance(schema, (dict, bool)):
-        return schema
-    raise InvalidGrammarError(
-        f"a schema is a dict, a bool, a JSON string or a pydantic model class, not {type(schema).__name__}"
-    )
+    elif not isinstance(schema, (dict, bool)):
+        raise InvalidGrammarError(
+            f"a schema is a dict, a bool, a JSON string or a pydantic model class, not {type(schema).__name__}"
+        )
+    _check_document(schema, max_depth)
+    return schema
+
+
+def _check_document(doc, max_depth: int) -> None:
+    """Refuse what is not JSON (NaN, infinities, keys that are not strings, other Python
+    objects) and documents nesting deeper than ``max_depth``, iteratively: everything after
+    this (the meta-schema check, the compiler, the validator) recurses along the document."""
+    if not isinstance(doc, (dict, list)):
+        return
+    stack = [(doc, 1, "#")]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > max_depth:
+            raise _too_deep(max_depth)
+        is_object = isinstance(value, dict)
+        for key, item in value.items() if is_object else enumerate(value):
+            if is_object and not isinstance(key, str):
+                raise InvalidGrammarError(f"the schema has a key {key!r} at {where}; JSON object keys are strings")
+            if isinstance(item, (dict, list)):
+                stack.append((item, depth + 1, f"{where}/{_ptr_escape(str(key))}"))
+            elif isinstance(item, float):
+                if not math.isfinite(item):
+                    raise InvalidGrammarError(
+                        f"the schema has {item!r} at {where}/{_ptr_escape(str(key))}; JSON numbers are finite"
+                    )
+            elif isinstance(item, int) and item.bit_length() > _MAX_INT_BITS:
+                raise ResourceLimitError(
+                    f"the schema has an integer of more than 1000 digits at {where}/{_ptr_escape(str(key))}"
+                )
+            elif not (item is None or isinstance(item, (str, int))):  # bool is an int
+                raise InvalidGrammarError(
+                    f"the schema has a {type(item).__name__} at {where}/{_ptr_escape(str(key))}; "
+                    "a schema holds JSON values only"
+                )
 
 
 def grammar_from_json_schema(
@@ -2717,25 +2821,20 @@ def grammar_from_json_schema(
         raise ConfigurationError(f"string_escapes must be 'minimal' or 'any', not {string_escapes!r}")
     if property_order not in ("schema", "required_first", "any"):
         raise ConfigurationError(f"property_order must be 'schema', 'required_first' or 'any', not {property_order!r}")
-    root = _load(schema)
+    root = _load(schema, 2 * limits.max_schema_depth)
     draft = _draft_of(root)
     cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
     try:
         # No format checker: "format": "regex" would check patterns with Python's re, while
         # patterns are ECMAScript and get their own parser.
         error = jsonschema.exceptions.best_match(cls(cls.META_SCHEMA).iter_errors(root))
-    except RecursionError:
-        raise ResourceLimitError(
-            "the schema nests too deeply to check against its meta-schema "
-            f"(more than the interpreter's {sys.getrecursionlimit()} frames)"
-        ) from None
+    except RecursionError:  # only from a caller already deep in its own stack
+        raise ResourceLimitError("the schema nests too deeply to check against its meta-schema") from None
     except Exception as e:  # e.g. a $ref inside the meta-schema check that cannot resolve
         raise InvalidGrammarError(f"invalid schema: {e}") from None
     if error is not None:
         where = "#" + "".join("/" + _ptr_escape(str(p)) for p in error.path)
         raise InvalidGrammarError(f"invalid schema at {where}: {error.message}")
-    old_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old_limit, 50 * limits.max_schema_depth + 1000))
     try:
         compiler = _Compiler(
             root, draft, lenient,
@@ -2745,10 +2844,10 @@ def grammar_from_json_schema(
         for message in compiler.warnings:  # so far only misspelled keywords, found while indexing
             warnings.warn(message, ConstrainWarning, stacklevel=2)
         return compiler.grammar()
-    except RecursionError:
-        raise ResourceLimitError("the schema nests too deeply to compile") from None
-    finally:
-        sys.setrecursionlimit(old_limit)
+    except RecursionError:  # a backstop: Limits.max_schema_depth is meant to come first
+        raise ResourceLimitError(
+            "the schema nests too deeply to compile from this call's stack depth (Limits.max_schema_depth)"
+        ) from None
 
 
 __all__ = ("IGNORED_KEYWORDS", "KEYWORDS", "MAX_ANY_ORDER_PROPERTIES", "MAX_INDENT_DEPTH", "STRING_ESCAPES",

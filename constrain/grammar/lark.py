@@ -34,9 +34,11 @@ import os
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ..config import MAX_NESTING
 from ..errors import (
     Feature,
     InvalidGrammarError,
+    ResourceLimitError,
     UnsatisfiableGrammarError,
     UnsupportedFeatureError,
 )
@@ -244,6 +246,34 @@ def matches_nothing(r: Regex) -> bool:
 # --- the front end -------------------------------------------------------------------------
 
 
+def _check_nesting(text: str, where: str) -> None:
+    """Refuse groups (``(``, ``[``) nested deeper than MAX_NESTING before Lark's loader,
+    which recurses along them, sees the text. Strings, regexes and comments are skipped."""
+    depth = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "/" and text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if c in "\"/":  # a string or regex literal: up to the next unescaped quote/slash
+            i += 1
+            while i < n and text[i] != c and text[i] != "\n":
+                i += 2 if text[i] == "\\" else 1
+        elif c in "([":
+            depth += 1
+            if depth > MAX_NESTING:
+                line = text.count("\n", 0, i) + 1
+                raise ResourceLimitError(
+                    f"Lark grammar{where}: groups nest deeper than {MAX_NESTING} "
+                    f"(constrain.config.MAX_NESTING) at line {line}"
+                )
+        elif c in ")]":
+            depth = max(depth - 1, 0)
+        i += 1
+
+
 def grammar_from_lark(
     text: str,
     start: Optional[str] = None,
@@ -278,6 +308,7 @@ def grammar_from_lark(
     source = os.path.abspath(path) if path is not None else "<string>"
     where = f" in {path}" if path is not None else ""
 
+    _check_nesting(text, where)
     try:
         builder = load_grammar.GrammarBuilder(False, [os.fspath(p) for p in import_paths])
         builder.load_grammar(text, source)
@@ -295,6 +326,10 @@ def grammar_from_lark(
         raise InvalidGrammarError(f"Lark grammar{where}: {exc}") from None
     except OSError as exc:  # an %import that was not found
         raise InvalidGrammarError(f"Lark grammar{where}: cannot import {exc.filename or exc}") from None
+    except RecursionError:  # Lark's loader recurses along chains of terminals inlined into terminals
+        raise ResourceLimitError(
+            f"Lark grammar{where}: terminals or rules nest too deeply for Lark's grammar loader"
+        ) from None
 
     locations = _Locations(lambda: load_grammar._parse_grammar(text, source), text)
     features: List[Feature] = []

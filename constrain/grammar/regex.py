@@ -25,10 +25,10 @@ construct and its position. Malformed patterns raise
 
 from __future__ import annotations
 
-import gc
 import unicodedata
 from typing import List, Optional, Tuple
 
+from ..config import MAX_NESTING
 from ..errors import (
     Feature,
     InvalidGrammarError,
@@ -52,6 +52,7 @@ from .ir import (
     normalize_ranges,
     repeat,
     seq,
+    shared_chars,
 )
 
 __all__ = ("grammar_from_regex", "parse_regex", "regex_language_kind")
@@ -182,6 +183,10 @@ class _Parser:
         return node
 
     def parse_sub(self, verbose: bool, nested: int) -> tuple:
+        if nested > 2 * MAX_NESTING:  # two levels per group: parse_sub, then parse_seq
+            raise ResourceLimitError(
+                f"regex groups nest deeper than {MAX_NESTING} (constrain.config.MAX_NESTING) at position {self.i}"
+            )
         items = []
         while True:
             items.append(self.parse_seq(verbose, nested + 1, first=not nested and not items))
@@ -564,7 +569,7 @@ class _Lowerer:
     def lower(self, node: tuple, at_start: bool, at_end: bool) -> Regex:
         kind = node[0]
         if kind == "c":
-            return Chars(node[1])
+            return shared_chars(node[1])
         if kind == "alt":
             return _alt([self.lower(x, at_start, at_end) for x in node[1]])
         if kind == "rep":
@@ -637,22 +642,14 @@ def parse_regex(pattern: str) -> Regex:
     Raises:
         InvalidGrammarError: the pattern is malformed (message has position and caret).
         UnsupportedFeatureError: the pattern uses constructs that cannot be enforced exactly.
-        ResourceLimitError: the pattern is nested too deeply for Python's recursion limit.
+        ResourceLimitError: groups nest deeper than ``constrain.config.MAX_NESTING``.
     """
     if not isinstance(pattern, str):
         raise InvalidGrammarError(f"a regex pattern must be a str, got {type(pattern).__name__}")
     parser = _Parser(pattern)
-    was_enabled = gc.isenabled()
-    gc.disable()  # the collector would walk the many small tuples again and again
-    try:
-        tree = parser.parse()
-        lowerer = _Lowerer(parser.features)
-        regex = lowerer.lower(tree, True, True)
-    except RecursionError:
-        raise ResourceLimitError("regex nested too deeply to parse") from None
-    finally:
-        if was_enabled:
-            gc.enable()
+    tree = parser.parse()
+    lowerer = _Lowerer(parser.features)
+    regex = lowerer.lower(tree, True, True)
     if lowerer.features:
         raise UnsupportedFeatureError(lowerer.features)
     return regex

@@ -730,3 +730,135 @@ def fill_mask_cached_kernel(
     if n_need > 0:
         return NEED_LEXER, n_need
     return _allow_eos(G, L, P, n_sets, lex_state, row, eos_ids), 0
+
+
+#: ``token_kind`` values of the token-by-id kernels (``CompiledGrammar.token_table``).
+TOKEN_TEXT = 0
+TOKEN_EOS = 1
+TOKEN_NEVER = 2  # special and padding ids: never allowed
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _advance_token(G, L, P, n_sets, lex_state, token_bytes, begin, end):
+    """Consume ``token_bytes[begin:end]`` from (``n_sets``, ``lex_state``) without committing
+    anything (sets are pushed past ``n_sets`` only). Returns (status, n_sets, lex_state)."""
+    for j in range(begin, end):
+        status, n2, q2 = step_byte_kernel(G, L, P, n_sets, lex_state, token_bytes[j])
+        if status != OK:
+            return status, n_sets, lex_state
+        n_sets = n2
+        lex_state = q2
+    return OK, n_sets, lex_state
+
+
+@njit(**NJIT_OPTIONS)
+def try_tokens_kernel(G, L, P, n_sets, lex_state, token_bytes, token_starts, token_kind, ids, start, out):
+    """``out[i]`` = whether token ``ids[i]`` would be accepted at (``n_sets``, ``lex_state``),
+    for ``i`` from ``start``; each token is tried alone from that state and nothing is committed
+    (a trial pushes sets past ``n_sets``, which the next trial overwrites). Token ``t``'s bytes
+    are ``token_bytes[token_starts[t]:token_starts[t + 1]]``; an EOS id is accepted exactly when
+    the text so far is complete.
+
+    Returns (status, i): OK with ``i = len(ids)``, or NEED_LEXER / OVERFLOW at the token ``i``
+    that needs it (``out[start:i]`` is filled; the caller resumes from ``i``)."""
+    accepting = -1
+    for i in range(start, ids.shape[0]):
+        t = ids[i]
+        kind = token_kind[t]
+        if kind == TOKEN_TEXT:
+            status, _, _ = _advance_token(G, L, P, n_sets, lex_state, token_bytes, token_starts[t],
+                                          token_starts[t + 1])
+            if status == NEED_LEXER or status == OVERFLOW:
+                return status, i
+            out[i] = status == OK
+        elif kind == TOKEN_EOS:
+            if accepting < 0:
+                status, complete = is_accepting_kernel(G, L, P, n_sets, lex_state)
+                if status != OK:
+                    return status, i
+                accepting = 1 if complete else 0
+            out[i] = accepting == 1
+        else:
+            out[i] = False
+    return OK, ids.shape[0]
+
+
+@njit(**NJIT_OPTIONS)
+def advance_tokens_kernel(G, L, P, token_bytes, token_starts, token_kind, ids, start, states):
+    """Consume tokens ``ids[start:]`` in order from the state ``states[start]`` = (n_sets,
+    lex_state), stopping at the first one rejected or after an EOS; ``states[i + 1]`` is the
+    state after token ``i``. Nothing is committed: the caller commits by adopting a state
+    (sets past the committed ones are the caller's scratch). An EOS id is accepted when the
+    text so far is complete and leaves the state as it was.
+
+    Returns (status, i): OK with ``i`` = the index past the last token accepted, or
+    NEED_LEXER / OVERFLOW at token ``i`` (``states[:i + 1]`` are valid; the caller resumes
+    from ``i``)."""
+    for i in range(start, ids.shape[0]):
+        n_sets, lex_state = states[i, 0], states[i, 1]
+        t = ids[i]
+        kind = token_kind[t]
+        if kind == TOKEN_TEXT:
+            status, n2, q2 = _advance_token(G, L, P, n_sets, lex_state, token_bytes, token_starts[t],
+                                            token_starts[t + 1])
+            if status != OK:
+                if status == DEAD:
+                    return OK, i
+                return status, i
+            states[i + 1, 0] = n2
+            states[i + 1, 1] = q2
+        elif kind == TOKEN_EOS:
+            status, complete = is_accepting_kernel(G, L, P, n_sets, lex_state)
+            if status != OK:
+                return status, i
+            if not complete:
+                return OK, i
+            states[i + 1, 0] = n_sets
+            states[i + 1, 1] = lex_state
+            return OK, i + 1
+        else:
+            return OK, i
+    return OK, ids.shape[0]
+
+
+@njit(**NJIT_OPTIONS)
+def forced_bytes_kernel(G, L, P, n_sets, lex_state, out, n_out):
+    """Append to ``out`` (from ``n_out``) the bytes every continuation of the text must start
+    with: while the text is not complete and exactly one byte keeps the matcher alive, take
+    that byte. Stops when ``out`` is full. Nothing is committed.
+
+    Returns (status, n_out, n_sets, lex_state): the state after ``out[:n_out]``; on NEED_LEXER
+    or OVERFLOW the caller resumes from it."""
+    trans, final = L[0], L[4]
+    while n_out < out.shape[0]:
+        status, complete = is_accepting_kernel(G, L, P, n_sets, lex_state)
+        if status != OK:
+            return status, n_out, n_sets, lex_state
+        if complete:
+            break
+        only = -1
+        for b in range(256):
+            nxt = trans[lex_state, b]
+            if nxt >= 0 and not final[nxt]:
+                alive = True  # the byte continues the lexeme: the parser is not involved
+            else:
+                status, _, _ = step_byte_kernel(G, L, P, n_sets, lex_state, b)
+                if status == NEED_LEXER or status == OVERFLOW:
+                    return status, n_out, n_sets, lex_state
+                alive = status == OK
+            if alive:
+                if only >= 0:
+                    only = -2
+                    break
+                only = b
+        if only < 0:
+            break
+        # Again: the trials of later bytes may have overwritten the set this byte pushed.
+        status, n2, q2 = step_byte_kernel(G, L, P, n_sets, lex_state, only)
+        if status != OK:
+            return status, n_out, n_sets, lex_state
+        out[n_out] = only
+        n_out += 1
+        n_sets = n2
+        lex_state = q2
+    return OK, n_out, n_sets, lex_state

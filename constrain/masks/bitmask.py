@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..automata.arguments import check_int
 from ..errors import ConfigurationError
 
 
 def get_bitmask_shape(batch_size: int, vocab_size: int) -> tuple:
-    """``(batch_size, ceil(vocab_size / 32))``."""
-    if batch_size < 1 or vocab_size < 1:
-        raise ConfigurationError(
-            f"`batch_size` and `vocab_size` must be positive, got {batch_size} and {vocab_size}"
-        )
+    """``(batch_size, ceil(vocab_size / 32))``; both must be positive ints."""
+    batch_size = check_int(batch_size, "batch_size", lo=1)
+    vocab_size = check_int(vocab_size, "vocab_size", lo=1)
     return (batch_size, (vocab_size + 31) // 32)
 
 
@@ -25,8 +24,12 @@ def allocate_token_bitmask(batch_size: int, vocab_size: int) -> np.ndarray:
 
 def bitmask_to_bool(bitmask: np.ndarray, vocab_size: int) -> np.ndarray:
     """``bool`` array of shape ``(batch, vocab_size)`` from a bitmask."""
+    vocab_size = check_int(vocab_size, "vocab_size", lo=1)
     bitmask = np.atleast_2d(np.asarray(bitmask))
     if bitmask.dtype != np.int32:
         raise ConfigurationError(f"Invalid bitmask dtype: expected int32, got {bitmask.dtype}")
+    if bitmask.ndim != 2 or 32 * bitmask.shape[1] < vocab_size:
+        raise ConfigurationError(
+            f"Invalid bitmask shape {bitmask.shape} for vocab_size {vocab_size}: expected (batch, >= {(vocab_size + 31) // 32})")
     bits = np.unpackbits(np.ascontiguousarray(bitmask).view(np.uint8), axis=1, bitorder="little")
     return bits[:, :vocab_size].astype(bool)

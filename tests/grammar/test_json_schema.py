@@ -170,7 +170,11 @@ FORMATS = [
     ("relative-json-pointer", "1/a", True),
     ("iri", "http://example.org/a", True),
     ("uri-template", "http://example.org/a", True),
-    ("uri-template", "http://example.org/{a}", False),
+    ("uri-template", "http://example.org/{a}", True),
+    ("uri-template", "http://example.org/{+a,b*}{?q:3}", True),
+    ("uri-template", "a'b", False),
+    ("uri-template", "http://example.org/{a", False),
+    ("uri-template", "{a..b}", False),
     ("idn-hostname", "xn--bcher-kva.example", False),
     ("idn-email", "a@example.com", True),
 ]
@@ -558,5 +562,5 @@ def test_a_schema_nested_thousands_deep_is_a_resource_limit():
     schema = {}
     for _ in range(3000):
         schema = {"items": schema}
-    with pytest.raises(ResourceLimitError, match="nests too deeply"):
+    with pytest.raises(ResourceLimitError, match="nests deeper than 80"):
         grammar_from_json_schema(schema)
