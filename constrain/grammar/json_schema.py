@@ -2534,9 +2534,11 @@ def _pieces_split_exactly(positions: _Glushkov, first: Set[int], escapes: str) -
         multi_chars = normalize_ranges([r for p in multi for r in chars[p]])
         cuts = sorted({lo for p in singles for lo, _ in chars[p]} | {hi + 1 for p in singles for _, hi in chars[p]})
         successors = []
-        for lo in cuts:
+        for lo, end in zip(cuts, [c - 1 for c in cuts[1:]] + [MAX_CODE_POINT]):
+            # [lo, end] is one class for the single characters; a longer piece with a
+            # character in it may have matched a one-character lexeme there too.
             after = frozenset([p for p in singles if any(a <= lo <= b for a, b in chars[p])]
-                              + [p for p in multi if any(a <= lo <= b for a, b in chars[p])])
+                              + [p for p in multi if any(a <= end and lo <= b for a, b in chars[p])])
             if after:
                 successors.append(after)
         if multi:
