@@ -62,6 +62,9 @@ class Limits:
         max_lexer_states: states of all lexer DFAs of one compiled grammar (about 1 KiB each).
         max_mask_cache_bytes: memory one compiled grammar may spend on memoized per-lexer-state
             masks (past it, masks are computed by a full walk).
+        max_infill_states: parser configurations one infilling admissibility check may visit
+            (``constrain.infill``); past it the check raises ``ResourceLimitError``.
+        max_infill_seconds: wall-clock budget of one infilling admissibility check.
     """
 
     max_dfa_states: int = 20_000
@@ -71,6 +74,8 @@ class Limits:
     max_earley_items: int = 200_000
     max_lexer_states: int = 250_000
     max_mask_cache_bytes: int = 128 * 2**20
+    max_infill_states: int = 50_000
+    max_infill_seconds: float = 10.0
 
     def replace(self, **changes) -> "Limits":
         return replace(self, **changes)

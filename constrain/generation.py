@@ -16,7 +16,6 @@ under the unconstrained model, and ``log_weight``, the sampler's importance weig
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import time
@@ -28,7 +27,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Union
 import torch
 
 from .errors import ConfigurationError
-from .models.transformers import TransformersLM, logits_width, model_device
+from .models.transformers import TransformersLM, logits_width
 from .samplers.base import Draw
 from .samplers.driver import decode
 from .samplers.lcd import LCD

@@ -200,3 +200,24 @@ def run_schema(engine: Engine, item: Dict[str, Any], clock: str = "wall") -> Dic
     record["advance_ns"] = advance_ns
     record["tests"] = tests
     return record
+
+
+WARM_UP_ITEM = {
+    "id": "warm-up",
+    "split": "warm-up",
+    "schema": {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}},
+    "tests": [{"data": {"a": ["x", "y"]}, "valid": True}, {"data": {"a": [1]}, "valid": False}],
+}
+
+
+def warm_up(engine: Any) -> None:
+    """Run one small schema through ``engine`` and discard the result.
+
+    One-time process costs (JIT compilation, lazy imports, caches of the tokenizer) are then
+    paid before the first timed schema, for every engine alike. Failures are ignored here:
+    the real schemas report them.
+    """
+    try:
+        run_schema(engine, WARM_UP_ITEM)
+    except Exception:  # the engine's own schemas will show what is wrong
+        pass

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from .dataset import Entry, load_item
+from .masks import warm_up
 from .outcomes import OUTCOMES
 
 #: Thread-pool sizes of every library an engine may use; engines run single-threaded.
@@ -140,29 +141,6 @@ class _MaskJob:
         from .masks import run_schema
 
         return run_schema(self.engine, item, clock=self.clock)
-
-
-WARM_UP_ITEM = {
-    "id": "warm-up",
-    "split": "warm-up",
-    "schema": {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}},
-    "tests": [{"data": {"a": ["x", "y"]}, "valid": True}, {"data": {"a": [1]}, "valid": False}],
-}
-
-
-def warm_up(engine: Any) -> None:
-    """Run one small schema through ``engine`` and discard the result.
-
-    One-time process costs (JIT compilation, lazy imports, caches of the tokenizer) are then
-    paid before the first timed schema, for every engine alike. Failures are ignored here:
-    the real schemas report them.
-    """
-    from .masks import run_schema
-
-    try:
-        run_schema(engine, WARM_UP_ITEM)
-    except Exception:  # the engine's own schemas will show what is wrong
-        pass
 
 
 def _make_job(config: RunConfig) -> Any:

@@ -16,9 +16,8 @@ LAYERS = {
     "vocab": 1, "grammar": 1,
     "automata": 2,
     "masks": 3, "models": 3,
-    "samplers": 4,
-    "testing": 4,
-    "lm": 5, "generation": 5, "integrations": 5,
+    "samplers": 4, "testing": 4, "infill": 4,
+    "lm": 5, "generation": 5, "integrations": 5, "diffusion": 5,
     "api": 6, "cli": 6, "__main__": 6, "__init__": 6,
 }
 SEPARATE = {("vocab", "grammar"), ("grammar", "vocab")}

@@ -7,7 +7,7 @@ import inspect
 import constrain
 
 PUBLIC = (
-    "CompiledGrammar", "ConfigurationError", "ConstrainError", "ConstrainWarning",
+    "ASAp", "CompiledGrammar", "ConfigurationError", "ConstrainError", "ConstrainWarning",
     "ConstrainedLogitsProcessor", "GenerationResult", "Grammar", "GrammarError",
     "InvalidGrammarError", "Matcher", "ResourceLimitError", "UnsatisfiableGrammarError",
     "UnsupportedFeatureError", "Vocabulary", "VocabularyError", "allocate_token_bitmask",

@@ -14,7 +14,6 @@ The driver knows nothing of the sampler's algorithm, and the sampler nothing of 
 
 from __future__ import annotations
 
-import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass

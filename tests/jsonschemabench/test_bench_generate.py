@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jsonschemabench.generate import SYSTEM_PROMPT, generate_stats, messages_for, validate
+from jsonschemabench.generate import SYSTEM_PROMPT, messages_for, validate
+from jsonschemabench.generate_report import generate_stats
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "jsonschemabench"
 
