@@ -97,7 +97,14 @@ def test_every_block_has_a_known_language_and_skips_say_why():
 
 @pytest.fixture
 def in_root(monkeypatch):
+    """Run from the repository root (blocks name files such as grammars/arithmetic.lark);
+    files a block writes there (a saved ASAp trie) are removed afterwards."""
+    before = set(ROOT.iterdir())
     monkeypatch.chdir(ROOT)
+    yield
+    for path in set(ROOT.iterdir()) - before:
+        if path.is_file():
+            path.unlink()
 
 
 @pytest.mark.parametrize("block", _params("python"))

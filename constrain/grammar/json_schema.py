@@ -1760,8 +1760,6 @@ class _Compiler:
             nullable_all, first, last = positions.build(regex)
         except _TooBig:
             return None
-        if not _pieces_split_exactly(positions, first, last, self.escapes):
-            return None
         b, esc = self.b, self.escapes
         q = literal('"')
         close = b.terminal(q, "STR")
@@ -1773,10 +1771,15 @@ class _Compiler:
                 top = _max_len(piece)
                 lengths.append((max(1, _min_len(piece)), hi if top is None else min(top, hi)))
 
+        terms: Dict[Tuple[int, int, bool], str] = {}
+
         def term(p: int, k: int, opening: bool) -> str:
-            piece = positions.pieces[p]
-            body = encode(piece if isinstance(piece, Chars) else And((piece, Repeat(ANY, k, k))), esc)
-            return b.terminal(seq(q, body) if opening else body, "STR")
+            name = terms.get((p, k, opening))
+            if name is None:
+                piece = positions.pieces[p]
+                body = encode(piece if isinstance(piece, Chars) else And((piece, Repeat(ANY, k, k))), esc)
+                name = terms[(p, k, opening)] = b.terminal(seq(q, body) if opening else body, "STR")
+            return name
 
         # What may come after a position is all a rule needs to know of it: positions with the
         # same follow set and the same "may end here" share their rules.
@@ -1793,6 +1796,8 @@ class _Compiler:
             state[p] = state_of[key]
         if len(follows) * (hi + 1) > _MAX_COUNTED_RULES:
             return None  # e.g. a URI (hundreds of states, from IPv6 literals): one terminal
+        if not _pieces_split_exactly(positions, first, self.escapes):
+            return None
         rules: Dict[Tuple[int, int], str] = {}
         todo: List[Tuple[int, int]] = []
 
@@ -2364,6 +2369,8 @@ _SMALL_PRODUCT = 1000
 #: 8 s, and its product DFA 0.5 s).
 _MAX_POSITIONS = 4000
 _MAX_COUNTED_RULES = 20_000
+#: Most sets of positions explored when checking that a counted string lexes exactly.
+_MAX_POSITION_SETS = 5000
 
 
 class _TooBig(Exception):
@@ -2490,29 +2497,59 @@ def _first_bytes(ranges, escapes: str) -> Set[int]:
     return out
 
 
-def _pieces_split_exactly(positions: _Glushkov, first: Set[int], last: Set[int], escapes: str) -> bool:
+def _pieces_split_exactly(positions: _Glushkov, first: Set[int], escapes: str) -> bool:
     """Whether greedy lexing ends every piece's lexeme exactly where the positions say.
 
-    A lexeme grows while the next byte keeps a live terminal alive. Where a piece of several
-    characters may be live (it is among the positions that may start there), no byte that
-    may start a position that can follow any of those positions may continue it. The closing
-    quote never continues a string's body (it is always escaped inside).
+    A lexeme grows while the next byte keeps a live terminal alive. The live terminals are
+    those of every position that may come next from any position the text so far may have
+    reached (the pattern may be ambiguous), so the sets of positions reachable together are
+    explored (a subset construction over character classes, over-approximated where a piece
+    of several characters ends). Wherever a piece of several characters is live, no byte
+    that may start a position following a live one may continue that piece. The closing
+    quote never continues a string's body: it is always escaped there. False also when the
+    exploration passes ``_MAX_POSITION_SETS`` sets.
     """
-    contexts = [first] + [f for f in positions.follow if f]
-    first_bytes = [_first_bytes(_chars_of(piece), escapes) for piece in positions.pieces]
-    lead_bytes = [_first_bytes(piece.ranges if isinstance(piece, Chars) else _chars_of(piece), escapes)
-                  for piece in positions.pieces]
-    for starts in contexts:
-        multi = [p for p in starts if not isinstance(positions.pieces[p], Chars)]
-        if not multi:
-            continue
-        continuing: Set[int] = set()
-        for p in multi:
-            continuing |= first_bytes[p]
-        for p in starts:
-            for nxt in positions.follow[p]:
-                if lead_bytes[nxt] & continuing:
+    pieces, follow = positions.pieces, positions.follow
+    chars = [normalize_ranges(_chars_of(x)) for x in pieces]
+    lead = [_first_bytes(c, escapes) for c in chars]
+    start: FrozenSet[int] = frozenset({-1})
+    seen = {start}
+    todo = [start]
+    while todo:
+        here = todo.pop()
+        live: Set[int] = set()
+        for p in here:
+            live |= first if p < 0 else follow[p]
+        multi = [p for p in live if not isinstance(pieces[p], Chars)]
+        if multi:
+            continuing: Set[int] = set()
+            for p in multi:
+                continuing |= lead[p]
+            if any(lead[nxt] & continuing for p in live for nxt in follow[p]):
+                return False
+        # Next sets: one per class of characters the single-character positions tell apart,
+        # and one for a lexeme of a longer piece (every piece, and every character that
+        # could be a one-character string of one, counted in: a superset is safe).
+        singles = [p for p in live if isinstance(pieces[p], Chars)]
+        multi_chars = normalize_ranges([r for p in multi for r in chars[p]])
+        cuts = sorted({lo for p in singles for lo, _ in chars[p]} | {hi + 1 for p in singles for _, hi in chars[p]})
+        successors = []
+        for lo, end in zip(cuts, [c - 1 for c in cuts[1:]] + [MAX_CODE_POINT]):
+            # [lo, end] is one class for the single characters; a longer piece with a
+            # character in it may have matched a one-character lexeme there too.
+            after = frozenset([p for p in singles if any(a <= lo <= b for a, b in chars[p])]
+                              + [p for p in multi if any(a <= end and lo <= b for a, b in chars[p])])
+            if after:
+                successors.append(after)
+        if multi:
+            successors.append(frozenset(multi + [p for p in singles
+                                                 if subtract_ranges(chars[p], subtract_ranges([(0, MAX_CODE_POINT)], multi_chars))]))
+        for nxt_set in successors:
+            if nxt_set not in seen:
+                if len(seen) >= _MAX_POSITION_SETS:
                     return False
+                seen.add(nxt_set)
+                todo.append(nxt_set)
     return True
 
 

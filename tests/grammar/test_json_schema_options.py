@@ -3,6 +3,7 @@ bounds on patterned strings (checked on the byte-level vocabulary)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import warnings
@@ -16,7 +17,7 @@ import constrain
 from constrain import Matcher, Vocabulary
 from constrain.automata.fsm import regex_to_dfa
 from constrain.errors import ConfigurationError, ConstrainWarning, ResourceLimitError
-from constrain.grammar.ecma_regex import ir_fullmatch
+from constrain.grammar.ecma_regex import ecma_search_regex, ir_fullmatch
 from constrain.grammar.formats import format_regex
 from constrain.grammar.json_schema import grammar_from_json_schema, string_literal_regex
 
@@ -216,3 +217,32 @@ def test_a_limit_error_names_the_schema_location_and_the_limit():
         constrain.compile(grammar, BYTES)
     message = str(info.value)
     assert "#/properties/to" in message and "maxLength 40" in message and "Limits.max_dfa_states" in message
+
+
+COUNTED_PATTERNS = [
+    ("^(ab|c)+$", 0, 7),
+    ("^[ab]+(-[ab]+)*$", 2, 6),
+    ("^a*b?a*$", 1, 5),
+    ("b", 0, 4),  # unanchored: a search
+    ("^(?!ab)[abc]{1,5}$", 0, 4),  # a lookahead: one And piece
+    ("^([ab]{1,3}\\.)*c$", 0, 6),
+]
+
+
+@pytest.mark.parametrize("pattern, lo, hi", COUNTED_PATTERNS)
+def test_counted_patterns_against_the_definition(monkeypatch, pattern, lo, hi):
+    from constrain.grammar import json_schema
+
+    monkeypatch.setattr(json_schema, "_SMALL_PRODUCT", 0)  # count even these small ones
+    schema = {"type": "string", "pattern": pattern, "minLength": lo, "maxLength": hi}
+    compiled = constrain.compile(grammar_from_json_schema(schema), BYTES)
+    assert len(compiled.grammar.terminals) > 2  # counted: pieces and the closing quote apart
+    in_language = _oracle(ecma_search_regex(pattern), lo, hi)
+    for n in range(hi + 2):
+        for chars in itertools.product("abc.-", repeat=n) if n <= 4 else ():
+            s = "".join(chars)
+            assert accepts(compiled, json.dumps(s)) == in_language(s), s
+    rng = random.Random(hi)
+    for _ in range(300):
+        s = "".join(rng.choice("abc.-") for _ in range(rng.randint(5, hi + 1)))
+        assert accepts(compiled, json.dumps(s)) == in_language(s), s
