@@ -20,6 +20,7 @@ masks never loads torch.
 from importlib import metadata as _metadata
 
 from .automata.compiled import CompiledGrammar, compile
+from .automata.batch import BatchMatcher, fill_next_token_bitmasks
 from .automata.matcher import Matcher
 from .errors import (
     ConfigurationError,
@@ -63,6 +64,7 @@ def __getattr__(name):
 
 __all__ = (
     "ASAp",
+    "BatchMatcher",
     "CompiledGrammar",
     "ConfigurationError",
     "ConstrainError",
@@ -82,6 +84,7 @@ __all__ = (
     "apply_token_bitmask_inplace",
     "bitmask_to_bool",
     "compile",
+    "fill_next_token_bitmasks",
     "generate",
     "get_bitmask_shape",
 )
