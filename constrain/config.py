@@ -62,6 +62,8 @@ class Limits:
         max_lexer_states: states of all lexer DFAs of one compiled grammar (about 1 KiB each).
         max_mask_cache_bytes: memory one compiled grammar may spend on memoized per-lexer-state
             masks (past it, masks are computed by a full walk).
+        max_automaton_bytes: working memory of one automaton construction while compiling
+            (the subset construction's tables of NFA state sets grow with the input).
     """
 
     max_dfa_states: int = 20_000
@@ -71,6 +73,7 @@ class Limits:
     max_earley_items: int = 200_000
     max_lexer_states: int = 250_000
     max_mask_cache_bytes: int = 128 * 2**20
+    max_automaton_bytes: int = 512 * 2**20
 
     def replace(self, **changes) -> "Limits":
         return replace(self, **changes)

@@ -24,6 +24,7 @@ Token references (``<[id]>``, ``<|token|>``, ``!<...>``) are reported as unsuppo
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
@@ -517,6 +518,8 @@ class _DFA:
     def overgrows(self, other: "_DFA", follow: int) -> bool:
         """Whether some ``w`` in this language and ``c`` in ``follow`` make ``w c`` a prefix
         of a string of ``other``: then the greedy lexer, with ``other`` live, reads past ``w``."""
+        if not follow:
+            return False
         return self._product_reaches(other, lambda a, b: self.accepting[a] and bool(follow & other.out[b]))
 
     def _product_reaches(self, other: "_DFA", goal) -> bool:
@@ -545,6 +548,7 @@ class _Lowerer:
     def __init__(self, rules: Dict[str, _Node], limits: Limits) -> None:
         self.source = rules
         self.limits = limits
+        self.deadline = time.monotonic() + limits.max_compile_seconds
         self.nodes: Dict[int, _Node] = {}
         classes = []
         stack = list(rules.values())
@@ -561,6 +565,16 @@ class _Lowerer:
         self.atomic: set = set()
         for body in rules.values():
             self._mark(body)
+
+    def tick(self) -> None:
+        """The safety checks compare terminals pairwise: a grammar of many alternatives
+        must meet ``Limits.max_compile_seconds`` here too."""
+        if time.monotonic() > self.deadline:
+            raise ResourceLimitError(
+                f"GBNF: lowering took longer than {self.limits.max_compile_seconds}s "
+                "(Limits.max_compile_seconds); a grammar with thousands of alternatives that "
+                "the greedy lexer cannot take as one terminal is checked pair by pair"
+            )
 
     # which parts are regular
 
@@ -817,6 +831,7 @@ class _Lowerer:
         dfas: Dict[str, _DFA] = {}
         too_big = []
         for name in used:
+            self.tick()
             try:
                 dfas[name] = _DFA(regex_of[name], self.alphabet, self.MAX_UNIT_DFA_STATES)
             except _TooBig:
@@ -828,8 +843,9 @@ class _Lowerer:
         colive = self._colive(start, dfas)
         unsafe = []
         for e2 in multi:
+            self.tick()
             rivals = used if colive is None else colive.get(e2, ())
-            if any(dfas[e1].overgrows(dfas[e2], follow[e1]) for e1 in rivals):
+            if any(follow[e1] and dfas[e1].overgrows(dfas[e2], follow[e1]) for e1 in rivals):
                 unsafe.append(e2)
         return unsafe
 
@@ -858,6 +874,8 @@ class _Lowerer:
             parents.setdefault(c, set()).add(p)
         done_by: Dict[str, set] = {}  # rule -> parents of its completed items
         while work:
+            if len(work) % 4096 == 0:
+                self.tick()
             c, p = work.pop()
             new: List[Tuple[int, int]] = []
             sym = nxt[c]
@@ -921,6 +939,7 @@ class _Lowerer:
         overlap: Dict[str, set] = {}
         terms = sorted(dfas)
         for i, t in enumerate(terms):
+            self.tick()
             overlap.setdefault(t, {t})
             for u in terms[i + 1 :]:
                 if dfas[t].first & dfas[u].first and dfas[t].intersects(dfas[u]):
@@ -931,6 +950,7 @@ class _Lowerer:
         seen = {initial}
         stack = [initial]
         while stack:
+            self.tick()
             state = stack.pop()
             live = {nxt[c] for c, _, _ in state if nxt[c] is not None and nxt[c] not in rules}
             for t in live:
@@ -1007,7 +1027,7 @@ def grammar_from_gbnf(text: str, start: str = "root", *, limits: Limits = DEFAUL
     Args:
         text: the grammar source.
         start: the start rule (llama.cpp uses ``root``).
-        limits: bounds on the size of the expanded grammar.
+        limits: bounds on the size of the expanded grammar and the time to lower it.
 
     Returns:
         A :class:`Grammar` with ``kind="gbnf"``: one terminal per distinct character class.
@@ -1017,7 +1037,9 @@ def grammar_from_gbnf(text: str, start: str = "root", *, limits: Limits = DEFAUL
             the message gives the line and column.
         UnsupportedFeatureError: a token reference (``<...>``).
         UnsatisfiableGrammarError: the start rule can match nothing because of empty classes.
-        ResourceLimitError: repetitions expand past ``limits.max_grammar_symbols``.
+        ResourceLimitError: repetitions expand past ``limits.max_grammar_symbols``, groups nest
+            deeper than ``constrain.config.MAX_NESTING``, or lowering takes longer than
+            ``limits.max_compile_seconds``.
     """
     if not isinstance(text, str):
         raise InvalidGrammarError(f"GBNF grammar must be a str, got {type(text).__name__}")
