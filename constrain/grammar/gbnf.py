@@ -850,6 +850,9 @@ class _Lowerer:
         return unsafe
 
     MAX_COLIVE_STATES = 20_000
+    #: Items all closures of the exploration may add together; past it the exploration
+    #: gives up (sound: every pair of terminals then counts as live together).
+    MAX_COLIVE_WORK = 300_000
 
     def _colive(self, start: str, dfas: Dict[str, _DFA]) -> Optional[Dict[str, set]]:
         """For each terminal, the terminals that can be live at the same point, from an
@@ -934,8 +937,10 @@ class _Lowerer:
                         add((fc, c, True))
                     if c in completed_here:
                         add((c + 1, p, local))
+            work_done[0] += len(out)
             return frozenset(out)
 
+        work_done = [0]
         overlap: Dict[str, set] = {}
         terms = sorted(dfas)
         for i, t in enumerate(terms):
@@ -959,7 +964,7 @@ class _Lowerer:
                 scanned = overlap[t] & live
                 target = closure([(c + 1, p, False) for c, p, _ in state if nxt[c] in scanned])
                 if target not in seen:
-                    if len(seen) >= self.MAX_COLIVE_STATES:
+                    if len(seen) >= self.MAX_COLIVE_STATES or work_done[0] > self.MAX_COLIVE_WORK:
                         return None
                     seen.add(target)
                     stack.append(target)
