@@ -136,6 +136,7 @@ class _Parser:
         self.rules: Dict[str, _Node] = {}
         self.rule_lines: Dict[str, int] = {}
         self.depth = 0  # open parentheses
+        self.tick = lambda: None  # the deadline's check, from grammar_from_gbnf
 
     # positions and errors
 
@@ -212,6 +213,8 @@ class _Parser:
     def parse_alternates(self, nested: bool) -> _Node:
         options = [self.parse_sequence(nested)]
         while self.peek() == "|":
+            if len(options) % 1024 == 0:
+                self.tick()
             self.pos += 1
             self.skip_space(True)
             options.append(self.parse_sequence(nested))
@@ -538,6 +541,15 @@ class _DFA:
         return False
 
 
+def _check_deadline(deadline: float, limits: Limits) -> None:
+    if time.monotonic() > deadline:
+        raise ResourceLimitError(
+            f"GBNF: reading and lowering took longer than {limits.max_compile_seconds}s "
+            "(Limits.max_compile_seconds); a grammar with thousands of alternatives that "
+            "the greedy lexer cannot take as one terminal is checked pair by pair"
+        )
+
+
 class _Lowerer:
     """Lowers the syntax tree, turning maximal regular parts into terminals where the greedy
     lexer provably splits the text where the character-level grammar does, and into rules
@@ -545,10 +557,10 @@ class _Lowerer:
 
     MAX_UNIT_DFA_STATES = 2000
 
-    def __init__(self, rules: Dict[str, _Node], limits: Limits) -> None:
+    def __init__(self, rules: Dict[str, _Node], limits: Limits, deadline: Optional[float] = None) -> None:
         self.source = rules
         self.limits = limits
-        self.deadline = time.monotonic() + limits.max_compile_seconds
+        self.deadline = time.monotonic() + limits.max_compile_seconds if deadline is None else deadline
         self.nodes: Dict[int, _Node] = {}
         classes = []
         stack = list(rules.values())
@@ -569,12 +581,7 @@ class _Lowerer:
     def tick(self) -> None:
         """The safety checks compare terminals pairwise: a grammar of many alternatives
         must meet ``Limits.max_compile_seconds`` here too."""
-        if time.monotonic() > self.deadline:
-            raise ResourceLimitError(
-                f"GBNF: lowering took longer than {self.limits.max_compile_seconds}s "
-                "(Limits.max_compile_seconds); a grammar with thousands of alternatives that "
-                "the greedy lexer cannot take as one terminal is checked pair by pair"
-            )
+        _check_deadline(self.deadline, self.limits)
 
     # which parts are regular
 
@@ -647,7 +654,11 @@ class _Lowerer:
         """The IR regex of a regular node, built children first without recursion (a chain
         of regular rules inlines one into the next)."""
         stack = [(node, False)]
+        steps = 0
         while stack:
+            steps += 1
+            if steps % 4096 == 0:
+                self.tick()
             current, ready = stack.pop()
             key = id(current)
             if key in self._ir:
@@ -852,7 +863,7 @@ class _Lowerer:
     MAX_COLIVE_STATES = 20_000
     #: Items all closures of the exploration may add together; past it the exploration
     #: gives up (sound: every pair of terminals then counts as live together).
-    MAX_COLIVE_WORK = 300_000
+    MAX_COLIVE_WORK = 3_000_000
 
     def _colive(self, start: str, dfas: Dict[str, _DFA]) -> Optional[Dict[str, set]]:
         """For each terminal, the terminals that can be live at the same point, from an
@@ -1049,8 +1060,10 @@ def grammar_from_gbnf(text: str, start: str = "root", *, limits: Limits = DEFAUL
     if not isinstance(text, str):
         raise InvalidGrammarError(f"GBNF grammar must be a str, got {type(text).__name__}")
     parser = _Parser(text)
+    deadline = time.monotonic() + limits.max_compile_seconds
+    parser.tick = lambda: _check_deadline(deadline, limits)
     parser.parse()
     if start not in parser.rules:
         defined = ", ".join(sorted(parser.rules)) or "none"
         raise InvalidGrammarError(f"GBNF: start rule {start!r} is not defined (rules: {defined})")
-    return _Lowerer(parser.rules, limits).lower(start)
+    return _Lowerer(parser.rules, limits, deadline).lower(start)

@@ -100,3 +100,13 @@ def test_first_compile_on_an_empty_numba_cache_meets_a_short_budget(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
+
+
+def test_alternatives_using_an_unproductive_rule_are_never_offered():
+    grammar = grammar_from_gbnf('root ::= "a" r1 | "b"\nr1 ::= r1 "c"')
+    compiled = constrain.compile(grammar, BYTES)
+    m = constrain.Matcher(compiled)
+    bitmask = constrain.allocate_token_bitmask(1, BYTES.size)
+    m.fill_next_token_bitmask(bitmask)
+    allowed = set(map(int, constrain.bitmask_to_bool(bitmask, BYTES.size)[0].nonzero()[0]))
+    assert allowed == {ord("b")}
