@@ -27,7 +27,7 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Callable, List, Optional
 
 import jsonschema
@@ -242,8 +242,11 @@ def _exact_float(text: str) -> float:
     jsonschema sees Python floats: ``893030068483777197894874231890.605526`` would reach it
     as an integer."""
     value = float(text)
-    digits = "".join(map(str, Decimal(text).as_tuple().digits)).strip("0")
-    if not math.isfinite(value) or len(digits) > 15:
+    try:
+        digits = "".join(map(str, Decimal(text).as_tuple().digits)).strip("0")
+    except InvalidOperation:  # an exponent past Decimal's range
+        raise _Inexact(text) from None
+    if not math.isfinite(value) or len(digits) > 15 or (value == 0 and digits):
         raise _Inexact(text)
     return value
 
