@@ -65,6 +65,8 @@ class Limits:
         max_infill_states: parser configurations one infilling admissibility check may visit
             (``constrain.infill``); past it the check raises ``ResourceLimitError``.
         max_infill_seconds: wall-clock budget of one infilling admissibility check.
+        max_automaton_bytes: working memory of one automaton construction while compiling
+            (the subset construction's tables of NFA state sets grow with the input).
     """
 
     max_dfa_states: int = 20_000
@@ -76,6 +78,7 @@ class Limits:
     max_mask_cache_bytes: int = 128 * 2**20
     max_infill_states: int = 50_000
     max_infill_seconds: float = 10.0
+    max_automaton_bytes: int = 512 * 2**20
 
     def replace(self, **changes) -> "Limits":
         return replace(self, **changes)

@@ -237,7 +237,11 @@ def compile(grammar: Grammar, vocab: Vocabulary, *, limits: Optional[Limits] = N
     if not isinstance(vocab, Vocabulary):
         raise ConfigurationError(f"`vocab` must be a constrain Vocabulary, got {type(vocab).__name__}")
     limits = limits or DEFAULT_LIMITS
-    deadline = time.monotonic() + limits.max_compile_seconds
+    _warm_kernels()
+    return _compile(grammar, vocab, limits, time.monotonic() + limits.max_compile_seconds)
+
+
+def _compile(grammar: Grammar, vocab: Vocabulary, limits: Limits, deadline: float) -> CompiledGrammar:
     grammar_for_tables, dfas = terminal_dfas(grammar, limits, deadline)
     dead = {t.name for t, d in zip(grammar_for_tables.terminals, dfas) if d.num_states == 0}
     tables = build_parser_tables(grammar_for_tables, limits.max_grammar_symbols, dead_terminals=dead)
@@ -258,3 +262,45 @@ def compile(grammar: Grammar, vocab: Vocabulary, *, limits: Optional[Limits] = N
     if time.monotonic() > deadline:
         raise ResourceLimitError(f"compiling took longer than max_compile_seconds={limits.max_compile_seconds}")
     return compiled
+
+
+_WARM_LOCK = threading.Lock()
+_warm = False
+
+
+def _warm_kernels() -> None:
+    """Compile the Numba kernels that ``compile`` and a first mask use (or load them from
+    Numba's on-disk cache: about half a second) once per process, before a compile's
+    deadline starts: on an empty cache that takes tens of seconds, which is no grammar's
+    cost and must not use up ``Limits.max_compile_seconds``. A small JSON Schema over a
+    small vocabulary of multi-byte tokens reaches the DFA, product, lexer, Earley, mask and
+    JSON-string slice kernels."""
+    global _warm
+    if _warm:
+        return
+    with _WARM_LOCK:
+        if _warm:
+            return
+        from ..grammar.json_schema import grammar_from_json_schema
+        from .matcher import Matcher
+
+        tokens = [bytes([b]) for b in range(128)] + [b'{"', b'":', b'"a', b"ab", b'",', b"12", b'"}', b"true"]
+        vocab = Vocabulary(tokens, eos_token_ids=[len(tokens)], size=len(tokens) + 1)
+        schema = {
+            "type": "object",
+            "properties": {
+                "a": {"type": "string", "maxLength": 40},
+                "b": {"type": "integer", "minimum": 3, "not": {"const": 7}},
+                "c": {"type": "string", "pattern": "^[a-z]+$"},
+                "d": {"type": "array", "items": {"type": "boolean"}},
+            },
+            "required": ["a"],
+        }
+        compiled = _compile(grammar_from_json_schema(schema), vocab, DEFAULT_LIMITS, float("inf"))
+        matcher = Matcher(compiled)
+        row = np.zeros((1, (vocab.size + 31) // 32), dtype=np.int32)
+        for chunk in (b'{"a":"ab', b'","b":12,"d":[true', b"]}"):
+            matcher.fill_next_token_bitmask(row)
+            matcher.accept_bytes(chunk)
+        matcher.fill_next_token_bitmask(row)
+        _warm = True

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -457,6 +458,20 @@ def _remember_fragment(key: tuple, f: _Fragment) -> None:
         _fragment_entries -= _fragment_size(old)
 
 
+#: Limits.max_automaton_bytes of the regex_to_dfa call in progress: a keyword of the entry
+#: point that the nested constructions it makes (items, products, repetitions) inherit.
+_BYTE_BUDGET: ContextVar[int] = ContextVar("constrain_automaton_bytes", default=DEFAULT_LIMITS.max_automaton_bytes)
+
+
+def _check_bytes(needed: int, what: str) -> None:
+    budget = _BYTE_BUDGET.get()
+    if needed > budget:
+        raise ResourceLimitError(
+            f"regex too large: {what} needs {needed >> 20} MiB of working memory, over "
+            f"Limits.max_automaton_bytes={budget >> 20} MiB"
+        )
+
+
 _ZOBRIST = np.random.default_rng(0x5EED).integers(1, 2**63, size=1 << 12, dtype=np.uint64)
 
 
@@ -495,11 +510,12 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
     seen_key = np.empty(n_cls, np.uint64)
     seen_cnt = np.empty(n_cls, np.int64)
     while True:
+        size = 1 << int(2 * cap - 1).bit_length()
+        _check_bytes(8 * (data_cap + moves.shape[0] + size + 2 * cap) + cap * (4 * n_cls + 1), "the subset construction")
         trans = np.empty((cap, n_cls), np.int32)
         acc = np.zeros(cap, np.bool_)
         set_ptr = np.zeros(cap + 1, np.int64)
         set_data = np.empty(data_cap, np.int64)
-        size = 1 << int(2 * cap - 1).bit_length()
         htable = np.full(size, -1, np.int64)
         hkeys = np.zeros(cap, np.uint64)
         stamp[:] = 0
@@ -521,6 +537,7 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
         elif got == -2:
             data_cap *= 4
         else:
+            _check_bytes(32 * moves.shape[0], "the subset construction")
             moves = np.empty(4 * moves.shape[0], np.int64)
 
 
@@ -918,13 +935,21 @@ class _DFACache:
         self.__name__ = "regex_to_dfa"
         self.__wrapped__ = fn
 
-    def __call__(self, regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
+    def __call__(self, regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_states,
+                 max_bytes: Optional[int] = None) -> ByteDFA:
         key = (regex, max_states)
         dfa = self.entries.get(key)
         if dfa is not None:
             self.entries.move_to_end(key)
             return dfa
-        dfa = self.fn(regex, max_states=max_states)
+        if max_bytes is None:
+            dfa = self.fn(regex, max_states=max_states)
+        else:
+            token = _BYTE_BUDGET.set(max_bytes)
+            try:
+                dfa = self.fn(regex, max_states=max_states)
+            finally:
+                _BYTE_BUDGET.reset(token)
         self.entries[key] = dfa
         self.bytes += dfa.transitions.nbytes
         while self.bytes > self.max_bytes and len(self.entries) > 1:

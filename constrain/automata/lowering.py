@@ -53,7 +53,7 @@ def _absorb_ignored(terminals: list, dfas: list, ignore: set, limits: Limits):
     for i, (terminal, dfa) in enumerate(zip(terminals, dfas)):
         if i not in absorbable and dfa.num_states:
             terminal = Terminal(terminal.name, seq(prefix, terminal.regex))
-            dfa = regex_to_dfa(terminal.regex, max_states=limits.max_dfa_states)
+            dfa = regex_to_dfa(terminal.regex, max_states=limits.max_dfa_states, max_bytes=limits.max_automaton_bytes)
         out_terminals.append(terminal)
         out_dfas.append(dfa)
     return out_terminals, out_dfas
@@ -71,7 +71,7 @@ def terminal_dfas(grammar: Grammar, limits: Limits, deadline: float):
                 f"compiling took longer than max_compile_seconds={limits.max_compile_seconds}"
             )
         try:
-            dfa = regex_to_dfa(terminal.regex, max_states=limits.max_dfa_states)
+            dfa = regex_to_dfa(terminal.regex, max_states=limits.max_dfa_states, max_bytes=limits.max_automaton_bytes)
         except ResourceLimitError as exc:
             if not terminal.origin:
                 raise
@@ -80,7 +80,7 @@ def terminal_dfas(grammar: Grammar, limits: Limits, deadline: float):
             ) from None
         if dfa.num_states and dfa.accepting[0]:
             nonempty = Terminal(terminal.name, And((terminal.regex, Not(EMPTY))), origin=terminal.origin)
-            dfa = regex_to_dfa(nonempty.regex, max_states=limits.max_dfa_states)
+            dfa = regex_to_dfa(nonempty.regex, max_states=limits.max_dfa_states, max_bytes=limits.max_automaton_bytes)
             optional[terminal.name] = f"{terminal.name}?"
             terminals.append(nonempty)
         else:

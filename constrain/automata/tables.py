@@ -115,6 +115,17 @@ def build_parser_tables(grammar: Grammar, max_symbols: int, dead_terminals=froze
             f"grammar has {total} rule symbols, over the limit max_grammar_symbols={max_symbols}"
         )
 
+    # Alternatives that use an unproductive nonterminal (``r1 ::= r1 "c"``) or a dead
+    # terminal derive nothing: dropped, so that no mask lets a token into a path that can
+    # never finish.
+    dead = {ids[n] for n in dead_terminals}
+    productive = _check_productive(rules, ids, num_t, grammar.start, dead)
+
+    def usable(i: int) -> bool:
+        return i not in dead if i < num_t else productive[i - num_t]
+
+    rules = [Rule(r.name, tuple(a for a in r.alternatives if all(usable(ids[s]) for s in a))) for r in rules]
+
     dot_symbol, dot_rule, rule_lhs, rule_first_dot = [], [], [], []
     rules_of: list[list[int]] = [[] for _ in rules]
     for n, rule in enumerate(rules):
@@ -136,7 +147,6 @@ def build_parser_tables(grammar: Grammar, max_symbols: int, dead_terminals=froze
         nt_rule_end.append(len(nt_rules))
 
     nullable = _nullable(rules, ids, num_t)
-    _check_productive(rules, ids, num_t, grammar.start, {ids[n] for n in dead_terminals})
 
     num_words = max(1, (num_t + 63) // 64)
     i32 = lambda xs: np.asarray(xs, dtype=np.int32)  # noqa: E731
@@ -244,9 +254,11 @@ def _nullable(rules, ids, num_t) -> list:
     return _derives(rules, ids, num_t, None)
 
 
-def _check_productive(rules, ids, num_t, start, dead) -> None:
+def _check_productive(rules, ids, num_t, start, dead) -> list:
+    """Which nonterminals derive some string of live terminals; raises if the start does not."""
     productive = _derives(rules, ids, num_t, lambda t: t not in dead)
     if not productive[ids[start] - num_t]:
         raise UnsatisfiableGrammarError(
             f"the grammar derives no string: start rule {start!r} never finishes"
         )
+    return productive

@@ -24,6 +24,7 @@ Token references (``<[id]>``, ``<|token|>``, ``!<...>``) are reported as unsuppo
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
@@ -135,6 +136,7 @@ class _Parser:
         self.rules: Dict[str, _Node] = {}
         self.rule_lines: Dict[str, int] = {}
         self.depth = 0  # open parentheses
+        self.tick = lambda: None  # the deadline's check, from grammar_from_gbnf
 
     # positions and errors
 
@@ -211,6 +213,8 @@ class _Parser:
     def parse_alternates(self, nested: bool) -> _Node:
         options = [self.parse_sequence(nested)]
         while self.peek() == "|":
+            if len(options) % 1024 == 0:
+                self.tick()
             self.pos += 1
             self.skip_space(True)
             options.append(self.parse_sequence(nested))
@@ -517,6 +521,8 @@ class _DFA:
     def overgrows(self, other: "_DFA", follow: int) -> bool:
         """Whether some ``w`` in this language and ``c`` in ``follow`` make ``w c`` a prefix
         of a string of ``other``: then the greedy lexer, with ``other`` live, reads past ``w``."""
+        if not follow:
+            return False
         return self._product_reaches(other, lambda a, b: self.accepting[a] and bool(follow & other.out[b]))
 
     def _product_reaches(self, other: "_DFA", goal) -> bool:
@@ -535,6 +541,15 @@ class _DFA:
         return False
 
 
+def _check_deadline(deadline: float, limits: Limits) -> None:
+    if time.monotonic() > deadline:
+        raise ResourceLimitError(
+            f"GBNF: reading and lowering took longer than {limits.max_compile_seconds}s "
+            "(Limits.max_compile_seconds); a grammar with thousands of alternatives that "
+            "the greedy lexer cannot take as one terminal is checked pair by pair"
+        )
+
+
 class _Lowerer:
     """Lowers the syntax tree, turning maximal regular parts into terminals where the greedy
     lexer provably splits the text where the character-level grammar does, and into rules
@@ -542,9 +557,10 @@ class _Lowerer:
 
     MAX_UNIT_DFA_STATES = 2000
 
-    def __init__(self, rules: Dict[str, _Node], limits: Limits) -> None:
+    def __init__(self, rules: Dict[str, _Node], limits: Limits, deadline: Optional[float] = None) -> None:
         self.source = rules
         self.limits = limits
+        self.deadline = time.monotonic() + limits.max_compile_seconds if deadline is None else deadline
         self.nodes: Dict[int, _Node] = {}
         classes = []
         stack = list(rules.values())
@@ -561,6 +577,11 @@ class _Lowerer:
         self.atomic: set = set()
         for body in rules.values():
             self._mark(body)
+
+    def tick(self) -> None:
+        """The safety checks compare terminals pairwise: a grammar of many alternatives
+        must meet ``Limits.max_compile_seconds`` here too."""
+        _check_deadline(self.deadline, self.limits)
 
     # which parts are regular
 
@@ -633,7 +654,11 @@ class _Lowerer:
         """The IR regex of a regular node, built children first without recursion (a chain
         of regular rules inlines one into the next)."""
         stack = [(node, False)]
+        steps = 0
         while stack:
+            steps += 1
+            if steps % 4096 == 0:
+                self.tick()
             current, ready = stack.pop()
             key = id(current)
             if key in self._ir:
@@ -817,6 +842,7 @@ class _Lowerer:
         dfas: Dict[str, _DFA] = {}
         too_big = []
         for name in used:
+            self.tick()
             try:
                 dfas[name] = _DFA(regex_of[name], self.alphabet, self.MAX_UNIT_DFA_STATES)
             except _TooBig:
@@ -828,12 +854,16 @@ class _Lowerer:
         colive = self._colive(start, dfas)
         unsafe = []
         for e2 in multi:
+            self.tick()
             rivals = used if colive is None else colive.get(e2, ())
-            if any(dfas[e1].overgrows(dfas[e2], follow[e1]) for e1 in rivals):
+            if any(follow[e1] and dfas[e1].overgrows(dfas[e2], follow[e1]) for e1 in rivals):
                 unsafe.append(e2)
         return unsafe
 
     MAX_COLIVE_STATES = 20_000
+    #: Items all closures of the exploration may add together; past it the exploration
+    #: gives up (sound: every pair of terminals then counts as live together).
+    MAX_COLIVE_WORK = 3_000_000
 
     def _colive(self, start: str, dfas: Dict[str, _DFA]) -> Optional[Dict[str, set]]:
         """For each terminal, the terminals that can be live at the same point, from an
@@ -858,6 +888,8 @@ class _Lowerer:
             parents.setdefault(c, set()).add(p)
         done_by: Dict[str, set] = {}  # rule -> parents of its completed items
         while work:
+            if len(work) % 4096 == 0:
+                self.tick()
             c, p = work.pop()
             new: List[Tuple[int, int]] = []
             sym = nxt[c]
@@ -916,11 +948,14 @@ class _Lowerer:
                         add((fc, c, True))
                     if c in completed_here:
                         add((c + 1, p, local))
+            work_done[0] += len(out)
             return frozenset(out)
 
+        work_done = [0]
         overlap: Dict[str, set] = {}
         terms = sorted(dfas)
         for i, t in enumerate(terms):
+            self.tick()
             overlap.setdefault(t, {t})
             for u in terms[i + 1 :]:
                 if dfas[t].first & dfas[u].first and dfas[t].intersects(dfas[u]):
@@ -931,6 +966,7 @@ class _Lowerer:
         seen = {initial}
         stack = [initial]
         while stack:
+            self.tick()
             state = stack.pop()
             live = {nxt[c] for c, _, _ in state if nxt[c] is not None and nxt[c] not in rules}
             for t in live:
@@ -939,7 +975,7 @@ class _Lowerer:
                 scanned = overlap[t] & live
                 target = closure([(c + 1, p, False) for c, p, _ in state if nxt[c] in scanned])
                 if target not in seen:
-                    if len(seen) >= self.MAX_COLIVE_STATES:
+                    if len(seen) >= self.MAX_COLIVE_STATES or work_done[0] > self.MAX_COLIVE_WORK:
                         return None
                     seen.add(target)
                     stack.append(target)
@@ -1007,7 +1043,7 @@ def grammar_from_gbnf(text: str, start: str = "root", *, limits: Limits = DEFAUL
     Args:
         text: the grammar source.
         start: the start rule (llama.cpp uses ``root``).
-        limits: bounds on the size of the expanded grammar.
+        limits: bounds on the size of the expanded grammar and the time to lower it.
 
     Returns:
         A :class:`Grammar` with ``kind="gbnf"``: one terminal per distinct character class.
@@ -1017,13 +1053,17 @@ def grammar_from_gbnf(text: str, start: str = "root", *, limits: Limits = DEFAUL
             the message gives the line and column.
         UnsupportedFeatureError: a token reference (``<...>``).
         UnsatisfiableGrammarError: the start rule can match nothing because of empty classes.
-        ResourceLimitError: repetitions expand past ``limits.max_grammar_symbols``.
+        ResourceLimitError: repetitions expand past ``limits.max_grammar_symbols``, groups nest
+            deeper than ``constrain.config.MAX_NESTING``, or lowering takes longer than
+            ``limits.max_compile_seconds``.
     """
     if not isinstance(text, str):
         raise InvalidGrammarError(f"GBNF grammar must be a str, got {type(text).__name__}")
     parser = _Parser(text)
+    deadline = time.monotonic() + limits.max_compile_seconds
+    parser.tick = lambda: _check_deadline(deadline, limits)
     parser.parse()
     if start not in parser.rules:
         defined = ", ".join(sorted(parser.rules)) or "none"
         raise InvalidGrammarError(f"GBNF: start rule {start!r} is not defined (rules: {defined})")
-    return _Lowerer(parser.rules, limits).lower(start)
+    return _Lowerer(parser.rules, limits, deadline).lower(start)

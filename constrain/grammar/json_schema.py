@@ -721,11 +721,7 @@ class _Builder:
         return name
 
     def set_rule(self, name: str, alternatives: Iterable[Tuple[str, ...]]) -> None:
-        alts: List[Tuple[str, ...]] = []
-        for a in alternatives:
-            a = tuple(a)
-            if a not in alts:
-                alts.append(a)
+        alts = list(dict.fromkeys(tuple(a) for a in alternatives))  # de-duplicated, in order
         self.rules[name] = alts
         self.symbols += sum(len(a) + 1 for a in alts)
         if self.symbols > self.limits.max_grammar_symbols:
@@ -1579,7 +1575,10 @@ class _Compiler:
                 # jsonschema checks patterns with Python's re and some formats loosely or not
                 # at all; the values must also pass this compiler's own string checks.
                 string_re = self._string_decoded(shape)
-            for v in shape.values:
+            excluded_keys = {_json_key(x) for x, _ in shape.excluded}
+            for i, v in enumerate(shape.values):
+                if i % 256 == 255:
+                    self._tick()
                 if isinstance(v, str) and (string_re is None or not ir_fullmatch(string_re, v)):
                     continue
                 t = _json_type(v)
@@ -1587,7 +1586,7 @@ class _Compiler:
                     continue
                 if t in ("object", "array") and not containers:
                     continue
-                if any(_json_equal(v, x) for x, _ in shape.excluded):
+                if _json_key(v) in excluded_keys:
                     continue
                 if all(self.validates(i, v) for i in set(key) | set(flat)):
                     if t == "integer" and "number" not in shape.types and self.draft == 4:
@@ -2689,11 +2688,7 @@ def _finish(b: _Builder, top: str, warnings: Tuple[str, ...]) -> Grammar:
     out_rules = []
     for n, alts in rules.items():
         if n in reachable:
-            dedup: List[Tuple[str, ...]] = []
-            for a in alts:
-                if a not in dedup:
-                    dedup.append(a)
-            out_rules.append(Rule(n, tuple(dedup)))
+            out_rules.append(Rule(n, tuple(dict.fromkeys(alts))))
     out_terms = tuple(Terminal(name, regex, origin=b.origins.get(name, ""))
                       for regex, name in b.terminals.items() if name in reachable)
     return Grammar(start="start", rules=tuple(out_rules), terminals=out_terms, kind="json_schema", warnings=warnings)
