@@ -19,7 +19,8 @@ masks never loads torch.
 
 from importlib import metadata as _metadata
 
-from .automata.compiled import CompiledGrammar, compile
+from .automata.compiled import CompiledGrammar
+from .automata.compiler import compile
 from .automata.batch import BatchMatcher, fill_next_token_bitmasks
 from .automata.matcher import Matcher
 from .errors import (

@@ -95,7 +95,7 @@ _cache_lock = threading.Lock()
 
 
 def _cached_compile(key: tuple, make_grammar, vocab, grammar_object=None) -> Any:
-    from .automata.compiled import compile as compile_grammar
+    from .automata.compiler import compile as compile_grammar
 
     key = key + (id(vocab),)
     with _cache_lock:
@@ -152,7 +152,7 @@ def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None) -> Any:
         elif isinstance(schema, str):
             key = ("schema", schema)
         else:  # a pydantic model class: no content key, so no cache
-            from .automata.compiled import compile as compile_grammar
+            from .automata.compiler import compile as compile_grammar
 
             return compile_grammar(Grammar.from_json_schema(schema), vocab)
         return _cached_compile(key, lambda: Grammar.from_json_schema(schema), vocab)

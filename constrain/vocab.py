@@ -576,7 +576,7 @@ class Vocabulary:
         if isinstance(path_or_ranks, Mapping):
             ranks = dict(path_or_ranks)
         else:
-            ranks = _read_tiktoken(path_or_ranks)
+            ranks = read_tiktoken(path_or_ranks)
         for tb, rank in ranks.items():
             if (
                 not isinstance(tb, bytes)
@@ -613,7 +613,7 @@ class Vocabulary:
         )
 
 
-def _read_tiktoken(path: str | os.PathLike) -> dict[bytes, int]:
+def read_tiktoken(path: str | os.PathLike) -> dict[bytes, int]:
     ranks: dict[bytes, int] = {}
     with open(path, "rb") as f:
         for lineno, line in enumerate(f.read().splitlines(), 1):

@@ -89,3 +89,112 @@ def test_kernel_flags_come_from_config():
         text = path.read_text()
         for flag in ("fastmath=", "cache=", "parallel=", "nogil="):
             assert flag not in text.replace("**NJIT_OPTIONS", ""), f"{path.name} hard-codes {flag}"
+
+
+# --- cycles between modules ------------------------------------------------------------
+
+ROOT = PACKAGE.parent
+
+#: The one cycle allowed: ``Grammar.from_regex`` and its siblings in ``grammar/ir.py`` import
+#: their front end inside the method (each front end builds the IR, so the IR cannot import
+#: them at the top, and importing every front end with ``constrain`` would cost a second).
+ALLOWED_CYCLES = [
+    {"constrain.grammar.ir", "constrain.grammar.regex", "constrain.grammar.lark", "constrain.grammar.gbnf",
+     "constrain.grammar.json_schema", "constrain.grammar.ecma_regex", "constrain.grammar.formats"},
+]
+
+
+def _module_graph(package: str) -> dict:
+    """Module -> the package's modules it imports (at any depth of the code: function-level
+    imports count)."""
+    root = ROOT / package
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    edges: dict = {m: set() for m in modules}
+    for name, path in modules.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.ImportFrom):
+                base = here[: len(here) - node.level + 1] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module or ""
+                targets = [module] + [f"{module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    edges[name].add(target)
+    return edges
+
+
+def _cycles(edges: dict) -> list:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict = {}
+    low: dict = {}
+    on_stack: set = set()
+    stack: list = []
+    found = []
+    counter = 0
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(component)
+    return found
+
+
+@pytest.mark.parametrize("package", ["constrain", "jsonschemabench"])
+def test_no_import_cycles(package):
+    cycles = [c for c in _cycles(_module_graph(package)) if c not in ALLOWED_CYCLES]
+    assert not cycles, f"import cycles: {[sorted(c) for c in cycles]}"
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.parametrize("package", ["constrain", "jsonschemabench"])
+def test_no_module_imports_another_modules_private_names(package):
+    offenders = []
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(package)):
+                offenders += [f"{path.relative_to(ROOT)}:{node.lineno} {alias.name}"
+                              for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert not offenders, offenders

@@ -45,7 +45,8 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from ..automata.compiled import CompiledGrammar, compile
+from ..automata.compiled import CompiledGrammar
+from ..automata.compiler import compile
 from ..automata.matcher import Matcher
 from ..config import Limits
 from ..errors import ConfigurationError, ResourceLimitError

@@ -20,7 +20,8 @@ from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..automata.compiled import CompiledGrammar, compile
+from ..automata.compiled import CompiledGrammar
+from ..automata.compiler import compile
 from ..automata.matcher import Matcher
 from ..errors import ConfigurationError, ResourceLimitError
 from ..grammar.ir import Grammar

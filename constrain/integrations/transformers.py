@@ -45,7 +45,7 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
     def __init__(self, constraint: Any, tokenizer: Any = None, *, batch_size: Optional[int] = None,
                  vocab_size: Optional[int] = None) -> None:
         from ..automata.compiled import CompiledGrammar
-        from ..automata.compiled import compile as compile_grammar
+        from ..automata.compiler import compile as compile_grammar
         from ..grammar.ir import Grammar
         from ..vocab import Vocabulary
 

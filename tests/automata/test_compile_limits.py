@@ -14,7 +14,7 @@ import pytest
 
 import constrain
 from constrain import Grammar, Vocabulary
-from constrain.automata import compiled as compiled_module
+from constrain.automata import compiler as compiled_module
 from constrain.automata.fsm import regex_to_dfa
 from constrain.config import DEFAULT_LIMITS
 from constrain.errors import ResourceLimitError

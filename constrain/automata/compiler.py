@@ -1,0 +1,113 @@
+"""``compile``: a grammar met with a vocabulary becomes a :class:`CompiledGrammar`.
+
+The compiler builds the terminals' DFAs and the parser tables, then checks with a
+:class:`~constrain.automata.matcher.Matcher` that some token can start the language; it is
+the one module that needs both the compiled grammar and the matcher.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Optional
+
+import numpy as np
+
+from ..config import DEFAULT_LIMITS, Limits
+from ..errors import ConfigurationError, ResourceLimitError, VocabularyError
+from ..grammar.ir import Grammar
+from ..vocab import Vocabulary
+from .compiled import CompiledGrammar
+from .lexer import LexerCache
+from .lowering import terminal_dfas
+from .matcher import Matcher
+from .tables import build_parser_tables
+
+__all__ = ("compile",)
+
+
+def compile(grammar: Grammar, vocab: Vocabulary, *, limits: Optional[Limits] = None) -> CompiledGrammar:  # noqa: A001
+    """Compile ``grammar`` against ``vocab``.
+
+    Args:
+        grammar: from any front end (``Grammar.from_regex``, ``from_lark``, ...).
+        vocab: the tokenizer's vocabulary.
+        limits: resource bounds; ``constrain.config.DEFAULT_LIMITS`` if omitted.
+
+    Returns:
+        The compiled grammar.
+
+    Raises:
+        UnsatisfiableGrammarError: the grammar's language is empty.
+        VocabularyError: no token can start a string of the language.
+        ResourceLimitError: a DFA, the grammar or the compile time exceeds ``limits``.
+    """
+    if not isinstance(grammar, Grammar):
+        raise ConfigurationError(f"`grammar` must be a constrain Grammar, got {type(grammar).__name__}")
+    if not isinstance(vocab, Vocabulary):
+        raise ConfigurationError(f"`vocab` must be a constrain Vocabulary, got {type(vocab).__name__}")
+    limits = limits or DEFAULT_LIMITS
+    _warm_kernels()
+    return _compile(grammar, vocab, limits, time.monotonic() + limits.max_compile_seconds)
+
+
+def _compile(grammar: Grammar, vocab: Vocabulary, limits: Limits, deadline: float) -> CompiledGrammar:
+    grammar_for_tables, dfas = terminal_dfas(grammar, limits, deadline)
+    dead = {t.name for t, d in zip(grammar_for_tables.terminals, dfas) if d.num_states == 0}
+    tables = build_parser_tables(grammar_for_tables, limits.max_grammar_symbols, dead_terminals=dead)
+    lexers = LexerCache(dfas, tables.num_words, limits.max_lexer_states)
+    compiled = CompiledGrammar(grammar, grammar_for_tables, vocab, tables, tuple(dfas), lexers, limits)
+
+    matcher = Matcher(compiled)
+    if not matcher.is_accepting():
+        row = np.zeros((1, (vocab.size + 31) // 32), dtype=np.int32)
+        matcher.fill_next_token_bitmask(row)
+        if not row.any():
+            raise VocabularyError(
+                "no token of the vocabulary can start a string of the language "
+                f"(grammar kind {grammar.kind!r}); the tokenizer cannot spell it"
+            )
+    if time.monotonic() > deadline:
+        raise ResourceLimitError(f"compiling took longer than max_compile_seconds={limits.max_compile_seconds}")
+    return compiled
+
+
+_WARM_LOCK = threading.Lock()
+_warm = False
+
+
+def _warm_kernels() -> None:
+    """Compile the Numba kernels that ``compile`` and a first mask use (or load them from
+    Numba's on-disk cache: about half a second) once per process, before a compile's
+    deadline starts: on an empty cache that takes tens of seconds, which is no grammar's
+    cost and must not use up ``Limits.max_compile_seconds``. A small JSON Schema over a
+    small vocabulary of multi-byte tokens reaches the DFA, product, lexer, Earley, mask and
+    JSON-string slice kernels."""
+    global _warm
+    if _warm:
+        return
+    with _WARM_LOCK:
+        if _warm:
+            return
+        from ..grammar.json_schema import grammar_from_json_schema
+
+        tokens = [bytes([b]) for b in range(128)] + [b'{"', b'":', b'"a', b"ab", b'",', b"12", b'"}', b"true"]
+        vocab = Vocabulary(tokens, eos_token_ids=[len(tokens)], size=len(tokens) + 1)
+        schema = {
+            "type": "object",
+            "properties": {
+                "a": {"type": "string", "maxLength": 40},
+                "b": {"type": "integer", "minimum": 3, "not": {"const": 7}},
+                "c": {"type": "string", "pattern": "^[a-z]+$"},
+                "d": {"type": "array", "items": {"type": "boolean"}},
+            },
+            "required": ["a"],
+        }
+        compiled = _compile(grammar_from_json_schema(schema), vocab, DEFAULT_LIMITS, float("inf"))
+        matcher = Matcher(compiled)
+        row = np.zeros((1, (vocab.size + 31) // 32), dtype=np.int32)
+        for chunk in (b'{"a":"ab', b'","b":12,"d":[true', b"]}"):
+            matcher.fill_next_token_bitmask(row)
+            matcher.accept_bytes(chunk)
+        matcher.fill_next_token_bitmask(row)
+        _warm = True
