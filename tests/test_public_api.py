@@ -7,11 +7,11 @@ import inspect
 import constrain
 
 PUBLIC = (
-    "CompiledGrammar", "ConfigurationError", "ConstrainError", "ConstrainWarning",
+    "ASAp", "CompiledGrammar", "ConfigurationError", "ConstrainError", "ConstrainWarning",
     "ConstrainedLogitsProcessor", "GenerationResult", "Grammar", "GrammarError",
     "InvalidGrammarError", "Matcher", "ResourceLimitError", "UnsatisfiableGrammarError",
     "UnsupportedFeatureError", "Vocabulary", "VocabularyError", "allocate_token_bitmask",
-    "apply_token_bitmask_inplace", "bitmask_to_bool", "compile", "generate", "get_bitmask_shape",
+    "apply_token_bitmask_inplace", "bitmask_to_bool", "compile", "generate", "get_bitmask_shape", "stream",
 )
 
 
