@@ -631,7 +631,8 @@ def _generate(
             prompt if messages is None else None, template, single=single, regex=regex, schema=schema,
             grammar=grammar, model=model, tokenizer=tokenizer, max_gap_tokens=max_gap_tokens,
             temperature=temperature, seed=seed, chat_template=chat_template, limits=limits, sampler=sampler,
-            other=dict(top_k=top_k, top_p=top_p, stop=stops, reasoning=reasoning, system_prompt=system_prompt,
+            other=dict(top_k=top_k, top_p=top_p, stop=stops, reasoning=reasoning, think_max_chars=think_max_chars,
+                       system_prompt=system_prompt,
                        num_return_sequences=num_return_sequences, progress=progress),
             pydantic_model=pydantic_model,
         )
@@ -804,7 +805,10 @@ def _generate_template(prompt, template, *, single, regex, schema, grammar, mode
 
     if sampler != "lcd":
         raise ConfigurationError("template= fills gaps with its own left-to-right search: sampler must be 'lcd'")
-    refused = [name for name, value in other.items() if value not in (None, False, [], 1)]
+    defaults = dict(top_k=None, top_p=None, stop=[], reasoning=False, think_max_chars=None, system_prompt=None, num_return_sequences=1,
+                    progress=False)
+    refused = [name for name, value in other.items() if not (value is defaults[name] or value == defaults[name]
+                                                             and type(value) is type(defaults[name]))]
     if refused:
         raise ConfigurationError(f"template= does not take {', '.join(refused)}")
     if prompt is None or not single:
