@@ -592,6 +592,8 @@ def _generate(
     stops = _stop_strings(stop)
     if stops and sampler not in ("lcd", "awrs"):
         raise ConfigurationError("stop= is for sampler='lcd' or 'awrs'")
+    if progress and sampler not in ("lcd", "awrs"):
+        raise ConfigurationError("progress= is for sampler='lcd' or 'awrs'")
     if callback is not None:
         if not callable(callback):
             raise ConfigurationError("callback= must be callable")

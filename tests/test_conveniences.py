@@ -207,6 +207,26 @@ def test_bad_choices_are_refused(bad):
         run(choice=bad if bad is not None else [None])
 
 
+CHOICE_LANGUAGE = [  # (choices, texts in the language, texts outside it)
+    (["a.b", "c|d"], ["a.b", "c|d"], ["axb", "c", "d", "a.bc|d"]),
+    (["(e)", "[f]+", "g{2}"], ["(e)", "[f]+", "g{2}"], ["e", "f", "ff", "gg"]),
+    (["a&b", "~x", "^$", "\\d"], ["a&b", "~x", "^$", "\\d"], ["ab", "x", "", "1", "d"]),
+    (["tab\there", "nl\n", "sp ace", "\u200b", "a\x00b", "🙂"], ["tab\there", "nl\n", "sp ace", "\u200b", "a\x00b", "🙂"],
+     ["tab here", "nl", "space", "ab"]),
+    (["", "x"], ["", "x"], ["xx"]),
+]
+
+
+@pytest.mark.parametrize("choices, inside, outside", CHOICE_LANGUAGE)
+def test_choice_regex_is_exactly_the_strings(choices, inside, outside):
+    from constrain.generation import choice_regex
+
+    compiled = constrain.compile(constrain.Grammar.from_regex(choice_regex(choices)), constrain.Vocabulary.byte_level())
+    for text in inside + outside:
+        matcher = constrain.Matcher(compiled)
+        assert (matcher.accept_bytes(text.encode()) and matcher.is_accepting()) is (text in inside), text
+
+
 def test_choice_is_the_whole_constraint():
     with pytest.raises(ConfigurationError):
         run(choice=["a"], regex="a")
@@ -273,6 +293,8 @@ def test_num_return_sequences_are_rows_grouped_by_prompt():
         run(regex="a", num_return_sequences=0)
     with pytest.raises(ConfigurationError):
         run(regex="a", num_return_sequences=2, sampler="smc")
+    with pytest.raises(ConfigurationError):
+        run(regex="a", progress=True, sampler="smc")
 
 
 def test_token_logprobs_are_the_models_own():
