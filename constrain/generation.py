@@ -417,7 +417,9 @@ def generate(
         template: a template with gaps (``<gap>`` markers in a string, or a list of strings and
             :class:`~constrain.infill.TemplateGap`): the model fills the gaps so that the
             whole text satisfies the constraint (:func:`constrain.infill.generate_template`;
-            LCD only, one prompt); ``text`` is the filled template.
+            LCD only, one prompt); ``text`` is the filled template, ``token_ids`` the tokens
+            the model wrote in the gaps, ``logprob``/``log_weight`` NaN (not tracked);
+            ``max_new_tokens`` does not apply (``max_gap_tokens`` does).
         max_gap_tokens: with ``template``: the token budget of a gap without its own.
         reasoning: first a free ``<think>...</think>`` block and a newline, then the
             constrained output, in one generation; ``value`` parses the part after the block,
@@ -830,7 +832,9 @@ def _generate_template(prompt, template, *, single, regex, schema, grammar, mode
     elapsed = time.perf_counter() - started
     return GenerationResult(text=filled.text, token_ids=[t for gap in filled.token_ids for t in gap],
                             finish_reason=filled.finish_reason, value=value, parsed=parsed, compile_s=compile_s,
-                            time_to_first_token_s=elapsed, time_s=elapsed)
+                            time_to_first_token_s=elapsed, time_s=elapsed,
+                            # the template's search does not track the model's probabilities
+                            logprob=math.nan, log_weight=math.nan)
 
 
 class ASAp:

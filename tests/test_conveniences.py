@@ -46,6 +46,7 @@ def test_template_fills_the_whole_text_and_parses_it(template):
     direct = generate_template("x", template, model=tiny_model(), tokenizer=tiny_tokenizer(), schema=OBJECT_SCHEMA,
                                max_gap_tokens=8)
     assert (result.text, result.token_ids) == (direct.text, [t for gap in direct.token_ids for t in gap])
+    assert math.isnan(result.logprob)
 
 
 def test_template_with_a_regex():
