@@ -93,7 +93,7 @@ def _docstring_parts(fn: Callable) -> "tuple[str, Dict[str, str]]":
     params: Dict[str, str] = {}
     in_args = False
     current = None
-    args_indent = 0
+    args_indent = params_indent = 0
     for line in lines:
         stripped = line.strip()
         sphinx = re.match(r"^:param\s+(?:\w+\s+)?(\w+)\s*:\s*(.*)$", stripped)
@@ -150,7 +150,7 @@ def schema_from_function(fn: Callable) -> Dict[str, Any]:
         if param.name not in hints:
             raise ConfigurationError(f"{where} has no type annotation")
         schema = _annotation_schema(hints[param.name], where)
-        if param.name in descriptions and descriptions[param.name]:
+        if descriptions.get(param.name):
             schema = {**schema, "description": descriptions[param.name]}
         if param.default is param.empty:
             required.append(param.name)

@@ -342,7 +342,7 @@ def test_reasoning_then_the_constrained_output():
         if result.finish_reason != "eos":
             continue
         finished += 1
-        match = re.fullmatch(r"<think>(.*)</think>\n(.*)", result.text, re.S)
+        match = re.fullmatch(r"<think>(.*)</think>\n(.*)", result.text, re.DOTALL)
         assert match and "</think>" not in match.group(1) and len(match.group(1)) <= 12
         assert result.reasoning == match.group(1)
         assert result.value == json.loads(match.group(2))
