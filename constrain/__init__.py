@@ -45,6 +45,7 @@ except _metadata.PackageNotFoundError:  # running from a checkout
 
 _LAZY = {
     "generate": ("constrain.api", "generate"),
+    "stream": ("constrain.api", "stream"),
     "ASAp": ("constrain.api", "ASAp"),
     "GenerationResult": ("constrain.api", "GenerationResult"),
     "apply_token_bitmask_inplace": ("constrain.masks.apply", "apply_token_bitmask_inplace"),
@@ -88,4 +89,5 @@ __all__ = (
     "fill_next_token_bitmasks",
     "generate",
     "get_bitmask_shape",
+    "stream",
 )

@@ -1,5 +1,5 @@
-"""The front door: ``generate`` and its result (the loop itself is ``constrain.generation``)."""
+"""The front door: ``generate``, ``stream`` and the result (the loop itself is ``constrain.generation``)."""
 
-from .generation import ASAp, GenerationResult, generate
+from .generation import ASAp, GenerationResult, generate, stream
 
-__all__ = ("ASAp", "GenerationResult", "generate")
+__all__ = ("ASAp", "GenerationResult", "generate", "stream")

@@ -28,6 +28,8 @@ _EPILOG = """examples:
   constrain generate --regex '(red|green|blue)' "Name a primary colour of light."
   constrain generate --schema person.json "Describe a fictional person."
   constrain generate --grammar arithmetic "Write an arithmetic expression."
+  constrain generate --choice red --choice green --choice blue "Name a colour."
+  constrain generate --schema point.json --template '{"x":<gap>,"y":<gap>}' "A point."
   constrain grammars
 """
 
@@ -58,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--schema", metavar="FILE", help="the output must be JSON valid against this JSON Schema file")
     which.add_argument("--grammar", metavar="FILE_OR_NAME",
                        help="a .lark or .gbnf grammar file, or the name of a grammar in grammars/")
+    which.add_argument("--choice", metavar="TEXT", action="append",
+                       help="the output is exactly one of these strings (repeat the flag for each)")
     gen.add_argument("prompt", metavar="PROMPT", help="the prompt (the user message of the chat template)")
     gen.add_argument("--max-new-tokens", type=int, default=256, metavar="N", help="at most N tokens (default 256)")
     gen.add_argument("--temperature", type=float, default=None, metavar="T",
@@ -75,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--json", action="store_true",
                      help="print one JSON object: text, finish_reason, token count (and value for --schema); "
                           "one per line with --num-samples")
+    gen.add_argument("--template", metavar="TEXT", default=None,
+                     help="a template whose <gap> markers the model fills; the whole filled text satisfies the "
+                          "constraint (LCD only)")
+    gen.add_argument("--max-gap-tokens", type=int, default=32, metavar="N",
+                     help="with --template: at most N tokens per gap (default 32)")
+    gen.add_argument("--think", action="store_true",
+                     help="first a free <think>...</think> block, then the constrained output")
+    gen.add_argument("--think-max-chars", type=int, default=None, metavar="N",
+                     help="with --think: at most N characters of thoughts")
+    gen.add_argument("--num-return-sequences", type=int, default=1, metavar="N",
+                     help="N outputs (rows of one batch), one per line")
+    gen.add_argument("--stop", metavar="TEXT", action="append", default=None,
+                     help="end the output at the first TEXT (not printed); repeat for several")
+    gen.add_argument("--stream", action="store_true", help="print the text as it is generated")
     gen.add_argument("--sampler", choices=("lcd", "asap", "awrs", "smc"), default="lcd",
                      help="lcd: locally constrained decoding (default); asap: grammar-aligned samples that converge "
                           "to the exact constrained distribution (with --num-samples); awrs: adaptive weighted "
@@ -109,6 +127,10 @@ def _check_constraint(args: argparse.Namespace, schema) -> None:
 
     if args.regex is not None:
         Grammar.from_regex(args.regex)
+    elif args.choice is not None:
+        from .generation import choice_regex
+
+        Grammar.from_regex(choice_regex(args.choice))
     elif schema is not None:
         Grammar.from_json_schema(schema)
     else:
@@ -121,18 +143,16 @@ def _generate(args: argparse.Namespace) -> int:
     schema = _read_schema(args.schema) if args.schema is not None else None
     if args.threads is not None and args.threads < 1:
         raise ConfigurationError(f"--threads must be at least 1, got {args.threads}")
+    if args.stream and (args.json or args.num_return_sequences != 1):
+        raise ConfigurationError("--stream prints one output as text: not with --json or --num-return-sequences")
     _check_constraint(args, schema)
     from .generation import generate
 
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    result = generate(
-        args.prompt,
+    options = dict(
         regex=args.regex,
         schema=schema,
         grammar=args.grammar,
+        choice=args.choice,
         model=args.model,
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
@@ -141,15 +161,37 @@ def _generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         chat_template=False if args.no_chat_template else None,
         system_prompt=args.system,
+        threads=args.threads,
         **_sampler_options(args),
     )
-    if isinstance(result, list):  # asap: the samples in the order drawn
-        for sample in result:
-            _print_result(sample, args, schema)
-        return EXIT_CUT if any(r.finish_reason == "length" for r in result) else EXIT_OK
-    _print_result(result, args, schema)
+    if args.template is not None:
+        options.update(template=args.template, max_gap_tokens=args.max_gap_tokens)
+        options.pop("max_new_tokens")
+    if args.think:
+        options.update(reasoning=True, think_max_chars=args.think_max_chars)
+    elif args.think_max_chars is not None:
+        raise ConfigurationError("--think-max-chars needs --think")
+    if args.num_return_sequences != 1:
+        options["num_return_sequences"] = args.num_return_sequences
+    if args.stop:
+        options["stop"] = args.stop
+    if args.stream:
+        options["callback"] = lambda piece: print(piece, end="", flush=True)
+        result = generate(args.prompt, **options)
+        print()
+    else:
+        result = generate(args.prompt, **options)
+        if isinstance(result, list):  # asap samples, or several sequences
+            for sample in result:
+                _print_result(sample, args, schema)
+            return EXIT_CUT if any(r.finish_reason in ("length", "stuck") for r in result) else EXIT_OK
+        _print_result(result, args, schema)
     if result.finish_reason == "length":
         print(f"constrain: the output was cut at --max-new-tokens {args.max_new_tokens} and may be incomplete",
+              file=sys.stderr)
+        return EXIT_CUT
+    if result.finish_reason == "stuck":
+        print("constrain: no admissible filling was found for a gap of the template; the text is cut there",
               file=sys.stderr)
         return EXIT_CUT
     return EXIT_OK
@@ -169,8 +211,10 @@ def _sampler_options(args: argparse.Namespace) -> dict:
 def _print_result(result, args: argparse.Namespace, schema) -> None:
     if args.json:
         record = {"text": result.text, "finish_reason": result.finish_reason, "num_tokens": len(result.token_ids)}
-        if schema is not None:
+        if schema is not None or args.think:
             record["value"] = result.value
+        if args.think:
+            record["reasoning"] = result.reasoning
         if args.sampler != "lcd":
             record["logprob"] = result.logprob
             record["log_weight"] = result.log_weight

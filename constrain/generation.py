@@ -15,14 +15,18 @@ under the unconstrained model, and ``log_weight``, the sampler's importance weig
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
 import os
+import queue
+import sys
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Union
 
 import torch
 
@@ -64,6 +68,15 @@ class GenerationResult:
             (duplicates summed; only finished particles).
         log_ml: SMC only: the log of the mean final weight, an unbiased estimate (in
             ``exp``) of the constrained mass ``Z``.
+        token_logprobs: ``log p(token)`` of each of ``token_ids`` under the unconstrained
+            model at temperature 1 (LCD and AWRS; the EOS term is ``logprob`` minus their sum).
+        parsed: for a pydantic model class as ``schema=``, the finished output as an instance.
+        reasoning: with ``reasoning=True``, the text inside ``<think>...</think>`` (``None``
+            while the block is unfinished); ``value`` then parses only the part after it.
+
+    ``finish_reason`` may also be ``"stop"`` (the output reached one of ``stop=``; the text
+    ends before it, and is not necessarily complete) or, for ``template=``, ``"stuck"`` (see
+    :class:`~constrain.infill.TemplateResult`).
     """
 
     text: str
@@ -79,6 +92,9 @@ class GenerationResult:
     particles: Optional[List["GenerationResult"]] = None
     posterior: Optional[Dict[str, float]] = None
     log_ml: Optional[float] = None
+    token_logprobs: Optional[List[float]] = None
+    parsed: Any = None
+    reasoning: Optional[str] = None
 
     @property
     def finished(self) -> bool:
@@ -94,16 +110,16 @@ _COMPILE_CACHE_SIZE = 32
 _cache_lock = threading.Lock()
 
 
-def _cached_compile(key: tuple, make_grammar, vocab, grammar_object=None) -> Any:
+def _cached_compile(key: tuple, make_grammar, vocab, grammar_object=None, limits=None) -> Any:
     from .automata.compiler import compile as compile_grammar
 
-    key = key + (id(vocab),)
+    key = key + (id(vocab), limits)
     with _cache_lock:
         hit = _COMPILE_CACHE.get(key)
         if hit is not None and hit.vocab is vocab and (grammar_object is None or hit.grammar is grammar_object):
             _COMPILE_CACHE.move_to_end(key)
             return hit
-    compiled = compile_grammar(make_grammar(), vocab)
+    compiled = compile_grammar(make_grammar(), vocab, limits=limits)
     with _cache_lock:
         _COMPILE_CACHE[key] = compiled
         while len(_COMPILE_CACHE) > _COMPILE_CACHE_SIZE:
@@ -111,7 +127,8 @@ def _cached_compile(key: tuple, make_grammar, vocab, grammar_object=None) -> Any
     return compiled
 
 
-def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None) -> Any:
+def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None, limits=None, reasoning: bool = False,
+                       think_max_chars: Optional[int] = None) -> Any:
     """Compile exactly one of ``regex``, ``schema`` or ``grammar`` against ``vocab``.
 
     Args:
@@ -122,6 +139,11 @@ def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None) -> Any:
         grammar: a :class:`~constrain.Grammar`, a :class:`~constrain.CompiledGrammar` (for the
             same vocabulary), or a ``.lark``/``.gbnf`` file path or the name of a grammar in
             ``grammars/``.
+        limits: the :class:`~constrain.config.Limits` to compile with (default
+            ``DEFAULT_LIMITS``); part of the compile cache's key.
+        reasoning: precede the constraint with a free ``<think>...</think>`` block
+            (:func:`constrain.reasoning.with_reasoning`).
+        think_max_chars: at most this many characters of thoughts (with ``reasoning``).
 
     Returns:
         The :class:`~constrain.CompiledGrammar`.
@@ -130,17 +152,30 @@ def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None) -> Any:
         ConfigurationError: if not exactly one constraint is given, or it has the wrong type.
     """
     from .automata.compiled import CompiledGrammar
+    from .automata.compiler import compile as compile_grammar
+    from .config import Limits
     from .grammar.ir import Grammar
+    from .reasoning import with_reasoning
 
     given = [name for name, v in (("regex", regex), ("schema", schema), ("grammar", grammar)) if v is not None]
     if len(given) != 1:
         raise ConfigurationError(
             "give exactly one of regex=, schema= or grammar=" + (f" (got {', '.join(given)})" if given else "")
         )
+    if limits is not None and not isinstance(limits, Limits):
+        raise ConfigurationError(f"limits= must be a constrain.config.Limits, got {type(limits).__name__}")
+    if think_max_chars is not None and not reasoning:
+        raise ConfigurationError("think_max_chars= bounds the <think> block of reasoning=True")
+
+    def wrap(make):
+        return (lambda: with_reasoning(make(), think_max_chars)) if reasoning else make
+
+    think_key = ("think", think_max_chars) if reasoning else ()
     if regex is not None:
         if not isinstance(regex, str):
             raise ConfigurationError(f"regex= must be a str, got {type(regex).__name__}")
-        return _cached_compile(("regex", regex), lambda: Grammar.from_regex(regex), vocab)
+        return _cached_compile(("regex", regex) + think_key, wrap(lambda: Grammar.from_regex(regex)), vocab,
+                               limits=limits)
     if schema is not None:
         if isinstance(schema, os.PathLike):
             try:
@@ -152,26 +187,55 @@ def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None) -> Any:
         elif isinstance(schema, str):
             key = ("schema", schema)
         else:  # a pydantic model class: no content key, so no cache
-            from .automata.compiler import compile as compile_grammar
-
-            return compile_grammar(Grammar.from_json_schema(schema), vocab)
-        return _cached_compile(key, lambda: Grammar.from_json_schema(schema), vocab)
+            return compile_grammar(wrap(lambda: Grammar.from_json_schema(schema))(), vocab, limits=limits)
+        return _cached_compile(key + think_key, wrap(lambda: Grammar.from_json_schema(schema)), vocab, limits=limits)
     if isinstance(grammar, CompiledGrammar):
         if grammar.vocab != vocab:
             raise ConfigurationError("the CompiledGrammar was compiled for another vocabulary than the model's")
+        if limits is not None:
+            raise ConfigurationError("limits= cannot apply to a grammar that is already compiled; "
+                                     "pass the Grammar, or give limits to constrain.compile")
+        if reasoning:
+            return compile_grammar(with_reasoning(grammar.grammar, think_max_chars), vocab, limits=grammar.limits)
         return grammar
     if isinstance(grammar, Grammar):
+        if reasoning:  # a new grammar object each time: not cached (its key would outlive it)
+            return compile_grammar(with_reasoning(grammar, think_max_chars), vocab, limits=limits)
         # The compiled grammar keeps the Grammar alive, so its id is not reused while cached.
-        return _cached_compile(("grammar-object", id(grammar)), lambda: grammar, vocab, grammar)
+        return _cached_compile(("grammar-object", id(grammar)), lambda: grammar, vocab, grammar, limits=limits)
     if isinstance(grammar, (str, os.PathLike)):
         from .grammar.loader import find_grammar, load_grammar
 
         path = find_grammar(grammar)
         key = ("grammar-file", str(path.resolve()), path.stat().st_mtime_ns)
-        return _cached_compile(key, lambda: load_grammar(path), vocab)
+        return _cached_compile(key + think_key, wrap(lambda: load_grammar(path)), vocab, limits=limits)
     raise ConfigurationError(
         f"grammar= must be a Grammar, a CompiledGrammar, a file path or a grammar name, got {type(grammar).__name__}"
     )
+
+
+def choice_regex(choices: Sequence[str]) -> str:
+    """A regex matching exactly the strings of ``choices``: an alternation of the strings
+    with every regex metacharacter escaped (so ``"a.b"`` matches only ``a.b``)."""
+    if isinstance(choices, str) or not isinstance(choices, (list, tuple)) or not choices:
+        raise ConfigurationError("choice= must be a non-empty list of strings")
+    pieces = []
+    for index, text in enumerate(choices):
+        if not isinstance(text, str):
+            raise ConfigurationError(f"choice {index} must be a str, got {type(text).__name__}")
+        pieces.append("".join(_escape_char(c) for c in text))
+    return "(" + "|".join(pieces) + ")"
+
+
+_REGEX_META = set("\\.^$|?*+()[]{}")
+
+
+def _escape_char(c: str) -> str:
+    if c in _REGEX_META:
+        return "\\" + c
+    if not c.isprintable() or c.isspace():
+        return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
+    return c
 
 
 # --- model plumbing ----------------------------------------------------------------------
@@ -253,6 +317,28 @@ def encode_prompts(tokenizer, prompts: Sequence[str], *, chat_template: Optional
     return encoded
 
 
+def encode_messages(tokenizer, conversations: Sequence[Sequence[dict]], *,
+                    chat_template: Optional[bool] = None) -> List[List[int]]:
+    """Token ids of each conversation (a list of ``{"role": ..., "content": ...}`` messages)
+    through the tokenizer's chat template, with the generation prompt of the next turn."""
+    if chat_template is False:
+        raise ConfigurationError("messages= are rendered by the chat template; chat_template=False cannot apply")
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigurationError("messages= need a tokenizer with a chat template; give prompt= instead")
+    encoded = []
+    for c, conversation in enumerate(conversations):
+        if not isinstance(conversation, (list, tuple)) or not conversation:
+            raise ConfigurationError(f"conversation {c} must be a non-empty list of messages")
+        for m, message in enumerate(conversation):
+            if (not isinstance(message, dict) or not isinstance(message.get("role"), str)
+                    or not isinstance(message.get("content"), str)):
+                raise ConfigurationError(
+                    f"conversation {c}, message {m}: a message is a dict with str 'role' and 'content'")
+        text = tokenizer.apply_chat_template(list(conversation), tokenize=False, add_generation_prompt=True)
+        encoded.append([int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]])
+    return encoded
+
+
 def _validate_sampling(max_new_tokens, temperature, top_k, top_p) -> None:
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
         raise ConfigurationError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
@@ -272,11 +358,18 @@ SAMPLERS = ("lcd", "asap", "awrs", "smc")
 
 
 def generate(
-    prompt: Prompt,
+    prompt: Optional[Prompt] = None,
     *,
+    messages: Optional[Sequence[Any]] = None,
     regex: Optional[str] = None,
     schema: Any = None,
     grammar: Any = None,
+    choice: Optional[Sequence[str]] = None,
+    tools: Optional[Sequence[Any]] = None,
+    template: Any = None,
+    max_gap_tokens: int = 32,
+    reasoning: bool = False,
+    think_max_chars: Optional[int] = None,
     model: Any = None,
     tokenizer: Any = None,
     max_new_tokens: int = 256,
@@ -286,6 +379,13 @@ def generate(
     seed: Optional[int] = None,
     chat_template: Optional[bool] = None,
     system_prompt: Optional[str] = None,
+    num_return_sequences: int = 1,
+    stop: Optional[Union[str, Sequence[str]]] = None,
+    limits: Any = None,
+    threads: Optional[int] = None,
+    stream: bool = False,
+    callback: Optional[Callable[[str], None]] = None,
+    progress: bool = False,
     sampler: SamplerName = "lcd",
     num_samples: Optional[int] = None,
     num_particles: int = 5,
@@ -299,11 +399,32 @@ def generate(
 
     Args:
         prompt: a prompt, or a list of prompts to run as one batch.
+        messages: instead of ``prompt``: a conversation, a list of ``{"role": ..., "content":
+            ...}`` messages rendered by the tokenizer's chat template (or a list of
+            conversations, as a batch).
         regex: the whole output must match this regular expression.
         schema: the output must be JSON valid against this JSON Schema (dict, JSON text,
-            pydantic model class or ``pathlib.Path``); the result's ``value`` is the parsed JSON.
+            pydantic model class or ``pathlib.Path``); the result's ``value`` is the parsed JSON
+            (and ``parsed`` the model instance for a pydantic class).
         grammar: a :class:`~constrain.Grammar`, :class:`~constrain.CompiledGrammar`, grammar
-            file path or name of a grammar in ``grammars/``.
+            file path or name of a grammar in ``grammars/``. A grammar made from a JSON Schema
+            fills ``value`` too.
+        choice: the output is exactly one of these strings (a regex alternation of them,
+            escaped).
+        tools: functions; the output is one call ``{"name": ..., "arguments": {...}}`` of one
+            of them, its arguments valid for the function's signature
+            (:func:`constrain.tools.tool_call_schema`); ``value`` is the call.
+        template: a template with gaps (``<gap>`` markers in a string, or a list of strings and
+            :class:`~constrain.infill.TemplateGap`): the model fills the gaps so that the
+            whole text satisfies the constraint (:func:`constrain.infill.generate_template`;
+            LCD only, one prompt); ``text`` is the filled template, ``token_ids`` the tokens
+            the model wrote in the gaps, ``logprob``/``log_weight`` NaN (not tracked);
+            ``max_new_tokens`` does not apply (``max_gap_tokens`` does).
+        max_gap_tokens: with ``template``: the token budget of a gap without its own.
+        reasoning: first a free ``<think>...</think>`` block and a newline, then the
+            constrained output, in one generation; ``value`` parses the part after the block,
+            ``reasoning`` holds the thoughts.
+        think_max_chars: with ``reasoning``: at most this many characters of thoughts.
         model: a ``transformers`` causal LM (with ``tokenizer``), or a local model directory or
             ``.gguf`` file; ``None`` loads the default SmolLM2-135M-Instruct (once per process,
             offline).
@@ -317,6 +438,17 @@ def generate(
         seed: seeds the sampler; the same seed gives the same output.
         chat_template: use the tokenizer's chat template (``None``: when it has one).
         system_prompt: a system message for the chat template.
+        num_return_sequences: LCD and AWRS: outputs per prompt, drawn as rows of one batch.
+        stop: a string or strings; an output ends at the first one (``finish_reason="stop"``),
+            which is not part of its text. Meant for free-text constraints: a stopped text is a
+            prefix of the constraint's language, not necessarily a complete string of it.
+        limits: the :class:`~constrain.config.Limits` to compile the constraint with.
+        threads: torch CPU threads for this call (restored after it).
+        stream: return an iterator of text pieces (complete characters only) that ends with the
+            :class:`GenerationResult` (see :func:`stream`); one prompt, one sequence.
+        callback: ``callback(piece)`` for each new piece of text (one prompt, one sequence).
+        progress: show a progress bar of finished sequences (tqdm if installed, else lines on
+            stderr).
         sampler: ``"lcd"`` (locally constrained decoding, the default), ``"asap"``
             (grammar-aligned decoding: ``num_samples`` samples that converge to the exact
             constrained distribution), ``"awrs"`` (adaptive weighted rejection sampling: exact
@@ -332,15 +464,115 @@ def generate(
         batch_size: ASAp: samples in flight at once (default: up to 8).
 
     Returns:
-        A :class:`GenerationResult` for a single prompt, a list of them for a list of prompts;
-        with ``sampler="asap"``, the list of ``num_samples`` results in the order they were
-        drawn. A result with ``finish_reason == "eos"`` always matches the constraint.
+        A :class:`GenerationResult` for a single prompt (or conversation), a list of them for a
+        list of prompts; with ``num_return_sequences=n > 1``, ``n`` results per prompt, grouped
+        by prompt in one flat list; with ``sampler="asap"``, the list of ``num_samples``
+        results in the order they were drawn; with ``stream=True``, an iterator. A result with
+        ``finish_reason == "eos"`` always matches the constraint.
 
     Raises:
         ConfigurationError: bad arguments.
         GrammarError: the constraint cannot be compiled (see ``constrain.errors``).
         VocabularyError: the grammar reached a point that no token can continue.
     """
+    options = dict(locals())
+    del options["stream"]
+    if stream:
+        return globals()["stream"](**options)
+    if threads is None:
+        return _generate(**options)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ConfigurationError(f"threads must be a positive int, got {threads!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _generate(**options)
+    finally:
+        torch.set_num_threads(before)
+
+
+def stream(prompt: Optional[str] = None, **kwargs: Any) -> Iterator[Union[str, GenerationResult]]:
+    """Generate as :func:`generate` does, as an iterator: the pieces of text (``str``, complete
+    characters only, also where a multi-byte character spans tokens) as they are generated,
+    then the :class:`GenerationResult`.
+
+    One prompt (or conversation) and one sequence; LCD or AWRS. The generation runs in a
+    worker thread; leaving the loop early stops it at the next step.
+
+    Example::
+
+        for piece in constrain.stream("Count to five:", regex=r"[1-5]( [1-5]){4}"):
+            print(piece if isinstance(piece, str) else "", end="")
+    """
+    if kwargs.get("callback") is not None:
+        raise ConfigurationError("stream() yields the pieces; give callback= to generate() instead")
+    kwargs.pop("stream", None)
+    kwargs.pop("callback", None)
+    _check_streamable(prompt, kwargs.get("messages"), kwargs.get("num_return_sequences", 1),
+                      kwargs.get("sampler", "lcd"), kwargs.get("template"))
+    pieces: "queue.Queue[tuple]" = queue.Queue()
+    cancelled = threading.Event()
+
+    def on_piece(piece: str) -> None:
+        if cancelled.is_set():
+            raise _Cancelled()
+        pieces.put(("piece", piece))
+
+    def work() -> None:
+        try:
+            pieces.put(("result", generate(prompt, callback=on_piece, **kwargs)))
+        except _Cancelled:
+            pieces.put(("cancelled", None))
+        except BaseException as exc:  # handed to the consumer's thread
+            pieces.put(("error", exc))
+
+    def iterate() -> Iterator[Union[str, GenerationResult]]:
+        worker = threading.Thread(target=work, name="constrain-stream", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, item = pieces.get()
+                if kind == "piece":
+                    yield item
+                elif kind == "result":
+                    yield item
+                    return
+                elif kind == "error":
+                    raise item
+                else:
+                    return
+        finally:
+            cancelled.set()
+            worker.join()
+
+    return iterate()
+
+
+class _Cancelled(Exception):
+    """The consumer of a stream left early."""
+
+
+def _check_streamable(prompt, messages, num_return_sequences, sampler, template) -> None:
+    if template is not None:
+        raise ConfigurationError("streaming is not available with template=")
+    if sampler not in ("lcd", "awrs"):
+        raise ConfigurationError("streaming works with sampler='lcd' or 'awrs'")
+    if num_return_sequences != 1:
+        raise ConfigurationError("streaming follows one sequence: num_return_sequences must be 1")
+    if messages is not None:
+        if messages and not isinstance(messages[0], dict):
+            raise ConfigurationError("streaming follows one sequence: give one conversation")
+    elif not isinstance(prompt, str):
+        raise ConfigurationError("streaming follows one sequence: give one prompt (a str)")
+
+
+def _generate(
+    prompt, *, messages, regex, schema, grammar, choice, tools, template, max_gap_tokens, reasoning,
+    think_max_chars, model, tokenizer, max_new_tokens, temperature, top_k, top_p, seed, chat_template,
+    system_prompt, num_return_sequences, stop, limits, threads, callback, progress, sampler, num_samples,
+    num_particles, ess_threshold, proposal, critic, select, batch_size,
+) -> Any:
+    del threads  # applied by generate()
     if sampler not in SAMPLERS:
         raise ConfigurationError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if temperature is None:
@@ -353,21 +585,78 @@ def generate(
         )
     if sampler != "asap" and (num_samples is not None or batch_size is not None):
         raise ConfigurationError("num_samples= and batch_size= are for sampler='asap'")
-    single = isinstance(prompt, str)
-    prompts = [prompt] if single else list(prompt)
-    if not prompts:
-        raise ConfigurationError("no prompts given")
+    if (not isinstance(num_return_sequences, int) or isinstance(num_return_sequences, bool)
+            or num_return_sequences < 1):
+        raise ConfigurationError(f"num_return_sequences must be a positive int, got {num_return_sequences!r}")
+    if num_return_sequences > 1 and sampler not in ("lcd", "awrs"):
+        raise ConfigurationError("num_return_sequences= is for sampler='lcd' or 'awrs' (asap: num_samples=, "
+                                 "smc: num_particles=)")
+    stops = _stop_strings(stop)
+    if stops and sampler not in ("lcd", "awrs"):
+        raise ConfigurationError("stop= is for sampler='lcd' or 'awrs'")
+    if progress and sampler not in ("lcd", "awrs"):
+        raise ConfigurationError("progress= is for sampler='lcd' or 'awrs'")
+    if callback is not None:
+        if not callable(callback):
+            raise ConfigurationError("callback= must be callable")
+        _check_streamable(prompt, messages, num_return_sequences, sampler, template)
+
+    # the constraint: choice= and tools= are spelled as a regex and a schema
+    if choice is not None:
+        if regex is not None or schema is not None or grammar is not None or tools is not None:
+            raise ConfigurationError("choice= is the constraint: give no regex=, schema=, grammar= or tools=")
+        regex = choice_regex(choice)
+    if tools is not None:
+        if regex is not None or schema is not None or grammar is not None:
+            raise ConfigurationError("tools= is the constraint: give no regex=, schema= or grammar=")
+        from .tools import tool_call_schema
+
+        schema = tool_call_schema(tools)
+    pydantic_model = schema if isinstance(schema, type) and hasattr(schema, "model_validate") else None
+
+    # the prompts
+    if (prompt is None) == (messages is None):
+        raise ConfigurationError("give either prompt= or messages=")
+    if messages is not None:
+        if system_prompt is not None:
+            raise ConfigurationError("with messages=, put the system message in the conversation")
+        if not isinstance(messages, (list, tuple)) or not messages:
+            raise ConfigurationError("messages= must be a non-empty list of messages (or of conversations)")
+        single = isinstance(messages[0], dict)
+        conversations = [messages] if single else list(messages)
+    else:
+        single = isinstance(prompt, str)
+        prompts = [prompt] if single else list(prompt)
+        if not prompts:
+            raise ConfigurationError("no prompts given")
+
+    if template is not None:
+        return _generate_template(
+            prompt if messages is None else None, template, single=single, regex=regex, schema=schema,
+            grammar=grammar, model=model, tokenizer=tokenizer, max_gap_tokens=max_gap_tokens,
+            temperature=temperature, seed=seed, chat_template=chat_template, limits=limits, sampler=sampler,
+            other=dict(top_k=top_k, top_p=top_p, stop=stops, reasoning=reasoning, think_max_chars=think_max_chars,
+                       system_prompt=system_prompt,
+                       num_return_sequences=num_return_sequences, progress=progress),
+            pydantic_model=pydantic_model,
+        )
+
     model, tokenizer = _resolve_model(model, tokenizer)
     started = time.perf_counter()
     vocab = model_vocabulary(model, tokenizer)
     compile_started = time.perf_counter()
-    compiled = resolve_constraint(vocab, regex=regex, schema=schema, grammar=grammar)
+    compiled = resolve_constraint(vocab, regex=regex, schema=schema, grammar=grammar, limits=limits,
+                                  reasoning=reasoning, think_max_chars=think_max_chars)
     compile_s = time.perf_counter() - compile_started
-    encoded = encode_prompts(tokenizer, prompts, chat_template=chat_template, system_prompt=system_prompt)
+    if messages is not None:
+        encoded = encode_messages(tokenizer, conversations, chat_template=chat_template)
+    else:
+        encoded = encode_prompts(tokenizer, prompts, chat_template=chat_template, system_prompt=system_prompt)
     lm = TransformersLM(model, pad_token_id=_pad_id(tokenizer, vocab))
     generator = _generator(lm.device, seed) if temperature else None
     timing = dict(compile_s=compile_s, started=started)
-    parse_json = schema is not None
+    inner_kind = compiled.grammar.kind.removeprefix("reasoning+")
+    output = _Output(parse_json=inner_kind == "json_schema", pydantic_model=pydantic_model, reasoning=reasoning)
 
     if sampler == "asap":
         from .samplers.asap import ASApSampler, ASApTrie
@@ -379,7 +668,7 @@ def generate(
             lm, compiled, encoded[0], num_samples if num_samples is not None else 1,
             max_new_tokens=max_new_tokens, batch_size=batch_size,
         )
-        return [_result(d, vocab, encoded[0], parse_json, timing, d.first_token_at) for d in draws]
+        return [_result(d, vocab, encoded[0], output, timing, d.first_token_at) for d in draws]
     if sampler == "smc":
         from .samplers.smc import SMC
 
@@ -389,8 +678,8 @@ def generate(
         for ids in encoded:
             population = smc.run(lm, compiled, ids, max_new_tokens=max_new_tokens)
             chosen = population.chosen
-            result = _result(chosen, vocab, ids, parse_json, timing, population.first_token_at)
-            result.particles = [_result(p, vocab, ids, parse_json, timing, population.first_token_at)
+            result = _result(chosen, vocab, ids, output, timing, population.first_token_at)
+            result.particles = [_result(p, vocab, ids, output, timing, population.first_token_at)
                                 for p in population.particles]
             result.posterior = population.posterior(lambda d: vocab.decode(d.token_ids).decode("utf-8", "replace"))
             result.log_ml = population.log_ml
@@ -402,9 +691,150 @@ def generate(
         token_sampler: Any = AWRS(generator=_generator(lm.device, seed))
     else:
         token_sampler = LCD(temperature, top_k, top_p, generator)
-    run = decode(lm, compiled, encoded, token_sampler, max_new_tokens=max_new_tokens)
-    results = [_result(d, vocab, ids, parse_json, timing, run.first_token_at) for d, ids in zip(run.draws, encoded)]
-    return results[0] if single else results
+    rows = [ids for ids in encoded for _ in range(num_return_sequences)]
+    watcher = _StepWatcher(vocab, len(rows), stops, callback, progress)
+    try:
+        run = decode(lm, compiled, rows, token_sampler, max_new_tokens=max_new_tokens, on_step=watcher)
+    finally:
+        watcher.close()
+    results = []
+    for i, (d, ids) in enumerate(zip(run.draws, rows)):
+        result = _result(d, vocab, ids, output, timing, run.first_token_at, text=watcher.final_text(i, d))
+        result.token_logprobs = watcher.token_logprobs[i]
+        results.append(result)
+    return results[0] if single and num_return_sequences == 1 else results
+
+
+def _stop_strings(stop) -> List[str]:
+    if stop is None:
+        return []
+    stops = [stop] if isinstance(stop, str) else list(stop) if isinstance(stop, (list, tuple)) else None
+    if stops is None or not all(isinstance(s, str) and s for s in stops):
+        raise ConfigurationError("stop= must be a non-empty string or a list of them")
+    return stops
+
+
+class _StepWatcher:
+    """The driver's ``on_step`` consumer: per-token log-probabilities, stop strings, the
+    streamed text pieces and the progress bar.
+
+    Text is decoded incrementally (a UTF-8 decoder holds the bytes of an unfinished
+    character), so a piece is always whole characters. With stop strings, the last
+    ``max(len(stop)) - 1`` characters are held back until the output ends, since they may be
+    the start of a stop string."""
+
+    def __init__(self, vocab, rows: int, stops: List[str], callback, progress: bool) -> None:
+        self.vocab = vocab
+        self.stops = stops
+        self.callback = callback
+        self.token_logprobs: List[List[float]] = [[] for _ in range(rows)]
+        self._logprob = [0.0] * rows
+        self._decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(rows)]
+        self._text = [""] * rows
+        self._cut: List[Optional[int]] = [None] * rows
+        self._emitted = 0
+        self._hold = max((len(s) for s in stops), default=1) - 1
+        self._finished = 0
+        self._bar = _progress_bar(rows) if progress else None
+
+    def __call__(self, draws: List[Draw]) -> None:
+        finished = 0
+        for i, draw in enumerate(draws):
+            have = len(self.token_logprobs[i])
+            if len(draw.token_ids) > have:  # one new token this step
+                self.token_logprobs[i].append(draw.logprob - self._logprob[i])
+                self._text[i] += self._decoders[i].decode(self.vocab.token_bytes[draw.token_ids[-1]])
+                if self.stops and draw.running:
+                    at = self._find_stop(self._text[i])
+                    if at is not None:
+                        self._cut[i] = at
+                        draw.finish_reason = "stop"
+            self._logprob[i] = draw.logprob
+            if not draw.running:
+                finished += 1
+        if self.callback is not None:
+            draw = draws[0]
+            text = self.final_text(0, draw) if not draw.running else self._text[0]
+            end = len(text) if not draw.running else max(self._emitted, len(text) - self._hold)
+            if end > self._emitted:
+                piece, self._emitted = text[self._emitted:end], end
+                self.callback(piece)
+        if self._bar is not None and finished > self._finished:
+            self._bar.update(finished - self._finished)
+        self._finished = finished
+
+    def _find_stop(self, text: str) -> Optional[int]:
+        """Where the first stop string in ``text`` begins (``None``: none yet)."""
+        found = [text.find(s) for s in self.stops]
+        found = [f for f in found if f >= 0]
+        return min(found) if found else None
+
+    def final_text(self, i: int, draw: Draw) -> str:
+        """The row's text: cut before the stop string when one ended it."""
+        if self._cut[i] is not None:
+            return self._text[i][: self._cut[i]]
+        return self.vocab.decode(draw.token_ids).decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+class _PlainProgress:
+    """Progress lines on stderr when tqdm is not installed."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        print(f"constrain: {self.done}/{self.total} sequences finished", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int) -> Any:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _PlainProgress(total)
+    return tqdm(total=total, desc="constrain", unit="seq")
+
+
+def _generate_template(prompt, template, *, single, regex, schema, grammar, model, tokenizer, max_gap_tokens,
+                       temperature, seed, chat_template, limits, sampler, other, pydantic_model) -> GenerationResult:
+    from .infill.template import generate_template
+    from .vocab import Vocabulary
+
+    if sampler != "lcd":
+        raise ConfigurationError("template= fills gaps with its own left-to-right search: sampler must be 'lcd'")
+    defaults = dict(top_k=None, top_p=None, stop=[], reasoning=False, think_max_chars=None, system_prompt=None, num_return_sequences=1,
+                    progress=False)
+    refused = [name for name, value in other.items() if not (value is defaults[name] or value == defaults[name]
+                                                             and type(value) is type(defaults[name]))]
+    if refused:
+        raise ConfigurationError(f"template= does not take {', '.join(refused)}")
+    if prompt is None or not single:
+        raise ConfigurationError("template= takes one prompt (a str), not messages= or a list")
+    model, tokenizer = _resolve_model(model, tokenizer)
+    started = time.perf_counter()
+    # the vocabulary generate_template builds, so that the compiled grammar is for it
+    vocab = Vocabulary.from_transformers(tokenizer, vocab_size=logits_width(model))
+    compiled = resolve_constraint(vocab, regex=regex, schema=schema, grammar=grammar, limits=limits)
+    compile_s = time.perf_counter() - started
+    filled = generate_template(prompt, template, model=model, tokenizer=tokenizer, grammar=compiled,
+                               max_gap_tokens=max_gap_tokens, temperature=temperature, seed=seed,
+                               chat_template=chat_template)
+    output = _Output(parse_json=compiled.grammar.kind == "json_schema", pydantic_model=pydantic_model,
+                     reasoning=False)
+    value, parsed = output.parse(filled.text, filled.finish_reason)
+    elapsed = time.perf_counter() - started
+    return GenerationResult(text=filled.text, token_ids=[t for gap in filled.token_ids for t in gap],
+                            finish_reason=filled.finish_reason, value=value, parsed=parsed, compile_s=compile_s,
+                            time_to_first_token_s=elapsed, time_s=elapsed,
+                            # the template's search does not track the model's probabilities
+                            logprob=math.nan, log_weight=math.nan)
 
 
 class ASAp:
@@ -454,7 +884,8 @@ class ASAp:
                                          system_prompt=system_prompt)[0]
         self.lm = TransformersLM(self.model, pad_token_id=_pad_id(self.tokenizer, vocab))
         self.max_new_tokens = max_new_tokens
-        self._parse_json = schema is not None
+        self._output = _Output(parse_json=self.compiled.grammar.kind == "json_schema",
+                               pydantic_model=schema if isinstance(schema, type) else None)
         key = asap_key(self.lm, self.compiled, self.prompt_ids, max_new_tokens)
         self.trie = _trie if _trie is not None else ASApTrie(key, max_nodes=max_trie_nodes, when_full=when_full)
         if self.trie.key != key:
@@ -468,7 +899,7 @@ class ASAp:
         timing = dict(compile_s=0.0, started=started)
         draws = self._sampler.sample(self.lm, self.compiled, self.prompt_ids, n,
                                      max_new_tokens=self.max_new_tokens, batch_size=batch_size)
-        return [_result(d, self.compiled.vocab, self.prompt_ids, self._parse_json, timing, d.first_token_at)
+        return [_result(d, self.compiled.vocab, self.prompt_ids, self._output, timing, d.first_token_at)
                 for d in draws]
 
     def save(self, path: "str | os.PathLike[str]") -> None:
@@ -515,19 +946,46 @@ def _generator(device: torch.device, seed: Optional[int]) -> torch.Generator:
     return generator
 
 
-def _result(draw: Draw, vocab: Any, prompt_ids: Sequence[int], parse_json: bool, timing: dict,
-            first_token_at: float) -> GenerationResult:
-    text = vocab.decode(draw.token_ids).decode("utf-8", errors="replace")
+@dataclass
+class _Output:
+    """How a finished text is read: JSON (``value``), a pydantic instance (``parsed``), and
+    whether a ``<think>`` block comes first."""
+
+    parse_json: bool
+    pydantic_model: Any = None
+    reasoning: bool = False
+
+    def parse(self, text: str, reason: str) -> "tuple[Any, Any]":
+        if not self.parse_json or reason != "eos":
+            return None, None
+        if self.reasoning:
+            from .reasoning import split_reasoning
+
+            text = split_reasoning(text)[1]
+        value = json.loads(text)
+        parsed = self.pydantic_model.model_validate(value) if self.pydantic_model is not None else None
+        return value, parsed
+
+
+def _result(draw: Draw, vocab: Any, prompt_ids: Sequence[int], output: _Output, timing: dict,
+            first_token_at: float, text: Optional[str] = None) -> GenerationResult:
+    if text is None:
+        text = vocab.decode(draw.token_ids).decode("utf-8", errors="replace")
     reason = draw.finish_reason or "length"
     if reason == "dead":  # the sampler found no way on: like a cut, the text is not complete
         reason = "length"
-    value = json.loads(text) if parse_json and reason == "eos" else None
+    value, parsed = output.parse(text, reason)
+    thoughts = None
+    if output.reasoning:
+        from .reasoning import split_reasoning
+
+        thoughts = split_reasoning(text)[0]
     started = timing["started"]
     return GenerationResult(
         text=text, token_ids=list(draw.token_ids), finish_reason=reason, value=value,
         num_prompt_tokens=len(prompt_ids), compile_s=timing["compile_s"],
         time_to_first_token_s=first_token_at - started, time_s=time.perf_counter() - started,
-        logprob=draw.logprob, log_weight=draw.log_weight,
+        logprob=draw.logprob, log_weight=draw.log_weight, parsed=parsed, reasoning=thoughts,
     )
 
 
@@ -556,4 +1014,5 @@ def _resolve_model(model, tokenizer):
     return model, tokenizer
 
 
-__all__ = ("ASAp", "GenerationResult", "encode_prompts", "generate", "model_vocabulary", "resolve_constraint")
+__all__ = ("ASAp", "GenerationResult", "choice_regex", "encode_messages", "encode_prompts", "generate",
+           "model_vocabulary", "resolve_constraint", "stream")

@@ -203,3 +203,65 @@ def test_samplers(capsys, model_dir, flags, lines):
 def test_num_samples_needs_asap(capsys, model_dir):
     code, _, err = cli(capsys, "generate", "--model", model_dir, "--regex", "a", "--num-samples", "3", "x")
     assert code == EXIT_USAGE and "--num-samples is for --sampler asap" in err
+
+
+def test_choice_flag(capsys, model_dir):
+    choices = ["a.b", "c|d", "(e)"]
+    args = [arg for c in choices for arg in ("--choice", c)]
+    code, out, err = cli(capsys, "generate", "--model", model_dir, *args, "--temperature", "1", "--seed", "1", "Pick:")
+    assert code == EXIT_OK, err
+    assert out.rstrip("\n") in choices
+
+
+def test_template_flag(capsys, model_dir, tmp_path):
+    schema = tmp_path / "point.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"x": {"type": "integer"}, "y": {"type": "integer"}},
+                                  "required": ["x", "y"], "additionalProperties": False}))
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--schema", str(schema), "--template",
+                         '{"x":<gap>,"y":<gap>}', "--max-gap-tokens", "4", "--json", "A point:")
+    assert code == EXIT_OK, err
+    record = json.loads(out)
+    assert record["finish_reason"] == "eos" and record["value"] == json.loads(record["text"])
+    assert record["text"].startswith('{"x":') and set(record["value"]) == {"x", "y"}
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--schema", str(schema), "--template",
+                         '{"x":<gap>,"y":<gap>}', "--sampler", "awrs", "A point:")
+    assert code == EXIT_USAGE and "sampler" in err
+
+
+def test_think_flag(capsys, model_dir):
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "(yes|no)", "--think",
+                         "--think-max-chars", "6", "--max-new-tokens", "30", "--json", "Answer:")
+    assert code in (EXIT_OK, EXIT_CUT), err
+    record = json.loads(out)
+    if record["finish_reason"] == "eos":
+        assert re.fullmatch(r"<think>(.{0,6})</think>\n(yes|no)", record["text"], re.S)
+        assert record["reasoning"] == record["text"][len("<think>"):record["text"].index("</think>")]
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "a", "--think-max-chars", "6", "x")
+    assert code == EXIT_USAGE
+
+
+def test_num_return_sequences_stop_and_stream_flags(capsys, model_dir):
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "[a-z]{2,6}", "--num-return-sequences",
+                         "3", "--temperature", "1", "--seed", "0", "--json", "Word:")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 3 and all(re.fullmatch("[a-z]{2,6}", r["text"]) for r in records if r["finish_reason"] == "eos")
+    code, plain, err = cli(capsys, "generate", "--model", model_dir, "--regex", "[a-z ]{1,30}", "--temperature", "1",
+                           "--seed", "3", "Words:")
+    code, streamed, err = cli(capsys, "generate", "--model", model_dir, "--regex", "[a-z ]{1,30}", "--temperature",
+                              "1", "--seed", "3", "--stream", "Words:")
+    assert streamed == plain
+    text = plain.rstrip("\n")
+    stop = text[len(text) // 2:len(text) // 2 + 2]
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "[a-z ]{1,30}", "--temperature", "1",
+                         "--seed", "3", "--stop", stop, "Words:")
+    assert code == EXIT_OK, err
+    assert out.rstrip("\n") == text[: text.find(stop)]
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "a", "--stream", "--json", "x")
+    assert code == EXIT_USAGE
+
+
+def test_threads_flag_leaves_torch_as_it_was(capsys, model_dir):
+    torch.set_num_threads(1)
+    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "(yes|no)", "--threads", "2", "x")
+    assert code == EXIT_OK, err
+    assert torch.get_num_threads() == 1

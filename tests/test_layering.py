@@ -13,7 +13,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "constrain"
 # and the two layer-1 halves (vocab, grammar) never import each other.
 LAYERS = {
     "errors": 0, "config": 0, "kernels": 0,
-    "vocab": 1, "grammar": 1,
+    "vocab": 1, "grammar": 1, "tools": 1,
+    "reasoning": 2,
     "automata": 2,
     "masks": 3, "models": 3,
     "samplers": 4, "testing": 4, "infill": 4,

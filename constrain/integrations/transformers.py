@@ -86,6 +86,33 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
 
         return cls(Grammar.from_json_schema(schema), tokenizer, **kwargs)
 
+    @classmethod
+    def from_grammar(cls, grammar: Any, tokenizer: Any, **kwargs: Any) -> "ConstrainedLogitsProcessor":
+        """A processor for ``grammar``: a :class:`~constrain.Grammar`, a ``.lark`` or ``.gbnf``
+        file path, or the name of a grammar in ``grammars/``."""
+        import os
+
+        from ..grammar.ir import Grammar
+        from ..grammar.loader import load_grammar
+
+        if isinstance(grammar, Grammar):
+            return cls(grammar, tokenizer, **kwargs)
+        if isinstance(grammar, (str, os.PathLike)):
+            return cls(load_grammar(grammar), tokenizer, **kwargs)
+        raise ConfigurationError(
+            f"grammar must be a Grammar, a grammar file path or a grammar name, got {type(grammar).__name__}"
+        )
+
+    @classmethod
+    def from_lark(cls, text: str, tokenizer: Any, *, start: Optional[str] = None,
+                  **kwargs: Any) -> "ConstrainedLogitsProcessor":
+        """A processor for the Lark grammar ``text`` (its ``start`` rule, default ``start``)."""
+        from ..grammar.ir import Grammar
+
+        if not isinstance(text, str):
+            raise ConfigurationError(f"from_lark needs the grammar's text (a str), got {type(text).__name__}")
+        return cls(Grammar.from_lark(text, start=start), tokenizer, **kwargs)
+
     @property
     def eos_token_ids(self) -> List[int]:
         """The ids that end a sequence, for ``generate(eos_token_id=...)``."""

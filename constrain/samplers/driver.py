@@ -68,7 +68,9 @@ def decode(
         sampler: chooses the tokens (LCD, ASAp, AWRS, SMC's proposal...).
         max_new_tokens: at most this many tokens per draw (EOS excluded).
         draws: the draws to continue (default: a fresh draw per prompt).
-        on_step: called with all draws after each step (progress, streaming).
+        on_step: called with all draws after each step (progress, streaming). It may end a
+            running draw by setting its ``finish_reason`` (e.g. ``"stop"`` at a stop string);
+            the draw then leaves the batch like one that drew EOS.
     """
     vocab = compiled.vocab
     if vocab.size != model.vocab_size:
@@ -150,6 +152,9 @@ def decode(
                 keep = [row_of[id(parent)] for _, parent in pairs]
             if on_step is not None:
                 on_step(draws)
+                if any(not d.running for d in going):  # the consumer ended some draws
+                    kept = [(d, k) for d, k in zip(going, keep) if d.running]
+                    going, keep = [d for d, _ in kept], [k for _, k in kept]
             if not going:
                 break
             if keep != list(range(batch.num_rows)):

@@ -135,3 +135,35 @@ def test_constructor_validation():
     processor = ConstrainedLogitsProcessor(compiled, batch_size=2)
     with pytest.raises(ConfigurationError):
         processor(torch.tensor([[5]]), torch.zeros(1, vocab.size))
+
+
+LARK_YES_NO = 'start: ANSWER\nANSWER: "yes" | "no"\n'
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ConstrainedLogitsProcessor.from_lark(LARK_YES_NO, tiny_tokenizer(), vocab_size=tiny_model().config.vocab_size),
+    lambda: ConstrainedLogitsProcessor.from_grammar(constrain.Grammar.from_lark(LARK_YES_NO), tiny_tokenizer(),
+                                                    vocab_size=tiny_model().config.vocab_size),
+])
+def test_from_lark_and_from_grammar_constrain_model_generate(make):
+    processor = make()
+    eos = set(processor.eos_token_ids)
+    for row in hf_generate(PROMPTS, processor, max_new_tokens=6, do_sample=False):
+        ids, ended = strip(row, eos)
+        assert ended
+        assert tiny_tokenizer().decode(ids) in ("yes", "no")
+
+
+def test_from_grammar_reads_a_grammar_file(tmp_path):
+    path = tmp_path / "answer.lark"
+    path.write_text(LARK_YES_NO)
+    processor = ConstrainedLogitsProcessor.from_grammar(path, tiny_tokenizer(), vocab_size=tiny_model().config.vocab_size)
+    assert processor.compiled.grammar == constrain.Grammar.from_lark(LARK_YES_NO)
+
+
+@pytest.mark.parametrize("bad", [42, None, b"start: A"])
+def test_from_grammar_and_from_lark_refuse_other_types(bad):
+    with pytest.raises(ConfigurationError):
+        ConstrainedLogitsProcessor.from_grammar(bad, tiny_tokenizer())
+    with pytest.raises(ConfigurationError):
+        ConstrainedLogitsProcessor.from_lark(bad, tiny_tokenizer())
