@@ -12,7 +12,7 @@ import pytest
 import constrain
 from constrain import Grammar, Matcher, Vocabulary, compile
 from constrain.errors import ConfigurationError, UnsatisfiableGrammarError, VocabularyError
-from constrain.grammar.ir import Rule, Terminal, alt, chars, literal, repeat, seq
+from constrain.grammar.ir import Rule, Terminal, chars, literal, repeat, seq
 from naive import NaiveMatcher, naive_mask, unpack_bitmask
 
 BYTES = Vocabulary.byte_level()
