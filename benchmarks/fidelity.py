@@ -113,7 +113,18 @@ def main() -> None:
     parser.add_argument("--languages", nargs="*", default=list(LANGUAGES))
     parser.add_argument("--out", default="results/fidelity")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report", nargs="+", metavar="JSON",
+                        help="only write fidelity.md and fidelity.png under --out from earlier runs' fidelity.json")
     args = parser.parse_args()
+    if args.report:
+        report: dict = {}
+        for path in args.report:
+            report.update(json.loads(pathlib.Path(path).read_text()))
+        out = pathlib.Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_markdown(report, out / "fidelity.md", SIZES)
+        plot(report, out / "fidelity.png")
+        return
     torch.set_num_threads(1)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -209,9 +220,10 @@ def write_markdown(report: dict, path: pathlib.Path, sizes) -> None:
                      "LCD mean pi(x) | ASAp mean pi(x) |")
         lines.append("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
         window = {r["n"]: r["tv"] for r in e["asap_window"]}
+        floor = {int(k): v for k, v in e["floor"].items()}  # JSON keys are strings
         for lcd, awrs, asap in zip(e["lcd"], e["awrs"], e["asap"]):
             n = lcd["n"]
-            lines.append(f"| {n} | {e['floor'][n]:.3f} | {lcd['tv']:.3f} | {awrs['tv']:.3f} | {asap['tv']:.3f} | "
+            lines.append(f"| {n} | {floor[n]:.3f} | {lcd['tv']:.3f} | {awrs['tv']:.3f} | {asap['tv']:.3f} | "
                          f"{window.get(n, float('nan')):.3f} | {lcd['kl']:.3f} | {asap['kl']:.3f} | "
                          f"{lcd['mean_pi']:.3f} | {asap['mean_pi']:.3f} |")
         lines.append(f"\nIdeal mean pi(x) = sum pi^2 = {e['ideal_mean_pi']:.3f}; AWRS checks per token "
@@ -239,7 +251,8 @@ def plot(report: dict, path: pathlib.Path) -> None:
         ax.plot(ns, [r["tv"] for r in e["lcd"]], "o-", label="LCD")
         ax.plot(ns, [r["tv"] for r in e["awrs"]], "^-", label="AWRS")
         ax.plot(ns, [r["tv"] for r in e["asap"]], "s-", label="ASAp")
-        ax.plot(ns, [e["floor"][n] for n in ns], "k--", label="exact (noise floor)")
+        floor = {int(k): v for k, v in e["floor"].items()}
+        ax.plot(ns, [floor[n] for n in ns], "k--", label="exact (noise floor)")
         ax.set_xscale("log")
         ax.set_title(name)
         ax.set_xlabel("samples N")
