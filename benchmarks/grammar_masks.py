@@ -35,7 +35,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import constrain  # noqa: E402
-from constrain.grammar.loader import load_grammar  # noqa: E402
 
 # (name, pattern, texts that fully match)
 REGEXES = [
