@@ -198,13 +198,17 @@ def _compiled(vocab: Vocabulary, regex, schema, grammar) -> CompiledGrammar:
 
 
 def _logits(model, input_ids):
+    """The model's logits for every position, on the CPU (the canvas's bookkeeping is there)."""
+    parameter = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    if parameter is not None:
+        input_ids = input_ids.to(parameter.device)
     out = model(input_ids)
     logits = getattr(out, "logits", out)
     if logits.dim() != 3 or logits.shape[1] != input_ids.shape[1]:
         raise ConfigurationError(
             f"a diffusion model must return logits of shape (1, {input_ids.shape[1]}, vocab), got {tuple(logits.shape)}"
         )
-    return logits[0].float()
+    return logits[0].float().cpu()
 
 
 def generate(

@@ -182,11 +182,12 @@ class SMC:
         self.resampling = resampling
         self.select = select
 
-    def make_proposal(self) -> TokenSampler:
+    def make_proposal(self, device: torch.device) -> TokenSampler:
+        """A fresh proposal for one run; LCD draws with a generator on the model's device."""
         seed = int(self.rng.integers(2**62))
         if self.proposal == "awrs":
             return AWRS(seed=seed, forces_eos_at_limit=True)
-        return LCD(1.0, generator=torch.Generator().manual_seed(seed), forces_eos_at_limit=True)
+        return LCD(1.0, generator=torch.Generator(device=device).manual_seed(seed), forces_eos_at_limit=True)
 
     def resample_indices(self, log_weights: Sequence[float]) -> Optional[List[int]]:
         """Parents of the next population, in proportion to the weights."""
@@ -208,7 +209,7 @@ class SMC:
     def run(self, model: Any, compiled: Any, prompt_ids: Sequence[int], *, max_new_tokens: int,
             on_step: Optional[Callable[[List[Draw]], None]] = None) -> Population:
         """Run SMC for one prompt."""
-        step = _Step(self, self.make_proposal())
+        step = _Step(self, self.make_proposal(getattr(model, "device", torch.device("cpu"))))
         draws = [Draw(Matcher(compiled)) for _ in range(self.num_particles)]
         result = decode(model, compiled, [list(prompt_ids)] * self.num_particles, step,
                         max_new_tokens=max_new_tokens, draws=draws, on_step=on_step)
