@@ -852,7 +852,7 @@ class ASAp:
         model, tokenizer: as in :func:`generate` (default: SmolLM2).
         prompt: the prompt (the user message of the chat template, as in :func:`generate`).
         max_new_tokens: the length limit (part of the target: longer outputs are outside it).
-        max_trie_nodes: the trie's node cap (about 120 bytes a node).
+        max_trie_nodes: the trie's node cap (about 270 bytes a node).
         when_full: ``"error"`` or ``"freeze"`` past the cap (see
             :class:`~constrain.samplers.asap.ASApTrie`).
         seed: seeds the sampler.
