@@ -122,11 +122,21 @@ class OurSide:
             return record
         record["compile_s"] = time.perf_counter() - started
         proposals: List[Any] = []
+        particle_tokens = 0
 
         class KeepProposal(SMC):
             def make_proposal(self):  # the proposal's counters are read after the run
-                proposals.append(super().make_proposal())
-                return proposals[-1]
+                proposal = super().make_proposal()
+                choose = proposal.choose
+
+                def counting_choose(draws, *rest):
+                    nonlocal particle_tokens
+                    particle_tokens += len(draws)  # one token (or a death) per running particle
+                    return choose(draws, *rest)
+
+                proposal.choose = counting_choose
+                proposals.append(proposal)
+                return proposal
 
         smc = KeepProposal(self.particles, ess_threshold=self.ess_threshold, proposal=proposal, select="mode",
                            seed=seed)
@@ -144,9 +154,10 @@ class OurSide:
             population = smc.run(self.lm, compiled, prompt_ids(self.tokenizer, schema),
                                  max_new_tokens=self.max_new_tokens, on_step=on_step)
         except TimeoutError:
-            record.update(status="timeout", seconds=time.perf_counter() - started, steps=steps)
+            record.update(status="timeout", seconds=time.perf_counter() - started, steps=steps,
+                          particle_tokens=particle_tokens)
             if proposal == "awrs":
-                record.update(checks=proposals[-1].checks, particle_tokens=proposals[-1].steps)
+                record.update(checks=proposals[-1].checks, masks=proposals[-1].masks)
             return record
         record["seconds"] = time.perf_counter() - started
         chosen = population.chosen
@@ -154,12 +165,11 @@ class OurSide:
         sampler = proposals[-1]
         record.update(status="ok", steps=steps, text=text, resamplings=population.resamplings,
                       log_ml=population.log_ml)
+        record["particle_tokens"] = particle_tokens
         if proposal == "awrs":
-            record.update(checks=sampler.checks, masks=sampler.masks, particle_tokens=sampler.steps)
-        else:
-            # one full mask per particle and step (LCD keeps no counter)
-            record.update(checks=None, particle_tokens=sum(len(p.token_ids) + (p.finish_reason == "eos")
-                                                           for p in population.particles))
+            record.update(checks=sampler.checks, masks=sampler.masks)
+        else:  # one full mask per particle and step
+            record.update(checks=None)
         record.update(judge(text, schema))
         return record
 
@@ -246,6 +256,7 @@ def summarize(records: List[Dict[str, Any]], engines: List[str]) -> Dict[str, Di
     for engine in engines:
         rows = [r for r in records if r["engine"] == engine]
         ok = [r for r in rows if r["status"] == "ok"]
+        stepped = [r for r in rows if r.get("steps") and r["status"] in ("ok", "timeout")]
         timed = [r for r in rows if r.get("particle_tokens") and r["status"] in ("ok", "timeout")]
         checks = sum(r["checks"] for r in timed if r.get("checks") is not None)
         particle_tokens = sum(r["particle_tokens"] for r in timed if r.get("checks") is not None)
@@ -255,7 +266,7 @@ def summarize(records: List[Dict[str, Any]], engines: List[str]) -> Dict[str, Di
             errors=sum(r["status"] in ("error", "compile_error") for r in rows),
             median_s=statistics.median(r["seconds"] for r in ok) if ok else math.nan,
             total_s=sum(r["seconds"] for r in ok),
-            ms_per_step=1000 * sum(r["seconds"] for r in ok) / max(sum(r["steps"] for r in ok), 1),
+            ms_per_step=1000 * sum(r["seconds"] for r in stepped) / max(sum(r["steps"] for r in stepped), 1),
             # over finished and timed-out runs alike: the cost of one particle's token
             ms_per_particle_token=1000 * sum(r["seconds"] for r in timed) / max(sum(r["particle_tokens"] for r in timed), 1),
             checks_per_token=checks / particle_tokens if particle_tokens else math.nan,
