@@ -111,3 +111,28 @@ def _warm_kernels() -> None:
             matcher.accept_bytes(chunk)
         matcher.fill_next_token_bitmask(row)
         _warm = True
+
+
+def compile_constraint(vocab: Vocabulary, *, regex: Optional[str] = None, schema=None,
+                       grammar=None) -> Optional[CompiledGrammar]:
+    """Compile at most one of ``regex``, ``schema`` (a JSON Schema) or ``grammar`` (a
+    :class:`Grammar`, or a :class:`CompiledGrammar` for ``vocab``); ``None`` if none is given.
+
+    Raises:
+        ConfigurationError: more than one is given, or ``grammar`` has the wrong type or vocabulary.
+    """
+    if sum(x is not None for x in (regex, schema, grammar)) > 1:
+        raise ConfigurationError("give at most one of regex=, schema= or grammar=")
+    if regex is not None:
+        return compile(Grammar.from_regex(regex), vocab)
+    if schema is not None:
+        return compile(Grammar.from_json_schema(schema), vocab)
+    if isinstance(grammar, CompiledGrammar):
+        if grammar.vocab != vocab:
+            raise ConfigurationError("the compiled grammar was compiled for another vocabulary")
+        return grammar
+    if isinstance(grammar, Grammar):
+        return compile(grammar, vocab)
+    if grammar is not None:
+        raise ConfigurationError(f"grammar= must be a Grammar or CompiledGrammar, got {type(grammar).__name__}")
+    return None

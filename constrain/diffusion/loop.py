@@ -24,10 +24,9 @@ from typing import Any, List, Optional, Sequence, Union
 import numpy as np
 
 from ..automata.compiled import CompiledGrammar
-from ..automata.compiler import compile
+from ..automata.compiler import compile_constraint
 from ..automata.matcher import Matcher
 from ..errors import ConfigurationError, ResourceLimitError
-from ..grammar.ir import Grammar
 from ..masks.bitmask import allocate_token_bitmask, bitmask_to_bool
 from ..vocab import Vocabulary
 from ..infill.check import InfillChecker, spells_every_byte
@@ -178,23 +177,8 @@ class DiffusionResult:
     forced: int = 0
 
 
-def _compiled(vocab: Vocabulary, regex, schema, grammar) -> CompiledGrammar:
-    given = [x is not None for x in (regex, schema, grammar)]
-    if sum(given) > 1:
-        raise ConfigurationError("give at most one of regex=, schema= or grammar=")
-    if regex is not None:
-        return compile(Grammar.from_regex(regex), vocab)
-    if schema is not None:
-        return compile(Grammar.from_json_schema(schema), vocab)
-    if isinstance(grammar, CompiledGrammar):
-        if grammar.vocab != vocab:
-            raise ConfigurationError("the compiled grammar was compiled for another vocabulary")
-        return grammar
-    if isinstance(grammar, Grammar):
-        return compile(grammar, vocab)
-    if grammar is not None:
-        raise ConfigurationError(f"grammar= must be a Grammar or CompiledGrammar, got {type(grammar).__name__}")
-    return None
+def _compiled(vocab: Vocabulary, regex, schema, grammar) -> Optional[CompiledGrammar]:
+    return compile_constraint(vocab, regex=regex, schema=schema, grammar=grammar)
 
 
 def _logits(model, input_ids):

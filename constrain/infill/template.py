@@ -21,10 +21,9 @@ from typing import Any, List, Optional, Sequence, Union
 import numpy as np
 
 from ..automata.compiled import CompiledGrammar
-from ..automata.compiler import compile
+from ..automata.compiler import compile_constraint
 from ..automata.matcher import Matcher
 from ..errors import ConfigurationError, ResourceLimitError
-from ..grammar.ir import Grammar
 from ..masks.bitmask import allocate_token_bitmask, bitmask_to_bool
 from ..vocab import Vocabulary
 from .check import Gap, InfillChecker, spells_every_byte
@@ -94,20 +93,10 @@ def parse_template(template: Union[str, Sequence[Union[str, TemplateGap]]]) -> l
 
 
 def _constraint(vocab: Vocabulary, regex, schema, grammar) -> CompiledGrammar:
-    given = [x is not None for x in (regex, schema, grammar)]
-    if sum(given) != 1:
+    compiled = compile_constraint(vocab, regex=regex, schema=schema, grammar=grammar)
+    if compiled is None:
         raise ConfigurationError("give exactly one of regex=, schema= or grammar=")
-    if regex is not None:
-        return compile(Grammar.from_regex(regex), vocab)
-    if schema is not None:
-        return compile(Grammar.from_json_schema(schema), vocab)
-    if isinstance(grammar, CompiledGrammar):
-        if grammar.vocab != vocab:
-            raise ConfigurationError("the compiled grammar was compiled for another vocabulary than this tokenizer's")
-        return grammar
-    if isinstance(grammar, Grammar):
-        return compile(grammar, vocab)
-    raise ConfigurationError(f"grammar= must be a Grammar or CompiledGrammar, got {type(grammar).__name__}")
+    return compiled
 
 
 def _follow_witness(checker, here, room, longest, after, scores, allowed, vocab, starter_tokens, max_seconds):
