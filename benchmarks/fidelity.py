@@ -37,6 +37,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from constrain import lm as model_loading  # noqa: E402
+from constrain import Matcher  # noqa: E402
 from constrain.generation import _pad_id, encode_prompts, model_vocabulary, resolve_constraint  # noqa: E402
 from constrain.models import TransformersLM  # noqa: E402
 from constrain.samplers import AWRS, LCD, SMC, ASApSampler, ASApTrie, decode  # noqa: E402
@@ -74,7 +75,8 @@ PARTICLES = (1, 2, 4, 8, 16)
 
 
 def kl(emp: dict, pi: dict) -> float:
-    return sum(p * math.log(p / pi[x]) for x, p in emp.items() if p > 0)
+    """KL(emp || pi); infinite when a sample is outside pi's support (see "outside" counts)."""
+    return sum(p * math.log(p / pi[x]) if x in pi else math.inf for x, p in emp.items() if p > 0)
 
 
 def empirical(texts) -> dict:
@@ -166,7 +168,15 @@ def main() -> None:
             while len(texts) < args.samples:
                 k = min(250, args.samples - len(texts))
                 run = decode(lm, compiled, [prompt] * k, sampler, max_new_tokens=limit)
-                texts += [text_of(d) for d in run.draws if d.finish_reason == "eos"]
+                for d in run.draws:
+                    if d.finish_reason != "eos":
+                        continue
+                    replay = Matcher(compiled)  # every finished output must be a string of L
+                    if not (all(replay.accept_token(t) for t in d.token_ids) and replay.is_accepting()):
+                        raise AssertionError(f"a finished output outside the language: {d.token_ids}")
+                    if text_of(d) not in pi:
+                        print(f"  outside the enumerated pi: {text_of(d)!r} {d.token_ids}", flush=True)
+                    texts.append(text_of(d))
             return texts
 
         seed = int(rng.integers(2**31))
