@@ -181,6 +181,15 @@ def _compiled(vocab: Vocabulary, regex, schema, grammar) -> Optional[CompiledGra
     return compile_constraint(vocab, regex=regex, schema=schema, grammar=grammar)
 
 
+def _place(canvas: list, pos: int, token: int, eos_ids, eos_id: int) -> None:
+    """Put ``token`` at ``pos``; an EOS fills every open slot after it with EOS."""
+    canvas[pos] = token
+    if token in eos_ids:
+        for q in range(pos + 1, len(canvas)):
+            if canvas[q] is None:
+                canvas[q] = eos_id
+
+
 def _logits(model, input_ids):
     """The model's logits for every position, on the CPU (the canvas's bookkeeping is there)."""
     parameter = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
@@ -340,11 +349,7 @@ def generate(
                         failed = True  # every token of every masked slot was excluded
                         break
                     if constraint is None or constraint.admits(canvas, pos, token):
-                        canvas[pos] = token
-                        if token in vocab.eos_token_ids:
-                            for q in range(pos + 1, length):
-                                if canvas[q] is None:
-                                    canvas[q] = eos_id
+                        _place(canvas, pos, token, vocab.eos_token_ids, eos_id)
                         placed += 1
                         continue
                     # Excluded for good: placing tokens only removes completions, so a
@@ -360,11 +365,7 @@ def generate(
                         # the model's best few are all wrong here: take the check's own filling
                         token = constraint.witness_token(canvas, pos)
                         if token is not None:
-                            canvas[pos] = token
-                            if token in vocab.eos_token_ids:
-                                for q in range(pos + 1, length):
-                                    if canvas[q] is None:
-                                        canvas[q] = eos_id
+                            _place(canvas, pos, token, vocab.eos_token_ids, eos_id)
                             placed += 1
                             forced += 1
                 if failed:

@@ -86,6 +86,22 @@ class Gap:
 Part = Union[bytes, Gap]
 
 
+def _sets_to_visit(items, starts, builds, k: int, known) -> list:
+    """Set ``k`` and the sets its items reach through their origins, stopping at sets whose
+    build number is in ``known``; lowest first (a set's origins come before it)."""
+    todo, stack, queued = [], [k], {k}
+    while stack:
+        j = stack.pop()
+        if int(builds[j, 0]) in known:
+            continue
+        todo.append(j)
+        for o in set(items[starts[j]:starts[j + 1], 1].tolist()):
+            if o != j and o not in queued:
+                queued.add(o)
+                stack.append(o)
+    return sorted(todo)
+
+
 class _Canon:
     """Canonical names of Earley sets, hash-consed: a set's name is an interned id of its
     sorted items with each origin replaced by the origin set's name (its own set: -1). Two
@@ -112,17 +128,7 @@ class _Canon:
             self.interned.clear()
             self.interned_bytes = 0
         # the sets below k that are not named yet, named lowest first
-        todo, stack, queued = [], [k], {k}
-        while stack:
-            j = stack.pop()
-            if int(builds[j, 0]) in by_build:
-                continue
-            todo.append(j)
-            for o in set(items[starts[j]:starts[j + 1], 1].tolist()):
-                if o != j and o not in queued:
-                    queued.add(o)
-                    stack.append(o)
-        for j in sorted(todo):
+        for j in _sets_to_visit(items, starts, builds, k, by_build):
             its = items[starts[j]:starts[j + 1]]
             origins = its[:, 1].tolist()
             names = {o: (-1 if o == j else by_build[int(builds[o, 0])]) for o in set(origins)}
@@ -204,17 +210,7 @@ class _LowerBound:
         cache = self.cache
         if len(cache) >= self.max_cached_sets:
             cache.clear()
-        todo, stack, queued = [], [k], {k}
-        while stack:
-            j = stack.pop()
-            if int(builds[j, 0]) in cache:
-                continue
-            todo.append(j)
-            for o in set(items[starts[j]:starts[j + 1], 1].tolist()):
-                if o != j and o not in queued:
-                    queued.add(o)
-                    stack.append(o)
-        for j in sorted(todo):
+        for j in _sets_to_visit(items, starts, builds, k, cache):
             its = items[starts[j]:starts[j + 1]]
             pos = its[:, 0].astype(np.int64)
             org = its[:, 1].astype(np.int64)

@@ -265,7 +265,7 @@ class ASApSampler(TokenSampler):
             if node is not None:
                 child = trie.child(node, token)
                 if child is None:
-                    child = trie.add_child(node, token, float(math.exp(logprobs_at(row, step, allowed, token))))
+                    child = trie.add_child(node, token, math.exp(float(step[int(np.searchsorted(allowed, token))])))
                 draw.state = child
             choices.append(Choice(token, 0.0))
         return choices
@@ -288,8 +288,3 @@ class ASApSampler(TokenSampler):
                 draw.first_token_at = run.first_token_at  # type: ignore[attr-defined]
                 out.append(draw)
         return out
-
-
-def logprobs_at(row: np.ndarray, step: np.ndarray, allowed: np.ndarray, token: int) -> float:
-    """``log p(token | x)`` from the unadjusted allowed log-probabilities ``step``."""
-    return float(step[int(np.searchsorted(allowed, token))])
