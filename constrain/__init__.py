@@ -20,7 +20,7 @@ masks never loads torch.
 from importlib import metadata as _metadata
 
 from .automata.compiled import CompiledGrammar
-from .automata.compiler import compile
+from .automata.compiler import compile, warm_up
 from .automata.batch import BatchMatcher, fill_next_token_bitmasks
 from .automata.matcher import Matcher
 from .errors import (
@@ -90,4 +90,5 @@ __all__ = (
     "generate",
     "get_bitmask_shape",
     "stream",
+    "warm_up",
 )

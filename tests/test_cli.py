@@ -265,3 +265,8 @@ def test_threads_flag_leaves_torch_as_it_was(capsys, model_dir):
     code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "(yes|no)", "--threads", "2", "x")
     assert code == EXIT_OK, err
     assert torch.get_num_threads() == 1
+
+
+def test_warm_up_command(capsys):
+    code, out, err = cli(capsys, "warm-up")
+    assert code == EXIT_OK and re.fullmatch(r"constrain: kernels ready in \d+\.\d s\n", out), (out, err)

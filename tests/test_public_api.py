@@ -12,6 +12,7 @@ PUBLIC = (
     "InvalidGrammarError", "Matcher", "ResourceLimitError", "UnsatisfiableGrammarError",
     "UnsupportedFeatureError", "Vocabulary", "VocabularyError", "allocate_token_bitmask",
     "apply_token_bitmask_inplace", "bitmask_to_bool", "compile", "fill_next_token_bitmasks", "generate", "get_bitmask_shape", "stream",
+    "warm_up",
 )
 
 

@@ -23,7 +23,7 @@ from .lowering import terminal_dfas
 from .matcher import Matcher
 from .tables import build_parser_tables
 
-__all__ = ("compile",)
+__all__ = ("compile", "warm_up")
 
 
 def compile(grammar: Grammar, vocab: Vocabulary, *, limits: Optional[Limits] = None) -> CompiledGrammar:  # noqa: A001
@@ -111,6 +111,47 @@ def _warm_kernels() -> None:
             matcher.accept_bytes(chunk)
         matcher.fill_next_token_bitmask(row)
         _warm = True
+
+
+def warm_up() -> float:
+    """Compile (or load from Numba's on-disk cache) every Numba kernel that compiling and
+    matching use, and return the seconds it took.
+
+    On a fresh install the kernels are compiled on first use, which takes tens of seconds
+    once; Numba caches them on disk beside the package, so later processes load them in
+    about a second. Run this (``constrain warm-up``) once after installing, so that no user
+    request pays that first compilation. It exercises the front ends' and the matcher's
+    kernel signatures on tiny grammars: every ``compile`` path, masks, the matcher verbs
+    (``try_tokens``, ``accept_tokens``, draft masks, jump-forward, ``rollback``, ``fork``) and
+    the batch filler.
+    """
+    from ..grammar.ir import Grammar as _Grammar  # the front ends are reached through Grammar
+    from .batch import fill_next_token_bitmasks
+
+    start = time.perf_counter()
+    _warm_kernels()
+    tokens = [bytes([b]) for b in range(128)] + [b'{"', b'":', b'"a', b"ab", b'",', b"12", b"SELECT", b" x"]
+    vocab = Vocabulary(tokens, eos_token_ids=[len(tokens)], size=len(tokens) + 1)
+    grammars = (
+        _Grammar.from_json_schema({"type": "object", "properties": {"a": {"type": "string"}, "n": {"type": "number"}}}),
+        _Grammar.from_lark('start: "SELECT" WS NAME ("," WS? NAME)*\nNAME: /[a-z]+/\nWS: " "\n'),
+        _Grammar.from_regex(r"\d{3}-[a-z]+"),
+        _Grammar.from_gbnf('root ::= "a" root | "b"'),
+    )
+    bitmask = np.zeros((2, (vocab.size + 31) // 32), dtype=np.int32)
+    for grammar in grammars:
+        matcher = Matcher(compile(grammar, vocab))
+        allowed = np.flatnonzero(matcher.try_tokens(np.arange(vocab.size)))
+        first = int(allowed[0])
+        matcher.try_token(first)
+        matcher.validate_tokens([first])
+        matcher.fill_next_token_bitmasks_for_draft(bitmask, [first])
+        matcher.accept_tokens([first])
+        matcher.find_jump_forward_bytes()
+        other = matcher.fork()
+        matcher.rollback(1)
+        fill_next_token_bitmasks([matcher, other], bitmask)
+    return time.perf_counter() - start
 
 
 def compile_constraint(vocab: Vocabulary, *, regex: Optional[str] = None, schema=None,
