@@ -14,6 +14,7 @@ which overlaps mask computation with the forward pass. Remote ``$ref`` are never
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import traceback
@@ -76,6 +77,8 @@ class GenerateJob:
         torch.set_num_threads(1)
         self.torch = torch
         self.model, self.tokenizer = load_model(model)
+        # transformers 5 renamed the cache keyword (``past_key_values`` -> ``cache``).
+        self.cache_keyword = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         self.engine: Engine = engine_class(engine_spec)(self.tokenizer, whitespace=whitespace)
         self.max_tokens = max_tokens
         self.native = native
@@ -162,8 +165,8 @@ class GenerateJob:
         finish = "length"
         with torch.inference_mode():
             for _ in range(self.max_tokens):
-                out = self.model(input_ids=input_ids, past_key_values=past, use_cache=True)
-                past = out.past_key_values
+                out = self.model(input_ids=input_ids, use_cache=True, **{self.cache_keyword: past})
+                past = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
                 logits = out.logits[0, -1, :].float()
                 engine.fill_mask(matcher, bitmask)
                 allowed = self._allowed(bitmask)
