@@ -190,7 +190,16 @@ def main() -> None:
         draws = ASApSampler(trie, seed=seed + 2).sample(lm, compiled, prompt, args.samples,
                                                         max_new_tokens=limit, batch_size=16)
         entry["asap_seconds"] = time.perf_counter() - asap_started
-        asap_texts = [text_of(d) for d in draws]
+        # A draw that reaches the token limit unfinished (possible where the grammar needs more
+        # tokens than are left) is no sample of pi: ASAp learns the dead end (theta = 0 along it)
+        # and the draw is dropped, counted, and the finished ones replayed like the others.
+        finished = [d for d in draws if d.finish_reason == "eos"]
+        for d in finished:
+            replay = Matcher(compiled)
+            if not (all(replay.accept_token(t) for t in d.token_ids) and replay.is_accepting()):
+                raise AssertionError(f"a finished output outside the language: {d.token_ids}")
+        entry["asap_unfinished"] = len(draws) - len(finished)
+        asap_texts = [text_of(d) for d in finished]
         entry["asap"] = curve(asap_texts, pi, sizes)
         entry["asap_window"] = [dict(n=n, tv=total_variation(empirical(asap_texts[n - max(n // 4, 1):n]), pi))
                                 for n in sizes if n <= len(asap_texts)]
