@@ -577,6 +577,7 @@ class _Lowerer:
         self.atomic: set = set()
         for body in rules.values():
             self._mark(body)
+        self.colive_gave_up = False
 
     def tick(self) -> None:
         """The safety checks compare terminals pairwise: a grammar of many alternatives
@@ -862,15 +863,20 @@ class _Lowerer:
 
     MAX_COLIVE_STATES = 20_000
     #: Items all closures of the exploration may add together; past it the exploration
-    #: gives up (sound: every pair of terminals then counts as live together).
-    MAX_COLIVE_WORK = 3_000_000
+    #: gives up (sound: every pair of terminals then counts as live together). About a
+    #: second of Python: explorations that finish need far less (the library grammars and
+    #: the tests' a few thousand), and one that gives up has spent this much for nothing.
+    MAX_COLIVE_WORK = 300_000
 
     def _colive(self, start: str, dfas: Dict[str, _DFA]) -> Optional[Dict[str, set]]:
         """For each terminal, the terminals that can be live at the same point, from an
         abstract Earley run: items are (rule position, position of the item that predicted
         the rule), and sets of them are explored for every terminal that can be read. Sound:
         every real Earley set maps into an explored set. None when the exploration is too big
-        (then every pair of terminals counts as live together)."""
+        (then every pair of terminals counts as live together). Once an exploration gives
+        up, later passes (whose grammars only grow as units are demoted) do not try again."""
+        if self.colive_gave_up:
+            return None
         rules = self.rules
         cores: List[Tuple[str, Tuple[str, ...], int]] = []
         first_core: Dict[str, List[int]] = {}
@@ -976,6 +982,7 @@ class _Lowerer:
                 target = closure([(c + 1, p, False) for c, p, _ in state if nxt[c] in scanned])
                 if target not in seen:
                     if len(seen) >= self.MAX_COLIVE_STATES or work_done[0] > self.MAX_COLIVE_WORK:
+                        self.colive_gave_up = True
                         return None
                     seen.add(target)
                     stack.append(target)

@@ -300,3 +300,36 @@ def test_random_grammars_without_the_liveness_analysis(seed, monkeypatch):
 
     monkeypatch.setattr(_Lowerer, "MAX_COLIVE_STATES", 0)
     test_random_grammars_agree_with_xgrammar(100 + seed)
+
+
+# A fuzzer's grammar (seed 3000001) whose liveness exploration gives up: it spent about 15 s
+# of Python per lowering pass before giving up, five passes in all, and so hit the compile
+# deadline; the exploration's budget is now about a second, spent once.
+GIVES_UP_TEXT = (
+    'root ::= (r1 ")" | "ab" | .)+ (.){0,} r0\nr0 ::= "x" . | "x" | ("x" [a-c])? "ab" ")"\n'
+    'r1 ::= r1 [a-c] . [a-c] [0-9] r2 | (")" [a-c] | r0){1,3} (r0 [^a] ")")+ "x" (")" | [^a])? r0\n'
+    'r2 ::= ([^a] ("(" | "ab" r2){0,} r2 | "(" "ab") (r1 | r1 r0 (r0 [^a] . | "ab" "ab" "ab")+ | '
+    'r1 "x" [0-9] "ab" r0 (r1 | "x" "("){2}) | [a-c] .'
+)
+
+
+def test_a_liveness_exploration_that_gives_up_costs_a_bounded_time(monkeypatch):
+    import time
+
+    from constrain.grammar.gbnf import _Lowerer
+
+    calls = []
+    explore = _Lowerer._colive
+
+    def counted(self, *args):
+        result = explore(self, *args)
+        calls.append(result is None)
+        return result
+
+    monkeypatch.setattr(_Lowerer, "_colive", counted)
+    start = time.process_time()
+    grammar = grammar_from_gbnf(GIVES_UP_TEXT)
+    assert time.process_time() - start < 10
+    assert True in calls and calls[calls.index(True):] == [True] * (len(calls) - calls.index(True))
+    assert engine_accepts(GIVES_UP_TEXT, "abx") and not engine_accepts(GIVES_UP_TEXT, "ab")
+    assert grammar.kind == "gbnf"
