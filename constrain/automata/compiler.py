@@ -130,27 +130,37 @@ def warm_up() -> float:
 
     start = time.perf_counter()
     _warm_kernels()
-    tokens = [bytes([b]) for b in range(128)] + [b'{"', b'":', b'"a', b"ab", b'",', b"12", b"SELECT", b" x"]
+    tokens = [bytes([b]) for b in range(256)] + [b'{"', b'":"', b"true", b"12", b"abc", b" x", b'"}', b"=1;"]
     vocab = Vocabulary(tokens, eos_token_ids=[len(tokens)], size=len(tokens) + 1)
     grammars = (
-        _Grammar.from_json_schema({"type": "object", "properties": {"a": {"type": "string"}, "n": {"type": "number"}}}),
-        _Grammar.from_lark('start: "SELECT" WS NAME ("," WS? NAME)*\nNAME: /[a-z]+/\nWS: " "\n'),
-        _Grammar.from_regex(r"\d{3}-[a-z]+"),
-        _Grammar.from_gbnf('root ::= "a" root | "b"'),
+        _Grammar.from_json_schema({"type": "array", "items": {"type": "object", "properties": {
+            "k": {"enum": ["x", "y"]}, "v": {"type": "integer", "maximum": 99},
+            "s": {"type": "string", "pattern": "^[a-c]+$", "minLength": 2}}}}),
+        _Grammar.from_lark('start: item+\nitem: NAME "=" NUMBER ";"\nNAME: /[a-z]+/\nNUMBER: /[0-9]+/\n%ignore " "\n'),
+        _Grammar.from_regex(r"(\w+@\w+\.com|\d{2,4})"),
+        _Grammar.from_gbnf('root ::= "(" root ")" | [a-z]*'),
     )
     bitmask = np.zeros((2, (vocab.size + 31) // 32), dtype=np.int32)
+    everything = np.arange(vocab.size)
     for grammar in grammars:
-        matcher = Matcher(compile(grammar, vocab))
-        allowed = np.flatnonzero(matcher.try_tokens(np.arange(vocab.size)))
-        first = int(allowed[0])
-        matcher.try_token(first)
-        matcher.validate_tokens([first])
-        matcher.fill_next_token_bitmasks_for_draft(bitmask, [first])
-        matcher.accept_tokens([first])
-        matcher.find_jump_forward_bytes()
-        other = matcher.fork()
-        matcher.rollback(1)
-        fill_next_token_bitmasks([matcher, other], bitmask)
+        compiled = compile(grammar, vocab)
+        # Two walks: the second meets the memos (lexeme masks) that the first one built.
+        for _ in range(2):
+            matcher = Matcher(compiled)
+            for _ in range(6):
+                matcher.fill_next_token_bitmask(bitmask, 0)
+                allowed = [t for t in np.flatnonzero(matcher.try_tokens(everything)) if t < len(tokens)]
+                if not allowed:
+                    break
+                token = int(allowed[len(allowed) // 2])
+                matcher.try_token(token)
+                matcher.validate_tokens([token])
+                matcher.fill_next_token_bitmasks_for_draft(bitmask, [token])
+                matcher.accept_tokens([token])
+                matcher.find_jump_forward_bytes()
+            other = matcher.fork()
+            matcher.rollback(min(2, matcher.num_accepted_tokens))
+            fill_next_token_bitmasks([matcher, other], bitmask)
     return time.perf_counter() - start
 
 

@@ -12,36 +12,43 @@ from pathlib import Path
 
 import pytest
 
+# Other grammars, another vocabulary and longer random walks than the warm-up's own.
 EXERCISE = textwrap.dedent(
     r"""
+    import random
     import numpy as np
     import constrain
     from constrain import Grammar, Vocabulary
 
-    tokens = [bytes([b]) for b in range(256)] + [b'{"', b'":"', b'true', b'12', b'abc', b' x', b'"}']
+    tokens = [bytes([b]) for b in range(256)] + [b'{"d":"', b'2024-', b'null', b'", "', b'(1', b'+2)', b' Bo']
     vocab = Vocabulary(tokens, eos_token_ids=[len(tokens)], size=len(tokens) + 1)
     grammars = [
-        Grammar.from_json_schema({"type": "array", "items": {"type": "object", "properties": {
-            "k": {"enum": ["x", "y"]}, "v": {"type": "integer", "maximum": 99},
-            "s": {"type": "string", "pattern": "^[a-c]+$", "minLength": 2}}}}),
-        Grammar.from_lark('start: item+\nitem: NAME "=" NUMBER ";"\nNAME: /[a-z]+/\nNUMBER: /[0-9]+/\n%ignore " "\n'),
-        Grammar.from_regex(r"(\w+@\w+\.com|\d{2,4})"),
-        Grammar.from_gbnf('root ::= "(" root ")" | [a-z]*'),
+        Grammar.from_json_schema({"type": "object", "required": ["d"], "properties": {
+            "d": {"type": "string", "format": "date"},
+            "n": {"anyOf": [{"type": "number", "minimum": -5}, {"type": "null"}]},
+            "t": {"type": "array", "items": {"type": "string", "maxLength": 3}, "maxItems": 2}}}),
+        Grammar.from_lark('start: expr\nexpr: term (("+"|"-") term)*\nterm: NUMBER | "(" expr ")"\n'
+                          '%import common.NUMBER\n%import common.WS\n%ignore WS\n'),
+        Grammar.from_regex(r"[A-Z][a-z]{1,8}( [A-Z][a-z]{1,8})?"),
+        Grammar.from_gbnf('root ::= "[" ws (num ("," ws num)*)? "]"\nnum ::= [0-9]+\nws ::= [ ]?'),
     ]
+    rng = random.Random(0)
     bitmask = constrain.allocate_token_bitmask(3, vocab.size)
+    everything = np.arange(vocab.size)
     for grammar in grammars:
-        m = constrain.Matcher(constrain.compile(grammar, vocab))
-        for _ in range(6):
-            m.fill_next_token_bitmask(bitmask, 0)
-            allowed = np.flatnonzero(m.try_tokens(np.arange(vocab.size)))
-            allowed = [t for t in allowed if t not in vocab.eos_token_ids]
-            if not allowed:
-                break
-            t = int(allowed[len(allowed) // 2])
-            m.validate_tokens([t]); m.fill_next_token_bitmasks_for_draft(bitmask, [t])
-            m.accept_tokens([t]); m.find_jump_forward_bytes()
-        other = m.fork(); m.rollback(2)
-        constrain.fill_next_token_bitmasks([m, other], bitmask[:2])
+        compiled = constrain.compile(grammar, vocab)
+        for walk in range(3):
+            m = constrain.Matcher(compiled)
+            for _ in range(12):
+                m.fill_next_token_bitmask(bitmask, walk)
+                allowed = [t for t in np.flatnonzero(m.try_tokens(everything)) if t < len(tokens)]
+                if not allowed:
+                    break
+                t = int(rng.choice(allowed))
+                m.try_token(t); m.validate_tokens([t]); m.fill_next_token_bitmasks_for_draft(bitmask, [t])
+                m.accept_tokens([t]); m.find_jump_forward_bytes()
+            other = m.fork(); m.rollback(min(3, m.num_accepted_tokens))
+            constrain.fill_next_token_bitmasks([m, other], bitmask[:2])
     """
 )
 
