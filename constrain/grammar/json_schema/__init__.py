@@ -28,7 +28,6 @@ key never comes from the grammar for declared properties.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import math
@@ -37,14 +36,13 @@ import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
 from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
 from urllib.parse import quote, unquote, urldefrag, urljoin
 
 import jsonschema
 
-from ..config import DEFAULT_LIMITS, Limits
-from ..errors import (
+from ...config import DEFAULT_LIMITS, Limits
+from ...errors import (
     ConfigurationError,
     ConstrainWarning,
     Feature,
@@ -53,10 +51,9 @@ from ..errors import (
     UnsatisfiableGrammarError,
     UnsupportedFeatureError,
 )
-from .ecma_regex import ecma_search_regex, ir_fullmatch
-from .formats import INTEGER_FORMATS, KNOWN_FORMATS, SPEC_FORMATS, format_regex
-from .ir import (
-    EMPTY,
+from ..ecma_regex import ecma_search_regex, ir_fullmatch
+from ..formats import INTEGER_FORMATS, KNOWN_FORMATS, SPEC_FORMATS, format_regex
+from ..ir import (
     MAX_CODE_POINT,
     NOTHING,
     Alt,
@@ -78,428 +75,21 @@ from .ir import (
     seq,
     subtract_ranges,
 )
-
-# --- JSON text: string spellings and number ranges ------------------------------------------
-
-ANY = Chars(((0, MAX_CODE_POINT),))
-_DIGIT = chars("09")
-_DIGITS = Repeat(_DIGIT, 0, None)
-_DIGITS1 = Repeat(_DIGIT, 1, None)
-
-# --- strings -----------------------------------------------------------------------------
-
-_SHORT = {0x22: '"', 0x5C: "\\", 0x2F: "/", 0x08: "b", 0x0C: "f", 0x0A: "n", 0x0D: "r", 0x09: "t"}
-
-
-def _hex_digit_class(lo: int, hi: int) -> Chars:
-    out = []
-    for v in range(lo, hi + 1):
-        if v < 10:
-            out.append((48 + v, 48 + v))
-        else:
-            out.append((87 + v, 87 + v))  # a-f
-            out.append((55 + v, 55 + v))  # A-F
-    return Chars(normalize_ranges(out))
-
-
-def _fixed_range(lo: int, hi: int, width: int, base: int, digit_class) -> Regex:
-    """Digit strings of exactly ``width`` digits whose value lies in [lo, hi]."""
-    # A shared leading digit, and a full range (any ``width`` digits), need no recursion: the
-    # recursion's depth, and the regex's, is then the number of significant digits of the
-    # bounds (callers cap it), not their width.
-    prefix: List[Regex] = []
-    while True:
-        if width == 0:
-            return seq(*prefix) if prefix else EMPTY
-        if lo == 0 and hi == base**width - 1:
-            return seq(*prefix, Repeat(digit_class(0, base - 1), width, width))
-        unit = base ** (width - 1)
-        (a0, ar), (b0, br) = divmod(lo, unit), divmod(hi, unit)
-        if a0 != b0:
-            break
-        prefix.append(digit_class(a0, a0))
-        lo, hi, width = ar, br, width - 1
-    if prefix:
-        return seq(*prefix, _fixed_range(lo, hi, width, base, digit_class))
-    if ar == 0 and br == unit - 1:
-        return seq(digit_class(a0, b0), _fixed_range(0, unit - 1, width - 1, base, digit_class))
-    parts = [seq(digit_class(a0, a0), _at_least(ar, width - 1, base, digit_class))]
-    if b0 - a0 > 1:
-        parts.append(seq(digit_class(a0 + 1, b0 - 1), _fixed_range(0, unit - 1, width - 1, base, digit_class)))
-    parts.append(seq(digit_class(b0, b0), _at_most(br, width - 1, base, digit_class)))
-    return alt(*parts)
-
-
-def _one_sided(bound: int, width: int, base: int, digit_class, run_digit: int) -> Regex:
-    """``width``-digit strings >= ``bound`` (``run_digit`` 0) or <= ``bound`` (``run_digit``
-    base - 1). A run of k >= 2 leading ``run_digit`` digits in the bound is one flat piece
-    (some digit among the first k is past the run's digit: an intersection with a fixed
-    width), not k nested ones: ``10**300 + 1`` is two pieces deep, not 300."""
-    k = 0
-    while k < width and (bound // base ** (width - 1 - k)) % base == run_digit:
-        k += 1
-    if k < 2 or k == width:
-        lo, hi = (bound, base**width - 1) if run_digit == 0 else (0, bound)
-        return _fixed_range(lo, hi, width, base, digit_class)
-    run = digit_class(run_digit, run_digit)
-    past = digit_class(1, base - 1) if run_digit == 0 else digit_class(0, base - 2)
-    any_digit = digit_class(0, base - 1)
-    early = And((seq(Repeat(run, 0, k - 1), past, Repeat(any_digit, 0, None)), Repeat(any_digit, width, width)))
-    rest = bound % base ** (width - k)
-    lo, hi = (rest, base ** (width - k) - 1) if run_digit == 0 else (0, rest)
-    return alt(early, seq(Repeat(run, k, k), _fixed_range(lo, hi, width - k, base, digit_class)))
-
-
-def _at_least(lo: int, width: int, base: int, digit_class) -> Regex:
-    return _one_sided(lo, width, base, digit_class, 0)
-
-
-def _at_most(hi: int, width: int, base: int, digit_class) -> Regex:
-    return _one_sided(hi, width, base, digit_class, base - 1)
-
-
-def _hex4(lo: int, hi: int) -> Regex:
-    return _fixed_range(lo, hi, 4, 16, _hex_digit_class)
-
-
-#: The string escape policies: ``"minimal"`` spells every character as
-#: ``json.dumps(..., ensure_ascii=False)`` does (one spelling per string), ``"any"`` takes every
-#: spelling JSON allows.
-STRING_ESCAPES = ("minimal", "any")
-#: json.dumps's short escapes; ``/`` is legal as ``\/`` but json.dumps writes it raw.
-_DUMPS_SHORT = {k: v for k, v in _SHORT.items() if k != 0x2F}
-_CONTROLS = ((0x00, 0x1F),)
-
-
-@lru_cache(maxsize=65536)
-def encode_chars(c: Chars, escapes: str = "any") -> Regex:
-    """The JSON spellings of one character of ``c`` under the escape policy ``escapes``.
-
-    ``"any"``: raw (where JSON allows it), short escapes, ``\\uXXXX`` in either case and
-    surrogate pairs. ``"minimal"``: the one spelling ``json.dumps(ch, ensure_ascii=False)``
-    writes: ``\\"``, ``\\\\`` and the short escapes of ``\\b \\f \\n \\r \\t``, ``\\u00xx``
-    (lowercase) for the other control characters, every other character raw (UTF-8).
-    """
-    if escapes == "minimal":
-        return _encode_chars_minimal(c)
-    raw = []
-    for lo, hi in c.ranges:
-        for a, b in ((lo, min(hi, 0x1F)), (max(lo, 0x20), hi)):
-            if a > b or b <= 0x1F:
-                continue
-            raw.append((a, b))
-    raw_set = Chars(normalize_ranges(raw))
-    raw_set = Chars(normalize_ranges(subtract_ranges(raw_set.ranges, [(0x22, 0x22), (0x5C, 0x5C), (0xD800, 0xDFFF)])))
-    escaped: List[Regex] = []
-    short = [ord(v) for k, v in _SHORT.items() if _contains(c, k)]
-    if short:
-        escaped.append(Chars(normalize_ranges((s, s) for s in short)))
-    u_forms: List[Regex] = []
-    for lo, hi in c.ranges:
-        for a, b in ((lo, min(hi, 0xD7FF)), (max(lo, 0xE000), min(hi, 0xFFFF))):
-            if a <= b:
-                u_forms.append(_hex4(a, b))
-        a, b = max(lo, 0x10000), hi
-        if a <= b:
-            u_forms.append(_astral(a, b))
-    if u_forms:
-        escaped.append(seq(literal("u"), alt(*u_forms)))
-    parts: List[Regex] = []
-    if raw_set.ranges:
-        parts.append(raw_set)
-    if escaped:
-        parts.append(seq(literal("\\"), alt(*escaped)))
-    return alt(*parts) if parts else NOTHING
-
-
-def _encode_chars_minimal(c: Chars) -> Regex:
-    raw = subtract_ranges(c.ranges, [*_CONTROLS, (0x22, 0x22), (0x5C, 0x5C), (0xD800, 0xDFFF)])
-    short = [ord(v) for k, v in _DUMPS_SHORT.items() if _contains(c, k)]
-    controls = [cp for lo, hi in c.ranges for cp in range(lo, min(hi, 0x1F) + 1) if cp not in _DUMPS_SHORT]
-    escapes: List[Regex] = []
-    if short:
-        escapes.append(Chars(normalize_ranges((s, s) for s in short)))
-    escapes.extend(literal(f"u{cp:04x}") for cp in controls)
-    parts: List[Regex] = []
-    if raw:
-        parts.append(Chars(normalize_ranges(raw)))
-    if escapes:
-        parts.append(seq(literal("\\"), alt(*escapes)))
-    return alt(*parts) if parts else NOTHING
-
-
-def _astral(lo: int, hi: int) -> Regex:
-    """``XXXX\\uYYYY`` after the first ``\\u``: surrogate pairs for code points in [lo, hi]."""
-
-    def split(cp: int):
-        v = cp - 0x10000
-        return 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF)
-
-    (h1, l1), (h2, l2) = split(lo), split(hi)
-    u = literal("\\u")
-    if h1 == h2:
-        return seq(_hex4(h1, h1), u, _hex4(l1, l2))
-    parts = [seq(_hex4(h1, h1), u, _hex4(l1, 0xDFFF))]
-    if h2 - h1 > 1:
-        parts.append(seq(_hex4(h1 + 1, h2 - 1), u, _hex4(0xDC00, 0xDFFF)))
-    parts.append(seq(_hex4(h2, h2), u, _hex4(0xDC00, l2)))
-    return alt(*parts)
-
-
-def _contains(c: Chars, cp: int) -> bool:
-    return any(lo <= cp <= hi for lo, hi in c.ranges)
-
-
-def encode(r: Regex, escapes: str = "any") -> Regex:
-    """The regex of the JSON spellings (between the quotes) of the strings ``r`` matches,
-    under the escape policy ``escapes`` (see :func:`encode_chars`)."""
-    if isinstance(r, Chars):
-        return encode_chars(r, escapes)
-    if isinstance(r, Seq):
-        return Seq(tuple(encode(x, escapes) for x in r.items))
-    if isinstance(r, Alt):
-        return Alt(tuple(encode(x, escapes) for x in r.items))
-    if isinstance(r, Repeat):
-        return Repeat(encode(r.item, escapes), r.min, r.max)
-    if isinstance(r, And):
-        return And(tuple(encode(x, escapes) for x in r.items))
-    if isinstance(r, Not):
-        # The spellings of a string are a prefix code, so complement within well-formed bodies.
-        return And((_ENCODED_ANY[escapes], Not(encode(r.item, escapes))))
-    raise TypeError(f"not a regex: {r!r}")
-
-
-_ENCODED_ANY = {escapes: Repeat(encode_chars(ANY, escapes), 0, None) for escapes in STRING_ESCAPES}
-
-
-def string_terminal_regex(decoded: Regex, escapes: str = "any") -> Regex:
-    """A whole JSON string (with its quotes) whose decoded value ``decoded`` matches."""
-    q = literal('"')
-    return seq(q, encode(decoded, escapes), q)
-
-
-def string_literal_regex(value: str, escapes: str = "any") -> Regex:
-    """The spellings of the JSON string ``value`` under ``escapes``, quotes included
-    (``"minimal"``: exactly ``json.dumps(value, ensure_ascii=False)``)."""
-    return string_terminal_regex(literal(value), escapes)
-
-
-# --- numbers -----------------------------------------------------------------------------
-
-_NZ = chars("19")
-_INT_MAG = alt(literal("0"), seq(_NZ, _DIGITS))
-_FRAC = repeat(seq(literal("."), _DIGITS1), 0, 1)
-_EXP = seq(chars("e", "E"), repeat(chars("+", "-"), 0, 1), _DIGITS1)
-MAG_PLAIN = seq(_INT_MAG, _FRAC)
-MAG = seq(_INT_MAG, _FRAC, repeat(_EXP, 0, 1))
-ZERO_MAG = seq(literal("0"), repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1), repeat(_EXP, 0, 1))
-NONZERO_MAG = And((MAG, Not(ZERO_MAG)))
-_MINUS = literal("-")
-NUMBER = seq(repeat(_MINUS, 0, 1), MAG)
-PLAIN_NUMBER = seq(repeat(_MINUS, 0, 1), MAG_PLAIN)
-INTEGER = seq(repeat(_MINUS, 0, 1), _INT_MAG)
-
-
-def _dec_class(lo: int, hi: int) -> Chars:
-    return Chars(((48 + lo, 48 + hi),)) if lo <= hi else Chars(())
-
-
-def nonneg_int_range(lo: int, hi: Optional[int]) -> Regex:
-    """Canonical decimal spellings (no leading zeros) of the integers in [lo, hi] (lo >= 0)."""
-    if hi is not None and hi < lo:
-        return NOTHING
-    parts = []
-    width = len(str(lo))
-    while True:
-        first = 0 if width == 1 else 10 ** (width - 1)
-        last = 10**width - 1
-        a = max(lo, first)
-        if hi is not None and a > hi:
-            break
-        b = last if hi is None else min(hi, last)
-        if hi is None and a == first and width > 1:
-            parts.append(seq(_NZ, Repeat(_DIGIT, width - 1, None)))
-            break
-        parts.append(_fixed_range(a, b, width, 10, _dec_class))
-        if hi is not None and b >= hi:
-            break
-        width += 1
-    return alt(*parts) if parts else NOTHING
-
-
-def int_range(lo: Optional[int], hi: Optional[int]) -> Regex:
-    """JSON spellings of the integers in [lo, hi] (``None``: unbounded), ``-0`` included."""
-    if lo is not None and hi is not None and lo > hi:
-        return NOTHING
-    parts = []
-    if hi is None or hi >= 0:
-        parts.append(nonneg_int_range(max(lo or 0, 0) if lo is not None else 0, hi))
-    if lo is None or lo < 0:
-        top = None if lo is None else -lo
-        bottom = 1 if hi is None or hi >= 0 else -hi
-        parts.append(seq(_MINUS, nonneg_int_range(bottom, top)))
-    if (lo is None or lo <= 0) and (hi is None or hi >= 0):
-        parts.append(literal("-0"))
-    return alt(*parts)
-
-
-def _split(d: Decimal):
-    """A non-negative decimal as (integer part, fraction digits without trailing zeros)."""
-    sign, digits, exp = d.as_tuple()
-    assert sign == 0
-    s = "".join(map(str, digits))
-    if exp >= 0:
-        return int(s + "0" * exp), ""
-    exp = -exp
-    s = s.rjust(exp + 1, "0")
-    return int(s[:-exp]), s[-exp:].rstrip("0")
-
-
-def _ge_frac(f: str, strict: bool) -> Regex:
-    parts = [seq(literal(f[:i]), _dec_class(int(f[i]) + 1, 9), _DIGITS) for i in range(len(f)) if f[i] != "9"]
-    if strict:
-        parts.append(seq(literal(f), _DIGITS, _NZ, _DIGITS))
-    else:
-        parts.append(seq(literal(f), _DIGITS))
-    return And((alt(*parts), _DIGITS1))
-
-
-def _le_frac(f: str, strict: bool) -> Regex:
-    parts = [seq(literal(f[:i]), _dec_class(0, int(f[i]) - 1), _DIGITS) for i in range(len(f)) if f[i] != "0"]
-    for j in range(1, len(f)):
-        parts.append(seq(literal(f[:j]), Repeat(literal("0"), 0, None)))
-    if not strict:
-        parts.append(seq(literal(f), Repeat(literal("0"), 0, None)))
-    return And((alt(*parts), _DIGITS1)) if parts else NOTHING
-
-
-def _mag_ge(bound: Decimal, strict: bool) -> Regex:
-    """Plain magnitudes m (no sign, no exponent) with m >= bound (m > bound if strict), bound >= 0."""
-    i, f = _split(bound)
-    above = seq(nonneg_int_range(i + 1, None), _FRAC)
-    if f == "" and not strict:
-        same = seq(literal(str(i)), _FRAC)
-    elif f == "":
-        same = seq(literal(str(i)), literal("."), _ge_frac("", True))
-    else:
-        same = seq(literal(str(i)), literal("."), _ge_frac(f, strict))
-    return alt(above, same)
-
-
-def _mag_le(bound: Decimal, strict: bool) -> Regex:
-    """Plain magnitudes m with m <= bound (m < bound if strict), bound >= 0."""
-    i, f = _split(bound)
-    below = seq(nonneg_int_range(0, i - 1), _FRAC) if i > 0 else NOTHING
-    if f == "":
-        same = NOTHING if strict else seq(literal(str(i)), repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1))
-    else:
-        same = seq(literal(str(i)), repeat(seq(literal("."), _le_frac(f, strict)), 0, 1))
-    return alt(below, same)
-
-
-def number_bound(op: str, bound: Decimal) -> Regex:
-    """JSON numbers x with ``x op bound`` (op in >=, >, <=, <): exact on plain decimals; forms
-    with an exponent only where the sign or zero decides."""
-    neg = seq(_MINUS, MAG)
-    if op in (">=", ">"):
-        strict = op == ">"
-        if bound > 0:
-            return _mag_ge(bound, strict)
-        if bound == 0:
-            return NONZERO_MAG if strict else alt(MAG, seq(_MINUS, ZERO_MAG))
-        return alt(MAG, seq(_MINUS, alt(_mag_le(-bound, strict), ZERO_MAG)))
-    strict = op == "<"
-    if bound < 0:
-        return seq(_MINUS, _mag_ge(-bound, strict))
-    if bound == 0:
-        return seq(_MINUS, NONZERO_MAG) if strict else alt(neg, ZERO_MAG)
-    return alt(neg, _mag_le(bound, strict), ZERO_MAG)
-
-
-def number_literal(value: Decimal) -> Regex:
-    """JSON spellings of numbers equal to ``value``: plain decimals (``1``, ``1.0``, ``-0``); for
-    zero also exponent forms."""
-    if value == 0:
-        return seq(repeat(_MINUS, 0, 1), ZERO_MAG)
-    mag = abs(value)
-    i, f = _split(mag)
-    zeros = Repeat(literal("0"), 0, None)
-    frac = repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1) if f == "" else seq(literal("." + f), zeros)
-    body = seq(literal(str(i)), frac)
-    return seq(_MINUS, body) if value < 0 else body
-
-
-# --- schemas -----------------------------------------------------------------------------
-
-_ALL_TYPES = ("null", "boolean", "object", "array", "string", "number", "integer")
-
-_BASE_KEYWORDS = frozenset(
-    {"type", "enum", "allOf", "anyOf", "oneOf", "not", "multipleOf", "maximum", "exclusiveMaximum", "minimum",
-     "exclusiveMinimum", "maxLength", "minLength", "pattern", "format", "items", "additionalItems", "maxItems",
-     "minItems", "uniqueItems", "maxProperties", "minProperties", "required", "properties", "patternProperties",
-     "additionalProperties", "dependencies", "$ref"}
+from .keywords import APPLICATORS, IGNORED_KEYWORDS, KEYWORDS, SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE, draft_of, misspelled_keyword
+from .measures import max_len, min_len, regex_size
+from .numbers import (
+    FRACTIONAL,
+    INTEGER,
+    NUMBER,
+    PLAIN_NUMBER,
+    int_multiple,
+    int_range,
+    number_bound,
+    number_literal,
+    number_multiple,
 )
-#: The validation and applicator keywords of each draft; any other key is an annotation.
-KEYWORDS = {
-    4: _BASE_KEYWORDS,
-    6: _BASE_KEYWORDS | {"const", "contains", "propertyNames"},
-    7: _BASE_KEYWORDS | {"const", "contains", "propertyNames", "if", "then", "else"},
-    2019: (_BASE_KEYWORDS - {"dependencies"})
-    | {"const", "contains", "propertyNames", "if", "then", "else", "dependentRequired", "dependentSchemas",
-       "maxContains", "minContains", "unevaluatedItems", "unevaluatedProperties", "$recursiveRef"},
-    2020: (_BASE_KEYWORDS - {"dependencies", "additionalItems"})
-    | {"const", "contains", "propertyNames", "if", "then", "else", "dependentRequired", "dependentSchemas",
-       "maxContains", "minContains", "unevaluatedItems", "unevaluatedProperties", "prefixItems", "$dynamicRef"},
-}
-#: Keywords that never constrain an instance (listed for documentation; unknown keys are ignored too).
-IGNORED_KEYWORDS = frozenset(
-    {"title", "description", "default", "examples", "$comment", "readOnly", "writeOnly", "deprecated",
-     "contentEncoding", "contentMediaType", "contentSchema", "$schema", "$id", "id", "$anchor", "$dynamicAnchor",
-     "$recursiveAnchor", "$vocabulary", "$defs", "definitions"}
-)
-
-#: The keywords that constrain an instance in some draft: an unknown key close to one of these
-#: is likely a misspelling that silently drops a constraint.
-_CONSTRAINING_KEYWORDS = frozenset().union(*KEYWORDS.values()) | {"format"}
-_ALL_KEYWORDS = _CONSTRAINING_KEYWORDS | IGNORED_KEYWORDS
-#: Keys that are not JSON Schema keywords but are common annotations (OpenAPI and editors):
-#: no misspelling warning for them, although some are close to a keyword ("note", "form").
-_KNOWN_ANNOTATIONS = frozenset(
-    {"example", "nullable", "discriminator", "externalDocs", "xml", "markdownDescription", "errorMessage",
-     "enumNames", "defaultSnippets", "deprecationMessage", "note", "form"}
-)
-#: difflib ratio from which an unknown key is reported as a likely misspelling ("items" for
-#: "item" is 0.89; "propertiesOrder" against "properties" is 0.8 and is not reported).
-_TYPO_CUTOFF = 0.85
-
-
-def _misspelled_keyword(key: str) -> Optional[str]:
-    """The constraining keyword ``key`` probably means, if ``key`` is unknown and close to one.
-
-    Keys starting with ``_``, ``@``, ``//`` or ``x-`` are deliberate (a keyword switched off, JSON-LD,
-    an extension) and never reported.
-    """
-    if key in _ALL_KEYWORDS or key in _KNOWN_ANNOTATIONS or key.startswith(("_", "@", "x-", "//")):
-        return None
-    # A keyword in the wrong case ("maxlength", "anyof") is a misspelling however short it is.
-    same = [k for k in _CONSTRAINING_KEYWORDS if k.lower() == key.lower()]
-    if same:
-        return same[0]
-    close = difflib.get_close_matches(key, sorted(_CONSTRAINING_KEYWORDS), n=1, cutoff=_TYPO_CUTOFF)
-    return close[0] if close else None
-
-
-_DRAFTS = {
-    "json-schema.org/draft-04/schema": 4,
-    "json-schema.org/draft-06/schema": 6,
-    "json-schema.org/draft-07/schema": 7,
-    "json-schema.org/draft/2019-09/schema": 2019,
-    "json-schema.org/draft/2020-12/schema": 2020,
-}
-_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies")
-_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
-_SCHEMA_ONE = ("additionalItems", "additionalProperties", "contains", "propertyNames", "not", "if", "then", "else",
-               "items", "unevaluatedItems", "unevaluatedProperties")
+from .strings import ANY, STRING_ESCAPES, encode, encode_chars, string_literal_regex, string_terminal_regex
+from .values import ALL_TYPES, common_values, json_equal, json_key, json_type, ptr_escape, ptr_tokens, to_decimal, type_set
 
 #: Integers in a schema have at most 1000 digits (a float's plain form has at most 309).
 _MAX_INT_BITS = 3320
@@ -526,85 +116,7 @@ MAX_ANY_ORDER_PROPERTIES = 8
 MAX_INDENT_DEPTH = 32
 
 
-def _draft_of(schema) -> int:
-    uri = schema.get("$schema") if isinstance(schema, dict) else None
-    if uri is None:
-        return 2020
-    if not isinstance(uri, str):
-        raise InvalidGrammarError("'$schema' must be a string (at #/$schema)")
-    key = uri.split("://", 1)[-1].rstrip("#")
-    if key not in _DRAFTS:
-        raise UnsupportedFeatureError([Feature("json_schema", f"$schema {uri!r}", "#/$schema")],
-                                      hint="supported: drafts 4, 6, 7, 2019-09 and 2020-12")
-    return _DRAFTS[key]
-
-
-def _json_equal(a, b) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
-
-
-def _json_key(value):
-    """A hashable key equal for two values exactly when :func:`_json_equal` holds: 1 and 1.0
-    alike, true and 1 apart, objects whatever their key order."""
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, (int, float)):
-        return ("number", value)
-    if isinstance(value, list):
-        return ("array", tuple(_json_key(v) for v in value))
-    if isinstance(value, dict):
-        return ("object", frozenset((k, _json_key(v)) for k, v in value.items()))
-    return (type(value).__name__, value)
-
-
-def _common_values(values: Optional[list], allowed: list) -> list:
-    """The members of ``values`` (all of ``allowed`` when ``None``) that ``allowed`` holds:
-    the intersection of two ``enum``/``const`` constraints, in ``values``' order."""
-    if values is None:
-        return allowed
-    keys = {_json_key(v) for v in allowed}
-    return [v for v in values if _json_key(v) in keys]
-
-
-def _json_type(v) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int):
-        return "integer"
-    if isinstance(v, float):
-        return "integer" if v.is_integer() else "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
-
-
-def _dec(v) -> Decimal:
-    return Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
-
-
-def _ptr_escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _ptr_tokens(pointer: str) -> List[str]:
-    if pointer == "":
-        return []
-    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
-
-
-class _Unsupported(Exception):
+class Unsupported(Exception):
     """One keyword that cannot be enforced exactly, raised inside the compiler."""
 
     def __init__(self, name: str) -> None:
@@ -628,10 +140,10 @@ def _hashed_enum_validator(cls: type) -> type:
             if found is None or found[0] is not enums:
                 if len(members) > 4096:
                     members.clear()  # each entry keeps its enum alive
-                keys = {_json_key(v) for v in enums} if isinstance(enums, list) else None
+                keys = {json_key(v) for v in enums} if isinstance(enums, list) else None
                 found = members[id(enums)] = (enums, keys)
             keys = found[1]
-            if keys is None or _json_key(instance) not in keys:
+            if keys is None or json_key(instance) not in keys:
                 yield jsonschema.ValidationError(f"{instance!r} is not one of {enums!r}")
 
         extended = jsonschema.validators.extend(cls, validators={"enum": enum})
@@ -640,7 +152,7 @@ def _hashed_enum_validator(cls: type) -> type:
 
 
 @dataclass
-class _Node:
+class Node:
     schema: object  # dict or bool
     base: str  # base URI for $ref
     where: str  # JSON pointer for messages ("#/properties/a"), or a description of a derived schema
@@ -648,13 +160,13 @@ class _Node:
     origin: Optional[str] = None  # for a derived node: the node whose children it shares
 
 
-class _Bound(NamedTuple):
+class Bound(NamedTuple):
     value: Decimal
     exclusive: bool
 
 
 @dataclass
-class _Shape:
+class Shape:
     """The merged constraints of a conjunction of schemas without applicators left."""
 
     types: Set[str]
@@ -667,8 +179,8 @@ class _Shape:
     not_patterns: list = field(default_factory=list)
     formats: list = field(default_factory=list)  # (format, where)
     # numbers
-    lower: Optional[_Bound] = None
-    upper: Optional[_Bound] = None
+    lower: Optional[Bound] = None
+    upper: Optional[Bound] = None
     multiples: list = field(default_factory=list)  # (Decimal, where)
     fraction: bool = False  # only numbers that are not integers
     # arrays
@@ -685,16 +197,16 @@ class _Shape:
     min_properties_where: str = ""
     max_properties: Optional[int] = None
 
-    def tighten_lower(self, b: _Bound) -> None:
+    def tighten_lower(self, b: Bound) -> None:
         if self.lower is None or b.value > self.lower.value or (b.value == self.lower.value and b.exclusive):
             self.lower = b
 
-    def tighten_upper(self, b: _Bound) -> None:
+    def tighten_upper(self, b: Bound) -> None:
         if self.upper is None or b.value < self.upper.value or (b.value == self.upper.value and b.exclusive):
             self.upper = b
 
 
-class _Builder:
+class Builder:
     """Terminals (deduplicated by regex) and rules of the grammar being built."""
 
     def __init__(self, limits: Limits) -> None:
@@ -736,10 +248,10 @@ class _Builder:
         return name
 
 
-class _Layout:
+class Layout:
     """Punctuation terminals for one whitespace mode."""
 
-    def __init__(self, builder: _Builder, whitespace: str, max_whitespace: int, indent: Optional[int]) -> None:
+    def __init__(self, builder: Builder, whitespace: str, max_whitespace: int, indent: Optional[int]) -> None:
         self.b = builder
         self.mode = whitespace
         self.indent = indent
@@ -781,23 +293,6 @@ class _Layout:
         raise KeyError(which)
 
 
-_APPLICATORS = ("allOf", "anyOf", "oneOf", "$ref", "$dynamicRef", "$recursiveRef", "if", "not", "dependentSchemas",
-                "dependencies", "contains")
-
-
-def _split_twos_fives(n: int):
-    """``(rest, a, b)`` with ``n == rest * 2**a * 5**b`` and ``rest`` prime to 10: a multiple of
-    ``2**a * 5**b`` is decided by its last ``max(a, b)`` decimal digits."""
-    twos = fives = 0
-    while n % 2 == 0:
-        n //= 2
-        twos += 1
-    while n % 5 == 0:
-        n //= 5
-        fives += 1
-    return n, twos, fives
-
-
 class _Compiler:
     def __init__(self, root, draft: int, lenient: bool, layout: dict, property_order: str, limits: Limits,
                  string_escapes: str = "minimal") -> None:
@@ -808,11 +303,11 @@ class _Compiler:
         self.property_order = property_order
         self.limits = limits
         self.deadline = time.monotonic() + limits.max_compile_seconds
-        self.b = _Builder(limits)
-        self.layout = _Layout(self.b, **layout)
+        self.b = Builder(limits)
+        self.layout = Layout(self.b, **layout)
         self.indent = layout["whitespace"] == "indent"
         self.docs: Dict[str, object] = {}
-        self.nodes: Dict[str, _Node] = {}
+        self.nodes: Dict[str, Node] = {}
         self.synthetic: Dict[str, str] = {}
         self.synth_order: Dict[str, int] = {}
         self.features: Set[Tuple[str, str]] = set()
@@ -862,22 +357,22 @@ class _Compiler:
         self.bases[pointer] = base
         self.order[pointer] = len(self.order)
         for key in node:
-            meant = _misspelled_keyword(key) if isinstance(key, str) else None
+            meant = misspelled_keyword(key) if isinstance(key, str) else None
             if meant is not None:
                 self.warnings.append(
                     f"unknown keyword {key!r} at #{pointer} is ignored; did you mean {meant!r}?"
                 )
-        for kw in _SCHEMA_ONE:
+        for kw in SCHEMA_ONE:
             if isinstance(node.get(kw), (dict, bool)):
-                self._index(node[kw], f"{pointer}/{_ptr_escape(kw)}", base)
-        for kw in _SCHEMA_LISTS:
+                self._index(node[kw], f"{pointer}/{ptr_escape(kw)}", base)
+        for kw in SCHEMA_LISTS:
             if isinstance(node.get(kw), list):
                 for i, sub in enumerate(node[kw]):
                     self._index(sub, f"{pointer}/{kw}/{i}", base)
-        for kw in _SCHEMA_MAPS:
+        for kw in SCHEMA_MAPS:
             if isinstance(node.get(kw), dict):
                 for name, sub in node[kw].items():
-                    self._index(sub, f"{pointer}/{_ptr_escape(kw)}/{_ptr_escape(name)}", base)
+                    self._index(sub, f"{pointer}/{ptr_escape(kw)}/{ptr_escape(name)}", base)
 
     def _base_of(self, pointer: str) -> str:
         if pointer in self.bases:
@@ -894,7 +389,7 @@ class _Compiler:
 
     def _walk(self, doc, pointer: str, where: str):
         node = doc
-        for token in _ptr_tokens(pointer):
+        for token in ptr_tokens(pointer):
             if isinstance(node, dict) and token in node:
                 node = node[token]
             elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
@@ -903,7 +398,7 @@ class _Compiler:
                 raise InvalidGrammarError(f"JSON pointer {where!r} does not resolve in the schema")
         return node
 
-    def node(self, ident: str) -> _Node:
+    def node(self, ident: str) -> Node:
         found = self.nodes.get(ident)
         if found is not None:
             return found
@@ -911,14 +406,14 @@ class _Compiler:
             doc_id, _, rest = ident.partition("/")
             rest = "/" + rest if rest else ""
             schema = self._walk(self.docs[doc_id], rest, ident)
-            found = _Node(schema, self.root_base, self.nodes[doc_id].where, schema)
+            found = Node(schema, self.root_base, self.nodes[doc_id].where, schema)
         else:
             schema = self._walk(self.root, ident, "#" + ident)
             base = self._base_of(ident)
             # Values are checked against the subschema itself, resolving its $refs from the
             # root; below an embedded $id, through a $ref to its pointer instead.
             validation = schema if base == self.root_base else {"$ref": "#" + quote(ident, safe="/~!$&'()*+,;=:@")}
-            found = _Node(schema, base, "#" + ident, validation)
+            found = Node(schema, base, "#" + ident, validation)
         self.nodes[ident] = found
         return found
 
@@ -935,7 +430,7 @@ class _Compiler:
     def child(self, ident: str, *path: str) -> str:
         node = self.nodes.get(ident)
         origin = node.origin if node is not None and node.origin is not None else ident
-        return origin + "".join("/" + _ptr_escape(str(p)) for p in path)
+        return origin + "".join("/" + ptr_escape(str(p)) for p in path)
 
     def derive(self, ident: str, schema: dict, tag: str) -> str:
         """A node equal to ``ident`` with some keywords rewritten (children keep their ids)."""
@@ -943,7 +438,7 @@ class _Compiler:
         origin = node.origin if node.origin is not None else ident
         new_id = f"{ident}!{tag}"
         if new_id not in self.nodes:
-            self.nodes[new_id] = _Node(schema, node.base, node.where, node.validation, origin)
+            self.nodes[new_id] = Node(schema, node.base, node.where, node.validation, origin)
         return new_id
 
     def synth(self, schema, validation, where: str, source: str = "") -> str:
@@ -955,7 +450,7 @@ class _Compiler:
             ident = f"~{len(self.synthetic)}"
             self.synthetic[key] = ident
             self.docs[ident] = schema
-            self.nodes[ident] = _Node(schema, self.root_base, where, validation)
+            self.nodes[ident] = Node(schema, self.root_base, where, validation)
             self.synth_order[ident] = self.position(source)[0]
         return ident
 
@@ -971,7 +466,7 @@ class _Compiler:
         elif url in ("", self.root_base):
             res = ""
         else:
-            raise _Unsupported(f"{keyword} to a remote schema ({ref})")
+            raise Unsupported(f"{keyword} to a remote schema ({ref})")
         if frag == "" or frag.startswith("/"):
             target = res + frag
             self.node(target)
@@ -1069,7 +564,7 @@ class _Compiler:
                 for dyn in ("$dynamicRef", "$recursiveRef"):
                     if dyn in kws:
                         children.append(self._dynamic(ident, kws[dyn], dyn))
-            except _Unsupported as e:
+            except Unsupported as e:
                 self.feature(e.name, node.where)
             for i, _ in enumerate(kws.get("allOf", ())):
                 children.append(self.child(ident, "allOf", i))
@@ -1078,7 +573,7 @@ class _Compiler:
             if "not" in kws:
                 try:
                     children.append(self.negate(self.child(ident, "not")))
-                except _Unsupported as e:
+                except Unsupported as e:
                     self.feature(f"not ({e.name})", node.where + "/not")
             if pending is None:
                 for kw in ("anyOf", "oneOf", "if", "dependentRequired", "dependentSchemas", "dependencies"):
@@ -1109,12 +604,12 @@ class _Compiler:
         schema = self.node(target).schema
         if keyword == "$recursiveRef":
             if isinstance(schema, dict) and schema.get("$recursiveAnchor") is True and len(self.recursive_anchors) > 1:
-                raise _Unsupported("$recursiveRef (several $recursiveAnchor resources)")
+                raise Unsupported("$recursiveRef (several $recursiveAnchor resources)")
             return target
         anchor = urldefrag(ref)[1]
         if isinstance(schema, dict) and schema.get("$dynamicAnchor") == anchor:
             if len(self.dynamic_anchors.get(anchor, ())) > 1:
-                raise _Unsupported("$dynamicRef (several matching $dynamicAnchor)")
+                raise Unsupported("$dynamicRef (several matching $dynamicAnchor)")
         return target
 
     def _alternatives(self, key: FrozenSet[str], depth: int) -> List[Tuple[str, ...]]:
@@ -1137,7 +632,7 @@ class _Compiler:
     def _contradiction(self, flat: List[str]) -> bool:
         """A cheap proof that no value satisfies all of ``flat`` (prunes branch combinations,
         e.g. ``allOf`` of many ``if``/``then`` on one discriminator, before they multiply)."""
-        types = set(_ALL_TYPES)
+        types = set(ALL_TYPES)
         values = None
         required: Set[str] = set()
         allowed: Dict[str, list] = {}
@@ -1146,10 +641,10 @@ class _Compiler:
         for ident in flat:
             kws = self.kw(ident)
             if "type" in kws:
-                types &= _type_set(kws["type"])
+                types &= type_set(kws["type"])
             vals = [kws["const"]] if "const" in kws else kws.get("enum")
             if isinstance(vals, list):
-                values = _common_values(values, vals)
+                values = common_values(values, vals)
             if isinstance(kws.get("required"), list):
                 required.update(kws["required"])
             for name in kws.get("properties") or {}:
@@ -1160,7 +655,7 @@ class _Compiler:
                     continue
                 svals = [sub["const"]] if "const" in sub else sub.get("enum")
                 if isinstance(svals, list):
-                    allowed[name] = _common_values(allowed.get(name), svals)
+                    allowed[name] = common_values(allowed.get(name), svals)
                 for target in sub.get("x-ref", ()):
                     tsub = self.node(target).schema
                     if isinstance(tsub, dict) and "x-notin" in tsub and len(tsub) == 1:
@@ -1172,7 +667,7 @@ class _Compiler:
                 return True
             for name in required:
                 if name in allowed and not [v for v in allowed[name]
-                                            if not any(_json_equal(v, x) for x in excluded.get(name, ()))]:
+                                            if not any(json_equal(v, x) for x in excluded.get(name, ()))]:
                     return True
         return False
 
@@ -1185,11 +680,11 @@ class _Compiler:
             base = rest | {self.derive(ident, schema, "-" + kw)}
             branches = [self.child(ident, kw, i) for i in range(len(node.schema[kw]))]
             if kw == "oneOf" and len(branches) > 1:
-                context = set(_ALL_TYPES)  # types the rest of the conjunction allows
+                context = set(ALL_TYPES)  # types the rest of the conjunction allows
                 for other in base:
                     other_kws = self.kw(other) if isinstance(self.node(other).schema, dict) else {}
                     if "type" in other_kws:
-                        context &= _type_set(other_kws["type"])
+                        context &= type_set(other_kws["type"])
                 facts = [self._facts(b) for b in branches]
                 facts = [(f[0] & context, *f[1:]) for f in facts]
                 overlaps = [[j for j in range(len(branches)) if j != i and not self._pair_disjoint(facts[i], facts[j])]
@@ -1199,7 +694,7 @@ class _Compiler:
                     # overlap it (the disjoint ones are excluded by branch i itself).
                     try:
                         negs = {j: self.negate(branches[j]) for o in overlaps for j in o}
-                    except _Unsupported as e:
+                    except Unsupported as e:
                         self.feature(f"oneOf (branches may overlap; {e.name})", node.where + "/oneOf")
                         return [base | {b} for b in branches]
                     width = {j: len(self.node(n).schema.get("anyOf", [0])) if isinstance(self.node(n).schema, dict) else 1
@@ -1220,7 +715,7 @@ class _Compiler:
                 return [base]
             try:
                 negated = self.negate(cond)
-            except _Unsupported as e:
+            except Unsupported as e:
                 self.feature(f"if ({e.name})", node.where + "/if")
                 return [base]
             return [base | {cond} | then, base | {negated} | other]
@@ -1245,7 +740,7 @@ class _Compiler:
     def _facts(self, ident: str):
         """(possible types, finite values or None, {property: finite values}, required) of one
         branch, from its own keywords and those it pulls in by $ref/allOf (no deeper)."""
-        types = set(_ALL_TYPES)
+        types = set(ALL_TYPES)
         values = None
         props: Dict[str, list] = {}
         required: Set[str] = set()
@@ -1261,10 +756,10 @@ class _Compiler:
                     names = set(kws.get("properties") or {})
                     closed = names if closed is None else closed & names
             if "type" in kws:
-                types &= _type_set(kws["type"])
+                types &= type_set(kws["type"])
             vals = [kws["const"]] if "const" in kws else kws.get("enum")
             if isinstance(vals, list):
-                values = _common_values(values, vals)
+                values = common_values(values, vals)
             if isinstance(kws.get("required"), list):
                 required.update(kws["required"])
             for pname, _ in (kws.get("properties") or {}).items():
@@ -1276,7 +771,7 @@ class _Compiler:
                 if sub is False:
                     props[pname] = []
         if values is not None:
-            types &= {_json_type(v) for v in values} | ({"number"} if any(_json_type(v) == "integer" for v in values) else set())
+            types &= {json_type(v) for v in values} | ({"number"} if any(json_type(v) == "integer" for v in values) else set())
         return types, values, props, required, closed
 
     @staticmethod
@@ -1288,12 +783,12 @@ class _Compiler:
             common |= {"integer"}
         if not common:
             return True
-        if va is not None and vb is not None and not any(_json_equal(x, y) for x in va for y in vb):
+        if va is not None and vb is not None and not any(json_equal(x, y) for x in va for y in vb):
             return True
         if common <= {"object"}:
             for name in set(pa) & set(pb):
                 if (name in ra or pa[name] == []) and (name in rb or pb[name] == []):
-                    if name in ra and name in rb and not any(_json_equal(x, y) for x in pa[name] for y in pb[name]):
+                    if name in ra and name in rb and not any(json_equal(x, y) for x in pa[name] for y in pb[name]):
                         return True
             for name in ra:
                 if pb.get(name) == [] or (cb is not None and name not in cb):
@@ -1327,10 +822,10 @@ class _Compiler:
         else:
             extra_all = []
         disjuncts: List[dict] = []
-        everything = [t for t in _ALL_TYPES if t != "integer"]
+        everything = [t for t in ALL_TYPES if t != "integer"]
         for k, v in kws.items():
             if k == "type":
-                ts = _type_set(v)
+                ts = type_set(v)
                 rest = [t for t in everything if t not in ts and not (t == "number" and "integer" in ts)]
                 if rest:
                     disjuncts.append({"type": rest})
@@ -1386,7 +881,7 @@ class _Compiler:
                 facts = [self._facts(b) for b in branches]
                 if any(not self._pair_disjoint(facts[i], facts[j])
                        for i in range(len(facts)) for j in range(i + 1, len(facts))):
-                    raise _Unsupported("not oneOf (overlapping branches)")
+                    raise Unsupported("not oneOf (overlapping branches)")
                 disjuncts.append({"x-ref": [self.negate(b) for b in branches]})
             elif k == "items" and isinstance(v, (dict, bool)) and "prefixItems" not in kws:
                 # Some item fails the items schema.
@@ -1394,9 +889,9 @@ class _Compiler:
             elif k == "not":
                 disjuncts.append({"x-ref": [self.child(ident, "not")]})
             elif k == "format":
-                raise _Unsupported("not format")
+                raise Unsupported("not format")
             else:
-                raise _Unsupported(f"not {k}")
+                raise Unsupported(f"not {k}")
         if not disjuncts:
             result = self.synth(False, validation, where, ident)
         elif len(disjuncts) == 1:
@@ -1408,8 +903,8 @@ class _Compiler:
 
     # --- merging ----------------------------------------------------------------------------
 
-    def _merge(self, flat: List[str]) -> _Shape:
-        shape = _Shape(types=set(_ALL_TYPES))
+    def _merge(self, flat: List[str]) -> Shape:
+        shape = Shape(types=set(ALL_TYPES))
         for ident in flat:
             node = self.node(ident)
             kws = self.kw(ident)
@@ -1417,12 +912,12 @@ class _Compiler:
             synthetic = ident.startswith("~")
             draft = 2020 if synthetic else self.draft
             if "type" in kws:
-                shape.types &= _type_set(kws["type"])
+                shape.types &= type_set(kws["type"])
             vals = [kws["const"]] if "const" in kws else None
             if "enum" in kws:
-                vals = _common_values(vals, list(kws["enum"]))
+                vals = common_values(vals, list(kws["enum"]))
             if vals is not None:
-                shape.values = _common_values(shape.values, vals)
+                shape.values = common_values(shape.values, vals)
             shape.excluded.extend((v, where) for v in kws.get("x-notin", ()))
             # strings
             if "minLength" in kws:
@@ -1438,8 +933,8 @@ class _Compiler:
                 fmt = kws["format"]
                 if fmt in INTEGER_FORMATS:
                     lo, hi = INTEGER_FORMATS[fmt]
-                    shape.tighten_lower(_Bound(Decimal(lo), False))
-                    shape.tighten_upper(_Bound(Decimal(hi), False))
+                    shape.tighten_lower(Bound(Decimal(lo), False))
+                    shape.tighten_upper(Bound(Decimal(hi), False))
                 elif fmt not in KNOWN_FORMATS and fmt in SPEC_FORMATS:
                     self.feature(f"format {fmt!r}", where + "/format")
                 elif fmt not in KNOWN_FORMATS:
@@ -1459,18 +954,18 @@ class _Compiler:
                     excl = kws.get("exclusiveMinimum" if lower else "exclusiveMaximum") is True
                 elif draft == 4:
                     continue
-                value = _dec(v)
+                value = to_decimal(v)
                 if len("".join(map(str, value.as_tuple().digits)).strip("0")) > _MAX_BOUND_DIGITS:
                     raise ResourceLimitError(
                         f"{k} at {where} has more than {_MAX_BOUND_DIGITS} significant digits; the "
                         "regex comparing numbers with it would nest one level per digit"
                     )
-                bound = _Bound(value, excl)
+                bound = Bound(value, excl)
                 shape.tighten_lower(bound) if lower else shape.tighten_upper(bound)
             if kws.get("x-fraction") is True:
                 shape.fraction = True
             if "multipleOf" in kws:
-                shape.multiples.append((_dec(kws["multipleOf"]), where + "/multipleOf"))
+                shape.multiples.append((to_decimal(kws["multipleOf"]), where + "/multipleOf"))
             # arrays
             self._merge_items(ident, kws, draft, shape, where)
             if "minItems" in kws:
@@ -1506,9 +1001,9 @@ class _Compiler:
         node = self.node(ident)
         origin = node.origin if node.origin is not None else ident
         schema = self.node(origin).schema
-        return any(k in schema and schema[k] not in ([], {}) for k in _APPLICATORS + ("then", "else"))
+        return any(k in schema and schema[k] not in ([], {}) for k in APPLICATORS + ("then", "else"))
 
-    def _merge_items(self, ident, kws, draft, shape: _Shape, where) -> None:
+    def _merge_items(self, ident, kws, draft, shape: Shape, where) -> None:
         prefix: List[str] = []
         rest: Optional[str] = None
         has = False
@@ -1538,7 +1033,7 @@ class _Compiler:
         if has:
             shape.item_lists.append((prefix, rest))
 
-    def _merge_object(self, ident, kws, draft, shape: _Shape, where) -> None:
+    def _merge_object(self, ident, kws, draft, shape: Shape, where) -> None:
         props = {}
         if isinstance(kws.get("properties"), dict):
             props = {name: self.child(ident, "properties", name) for name in kws["properties"]}
@@ -1559,7 +1054,7 @@ class _Compiler:
 
     # --- lowering ---------------------------------------------------------------------------
 
-    def _lower(self, shape: _Shape, key: FrozenSet[str], flat: List[str], depth: int) -> List[Tuple[str, ...]]:
+    def _lower(self, shape: Shape, key: FrozenSet[str], flat: List[str], depth: int) -> List[Tuple[str, ...]]:
         types = shape.types
         if "number" in types:
             types = types | {"integer"}
@@ -1575,23 +1070,23 @@ class _Compiler:
                 # jsonschema checks patterns with Python's re and some formats loosely or not
                 # at all; the values must also pass this compiler's own string checks.
                 string_re = self._string_decoded(shape)
-            excluded_keys = {_json_key(x) for x, _ in shape.excluded}
+            excluded_keys = {json_key(x) for x, _ in shape.excluded}
             for i, v in enumerate(shape.values):
                 if i % 256 == 255:
                     self._tick()
                 if isinstance(v, str) and (string_re is None or not ir_fullmatch(string_re, v)):
                     continue
-                t = _json_type(v)
+                t = json_type(v)
                 if t not in types or (t == "number" and "number" not in types):
                     continue
                 if t in ("object", "array") and not containers:
                     continue
-                if _json_key(v) in excluded_keys:
+                if json_key(v) in excluded_keys:
                     continue
                 if all(self.validates(i, v) for i in set(key) | set(flat)):
                     if t == "integer" and "number" not in shape.types and self.draft == 4:
                         # draft 4: 1.0 is not an integer, so only integer spellings.
-                        out.append((self.b.terminal(And((number_literal(_dec(v)), INTEGER)), "NUM"),))
+                        out.append((self.b.terminal(And((number_literal(to_decimal(v)), INTEGER)), "NUM"),))
                     else:
                         out.append(self._literal(v, depth))
             return out
@@ -1601,7 +1096,7 @@ class _Compiler:
             out.append((self.b.terminal(literal("null"), "NULL"),))
         if "boolean" in types:
             for b in (True, False):
-                if not any(_json_equal(v, b) for v, _ in excluded):
+                if not any(json_equal(v, b) for v, _ in excluded):
                     out.append((self.b.terminal(literal("true" if b else "false"), "BOOL"),))
         if shape.fraction:
             types = types - {"integer"} if "number" not in types else types
@@ -1612,7 +1107,7 @@ class _Compiler:
         if "string" in types:
             out.extend(self._string(shape))
         for v, where in excluded:
-            if isinstance(v, (list, dict)) and _json_type(v) in types:
+            if isinstance(v, (list, dict)) and json_type(v) in types:
                 self.feature("not (an array or object value)", where)
         if "array" in types and containers:
             out.extend(self._array(shape, depth))
@@ -1627,7 +1122,7 @@ class _Compiler:
         if isinstance(v, bool):
             return (b.terminal(literal("true" if v else "false"), "BOOL"),)
         if isinstance(v, (int, float)):
-            return (b.terminal(number_literal(_dec(v)), "NUM"),)
+            return (b.terminal(number_literal(to_decimal(v)), "NUM"),)
         if isinstance(v, str):
             return (b.terminal(string_literal_regex(v, self.escapes), "STR"),)
         inner = self._deeper(depth)
@@ -1658,7 +1153,7 @@ class _Compiler:
 
     # strings
 
-    def _string(self, shape: _Shape) -> List[Tuple[str, ...]]:
+    def _string(self, shape: Shape) -> List[Tuple[str, ...]]:
         lo, hi = shape.min_length, shape.max_length
         if hi is not None and lo > hi:
             return []
@@ -1716,7 +1211,7 @@ class _Compiler:
         alts.append((start, names[1]))
         return (b.rule(alts, "s"),)
 
-    def _counted_pattern_string(self, shape: _Shape) -> Optional[Tuple[str, ...]]:
+    def _counted_pattern_string(self, shape: Shape) -> Optional[Tuple[str, ...]]:
         """A string with one pattern or format and length bounds it does not imply, with the
         length counted by the rules rather than in the pattern's DFA; None where that
         construction does not apply (the caller then builds one terminal).
@@ -1729,7 +1224,7 @@ class _Compiler:
         per (position, characters so far) counts the decoded length exactly, so the sizes
         add instead of multiplying. Lexemes are split exactly where the grammar says only if
         no byte that may start the next position can continue a piece of several characters
-        (``_pieces_split_exactly``); otherwise, or when the positions or rules would be too
+        (``pieces_split_exactly``); otherwise, or when the positions or rules would be too
         many, None.
         """
         if shape.not_patterns or any(isinstance(v, str) for v, _ in shape.excluded):
@@ -1747,17 +1242,17 @@ class _Compiler:
             return None
         (regex, where), = parts
         lo, hi = shape.min_length, shape.max_length
-        own_hi = _max_len(regex)
+        own_hi = max_len(regex)
         if hi is None or (own_hi is not None and own_hi <= hi):
             return None  # no upper bound to count (a lower bound alone keeps one terminal)
-        if _min_len(regex) >= lo:
+        if min_len(regex) >= lo:
             lo = 0
-        if _size(regex) * (hi + 1) <= _SMALL_PRODUCT:
+        if regex_size(regex) * (hi + 1) <= _SMALL_PRODUCT:
             return None  # the product is small: one terminal is simpler and lexes faster
-        positions = _Glushkov(_MAX_POSITIONS, hi)
+        positions = Glushkov(_MAX_POSITIONS, hi)
         try:
             nullable_all, first, last = positions.build(regex)
-        except _TooBig:
+        except TooBig:
             return None
         b, esc = self.b, self.escapes
         q = literal('"')
@@ -1767,8 +1262,8 @@ class _Compiler:
             if isinstance(piece, Chars):
                 lengths.append((1, 1))
             else:
-                top = _max_len(piece)
-                lengths.append((max(1, _min_len(piece)), hi if top is None else min(top, hi)))
+                top = max_len(piece)
+                lengths.append((max(1, min_len(piece)), hi if top is None else min(top, hi)))
 
         terms: Dict[Tuple[int, int, bool], str] = {}
 
@@ -1795,7 +1290,7 @@ class _Compiler:
             state[p] = state_of[key]
         if len(follows) * (hi + 1) > _MAX_COUNTED_RULES:
             return None  # e.g. a URI (hundreds of states, from IPv6 literals): one terminal
-        if not _pieces_split_exactly(positions, first, self.escapes):
+        if not pieces_split_exactly(positions, first, self.escapes):
             return None
         rules: Dict[Tuple[int, int], str] = {}
         todo: List[Tuple[int, int]] = []
@@ -1823,7 +1318,7 @@ class _Compiler:
             b.set_rule(rules[(st, used)], alts)
         return (top_rule,)
 
-    def _string_decoded(self, shape: _Shape) -> Optional[Regex]:
+    def _string_decoded(self, shape: Shape) -> Optional[Regex]:
         if shape.max_length is not None and shape.min_length > shape.max_length:
             return None
         parts: List[Regex] = []
@@ -1838,8 +1333,8 @@ class _Compiler:
                 parts.append(r)
         if parts:
             # Length bounds implied by the pattern/format need no counting states.
-            own_lo = max(_min_len(p) for p in parts)
-            own_hi = min((m for m in (_max_len(p) for p in parts) if m is not None), default=None)
+            own_lo = max(min_len(p) for p in parts)
+            own_hi = min((m for m in (max_len(p) for p in parts) if m is not None), default=None)
             if own_lo >= lo:
                 lo = 0
             if hi is not None and own_hi is not None and own_hi <= hi:
@@ -1878,7 +1373,7 @@ class _Compiler:
 
     # numbers
 
-    def _number(self, shape: _Shape, integer_only: bool) -> Optional[Regex]:
+    def _number(self, shape: Shape, integer_only: bool) -> Optional[Regex]:
         lo, hi = shape.lower, shape.upper
         if lo is not None and hi is not None and (lo.value > hi.value or (lo.value == hi.value and (lo.exclusive or hi.exclusive))):
             return None
@@ -1891,31 +1386,31 @@ class _Compiler:
             parts.append(int_range(ilo, ihi))
             for k, where in shape.multiples:
                 p = Fraction(k).numerator
-                r = self._int_multiple(p, ilo, ihi)
+                r = int_multiple(p, ilo, ihi)
                 if r is None:
                     self.feature(f"multipleOf {k}", where)
                 elif r is not True:
                     parts.append(r)
             for v, _ in shape.excluded:
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    parts.append(Not(number_literal(_dec(v))))
+                    parts.append(Not(number_literal(to_decimal(v))))
         else:
             if lo is not None:
                 parts.append(number_bound(">" if lo.exclusive else ">=", lo.value))
             if hi is not None:
                 parts.append(number_bound("<" if hi.exclusive else "<=", hi.value))
             for k, where in shape.multiples:
-                r = self._number_multiple(k)
+                r = number_multiple(k)
                 if r is None:
                     self.feature(f"multipleOf {k}", where)
                 else:
                     parts.append(r)
             if shape.fraction:  # plain decimals with a non-zero fraction digit
-                parts.append(seq(repeat(_MINUS, 0, 1), _INT_MAG, literal("."), _DIGITS, _NZ, _DIGITS))
+                parts.append(FRACTIONAL)
             excluded = [v for v, _ in shape.excluded if isinstance(v, (int, float)) and not isinstance(v, bool)]
             if excluded:
                 parts.append(PLAIN_NUMBER)
-                parts.extend(Not(number_literal(_dec(v))) for v in excluded)
+                parts.extend(Not(number_literal(to_decimal(v))) for v in excluded)
             if not parts:
                 return NUMBER
         if len(parts) == 1 and not isinstance(parts[0], Not):
@@ -1927,58 +1422,10 @@ class _Compiler:
             regex = seq(regex, repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1))
         return regex
 
-    @staticmethod
-    def _int_multiple(p: int, lo: Optional[int], hi: Optional[int]):
-        """Integers that are multiples of p: True (all), a regex, or None (not expressible)."""
-        if p <= 1:
-            return True
-        q, twos, fives = _split_twos_fives(p)
-        if q == 1:
-            m = max(twos, fives)
-            if 10**m // p <= 2000:
-                residues = alt(*(literal(f"{r:0{m}d}") for r in range(0, 10**m, p)))
-                small = [literal(str(v)) for v in range(0, 10 ** (m - 1), p)]
-                mag = alt(And((_INT_MAG, seq(_DIGITS, residues))), *small)
-                return seq(repeat(_MINUS, 0, 1), mag)
-        if p <= _MAX_MODULUS:
-            mag = _multiples_regex(p)
-            if mag is not None:
-                return seq(repeat(_MINUS, 0, 1), alt(literal("0"), mag))
-        if lo is not None and hi is not None:
-            first = -(-lo // p) * p
-            if first > hi or (hi - first) // p < 2000:
-                values = range(first, hi + 1, p)
-                return alt(*(literal(str(v)) for v in values), *([literal("-0")] if 0 in values else [])) if values else NOTHING
-        return None
-
-    @staticmethod
-    def _number_multiple(k: Decimal) -> Optional[Regex]:
-        if k <= 0:
-            return None
-        frac = Fraction(k)
-        p, q = frac.numerator, frac.denominator
-        if q == 1:
-            r = _Compiler._int_multiple(p, None, None)
-            if r is None:
-                return None
-            whole = INTEGER if r is True else r
-            return seq(whole, repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1))
-        if p != 1:
-            return None
-        qq, twos, fives = _split_twos_fives(q)
-        if qq != 1:
-            return None
-        m = max(twos, fives)
-        step = 10**m // q
-        if 10**m // step > 2000:
-            return None
-        zeros = Repeat(literal("0"), 0, None)
-        fracs = alt(*(seq(literal(f"{r:0{m}d}".rstrip("0")), zeros) for r in range(0, 10**m, step)))
-        return seq(INTEGER, repeat(seq(literal("."), And((fracs, _DIGITS1))), 0, 1))
 
     # arrays
 
-    def _array(self, shape: _Shape, depth: int) -> List[Tuple[str, ...]]:
+    def _array(self, shape: Shape, depth: int) -> List[Tuple[str, ...]]:
         lay = self.layout
         inner = self._deeper(depth)
         lo, hi = shape.min_items, shape.max_items
@@ -2013,7 +1460,7 @@ class _Compiler:
         if c_id is not None and c_max is not None:
             try:
                 neg_c = self.negate(c_id)
-            except _Unsupported as e:
+            except Unsupported as e:
                 self.feature(f"maxContains ({e.name})", contains[0][3])
                 c_max = None
         k_pos = max(n_prefix, lo)  # positions with their own state
@@ -2063,7 +1510,7 @@ class _Compiler:
                 out.append((lay.punct("open_arr", depth), sym, tail(1, nc), lay.punct("close_arr", depth)))
         return out
 
-    def _unique_values(self, shape: _Shape, conj_at, n_prefix: int):
+    def _unique_values(self, shape: Shape, conj_at, n_prefix: int):
         """All arrays of distinct values when items come from a small finite set, else None."""
         if n_prefix or shape.contains:
             return None
@@ -2085,7 +1532,7 @@ class _Compiler:
                 return None
         distinct: list = []
         for v in values:
-            if not any(_json_equal(v, w) for w in distinct):
+            if not any(json_equal(v, w) for w in distinct):
                 distinct.append(v)
         if len(distinct) > _MAX_UNIQUE_VALUES:
             return None
@@ -2120,7 +1567,7 @@ class _Compiler:
             return alt(*(literal(v) for v in ok)) if ok else NOTHING
         return self._string_decoded(sub) or NOTHING
 
-    def _object(self, shape: _Shape, depth: int) -> List[Tuple[str, ...]]:
+    def _object(self, shape: Shape, depth: int) -> List[Tuple[str, ...]]:
         lay, b = self.layout, self.b
         inner = self._deeper(depth)
         lo, hi = shape.min_properties, shape.max_properties
@@ -2302,61 +1749,10 @@ class _Compiler:
         warnings = list(self.warnings)
         for name, where in sorted(self.features):
             warnings.append(f"dropped {name!r} at {where}: it cannot be enforced exactly")
-        return _finish(self.b, top, tuple(warnings))
+        return finish_grammar(self.b, top, tuple(warnings))
 
 
 _PAD = Repeat(ANY, 0, None)
-#: Largest multipleOf divisor (not of the form 2^a 5^b) turned into a regex by state elimination.
-_MAX_MODULUS = 16
-_MAX_MODULUS_NODES = 5000
-
-
-def _size(r: Regex) -> int:
-    if isinstance(r, Chars):
-        return 1
-    if isinstance(r, Repeat):
-        return 1 + _size(r.item)
-    if isinstance(r, Not):
-        return 1 + _size(r.item)
-    return 1 + sum(_size(x) for x in r.items)
-
-
-@lru_cache(maxsize=64)
-def _multiples_regex(k: int) -> Optional[Regex]:
-    """Canonical positive decimals divisible by ``k``: the residue DFA, by state elimination."""
-    # edges[(a, b)] = regex; states: "i" (start), residues 0..k-1, "f" (final)
-    edges: Dict[Tuple[object, object], Regex] = {}
-
-    def add(a, b, r: Regex) -> None:
-        edges[(a, b)] = alt(edges[(a, b)], r) if (a, b) in edges else r
-
-    def digits(ds) -> Chars:
-        return Chars(normalize_ranges((48 + d, 48 + d) for d in ds))
-
-    for r0 in range(k):
-        first = [d for d in range(1, 10) if d % k == r0]
-        if first:
-            add("i", r0, digits(first))
-        for r1 in range(k):
-            ds = [d for d in range(10) if (10 * r0 + d) % k == r1]
-            if ds:
-                add(r0, r1, digits(ds))
-    add(0, "f", EMPTY)
-    for q in range(k):
-        loop = edges.pop((q, q), None)
-        ins = [(a, r) for (a, b), r in edges.items() if b == q]
-        outs = [(b, r) for (a, b), r in edges.items() if a == q]
-        for a, _ in ins:
-            del edges[(a, q)]
-        for b, _ in outs:
-            del edges[(q, b)]
-        middle = [Repeat(loop, 0, None)] if loop is not None else []
-        for a, ra in ins:
-            for b, rb in outs:
-                add(a, b, seq(ra, *middle, rb))
-        if sum(_size(r) for r in edges.values()) > _MAX_MODULUS_NODES:
-            return None
-    return edges.get(("i", "f"))
 
 
 #: Strings with one pattern or format whose size (regex nodes) times (maxLength + 1) is at
@@ -2372,11 +1768,11 @@ _MAX_COUNTED_RULES = 20_000
 _MAX_POSITION_SETS = 5000
 
 
-class _TooBig(Exception):
+class TooBig(Exception):
     pass
 
 
-class _Glushkov:
+class Glushkov:
     """Glushkov positions of a regex over characters: ``pieces[p]`` is a ``Chars`` (one
     character) or an ``And``/``Not`` taken whole (a piece of several characters);
     ``follow[p]`` the positions that may come next. Bounded repeats are unrolled, so
@@ -2390,7 +1786,7 @@ class _Glushkov:
 
     def _new(self, piece: Regex) -> int:
         if len(self.pieces) >= self.max_positions:
-            raise _TooBig()
+            raise TooBig()
         self.pieces.append(piece)
         self.follow.append(set())
         return len(self.pieces) - 1
@@ -2413,7 +1809,7 @@ class _Glushkov:
                 r = And(rest)
         if isinstance(r, (And, Not)):
             if nullable(r):
-                raise _TooBig()  # an empty piece would be an empty lexeme
+                raise TooBig()  # an empty piece would be an empty lexeme
             p = self._new(r)
             return False, {p}, {p}
         if isinstance(r, Seq):
@@ -2462,7 +1858,7 @@ def _implied_length(x: Regex, items: Tuple[Regex, ...], max_length: int) -> bool
         return False
     if x.max is not None and x.max < max_length:
         return False
-    return x.min <= max((_min_len(y) for y in items if y is not x), default=0)
+    return x.min <= max((min_len(y) for y in items if y is not x), default=0)
 
 
 def _chars_of(r: Regex) -> List[Tuple[int, int]]:
@@ -2496,7 +1892,7 @@ def _first_bytes(ranges, escapes: str) -> Set[int]:
     return out
 
 
-def _pieces_split_exactly(positions: _Glushkov, first: Set[int], escapes: str) -> bool:
+def pieces_split_exactly(positions: Glushkov, first: Set[int], escapes: str) -> bool:
     """Whether greedy lexing ends every piece's lexeme exactly where the positions say.
 
     A lexeme grows while the next byte keeps a live terminal alive. The live terminals are
@@ -2562,48 +1958,7 @@ def _universal(r: Regex) -> bool:
     return False
 
 
-def _min_len(r: Regex) -> int:
-    """Fewest characters a string of ``r`` has (a lower bound for And/Not)."""
-    if isinstance(r, Chars):
-        return 1
-    if isinstance(r, Seq):
-        return sum(_min_len(x) for x in r.items)
-    if isinstance(r, Alt):
-        return min((_min_len(x) for x in r.items), default=0)
-    if isinstance(r, Repeat):
-        return r.min * _min_len(r.item)
-    if isinstance(r, And):
-        return max((_min_len(x) for x in r.items), default=0)
-    return 0
-
-
-def _max_len(r: Regex) -> Optional[int]:
-    """Most characters a string of ``r`` has, None if unbounded (an upper bound for And/Not)."""
-    if isinstance(r, Chars):
-        return 1
-    if isinstance(r, Seq):
-        total = 0
-        for x in r.items:
-            m = _max_len(x)
-            if m is None:
-                return None
-            total += m
-        return total
-    if isinstance(r, Alt):
-        ms = [_max_len(x) for x in r.items]
-        return None if any(m is None for m in ms) else max(ms, default=0)
-    if isinstance(r, Repeat):
-        m = _max_len(r.item)
-        if m == 0:
-            return 0
-        return None if r.max is None or m is None else r.max * m
-    if isinstance(r, And):
-        ms = [m for m in (_max_len(x) for x in r.items) if m is not None]
-        return min(ms) if ms else None
-    return None
-
-
-def _string_origin(shape: _Shape) -> str:
+def _string_origin(shape: Shape) -> str:
     """Where a patterned string's terminal comes from, for errors about its size."""
     located = shape.patterns or shape.formats
     if not located:
@@ -2617,21 +1972,7 @@ def _string_origin(shape: _Shape) -> str:
     return f"the string at {where} ({', '.join(what)})"
 
 
-def _type_set(t) -> Set[str]:
-    names = [t] if isinstance(t, str) else list(t)
-    out = set()
-    for name in names:
-        if name not in _ALL_TYPES and name != "any":
-            raise InvalidGrammarError(f"unknown type {name!r}")
-        out.add(name)
-    if "any" in out:
-        return set(_ALL_TYPES)
-    if "number" in out:
-        out.add("integer")
-    return out
-
-
-def _finish(b: _Builder, top: str, warnings: Tuple[str, ...]) -> Grammar:
+def finish_grammar(b: Builder, top: str, warnings: Tuple[str, ...]) -> Grammar:
     rules = dict(b.rules)
     rules["start"] = [(top,)]
     terminals = set(b.terminals.values())
@@ -2705,7 +2046,7 @@ def _too_deep(max_depth: int) -> ResourceLimitError:
     )
 
 
-def _load(schema, max_depth: int):
+def load_schema(schema, max_depth: int):
     if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
         schema = schema.model_json_schema()
     elif isinstance(schema, (str, bytes)):
@@ -2739,19 +2080,19 @@ def _check_document(doc, max_depth: int) -> None:
             if is_object and not isinstance(key, str):
                 raise InvalidGrammarError(f"the schema has a key {key!r} at {where}; JSON object keys are strings")
             if isinstance(item, (dict, list)):
-                stack.append((item, depth + 1, f"{where}/{_ptr_escape(str(key))}"))
+                stack.append((item, depth + 1, f"{where}/{ptr_escape(str(key))}"))
             elif isinstance(item, float):
                 if not math.isfinite(item):
                     raise InvalidGrammarError(
-                        f"the schema has {item!r} at {where}/{_ptr_escape(str(key))}; JSON numbers are finite"
+                        f"the schema has {item!r} at {where}/{ptr_escape(str(key))}; JSON numbers are finite"
                     )
             elif isinstance(item, int) and item.bit_length() > _MAX_INT_BITS:
                 raise ResourceLimitError(
-                    f"the schema has an integer of more than 1000 digits at {where}/{_ptr_escape(str(key))}"
+                    f"the schema has an integer of more than 1000 digits at {where}/{ptr_escape(str(key))}"
                 )
             elif not (item is None or isinstance(item, (str, int))):  # bool is an int
                 raise InvalidGrammarError(
-                    f"the schema has a {type(item).__name__} at {where}/{_ptr_escape(str(key))}; "
+                    f"the schema has a {type(item).__name__} at {where}/{ptr_escape(str(key))}; "
                     "a schema holds JSON values only"
                 )
 
@@ -2818,8 +2159,8 @@ def grammar_from_json_schema(
         raise ConfigurationError(f"string_escapes must be 'minimal' or 'any', not {string_escapes!r}")
     if property_order not in ("schema", "required_first", "any"):
         raise ConfigurationError(f"property_order must be 'schema', 'required_first' or 'any', not {property_order!r}")
-    root = _load(schema, 2 * limits.max_schema_depth)
-    draft = _draft_of(root)
+    root = load_schema(schema, 2 * limits.max_schema_depth)
+    draft = draft_of(root)
     cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
     try:
         # No format checker: "format": "regex" would check patterns with Python's re, while
@@ -2830,7 +2171,7 @@ def grammar_from_json_schema(
     except Exception as e:  # e.g. a $ref inside the meta-schema check that cannot resolve
         raise InvalidGrammarError(f"invalid schema: {e}") from None
     if error is not None:
-        where = "#" + "".join("/" + _ptr_escape(str(p)) for p in error.path)
+        where = "#" + "".join("/" + ptr_escape(str(p)) for p in error.path)
         raise InvalidGrammarError(f"invalid schema at {where}: {error.message}")
     try:
         compiler = _Compiler(
