@@ -103,7 +103,10 @@ ROOT = PACKAGE.parent
 ALLOWED_CYCLES = [
     {"constrain.grammar.ir", "constrain.grammar.regex", "constrain.grammar.lark", "constrain.grammar.gbnf",
      "constrain.grammar.json_schema", "constrain.grammar.ecma_regex", "constrain.grammar.formats"}
-    | {f"constrain.grammar.json_schema.{name}" for name in ("digits", "measures", "numbers", "strings")},
+    | {f"constrain.grammar.json_schema.{name}" for name in (
+        "applicators", "builder", "compiler", "digits", "documents", "layout", "lower_arrays", "lower_literals",
+        "lower_numbers", "lower_objects", "lower_strings", "measures", "negation", "numbers", "positions", "shapes", "state",
+        "strings")},
 ]
 
 
