@@ -13,7 +13,9 @@ import constrain
 from constrain import Matcher, Vocabulary
 from constrain.config import DEFAULT_LIMITS
 from constrain.errors import InvalidGrammarError, ResourceLimitError, UnsatisfiableGrammarError
-from constrain.grammar.json_schema import _fixed_range, _dec_class, grammar_from_json_schema
+from constrain.grammar.json_schema import grammar_from_json_schema
+from constrain.grammar.json_schema.digits import fixed_range
+from constrain.grammar.json_schema.numbers import dec_class
 from constrain.automata.fsm import regex_to_dfa
 
 BYTES = Vocabulary.byte_level()
@@ -190,6 +192,6 @@ def test_fixed_range_matches_brute_force():
         width = rng.randint(1, 4)
         picks = [int("".join(rng.choice("0919") for _ in range(width))), rng.randrange(10**width)]
         lo, hi = sorted(picks)
-        dfa = regex_to_dfa(_fixed_range(lo, hi, width, 10, _dec_class))
+        dfa = regex_to_dfa(fixed_range(lo, hi, width, 10, dec_class))
         for v in range(10**width) if width <= 3 else rng.sample(range(10**width), 500) + [lo, hi]:
             assert dfa.matches(str(v).rjust(width, "0").encode()) == (lo <= v <= hi), (lo, hi, width, v)

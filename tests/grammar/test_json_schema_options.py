@@ -231,9 +231,9 @@ COUNTED_PATTERNS = [
 
 @pytest.mark.parametrize("pattern, lo, hi", COUNTED_PATTERNS)
 def test_counted_patterns_against_the_definition(monkeypatch, pattern, lo, hi):
-    from constrain.grammar import json_schema
+    from constrain.grammar.json_schema import lower_strings
 
-    monkeypatch.setattr(json_schema, "_SMALL_PRODUCT", 0)  # count even these small ones
+    monkeypatch.setattr(lower_strings, "_SMALL_PRODUCT", 0)  # count even these small ones
     schema = {"type": "string", "pattern": pattern, "minLength": lo, "maxLength": hi}
     compiled = constrain.compile(grammar_from_json_schema(schema), BYTES)
     assert len(compiled.grammar.terminals) > 2  # counted: pieces and the closing quote apart
