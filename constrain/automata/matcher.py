@@ -57,6 +57,8 @@ class Matcher:
         #: (state key, mask words) of the last mask filled inside a lexeme; see
         #: fill_next_token_bitmask.
         self._last_mask = None
+        #: (thread scratch, the ``P`` record over it and this matcher's arrays); see _parser.
+        self._parser_record = None
         self._run(lambda L, P: (K.init_parser_kernel(self.compiled.kernel_grammar, L, P), 1, 0))
         self._n_sets = 1
         self._lex_state = int(self._set_lexstart[0])
@@ -68,13 +70,18 @@ class Matcher:
         (shared by every matcher of the grammar in the thread, so a matcher stays small and
         ``fork`` copies only the sets)."""
         scratch = self.compiled.thread_scratch()
-        return make_parser_record(
+        cached = self._parser_record
+        if cached is not None and cached[0] is scratch:
+            return cached[1]  # kept until an array is replaced (_grow, fork) or the thread changes
+        P = make_parser_record(
             items=self._items, set_starts=self._set_starts, set_lexstart=self._set_lexstart,
             seen_build=scratch.seen_build, seen_origin=scratch.seen_origin, counter=scratch.counter,
             live_words=scratch.live_words, accepted=scratch.acc, nt_stamp=scratch.nt_stamp,
             set_build=self._set_build, set_scan=self._set_scan, by_symbol=self._items_by_symbol,
             symbol_count=scratch.symbol_count, pairs=scratch.pairs,
         )
+        self._parser_record = (scratch, P)
+        return P
 
     def _grow(self) -> None:
         limit = self.compiled.limits.max_earley_items * 64
@@ -83,6 +90,7 @@ class Matcher:
                 f"the parser needs more than {limit} Earley items (max_earley_items x 64); "
                 "the grammar is too ambiguous or the text too long"
             )
+        self._parser_record = None
         self._items = np.concatenate([self._items, np.zeros_like(self._items)])
         self._items_by_symbol = np.concatenate([self._items_by_symbol, np.zeros_like(self._items_by_symbol)])
         n = self._set_lexstart.shape[0]
@@ -446,6 +454,7 @@ class Matcher:
         twin._set_scan = self._set_scan.copy()
         twin._history = list(self._history)
         twin._last_mask = None  # its buffer is this matcher's
+        twin._parser_record = None  # it holds this matcher's arrays
         return twin
 
     @property
