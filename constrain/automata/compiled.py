@@ -5,18 +5,31 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from ..config import Limits
 from ..grammar.ir import Grammar
 from ..kernels.earley import TOKEN_EOS, TOKEN_NEVER
+from ..kernels.records import LEXER_ACCEPT, LEXER_FINAL, LEXER_TRANS, make_grammar_record
 from ..vocab import Vocabulary
-from .lexeme_masks import lexeme_mask, run_ends, terminal_lexeme_mask, terminal_slice_limit
+from .lexeme_masks import (LexemeMask, LexemeMemo, lexeme_mask, run_ends, terminal_lexeme_mask, terminal_slice_limit,
+                           trie_record)
 from .lexer import LexerCache
-from .slices import ascii_alive, ascii_mixed, byte_representatives, string_slice
+from .slices import SliceMemo, ascii_alive, ascii_mixed, byte_representatives, string_slice
 from .tables import ParserTables, terminal_bitset
+
+
+class TokenTable(NamedTuple):
+    """Every token's bytes, for the kernels that take tokens by id."""
+
+    #: ``uint8``: every token's bytes end to end.
+    token_bytes: np.ndarray
+    #: ``int64[size + 1]``: token ``t``'s bytes are ``token_bytes[token_starts[t]:token_starts[t + 1]]``.
+    token_starts: np.ndarray
+    #: ``int8[size]``: ``TOKEN_TEXT``, ``TOKEN_EOS`` or ``TOKEN_NEVER`` of ``constrain.kernels.earley``.
+    token_kind: np.ndarray
 
 
 class CompiledGrammar:
@@ -44,13 +57,15 @@ class CompiledGrammar:
         self.lexers = lexers
         self.limits = limits
         t = tables
-        #: The ``G`` tuple of the kernels.
-        self.kernel_grammar = (
-            t.dot_symbol, t.dot_rule, t.rule_lhs, t.rule_first_dot, t.nt_rule_start,
-            t.nt_rule_end, t.nt_rules, t.nullable, t.ignore_mask, np.int64(t.num_terminals),
-            np.int64(t.accept_dot), t.pred_offsets, t.pred_positions, t.pred_nt_offsets,
-            t.pred_nonterminals,
+        #: The kernels' ``G`` record.
+        self.kernel_grammar = make_grammar_record(
+            dot_symbol=t.dot_symbol, dot_rule=t.dot_rule, rule_lhs=t.rule_lhs, rule_first_dot=t.rule_first_dot,
+            nt_rule_start=t.nt_rule_start, nt_rule_end=t.nt_rule_end, nt_rules=t.nt_rules, nullable=t.nullable,
+            ignore_mask=t.ignore_mask, num_terminals=np.int64(t.num_terminals), accept_dot=np.int64(t.accept_dot),
+            pred_offsets=t.pred_offsets, pred_positions=t.pred_positions, pred_nt_offsets=t.pred_nt_offsets,
+            pred_nonterminals=t.pred_nonterminals,
         )
+        self._kernel_trie: Optional[tuple] = None
         eos = np.asarray(sorted(i for i in vocab.eos_token_ids if i < vocab.size), dtype=np.int64)
         self.eos_token_ids = eos
         self._max_token_length: Optional[int] = None
@@ -59,15 +74,21 @@ class CompiledGrammar:
         self._lexeme_lock = threading.Lock()
         self._thread_local = threading.local()
         self._terminal_bitsets: dict = {}
-        self._successor_memo: dict = {}
+        self._successor_memo = SliceMemo()
         self._lexer_reps: dict = {}
-        self._token_table: Optional[tuple] = None
+        self._token_table: Optional[TokenTable] = None
 
-    def token_table(self) -> tuple:
-        """``(token_bytes, token_starts, token_kind)`` for the kernels that take tokens by id:
-        every token's bytes end to end (``uint8``), where each starts (``int64[size + 1]``), and
-        its kind (``int8``: ``TOKEN_TEXT``, ``TOKEN_EOS`` or ``TOKEN_NEVER`` of
-        ``constrain.kernels.earley``). Built on first use; not pickled."""
+    @property
+    def kernel_trie(self) -> tuple:
+        """The kernels' ``T`` record of the vocabulary's trie (built on first use; not pickled,
+        like the trie)."""
+        record = self._kernel_trie
+        if record is None:
+            record = self._kernel_trie = trie_record(self.vocab.trie)
+        return record
+
+    def token_table(self) -> TokenTable:
+        """The :class:`TokenTable` of the vocabulary. Built on first use; not pickled."""
         table = self._token_table
         if table is None:
             vocab = self.vocab
@@ -77,24 +98,23 @@ class CompiledGrammar:
             kind = np.zeros(vocab.size, dtype=np.int8)
             kind[list(vocab.special_token_ids)] = TOKEN_NEVER
             kind[list(vocab.eos_token_ids)] = TOKEN_EOS
-            table = self._token_table = (flat, starts, kind)
+            table = self._token_table = TokenTable(flat, starts, kind)
         return table
 
-    def lexeme_mask(self, lex_state: int):
-        """The lexer-state-only part of the mask at ``lex_state``, or ``None`` once the memory
-        budget is spent. Either ``("lexer", inside, frontier nodes, frontier states, run ends, stop, trie)``
-        (see ``constrain.kernels.earley.lexeme_mask_kernel``), memoized per grammar within
-        ``limits.max_mask_cache_bytes``; or, when one terminal is alive,
-        ``("terminal", accepted, inside, frontier nodes, frontier consumed, run ends, stop, trie)`` computed on
-        that terminal's DFA and shared process-wide (see ``fill_mask_terminal_kernel``)."""
+    def lexeme_mask(self, lex_state: int) -> Optional[LexemeMemo]:
+        """The lexer-state-only part of the mask at ``lex_state`` (see
+        ``constrain.kernels.earley.lexeme_mask_kernel``), or ``None`` once the memory budget is
+        spent: made on the grammar's lexer and memoized per grammar within
+        ``limits.max_mask_cache_bytes``, or, when one terminal is alive, made on that
+        terminal's DFA and shared process-wide."""
         cached = self._lexeme_masks.get(lex_state)
         if cached is not None or self.limits.max_mask_cache_bytes <= 0:
             return cached
         single = self.lexers.single_component(lex_state)
         if single is not None:
             terminal, state = single
-            entry = terminal_lexeme_mask(self.vocab, self.terminal_dfas[terminal], state)
-            cached = ("terminal", self._terminal_words(terminal)) + entry
+            mask = terminal_lexeme_mask(self.vocab, self.terminal_dfas[terminal], state)
+            cached = LexemeMemo(mask, self._terminal_words(terminal))
             self._lexeme_masks[lex_state] = cached
             return cached
         if self._lexeme_mask_bytes >= self.limits.max_mask_cache_bytes:
@@ -103,7 +123,8 @@ class CompiledGrammar:
             cached = self._lexeme_masks.get(lex_state)
             if cached is not None:
                 return cached
-            trans, accept, _, _, final = self.lexers.tables
+            L = self.lexers.tables
+            trans, accept, final = L[LEXER_TRANS], L[LEXER_ACCEPT], L[LEXER_FINAL]
             # A state where one component keeps every slice token alive (a generic string
             # beside a key literal) keeps them all: the product lives while any part does.
             # (Only a component that every safe ASCII character continues can.)
@@ -117,9 +138,9 @@ class CompiledGrammar:
             inside, nodes, states, stop, trie = lexeme_mask(
                 self.vocab, trans, accept, final, lex_state, self._successor_memo, closed, reps=reps)
             runs = run_ends(states.astype(np.int64) * 256 + trie.byte[nodes])
-            cached = ("lexer", inside, nodes, states, runs, stop, trie)
+            cached = LexemeMemo(LexemeMask(inside, nodes, states, runs, stop, trie, trie_record(trie)), None)
             self._lexeme_masks[lex_state] = cached
-            self._lexeme_mask_bytes += inside.nbytes * (1 if stop is None else 2) + 12 * len(nodes)
+            self._lexeme_mask_bytes += cached.mask.nbytes
             return cached
 
     def _lexer_byte_representatives(self, lex_state: int) -> dict:
@@ -176,6 +197,7 @@ class CompiledGrammar:
         state["_lexeme_masks"] = {}
         state["_lexeme_mask_bytes"] = 0
         state["_token_table"] = None
+        state["_kernel_trie"] = None
         return state
 
     def __setstate__(self, state):
@@ -206,7 +228,7 @@ class _Scratch:
         self.nt_stamp = np.zeros(len(tables.nonterminal_names), dtype=np.int64)
         self.pairs = np.zeros((4096, 2), dtype=np.int64)
         self.symbol_count = np.zeros(len(tables.nonterminal_names) + 1, dtype=np.int64)
-        self.words = np.zeros(words, dtype=np.uint64)
+        self.live_words = np.zeros(words, dtype=np.uint64)
         self.acc = np.zeros(words, dtype=np.uint64)
         self.need = np.zeros((64, words), dtype=np.uint64)
         depth = compiled.max_token_length + 2

@@ -495,7 +495,7 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
     edge_lo, edge_hi, edge_dst = (np.empty(edges.shape[1], np.int64) for _ in range(3))
     eps_dst = np.empty(eps.shape[1], np.int64)
     important = np.empty(n, np.bool_)
-    n_cls = kernels.prepare_nfa(edges, eps, final, class_of, edge_ptr, edge_lo, edge_hi, edge_dst, eps_ptr,
+    n_cls = kernels.prepare_nfa_kernel(edges, eps, final, class_of, edge_ptr, edge_lo, edge_hi, edge_dst, eps_ptr,
                                 eps_dst, important)
     byte_class = class_of.astype(np.int32)
     zob = _zobrist(n)
@@ -519,14 +519,14 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
         htable = np.full(size, -1, np.int64)
         hkeys = np.zeros(cap, np.uint64)
         stamp[:] = 0
-        got = kernels.determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob,
+        got = kernels.determinize_kernel(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob,
                                   start, final, n_cls, trans, acc, set_ptr, set_data, htable, hkeys, stamp,
                                   stack, seeds, out, bucket, moves, seen, seen_key, seen_cnt)
         if got >= 0:
             return trans[:got], acc[:got], byte_class
         # A retry starts over, so the second try gets room for the limit at once (np.empty
         # and np.zeros only touch the pages a run writes).
-        if got == -1:
+        if got == kernels.TOO_MANY_STATES:
             if cap >= limit:
                 raise ResourceLimitError(
                     f"regex too large: its DFA exceeds {limit} states before minimization "
@@ -534,9 +534,9 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
                 )
             cap = limit
             data_cap = max(data_cap, 16 * cap)
-        elif got == -2:
+        elif got == kernels.SET_DATA_FULL:
             data_cap *= 4
-        else:
+        else:  # kernels.MOVES_FULL
             _check_bytes(32 * moves.shape[0], "the subset construction")
             moves = np.empty(4 * moves.shape[0], np.int64)
 
@@ -555,7 +555,7 @@ def _minimize(trans: np.ndarray, acc: np.ndarray) -> Tuple[np.ndarray, np.ndarra
     htable = np.full(1 << int(2 * n + 1).bit_length(), -1, np.int64)
     out_trans = np.empty((n, n_cls), np.int32)
     out_acc = np.empty(n, np.bool_)
-    size = kernels.minimize(trans, acc, ptr, src, scratch, np.zeros(n + 1, np.bool_), np.empty(n, np.bool_),
+    size = kernels.minimize_kernel(trans, acc, ptr, src, scratch, np.zeros(n + 1, np.bool_), np.empty(n, np.bool_),
                             htable, out_trans, out_acc)
     return out_trans[:size], out_acc[:size]
 
@@ -571,7 +571,7 @@ def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "reg
     # successors in class order) is canonical: equal languages give equal tables.
     # Classes no byte uses drop out here.
     first_pos = np.empty(n_old, dtype=np.int64)
-    _kernels().class_order(byte_class, first_pos)
+    _kernels().class_order_kernel(byte_class, first_pos)
     perm = np.argsort(first_pos, kind="stable")
     perm = perm[first_pos[perm] < 256]  # new class i is old class perm[i]
     if len(perm) != n_old or np.any(perm != np.arange(n_old)):
@@ -587,7 +587,7 @@ def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "reg
             f"{what} needs a DFA of {trans_c.shape[0]} states, over Limits.max_dfa_states={max_states}"
         )
     full = np.empty((trans_c.shape[0], 256), np.int32)
-    _kernels().expand_classes(trans_c, byte_class, full)
+    _kernels().expand_classes_kernel(trans_c, byte_class, full)
     dfa = ByteDFA(full, acc_a)
     object.__setattr__(dfa, "_byte_class", byte_class)
     return dfa
@@ -644,7 +644,7 @@ def _product_table(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]],
         trans = np.empty((cap, n_cls), np.int32)
         states = np.empty((cap + 1, k), np.int32)
         htable = np.full(1 << int(2 * cap - 1).bit_length(), -1, np.int64)
-        got = kernels.product(tab, offsets, start, hopeless, np.int64(must_live), trans, states, htable,
+        got = kernels.product_kernel(tab, offsets, start, hopeless, np.int64(must_live), trans, states, htable,
                               _MULTIPLIERS)
         if got >= 0:
             break

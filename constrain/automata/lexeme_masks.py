@@ -13,20 +13,66 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from ..config import SHARED_MASK_CACHE_BYTES
 from ..kernels import earley as K
-from ..vocab import Vocabulary
+from ..kernels.records import make_trie_record
+from ..vocab import TokenTrie, Vocabulary
 from .fsm import ByteDFA
-from .slices import (ALL_BYTES, ascii_alive, ascii_mixed, byte_representatives, final_length, safe_closed,
-                     safe_length_limit, string_slice)
+from .slices import (ALL_BYTES, SliceMemo, ascii_alive, ascii_mixed, byte_representatives, final_length,
+                     safe_closed, safe_length_limit, string_slice)
 
 
-def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict, closed: bool = False,
-                 limit: Optional[int] = None, chunk: Optional[int] = None, reps: Optional[dict] = None):
+class LexemeMask(NamedTuple):
+    """What a lexer state allows by itself (``lexeme_mask_kernel``), ready for
+    ``fill_mask_cached_kernel``."""
+
+    #: ``uint32`` mask words: the tokens whose bytes all stay in the current lexeme.
+    inside: np.ndarray
+    #: ``int32``: the trie nodes where the lexeme ends and the parser decides, in runs that
+    #: share a parser step.
+    frontier_node: np.ndarray
+    #: ``int32``, per frontier node: the lexer state before its byte (a memo of a grammar's
+    #: lexer), or ``BYTE_ENDS_LEXEME`` / ``BYTE_STARTS_LEXEME`` (a memo of one terminal's DFA).
+    frontier_key: np.ndarray
+    #: ``int32``, per frontier node: the first entry past its run.
+    run_end: np.ndarray
+    #: ``uint32`` mask words: the tokens that end the lexeme before their first byte, or
+    #: ``None`` when no token does.
+    stop: Optional[np.ndarray]
+    #: The trie the frontier indexes (the vocabulary's, or the rest of a JSON-string slice),
+    #: and the same as the kernels' ``T`` record.
+    trie: TokenTrie
+    trie_record: tuple
+
+    @property
+    def nbytes(self) -> int:
+        """The memory the memo holds (the trie is shared)."""
+        arrays = (self.inside, self.stop, self.frontier_node, self.frontier_key, self.run_end)
+        return sum(a.nbytes for a in arrays if a is not None)
+
+
+class LexemeMemo(NamedTuple):
+    """A grammar's memo of the mask at one lexer state (``CompiledGrammar.lexeme_mask``)."""
+
+    mask: LexemeMask
+    #: When one terminal is alive, the mask was made on its DFA (and is shared by every
+    #: grammar with that terminal): the terminal, as a bitset of the grammar's terminals.
+    #: ``None`` when the mask was made on the grammar's lexer.
+    terminal: Optional[np.ndarray]
+
+
+def trie_record(trie: TokenTrie) -> tuple:
+    """The kernels' ``T`` record of ``trie``."""
+    return make_trie_record(byte=trie.byte, depth=trie.depth, subtree_end=trie.subtree_end,
+                            token_offsets=trie.token_offsets, token_ids=trie.token_ids)
+
+
+def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: SliceMemo, closed: bool = False,
+                limit: Optional[int] = None, chunk: Optional[int] = None, reps: Optional[dict] = None):
     """Run ``lexeme_mask_kernel``; frontier sorted by (state, byte). Returns
     (inside, frontier nodes, frontier states, stop or None, trie).
 
@@ -56,10 +102,8 @@ def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: dict,
     nodes, states, lex_at = _frontier_buffers(trie)
     inside = np.zeros((vocab.size + 31) // 32, dtype=np.uint32)
     stop = np.zeros_like(inside)
-    count, root_end = K.lexeme_mask_kernel(
-        trans, accept, final, state, trie.byte, trie.depth, trie.subtree_end,
-        trie.token_offsets, trie.token_ids, inside, stop, lex_at, nodes, states,
-    )
+    count, root_end = K.lexeme_mask_kernel(trans, accept, final, state, trie_record(trie), inside, stop, lex_at,
+                                           nodes, states)
     if slice_mask is not None:
         inside |= slice_mask
     order = np.lexsort((trie.byte[nodes[:count]], states[:count]))
@@ -104,9 +148,9 @@ _shared_masks: "OrderedDict" = OrderedDict()
 _shared_bytes = [0]
 
 
-def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
-    """(inside, frontier nodes, frontier consumed, run ends, stop or None, trie) for a lexeme in which only
-    ``dfa``'s terminal is alive, at ``state``; an LRU shared by all grammars of the process."""
+def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int) -> LexemeMask:
+    """The :class:`LexemeMask` of a lexeme in which only ``dfa``'s terminal is alive, at
+    ``state``; an LRU shared by all grammars of the process."""
     key = (vocab.fingerprint, _dfa_digest(dfa), state)
     with _shared_lock:
         entry = _shared_masks.get(key)
@@ -121,16 +165,18 @@ def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
         chunk=_terminal_final_length(vocab, dfa, state))
     consumed = (trans[states, trie.byte[nodes]] >= 0) if len(nodes) else np.zeros(0, dtype=bool)
     order = np.lexsort((trie.byte[nodes], consumed))
-    nodes, consumed = nodes[order].copy(), consumed[order].astype(np.int32)
-    runs = run_ends(consumed.astype(np.int64) * 256 + trie.byte[nodes])
-    entry = (inside, nodes, consumed, runs, stop, trie)
-    size = inside.nbytes * (1 if stop is None else 2) + 9 * len(nodes)
+    nodes, consumed = nodes[order].copy(), consumed[order]
+    # The byte is the lexeme's last when the terminal's DFA takes it (the frontier holds
+    # only bytes that end the lexeme or start the next one).
+    keys = np.where(consumed, K.BYTE_ENDS_LEXEME, K.BYTE_STARTS_LEXEME).astype(np.int32)
+    runs = run_ends(keys.astype(np.int64) * 256 + trie.byte[nodes])
+    entry = LexemeMask(inside, nodes, keys, runs, stop, trie, trie_record(trie))
     with _shared_lock:
         _shared_masks[key] = entry
-        _shared_bytes[0] += size
+        _shared_bytes[0] += entry.nbytes
         while _shared_bytes[0] > SHARED_MASK_CACHE_BYTES and len(_shared_masks) > 1:
             _, old = _shared_masks.popitem(last=False)
-            _shared_bytes[0] -= old[0].nbytes * (1 if old[4] is None else 2) + 9 * len(old[1])
+            _shared_bytes[0] -= old.nbytes
     return entry
 
 
@@ -140,21 +186,18 @@ def terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
         return -1  # the usual quick exit, before the costlier set-up below
     memo = _successor_memo(dfa)
     max_length = string_slice(vocab).max_length
-    limits = memo.setdefault("limits", {})
-    limit = limits.get((max_length, state))
+    limit = memo.limits.get((max_length, state))
     if limit is None:
-        final = memo.get("final")
-        if final is None:
-            final = memo["final"] = dfa.accepting & (dfa.transitions < 0).all(axis=1)
-        reps = memo.get("reps")
+        final = _final_states(dfa, memo)
+        reps = memo.reps
         if reps is None:
-            reps = memo["reps"] = byte_representatives(dfa.byte_classes())
+            reps = memo.reps = byte_representatives(dfa.byte_classes())
         if ascii_alive(dfa.transitions, state) and safe_closed(dfa.transitions, final, state, reps):
             limit = max_length  # (only a state every safe ASCII character continues can be)
         else:
             limit = safe_length_limit(dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length,
                                       memo, reps)
-        limits[(max_length, state)] = limit
+        memo.limits[(max_length, state)] = limit
     return limit
 
 
@@ -166,21 +209,25 @@ def _terminal_final_length(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
     """``final_length`` on a terminal's own DFA, memoized on the DFA."""
     memo = _successor_memo(dfa)
     max_length = string_slice(vocab).max_length
-    lengths = memo.setdefault("final_lengths", {})
-    found = lengths.get((max_length, state))
+    found = memo.final_lengths.get((max_length, state))
     if found is None:
         if ascii_mixed(dfa.transitions, state):
             found = -1
         else:
-            final = memo.get("final")
-            if final is None:
-                final = memo["final"] = dfa.accepting & (dfa.transitions < 0).all(axis=1)
-            found = final_length(dfa.transitions, final, state, max_length, memo)
-        lengths[(max_length, state)] = found
+            found = final_length(dfa.transitions, _final_states(dfa, memo), state, max_length, memo)
+        memo.final_lengths[(max_length, state)] = found
     return found
 
 
-def _successor_memo(dfa: ByteDFA) -> dict:
+def _final_states(dfa: ByteDFA, memo: SliceMemo) -> np.ndarray:
+    """``dfa``'s final states (accepting, no byte continues), memoized."""
+    final = memo.final
+    if final is None:
+        final = memo.final = dfa.accepting & (dfa.transitions < 0).all(axis=1)
+    return final
+
+
+def _successor_memo(dfa: ByteDFA) -> SliceMemo:
     """What the slice tests learned about ``dfa`` (successors, limits, live states), shared by
     every equal DFA of the process: each schema compiles its own string and number DFAs, and
     the tests cost about a millisecond per DFA."""
@@ -190,7 +237,7 @@ def _successor_memo(dfa: ByteDFA) -> dict:
         with _shared_lock:
             memo = _SUCCESSOR_MEMOS.get(key)
             if memo is None:
-                memo = _SUCCESSOR_MEMOS[key] = {}
+                memo = _SUCCESSOR_MEMOS[key] = SliceMemo()
                 if len(_SUCCESSOR_MEMOS) > _MAX_SUCCESSOR_MEMOS:
                     _SUCCESSOR_MEMOS.popitem(last=False)
             else:

@@ -19,8 +19,10 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ResourceLimitError
-from ..kernels.earley import lexer_insert_kernel, lexer_lookup_kernel
-from ..kernels.lexer import OVERFLOW, lexer_expand_kernel, lexer_table_rehash_kernel
+from ..kernels.earley import NO_LEXER, lexer_insert_kernel, lexer_lookup_kernel
+from ..kernels.lexer import COUNT_INDEXED, COUNT_PAIRS, COUNT_STATES, lexer_expand_kernel, lexer_table_rehash_kernel
+from ..kernels.records import LEXER_START_KEYS, LEXER_START_VALS, make_lexer_record
+from ..kernels.status import OVERFLOW
 from .fsm import ByteDFA
 from .tables import bitset_members
 
@@ -60,17 +62,16 @@ class LexerCache:
         self._accept = np.zeros((capacity, num_words), dtype=np.uint64)
         self._final = np.zeros(capacity, dtype=np.bool_)
         self._num_keys = 0
-        #: The ``L`` tuple the kernels take (see ``constrain.kernels.earley``), replaced whole.
-        self.tables = (
-            self._trans, self._accept,
-            np.zeros((16, num_words), dtype=np.uint64), np.full(16, -1, dtype=np.int32),
-            self._final,
+        #: The kernels' ``L`` record, replaced whole.
+        self.tables = make_lexer_record(
+            trans=self._trans, accept=self._accept, start_keys=np.zeros((16, num_words), dtype=np.uint64),
+            start_vals=np.full(16, -1, dtype=np.int32), final=self._final,
         )
 
     @property
     def num_states(self) -> int:
         """Lexer states built so far."""
-        return int(self._counts[0])
+        return int(self._counts[COUNT_STATES])
 
     def components(self, state: int) -> list:
         """The (terminal, terminal DFA state) pairs alive in lexer ``state``."""
@@ -97,8 +98,8 @@ class LexerCache:
         """Build the lexer for the live-terminal bitset ``live_words`` if it is missing."""
         live_words = np.ascontiguousarray(live_words, dtype=np.uint64)
         with self._lock:
-            _, _, old_keys, old_vals, _ = self.tables
-            if lexer_lookup_kernel(old_keys, old_vals, live_words) >= 0:
+            old_keys, old_vals = self.tables[LEXER_START_KEYS], self.tables[LEXER_START_VALS]
+            if lexer_lookup_kernel(old_keys, old_vals, live_words) != NO_LEXER:
                 return
             start = self._add_start([t for t in bitset_members(live_words) if self._term_nonempty[t]])
             while lexer_expand_kernel(
@@ -113,11 +114,12 @@ class LexerCache:
                 keys, vals = old_keys.copy(), old_vals.copy()
             lexer_insert_kernel(keys, vals, live_words, start)
             self._num_keys += 1
-            self.tables = (self._trans, self._accept, keys, vals, self._final)
+            self.tables = make_lexer_record(trans=self._trans, accept=self._accept, start_keys=keys, start_vals=vals,
+                                            final=self._final)
 
     def _add_start(self, terminals: list) -> int:
         """A start state: the terminals at their DFAs' start; never indexed in the table."""
-        n, pairs = int(self._counts[0]), int(self._counts[1])
+        n, pairs = int(self._counts[COUNT_STATES]), int(self._counts[COUNT_PAIRS])
         while n + 1 >= self._trans.shape[0] or pairs + len(terminals) > self._comp_terminal.shape[0]:
             self._grow()
         self._comp_terminal[pairs:pairs + len(terminals)] = terminals
@@ -125,13 +127,15 @@ class LexerCache:
         self._comp_offsets[n + 1] = pairs + len(terminals)
         self._accept[n] = 0
         self._final[n] = False
-        self._counts[0] = n + 1
-        self._counts[1] = pairs + len(terminals)
+        self._counts[COUNT_STATES] = n + 1
+        self._counts[COUNT_PAIRS] = pairs + len(terminals)
         return n
 
     def _grow(self) -> None:
         """Double whatever is full; new arrays, so readers of the old ones are unaffected."""
-        n, pairs, _, indexed = (int(x) for x in self._counts)
+        n = int(self._counts[COUNT_STATES])
+        pairs = int(self._counts[COUNT_PAIRS])
+        indexed = int(self._counts[COUNT_INDEXED])
         capacity = self._trans.shape[0]
         if n + 2 >= capacity:
             if capacity >= self._max_states:

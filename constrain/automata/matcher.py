@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import ConfigurationError, ResourceLimitError
 from ..kernels import earley as K
+from ..kernels.records import PARSER_LIVE_WORDS, SET_BUILD_ID, make_parser_record
 from .arguments import check_bytes, check_int, check_token_ids, describe
 from .compiled import CompiledGrammar
 
@@ -56,6 +57,8 @@ class Matcher:
         #: (state key, mask words) of the last mask filled inside a lexeme; see
         #: fill_next_token_bitmask.
         self._last_mask = None
+        #: (thread scratch, the ``P`` record over it and this matcher's arrays); see _parser.
+        self._parser_record = None
         self._run(lambda L, P: (K.init_parser_kernel(self.compiled.kernel_grammar, L, P), 1, 0))
         self._n_sets = 1
         self._lex_state = int(self._set_lexstart[0])
@@ -67,9 +70,18 @@ class Matcher:
         (shared by every matcher of the grammar in the thread, so a matcher stays small and
         ``fork`` copies only the sets)."""
         scratch = self.compiled.thread_scratch()
-        return (self._items, self._set_starts, self._set_lexstart, scratch.seen_build,
-                scratch.seen_origin, scratch.counter, scratch.words, scratch.acc, scratch.nt_stamp,
-                self._set_build, self._set_scan, self._items_by_symbol, scratch.symbol_count, scratch.pairs)
+        cached = self._parser_record
+        if cached is not None and cached[0] is scratch:
+            return cached[1]  # kept until an array is replaced (_grow, fork) or the thread changes
+        P = make_parser_record(
+            items=self._items, set_starts=self._set_starts, set_lexstart=self._set_lexstart,
+            seen_build=scratch.seen_build, seen_origin=scratch.seen_origin, counter=scratch.counter,
+            live_words=scratch.live_words, accepted=scratch.acc, nt_stamp=scratch.nt_stamp,
+            set_build=self._set_build, set_scan=self._set_scan, by_symbol=self._items_by_symbol,
+            symbol_count=scratch.symbol_count, pairs=scratch.pairs,
+        )
+        self._parser_record = (scratch, P)
+        return P
 
     def _grow(self) -> None:
         limit = self.compiled.limits.max_earley_items * 64
@@ -78,6 +90,7 @@ class Matcher:
                 f"the parser needs more than {limit} Earley items (max_earley_items x 64); "
                 "the grammar is too ambiguous or the text too long"
             )
+        self._parser_record = None
         self._items = np.concatenate([self._items, np.zeros_like(self._items)])
         self._items_by_symbol = np.concatenate([self._items_by_symbol, np.zeros_like(self._items_by_symbol)])
         n = self._set_lexstart.shape[0]
@@ -94,7 +107,7 @@ class Matcher:
             result = call(L, P)
             status = result[0]
             if status == K.NEED_LEXER:
-                self.compiled.lexers.ensure(P[6].copy())  # the kernels leave the live set there
+                self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())  # the kernels leave the live set there
             elif status == K.OVERFLOW:
                 self._grow()
             else:
@@ -201,7 +214,7 @@ class Matcher:
             status, start = K.advance_tokens_kernel(G, self.compiled.lexers.tables, P, flat, starts, kind,
                                                     ids, start, states)
             if status == K.NEED_LEXER:
-                self.compiled.lexers.ensure(P[6].copy())
+                self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())
             elif status == K.OVERFLOW:
                 self._grow()
             else:
@@ -253,7 +266,7 @@ class Matcher:
             status, start = K.try_tokens_kernel(G, self.compiled.lexers.tables, P, n_sets, lex_state, flat,
                                                 starts, kind, ids, start, out)
             if status == K.NEED_LEXER:
-                self.compiled.lexers.ensure(P[6].copy())
+                self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())
             elif status == K.OVERFLOW:
                 self._grow()
             else:
@@ -280,7 +293,7 @@ class Matcher:
             status, n_out, n_sets, lex_state = K.forced_bytes_kernel(
                 G, self.compiled.lexers.tables, P, n_sets, lex_state, out, n_out)
             if status == K.NEED_LEXER:
-                self.compiled.lexers.ensure(P[6].copy())
+                self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())
             elif status == K.OVERFLOW:
                 self._grow()
             else:
@@ -315,19 +328,18 @@ class Matcher:
         if self._terminated:
             row[:] = 0
             for t in self.compiled.eos_token_ids:
-                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)  # the mask layout: see constrain.kernels.bits
             return
         # The mask is a function of the state, and the state of (lexer state, number of sets,
         # build number of the last set): build numbers are unique, and a set is rebuilt (a new
         # number) whenever one below it changes. Inside a lexeme (a string's characters) the
         # state often repeats from one token to the next; then the last mask is copied.
-        key = (self._lex_state, self._n_sets, int(self._set_build[self._n_sets - 1, 0]))
+        key = (self._lex_state, self._n_sets, int(self._set_build[self._n_sets - 1, SET_BUILD_ID]))
         last = self._last_mask
         if last is not None and last[0] == key:
             row[:] = last[1]
             return
-        self._fill_from(self.compiled.kernel_grammar, self.compiled.vocab.trie, row,
-                        self._n_sets, self._lex_state, self.compiled.eos_token_ids)
+        self._fill_from(self.compiled.kernel_grammar, row, self._n_sets, self._lex_state, self.compiled.eos_token_ids)
         if self._lex_state != self._set_lexstart[self._n_sets - 1]:
             buffer = last[1] if last is not None else np.empty_like(row)
             buffer[:] = row
@@ -362,46 +374,41 @@ class Matcher:
             self._n_sets, self._lex_state, self._terminated = saved
         return filled
 
-    def _fill_from(self, G, trie, row, n_sets: int, lex_state: int, eos_ids) -> None:
+    def _fill_from(self, G, row, n_sets: int, lex_state: int, eos_ids) -> None:
         """Fill ``row`` for the state (``n_sets``, ``lex_state``); EOS bits from ``eos_ids``
         when complete (the inner fill of a merge passes none)."""
         scratch = self.compiled.thread_scratch()
         lex_at, sets_at, need = scratch.lex_at, scratch.sets_at, scratch.need
-        entry = self.compiled.lexeme_mask(lex_state)
+        memo = self.compiled.lexeme_mask(lex_state)
         merge = False
-        if entry is not None and entry[-2] is not None:
+        if memo is not None and memo.mask.stop is not None:
             # Tokens that end the current lexeme before their first byte: the mask of the
             # state after that step (a lexeme start, itself memoized), restricted below.
-            if entry[0] == "terminal":
-                accepted = entry[1]
-                end = lambda L, P: K.end_with_kernel(G, L, P, n_sets, accepted)  # noqa: E731
+            terminal = memo.terminal
+            if terminal is not None:
+                end = lambda L, P: K.end_with_kernel(G, L, P, n_sets, terminal)  # noqa: E731
             else:
                 end = lambda L, P: K.end_lexeme_kernel(G, L, P, n_sets, lex_state)  # noqa: E731
             status, n2, start = self._run(end)
             if status == K.OK:
-                self._fill_from(G, trie, row, int(n2), int(start), _NO_EOS)
+                self._fill_from(G, row, int(n2), int(start), _NO_EOS)
                 merge = True
             else:
                 row[:] = 0
         while True:
             L = self.compiled.lexers.tables
-            if entry is None:
+            if memo is None:
                 status, n_need = K.fill_mask_kernel(
-                    G, L, self._parser(), n_sets, lex_state, trie.byte, trie.depth,
-                    trie.subtree_end, trie.token_offsets, trie.token_ids, row, lex_at, sets_at,
+                    G, L, self._parser(), self.compiled.kernel_trie, n_sets, lex_state, row, lex_at, sets_at,
                     need, _MAX_NEED, eos_ids,
                 )
             else:
-                if entry[0] == "terminal":
-                    _, accepted, inside, nodes, keys, runs, stop, walked = entry
-                else:
-                    _, inside, nodes, keys, runs, stop, walked = entry
-                    accepted = _NO_TERMINAL
+                mask = memo.mask
                 status, n_need = K.fill_mask_cached_kernel(
-                    G, L, self._parser(), n_sets, lex_state, accepted, inside, nodes, keys, runs,
-                    walked.byte, walked.depth, walked.subtree_end, walked.token_offsets, walked.token_ids,
-                    row, merge, inside if stop is None else stop, lex_at, sets_at, need, _MAX_NEED,
-                    eos_ids,
+                    G, L, self._parser(), mask.trie_record, n_sets, lex_state,
+                    _NO_TERMINAL if memo.terminal is None else memo.terminal, mask.inside, mask.frontier_node,
+                    mask.frontier_key, mask.run_end, row, merge, mask.inside if mask.stop is None else mask.stop,
+                    lex_at, sets_at, need, _MAX_NEED, eos_ids,
                 )
             if status == K.NEED_LEXER:
                 for j in range(n_need):
@@ -447,6 +454,7 @@ class Matcher:
         twin._set_scan = self._set_scan.copy()
         twin._history = list(self._history)
         twin._last_mask = None  # its buffer is this matcher's
+        twin._parser_record = None  # it holds this matcher's arrays
         return twin
 
     @property

@@ -12,6 +12,8 @@ is llguidance's slicer idea, with an exact closure test instead of a regex conta
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -83,6 +85,24 @@ _ALL_DEAD = -2
 _scratch = threading.local()
 
 
+@dataclass(eq=False)
+class SliceMemo:
+    """What the slice tests learned about one transition table: a terminal's DFA (shared by
+    every equal DFA of the process) or a grammar's lexer."""
+
+    #: state -> the one state every safe character leads it to (:func:`_successor_or_dead`).
+    successor: dict = field(default_factory=dict)
+    #: state -> the same with no state final (:func:`final_length`'s last step).
+    successor_past_final: dict = field(default_factory=dict)
+    #: (max_length, state) -> ``safe_length_limit`` of a terminal's DFA.
+    limits: dict = field(default_factory=dict)
+    #: (max_length, state) -> ``final_length`` of a terminal's DFA.
+    final_lengths: dict = field(default_factory=dict)
+    #: A terminal DFA's final states, and its byte representatives (``byte_representatives``).
+    final: Optional[np.ndarray] = None
+    reps: Optional[dict] = None
+
+
 def _kernel_scratch(num_states: int) -> list:
     """The kernels' work arrays for tables of ``num_states`` rows, one set per thread (memos
     are shared by threads; the kernels run without the GIL): [current, following, mark, next
@@ -145,22 +165,22 @@ def ascii_dead(trans: np.ndarray, state: int) -> bool:
 
 
 def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, state: int,
-                      max_length: int, memo: dict, reps=ALL_BYTES) -> int:
+                      max_length: int, memo: SliceMemo, reps=ALL_BYTES) -> int:
     """How many safe characters a lexeme at ``state`` can take, when that alone decides every
     slice token. Returns ``max_length`` (every slice token stays) when they lead through a
     chain of single states, none final, to a state that loops on all of them; ``m`` when the
     chain ends, after ``m`` characters, in a non-accepting state where they are all dead
     (slice tokens of at most ``m`` characters stay, longer ones die: a ``maxLength`` string);
     -1 otherwise (walk the whole trie; :func:`safe_closed` finds the closed states that are
-    not chains). ``memo`` caches per state and must belong to this ``trans`` only; ``reps``
+    not chains). ``memo`` must belong to this ``trans`` only; ``reps``
     (from :func:`byte_representatives`) may name one byte per class of ``trans``'s columns."""
     if ascii_mixed(trans, state):
         return -1  # some safe characters live, some die: neither case (the usual quick exit)
     current = state
     for length in range(max_length + 1):
-        nxt = memo.get(current)
+        nxt = memo.successor.get(current)
         if nxt is None:
-            nxt = memo[current] = _successor_or_dead(trans, final, current, reps)
+            nxt = memo.successor[current] = _successor_or_dead(trans, final, current, reps)
         if nxt == _ALL_DEAD:
             return -1 if accept[current].any() else length
         if nxt < 0:
@@ -171,7 +191,7 @@ def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, 
     return max_length
 
 
-def final_length(trans: np.ndarray, final: np.ndarray, state: int, max_length: int, memo: dict,
+def final_length(trans: np.ndarray, final: np.ndarray, state: int, max_length: int, memo: SliceMemo,
                  reps=ALL_BYTES) -> int:
     """``m`` when every string of safe characters leads ``state`` through a chain of single
     states, none final, to one final state after exactly ``m`` characters (a chunk of a long
@@ -179,18 +199,17 @@ def final_length(trans: np.ndarray, final: np.ndarray, state: int, max_length: i
     otherwise. ``memo`` as for :func:`safe_length_limit`."""
     current = state
     for length in range(1, max_length + 1):
-        nxt = memo.get(current)
+        nxt = memo.successor.get(current)
         if nxt is None:
-            nxt = memo[current] = _successor_or_dead(trans, final, current, reps)
+            nxt = memo.successor[current] = _successor_or_dead(trans, final, current, reps)
         if nxt >= 0:
             current = nxt
             continue
         if nxt == _ALL_DEAD:
             return -1
-        key = ("final", current)
-        target = memo.get(key)
+        target = memo.successor_past_final.get(current)
         if target is None:
-            target = memo[key] = _successor(trans, np.zeros_like(final), current, reps)
+            target = memo.successor_past_final[current] = _successor(trans, np.zeros_like(final), current, reps)
         return length if target >= 0 and final[target] else -1
     return -1
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, Optional, Tuple, Union
 
 MAX_CODE_POINT = 0x10FFFF
 
@@ -291,33 +291,45 @@ class Grammar:
     def terminal_names(self) -> frozenset:
         return frozenset(t.name for t in self.terminals)
 
-    # Front ends are imported lazily: each depends on this module, never the reverse.
+    # The front ends build this module's IR, so it never imports them (not even inside a
+    # function): they are reached through FRONT_ENDS, which ``constrain.grammar`` fills.
 
     @classmethod
     def from_regex(cls, pattern: str) -> "Grammar":
         """A grammar for the strings that fully match ``pattern`` (Python ``re`` syntax, ASCII classes)."""
-        from .regex import grammar_from_regex
-
-        return grammar_from_regex(pattern)
+        return _front_end("regex")(pattern)
 
     @classmethod
     def from_lark(cls, text: str, start: Optional[str] = None) -> "Grammar":
         """A grammar from Lark EBNF text."""
-        from .lark import grammar_from_lark
-
-        return grammar_from_lark(text, start=start)
+        return _front_end("lark")(text, start=start)
 
     @classmethod
     def from_gbnf(cls, text: str, start: str = "root") -> "Grammar":
         """A grammar from llama.cpp GBNF text."""
-        from .gbnf import grammar_from_gbnf
-
-        return grammar_from_gbnf(text, start=start)
+        return _front_end("gbnf")(text, start=start)
 
     @classmethod
     def from_json_schema(cls, schema, **options) -> "Grammar":
         """A grammar for the JSON documents that ``schema`` accepts (a dict, a JSON string or
         a pydantic model class); see :func:`constrain.grammar.json_schema.grammar_from_json_schema`."""
-        from .json_schema import grammar_from_json_schema
+        return _front_end("json_schema")(schema, **options)
 
-        return grammar_from_json_schema(schema, **options)
+
+#: The front ends behind ``Grammar.from_regex``, ``from_lark``, ``from_gbnf`` and
+#: ``from_json_schema``, by name: each a function that imports its front end when first
+#: called (so ``import constrain`` loads none of them), registered by the package's
+#: ``__init__`` with :func:`register_front_end`.
+FRONT_ENDS: Dict[str, Callable[..., Grammar]] = {}
+
+
+def register_front_end(name: str, build: Callable[..., Grammar]) -> None:
+    """Make ``build`` the front end ``Grammar.from_<name>`` calls."""
+    FRONT_ENDS[name] = build
+
+
+def _front_end(name: str) -> Callable[..., Grammar]:
+    build = FRONT_ENDS.get(name)
+    if build is None:  # only if constrain.grammar failed to import: then nothing works
+        raise RuntimeError(f"the {name!r} front end is not registered (constrain.grammar registers it)")
+    return build

@@ -1,45 +1,36 @@
 """Numba kernels of the matcher: a lexer over bytes, an Earley parser over lexemes, and the
 token-trie walk that fills a next-token bitmask.
 
-Everything here takes arrays and scalars only. Three tuples carry them:
+Everything here takes arrays and scalars only, carried by four tuples whose fields are
+named in ``constrain.kernels.records``: ``G`` (the grammar, read-only), ``L`` (the lexer,
+read-only during a call), ``P`` (the parser state, mutated) and ``T`` (a token trie).
 
-``G`` (grammar, read-only): ``(dot_symbol, dot_rule, rule_lhs, rule_first_dot, nt_rule_start,
-nt_rule_end, nt_rules, nullable, ignore_mask, num_terminals, accept_dot, pred_offsets,
-pred_positions, pred_nt_offsets, pred_nonterminals)`` — see
-``constrain.automata.tables.ParserTables``.
+In ``L``, ``start_keys``/``start_vals`` map a bitset of live terminals to the start state of the
+lexer DFA built for exactly those terminals. Start states are never re-entered, so "the current
+lexeme is empty" is ``lex_state == set_lexstart[last set]``.
 
-``L`` (lexer, read-only during a call): ``(trans, accept, keys, vals, final)``. ``trans`` is
-``int32[num_states, 256]`` (-1: no live terminal continues), ``accept`` is
-``uint64[num_states, num_words]`` (terminals that accept in that state), ``final`` is
-``bool[num_states]`` (accepting and no byte continues), and the open-addressing
-table ``keys``/``vals`` maps a bitset of live terminals to the start state of the lexer DFA built
-for exactly those terminals (``vals == -1``: empty slot). Start states are never re-entered, so
-"the current lexeme is empty" is ``lex_state == set_lexstart[last set]``.
+In ``P``, ``items`` is ``int32[capacity, 2]`` of (dotted position, origin set); set ``k`` is
+``items[set_starts[k]:set_starts[k+1]]``. Only sets ``< n_sets`` are committed; anything past
+``set_starts[n_sets]`` is scratch that a walk may overwrite, which is what makes popping a set
+free. ``seen_build``/``seen_origin`` stamp items of the set being built for O(1)
+de-duplication, ``pairs`` the items whose position is already there with another origin,
+``nt_stamp`` the nonterminals already predicted in it; ``counter[0]`` numbers builds, uniquely
+in the process (each thread counts in its own range).
 
-``P`` (parser state, mutated): ``(items, set_starts, set_lexstart, seen_build, seen_origin,
-counter, scratch, acc, nt_stamp, set_build, set_scan, by_symbol, symbol_count, pairs)``. ``items`` is ``int32[capacity, 2]`` of
-(dotted position, origin set); set ``k`` is ``items[set_starts[k]:set_starts[k+1]]``. Only sets
-``< n_sets`` are committed; anything past ``set_starts[n_sets]`` is scratch that a walk may
-overwrite, which is what makes popping a set free. ``seen_build``/``seen_origin``
-(``int64[num_positions]``) stamp items of the set being built for O(1) de-duplication,
-``pairs`` (``int64[2^n, 2]``) the items whose position is already there with another origin,
-``nt_stamp`` (``int64[num_nonterminals]``) the nonterminals already predicted in it;
-``counter[0]`` numbers builds, uniquely in the process (each thread counts in its own range).
-
-Set ``k`` remembers how it was built: ``set_build[k, 0]`` is its build number (``DEAD_BUILD``
-when the last scan into ``k`` found nothing), ``set_build[k, 1]`` the build number of set
-``k - 1`` it was scanned from, and ``set_scan[k]`` the terminals scanned. A scan that would
-rebuild set ``k`` from the same set ``k - 1`` over the same terminals finds it intact and
-skips the work: nothing but building set ``k`` writes set ``k``'s items or these fields, and
-rebuilding set ``k - 1`` changes its build number. A mask walk pushes the same set many times
+Set ``k`` remembers how it was built: ``set_build[k, SET_BUILD_ID]`` is its build number
+(``DEAD_BUILD`` when the last scan into ``k`` found nothing), ``set_build[k, SET_SCANNED_FROM]``
+the build number of set ``k - 1`` it was scanned from, and ``set_scan[k]`` the terminals
+scanned. A scan that would rebuild set ``k`` from the same set ``k - 1`` over the same
+terminals finds it intact and skips the work: nothing but building set ``k`` writes set
+``k``'s items or these fields, and rebuilding set ``k - 1`` changes its build number. A mask walk pushes the same set many times
 (every token that ends a name with ``(``, ``)``, ``;`` ... scans the name from the same set).
 
 Completion looks up, in the origin set, the items waiting for the completed nonterminal. In an
 expression grammar one scan completes a chain of twenty rules against an origin set of hundreds
 of items, so a set larger than ``INDEX_MIN_ITEMS`` gets an index the first time it is looked
-up: ``by_symbol[set_starts[k]:set_starts[k] + set_build[k, 3]]`` holds its items that wait for
-a nonterminal, sorted by it (a counting sort over ``symbol_count``, a per-thread buffer), valid
-while ``set_build[k, 2] == set_build[k, 0]``.
+up: ``by_symbol[set_starts[k]:set_starts[k] + set_build[k, SET_INDEX_LENGTH]]`` holds its items
+that wait for a nonterminal, sorted by it (a counting sort over ``symbol_count``, a per-thread
+buffer), valid while ``set_build[k, SET_INDEXED_AT] == set_build[k, SET_BUILD_ID]``.
 
 The lexing rule: a lexeme grows while the next byte keeps a live terminal alive; only when it
 cannot grow does it end, and then the set of live terminals accepting it is scanned (ignored
@@ -50,13 +41,30 @@ import numpy as np
 from numba import njit
 
 from ..config import NJIT_OPTIONS
+from .bits import has_terminal_bit, set_terminal_bit, set_token_bit, set_token_bits
+from .records import (GRAMMAR_ACCEPT_DOT, GRAMMAR_DOT_RULE, GRAMMAR_DOT_SYMBOL, GRAMMAR_IGNORE_MASK,
+                      GRAMMAR_NT_RULE_END, GRAMMAR_NT_RULE_START, GRAMMAR_NT_RULES, GRAMMAR_NULLABLE,
+                      GRAMMAR_NUM_TERMINALS, GRAMMAR_PRED_NONTERMINALS, GRAMMAR_PRED_NT_OFFSETS,
+                      GRAMMAR_PRED_OFFSETS, GRAMMAR_PRED_POSITIONS, GRAMMAR_RULE_FIRST_DOT, GRAMMAR_RULE_LHS,
+                      LEXER_ACCEPT, LEXER_FINAL, LEXER_START_KEYS, LEXER_START_VALS, LEXER_TRANS, PARSER_ACCEPTED,
+                      PARSER_BY_SYMBOL, PARSER_COUNTER, PARSER_ITEMS, PARSER_LIVE_WORDS, PARSER_NT_STAMP,
+                      PARSER_PAIRS, PARSER_SEEN_BUILD, PARSER_SEEN_ORIGIN, PARSER_SET_BUILD, PARSER_SET_LEXSTART,
+                      PARSER_SET_SCAN, PARSER_SET_STARTS, PARSER_SYMBOL_COUNT, SET_BUILD_ID, SET_INDEX_LENGTH,
+                      SET_INDEXED_AT, SET_SCANNED_FROM, TRIE_BYTE, TRIE_DEPTH, TRIE_SUBTREE_END,
+                      TRIE_TOKEN_IDS, TRIE_TOKEN_OFFSETS)
+from .status import DEAD, NEED_LEXER, OK, OVERFLOW
 
-OK = 0
-DEAD = 1
-NEED_LEXER = 2
-OVERFLOW = 3
-
-#: ``set_build[k, 0]`` of a set whose last scan found no item.
+#: An item count meaning that ``items`` is full.
+ITEMS_FULL = -1
+#: The lexer start state of a set whose lexer is not built yet (``lexer_lookup_kernel``).
+NO_LEXER = -1
+#: The lexer state a failed step returns (the caller keeps its own).
+NO_STATE = -1
+#: An empty slot of the lexer start table (``start_vals``).
+EMPTY_SLOT = -1
+#: ``set_build[k, SET_BUILD_ID]`` of a set never built, or being rebuilt (build numbers start at 1).
+UNBUILT = 0
+#: ``set_build[k, SET_BUILD_ID]`` of a set whose last scan found no item.
 DEAD_BUILD = -2
 #: Slots probed in the item de-duplication table before scanning the set instead.
 PAIR_PROBES = 16
@@ -79,14 +87,14 @@ def _hash_words(words):
 
 @njit(**NJIT_OPTIONS)
 def lexer_lookup_kernel(keys, vals, words):
-    """Start state of the lexer for the live-terminal bitset ``words``, or -1 if not built."""
+    """Start state of the lexer for the live-terminal bitset ``words``, or ``NO_LEXER``."""
     mask = np.uint64(vals.shape[0] - 1)
     h = _hash_words(words) & mask
     num_words = words.shape[0]
     while True:
         slot = np.int64(h)
-        if vals[slot] == -1:
-            return -1
+        if vals[slot] == EMPTY_SLOT:
+            return NO_LEXER
         same = True
         for w in range(num_words):
             if keys[slot, w] != words[w]:
@@ -102,7 +110,7 @@ def lexer_insert_kernel(keys, vals, words, start):
     """Insert into a table with a free slot (the caller keeps the load below one half)."""
     mask = np.uint64(vals.shape[0] - 1)
     h = _hash_words(words) & mask
-    while vals[np.int64(h)] != -1:
+    while vals[np.int64(h)] != EMPTY_SLOT:
         h = (h + np.uint64(1)) & mask
     slot = np.int64(h)
     for w in range(words.shape[0]):
@@ -113,7 +121,7 @@ def lexer_insert_kernel(keys, vals, words, start):
 @njit(**NJIT_OPTIONS)
 def _add_item(items, seen_build, seen_origin, pairs, n_items, p, origin, set_begin, build_id):
     """Add item (``p``, ``origin``) to the set being built (items from ``set_begin``) unless it
-    is there. Returns the new item count, -1 when ``items`` is full.
+    is there. Returns the new item count, ``ITEMS_FULL`` when ``items`` is full.
 
     The first origin of each position is checked in ``seen_origin``; further origins of the
     same position (one expression nested in another predicts the same rules twice) go to the
@@ -145,7 +153,7 @@ def _add_item(items, seen_build, seen_origin, pairs, n_items, p, origin, set_beg
                 if items[j, 0] == p and items[j, 1] == origin:
                     return n_items
     if n_items >= items.shape[0]:
-        return -1
+        return ITEMS_FULL
     items[n_items, 0] = p
     items[n_items, 1] = origin
     return n_items + 1
@@ -155,8 +163,13 @@ def _add_item(items, seen_build, seen_origin, pairs, n_items, p, origin, set_beg
 def _index_set(G, P, o):
     """Sort set ``o``'s items that wait for a nonterminal into ``by_symbol`` (see the module's
     docstring). Returns how many there are."""
-    dot_symbol, num_t = G[0], G[9]
-    items, set_starts, set_build, by_symbol, count = P[0], P[1], P[9], P[11], P[12]
+    dot_symbol = G[GRAMMAR_DOT_SYMBOL]
+    num_t = G[GRAMMAR_NUM_TERMINALS]
+    items = P[PARSER_ITEMS]
+    set_starts = P[PARSER_SET_STARTS]
+    set_build = P[PARSER_SET_BUILD]
+    by_symbol = P[PARSER_BY_SYMBOL]
+    count = P[PARSER_SYMBOL_COUNT]
     begin, end = set_starts[o], set_starts[o + 1]
     for x in range(count.shape[0]):
         count[x] = 0
@@ -174,29 +187,34 @@ def _index_set(G, P, o):
             count[s - num_t] += 1
             by_symbol[at, 0] = items[j, 0]
             by_symbol[at, 1] = items[j, 1]
-    set_build[o, 2] = set_build[o, 0]
-    set_build[o, 3] = n
+    set_build[o, SET_INDEXED_AT] = set_build[o, SET_BUILD_ID]
+    set_build[o, SET_INDEX_LENGTH] = n
     return n
 
 
 @njit(inline="always", **NJIT_OPTIONS)
 def _complete(G, P, o, lhs, n_items, begin, build_id):
     """Advance over ``lhs`` every item of set ``o`` waiting for it, into the set being built
-    (items from ``begin``). Returns the new item count, -1 on overflow."""
-    dot_symbol = G[0]
-    items, set_starts, set_build, by_symbol = P[0], P[1], P[9], P[11]
-    seen_build, seen_origin, pairs = P[3], P[4], P[13]
+    (items from ``begin``). Returns the new item count, ``ITEMS_FULL`` on overflow."""
+    dot_symbol = G[GRAMMAR_DOT_SYMBOL]
+    items = P[PARSER_ITEMS]
+    set_starts = P[PARSER_SET_STARTS]
+    set_build = P[PARSER_SET_BUILD]
+    by_symbol = P[PARSER_BY_SYMBOL]
+    seen_build = P[PARSER_SEEN_BUILD]
+    seen_origin = P[PARSER_SEEN_ORIGIN]
+    pairs = P[PARSER_PAIRS]
     lo, hi = set_starts[o], set_starts[o + 1]
     if hi - lo <= INDEX_MIN_ITEMS:
         for jj in range(lo, hi):
             pp = items[jj, 0]
             if dot_symbol[pp] == lhs:
                 n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pp + 1, items[jj, 1], begin, build_id)
-                if n_items < 0:
-                    return -1
+                if n_items == ITEMS_FULL:
+                    return ITEMS_FULL
         return n_items
-    if set_build[o, 2] == set_build[o, 0]:
-        n = set_build[o, 3]
+    if set_build[o, SET_INDEXED_AT] == set_build[o, SET_BUILD_ID]:
+        n = set_build[o, SET_INDEX_LENGTH]
     else:
         n = _index_set(G, P, o)
     end = lo + n
@@ -209,8 +227,8 @@ def _complete(G, P, o, lhs, n_items, begin, build_id):
     end = set_starts[o] + n
     while lo < end and dot_symbol[by_symbol[lo, 0]] == lhs:
         n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, by_symbol[lo, 0] + 1, by_symbol[lo, 1], begin, build_id)
-        if n_items < 0:
-            return -1
+        if n_items == ITEMS_FULL:
+            return ITEMS_FULL
         lo += 1
     return n_items
 
@@ -223,12 +241,26 @@ def _close_set(G, P, k, n_items, build_id):
     also advances over it, so a completed item whose origin is the current set needs no
     completion step.
     """
-    dot_symbol, dot_rule, rule_lhs, rule_first_dot = G[0], G[1], G[2], G[3]
-    nt_rule_start, nt_rule_end, nt_rules, nullable = G[4], G[5], G[6], G[7]
-    num_t = G[9]
-    pred_offsets, pred_positions, pred_nt_offsets, pred_nonterminals = G[11], G[12], G[13], G[14]
+    dot_symbol = G[GRAMMAR_DOT_SYMBOL]
+    dot_rule = G[GRAMMAR_DOT_RULE]
+    rule_lhs = G[GRAMMAR_RULE_LHS]
+    rule_first_dot = G[GRAMMAR_RULE_FIRST_DOT]
+    nt_rule_start = G[GRAMMAR_NT_RULE_START]
+    nt_rule_end = G[GRAMMAR_NT_RULE_END]
+    nt_rules = G[GRAMMAR_NT_RULES]
+    nullable = G[GRAMMAR_NULLABLE]
+    num_t = G[GRAMMAR_NUM_TERMINALS]
+    pred_offsets = G[GRAMMAR_PRED_OFFSETS]
+    pred_positions = G[GRAMMAR_PRED_POSITIONS]
+    pred_nt_offsets = G[GRAMMAR_PRED_NT_OFFSETS]
+    pred_nonterminals = G[GRAMMAR_PRED_NONTERMINALS]
     use_closures = pred_offsets.shape[0] > 0
-    items, set_starts, seen_build, seen_origin, nt_stamp, pairs = P[0], P[1], P[3], P[4], P[8], P[13]
+    items = P[PARSER_ITEMS]
+    set_starts = P[PARSER_SET_STARTS]
+    seen_build = P[PARSER_SEEN_BUILD]
+    seen_origin = P[PARSER_SEEN_ORIGIN]
+    nt_stamp = P[PARSER_NT_STAMP]
+    pairs = P[PARSER_PAIRS]
     begin = set_starts[k]
     j = begin
     while j < n_items:
@@ -243,27 +275,27 @@ def _close_set(G, P, k, n_items, build_id):
         if s < 0:
             if o != k:
                 n_items = _complete(G, P, o, rule_lhs[dot_rule[p]], n_items, begin, build_id)
-                if n_items < 0:
-                    return -1
+                if n_items == ITEMS_FULL:
+                    return ITEMS_FULL
         elif s >= num_t:
             n = s - num_t
             if use_closures:
                 if nt_stamp[n] != build_id:
                     for x in range(pred_offsets[n], pred_offsets[n + 1]):
                         n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pred_positions[x], k, begin, build_id)
-                        if n_items < 0:
-                            return -1
+                        if n_items == ITEMS_FULL:
+                            return ITEMS_FULL
                     for x in range(pred_nt_offsets[n], pred_nt_offsets[n + 1]):
                         nt_stamp[pred_nonterminals[x]] = build_id
             else:
                 for ri in range(nt_rule_start[n], nt_rule_end[n]):
                     n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, rule_first_dot[nt_rules[ri]], k, begin, build_id)
-                    if n_items < 0:
-                        return -1
+                    if n_items == ITEMS_FULL:
+                        return ITEMS_FULL
             if nullable[n]:
                 n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, p + 1, o, begin, build_id)
-                if n_items < 0:
-                    return -1
+                if n_items == ITEMS_FULL:
+                    return ITEMS_FULL
         j += 1
     return n_items
 
@@ -271,20 +303,24 @@ def _close_set(G, P, k, n_items, build_id):
 @njit(inline="always", **NJIT_OPTIONS)
 def _expected_terminals(G, P, k, out):
     """Bitset of the terminals set ``k`` can scan next, plus the ignored ones."""
-    dot_symbol, ignore_mask, num_t = G[0], G[8], G[9]
-    items, set_starts = P[0], P[1]
+    dot_symbol = G[GRAMMAR_DOT_SYMBOL]
+    ignore_mask = G[GRAMMAR_IGNORE_MASK]
+    num_t = G[GRAMMAR_NUM_TERMINALS]
+    items = P[PARSER_ITEMS]
+    set_starts = P[PARSER_SET_STARTS]
     for w in range(out.shape[0]):
         out[w] = ignore_mask[w]
     for j in range(set_starts[k], set_starts[k + 1]):
         s = dot_symbol[items[j, 0]]
         if 0 <= s < num_t:
-            out[s >> 6] |= np.uint64(1) << np.uint64(s & 63)
+            set_terminal_bit(out, s)
 
 
 @njit(**NJIT_OPTIONS)
 def _set_is_complete(G, P, k):
-    accept_dot = G[10]
-    items, set_starts = P[0], P[1]
+    accept_dot = G[GRAMMAR_ACCEPT_DOT]
+    items = P[PARSER_ITEMS]
+    set_starts = P[PARSER_SET_STARTS]
     for j in range(set_starts[k], set_starts[k + 1]):
         if items[j, 0] == accept_dot and items[j, 1] == 0:
             return True
@@ -294,16 +330,19 @@ def _set_is_complete(G, P, k):
 @njit(inline="always", **NJIT_OPTIONS)
 def _finish_set(G, L, P, k, n_items):
     """Close set ``k``, record its end and its lexer. Returns a status."""
-    set_starts, set_lexstart, counter, scratch = P[1], P[2], P[5], P[6]
+    set_starts = P[PARSER_SET_STARTS]
+    set_lexstart = P[PARSER_SET_LEXSTART]
+    counter = P[PARSER_COUNTER]
+    scratch = P[PARSER_LIVE_WORDS]
     n_items = _close_set(G, P, k, n_items, counter[0])
-    if n_items < 0:
+    if n_items == ITEMS_FULL:
         return OVERFLOW
     set_starts[k + 1] = n_items
-    P[9][k, 0] = counter[0]
+    P[PARSER_SET_BUILD][k, SET_BUILD_ID] = counter[0]
     _expected_terminals(G, P, k, scratch)
-    start = lexer_lookup_kernel(L[2], L[3], scratch)
+    start = lexer_lookup_kernel(L[LEXER_START_KEYS], L[LEXER_START_VALS], scratch)
     set_lexstart[k] = start
-    if start < 0:
+    if start == NO_LEXER:
         return NEED_LEXER
     return OK
 
@@ -311,9 +350,16 @@ def _finish_set(G, L, P, k, n_items):
 @njit(**NJIT_OPTIONS)
 def init_parser_kernel(G, L, P):
     """Set 0: the prediction of ``$start -> . start``. Returns a status (n_sets is then 1)."""
-    items, set_starts, counter = P[0], P[1], P[5]
-    seen_build, seen_origin, pairs = P[3], P[4], P[13]
-    pred_offsets, pred_positions, pred_nt_offsets, pred_nonterminals = G[11], G[12], G[13], G[14]
+    items = P[PARSER_ITEMS]
+    set_starts = P[PARSER_SET_STARTS]
+    counter = P[PARSER_COUNTER]
+    seen_build = P[PARSER_SEEN_BUILD]
+    seen_origin = P[PARSER_SEEN_ORIGIN]
+    pairs = P[PARSER_PAIRS]
+    pred_offsets = G[GRAMMAR_PRED_OFFSETS]
+    pred_positions = G[GRAMMAR_PRED_POSITIONS]
+    pred_nt_offsets = G[GRAMMAR_PRED_NT_OFFSETS]
+    pred_nonterminals = G[GRAMMAR_PRED_NONTERMINALS]
     counter[0] += 1
     build_id = counter[0]
     set_starts[0] = 0
@@ -323,13 +369,13 @@ def init_parser_kernel(G, L, P):
         # item predicting it would.
         for x in range(pred_offsets[0], pred_offsets[1]):
             n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pred_positions[x], 0, 0, build_id)
-            if n_items < 0:
+            if n_items == ITEMS_FULL:
                 return OVERFLOW
         for x in range(pred_nt_offsets[0], pred_nt_offsets[1]):
-            P[8][pred_nonterminals[x]] = build_id
+            P[PARSER_NT_STAMP][pred_nonterminals[x]] = build_id
     else:
-        n_items = _add_item(items, seen_build, seen_origin, pairs, 0, G[3][0], 0, 0, build_id)
-        if n_items < 0:
+        n_items = _add_item(items, seen_build, seen_origin, pairs, 0, G[GRAMMAR_RULE_FIRST_DOT][0], 0, 0, build_id)
+        if n_items == ITEMS_FULL:
             return OVERFLOW
     return _finish_set(G, L, P, 0, n_items)
 
@@ -340,18 +386,20 @@ def _scan(G, L, P, n_sets, scan_words):
     ``scan_words``. Returns a status; on OK or NEED_LEXER the set is fully built. A set still
     intact from the same scan of the same set is reused (see the module's docstring); the
     check is inlined so that a reuse costs no call."""
-    set_build, set_scan = P[9], P[10]
+    set_build = P[PARSER_SET_BUILD]
+    set_scan = P[PARSER_SET_SCAN]
     k = n_sets
-    if k + 1 < P[1].shape[0] and set_build[k, 1] == set_build[k - 1, 0] and set_build[k, 0] != 0:
+    if (k + 1 < P[PARSER_SET_STARTS].shape[0] and set_build[k, SET_SCANNED_FROM] == set_build[k - 1, SET_BUILD_ID]
+            and set_build[k, SET_BUILD_ID] != UNBUILT):
         same = True
         for w in range(scan_words.shape[0]):
             if set_scan[k, w] != scan_words[w]:
                 same = False
                 break
         if same:
-            if set_build[k, 0] == DEAD_BUILD:
+            if set_build[k, SET_BUILD_ID] == DEAD_BUILD:
                 return DEAD
-            if P[2][k] >= 0:
+            if P[PARSER_SET_LEXSTART][k] != NO_LEXER:
                 return OK
     return _build_set(G, L, P, n_sets, scan_words)
 
@@ -359,17 +407,24 @@ def _scan(G, L, P, n_sets, scan_words):
 @njit(**NJIT_OPTIONS)
 def _build_set(G, L, P, n_sets, scan_words):
     """:func:`_scan` without the reuse: build set ``n_sets`` and record how."""
-    dot_symbol, num_t = G[0], G[9]
-    items, set_starts, seen_build, seen_origin, counter = P[0], P[1], P[3], P[4], P[5]
-    set_build, set_scan, pairs = P[9], P[10], P[13]
+    dot_symbol = G[GRAMMAR_DOT_SYMBOL]
+    num_t = G[GRAMMAR_NUM_TERMINALS]
+    items = P[PARSER_ITEMS]
+    set_starts = P[PARSER_SET_STARTS]
+    seen_build = P[PARSER_SEEN_BUILD]
+    seen_origin = P[PARSER_SEEN_ORIGIN]
+    counter = P[PARSER_COUNTER]
+    set_build = P[PARSER_SET_BUILD]
+    set_scan = P[PARSER_SET_SCAN]
+    pairs = P[PARSER_PAIRS]
     k = n_sets
     if k + 1 >= set_starts.shape[0]:
         return OVERFLOW
     begin = set_starts[k]
     counter[0] += 1
     build_id = counter[0]
-    set_build[k, 0] = 0  # set k is being rebuilt: invalid until it is finished
-    set_build[k, 1] = set_build[k - 1, 0]
+    set_build[k, SET_BUILD_ID] = UNBUILT  # set k is being rebuilt: invalid until it is finished
+    set_build[k, SET_SCANNED_FROM] = set_build[k - 1, SET_BUILD_ID]
     for w in range(scan_words.shape[0]):
         set_scan[k, w] = scan_words[w]
     n_items = begin
@@ -377,12 +432,12 @@ def _build_set(G, L, P, n_sets, scan_words):
         p = items[j, 0]
         s = dot_symbol[p]
         if 0 <= s < num_t:
-            if (scan_words[s >> 6] >> np.uint64(s & 63)) & np.uint64(1):
+            if has_terminal_bit(scan_words, s):
                 n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, p + 1, items[j, 1], begin, build_id)
-                if n_items < 0:
+                if n_items == ITEMS_FULL:
                     return OVERFLOW
     if n_items == begin:
-        set_build[k, 0] = DEAD_BUILD
+        set_build[k, SET_BUILD_ID] = DEAD_BUILD
         return DEAD
     return _finish_set(G, L, P, k, n_items)
 
@@ -391,8 +446,8 @@ def _build_set(G, L, P, n_sets, scan_words):
 def _end_with(G, L, P, n_sets, accepted):
     """End the current non-empty lexeme, which the terminals in the bitset ``accepted`` accept.
     Returns (status, n_sets, start state of the next lexeme)."""
-    ignore_mask = G[8]
-    acc = P[7]
+    ignore_mask = G[GRAMMAR_IGNORE_MASK]
+    acc = P[PARSER_ACCEPTED]
     has_real = False
     has_ignored = False
     for w in range(acc.shape[0]):
@@ -405,31 +460,31 @@ def _end_with(G, L, P, n_sets, accepted):
     if has_real:
         status = _scan(G, L, P, n_sets, acc)
         if status != OK:
-            return status, n_sets, -1
-        return OK, n_sets + 1, P[2][n_sets]
+            return status, n_sets, NO_STATE
+        return OK, n_sets + 1, P[PARSER_SET_LEXSTART][n_sets]
     if has_ignored:
-        return OK, n_sets, P[2][n_sets - 1]
-    return DEAD, n_sets, -1
+        return OK, n_sets, P[PARSER_SET_LEXSTART][n_sets - 1]
+    return DEAD, n_sets, NO_STATE
 
 
 @njit(inline="always", **NJIT_OPTIONS)
 def _end_lexeme(G, L, P, n_sets, lex_state):
-    return _end_with(G, L, P, n_sets, L[1][lex_state])
+    return _end_with(G, L, P, n_sets, L[LEXER_ACCEPT][lex_state])
 
 
 @njit(inline="always", **NJIT_OPTIONS)
 def _start_lexeme(G, L, P, n_sets, start, b):
     """Feed byte ``b`` to a fresh lexeme from ``start`` (ending it at once if final)."""
-    nxt = L[0][start, b]
+    nxt = L[LEXER_TRANS][start, b]
     if nxt < 0:
-        return DEAD, n_sets, -1
-    if L[4][nxt]:
+        return DEAD, n_sets, NO_STATE
+    if L[LEXER_FINAL][nxt]:
         return _end_lexeme(G, L, P, n_sets, nxt)
     return OK, n_sets, nxt
 
 
 @njit(inline="always", **NJIT_OPTIONS)
-def step_byte_kernel(G, L, P, n_sets, lex_state, b):
+def _step_byte(G, L, P, n_sets, lex_state, b):
     """Consume one byte. Returns (status, n_sets, lex_state); on a status other than OK the
     caller must keep its previous (n_sets, lex_state).
 
@@ -437,10 +492,11 @@ def step_byte_kernel(G, L, P, n_sets, lex_state, b):
     rather than at the next byte; greedy lexing would end it there anyway, and this way the
     matcher rests at the next lexeme's start state, whose mask is memoized.
     """
-    trans, final = L[0], L[4]
+    trans = L[LEXER_TRANS]
+    final = L[LEXER_FINAL]
     nxt = trans[lex_state, b]
     if nxt < 0:
-        if lex_state == P[2][n_sets - 1]:
+        if lex_state == P[PARSER_SET_LEXSTART][n_sets - 1]:
             return DEAD, n_sets, lex_state
         status, n2, start = _end_lexeme(G, L, P, n_sets, lex_state)
         if status != OK:
@@ -462,7 +518,7 @@ def step_byte_kernel(G, L, P, n_sets, lex_state, b):
 def advance_kernel(G, L, P, n_sets, lex_state, data):
     """Consume ``data`` (uint8). Returns (status, n_sets, lex_state)."""
     for i in range(data.shape[0]):
-        status, n2, q2 = step_byte_kernel(G, L, P, n_sets, lex_state, data[i])
+        status, n2, q2 = _step_byte(G, L, P, n_sets, lex_state, data[i])
         if status != OK:
             return status, n_sets, lex_state
         n_sets = n2
@@ -473,10 +529,11 @@ def advance_kernel(G, L, P, n_sets, lex_state, data):
 @njit(**NJIT_OPTIONS)
 def is_accepting_kernel(G, L, P, n_sets, lex_state):
     """Whether the text so far is a complete member of the language. Returns (status, bool)."""
-    if lex_state == P[2][n_sets - 1]:
+    if lex_state == P[PARSER_SET_LEXSTART][n_sets - 1]:
         return OK, _set_is_complete(G, P, n_sets - 1)
-    accept, ignore_mask = L[1], G[8]
-    acc = P[7]
+    accept = L[LEXER_ACCEPT]
+    ignore_mask = G[GRAMMAR_IGNORE_MASK]
+    acc = P[PARSER_ACCEPTED]
     has_real = False
     has_ignored = False
     for w in range(acc.shape[0]):
@@ -517,12 +574,17 @@ def _record_need(scratch, need, n_need, max_need):
 
 
 @njit(**NJIT_OPTIONS)
-def _walk(G, L, P, begin, end, trie_byte, trie_depth, trie_subtree_end, token_offsets, token_ids,
-          row, lex_at, sets_at, need, n_need, max_need):
+def _walk(G, L, P, T, begin, end, row, lex_at, sets_at, need, n_need, max_need):
     """Walk trie nodes ``begin .. end-1`` (a run of whole subtrees) from the states stored in
     ``lex_at``/``sets_at`` at their parents' depths; returns (status, n_need)."""
-    trans, final = L[0], L[4]
-    scratch = P[6]
+    trie_byte = T[TRIE_BYTE]
+    trie_depth = T[TRIE_DEPTH]
+    trie_subtree_end = T[TRIE_SUBTREE_END]
+    token_offsets = T[TRIE_TOKEN_OFFSETS]
+    token_ids = T[TRIE_TOKEN_IDS]
+    trans = L[LEXER_TRANS]
+    final = L[LEXER_FINAL]
+    scratch = P[PARSER_LIVE_WORDS]
     i = begin
     while i < end:
         d = trie_depth[i]
@@ -532,13 +594,11 @@ def _walk(G, L, P, begin, end, trie_byte, trie_depth, trie_subtree_end, token_of
             # The common case: the byte continues the current lexeme; the parser is not involved.
             status, n2, q2 = OK, sets_at[d - 1], nxt
         else:
-            status, n2, q2 = step_byte_kernel(G, L, P, sets_at[d - 1], q, trie_byte[i])
+            status, n2, q2 = _step_byte(G, L, P, sets_at[d - 1], q, trie_byte[i])
         if status == OK:
             lex_at[d] = q2
             sets_at[d] = n2
-            for k in range(token_offsets[i], token_offsets[i + 1]):
-                t = token_ids[k]
-                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            set_token_bits(row, token_ids, token_offsets[i], token_offsets[i + 1])
             i += 1
         else:
             if status == OVERFLOW:
@@ -559,17 +619,13 @@ def _allow_eos(G, L, P, n_sets, lex_state, row, eos_ids):
         return OVERFLOW
     if accepting:
         for j in range(eos_ids.shape[0]):
-            t = eos_ids[j]
-            row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            set_token_bit(row, eos_ids[j])
     return OK
 
 
 @njit(**NJIT_OPTIONS)
-def fill_mask_kernel(
-    G, L, P, n_sets, lex_state, trie_byte, trie_depth, trie_subtree_end, token_offsets, token_ids,
-    row, lex_at, sets_at, need, max_need, eos_ids,
-):
-    """Walk the token trie from the current state and set ``row``'s bit for every token whose
+def fill_mask_kernel(G, L, P, T, n_sets, lex_state, row, lex_at, sets_at, need, max_need, eos_ids):
+    """Walk the token trie ``T`` from the current state and set ``row``'s bit for every token whose
     bytes can follow (``row``: uint32 view of one bitmask row, zeroed here), and the bits of
     ``eos_ids`` when the text so far is complete (an empty ``eos_ids`` skips that).
 
@@ -581,8 +637,7 @@ def fill_mask_kernel(
         row[w] = 0
     lex_at[0] = lex_state
     sets_at[0] = n_sets
-    status, n_need = _walk(G, L, P, 1, trie_byte.shape[0], trie_byte, trie_depth, trie_subtree_end,
-                           token_offsets, token_ids, row, lex_at, sets_at, need, 0, max_need)
+    status, n_need = _walk(G, L, P, T, 1, T[TRIE_BYTE].shape[0], row, lex_at, sets_at, need, 0, max_need)
     if status == OK and n_need > 0:
         return NEED_LEXER, n_need
     if status == OK:
@@ -591,9 +646,9 @@ def fill_mask_kernel(
 
 
 @njit(**NJIT_OPTIONS)
-def lexeme_mask_kernel(trans, accept, final, lex_state, trie_byte, trie_depth, trie_subtree_end,
-                       token_offsets, token_ids, row, stop_row, lex_at, frontier_node, frontier_state):
-    """The part of a mask that depends on the lexer state alone.
+def lexeme_mask_kernel(trans, accept, final, lex_state, T, row, stop_row, lex_at, frontier_node, frontier_state):
+    """The part of a mask that depends on the lexer state alone (``trans``, ``accept``,
+    ``final``: the fields of a lexer record, or of one terminal's DFA), over the trie ``T``.
 
     Sets ``row``'s bit for every token whose bytes all continue the current lexeme, and lists
     the *frontier*: trie nodes where the parser is needed, with the lexer state before their
@@ -608,6 +663,11 @@ def lexeme_mask_kernel(trans, accept, final, lex_state, trie_byte, trie_depth, t
 
     Returns (frontier length, whether ``stop_row`` is used); entries are in trie order.
     """
+    trie_byte = T[TRIE_BYTE]
+    trie_depth = T[TRIE_DEPTH]
+    trie_subtree_end = T[TRIE_SUBTREE_END]
+    token_offsets = T[TRIE_TOKEN_OFFSETS]
+    token_ids = T[TRIE_TOKEN_IDS]
     for w in range(row.shape[0]):
         row[w] = 0
         stop_row[w] = 0
@@ -623,9 +683,7 @@ def lexeme_mask_kernel(trans, accept, final, lex_state, trie_byte, trie_depth, t
         nxt = trans[q, trie_byte[i]]
         if nxt >= 0 and not final[nxt]:
             lex_at[d] = nxt
-            for k in range(token_offsets[i], token_offsets[i + 1]):
-                t = token_ids[k]
-                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            set_token_bits(row, token_ids, token_offsets[i], token_offsets[i + 1])
             i += 1
         elif nxt >= 0:
             frontier_node[n_frontier] = i
@@ -641,9 +699,7 @@ def lexeme_mask_kernel(trans, accept, final, lex_state, trie_byte, trie_depth, t
             if can_end and d == 1:
                 root_end = True
                 # Preorder keeps a subtree's tokens contiguous in ``token_ids``.
-                for k in range(token_offsets[i], token_offsets[trie_subtree_end[i]]):
-                    t = token_ids[k]
-                    stop_row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+                set_token_bits(stop_row, token_ids, token_offsets[i], token_offsets[trie_subtree_end[i]])
             elif can_end:
                 frontier_node[n_frontier] = i
                 frontier_state[n_frontier] = q
@@ -667,9 +723,8 @@ def end_with_kernel(G, L, P, n_sets, accepted):
 
 @njit(**NJIT_OPTIONS)
 def fill_mask_cached_kernel(
-    G, L, P, n_sets, lex_state, accepted, inside_row, frontier_node, frontier_key, run_end,
-    trie_byte, trie_depth, trie_subtree_end, token_offsets, token_ids, row, merge, stop_row,
-    lex_at, sets_at, need, max_need, eos_ids,
+    G, L, P, T, n_sets, lex_state, accepted, inside_row, frontier_node, frontier_key, run_end, row, merge,
+    stop_row, lex_at, sets_at, need, max_need, eos_ids,
 ):
     """``fill_mask_kernel`` from a memoized :func:`lexeme_mask_kernel` result: copy the
     lexeme-only part, then walk only the frontier subtrees, where lexemes end and the parser
@@ -681,7 +736,8 @@ def fill_mask_cached_kernel(
     (they push only above it). A memo made on a grammar's lexer has ``frontier_key`` = the
     lexer state before the entry's byte (``accepted`` empty); one made on a single terminal's
     DFA (shared by every grammar with that terminal) has ``accepted`` = that terminal and
-    ``frontier_key`` = 1 when the byte completes the lexeme, 0 when it starts the next one.
+    ``frontier_key`` = ``BYTE_ENDS_LEXEME`` when the byte is the lexeme's last,
+    ``BYTE_STARTS_LEXEME`` when it starts the next one. ``T`` is the trie the memo was made on.
 
     With ``merge``, ``row`` already holds the mask after ending the lexeme before the token
     (see :func:`lexeme_mask_kernel`) and is first restricted to ``stop_row``. EOS as in
@@ -692,18 +748,23 @@ def fill_mask_cached_kernel(
     else:
         for w in range(row.shape[0]):
             row[w] = inside_row[w]
+    trie_byte = T[TRIE_BYTE]
+    trie_depth = T[TRIE_DEPTH]
+    trie_subtree_end = T[TRIE_SUBTREE_END]
+    token_offsets = T[TRIE_TOKEN_OFFSETS]
+    token_ids = T[TRIE_TOKEN_IDS]
     on_terminal = accepted.shape[0] > 0
     n_need = 0
-    scratch = P[6]
+    scratch = P[PARSER_LIVE_WORDS]
     e = 0
     while e < frontier_node.shape[0]:
         b = trie_byte[frontier_node[e]]
         if on_terminal:
             status, n2, q2 = _end_with(G, L, P, n_sets, accepted)
-            if status == OK and frontier_key[e] == 0:
+            if status == OK and frontier_key[e] == BYTE_STARTS_LEXEME:
                 status, n2, q2 = _start_lexeme(G, L, P, n2, q2, b)
         else:
-            status, n2, q2 = step_byte_kernel(G, L, P, n_sets, frontier_key[e], b)
+            status, n2, q2 = _step_byte(G, L, P, n_sets, frontier_key[e], b)
         if status != OK:
             if status == OVERFLOW:
                 return OVERFLOW, n_need
@@ -713,17 +774,14 @@ def fill_mask_cached_kernel(
             continue
         for f in range(e, run_end[e]):
             i = frontier_node[f]
-            for k in range(token_offsets[i], token_offsets[i + 1]):
-                t = token_ids[k]
-                row[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            set_token_bits(row, token_ids, token_offsets[i], token_offsets[i + 1])
             if trie_subtree_end[i] == i + 1:
                 continue  # a leaf: most frontier nodes (a string's closing quote ends the token)
             d = trie_depth[i]
             lex_at[d] = q2
             sets_at[d] = n2
-            status2, n_need = _walk(G, L, P, i + 1, trie_subtree_end[i], trie_byte, trie_depth,
-                                    trie_subtree_end, token_offsets, token_ids, row, lex_at,
-                                    sets_at, need, n_need, max_need)
+            status2, n_need = _walk(G, L, P, T, i + 1, trie_subtree_end[i], row, lex_at, sets_at, need, n_need,
+                                    max_need)
             if status2 == OVERFLOW:
                 return OVERFLOW, n_need
         e = run_end[e]
@@ -731,6 +789,10 @@ def fill_mask_cached_kernel(
         return NEED_LEXER, n_need
     return _allow_eos(G, L, P, n_sets, lex_state, row, eos_ids), 0
 
+
+#: ``frontier_key`` values of a memo made on one terminal's DFA (``fill_mask_cached_kernel``).
+BYTE_STARTS_LEXEME = 0
+BYTE_ENDS_LEXEME = 1
 
 #: ``token_kind`` values of the token-by-id kernels (``CompiledGrammar.token_table``).
 TOKEN_TEXT = 0
@@ -743,7 +805,7 @@ def _advance_token(G, L, P, n_sets, lex_state, token_bytes, begin, end):
     """Consume ``token_bytes[begin:end]`` from (``n_sets``, ``lex_state``) without committing
     anything (sets are pushed past ``n_sets`` only). Returns (status, n_sets, lex_state)."""
     for j in range(begin, end):
-        status, n2, q2 = step_byte_kernel(G, L, P, n_sets, lex_state, token_bytes[j])
+        status, n2, q2 = _step_byte(G, L, P, n_sets, lex_state, token_bytes[j])
         if status != OK:
             return status, n_sets, lex_state
         n_sets = n2
@@ -821,6 +883,11 @@ def advance_tokens_kernel(G, L, P, token_bytes, token_starts, token_kind, ids, s
     return OK, ids.shape[0]
 
 
+#: What ``forced_bytes_kernel`` found continues the text: no byte, or more than one.
+NO_BYTE = -1
+SEVERAL_BYTES = -2
+
+
 @njit(**NJIT_OPTIONS)
 def forced_bytes_kernel(G, L, P, n_sets, lex_state, out, n_out):
     """Append to ``out`` (from ``n_out``) the bytes every continuation of the text must start
@@ -829,32 +896,33 @@ def forced_bytes_kernel(G, L, P, n_sets, lex_state, out, n_out):
 
     Returns (status, n_out, n_sets, lex_state): the state after ``out[:n_out]``; on NEED_LEXER
     or OVERFLOW the caller resumes from it."""
-    trans, final = L[0], L[4]
+    trans = L[LEXER_TRANS]
+    final = L[LEXER_FINAL]
     while n_out < out.shape[0]:
         status, complete = is_accepting_kernel(G, L, P, n_sets, lex_state)
         if status != OK:
             return status, n_out, n_sets, lex_state
         if complete:
             break
-        only = -1
+        only = NO_BYTE
         for b in range(256):
             nxt = trans[lex_state, b]
             if nxt >= 0 and not final[nxt]:
                 alive = True  # the byte continues the lexeme: the parser is not involved
             else:
-                status, _, _ = step_byte_kernel(G, L, P, n_sets, lex_state, b)
+                status, _, _ = _step_byte(G, L, P, n_sets, lex_state, b)
                 if status == NEED_LEXER or status == OVERFLOW:
                     return status, n_out, n_sets, lex_state
                 alive = status == OK
             if alive:
-                if only >= 0:
-                    only = -2
+                if only != NO_BYTE:
+                    only = SEVERAL_BYTES
                     break
                 only = b
-        if only < 0:
+        if only == NO_BYTE or only == SEVERAL_BYTES:
             break
         # Again: the trials of later bytes may have overwritten the set this byte pushed.
-        status, n2, q2 = step_byte_kernel(G, L, P, n_sets, lex_state, only)
+        status, n2, q2 = _step_byte(G, L, P, n_sets, lex_state, only)
         if status != OK:
             return status, n_out, n_sets, lex_state
         out[n_out] = only

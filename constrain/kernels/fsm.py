@@ -12,9 +12,17 @@ from numba import njit
 
 from ..config import NJIT_OPTIONS
 
+#: What the kernels that return a count return instead when it cannot be given: the automaton
+#: has a cycle (``_acyclic_blocks``), more states than ``trans`` has rows (``product_kernel``,
+#: ``determinize_kernel``), or a work array of ``determinize_kernel`` is full.
+CYCLIC = -1
+TOO_MANY_STATES = -1
+SET_DATA_FULL = -2
+MOVES_FULL = -3
+
 
 @njit(**NJIT_OPTIONS)
-def inverse_csr(trans, ptr, src):
+def _inverse_csr(trans, ptr, src):
     """Fill the CSR inverse of ``trans``: ``ptr`` (zeroed, n_cls * n + 1 entries) and
     ``src`` (one entry per transition); sources come out in increasing order."""
     n, n_cls = trans.shape
@@ -39,7 +47,7 @@ def inverse_csr(trans, ptr, src):
 
 
 @njit(**NJIT_OPTIONS)
-def mark_live(ptr, src, n, n_cls, live, stack):
+def _mark_live(ptr, src, n, n_cls, live, stack):
     """Extend ``live`` (accepting states on entry) to every state that reaches one."""
     top = 0
     for s in range(n):
@@ -59,7 +67,7 @@ def mark_live(ptr, src, n, n_cls, live, stack):
 
 
 @njit(**NJIT_OPTIONS)
-def hopcroft(ptr, src, acc, live, n, n_cls, blk, elems, loc, first, end, mid, in_work, work, splitter,
+def _hopcroft(ptr, src, acc, live, n, n_cls, blk, elems, loc, first, end, mid, in_work, work, splitter,
              touched):
     """Fill ``blk`` with block ids of the coarsest stable partition of the live states of a
     partial DFA (dead states get -1 and count as the implicit dead state); returns the number
@@ -142,11 +150,11 @@ def hopcroft(ptr, src, acc, live, n, n_cls, blk, elems, loc, first, end, mid, in
 
 
 @njit(**NJIT_OPTIONS)
-def acyclic_blocks(trans, acc, live, blk, order, indeg, htable, n_cls):
+def _acyclic_blocks(trans, acc, live, blk, order, indeg, htable, n_cls):
     """For a DFA without cycles, fill ``live`` and ``blk`` (equivalence classes of the live
     states; -1 for dead ones) in one pass in reverse topological order: two trimmed states
     of an acyclic DFA are equivalent iff they agree on acceptance and their successors are
-    equivalent. Returns the number of blocks, or -1 when the DFA has a cycle. ``htable``
+    equivalent. Returns the number of blocks, or ``CYCLIC`` when the DFA has a cycle. ``htable``
     has a power-of-two size of at least twice the states, all -1.
     """
     n = trans.shape[0]
@@ -174,7 +182,7 @@ def acyclic_blocks(trans, acc, live, blk, order, indeg, htable, n_cls):
                     order[size] = t
                     size += 1
     if size < n:
-        return -1
+        return CYCLIC
     mask = np.uint64(htable.shape[0] - 1)
     n_blocks = 0
     for k in range(size - 1, -1, -1):
@@ -222,7 +230,7 @@ def acyclic_blocks(trans, acc, live, blk, order, indeg, htable, n_cls):
 
 
 @njit(**NJIT_OPTIONS)
-def minimize(trans, acc, ptr, src, scratch, in_work, live, htable, out_trans, out_acc):
+def minimize_kernel(trans, acc, ptr, src, scratch, in_work, live, htable, out_trans, out_acc):
     """Trim, minimize and number a class-level table in one call.
 
     ``ptr`` (int32, zeroed, ``n_cls * n + 1``) and ``src`` (int32, one entry per transition)
@@ -240,14 +248,14 @@ def minimize(trans, acc, ptr, src, scratch, in_work, live, htable, out_trans, ou
     m = n + 1
     stack = scratch[0:m]
     blk = scratch[m:2 * m]
-    n_blocks = acyclic_blocks(trans, acc, live, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m], htable, n_cls)
-    if n_blocks < 0:
-        inverse_csr(trans, ptr, src)
+    n_blocks = _acyclic_blocks(trans, acc, live, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m], htable, n_cls)
+    if n_blocks == CYCLIC:
+        _inverse_csr(trans, ptr, src)
         for s in range(n):
             live[s] = acc[s]
-        mark_live(ptr, src, n, n_cls, live, stack)
+        _mark_live(ptr, src, n, n_cls, live, stack)
         if live[0]:
-            n_blocks = hopcroft(ptr, src, acc, live, n, n_cls, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m],
+            n_blocks = _hopcroft(ptr, src, acc, live, n, n_cls, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m],
                                 scratch[4 * m:5 * m], scratch[5 * m:6 * m], scratch[6 * m:7 * m], in_work,
                                 scratch[7 * m:8 * m], scratch[8 * m:9 * m], scratch[9 * m:10 * m])
     if not live[0]:
@@ -287,7 +295,7 @@ def minimize(trans, acc, ptr, src, scratch, in_work, live, htable, out_trans, ou
 
 
 @njit(**NJIT_OPTIONS)
-def expand_classes(trans_c, byte_class, out):
+def expand_classes_kernel(trans_c, byte_class, out):
     """``out[s, b] = trans_c[s, byte_class[b]]``: a class-level table to a byte-level one."""
     n = trans_c.shape[0]
     for s in range(n):
@@ -296,7 +304,7 @@ def expand_classes(trans_c, byte_class, out):
 
 
 @njit(**NJIT_OPTIONS)
-def class_order(byte_class, first):
+def class_order_kernel(byte_class, first):
     """``first[c]``: the first byte of class ``c`` (256 when no byte has it)."""
     for c in range(first.shape[0]):
         first[c] = 256
@@ -305,7 +313,7 @@ def class_order(byte_class, first):
 
 
 @njit(**NJIT_OPTIONS)
-def product(tab, offsets, start, hopeless, must_live, trans, states, htable, mult):
+def product_kernel(tab, offsets, start, hopeless, must_live, trans, states, htable, mult):
     """Product automaton of k DFAs over shared classes.
 
     DFA ``m``'s shifted table occupies rows ``offsets[m]:offsets[m + 1]`` of ``tab``: its
@@ -316,7 +324,7 @@ def product(tab, offsets, start, hopeless, must_live, trans, states, htable, mul
     that cannot accept are skipped: all components dead, a component of ``must_live`` (bit
     mask) dead, or, when ``hopeless`` is not empty, ``hopeless[mask of dead components]``.
 
-    Returns the number of product states, or -1 when they would exceed ``trans.shape[0]``.
+    Returns the number of product states, or ``TOO_MANY_STATES`` when they would exceed ``trans.shape[0]``.
     """
     cap, n_cls = trans.shape
     k = offsets.shape[0] - 1
@@ -359,7 +367,7 @@ def product(tab, offsets, start, hopeless, must_live, trans, states, htable, mul
                 slot = (slot + np.uint64(1)) & mask
             if found < 0:
                 if n_states >= cap:
-                    return -1
+                    return TOO_MANY_STATES
                 found = n_states
                 htable[slot] = found
                 n_states += 1
@@ -369,9 +377,9 @@ def product(tab, offsets, start, hopeless, must_live, trans, states, htable, mul
 
 
 @njit(**NJIT_OPTIONS)
-def prepare_nfa(edges, eps, final, class_of, edge_ptr, edge_lo, edge_hi, edge_dst, eps_ptr, eps_dst,
+def prepare_nfa_kernel(edges, eps, final, class_of, edge_ptr, edge_lo, edge_hi, edge_dst, eps_ptr, eps_dst,
                 important):
-    """Byte classes and CSR adjacency of an NFA for :func:`determinize`.
+    """Byte classes and CSR adjacency of an NFA for :func:`determinize_kernel`.
 
     ``edges`` is int64 ``[4, E]`` (source, first byte, last byte, target), ``eps`` int64
     ``[2, M]`` (source, target). Fills ``class_of`` (the class of each byte: the coarsest
@@ -456,7 +464,7 @@ def _closure(eps_ptr, eps_dst, important, zob, seeds, n_seeds, stamp, gen, stack
 
 
 @njit(**NJIT_OPTIONS)
-def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob, start, final,
+def determinize_kernel(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob, start, final,
                 n_cls, trans, acc, set_ptr, set_data, htable, hkeys, stamp, stack, seeds, out, bucket,
                 moves, seen, seen_key, seen_cnt):
     """Subset construction over byte classes. An NFA state's edges are
@@ -469,8 +477,8 @@ def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, importan
     same targets share one closure (``seen``: int64, a power of two >= 2 n_cls, all -1;
     ``seen_key``: uint64 and ``seen_cnt``: int64 ``[n_cls]``).
 
-    Returns the number of DFA states written to ``trans``/``acc``, -1 when they would
-    exceed ``trans.shape[0]``, -2 when ``set_data`` is too small, -3 when ``moves`` is.
+    Returns the number of DFA states written to ``trans``/``acc``, ``TOO_MANY_STATES`` when they would
+    exceed ``trans.shape[0]``, ``SET_DATA_FULL`` when ``set_data`` is too small, ``MOVES_FULL`` when ``moves`` is.
     """
     cap = trans.shape[0]
     mask = htable.shape[0] - 1
@@ -478,7 +486,7 @@ def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, importan
     seeds[0] = start
     m, h = _closure(eps_ptr, eps_dst, important, zob, seeds, 1, stamp, gen, stack, out)
     if m > set_data.shape[0]:
-        return -2
+        return SET_DATA_FULL
     for j in range(m):
         set_data[j] = out[j]
     set_ptr[0] = 0
@@ -499,7 +507,7 @@ def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, importan
         for c in range(n_cls):
             bucket[c + 1] += bucket[c]
         if bucket[n_cls] > moves.shape[0]:
-            return -3
+            return MOVES_FULL
         for j in range(set_ptr[i], set_ptr[i + 1]):
             q = set_data[j]
             for e in range(edge_ptr[q], edge_ptr[q + 1]):
@@ -566,10 +574,10 @@ def determinize(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, importan
                 slot = (slot + np.uint64(1)) & np.uint64(mask)
             if found < 0:
                 if n_dfa >= cap:
-                    return -1
+                    return TOO_MANY_STATES
                 base = set_ptr[n_dfa]
                 if base + m > set_data.shape[0]:
-                    return -2
+                    return SET_DATA_FULL
                 for j in range(m):
                     set_data[base + j] = out[j]
                 set_ptr[n_dfa + 1] = base + m

@@ -11,15 +11,24 @@ Arrays: the terminals' DFAs stacked (``term_trans`` ``int32[total, 256]``, -1 de
 ``comp_terminal/comp_state[comp_offsets[i]:comp_offsets[i+1]]`` sorted by terminal; the output
 ``trans`` ``int32[capacity, 256]``, ``accept`` ``uint64[capacity, num_words]``, ``final``
 ``bool[capacity]``; ``table`` an open-addressing index of the non-start states (-1: empty);
-``counts`` = [number of states, number of pairs, first state not yet expanded, states in table].
+``counts`` = [number of states, number of pairs, first state not yet expanded, states in table]
+(indexed by the ``COUNT_STATES``, ... constants below).
 """
 
 import numpy as np
 from numba import njit
 
 from ..config import NJIT_OPTIONS
+from .bits import set_terminal_bit
+from .status import OK, OVERFLOW
 
-OVERFLOW = -1
+#: The fields of ``counts``.
+COUNT_STATES = 0
+COUNT_PAIRS = 1
+NEXT_TO_EXPAND = 2
+COUNT_INDEXED = 3
+#: An empty slot of ``table``.
+EMPTY_SLOT = -1
 
 
 @njit(**NJIT_OPTIONS)
@@ -32,11 +41,11 @@ def _hash_pairs(terms, states, lo, hi):
 
 
 @njit(**NJIT_OPTIONS)
-def lexer_table_insert_kernel(comp_offsets, comp_terminal, comp_state, table, state):
+def _table_insert(comp_offsets, comp_terminal, comp_state, table, state):
     """Index ``state`` in ``table`` (which has a free slot)."""
     mask = np.uint64(table.shape[0] - 1)
     h = _hash_pairs(comp_terminal, comp_state, comp_offsets[state], comp_offsets[state + 1]) & mask
-    while table[np.int64(h)] != -1:
+    while table[np.int64(h)] != EMPTY_SLOT:
         h = (h + np.uint64(1)) & mask
     table[np.int64(h)] = state
 
@@ -45,23 +54,23 @@ def lexer_table_insert_kernel(comp_offsets, comp_terminal, comp_state, table, st
 def lexer_table_rehash_kernel(comp_offsets, comp_terminal, comp_state, old_table, table):
     """Index in ``table`` (empty, with room) every state indexed in ``old_table``."""
     for slot in range(old_table.shape[0]):
-        if old_table[slot] >= 0:
-            lexer_table_insert_kernel(comp_offsets, comp_terminal, comp_state, table, old_table[slot])
+        if old_table[slot] != EMPTY_SLOT:
+            _table_insert(comp_offsets, comp_terminal, comp_state, table, old_table[slot])
 
 
 @njit(**NJIT_OPTIONS)
 def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, comp_terminal,
                         comp_state, trans, accept, final, table, counts):
-    """Compute the transitions of every state from ``counts[2]`` on, interning new states.
+    """Compute the transitions of every state from ``counts[NEXT_TO_EXPAND]`` on, interning new states.
 
-    Returns 0 when every state is expanded, or OVERFLOW when an array or the table is full;
+    Returns OK when every state is expanded, or OVERFLOW when an array or the table is full;
     then ``counts`` says where to resume once the caller has grown them.
     """
     mask = np.uint64(table.shape[0] - 1)
     capacity = trans.shape[0]
     comp_capacity = comp_terminal.shape[0]
-    i = counts[2]
-    while i < counts[0]:
+    i = counts[NEXT_TO_EXPAND]
+    while i < counts[COUNT_STATES]:
         lo = comp_offsets[i]
         hi = comp_offsets[i + 1]
         any_live = False
@@ -79,14 +88,14 @@ def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, 
                     trans[i, b] = trans[i, b - 1]
                     continue
             # The successor's pairs are written past the last state's, where a new state's go.
-            base = counts[1]
+            base = counts[COUNT_PAIRS]
             m = base
             for c in range(lo, hi):
                 t = comp_terminal[c]
                 nxt = term_trans[term_offsets[t] + comp_state[c], b]
                 if nxt >= 0:
                     if m >= comp_capacity:
-                        counts[2] = i
+                        counts[NEXT_TO_EXPAND] = i
                         return OVERFLOW
                     comp_terminal[m] = t
                     comp_state[m] = nxt
@@ -99,10 +108,10 @@ def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, 
             while True:
                 slot = np.int64(h)
                 target = table[slot]
-                if target == -1:
-                    n = counts[0]
-                    if n >= capacity or 2 * (counts[3] + 1) > table.shape[0]:
-                        counts[2] = i
+                if target == EMPTY_SLOT:
+                    n = counts[COUNT_STATES]
+                    if n >= capacity or 2 * (counts[COUNT_INDEXED] + 1) > table.shape[0]:
+                        counts[NEXT_TO_EXPAND] = i
                         return OVERFLOW
                     comp_offsets[n + 1] = m
                     for w in range(accept.shape[1]):
@@ -110,12 +119,12 @@ def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, 
                     for c in range(base, m):
                         t = comp_terminal[c]
                         if term_accepting[term_offsets[t] + comp_state[c]]:
-                            accept[n, t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+                            set_terminal_bit(accept[n], t)
                     final[n] = False
                     table[slot] = n
-                    counts[0] = n + 1
-                    counts[1] = m
-                    counts[3] += 1
+                    counts[COUNT_STATES] = n + 1
+                    counts[COUNT_PAIRS] = m
+                    counts[COUNT_INDEXED] += 1
                     target = n
                     break
                 tlo = comp_offsets[target]
@@ -136,5 +145,5 @@ def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, 
                     final[i] = True
                     break
         i += 1
-        counts[2] = i
-    return 0
+        counts[NEXT_TO_EXPAND] = i
+    return OK

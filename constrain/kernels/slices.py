@@ -11,8 +11,13 @@ from numba import njit
 
 from ..config import NJIT_OPTIONS
 
+#: What ``safe_successor_kernel`` returns when there is no one successor.
 SEVERAL = -1
 ALL_DEAD = -2
+#: No successor seen yet.
+_NONE_YET = -3
+#: What ``_character_ends`` counts when some byte of a character is dead or final.
+_BROKEN = -1
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -20,7 +25,7 @@ def _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets, 
                     stamp):
     """The states the characters of pattern ``p`` lead ``s`` to, in ``current[:n]``, each once
     (``mark`` stamps the states of each level with a fresh ``stamp``). Returns (n, the last
-    stamp used); n is -1 when some byte is dead or passes a final state inside a character."""
+    stamp used); n is ``_BROKEN`` when some byte is dead or passes a final state inside a character."""
     current[0] = s
     n_current = 1
     last = level_offsets[p + 1] - 1
@@ -32,7 +37,7 @@ def _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets, 
             for x in range(rep_offsets[lvl], rep_offsets[lvl + 1]):
                 t = trans[u, rep_values[x]]
                 if t < 0 or (lvl < last and final[t]):
-                    return -1, stamp
+                    return _BROKEN, stamp
                 if mark[t] != stamp:
                     mark[t] = stamp
                     following[n_following] = t
@@ -67,21 +72,21 @@ def safe_successor_kernel(trans, final, state, rep_values, rep_offsets, level_of
         return ALL_DEAD
     if final[state]:
         return SEVERAL
-    target = -3
+    target = _NONE_YET
     for x in range(rep_offsets[0], rep_offsets[1]):
         t = trans[state, rep_values[x]]
-        if t < 0 or (target != -3 and t != target):
+        if t < 0 or (target != _NONE_YET and t != target):
             return SEVERAL
         target = t
     stamp = mark_id
     for p in range(level_offsets.shape[0] - 1):
         n_current, stamp = _character_ends(trans, final, state, p, rep_values, rep_offsets, level_offsets,
                                            current, following, mark, stamp)
-        if n_current < 0:
+        if n_current == _BROKEN:
             return SEVERAL
         for i in range(n_current):
             t = current[i]
-            if target != -3 and t != target:
+            if target != _NONE_YET and t != target:
                 return SEVERAL
             target = t
     if target < 0 or final[target]:
@@ -92,8 +97,8 @@ def safe_successor_kernel(trans, final, state, rep_values, rep_offsets, level_of
 @njit(**NJIT_OPTIONS)
 def safe_closed_kernel(trans, final, state, rep_values, rep_offsets, level_offsets, stack, current, following,
                        mark, visited, mark_id):
-    """1 when every string of safe characters keeps ``state`` alive and never passes a final
-    state (every slice token stays in the lexeme), else 0: a search of the states safe
+    """Whether every string of safe characters keeps ``state`` alive and never passes a final
+    state (every slice token stays in the lexeme): a search of the states safe
     characters reach from ``state``, stopping at the first dead or final one.
 
     ``stack``, ``current``, ``following`` (``int32[num_states]``), ``mark`` and ``visited``
@@ -102,7 +107,7 @@ def safe_closed_kernel(trans, final, state, rep_values, rep_offsets, level_offse
     seen = mark_id
     stamp = mark_id
     if final[state]:
-        return 0, stamp + 1
+        return False, stamp + 1
     visited[state] = seen
     stack[0] = state
     n_stack = 1
@@ -115,20 +120,20 @@ def safe_closed_kernel(trans, final, state, rep_values, rep_offsets, level_offse
                 for x in range(rep_offsets[0], rep_offsets[1]):
                     t = trans[s, rep_values[x]]
                     if t < 0:
-                        return 0, stamp + 1
+                        return False, stamp + 1
                     current[n_current] = t
                     n_current += 1
             else:
                 n_current, stamp = _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets,
                                                    current, following, mark, stamp)
-                if n_current < 0:
-                    return 0, stamp + 1
+                if n_current == _BROKEN:
+                    return False, stamp + 1
             for i in range(n_current):
                 t = current[i]
                 if final[t]:
-                    return 0, stamp + 1
+                    return False, stamp + 1
                 if visited[t] != seen:
                     visited[t] = seen
                     stack[n_stack] = t
                     n_stack += 1
-    return 1, stamp + 1
+    return True, stamp + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from constrain.automata.fsm import regex_to_dfa
-from constrain.automata.slices import (ALL_BYTES, _successor_or_dead, byte_representatives, final_length,
+from constrain.automata.slices import (ALL_BYTES, SliceMemo, _successor_or_dead, byte_representatives, final_length,
                                        is_safe_text, safe_closed, safe_length_limit)
 from naive import naive_safe_live_states, naive_safe_successor
 from constrain.grammar.regex import parse_regex
@@ -47,7 +47,7 @@ def test_safe_length_limit(pattern, prefix, limit):
     dfa = regex_to_dfa(parse_regex(pattern))
     final, accept, _ = _tables(dfa)
     state = dfa.run(prefix)
-    assert safe_length_limit(dfa.transitions, final, accept, state, 16, {}) == limit
+    assert safe_length_limit(dfa.transitions, final, accept, state, 16, SliceMemo()) == limit
 
 
 SAFE_CHARS = [chr(c) for c in range(0x20, 0x7F) if chr(c) not in '"\\'] + ["\u00e9", "\u4e2d", "\U0001F600", "\u07ff", "\uffff"]
@@ -97,7 +97,7 @@ def test_a_string_other_than_some_names_keeps_every_slice_token():
     dfa = regex_to_dfa(key)
     final, accept, _ = _tables(dfa)
     for prefix in (b'"', b'"na'):  # the names' trie still branches here
-        assert safe_length_limit(dfa.transitions, final, accept, dfa.run(prefix), 16, {}) == -1
+        assert safe_length_limit(dfa.transitions, final, accept, dfa.run(prefix), 16, SliceMemo()) == -1
     for prefix in (b'"', b'"na', b'"name', b'"x'):
         assert safe_closed(dfa.transitions, final, dfa.run(prefix))
 
@@ -120,7 +120,7 @@ pattern__prefix__final = [
 def test_final_length(pattern, prefix, length):
     dfa = regex_to_dfa(parse_regex(pattern))
     final, _, _ = _tables(dfa)
-    assert final_length(dfa.transitions, final, dfa.run(prefix), 40, {}) == length
+    assert final_length(dfa.transitions, final, dfa.run(prefix), 40, SliceMemo()) == length
 
 
 @pytest.mark.parametrize("pattern", [
