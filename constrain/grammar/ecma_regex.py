@@ -438,7 +438,7 @@ def _categories() -> dict:
 
 @lru_cache(maxsize=None)
 def _property_class(name: str) -> Optional[Chars]:
-    """``\p{name}`` for General_Category values (Python's Unicode data); None if unknown."""
+    r"""``\p{name}`` for General_Category values (Python's Unicode data); None if unknown."""
     for prefix in ("General_Category=", "gc="):
         if name.startswith(prefix):
             name = name[len(prefix):]

@@ -26,6 +26,7 @@ import math
 import random
 import re
 import time
+import warnings
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Callable, List, Optional
@@ -132,7 +133,11 @@ def _random_text(rng: random.Random) -> str:
 def check_regex(rng: random.Random, case: dict) -> tuple:
     pattern = case["source"] = gen_regex(rng)
     try:
-        expected = re.compile(pattern, re.ASCII)
+        with warnings.catch_warnings():
+            # Python's own notice that "[[" may mean a nested set some day: the oracle
+            # compiles random patterns, and its reading today is the one we compare with.
+            warnings.filterwarnings("ignore", "Possible nested set", FutureWarning)
+            expected = re.compile(pattern, re.ASCII)
     except (re.error, OverflowError, RecursionError):
         expected = None
     samples = [_random_text(rng) for _ in range(40)]
