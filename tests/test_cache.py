@@ -1,0 +1,243 @@
+"""constrain.cache: the bounded, thread-safe LRU and its registry."""
+
+from __future__ import annotations
+
+import gc
+import random
+import threading
+import time
+
+import pytest
+
+from constrain.cache import LRUCache, caches, clear_caches, memoize, registered
+
+
+def private(**kwargs) -> LRUCache:
+    return LRUCache("test.private", register=False, **kwargs)
+
+
+# --- the LRU -------------------------------------------------------------------------------
+
+
+def test_the_least_recently_used_entry_goes_first():
+    cache = private(max_entries=3)
+    for key in "abc":
+        cache.put(key, key.upper())
+    assert cache.get("a") == "A"  # a is now the most recent: b goes next
+    cache.put("d", "D")
+    assert cache.keys() == ["c", "a", "d"]
+    assert cache.get_or_create("c", lambda: pytest.fail("c is cached")) == "C"
+    cache.put("e", "E")
+    assert cache.keys() == ["d", "c", "e"]  # c was used after d
+    assert "a" not in cache and cache.get("a", "gone") == "gone"
+    assert len(cache) == cache.size == 3
+
+
+@pytest.mark.parametrize(
+    "sizes, max_bytes, kept",
+    [
+        ([4, 4, 4], 10, [1, 2]),  # the third pushes the first out
+        ([4, 4, 4], 12, [0, 1, 2]),  # exactly at the bound
+        ([8, 3, 3], 10, [1, 2]),
+        ([11, 2], 10, [1]),  # over the bound alone: returned, not kept
+        ([2, 11], 10, [0]),  # ... and it evicts nothing
+    ],
+)
+def test_the_byte_bound(sizes, max_bytes, kept):
+    cache = private(max_entries=100, max_bytes=max_bytes, nbytes=len)
+    for i, n in enumerate(sizes):
+        value = cache.get_or_create(i, lambda n=n: b"x" * n)
+        assert len(value) == n
+    assert cache.keys() == kept
+    assert cache.nbytes == sum(sizes[i] for i in kept) <= max_bytes
+
+
+def test_max_entry_bytes_keeps_large_values_out():
+    cache = private(max_entries=10, max_bytes=100, nbytes=len, max_entry_bytes=10)
+    assert not cache.put("big", b"x" * 11) and cache.put("small", b"x" * 10)
+    assert cache.keys() == ["small"] and cache.nbytes == 10
+
+
+def test_replacing_and_popping_keep_the_byte_count():
+    cache = private(max_entries=10, max_bytes=100, nbytes=len)
+    cache.put("a", b"xxx")
+    cache.put("a", b"xxxxx")
+    assert cache.nbytes == 5 and len(cache) == 1
+    assert cache.pop("a") == b"xxxxx" and cache.nbytes == 0 and cache.pop("a", None) is None
+
+
+def test_clear_size_and_info():
+    cache = LRUCache("test.info", max_entries=4, max_bytes=64, nbytes=len)
+    cache.get_or_create("a", lambda: b"abc")
+    cache.get_or_create("a", lambda: b"other")
+    cache.get("b")
+    info = cache.info()
+    assert (info.name, info.entries, info.max_entries, info.nbytes, info.max_bytes, info.hits, info.misses) == (
+        "test.info", 1, 4, 3, 64, 1, 2)
+    assert caches()["test.info"] == info
+    cache.clear()
+    assert len(cache) == 0 and cache.nbytes == 0 and cache.get("a") is None
+    assert cache.get_or_create("a", lambda: b"new") == b"new"  # refilled on demand
+
+
+@pytest.mark.parametrize("kwargs", [dict(max_entries=0), dict(max_entries=1.5), dict(max_entries=2, max_bytes=10),
+                                    dict(max_entries=2, nbytes=len)])
+def test_bad_bounds_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        private(**kwargs)
+
+
+def test_a_failing_factory_keeps_nothing():
+    cache = private(max_entries=2)
+
+    def fail():
+        raise KeyError("no")
+
+    with pytest.raises(KeyError):
+        cache.get_or_create("k", fail)
+    assert "k" not in cache and cache.get_or_create("k", lambda: 1) == 1
+
+
+def test_a_factory_asking_for_its_own_key_is_an_error_not_a_hang():
+    cache = private(max_entries=2)
+    with pytest.raises(RuntimeError, match="its own key"):
+        cache.get_or_create("k", lambda: cache.get_or_create("k", lambda: 0))
+    assert cache.get_or_create("k", lambda: 2) == 2  # nothing left in flight
+
+
+# --- threads -------------------------------------------------------------------------------
+
+
+def test_concurrent_askers_of_one_key_call_the_factory_once():
+    cache = private(max_entries=4)
+    calls = []
+    start = threading.Barrier(16)
+
+    def factory():
+        calls.append(1)
+        time.sleep(0.2)
+        return object()
+
+    results = [None] * 16
+
+    def ask(i):
+        start.wait()
+        results[i] = cache.get_or_create("key", factory)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 1
+    assert all(r is results[0] for r in results) and results[0] is not None
+
+
+def test_a_slow_factory_blocks_only_its_own_key():
+    cache = private(max_entries=4)
+    inside, release = threading.Event(), threading.Event()
+    got = {}
+
+    def slow():
+        inside.set()
+        release.wait(10)
+        return "slow"
+
+    leader = threading.Thread(target=lambda: got.setdefault("leader", cache.get_or_create("slow", slow)))
+    leader.start()
+    assert inside.wait(10)
+    waiter = threading.Thread(target=lambda: got.setdefault("waiter", cache.get_or_create("slow", lambda: "again")))
+    waiter.start()
+    started = time.monotonic()
+    assert cache.get_or_create("fast", lambda: "fast") == "fast"  # not behind the slow factory
+    assert cache.get("slow") is None and len(cache) == 1
+    assert time.monotonic() - started < 1.0
+    waiter.join(0.2)
+    assert waiter.is_alive()  # the waiter for the same key waits for the leader's value
+    release.set()
+    leader.join(10)
+    waiter.join(10)
+    assert got == {"leader": "slow", "waiter": "slow"}
+
+
+def test_a_waiter_computes_the_value_when_the_leader_fails():
+    cache = private(max_entries=4)
+    inside, release = threading.Event(), threading.Event()
+    errors = []
+
+    def failing():
+        inside.set()
+        release.wait(10)
+        raise ValueError("leader failed")
+
+    def lead():
+        try:
+            cache.get_or_create("k", failing)
+        except ValueError as exc:
+            errors.append(exc)
+
+    leader = threading.Thread(target=lead)
+    leader.start()
+    assert inside.wait(10)
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(cache.get_or_create("k", lambda: "waiter's")))
+    waiter.start()
+    time.sleep(0.05)
+    release.set()
+    leader.join(10)
+    waiter.join(10)
+    assert len(errors) == 1 and got == ["waiter's"] and cache.get("k") == "waiter's"
+
+
+def test_the_bounds_hold_under_concurrent_use():
+    cache = private(max_entries=20, max_bytes=200, nbytes=len)
+
+    def work(seed):
+        rng = random.Random(seed)
+        for _ in range(2000):
+            key = rng.randrange(60)
+            value = cache.get_or_create(key, lambda: b"x" * (key % 17))
+            assert len(value) == key % 17
+            if rng.random() < 0.01:
+                cache.clear()
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    keys = cache.keys()
+    assert len(keys) <= 20 and cache.nbytes == sum(k % 17 for k in keys) <= 200
+
+
+# --- memoize and the registry --------------------------------------------------------------
+
+
+def test_memoize_is_bounded_registered_and_clearable():
+    calls = []
+
+    @memoize("test.squares", maxsize=2)
+    def square(x):
+        calls.append(x)
+        return x * x
+
+    assert [square(2), square(2), square(3), square(4), square(2)] == [4, 4, 9, 16, 4]
+    assert calls == [2, 3, 4, 2]  # 2 was evicted by 3 and 4
+    info = caches()["test.squares"]
+    assert (info.entries, info.max_entries, info.nbytes, info.hits) == (2, 2, None, 1)
+    clear_caches()
+    assert caches()["test.squares"].entries == 0
+
+
+@pytest.mark.parametrize("maxsize", [None, 0, True])
+def test_memoize_refuses_an_unbounded_or_empty_size(maxsize):
+    with pytest.raises(ValueError):
+        memoize("test.bad", maxsize)
+
+
+def test_the_registry_forgets_a_cache_that_is_gone():
+    cache = LRUCache("test.transient", max_entries=1)
+    assert registered()["test.transient"] is cache
+    del cache
+    gc.collect()
+    assert "test.transient" not in registered()
