@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from typing import Optional
 
 import numpy as np
 
+from ..cache import LRUCache
 from ..config import SHARED_MASK_CACHE_BYTES
 from ..kernels import earley as K
 from ..vocab import Vocabulary
@@ -99,20 +99,27 @@ def run_ends(keys: np.ndarray) -> np.ndarray:
     return np.repeat(ends, np.diff(np.r_[starts, n])).astype(np.int32)
 
 
-_shared_lock = threading.Lock()
-_shared_masks: "OrderedDict" = OrderedDict()
-_shared_bytes = [0]
+def _terminal_mask_nbytes(entry: tuple) -> int:
+    inside, nodes, consumed, runs, stop, _ = entry  # (the trie belongs to the vocabulary)
+    return inside.nbytes + nodes.nbytes + consumed.nbytes + runs.nbytes + (0 if stop is None else stop.nbytes)
+
+
+#: Mask parts of (vocabulary, terminal DFA, state), shared by every compiled grammar. Bound:
+#: ``SHARED_MASK_CACHE_BYTES`` (512 MiB unless ``CONSTRAIN_SHARED_MASK_CACHE_MB`` says
+#: otherwise): a part holds two bitmasks of the vocabulary (19 kB each for 150k tokens), so
+#: about 13,000 parts, the strings and numbers of hundreds of schemas.
+TERMINAL_MASKS: LRUCache = LRUCache("automata.terminal_masks", max_entries=1 << 20,
+                                    max_bytes=SHARED_MASK_CACHE_BYTES, nbytes=_terminal_mask_nbytes)
 
 
 def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
     """(inside, frontier nodes, frontier consumed, run ends, stop or None, trie) for a lexeme in which only
     ``dfa``'s terminal is alive, at ``state``; an LRU shared by all grammars of the process."""
     key = (vocab.fingerprint, _dfa_digest(dfa), state)
-    with _shared_lock:
-        entry = _shared_masks.get(key)
-        if entry is not None:
-            _shared_masks.move_to_end(key)
-            return entry
+    return TERMINAL_MASKS.get_or_create(key, _terminal_lexeme_mask, vocab, dfa, state)
+
+
+def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int) -> tuple:
     trans = dfa.transitions
     accept = dfa.accepting.astype(np.uint64).reshape(-1, 1)
     final = dfa.accepting & (trans < 0).all(axis=1)
@@ -123,15 +130,7 @@ def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int):
     order = np.lexsort((trie.byte[nodes], consumed))
     nodes, consumed = nodes[order].copy(), consumed[order].astype(np.int32)
     runs = run_ends(consumed.astype(np.int64) * 256 + trie.byte[nodes])
-    entry = (inside, nodes, consumed, runs, stop, trie)
-    size = inside.nbytes * (1 if stop is None else 2) + 9 * len(nodes)
-    with _shared_lock:
-        _shared_masks[key] = entry
-        _shared_bytes[0] += size
-        while _shared_bytes[0] > SHARED_MASK_CACHE_BYTES and len(_shared_masks) > 1:
-            _, old = _shared_masks.popitem(last=False)
-            _shared_bytes[0] -= old[0].nbytes * (1 if old[4] is None else 2) + 9 * len(old[1])
-    return entry
+    return (inside, nodes, consumed, runs, stop, trie)
 
 
 def terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
@@ -158,8 +157,10 @@ def terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
     return limit
 
 
-_SUCCESSOR_MEMOS: "OrderedDict" = OrderedDict()
-_MAX_SUCCESSOR_MEMOS = 4096
+#: What the slice tests learned about each DFA, by the DFA's digest. Bound: 4096 DFAs, the
+#: terminals of the grammars compiled lately (a memo holds a few small dicts per DFA state
+#: tested).
+SUCCESSOR_MEMOS: LRUCache = LRUCache("automata.successor_memos", max_entries=4096)
 
 
 def _terminal_final_length(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
@@ -186,15 +187,7 @@ def _successor_memo(dfa: ByteDFA) -> dict:
     the tests cost about a millisecond per DFA."""
     memo = getattr(dfa, "_constrain_successors", None)
     if memo is None:
-        key = _dfa_digest(dfa)
-        with _shared_lock:
-            memo = _SUCCESSOR_MEMOS.get(key)
-            if memo is None:
-                memo = _SUCCESSOR_MEMOS[key] = {}
-                if len(_SUCCESSOR_MEMOS) > _MAX_SUCCESSOR_MEMOS:
-                    _SUCCESSOR_MEMOS.popitem(last=False)
-            else:
-                _SUCCESSOR_MEMOS.move_to_end(key)
+        memo = SUCCESSOR_MEMOS.get_or_create(_dfa_digest(dfa), dict)
         object.__setattr__(dfa, "_constrain_successors", memo)
     return memo
 
