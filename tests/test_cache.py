@@ -1,15 +1,23 @@
-"""constrain.cache: the bounded, thread-safe LRU and its registry."""
+"""constrain.cache: the bounded, thread-safe LRU, its registry, and that every process-wide
+cache of the package is one of its caches (an AST scan finds any other)."""
 
 from __future__ import annotations
 
+import ast
 import gc
+import importlib
+import pathlib
 import random
 import threading
 import time
 
+import numpy as np
 import pytest
 
+import constrain
 from constrain.cache import LRUCache, caches, clear_caches, memoize, registered
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def private(**kwargs) -> LRUCache:
@@ -241,3 +249,163 @@ def test_the_registry_forgets_a_cache_that_is_gone():
     del cache
     gc.collect()
     assert "test.transient" not in registered()
+
+
+#: Every process-wide cache of constrain (by the module that owns it).
+EXPECTED = {
+    "constrain.automata.fsm": ["automata.dfas", "automata.nfa_fragments", "automata.utf8_sequences",
+                               "automata.nfa_size_bounds"],
+    "constrain.automata.lexeme_masks": ["automata.terminal_masks", "automata.successor_memos"],
+    "constrain.automata.slices": ["automata.string_slices"],
+    "constrain.automata.compiler": ["automata.compiled_grammars"],
+    "constrain.grammar.ir": ["grammar.shared_chars", "grammar.nullable"],
+    "constrain.grammar.ecma_regex": ["grammar.ecma_property_classes", "grammar.ecma_patterns",
+                                     "grammar.ecma_search_regexes", "grammar.regex_derivatives"],
+    "constrain.grammar.formats": ["grammar.format_regexes"],
+    "constrain.vocab": ["vocab.tokenizer_vocabularies"],
+    "constrain.masks.apply": ["masks.bit_shifts"],
+    "constrain.lm": ["lm.models"],
+    "constrain.testing": ["testing.qwen2_ranks", "testing.qwen2_vocabularies", "testing.qwen2_hf_tokenizer",
+                          "testing.smollm2_tokenizer"],
+    "constrain.diffusion.tiny": ["diffusion.tiny_model"],
+}
+
+
+def test_every_cache_is_registered_and_clear_caches_empties_them():
+    for module in EXPECTED:
+        importlib.import_module(module)
+    names = [name for group in EXPECTED.values() for name in group]
+    listed = constrain.caches()
+    assert set(names) <= set(listed), set(names) - set(listed)
+    assert all(listed[n].max_entries >= 1 for n in names)  # every one is bounded
+
+    vocab = constrain.Vocabulary.byte_level()
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^[a-c]+$"},
+                                                "d": {"type": "string", "format": "date"}}}
+    from constrain.automata.compiler import compile_constraint
+
+    before = compile_constraint(vocab, schema=schema)
+    assert compile_constraint(vocab, schema=schema) is before
+    filled = {n for n, info in constrain.caches().items() if info.entries}
+    assert {"automata.dfas", "automata.compiled_grammars", "grammar.ecma_search_regexes",
+            "grammar.format_regexes"} <= filled
+
+    constrain.clear_caches()
+    assert {n: i.entries for n, i in constrain.caches().items() if i.entries} == {}
+    after = compile_constraint(vocab, schema=schema)  # a compile after clearing works, alike
+    assert after is not before
+    for text, ok in [(b'{"a":"abc","d":"2024-02-29"}', True), (b'{"d":"2023-02-29"}', False), (b'{"a":"abd"}', False),
+                     (b'{}', True)]:
+        matchers = [constrain.Matcher(c) for c in (before, after)]
+        assert [m.accept_bytes(text) and m.is_accepting() for m in matchers] == [ok, ok]
+    row_before, row_after = (np.zeros((1, (vocab.size + 31) // 32), dtype=np.int32) for _ in range(2))
+    constrain.Matcher(before).fill_next_token_bitmask(row_before)
+    constrain.Matcher(after).fill_next_token_bitmask(row_after)
+    assert np.array_equal(row_before, row_after)
+
+
+def test_generate_and_the_logits_processor_share_the_caches():
+    from tiny_lm import tiny_model, tiny_tokenizer
+
+    from constrain.generation import model_vocabulary, resolve_constraint
+    from constrain.integrations.transformers import ConstrainedLogitsProcessor
+    from constrain.vocab import tokenizer_vocabulary
+
+    tokenizer, model = tiny_tokenizer(), tiny_model()
+    vocab = model_vocabulary(model, tokenizer)
+    assert model_vocabulary(model, tokenizer) is vocab
+    grammar = constrain.Grammar.from_regex(r"\d{3}")
+    compiled = resolve_constraint(vocab, grammar=grammar)
+    # an equal grammar, built again, for the same vocabulary: the same compiled grammar
+    assert ConstrainedLogitsProcessor(constrain.Grammar.from_regex(r"\d{3}"), vocab).compiled is compiled
+    width = tokenizer_vocabulary(tokenizer, vocab.size)
+    assert ConstrainedLogitsProcessor.from_regex(r"\d{3}", tokenizer, vocab_size=vocab.size).compiled.vocab is width
+
+
+# --- no other process-wide cache -----------------------------------------------------------
+
+#: Module-level mappings filled at run time that are not caches, or not this scan's to move.
+ALLOWED_MUTABLE_GLOBALS = {
+    # keyed by jsonschema validator class (one per draft: a closed set); the JSON Schema front
+    # end is being reorganized, and the name moves with it
+    "_HASHED_ENUM_VALIDATORS",
+}
+#: ``lru_cache`` functions with open-ended arguments not yet on ``memoize``: the JSON Schema
+#: front end's (bounded at 65,536 and 64 entries), moved with its reorganization.
+ALLOWED_LRU_FUNCTIONS = {"encode_chars", "_multiples_regex"}
+_MUTABLE_FACTORIES = {"dict", "OrderedDict", "defaultdict", "WeakValueDictionary", "WeakKeyDictionary", "set", "list"}
+
+
+def _module_level_offenses(path: pathlib.Path) -> list:
+    """Module-level names bound to an empty mapping (or set or list: filled at run time, so a
+    cache or registry; constant tables are written out), dict-like names that say cache or
+    memo, and ``lru_cache`` other than ``maxsize=1`` on a function without arguments (a
+    fixed table); everything else memoizes through ``constrain.cache``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+    found = []
+    for node in tree.body:
+        targets, value = [], None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        names = [t.id for t in targets if isinstance(t, ast.Name)]
+        if value is not None and names:
+            empty = (isinstance(value, ast.Dict) and not value.keys) or (
+                isinstance(value, (ast.List, ast.Set)) and not value.elts)
+            called = isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1] in _MUTABLE_FACTORIES \
+                and not value.args and not value.keywords
+            mapping = empty or called or isinstance(value, (ast.Dict, ast.DictComp))
+            for name in names:
+                if name in ALLOWED_MUTABLE_GLOBALS:
+                    continue
+                if empty or called or (mapping and any(w in name.lower() for w in ("cache", "memo"))):
+                    found.append(f"{where}:{node.lineno} {name}")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name not in ALLOWED_LRU_FUNCTIONS:
+            for deco in node.decorator_list:
+                text = ast.unparse(deco)
+                base = text.split("(")[0].split(".")[-1]
+                if base == "cache":
+                    found.append(f"{where}:{node.lineno} {node.name}: functools.cache is unbounded")
+                elif base == "lru_cache":
+                    fixed = (text.replace(" ", "").endswith("(maxsize=1)") and not node.args.args
+                             and not node.args.kwonlyargs and not node.args.vararg and not node.args.kwarg)
+                    if not fixed:
+                        found.append(f"{where}:{node.lineno} {node.name}: {text} "
+                                     "(use constrain.cache.memoize)")
+    return found
+
+
+def test_no_process_wide_cache_outside_constrain_cache():
+    offenses = []
+    for package in ("constrain", "jsonschemabench"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path != ROOT / "constrain" / "cache.py":
+                offenses += _module_level_offenses(path)
+    assert not offenses, offenses
+
+
+@pytest.mark.parametrize(
+    "source, flagged",
+    [
+        ("_CACHE = {}", True),
+        ("_by_key: dict = {}", True),
+        ("_SEEN = OrderedDict()", True),
+        ("_ITEMS = []", True),
+        ("_memo = {1: 2}", True),
+        ("_TABLE = {'a': 1}", False),
+        ("_CODES = dict(a=1)", False),
+        ("_NAMES = {c: ord(c) for c in 'ab'}", False),
+        ("@lru_cache(maxsize=None)\ndef f(x): pass", True),
+        ("@functools.lru_cache(maxsize=4096)\ndef f(x): pass", True),
+        ("@functools.cache\ndef f(x): pass", True),
+        ("@lru_cache(maxsize=1)\ndef f(x): pass", True),
+        ("@lru_cache(maxsize=1)\ndef f(): pass", False),
+        ("@memoize('x', maxsize=10)\ndef f(x): pass", False),
+    ],
+)
+def test_the_scan_tells_caches_from_tables(tmp_path, source, flagged):
+    path = tmp_path / "probe.py"
+    path.write_text(source + "\n", encoding="utf-8")
+    assert bool(_module_level_offenses(path)) == flagged
