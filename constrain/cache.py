@@ -160,14 +160,15 @@ class LRUCache(Generic[K, V]):
             # the leader's factory raised: try again (this thread may lead now)
         try:
             value = factory(*args)
-        except BaseException:
             with self._lock:
                 del self._flights[key]
+                self._insert(key, value)
+        except BaseException:
+            # nothing kept; the waiters wake up and try again
+            with self._lock:
+                self._flights.pop(key, None)
             flight.done.set()
             raise
-        with self._lock:
-            self._insert(key, value)
-            del self._flights[key]
         flight.value = value
         flight.ok = True
         flight.done.set()

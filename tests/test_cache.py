@@ -106,6 +106,13 @@ def test_a_failing_factory_keeps_nothing():
     assert "k" not in cache and cache.get_or_create("k", lambda: 1) == 1
 
 
+def test_a_failing_size_measure_leaves_nothing_in_flight():
+    cache = private(max_entries=2, max_bytes=10, nbytes=len)
+    with pytest.raises(TypeError):
+        cache.get_or_create("k", lambda: 5)  # len(5) fails
+    assert "k" not in cache and cache.get_or_create("k", lambda: b"ok") == b"ok"
+
+
 def test_a_factory_asking_for_its_own_key_is_an_error_not_a_hang():
     cache = private(max_entries=2)
     with pytest.raises(RuntimeError, match="its own key"):
