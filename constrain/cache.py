@@ -92,7 +92,7 @@ class LRUCache(Generic[K, V]):
     def __init__(self, name: str, *, max_entries: int, max_bytes: Optional[int] = None,
                  nbytes: Optional[Callable[[V], int]] = None, max_entry_bytes: Optional[int] = None,
                  register: bool = True) -> None:
-        if not isinstance(max_entries, int) or max_entries < 1:
+        if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries < 1:
             raise ValueError(f"cache {name!r}: max_entries must be a positive int, got {max_entries!r}")
         if (max_bytes is None) != (nbytes is None):
             raise ValueError(f"cache {name!r}: max_bytes and nbytes go together")

@@ -88,7 +88,8 @@ def test_clear_size_and_info():
     assert cache.get_or_create("a", lambda: b"new") == b"new"  # refilled on demand
 
 
-@pytest.mark.parametrize("kwargs", [dict(max_entries=0), dict(max_entries=1.5), dict(max_entries=2, max_bytes=10),
+@pytest.mark.parametrize("kwargs", [dict(max_entries=0), dict(max_entries=1.5), dict(max_entries=True),
+                                    dict(max_entries=2, max_bytes=10),
                                     dict(max_entries=2, nbytes=len)])
 def test_bad_bounds_are_refused(kwargs):
     with pytest.raises(ValueError):
