@@ -23,6 +23,7 @@ from .automata.compiled import CompiledGrammar
 from .automata.compiler import compile, warm_up
 from .automata.batch import BatchMatcher, fill_next_token_bitmasks
 from .automata.matcher import Matcher
+from .cache import caches, clear_caches
 from .errors import (
     ConfigurationError,
     ConstrainError,
@@ -85,6 +86,8 @@ __all__ = (
     "allocate_token_bitmask",
     "apply_token_bitmask_inplace",
     "bitmask_to_bool",
+    "caches",
+    "clear_caches",
     "compile",
     "fill_next_token_bitmasks",
     "generate",

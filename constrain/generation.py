@@ -23,7 +23,6 @@ import queue
 import sys
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Union
@@ -105,28 +104,6 @@ class GenerationResult:
 # --- resolving the constraint ------------------------------------------------------------
 
 
-_COMPILE_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
-_COMPILE_CACHE_SIZE = 32
-_cache_lock = threading.Lock()
-
-
-def _cached_compile(key: tuple, make_grammar, vocab, grammar_object=None, limits=None) -> Any:
-    from .automata.compiler import compile as compile_grammar
-
-    key = key + (id(vocab), limits)
-    with _cache_lock:
-        hit = _COMPILE_CACHE.get(key)
-        if hit is not None and hit.vocab is vocab and (grammar_object is None or hit.grammar is grammar_object):
-            _COMPILE_CACHE.move_to_end(key)
-            return hit
-    compiled = compile_grammar(make_grammar(), vocab, limits=limits)
-    with _cache_lock:
-        _COMPILE_CACHE[key] = compiled
-        while len(_COMPILE_CACHE) > _COMPILE_CACHE_SIZE:
-            _COMPILE_CACHE.popitem(last=False)
-    return compiled
-
-
 def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None, limits=None, reasoning: bool = False,
                        think_max_chars: Optional[int] = None) -> Any:
     """Compile exactly one of ``regex``, ``schema`` or ``grammar`` against ``vocab``.
@@ -153,6 +130,7 @@ def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None, limits=N
     """
     from .automata.compiled import CompiledGrammar
     from .automata.compiler import compile as compile_grammar
+    from .automata.compiler import compile_cached, grammar_key, schema_key
     from .config import Limits
     from .grammar.ir import Grammar
     from .reasoning import with_reasoning
@@ -174,21 +152,18 @@ def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None, limits=N
     if regex is not None:
         if not isinstance(regex, str):
             raise ConfigurationError(f"regex= must be a str, got {type(regex).__name__}")
-        return _cached_compile(("regex", regex) + think_key, wrap(lambda: Grammar.from_regex(regex)), vocab,
-                               limits=limits)
+        return compile_cached(("regex", regex) + think_key, wrap(lambda: Grammar.from_regex(regex)), vocab,
+                              limits=limits)
     if schema is not None:
         if isinstance(schema, os.PathLike):
             try:
                 schema = Path(schema).read_text(encoding="utf-8")
             except OSError as exc:
                 raise ConfigurationError(f"cannot read the schema file {os.fspath(schema)}: {exc}") from exc
-        if isinstance(schema, (dict, bool)):
-            key = ("schema", json.dumps(schema, sort_keys=True))
-        elif isinstance(schema, str):
-            key = ("schema", schema)
-        else:  # a pydantic model class: no content key, so no cache
+        key = schema_key(schema)
+        if key is None:  # a pydantic model class: no content key, so no cache
             return compile_grammar(wrap(lambda: Grammar.from_json_schema(schema))(), vocab, limits=limits)
-        return _cached_compile(key + think_key, wrap(lambda: Grammar.from_json_schema(schema)), vocab, limits=limits)
+        return compile_cached(key + think_key, wrap(lambda: Grammar.from_json_schema(schema)), vocab, limits=limits)
     if isinstance(grammar, CompiledGrammar):
         if grammar.vocab != vocab:
             raise ConfigurationError("the CompiledGrammar was compiled for another vocabulary than the model's")
@@ -199,16 +174,13 @@ def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None, limits=N
             return compile_grammar(with_reasoning(grammar.grammar, think_max_chars), vocab, limits=grammar.limits)
         return grammar
     if isinstance(grammar, Grammar):
-        if reasoning:  # a new grammar object each time: not cached (its key would outlive it)
-            return compile_grammar(with_reasoning(grammar, think_max_chars), vocab, limits=limits)
-        # The compiled grammar keeps the Grammar alive, so its id is not reused while cached.
-        return _cached_compile(("grammar-object", id(grammar)), lambda: grammar, vocab, grammar, limits=limits)
+        return compile_cached(grammar_key(grammar) + think_key, wrap(lambda: grammar), vocab, limits=limits)
     if isinstance(grammar, (str, os.PathLike)):
         from .grammar.loader import find_grammar, load_grammar
 
         path = find_grammar(grammar)
         key = ("grammar-file", str(path.resolve()), path.stat().st_mtime_ns)
-        return _cached_compile(key + think_key, wrap(lambda: load_grammar(path)), vocab, limits=limits)
+        return compile_cached(key + think_key, wrap(lambda: load_grammar(path)), vocab, limits=limits)
     raise ConfigurationError(
         f"grammar= must be a Grammar, a CompiledGrammar, a file path or a grammar name, got {type(grammar).__name__}"
     )
@@ -240,30 +212,20 @@ def _escape_char(c: str) -> str:
 
 # --- model plumbing ----------------------------------------------------------------------
 
-_VOCAB_CACHE: "dict[int, tuple]" = {}
-
-
 def model_vocabulary(model, tokenizer) -> Any:
-    """The :class:`~constrain.Vocabulary` for a model and its tokenizer, cached per pair.
+    """The :class:`~constrain.Vocabulary` for a model and its tokenizer (built once, kept in
+    ``constrain.vocab.VOCABULARIES``).
 
     Its size is the width of the model's logits (padding ids included, never allowed); its EOS
     ids are the tokenizer's plus the model's ``generation_config.eos_token_id``.
     """
-    from .vocab import Vocabulary
+    from .vocab import tokenizer_vocabulary
 
-    key = id(tokenizer)
-    width = logits_width(model)
-    hit = _VOCAB_CACHE.get(key)
-    if hit is not None and hit[0] is tokenizer and hit[1] == width:
-        return hit[2]
-    vocab = Vocabulary.from_transformers(tokenizer, vocab_size=max(width, len(tokenizer)))
+    vocab = tokenizer_vocabulary(tokenizer, max(logits_width(model), len(tokenizer)))
     extra = _generation_eos_ids(model) - set(vocab.eos_token_ids)
     extra = {i for i in extra if 0 <= i < vocab.size}
     if extra:
-        vocab = Vocabulary.from_transformers(
-            tokenizer, vocab_size=vocab.size, eos_token_ids=set(vocab.eos_token_ids) | extra
-        )
-    _VOCAB_CACHE[key] = (tokenizer, width, vocab)
+        vocab = tokenizer_vocabulary(tokenizer, vocab.size, eos_token_ids=set(vocab.eos_token_ids) | extra)
     return vocab
 
 
@@ -805,7 +767,7 @@ def _progress_bar(total: int) -> Any:
 def _generate_template(prompt, template, *, single, regex, schema, grammar, model, tokenizer, max_gap_tokens,
                        temperature, seed, chat_template, limits, sampler, other, pydantic_model) -> GenerationResult:
     from .infill.template import generate_template
-    from .vocab import Vocabulary
+    from .vocab import tokenizer_vocabulary
 
     if sampler != "lcd":
         raise ConfigurationError("template= fills gaps with its own left-to-right search: sampler must be 'lcd'")
@@ -820,7 +782,7 @@ def _generate_template(prompt, template, *, single, regex, schema, grammar, mode
     model, tokenizer = _resolve_model(model, tokenizer)
     started = time.perf_counter()
     # the vocabulary generate_template builds, so that the compiled grammar is for it
-    vocab = Vocabulary.from_transformers(tokenizer, vocab_size=logits_width(model))
+    vocab = tokenizer_vocabulary(tokenizer, logits_width(model))
     compiled = resolve_constraint(vocab, regex=regex, schema=schema, grammar=grammar, limits=limits)
     compile_s = time.perf_counter() - started
     filled = generate_template(prompt, template, model=model, tokenizer=tokenizer, grammar=compiled,
@@ -989,10 +951,6 @@ def _result(draw: Draw, vocab: Any, prompt_ids: Sequence[int], output: _Output, 
     )
 
 
-_MODEL_CACHE: dict = {}
-_model_lock = threading.Lock()
-
-
 def _resolve_model(model, tokenizer):
     from . import lm
 
@@ -1001,13 +959,7 @@ def _resolve_model(model, tokenizer):
             raise ConfigurationError("tokenizer= was given without model=")
         return lm.load_default_model()
     if isinstance(model, (str, os.PathLike)):
-        key = os.fspath(model)
-        with _model_lock:
-            if key not in _MODEL_CACHE:
-                if not Path(key).exists():
-                    raise ConfigurationError(f"no model at {key}: give a local model directory or .gguf file")
-                _MODEL_CACHE[key] = lm._quietly(lm.load_model, key)
-            loaded_model, loaded_tokenizer = _MODEL_CACHE[key]
+        loaded_model, loaded_tokenizer = lm.load_model_once(model)
         return loaded_model, tokenizer if tokenizer is not None else loaded_tokenizer
     if tokenizer is None:
         raise ConfigurationError("model= was given as an object without tokenizer=")

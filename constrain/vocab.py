@@ -24,9 +24,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from constrain.cache import LRUCache
 from constrain.errors import ConfigurationError
 
-__all__ = ("END_OF_TURN_TOKENS", "TokenTrie", "Vocabulary", "bytes_to_unicode")
+__all__ = ("END_OF_TURN_TOKENS", "TokenTrie", "Vocabulary", "bytes_to_unicode", "tokenizer_vocabulary")
 
 
 @dataclass(frozen=True, eq=False)
@@ -635,3 +636,24 @@ def read_tiktoken(path: str | os.PathLike) -> dict[bytes, int]:
                 )
             ranks[tb] = rank
     return ranks
+
+
+#: Vocabularies of ``transformers`` tokenizers, shared by ``constrain.generate`` and the logits
+#: processor. Bound: 4: one holds every token's bytes and, once used, its trie (tens of MB
+#: for 150k tokens), and a process serves a tokenizer or two.
+VOCABULARIES: LRUCache = LRUCache("vocab.tokenizer_vocabularies", max_entries=4)
+
+
+def tokenizer_vocabulary(tokenizer: Any, vocab_size: int | None = None, *,
+                         eos_token_ids: Iterable[int] | None = None) -> Vocabulary:
+    """``Vocabulary.from_transformers(tokenizer, vocab_size, eos_token_ids=...)``, built once
+    per tokenizer object and arguments (kept in :data:`VOCABULARIES`). The key holds the
+    tokenizer's length, so adding tokens to it builds a new vocabulary; the entry holds the
+    tokenizer, so its id is not reused while the entry lives."""
+    eos = None if eos_token_ids is None else frozenset(int(i) for i in eos_token_ids)
+    key = (id(tokenizer), len(tokenizer), vocab_size, eos)
+    return VOCABULARIES.get_or_create(key, _tokenizer_entry, tokenizer, vocab_size, eos)[1]
+
+
+def _tokenizer_entry(tokenizer: Any, vocab_size: int | None, eos: frozenset | None) -> tuple:
+    return tokenizer, Vocabulary.from_transformers(tokenizer, vocab_size, eos_token_ids=eos)

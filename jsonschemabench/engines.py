@@ -24,7 +24,7 @@ import re
 import sys
 from abc import ABC, abstractmethod
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Dict, List, Optional, Type
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 import numpy as np
 
@@ -92,6 +92,9 @@ class Engine(ABC):
         package: the distribution whose version is reported (None for none).
         vocab_size: token ids covered by masks (``len(tokenizer)``).
         eos_token_id: the token that ends a document.
+        spellings: the greedy spelling table of the tokenizer
+            (:func:`jsonschemabench.masks.spelling_table`), made on first use; the engine owns
+            it, so it goes with the engine.
     """
 
     name: str = "engine"
@@ -104,6 +107,7 @@ class Engine(ABC):
         self.whitespace = whitespace
         self.vocab_size = len(tokenizer)
         self.eos_token_id = int(tokenizer.eos_token_id)
+        self.spellings: Optional[Tuple[Dict[bytes, int], int]] = None
 
     @abstractmethod
     def compile(self, schema: Any) -> Any:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -44,30 +44,29 @@ def serialize(data: Any, whitespace: str) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-_SPELLINGS: Dict[int, Any] = {}
+def spelling_table(tokenizer: Any) -> Tuple[Dict[bytes, int], int]:
+    """The lowest id of each token's bytes, and the longest token's length in bytes."""
+    from .tokenizer import token_bytes
+
+    table: Dict[bytes, int] = {}
+    for i, b in enumerate(token_bytes(tokenizer)):
+        if b and b not in table:
+            table[b] = i
+    return table, max(map(len, table))
 
 
-def exact_tokens(tokenizer: Any, text: str) -> List[int]:
+def exact_tokens(tokenizer: Any, text: str,
+                 spellings: Optional[Tuple[Dict[bytes, int], int]] = None) -> List[int]:
     """Token ids that spell exactly the UTF-8 bytes of ``text``: greedy longest match.
 
     Used when the tokenizer's own encoding does not decode back to ``text`` (its normalizer
     changed it); any engine must accept every tokenization of an accepted text.
+    ``spellings`` is the tokenizer's :func:`spelling_table` when the caller keeps one.
 
     Raises:
         ValueError: some byte has no token (never for byte-level vocabularies).
     """
-    from .tokenizer import token_bytes
-
-    key = id(tokenizer)
-    cached = _SPELLINGS.get(key)
-    if cached is None or cached[0] is not tokenizer:
-        table: Dict[bytes, int] = {}
-        for i, b in enumerate(token_bytes(tokenizer)):
-            if b and b not in table:
-                table[b] = i
-        cached = (tokenizer, table, max(map(len, table)))
-        _SPELLINGS[key] = cached
-    _, table, longest = cached
+    table, longest = spellings if spellings is not None else spelling_table(tokenizer)
     data = text.encode("utf-8")
     ids: List[int] = []
     pos = 0
@@ -137,7 +136,9 @@ def run_schema(engine: Engine, item: Dict[str, Any], clock: str = "wall") -> Dic
         entry: Dict[str, Any] = {"valid": bool(test["valid"])}
         if tokenizer.decode(ids) != text:
             # A normalizing tokenizer (Qwen2's NFC) spelled another text; judge the real bytes.
-            ids = exact_tokens(tokenizer, text)
+            if engine.spellings is None:
+                engine.spellings = spelling_table(tokenizer)
+            ids = exact_tokens(tokenizer, text, engine.spellings)
             entry["retokenized"] = True
         entry["tokens"] = len(ids)
         accepted = True

@@ -11,8 +11,8 @@ PUBLIC = (
     "ConstrainedLogitsProcessor", "GenerationResult", "Grammar", "GrammarError",
     "InvalidGrammarError", "Matcher", "ResourceLimitError", "UnsatisfiableGrammarError",
     "UnsupportedFeatureError", "Vocabulary", "VocabularyError", "allocate_token_bitmask",
-    "apply_token_bitmask_inplace", "bitmask_to_bool", "compile", "fill_next_token_bitmasks", "generate", "get_bitmask_shape", "stream",
-    "warm_up",
+    "apply_token_bitmask_inplace", "bitmask_to_bool", "caches", "clear_caches", "compile", "fill_next_token_bitmasks",
+    "generate", "get_bitmask_shape", "stream", "warm_up",
 )
 
 

@@ -7,12 +7,14 @@ the one module that needs both the compiled grammar and the matcher.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from typing import Optional
+from typing import Any, Callable, Hashable, Optional, Tuple
 
 import numpy as np
 
+from ..cache import LRUCache
 from ..config import DEFAULT_LIMITS, Limits
 from ..errors import ConfigurationError, ResourceLimitError, VocabularyError
 from ..grammar.ir import Grammar
@@ -23,7 +25,7 @@ from .lowering import terminal_dfas
 from .matcher import Matcher
 from .tables import build_parser_tables
 
-__all__ = ("compile", "warm_up")
+__all__ = ("COMPILED_GRAMMARS", "compile", "compile_cached", "compile_constraint", "grammar_key", "schema_key", "warm_up")
 
 
 def compile(grammar: Grammar, vocab: Vocabulary, *, limits: Optional[Limits] = None) -> CompiledGrammar:  # noqa: A001
@@ -164,10 +166,57 @@ def warm_up() -> float:
     return time.perf_counter() - start
 
 
+#: Compiled grammars by (how the grammar was given, vocabulary, limits), shared by
+#: ``constrain.generate``, the transformers logits processor, infilling and diffusion. Bound:
+#: 32 grammars, the constraints a server alternates between; one holds its parser and lexer
+#: tables and up to ``Limits.max_mask_cache_bytes`` of memoized masks, which its matchers
+#: keep alive after eviction for as long as they live.
+COMPILED_GRAMMARS: LRUCache = LRUCache("automata.compiled_grammars", max_entries=32)
+
+
+def compile_cached(key: Tuple[Hashable, ...], make_grammar: Callable[[], Grammar], vocab: Vocabulary,
+                   limits: Optional[Limits] = None) -> CompiledGrammar:
+    """``compile(make_grammar(), vocab, limits=limits)``, kept in :data:`COMPILED_GRAMMARS`.
+
+    Args:
+        key: what determines the grammar exactly: its source (``("regex", pattern)``), or the
+            :class:`Grammar` itself (``grammar_key(grammar)``).
+        make_grammar: builds the grammar on a miss (once, however many threads ask).
+        vocab: the vocabulary; part of the key by identity (the compiled grammar holds it, so
+            its id is not reused while the entry lives).
+        limits: part of the key.
+    """
+    return COMPILED_GRAMMARS.get_or_create(key + (id(vocab), limits), _compile_made, make_grammar, vocab, limits)
+
+
+def _compile_made(make_grammar: Callable[[], Grammar], vocab: Vocabulary, limits: Optional[Limits]) -> CompiledGrammar:
+    return compile(make_grammar(), vocab, limits=limits)
+
+
+def grammar_key(grammar: Grammar) -> Tuple[Hashable, ...]:
+    """The :func:`compile_cached` key of a :class:`Grammar` object: its value (equal grammars
+    compile alike) and its warnings (not part of its equality, but of the compiled grammar's)."""
+    return ("grammar", grammar, grammar.warnings)
+
+
+def schema_key(schema: Any) -> Optional[Tuple[Hashable, ...]]:
+    """The :func:`compile_cached` key of a JSON Schema given as a dict, a bool or JSON text;
+    ``None`` for anything else (a pydantic model class, a schema JSON cannot write)."""
+    if isinstance(schema, str):
+        return ("schema", schema)
+    if isinstance(schema, (dict, bool)):
+        try:
+            return ("schema", json.dumps(schema, sort_keys=True))
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
 def compile_constraint(vocab: Vocabulary, *, regex: Optional[str] = None, schema=None,
                        grammar=None) -> Optional[CompiledGrammar]:
     """Compile at most one of ``regex``, ``schema`` (a JSON Schema) or ``grammar`` (a
     :class:`Grammar`, or a :class:`CompiledGrammar` for ``vocab``); ``None`` if none is given.
+    Compiled grammars come from :data:`COMPILED_GRAMMARS` when they are there.
 
     Raises:
         ConfigurationError: more than one is given, or ``grammar`` has the wrong type or vocabulary.
@@ -175,15 +224,20 @@ def compile_constraint(vocab: Vocabulary, *, regex: Optional[str] = None, schema
     if sum(x is not None for x in (regex, schema, grammar)) > 1:
         raise ConfigurationError("give at most one of regex=, schema= or grammar=")
     if regex is not None:
-        return compile(Grammar.from_regex(regex), vocab)
+        if not isinstance(regex, str):
+            raise ConfigurationError(f"regex= must be a str, got {type(regex).__name__}")
+        return compile_cached(("regex", regex), lambda: Grammar.from_regex(regex), vocab)
     if schema is not None:
-        return compile(Grammar.from_json_schema(schema), vocab)
+        key = schema_key(schema)
+        if key is None:
+            return compile(Grammar.from_json_schema(schema), vocab)
+        return compile_cached(key, lambda: Grammar.from_json_schema(schema), vocab)
     if isinstance(grammar, CompiledGrammar):
         if grammar.vocab != vocab:
             raise ConfigurationError("the compiled grammar was compiled for another vocabulary")
         return grammar
     if isinstance(grammar, Grammar):
-        return compile(grammar, vocab)
+        return compile_cached(grammar_key(grammar), lambda: grammar, vocab)
     if grammar is not None:
         raise ConfigurationError(f"grammar= must be a Grammar or CompiledGrammar, got {type(grammar).__name__}")
     return None

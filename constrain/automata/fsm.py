@@ -25,7 +25,6 @@ visiting bytes in increasing order, so equal languages give identical tables.
 from __future__ import annotations
 
 from array import array
-from collections import OrderedDict
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +32,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..cache import LRUCache, memoize
 from ..config import DEFAULT_LIMITS
 from ..errors import ResourceLimitError
 from ..grammar.ir import MAX_CODE_POINT, And, Alt, Chars, Not, Regex, Repeat, Seq
@@ -191,7 +191,8 @@ def utf8_sequences(lo: int, hi: int) -> List[ByteRanges]:
     return out
 
 
-@lru_cache(maxsize=4096)
+# Bound: the distinct character classes of the grammars compiled lately (a schema has tens).
+@memoize("automata.utf8_sequences", maxsize=4096)
 def _chars_sequences(ranges: Tuple[Tuple[int, int], ...]) -> Tuple[ByteRanges, ...]:
     return tuple(sq for lo, hi in ranges for sq in utf8_sequences(lo, hi))
 
@@ -307,15 +308,7 @@ class _NFA:
         a class of code points is as cheap to build as to copy."""
         if isinstance(r, Chars):
             return self.build_chars(r.ranges, start)
-        key = (r, self.max_states)
-        f = _FRAGMENTS.get(key)
-        if f is None:
-            sub = _NFA(self.max_states)
-            end = sub.build_node(r, sub.new())
-            f = _Fragment(sub.n, end, sub.e_src, sub.e_lo, sub.e_hi, sub.e_dst, sub.eps_src, sub.eps_dst)
-            _remember_fragment(key, f)
-        else:
-            _FRAGMENTS.move_to_end(key)
+        f = FRAGMENTS.get_or_create((r, self.max_states), self._fragment, r)
         off = self.new(f.n - 1) - 1 if f.n > 1 else 0
         self.e_src += [start if x == 0 else x + off for x in f.e_src]
         self.e_lo += f.e_lo
@@ -324,6 +317,11 @@ class _NFA:
         self.eps_src += [start if x == 0 else x + off for x in f.eps_src]
         self.eps_dst += [start if x == 0 else x + off for x in f.eps_dst]
         return start if f.end == 0 else f.end + off
+
+    def _fragment(self, r: Regex) -> "_Fragment":
+        sub = _NFA(self.max_states)
+        end = sub.build_node(r, sub.new())
+        return _Fragment(sub.n, end, sub.e_src, sub.e_lo, sub.e_hi, sub.e_dst, sub.eps_src, sub.eps_dst)
 
     def build_node(self, r: Regex, start: int) -> int:
         """Build ``r`` from ``start`` (its children through :meth:`build`); returns the end."""
@@ -434,28 +432,22 @@ class _Fragment(NamedTuple):
     eps_dst: List[int]
 
 
-#: Fragments of regex nodes by (node, max_states), least recently used first.
-_FRAGMENTS: "OrderedDict[tuple, _Fragment]" = OrderedDict()
-#: The most list entries the fragment cache holds, and the most one fragment may have.
-FRAGMENT_CACHE_ENTRIES = 4_000_000
-FRAGMENT_MAX_ENTRIES = 200_000
-_fragment_entries = 0
+#: Bytes per list entry of a fragment, an upper estimate: an 8-byte list slot and at most
+#: one 32-byte int object (state numbers past 256 are objects of their own).
+FRAGMENT_ENTRY_BYTES = 40
 
 
-def _fragment_size(f: _Fragment) -> int:
-    return 1 + 4 * len(f.e_src) + 2 * len(f.eps_src)
+def _fragment_nbytes(f: _Fragment) -> int:
+    return FRAGMENT_ENTRY_BYTES * (1 + 4 * len(f.e_src) + 2 * len(f.eps_src))
 
 
-def _remember_fragment(key: tuple, f: _Fragment) -> None:
-    global _fragment_entries
-    size = _fragment_size(f)
-    if size > FRAGMENT_MAX_ENTRIES:
-        return
-    _FRAGMENTS[key] = f
-    _fragment_entries += size
-    while _fragment_entries > FRAGMENT_CACHE_ENTRIES and _FRAGMENTS:
-        _, old = _FRAGMENTS.popitem(last=False)
-        _fragment_entries -= _fragment_size(old)
+#: Fragments of regex nodes by (node, max_states), shared by every compile of the process (a
+#: schema's string and number terminals repeat the same items). Bound: 4 million list entries
+#: (160 MB by the estimate above) in all, 200,000 for one fragment: a larger one is rebuilt
+#: rather than crowd out the small ones that are reused.
+FRAGMENTS: LRUCache = LRUCache("automata.nfa_fragments", max_entries=1 << 20,
+                               max_bytes=4_000_000 * FRAGMENT_ENTRY_BYTES, nbytes=_fragment_nbytes,
+                               max_entry_bytes=200_000 * FRAGMENT_ENTRY_BYTES)
 
 
 #: Limits.max_automaton_bytes of the regex_to_dfa call in progress: a keyword of the entry
@@ -774,7 +766,7 @@ def _without_empty(dfa: ByteDFA, max_states: int) -> ByteDFA:
     return _finish(np.concatenate([t[:1], t]), acc, classes, max_states)
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=1)  # no arguments: one fixed DFA
 def _any_utf8() -> ByteDFA:
     return regex_to_dfa(Repeat(Chars(((0, MAX_CODE_POINT),)), 0, None))
 
@@ -867,7 +859,7 @@ def _part_table(regex: Regex, max_states: int, limit: int):
         built = _repeat_tables(t, item.accepting, regex.min, regex.max, limit)
         if built is not None:
             return built[0], built[1], byte_class
-    if isinstance(regex, (And, Not)) and (regex, max_states) not in regex_to_dfa.entries:
+    if isinstance(regex, (And, Not)) and (regex, max_states) not in regex_to_dfa.cache:
         # the glued whole is minimized anyway: skip minimizing the product
         built = _boolean(regex, max_states, table=True)
         if not isinstance(built, ByteDFA):
@@ -922,48 +914,41 @@ def _dfa_level(regex: Regex, max_states: int) -> Optional[ByteDFA]:
 # --- entry point ----------------------------------------------------------------------------
 
 
-class _DFACache:
-    """An LRU cache of DFAs bounded by the bytes of their tables (a 16k-state DFA holds
-    16 MB), wrapping :func:`regex_to_dfa`; ``cache_clear()`` empties it."""
+def _dfa_nbytes(dfa: ByteDFA) -> int:
+    return dfa.transitions.nbytes + dfa.accepting.nbytes
 
-    def __init__(self, fn: Callable[..., ByteDFA], max_bytes: int) -> None:
+
+class _DFACache:
+    """:func:`regex_to_dfa` through an LRU cache of DFAs bounded by the bytes of their tables
+    (a 16k-state DFA holds 16 MB); ``cache_clear()`` empties it and the NFA fragments."""
+
+    def __init__(self, fn: Callable[..., ByteDFA], max_bytes: int, name: str = "automata.dfas",
+                 register: bool = True) -> None:
         self.fn = fn
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self.entries: "OrderedDict[tuple, ByteDFA]" = OrderedDict()
+        # The entry bound only backs the byte bound up: most DFAs are a few kB.
+        self.cache: LRUCache = LRUCache(name, max_entries=1 << 16, max_bytes=max_bytes, nbytes=_dfa_nbytes,
+                                        register=register)
         self.__doc__ = fn.__doc__
         self.__name__ = "regex_to_dfa"
         self.__wrapped__ = fn
 
     def __call__(self, regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_states,
                  max_bytes: Optional[int] = None) -> ByteDFA:
-        key = (regex, max_states)
-        dfa = self.entries.get(key)
-        if dfa is not None:
-            self.entries.move_to_end(key)
-            return dfa
+        return self.cache.get_or_create((regex, max_states), self._build, regex, max_states, max_bytes)
+
+    def _build(self, regex: Regex, max_states: int, max_bytes: Optional[int]) -> ByteDFA:
         if max_bytes is None:
-            dfa = self.fn(regex, max_states=max_states)
-        else:
-            token = _BYTE_BUDGET.set(max_bytes)
-            try:
-                dfa = self.fn(regex, max_states=max_states)
-            finally:
-                _BYTE_BUDGET.reset(token)
-        self.entries[key] = dfa
-        self.bytes += dfa.transitions.nbytes
-        while self.bytes > self.max_bytes and len(self.entries) > 1:
-            _, old = self.entries.popitem(last=False)
-            self.bytes -= old.transitions.nbytes
-        return dfa
+            return self.fn(regex, max_states=max_states)
+        token = _BYTE_BUDGET.set(max_bytes)
+        try:
+            return self.fn(regex, max_states=max_states)
+        finally:
+            _BYTE_BUDGET.reset(token)
 
     def cache_clear(self) -> None:
         """Forget every DFA and NFA fragment."""
-        global _fragment_entries
-        self.entries.clear()
-        self.bytes = 0
-        _FRAGMENTS.clear()
-        _fragment_entries = 0
+        self.cache.clear()
+        FRAGMENTS.clear()
 
 
 def _regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
@@ -1035,11 +1020,13 @@ def _and_items(regex: And) -> List[Regex]:
     return out
 
 
-#: The cached entry point (at most 256 MB of tables are kept).
+#: The cached entry point. Bound: 256 MB of tables, the DFAs of the grammars compiled lately
+#: (each schema compiles its own string and number DFAs; equal ones are shared).
 regex_to_dfa = _DFACache(_regex_to_dfa, max_bytes=256 << 20)
 
 
-@lru_cache(maxsize=4096)
+# Bound: the distinct regex nodes of the grammars compiled lately.
+@memoize("automata.nfa_size_bounds", maxsize=4096)
 def _nfa_size_lower_bound(regex: Regex) -> int:
     """A lower bound on the states :class:`_NFA` creates for ``regex`` (to fail fast)."""
     if isinstance(regex, Chars):

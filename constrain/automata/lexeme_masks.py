@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from typing import NamedTuple, Optional
 
 import numpy as np
 
+from ..cache import LRUCache
 from ..config import SHARED_MASK_CACHE_BYTES
 from ..kernels import earley as K
 from ..kernels.records import make_trie_record
@@ -143,20 +143,26 @@ def run_ends(keys: np.ndarray) -> np.ndarray:
     return np.repeat(ends, np.diff(np.r_[starts, n])).astype(np.int32)
 
 
-_shared_lock = threading.Lock()
-_shared_masks: "OrderedDict" = OrderedDict()
-_shared_bytes = [0]
+def _terminal_mask_nbytes(entry: LexemeMask) -> int:
+    return entry.nbytes  # (the trie belongs to the vocabulary)
+
+
+#: Mask parts of (vocabulary, terminal DFA, state), shared by every compiled grammar. Bound:
+#: ``SHARED_MASK_CACHE_BYTES`` (512 MiB unless ``CONSTRAIN_SHARED_MASK_CACHE_MB`` says
+#: otherwise): a part holds two bitmasks of the vocabulary (19 kB each for 150k tokens), so
+#: about 13,000 parts, the strings and numbers of hundreds of schemas.
+TERMINAL_MASKS: LRUCache = LRUCache("automata.terminal_masks", max_entries=1 << 20,
+                                    max_bytes=SHARED_MASK_CACHE_BYTES, nbytes=_terminal_mask_nbytes)
 
 
 def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int) -> LexemeMask:
     """The :class:`LexemeMask` of a lexeme in which only ``dfa``'s terminal is alive, at
     ``state``; an LRU shared by all grammars of the process."""
     key = (vocab.fingerprint, _dfa_digest(dfa), state)
-    with _shared_lock:
-        entry = _shared_masks.get(key)
-        if entry is not None:
-            _shared_masks.move_to_end(key)
-            return entry
+    return TERMINAL_MASKS.get_or_create(key, _terminal_lexeme_mask, vocab, dfa, state)
+
+
+def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int) -> LexemeMask:
     trans = dfa.transitions
     accept = dfa.accepting.astype(np.uint64).reshape(-1, 1)
     final = dfa.accepting & (trans < 0).all(axis=1)
@@ -170,14 +176,7 @@ def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int) -> LexemeM
     # only bytes that end the lexeme or start the next one).
     keys = np.where(consumed, K.BYTE_ENDS_LEXEME, K.BYTE_STARTS_LEXEME).astype(np.int32)
     runs = run_ends(keys.astype(np.int64) * 256 + trie.byte[nodes])
-    entry = LexemeMask(inside, nodes, keys, runs, stop, trie, trie_record(trie))
-    with _shared_lock:
-        _shared_masks[key] = entry
-        _shared_bytes[0] += entry.nbytes
-        while _shared_bytes[0] > SHARED_MASK_CACHE_BYTES and len(_shared_masks) > 1:
-            _, old = _shared_masks.popitem(last=False)
-            _shared_bytes[0] -= old.nbytes
-    return entry
+    return LexemeMask(inside, nodes, keys, runs, stop, trie, trie_record(trie))
 
 
 def terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
@@ -201,8 +200,10 @@ def terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
     return limit
 
 
-_SUCCESSOR_MEMOS: "OrderedDict" = OrderedDict()
-_MAX_SUCCESSOR_MEMOS = 4096
+#: What the slice tests learned about each DFA, by the DFA's digest. Bound: 4096 DFAs, the
+#: terminals of the grammars compiled lately (a memo holds a few small dicts per DFA state
+#: tested).
+SUCCESSOR_MEMOS: LRUCache = LRUCache("automata.successor_memos", max_entries=4096)
 
 
 def _terminal_final_length(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
@@ -233,15 +234,7 @@ def _successor_memo(dfa: ByteDFA) -> SliceMemo:
     the tests cost about a millisecond per DFA."""
     memo = getattr(dfa, "_constrain_successors", None)
     if memo is None:
-        key = _dfa_digest(dfa)
-        with _shared_lock:
-            memo = _SUCCESSOR_MEMOS.get(key)
-            if memo is None:
-                memo = _SUCCESSOR_MEMOS[key] = SliceMemo()
-                if len(_SUCCESSOR_MEMOS) > _MAX_SUCCESSOR_MEMOS:
-                    _SUCCESSOR_MEMOS.popitem(last=False)
-            else:
-                _SUCCESSOR_MEMOS.move_to_end(key)
+        memo = SUCCESSOR_MEMOS.get_or_create(_dfa_digest(dfa), SliceMemo)
         object.__setattr__(dfa, "_constrain_successors", memo)
     return memo
 

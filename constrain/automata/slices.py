@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..cache import LRUCache
 from ..kernels.slices import ALL_DEAD as KERNEL_ALL_DEAD
 from ..kernels.slices import SEVERAL, safe_closed_kernel, safe_successor_kernel
 from ..vocab import TokenTrie, Vocabulary
@@ -249,17 +250,12 @@ class StringSlice:
         self.long_rest = TokenTrie.build(vocab.token_bytes, excluded=specials | short)
 
 
-_lock = threading.Lock()
-_slices: dict = {}
+#: The string slice of each vocabulary, by fingerprint. Bound: 4 vocabularies, as many as the
+#: vocabulary cache keeps (a slice holds two tries of nearly the whole vocabulary: tens of MB
+#: for 150k tokens).
+STRING_SLICES: LRUCache = LRUCache("automata.string_slices", max_entries=4)
 
 
 def string_slice(vocab: Vocabulary) -> StringSlice:
     """The (cached) slice of ``vocab``."""
-    key = vocab.fingerprint
-    with _lock:
-        found = _slices.get(key)
-    if found is None:
-        found = StringSlice(vocab)
-        with _lock:
-            _slices.setdefault(key, found)
-    return found
+    return STRING_SLICES.get_or_create(vocab.fingerprint, StringSlice, vocab)

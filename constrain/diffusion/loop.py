@@ -28,7 +28,7 @@ from ..automata.compiler import compile_constraint
 from ..automata.matcher import Matcher
 from ..errors import ConfigurationError, ResourceLimitError
 from ..masks.bitmask import allocate_token_bitmask, bitmask_to_bool
-from ..vocab import Vocabulary
+from ..vocab import Vocabulary, tokenizer_vocabulary
 from ..infill.check import InfillChecker, spells_every_byte
 
 
@@ -266,7 +266,7 @@ def generate(
     if vocab is None:
         if tokenizer is None:
             raise ConfigurationError("give tokenizer= or vocab=")
-        vocab = Vocabulary.from_transformers(tokenizer)
+        vocab = tokenizer_vocabulary(tokenizer)
     if mask_token_id is None:
         mask_token_id = getattr(model, "mask_token_id", None)
         if mask_token_id is None:

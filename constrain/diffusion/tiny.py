@@ -10,9 +10,9 @@ syntax errors at a measurable rate unconstrained, which is what it is for.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
+from ..cache import memoize
 from ..errors import ConfigurationError
 from ..vocab import Vocabulary
 
@@ -59,7 +59,7 @@ def build_model(d_model: int, n_layers: int, n_heads: int, d_ff: int):
     return TinyMDLM()
 
 
-@functools.lru_cache(maxsize=1)
+@memoize("diffusion.tiny_model", maxsize=1)  # no arguments: one model
 def load_tiny_model():
     """The shipped model (float32, eval mode), loaded once per process."""
     import torch

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import List, Optional, Tuple
 
+from ..cache import memoize
 from ..config import MAX_NESTING
 from ..errors import Feature, InvalidGrammarError, ResourceLimitError, UnsupportedFeatureError
 from .ir import (
@@ -421,7 +422,7 @@ _GC_LONG = {
 }
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1)  # no arguments: one fixed table
 def _categories() -> dict:
     import unicodedata
 
@@ -436,7 +437,8 @@ def _categories() -> dict:
     return ranges
 
 
-@lru_cache(maxsize=None)
+# Bound: property names come from patterns (open-ended); about 70 are known.
+@memoize("grammar.ecma_property_classes", maxsize=256)
 def _property_class(name: str) -> Optional[Chars]:
     r"""``\p{name}`` for General_Category values (Python's Unicode data); None if unknown."""
     for prefix in ("General_Category=", "gc="):
@@ -597,7 +599,8 @@ def _parse(pattern: str):
     return ast
 
 
-@lru_cache(maxsize=4096)
+# Bound: the distinct patterns of the schemas compiled lately.
+@memoize("grammar.ecma_patterns", maxsize=4096)
 def parse_ecma(pattern: str) -> Regex:
     """The language of an ECMAScript pattern as a whole-string match (anchors must be absent).
 
@@ -616,7 +619,8 @@ def parse_ecma(pattern: str) -> Regex:
         raise UnsupportedFeatureError([Feature("regex", "anchor", "pattern")], hint=f"in pattern {pattern!r}") from None
 
 
-@lru_cache(maxsize=4096)
+# Bound: the distinct patterns of the schemas compiled lately.
+@memoize("grammar.ecma_search_regexes", maxsize=4096)
 def ecma_search_regex(pattern: str, alphabet: Chars = ANY_CHAR) -> Regex:
     """The strings over ``alphabet`` in which ``pattern`` finds a match (JSON Schema semantics).
 
@@ -662,7 +666,9 @@ def _in(c: Chars, cp: int) -> bool:
     return False
 
 
-@lru_cache(maxsize=65536)
+# Bound: a compile-time check takes the derivatives of one pattern by a few hundred code
+# points; 65536 keeps those of the patterns checked lately.
+@memoize("grammar.regex_derivatives", maxsize=65536)
 def derivative(r: Regex, cp: int) -> Regex:
     """The Brzozowski derivative of ``r`` by the code point ``cp``."""
     if isinstance(r, Chars):

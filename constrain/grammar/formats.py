@@ -10,9 +10,9 @@ Numeric OpenAPI formats (``int32``, ``int64``, ...) are bounds, see :data:`INTEG
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Dict, Optional, Tuple
 
+from ..cache import memoize
 from .ecma_regex import parse_ecma
 from .ir import MAX_CODE_POINT, And, Chars, Not, Regex, Repeat, literal, repeat, seq
 
@@ -133,7 +133,8 @@ def _hostname() -> Regex:
     return seq(label, repeat(seq(literal("."), label), 0, 11))
 
 
-@lru_cache(maxsize=None)
+# Bound: only the ~25 names of KNOWN_FORMATS return (others raise, which is not cached).
+@memoize("grammar.format_regexes", maxsize=64)
 def format_regex(name: str) -> Optional[Regex]:
     """The regex (over decoded characters) of the strings valid for format ``name``.
 

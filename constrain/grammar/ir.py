@@ -14,8 +14,9 @@ and are used only when no grammar terminal accepts the lexeme.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Callable, Dict, Iterable, Optional, Tuple, Union
+
+from ..cache import memoize
 
 MAX_CODE_POINT = 0x10FFFF
 
@@ -160,7 +161,7 @@ def negate(c: Chars) -> Chars:
     return Chars(tuple(out))
 
 
-@lru_cache(maxsize=4096)
+@memoize("grammar.shared_chars", maxsize=4096)
 def shared_chars(ranges: Tuple[Tuple[int, int], ...]) -> Chars:
     """``Chars(ranges)``, one object per distinct ``ranges`` (up to a bounded cache): a long
     literal or alternation then holds a few dozen class objects instead of one per character,
@@ -191,7 +192,8 @@ def alt(*items: Regex) -> Regex:
     return next(iter(flat)) if len(flat) == 1 else Alt(tuple(flat))
 
 
-@lru_cache(maxsize=65536)
+# Bound: the regex nodes of the grammars compiled lately.
+@memoize("grammar.nullable", maxsize=65536)
 def nullable(r: Regex) -> bool:
     """Whether ``r`` matches the empty string."""
     if isinstance(r, Chars):

@@ -25,7 +25,7 @@ from ..automata.compiler import compile_constraint
 from ..automata.matcher import Matcher
 from ..errors import ConfigurationError, ResourceLimitError
 from ..masks.bitmask import allocate_token_bitmask, bitmask_to_bool
-from ..vocab import Vocabulary
+from ..vocab import Vocabulary, tokenizer_vocabulary
 from .check import Gap, InfillChecker, spells_every_byte
 
 GAP_MARKER = "<gap>"
@@ -178,7 +178,7 @@ def generate_template(
     parts = parse_template(template)
     if max_gap_tokens < 1 or max_retries < 1 or temperature < 0:
         raise ConfigurationError("max_gap_tokens and max_retries must be >= 1 and temperature >= 0")
-    vocab = Vocabulary.from_transformers(tokenizer, vocab_size=_logits_width(model))
+    vocab = tokenizer_vocabulary(tokenizer, _logits_width(model))
     compiled = _constraint(vocab, regex, schema, grammar)
     checker = InfillChecker(compiled)
     # What one token slot may hold in the check: with every byte a token, one byte (a canvas

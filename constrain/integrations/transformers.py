@@ -30,7 +30,9 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
 
     Args:
         constraint: a :class:`~constrain.CompiledGrammar`, or a :class:`~constrain.Grammar` to
-            compile against ``tokenizer``.
+            compile against ``tokenizer`` (compiled once per vocabulary: the compiled grammar
+            and the tokenizer's vocabulary are kept in constrain's shared caches, see
+            :func:`constrain.caches`).
         tokenizer: the model's ``transformers`` tokenizer or a :class:`~constrain.Vocabulary`;
             optional with a ``CompiledGrammar`` (its vocabulary is used).
         batch_size: the number of rows ``generate`` will run (prompts x
@@ -45,9 +47,9 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
     def __init__(self, constraint: Any, tokenizer: Any = None, *, batch_size: Optional[int] = None,
                  vocab_size: Optional[int] = None) -> None:
         from ..automata.compiled import CompiledGrammar
-        from ..automata.compiler import compile as compile_grammar
+        from ..automata.compiler import compile_cached, grammar_key
         from ..grammar.ir import Grammar
-        from ..vocab import Vocabulary
+        from ..vocab import Vocabulary, tokenizer_vocabulary
 
         if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
             raise ConfigurationError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -55,7 +57,7 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
         if isinstance(tokenizer, Vocabulary):
             vocab = tokenizer
         elif tokenizer is not None:
-            vocab = Vocabulary.from_transformers(tokenizer, vocab_size=vocab_size)
+            vocab = tokenizer_vocabulary(tokenizer, vocab_size)
         if isinstance(constraint, CompiledGrammar):
             if vocab is not None and constraint.vocab != vocab:
                 raise ConfigurationError("the CompiledGrammar was compiled for another vocabulary than the tokenizer's")
@@ -63,7 +65,7 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
         elif isinstance(constraint, Grammar):
             if vocab is None:
                 raise ConfigurationError("a Grammar needs tokenizer= (or a Vocabulary) to compile against")
-            compiled = compile_grammar(constraint, vocab)
+            compiled = compile_cached(grammar_key(constraint), lambda: constraint, vocab)
         else:
             raise ConfigurationError(
                 f"constraint must be a CompiledGrammar or a Grammar, got {type(constraint).__name__}"

@@ -18,20 +18,22 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..cache import LRUCache
 from ..errors import ConfigurationError
 
 BitmaskLike = Union[torch.Tensor, np.ndarray]
 
-_SHIFTS: dict = {}
+#: ``0..31`` on each device, for unpacking. Bound: 16 devices, more than one machine has
+#: (a tensor of 128 bytes each).
+BIT_SHIFTS: LRUCache = LRUCache("masks.bit_shifts", max_entries=16)
 
 
 def _shifts(device: torch.device) -> torch.Tensor:
-    key = str(device)
-    shifts = _SHIFTS.get(key)
-    if shifts is None:
-        shifts = torch.arange(32, dtype=torch.int32, device=device)
-        _SHIFTS[key] = shifts
-    return shifts
+    return BIT_SHIFTS.get_or_create(str(device), _arange_32, device)
+
+
+def _arange_32(device: torch.device) -> torch.Tensor:
+    return torch.arange(32, dtype=torch.int32, device=device)
 
 
 def _as_tensor(bitmask: BitmaskLike, device: torch.device) -> torch.Tensor:

@@ -416,14 +416,15 @@ def test_products_of_many_dfas():
 
 
 def test_cache_is_bounded_by_table_bytes():
-    cache = fsm_module._DFACache(fsm_module._regex_to_dfa, max_bytes=4000)  # one 3-state table fits
+    # one 3-state table fits
+    cache = fsm_module._DFACache(fsm_module._regex_to_dfa, max_bytes=4000, name="test.dfas", register=False)
     a, b = parse_regex("ab"), parse_regex("cd")
     da = cache(a)
-    assert cache(a) is da and cache.bytes == da.transitions.nbytes
+    assert cache(a) is da and cache.cache.nbytes == da.transitions.nbytes + da.accepting.nbytes
     cache(b)
-    assert len(cache.entries) == 1 and cache(b) is not None and cache.bytes <= cache.max_bytes
+    assert len(cache.cache) == 1 and cache(b) is not None and cache.cache.nbytes <= cache.cache.max_bytes
     cache.cache_clear()
-    assert cache.bytes == 0 and not cache.entries
+    assert cache.cache.nbytes == 0 and not len(cache.cache)
 
 
 def test_determinization_respects_the_limit():
@@ -530,18 +531,19 @@ def test_glued_boolean_parts_equal_the_nfa_route(inner, accepted, rejected):
 def test_fragment_cache_reuse_and_eviction(monkeypatch):
     shared = alt(chars("a"), literal("\\u0061"))
     patterns = [seq(literal('"'), *(shared,) * n, literal('"')) for n in range(1, 6)]
+    fragments = fsm_module.FRAGMENTS
     regex_to_dfa.cache_clear()
     warm = [regex_to_dfa(p) for p in patterns]
-    assert fsm_module._FRAGMENTS  # the shared item was kept
-    monkeypatch.setattr(fsm_module, "FRAGMENT_CACHE_ENTRIES", 40)
+    assert len(fragments)  # the shared item was kept
+    monkeypatch.setattr(fragments, "max_bytes", 40 * fsm_module.FRAGMENT_ENTRY_BYTES)
     regex_to_dfa.cache_clear()
     cold = [regex_to_dfa(p) for p in reversed(patterns)][::-1]
-    assert fsm_module._fragment_entries <= 40
+    assert 0 < fragments.nbytes <= 40 * fsm_module.FRAGMENT_ENTRY_BYTES
     for a, b in zip(warm, cold):
         assert np.array_equal(a.transitions, b.transitions) and np.array_equal(a.accepting, b.accepting)
     assert cold[2].matches(b'"a\\u0061a"') and not cold[2].matches(b'"aa"')
     regex_to_dfa.cache_clear()
-    assert not fsm_module._FRAGMENTS and fsm_module._fragment_entries == 0
+    assert not len(fragments) and fragments.nbytes == 0
 
 
 @pytest.mark.parametrize(
