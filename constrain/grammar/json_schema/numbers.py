@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
 from typing import Dict, Iterable, Literal, Optional, Tuple, Union
 
+from ...cache import memoize
 from ..ir import EMPTY, NOTHING, And, Chars, Not, Regex, Repeat, alt, chars, literal, normalize_ranges, repeat, seq
 from .digits import fixed_range
 from .measures import regex_size
@@ -180,7 +180,7 @@ def _split_twos_fives(n: int) -> Tuple[int, int, int]:
     return n, twos, fives
 
 
-@lru_cache(maxsize=64)
+@memoize("grammar.json_multiples_regexes", maxsize=64)
 def multiples_regex(k: int) -> Optional[Regex]:
     """Canonical positive decimals divisible by ``k``: the residue DFA, by state elimination."""
     # edges[(a, b)] = regex; states: "i" (start), residues 0..k-1, "f" (final)

@@ -4,9 +4,9 @@ under an escape policy (``"minimal"``: as ``json.dumps(v, ensure_ascii=False)`` 
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import List, Tuple
 
+from ...cache import memoize
 from ..ir import (
     MAX_CODE_POINT,
     NOTHING,
@@ -55,7 +55,7 @@ _DUMPS_SHORT = {k: v for k, v in _SHORT.items() if k != 0x2F}
 _CONTROLS = ((0x00, 0x1F),)
 
 
-@lru_cache(maxsize=65536)
+@memoize("grammar.json_string_spellings", maxsize=65536)
 def encode_chars(c: Chars, escapes: str = "any") -> Regex:
     """The JSON spellings of one character of ``c`` under the escape policy ``escapes``.
 
