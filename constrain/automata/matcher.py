@@ -11,7 +11,7 @@ from ..errors import ConfigurationError, ResourceLimitError
 from ..kernels import earley as K
 from ..kernels.records import PARSER_LIVE_WORDS, SET_BUILD_ID, make_parser_record
 from .arguments import BitmaskArray, TokenIds, check_bytes, check_int, check_token_ids, describe
-from .compiled import CompiledGrammar, _Scratch
+from .compiled import CompiledGrammar
 
 #: A kernel call ``call(L, P)`` on the lexer tables and the parser arrays; its result
 #: starts with a status (``OK``, ``NEED_LEXER``, ``OVERFLOW``...).
@@ -63,7 +63,7 @@ class Matcher:
         #: fill_next_token_bitmask.
         self._last_mask: Optional[Tuple[Tuple[int, int, int], NDArray[np.uint32]]] = None
         #: (thread scratch, the ``P`` record over it and this matcher's arrays); see _parser.
-        self._parser_record: Optional[Tuple[_Scratch, Tuple[Any, ...]]] = None
+        self._parser_record: Optional[Tuple[object, Tuple[Any, ...]]] = None
         self._run(lambda L, P: (K.init_parser_kernel(self.compiled.kernel_grammar, L, P), 1, 0))
         self._n_sets = 1
         self._lex_state = int(self._set_lexstart[0])
