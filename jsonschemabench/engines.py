@@ -377,8 +377,8 @@ def engine_class(spec: str) -> Type[Engine]:
         ValueError: an unknown name, or a ``:Class`` that is not an :class:`Engine`.
     """
     if spec in BUILTIN_ENGINES:
-        module, package = _PACKAGES[spec]
-        if importlib.util.find_spec(module) is None:
+        module_name, package = _PACKAGES[spec]
+        if importlib.util.find_spec(module_name) is None:
             raise EngineUnavailableError(
                 f"engine {spec!r} needs the {package!r} package, which is not installed: "
                 f"pip install {package}"

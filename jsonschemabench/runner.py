@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from .dataset import Entry, load_item
 from .masks import warm_up
@@ -180,7 +180,8 @@ class _Worker:
         if kind != "ready":
             self.kill()
             raise WorkerStartError(payload)
-        return payload
+        info: Dict[str, Any] = payload  # the worker's engine description
+        return info
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -282,7 +283,7 @@ def run(
         WorkerStartError: the engine cannot be built at all.
     """
     out = Path(out)
-    done_ids: set = set()
+    done_ids: Set[str] = set()
     header: Optional[Dict[str, Any]] = None
     if out.exists():
         if not resume:
