@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .engines import Engine, bitmask_width, engine_class
+from .engines import Engine, Whitespace, bitmask_width, engine_class
 
 SYSTEM_PROMPT = "You need to generate a JSON object that matches the schema below."
 
@@ -77,7 +77,7 @@ _Generated = Tuple[str, List[int], str, Optional[float], float]
 class GenerateJob:
     """Runs in a worker: holds the model and the engine, generates for one schema at a time."""
 
-    def __init__(self, engine_spec: str, model: str, max_tokens: int, whitespace: str,
+    def __init__(self, engine_spec: str, model: str, max_tokens: int, whitespace: Whitespace,
                  native: bool = False) -> None:
         import torch
 

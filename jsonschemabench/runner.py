@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from .dataset import Entry, load_item
-from .masks import warm_up
+from .engines import Whitespace
+from .masks import Clock, warm_up
 from .outcomes import OUTCOMES
 
 #: Thread-pool sizes of every library an engine may use; engines run single-threaded.
@@ -61,8 +62,8 @@ class RunConfig:
     task: str = "masks"
     engine: str = "constrain"
     tokenizer: str = "qwen2"
-    whitespace: str = "compact"
-    clock: str = "wall"
+    whitespace: Whitespace = "compact"
+    clock: Clock = "wall"
     timeout_s: float = 120.0
     mem_limit_gb: float = 16.0
     jobs: int = 1
