@@ -18,6 +18,7 @@ masks never loads torch.
 """
 
 from importlib import metadata as _metadata
+from typing import Any as _Any
 
 from .automata.compiled import CompiledGrammar
 from .automata.compiler import compile, warm_up
@@ -54,7 +55,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> _Any:
     if name in _LAZY:
         import importlib
 

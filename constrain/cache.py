@@ -21,11 +21,12 @@ A leaf module: it imports nothing of constrain.
 
 from __future__ import annotations
 
+import enum
 import functools
 import threading
 import weakref
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Generic, Hashable, NamedTuple, Optional, TypeVar
+from typing import Any, Callable, Dict, Final, Generic, Hashable, List, NamedTuple, Optional, Tuple, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -67,7 +68,14 @@ class _Flight:
         self.value: Any = None
 
 
-_MISSING = object()
+class _Missing(enum.Enum):
+    """What a lookup finds for an absent key (an enum member: ``is _MISSING`` narrows the
+    type of what was found)."""
+
+    MISSING = 0
+
+
+_MISSING: Final = _Missing.MISSING
 
 
 class LRUCache(Generic[K, V]):
@@ -139,7 +147,7 @@ class LRUCache(Generic[K, V]):
                 return value
         return self._create(key, factory, args)
 
-    def _create(self, key: K, factory: Callable[..., V], args: tuple) -> V:
+    def _create(self, key: K, factory: Callable[..., V], args: Tuple[Any, ...]) -> V:
         while True:
             with self._lock:
                 value = self._entries.get(key, _MISSING)
@@ -156,7 +164,8 @@ class LRUCache(Generic[K, V]):
                 raise RuntimeError(f"cache {self.name!r}: the factory of {key!r} asked for its own key")
             flight.done.wait()
             if flight.ok:
-                return flight.value
+                made: V = flight.value  # the leader's factory's value for this key
+                return made
             # the leader's factory raised: try again (this thread may lead now)
         try:
             value = factory(*args)
@@ -231,7 +240,7 @@ class LRUCache(Generic[K, V]):
         """Bytes held, by ``nbytes`` of each entry (0 without a byte measure)."""
         return self._nbytes
 
-    def keys(self) -> list:
+    def keys(self) -> List[K]:
         """The keys, least recently used first."""
         with self._lock:
             return list(self._entries)
@@ -262,7 +271,8 @@ class FunctionMemo:
         self.function.cache_clear()
 
     def __len__(self) -> int:
-        return self.function.cache_info().currsize
+        currsize: int = self.function.cache_info().currsize
+        return currsize
 
     @property
     def size(self) -> int:

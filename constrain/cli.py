@@ -15,9 +15,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from .errors import ConfigurationError, ConstrainError
+
+if TYPE_CHECKING:
+    from .generation import GenerationResult
 
 EXIT_OK = 0
 EXIT_CUT = 1
@@ -114,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_schema(path: str):
+def _read_schema(path: str) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -125,7 +128,7 @@ def _read_schema(path: str):
         raise ConfigurationError(f"{path} is not JSON: {exc}") from None
 
 
-def _check_constraint(args: argparse.Namespace, schema) -> None:
+def _check_constraint(args: argparse.Namespace, schema: Any) -> None:
     """Run the constraint's front end before any model loads, so that a malformed or
     unsupported regex, schema or grammar is reported at once (loading the model takes
     seconds). Compiling against the vocabulary still happens in ``generate``."""
@@ -203,8 +206,8 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _sampler_options(args: argparse.Namespace) -> dict:
-    options: dict = {"sampler": args.sampler}
+def _sampler_options(args: argparse.Namespace) -> Dict[str, Any]:
+    options: Dict[str, Any] = {"sampler": args.sampler}
     if args.sampler == "asap":
         options["num_samples"] = args.num_samples if args.num_samples is not None else 1
     elif args.num_samples is not None:
@@ -214,7 +217,7 @@ def _sampler_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def _print_result(result, args: argparse.Namespace, schema) -> None:
+def _print_result(result: GenerationResult, args: argparse.Namespace, schema: Any) -> None:
     if args.json:
         record = {"text": result.text, "finish_reason": result.finish_reason, "num_tokens": len(result.token_ids)}
         if schema is not None or args.think:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from typing import Any
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -80,7 +81,7 @@ class Limits:
     max_infill_seconds: float = 10.0
     max_automaton_bytes: int = 512 * 2**20
 
-    def replace(self, **changes) -> "Limits":
+    def replace(self, **changes: Any) -> "Limits":
         return replace(self, **changes)
 
 

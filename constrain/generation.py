@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Set, Tuple, Union
 
 import torch
 
@@ -34,6 +34,12 @@ from .models.transformers import TransformersLM, logits_width
 from .samplers.base import Draw
 from .samplers.driver import decode
 from .samplers.lcd import LCD
+
+if TYPE_CHECKING:
+    from .automata.compiled import CompiledGrammar
+    from .config import Limits
+    from .grammar.ir import Grammar
+    from .vocab import Vocabulary
 
 Prompt = Union[str, Sequence[str]]
 
@@ -104,8 +110,9 @@ class GenerationResult:
 # --- resolving the constraint ------------------------------------------------------------
 
 
-def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None, limits=None, reasoning: bool = False,
-                       think_max_chars: Optional[int] = None) -> Any:
+def resolve_constraint(vocab: Vocabulary, *, regex: Optional[str] = None, schema: Any = None, grammar: Any = None,
+                       limits: Optional[Limits] = None, reasoning: bool = False,
+                       think_max_chars: Optional[int] = None) -> CompiledGrammar:
     """Compile exactly one of ``regex``, ``schema`` or ``grammar`` against ``vocab``.
 
     Args:
@@ -145,7 +152,7 @@ def resolve_constraint(vocab, *, regex=None, schema=None, grammar=None, limits=N
     if think_max_chars is not None and not reasoning:
         raise ConfigurationError("think_max_chars= bounds the <think> block of reasoning=True")
 
-    def wrap(make):
+    def wrap(make: Callable[[], Grammar]) -> Callable[[], Grammar]:
         return (lambda: with_reasoning(make(), think_max_chars)) if reasoning else make
 
     think_key = ("think", think_max_chars) if reasoning else ()
@@ -212,7 +219,7 @@ def _escape_char(c: str) -> str:
 
 # --- model plumbing ----------------------------------------------------------------------
 
-def model_vocabulary(model, tokenizer) -> Any:
+def model_vocabulary(model: Any, tokenizer: Any) -> Vocabulary:
     """The :class:`~constrain.Vocabulary` for a model and its tokenizer (built once, kept in
     ``constrain.vocab.VOCABULARIES``).
 
@@ -229,7 +236,7 @@ def model_vocabulary(model, tokenizer) -> Any:
     return vocab
 
 
-def _generation_eos_ids(model) -> set:
+def _generation_eos_ids(model: Any) -> Set[int]:
     config = getattr(model, "generation_config", None)
     eos = getattr(config, "eos_token_id", None)
     if eos is None:
@@ -239,7 +246,7 @@ def _generation_eos_ids(model) -> set:
     return {int(i) for i in eos}
 
 
-def encode_prompts(tokenizer, prompts: Sequence[str], *, chat_template: Optional[bool] = None,
+def encode_prompts(tokenizer: Any, prompts: Sequence[str], *, chat_template: Optional[bool] = None,
                    system_prompt: Optional[str] = None) -> List[List[int]]:
     """Token ids of each prompt, through the tokenizer's chat template when it has one.
 
@@ -279,7 +286,7 @@ def encode_prompts(tokenizer, prompts: Sequence[str], *, chat_template: Optional
     return encoded
 
 
-def encode_messages(tokenizer, conversations: Sequence[Sequence[dict]], *,
+def encode_messages(tokenizer: Any, conversations: Sequence[Sequence[Dict[str, Any]]], *,
                     chat_template: Optional[bool] = None) -> List[List[int]]:
     """Token ids of each conversation (a list of ``{"role": ..., "content": ...}`` messages)
     through the tokenizer's chat template, with the generation prompt of the next turn."""
@@ -301,7 +308,7 @@ def encode_messages(tokenizer, conversations: Sequence[Sequence[dict]], *,
     return encoded
 
 
-def _validate_sampling(max_new_tokens, temperature, top_k, top_p) -> None:
+def _validate_sampling(max_new_tokens: int, temperature: float, top_k: Optional[int], top_p: Optional[float]) -> None:
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
         raise ConfigurationError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
     if temperature is None or not isinstance(temperature, (int, float)) or not temperature >= 0 or temperature == float("inf"):
@@ -472,7 +479,7 @@ def stream(prompt: Optional[str] = None, **kwargs: Any) -> Iterator[Union[str, G
     kwargs.pop("callback", None)
     _check_streamable(prompt, kwargs.get("messages"), kwargs.get("num_return_sequences", 1),
                       kwargs.get("sampler", "lcd"), kwargs.get("template"))
-    pieces: "queue.Queue[tuple]" = queue.Queue()
+    pieces: "queue.Queue[Tuple[str, Any]]" = queue.Queue()  # (kind, item)
     cancelled = threading.Event()
 
     def on_piece(piece: str) -> None:
@@ -514,7 +521,8 @@ class _Cancelled(Exception):
     """The consumer of a stream left early."""
 
 
-def _check_streamable(prompt, messages, num_return_sequences, sampler, template) -> None:
+def _check_streamable(prompt: Optional[Prompt], messages: Optional[Sequence[Any]], num_return_sequences: int,
+                      sampler: str, template: Any) -> None:
     if template is not None:
         raise ConfigurationError("streaming is not available with template=")
     if sampler not in ("lcd", "awrs"):
@@ -529,10 +537,15 @@ def _check_streamable(prompt, messages, num_return_sequences, sampler, template)
 
 
 def _generate(
-    prompt, *, messages, regex, schema, grammar, choice, tools, template, max_gap_tokens, reasoning,
-    think_max_chars, model, tokenizer, max_new_tokens, temperature, top_k, top_p, seed, chat_template,
-    system_prompt, num_return_sequences, stop, limits, threads, callback, progress, sampler, num_samples,
-    num_particles, ess_threshold, proposal, critic, select, batch_size,
+    prompt: Optional[Prompt], *, messages: Optional[Sequence[Any]], regex: Optional[str], schema: Any, grammar: Any,
+    choice: Optional[Sequence[str]], tools: Optional[Sequence[Any]], template: Any, max_gap_tokens: int,
+    reasoning: bool, think_max_chars: Optional[int], model: Any, tokenizer: Any, max_new_tokens: int,
+    temperature: Optional[float], top_k: Optional[int], top_p: Optional[float], seed: Optional[int],
+    chat_template: Optional[bool], system_prompt: Optional[str], num_return_sequences: int,
+    stop: Optional[Union[str, Sequence[str]]], limits: Any, threads: Optional[int],
+    callback: Optional[Callable[[str], None]], progress: bool, sampler: SamplerName, num_samples: Optional[int],
+    num_particles: int, ess_threshold: float, proposal: Literal["awrs", "lcd"], critic: Any,
+    select: Literal["sample", "mode"], batch_size: Optional[int],
 ) -> Any:
     del threads  # applied by generate()
     if sampler not in SAMPLERS:
@@ -579,6 +592,8 @@ def _generate(
     # the prompts
     if (prompt is None) == (messages is None):
         raise ConfigurationError("give either prompt= or messages=")
+    conversations: List[Any] = []
+    prompts: List[str] = []
     if messages is not None:
         if system_prompt is not None:
             raise ConfigurationError("with messages=, put the system message in the conversation")
@@ -587,8 +602,9 @@ def _generate(
         single = isinstance(messages[0], dict)
         conversations = [messages] if single else list(messages)
     else:
+        assert prompt is not None  # one of prompt= and messages= (checked above)
         single = isinstance(prompt, str)
-        prompts = [prompt] if single else list(prompt)
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts:
             raise ConfigurationError("no prompts given")
 
@@ -667,7 +683,7 @@ def _generate(
     return results[0] if single and num_return_sequences == 1 else results
 
 
-def _stop_strings(stop) -> List[str]:
+def _stop_strings(stop: Optional[Union[str, Sequence[str]]]) -> List[str]:
     if stop is None:
         return []
     stops = [stop] if isinstance(stop, str) else list(stop) if isinstance(stop, (list, tuple)) else None
@@ -685,7 +701,8 @@ class _StepWatcher:
     ``max(len(stop)) - 1`` characters are held back until the output ends, since they may be
     the start of a stop string."""
 
-    def __init__(self, vocab, rows: int, stops: List[str], callback, progress: bool) -> None:
+    def __init__(self, vocab: Vocabulary, rows: int, stops: List[str], callback: Optional[Callable[[str], None]],
+                 progress: bool) -> None:
         self.vocab = vocab
         self.stops = stops
         self.callback = callback
@@ -764,20 +781,22 @@ def _progress_bar(total: int) -> Any:
     return tqdm(total=total, desc="constrain", unit="seq")
 
 
-def _generate_template(prompt, template, *, single, regex, schema, grammar, model, tokenizer, max_gap_tokens,
-                       temperature, seed, chat_template, limits, sampler, other, pydantic_model) -> GenerationResult:
+def _generate_template(prompt: Optional[Prompt], template: Any, *, single: bool, regex: Optional[str], schema: Any,
+                       grammar: Any, model: Any, tokenizer: Any, max_gap_tokens: int, temperature: float,
+                       seed: Optional[int], chat_template: Optional[bool], limits: Any, sampler: str,
+                       other: Dict[str, Any], pydantic_model: Any) -> GenerationResult:
     from .infill.template import generate_template
     from .vocab import tokenizer_vocabulary
 
     if sampler != "lcd":
         raise ConfigurationError("template= fills gaps with its own left-to-right search: sampler must be 'lcd'")
-    defaults = dict(top_k=None, top_p=None, stop=[], reasoning=False, think_max_chars=None, system_prompt=None, num_return_sequences=1,
+    defaults: Dict[str, Any] = dict(top_k=None, top_p=None, stop=[], reasoning=False, think_max_chars=None, system_prompt=None, num_return_sequences=1,
                     progress=False)
     refused = [name for name, value in other.items() if not (value is defaults[name] or value == defaults[name]
                                                              and type(value) is type(defaults[name]))]
     if refused:
         raise ConfigurationError(f"template= does not take {', '.join(refused)}")
-    if prompt is None or not single:
+    if not isinstance(prompt, str) or not single:
         raise ConfigurationError("template= takes one prompt (a str), not messages= or a list")
     model, tokenizer = _resolve_model(model, tokenizer)
     started = time.perf_counter()
@@ -929,7 +948,7 @@ class _Output:
         return value, parsed
 
 
-def _result(draw: Draw, vocab: Any, prompt_ids: Sequence[int], output: _Output, timing: dict,
+def _result(draw: Draw, vocab: Vocabulary, prompt_ids: Sequence[int], output: _Output, timing: Dict[str, float],
             first_token_at: float, text: Optional[str] = None) -> GenerationResult:
     if text is None:
         text = vocab.decode(draw.token_ids).decode("utf-8", errors="replace")
@@ -951,7 +970,7 @@ def _result(draw: Draw, vocab: Any, prompt_ids: Sequence[int], output: _Output, 
     )
 
 
-def _resolve_model(model, tokenizer):
+def _resolve_model(model: Any, tokenizer: Any) -> Tuple[Any, Any]:
     from . import lm
 
     if model is None:

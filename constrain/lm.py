@@ -14,7 +14,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from types import ModuleType
+from typing import Any, Callable, Dict, Optional, ParamSpec, Tuple, TypeVar
 
 from .cache import LRUCache
 from .errors import ConfigurationError
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 #: Loaded ``(model, tokenizer)`` pairs: the default model by dtype, others by path. Bound: 3,
 #: since a model is hundreds of MB (SmolLM2-135M: 270 MB in bfloat16); a model evicted here
 #: lives on wherever the caller still holds it.
-MODELS: LRUCache = LRUCache("lm.models", max_entries=3)
+MODELS: LRUCache[Any, Tuple[Any, Any]] = LRUCache("lm.models", max_entries=3)
 
 
 def default_model_path() -> Path:
@@ -53,7 +54,7 @@ def default_model_path() -> Path:
     raise ConfigurationError(f"no .gguf file found in the {DEFAULT_MODEL_PACKAGE!r} package at {locations[0]}; reinstall it")
 
 
-def _offline_kwargs() -> dict:
+def _offline_kwargs() -> Dict[str, Any]:
     return {"local_files_only": True}
 
 
@@ -113,7 +114,7 @@ def load_model(
     # transformers renamed ``torch_dtype`` to ``dtype`` in 4.56.
     kwargs["dtype" if _transformers_at_least(4, 56) else "torch_dtype"] = dtype
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+        model: Any = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     except (OSError, ValueError) as exc:
         raise ConfigurationError(f"cannot load a causal language model from {path}: {exc}") from exc
     if device is not None:
@@ -275,7 +276,11 @@ def save_converted(model: Any, tokenizer: Any, path: "str | os.PathLike[str]") -
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _quietly(fn, *args, **kwargs):
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _quietly(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
     """Run ``fn`` with transformers' progress bars and info logging turned off."""
     import functools
 
@@ -286,18 +291,19 @@ def _quietly(fn, *args, **kwargs):
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     # The GGUF de-quantizer calls tqdm directly, past transformers' own switch.
+    gguf_utils: Optional[ModuleType]
     try:
         from transformers import modeling_gguf_pytorch_utils as gguf_utils
     except ImportError:  # pragma: no cover - depends on the transformers version
         gguf_utils = None
     gguf_tqdm = getattr(gguf_utils, "tqdm", None)
     if gguf_tqdm is not None:
-        gguf_utils.tqdm = functools.partial(gguf_tqdm, disable=True)
+        setattr(gguf_utils, "tqdm", functools.partial(gguf_tqdm, disable=True))
     try:
         return fn(*args, **kwargs)
     finally:
         if gguf_tqdm is not None:
-            gguf_utils.tqdm = gguf_tqdm
+            setattr(gguf_utils, "tqdm", gguf_tqdm)
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()

@@ -20,7 +20,7 @@ import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Sequence, Tuple, TypeVar
 
 from constrain.cache import memoize
 from constrain.errors import ConfigurationError
@@ -133,7 +133,7 @@ def qwen2_hf_tokenizer() -> Any:
         for cut in range(1, len(tb)):
             left = ranks.get(tb[:cut])
             right = ranks.get(tb[cut:]) if left is not None else None
-            if right is not None:
+            if left is not None and right is not None:
                 merges.append((rank, left, right, spell(tb[:cut]), spell(tb[cut:])))
     merges.sort()
     model = BPE(vocab, [(m[3], m[4]) for m in merges], fuse_unk=False, ignore_merges=True)
@@ -201,6 +201,10 @@ def smollm2_tokenizer() -> Any:
 
 # --- exact distributions, for judging samplers -------------------------------------------
 
+#: A token sequence (EOS excluded).
+TokenSequence = Tuple[int, ...]
+_K = TypeVar("_K", bound=Hashable)
+
 
 @dataclass
 class ExactDistribution:
@@ -221,11 +225,11 @@ class ExactDistribution:
         decode: maps a sequence to its text.
     """
 
-    logprob: dict
-    log_q_lcd: dict
-    prefix_logprob: dict
+    logprob: Dict[TokenSequence, float]
+    log_q_lcd: Dict[TokenSequence, float]
+    prefix_logprob: Dict[TokenSequence, float]
     pruned_mass: float
-    decode: Any
+    decode: Callable[[Sequence[int]], str]
 
     @property
     def log_z(self) -> float:
@@ -236,18 +240,18 @@ class ExactDistribution:
         top = max(values)
         return top + math.log(sum(math.exp(v - top) for v in values))
 
-    def pi(self) -> dict:
+    def pi(self) -> Dict[TokenSequence, float]:
         """The exact constrained distribution ``pi(x) = p(x) 1[x in L] / Z`` over sequences."""
         log_z = self.log_z
         return {x: math.exp(lp - log_z) for x, lp in self.logprob.items()}
 
-    def q_lcd(self) -> dict:
+    def q_lcd(self) -> Dict[TokenSequence, float]:
         """LCD's distribution over sequences (sums to 1 up to the pruned mass)."""
         return {x: math.exp(lq) for x, lq in self.log_q_lcd.items()}
 
-    def strings(self, distribution: dict) -> dict:
+    def strings(self, distribution: Mapping[TokenSequence, float]) -> Dict[str, float]:
         """A distribution over sequences summed by the text they spell."""
-        out: dict = {}
+        out: Dict[str, float] = {}
         for x, p in distribution.items():
             text = self.decode(x)
             out[text] = out.get(text, 0.0) + p
@@ -297,19 +301,20 @@ def exact_distribution(compiled: Any, model: Any, prompt_ids: Sequence[int], *, 
     from constrain.errors import ResourceLimitError
     from constrain.masks.bitmask import allocate_token_bitmask
 
-    vocab = compiled.vocab
+    vocab: Vocabulary = compiled.vocab
     eos_ids = sorted(vocab.eos_token_ids)
-    logprob: dict = {}
-    log_q: dict = {}
-    prefix_logprob: dict = {(): 0.0}
+    logprob: Dict[TokenSequence, float] = {}
+    log_q: Dict[TokenSequence, float] = {}
+    prefix_logprob: Dict[TokenSequence, float] = {(): 0.0}
     pruned = 0.0
     # Depth first over chunks of at most max_rows prefixes, so memory is bounded by the depth
     # times a chunk's KV cache. A pending chunk is (parent batch, parent rows, children) and is
     # extended when it is taken: the parent batch is cloned unless this is its last chunk.
     # children entries: (matcher, tokens, log p(prefix), log q_LCD(prefix)).
     root = model.start([list(prompt_ids)])
-    pending: dict = {}  # id(batch) -> its chunks not yet taken
-    stack: list = [(None, None, [(Matcher(compiled), (), 0.0, 0.0)], root)]
+    pending: Dict[int, int] = {}  # id(batch) -> its chunks not yet taken
+    Entry = Tuple[Matcher, TokenSequence, float, float]
+    stack: List[Tuple[Any, Any, List[Entry], Any]] = [(None, None, [(Matcher(compiled), (), 0.0, 0.0)], root)]
     while stack:
         parent_batch, parent_rows, frontier, batch = stack.pop()
         if batch is None:
@@ -319,7 +324,8 @@ def exact_distribution(compiled: Any, model: Any, prompt_ids: Sequence[int], *, 
             batch.extend([entry[1][-1] for entry in frontier])
         logprobs = torch.log_softmax(batch.logits().double(), dim=-1).cpu().numpy()
         bitmask = allocate_token_bitmask(len(frontier), vocab.size)
-        children, parents = [], []
+        children: List[Entry] = []
+        parents: List[int] = []
         for row, (matcher, tokens, lp, lq) in enumerate(frontier):
             if len(tokens) >= max_new_tokens:
                 allowed = np.asarray(eos_ids if matcher.is_accepting() else [], dtype=np.int64)
@@ -365,14 +371,14 @@ def exact_distribution(compiled: Any, model: Any, prompt_ids: Sequence[int], *, 
     return ExactDistribution(logprob, log_q, prefix_logprob, pruned, decode)
 
 
-def total_variation(p: dict, q: dict) -> float:
+def total_variation(p: Mapping[_K, float], q: Mapping[_K, float]) -> float:
     """``TV(p, q) = 1/2 sum_x |p(x) - q(x)|`` of two distributions given as dicts."""
     return 0.5 * sum(abs(p.get(x, 0.0) - q.get(x, 0.0)) for x in set(p) | set(q))
 
 
-def empirical(samples: Sequence[Any]) -> dict:
+def empirical(samples: Sequence[_K]) -> Dict[_K, float]:
     """The empirical distribution of hashable samples."""
-    out: dict = {}
+    out: Dict[_K, float] = {}
     for s in samples:
         out[s] = out.get(s, 0.0) + 1.0
     n = float(len(samples))

@@ -45,7 +45,8 @@ def _annotation_schema(annotation: Any, where: str) -> Dict[str, Any]:
             raise ConfigurationError(f"{where}: the values of enum {annotation.__name__} must be JSON scalars")
         return {"enum": values}
     if inspect.isclass(annotation) and hasattr(annotation, "model_json_schema"):  # pydantic model
-        return annotation.model_json_schema()
+        schema: Dict[str, Any] = annotation.model_json_schema()
+        return schema
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Literal:
@@ -77,7 +78,7 @@ def _annotation_schema(annotation: Any, where: str) -> Dict[str, Any]:
 _ARG_LINE = re.compile(r"^\s*(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 
 
-def _docstring_parts(fn: Callable) -> "tuple[str, Dict[str, str]]":
+def _docstring_parts(fn: Callable[..., Any]) -> "tuple[str, Dict[str, str]]":
     """The summary of ``fn``'s docstring and its parameter descriptions (Google style
     ``Args:`` sections and Sphinx ``:param name:`` fields)."""
     doc = inspect.getdoc(fn) or ""
@@ -118,7 +119,7 @@ def _docstring_parts(fn: Callable) -> "tuple[str, Dict[str, str]]":
     return " ".join(summary).strip(), params
 
 
-def schema_from_function(fn: Callable) -> Dict[str, Any]:
+def schema_from_function(fn: Callable[..., Any]) -> Dict[str, Any]:
     """The JSON Schema of ``fn``'s keyword arguments.
 
     Each parameter is a property with the schema of its type hint and, from the docstring,
@@ -169,7 +170,7 @@ def schema_from_function(fn: Callable) -> Dict[str, Any]:
     return out
 
 
-def tool_call_schema(tools: Sequence[Callable]) -> Dict[str, Any]:
+def tool_call_schema(tools: Sequence[Callable[..., Any]]) -> Dict[str, Any]:
     """The JSON Schema of one call of one of ``tools``: ``{"name": <function name>,
     "arguments": {...}}``, the arguments valid for that function."""
     if not isinstance(tools, (list, tuple)) or not tools:

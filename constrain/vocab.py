@@ -321,6 +321,8 @@ class Vocabulary:
     token_bytes: tuple[bytes, ...]
     eos_token_ids: frozenset[int]
     special_token_ids: frozenset[int]
+    _trie: TokenTrie | None
+    _fingerprint: str | None
 
     def __init__(
         self,
@@ -393,11 +395,11 @@ class Vocabulary:
 
     _STATE = ("size", "token_bytes", "eos_token_ids", "special_token_ids", "_fingerprint")
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[Any, ...]:
         # the trie is left out and rebuilt lazily after unpickling
         return tuple(getattr(self, name) for name in self._STATE)
 
-    def __setstate__(self, state: tuple) -> None:
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
         for name, value in zip(self._STATE, state):
             object.__setattr__(self, name, value)
         object.__setattr__(self, "_trie", None)
@@ -428,7 +430,8 @@ class Vocabulary:
     @property
     def fingerprint(self) -> str:
         """A SHA-256 hex digest of the whole vocabulary, stable across processes (for caches)."""
-        if self._fingerprint is None:
+        fingerprint = self._fingerprint
+        if fingerprint is None:
             import hashlib
 
             h = hashlib.sha256()
@@ -437,8 +440,9 @@ class Vocabulary:
             for tb in self.token_bytes:
                 h.update(len(tb).to_bytes(4, "little"))
                 h.update(tb)
-            object.__setattr__(self, "_fingerprint", h.hexdigest())
-        return self._fingerprint
+            fingerprint = h.hexdigest()
+            object.__setattr__(self, "_fingerprint", fingerprint)
+        return fingerprint
 
     @property
     def trie(self) -> TokenTrie:
@@ -553,7 +557,7 @@ class Vocabulary:
     @classmethod
     def from_tiktoken(
         cls,
-        path_or_ranks: str | os.PathLike | Mapping[bytes, int],
+        path_or_ranks: str | os.PathLike[str] | Mapping[bytes, int],
         special_tokens: Mapping[str, int],
         eos_tokens: Iterable[str],
         *,
@@ -614,7 +618,7 @@ class Vocabulary:
         )
 
 
-def read_tiktoken(path: str | os.PathLike) -> dict[bytes, int]:
+def read_tiktoken(path: str | os.PathLike[str]) -> dict[bytes, int]:
     ranks: dict[bytes, int] = {}
     with open(path, "rb") as f:
         for lineno, line in enumerate(f.read().splitlines(), 1):
@@ -641,7 +645,8 @@ def read_tiktoken(path: str | os.PathLike) -> dict[bytes, int]:
 #: Vocabularies of ``transformers`` tokenizers, shared by ``constrain.generate`` and the logits
 #: processor. Bound: 4: one holds every token's bytes and, once used, its trie (tens of MB
 #: for 150k tokens), and a process serves a tokenizer or two.
-VOCABULARIES: LRUCache = LRUCache("vocab.tokenizer_vocabularies", max_entries=4)
+VOCABULARIES: LRUCache[tuple[int, int, int | None, frozenset[int] | None], tuple[Any, Vocabulary]] = LRUCache(
+    "vocab.tokenizer_vocabularies", max_entries=4)
 
 
 def tokenizer_vocabulary(tokenizer: Any, vocab_size: int | None = None, *,
@@ -655,5 +660,5 @@ def tokenizer_vocabulary(tokenizer: Any, vocab_size: int | None = None, *,
     return VOCABULARIES.get_or_create(key, _tokenizer_entry, tokenizer, vocab_size, eos)[1]
 
 
-def _tokenizer_entry(tokenizer: Any, vocab_size: int | None, eos: frozenset | None) -> tuple:
+def _tokenizer_entry(tokenizer: Any, vocab_size: int | None, eos: frozenset[int] | None) -> tuple[Any, Vocabulary]:
     return tokenizer, Vocabulary.from_transformers(tokenizer, vocab_size, eos_token_ids=eos)

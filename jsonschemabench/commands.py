@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from .dataset import find_entries, find_suite_entries, resolve_data_dir, sample_entries
+from .dataset import Entry, find_entries, find_suite_entries, resolve_data_dir, sample_entries
 from .engines import available_engines, engine_class
 from .outcomes import OUTCOMES
 from .report import Run
@@ -64,7 +64,7 @@ def progress_reporter(enabled: bool, desc: str) -> Optional[Callable[[int, int],
 
 
 
-def select_entries(args: argparse.Namespace, suite: bool) -> List:
+def select_entries(args: argparse.Namespace, suite: bool) -> List[Entry]:
     data_dir = resolve_data_dir(args.data)
     if suite:
         entries = find_suite_entries(data_dir, args.draft)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Set
 
 import numpy as np
 
 from .report import Run, metric_rows, split_rows, stats, table
 
 
-def common_ids(runs: Sequence[Run]) -> set:
+def common_ids(runs: Sequence[Run]) -> Set[str]:
     """The schema ids every run has a record for."""
-    ids = None
+    ids: Optional[Set[str]] = None
     for run in runs:
         these = {r["id"] for r in run.records}
         ids = these if ids is None else ids & these
@@ -40,7 +40,7 @@ def compare_markdown(runs: Sequence[Run], only_common: bool = True) -> str:
             f"{len(run.records)} schemas"
         )
     lines.append("")
-    if only_common:
+    if ids is not None:  # only_common
         lines += [f"Tables cover the {len(ids)} schemas present in every run.", ""]
     lines += [table(["metric"] + labels, metric_rows(all_stats)), ""]
     headers, rows = split_rows(list(runs), ids)
@@ -50,7 +50,7 @@ def compare_markdown(runs: Sequence[Run], only_common: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _disagreements(runs: Sequence[Run], ids: Optional[set]) -> str:
+def _disagreements(runs: Sequence[Run], ids: Optional[Set[str]]) -> str:
     by_run = [{r["id"]: r["outcome"] for r in run.subset(ids=ids)} for run in runs]
     keys = sorted(set().union(*by_run))
     differing = [k for k in keys if len({b.get(k) for b in by_run}) > 1]
@@ -62,7 +62,7 @@ def _disagreements(runs: Sequence[Run], ids: Optional[set]) -> str:
             + table(["schema"] + [r.label for r in runs], rows) + more)
 
 
-def _values(run: Run, key: str, ids: Optional[set]) -> np.ndarray:
+def _values(run: Run, key: str, ids: Optional[Set[str]]) -> np.ndarray:
     if key == "mask_ns":
         vals: List[float] = [v for r in run.subset(ids=ids) for v in r.get("mask_ns", ())]
     else:

@@ -18,7 +18,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 DATA_ENV = "JSONSCHEMABENCH_DATA"
 
@@ -155,7 +155,7 @@ _DRAFT_URIS = {
 }
 
 
-def load_item(entry: Entry) -> Dict:
+def load_item(entry: Entry) -> Dict[str, Any]:
     """The work item of ``entry``: ``{"id", "split", "schema", "tests"}``.
 
     For a suite group, ``"$schema"`` is added to an object schema that lacks it, so that every

@@ -24,12 +24,13 @@ import re
 import sys
 from abc import ABC, abstractmethod
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Literal, Optional, Tuple, Type
 
 import numpy as np
 
 from .outcomes import classify_constrain_error, classify_generic_error
 
+Whitespace = Literal["compact", "flexible"]
 WHITESPACE_POLICIES = ("compact", "flexible")
 
 
@@ -100,7 +101,7 @@ class Engine(ABC):
     name: str = "engine"
     package: Optional[str] = None
 
-    def __init__(self, tokenizer: Any, whitespace: str = "compact") -> None:
+    def __init__(self, tokenizer: Any, whitespace: Whitespace = "compact") -> None:
         if whitespace not in WHITESPACE_POLICIES:
             raise ValueError(f"whitespace must be one of {WHITESPACE_POLICIES}, got {whitespace!r}")
         self.tokenizer = tokenizer
@@ -162,7 +163,7 @@ class ConstrainEngine(Engine):
     name = "constrain"
     package = "constrain"
 
-    def __init__(self, tokenizer: Any, whitespace: str = "compact") -> None:
+    def __init__(self, tokenizer: Any, whitespace: Whitespace = "compact") -> None:
         super().__init__(tokenizer, whitespace)
         import constrain
 
@@ -203,7 +204,7 @@ class LLGuidanceEngine(Engine):
     name = "llguidance"
     package = "llguidance"
 
-    def __init__(self, tokenizer: Any, whitespace: str = "compact") -> None:
+    def __init__(self, tokenizer: Any, whitespace: Whitespace = "compact") -> None:
         super().__init__(tokenizer, whitespace)
         self._llg = _require("llguidance", "llguidance")
         hf = importlib.import_module("llguidance.hf")
@@ -253,7 +254,7 @@ class XGrammarEngine(Engine):
     package = "xgrammar"
     strict_mode = False
 
-    def __init__(self, tokenizer: Any, whitespace: str = "compact") -> None:
+    def __init__(self, tokenizer: Any, whitespace: Whitespace = "compact") -> None:
         super().__init__(tokenizer, whitespace)
         xgr = _require("xgrammar", "xgrammar")
         import torch
@@ -312,7 +313,7 @@ class OutlinesCoreEngine(Engine):
     name = "outlines-core"
     package = "outlines-core"
 
-    def __init__(self, tokenizer: Any, whitespace: str = "compact") -> None:
+    def __init__(self, tokenizer: Any, whitespace: Whitespace = "compact") -> None:
         super().__init__(tokenizer, whitespace)
         self._oc = _require("outlines_core", "outlines-core")
         from .tokenizer import token_bytes
@@ -377,8 +378,8 @@ def engine_class(spec: str) -> Type[Engine]:
         ValueError: an unknown name, or a ``:Class`` that is not an :class:`Engine`.
     """
     if spec in BUILTIN_ENGINES:
-        module, package = _PACKAGES[spec]
-        if importlib.util.find_spec(module) is None:
+        module_name, package = _PACKAGES[spec]
+        if importlib.util.find_spec(module_name) is None:
             raise EngineUnavailableError(
                 f"engine {spec!r} needs the {package!r} package, which is not installed: "
                 f"pip install {package}"

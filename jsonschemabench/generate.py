@@ -19,11 +19,11 @@ import json
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .engines import Engine, bitmask_width, engine_class
+from .engines import Engine, Whitespace, bitmask_width, engine_class
 
 SYSTEM_PROMPT = "You need to generate a JSON object that matches the schema below."
 
@@ -46,12 +46,15 @@ def validate(instance: Any, schema: Any) -> Optional[str]:
     from referencing import Registry
     from referencing.exceptions import NoSuchResource
 
+    # referencing's attrs classes are made by its own wrapper of attrs.frozen, which mypy's
+    # attrs plugin does not see: their constructors look argument-less to it.
     def no_retrieve(uri: str) -> Any:
-        raise NoSuchResource(ref=uri)
+        raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
-        validator = cls(schema, format_checker=cls.FORMAT_CHECKER, registry=Registry(retrieve=no_retrieve))
+        registry = Registry(retrieve=no_retrieve)  # type: ignore[call-arg]
+        validator = cls(schema, format_checker=cls.FORMAT_CHECKER, registry=registry)
         error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     except Exception as exc:  # a schema jsonschema cannot use, or an unresolvable $ref
         return f"validator failed: {type(exc).__name__}: {exc}"[:400]
@@ -67,10 +70,14 @@ def load_model(spec: str) -> Any:
     return lm.load_model(spec)
 
 
+#: ``(text, token ids, finish reason, seconds to the first token or None, total seconds)``.
+_Generated = Tuple[str, List[int], str, Optional[float], float]
+
+
 class GenerateJob:
     """Runs in a worker: holds the model and the engine, generates for one schema at a time."""
 
-    def __init__(self, engine_spec: str, model: str, max_tokens: int, whitespace: str,
+    def __init__(self, engine_spec: str, model: str, max_tokens: int, whitespace: Whitespace,
                  native: bool = False) -> None:
         import torch
 
@@ -152,14 +159,14 @@ class GenerateJob:
             ids = ids["input_ids"]
         return list(ids)
 
-    def _loop(self, compiled: Any, schema: Any):
+    def _loop(self, compiled: Any, schema: Any) -> _Generated:
         torch = self.torch
         engine = self.engine
         matcher = engine.new_matcher(compiled)
         bitmask = np.zeros((1, bitmask_width(engine.vocab_size)), dtype=np.int32)
         input_ids = torch.tensor([self._prompt_ids(schema)], dtype=torch.long)
         start = time.perf_counter()
-        ttft = None
+        ttft: Optional[float] = None
         past = None
         out_ids: List[int] = []
         finish = "length"
@@ -189,7 +196,7 @@ class GenerateJob:
         text = self.tokenizer.decode(out_ids, skip_special_tokens=False)
         return text, out_ids, finish, ttft, total
 
-    def _native(self, schema: Any):
+    def _native(self, schema: Any) -> _Generated:
         import constrain
 
         start = time.perf_counter()

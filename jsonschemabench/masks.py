@@ -24,20 +24,21 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Literal, Optional, Tuple
 
 import numpy as np
 
-from .engines import Engine, bitmask_width, mask_allows
+from .engines import Engine, Whitespace, bitmask_width, mask_allows
 from .outcomes import worst
 
-CLOCKS: Dict[str, Callable[[], int]] = {
+Clock = Literal["wall", "thread"]
+CLOCKS: Dict[Clock, Callable[[], int]] = {
     "wall": time.perf_counter_ns,
     "thread": time.thread_time_ns,
 }
 
 
-def serialize(data: Any, whitespace: str) -> str:
+def serialize(data: Any, whitespace: Whitespace) -> str:
     """An instance as the text the engines are asked to accept."""
     if whitespace == "compact":
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -87,7 +88,7 @@ def _error_detail(exc: BaseException, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def run_schema(engine: Engine, item: Dict[str, Any], clock: str = "wall") -> Dict[str, Any]:
+def run_schema(engine: Engine, item: Dict[str, Any], clock: Clock = "wall") -> Dict[str, Any]:
     """Judge ``engine`` on one schema and its test instances.
 
     Args:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -58,7 +58,7 @@ class Run:
     def splits(self) -> List[str]:
         return sorted({r["split"] for r in self.records})
 
-    def subset(self, split: Optional[str] = None, ids: Optional[set] = None) -> List[Dict[str, Any]]:
+    def subset(self, split: Optional[str] = None, ids: Optional[AbstractSet[str]] = None) -> List[Dict[str, Any]]:
         return [
             r for r in self.records
             if (split is None or r["split"] == split) and (ids is None or r["id"] in ids)
@@ -147,7 +147,7 @@ def metric_rows(all_stats: Sequence[Dict[str, Any]]) -> List[List[str]]:
     return rows
 
 
-def split_rows(runs: Sequence[Run], ids: Optional[set] = None) -> Tuple[List[str], List[List[str]]]:
+def split_rows(runs: Sequence[Run], ids: Optional[AbstractSet[str]] = None) -> Tuple[List[str], List[List[str]]]:
     """Per split: schemas and, per run, passing schemas and compile failures."""
     splits = sorted({s for run in runs for s in run.splits()})
     headers = ["split", "schemas"]

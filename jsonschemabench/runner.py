@@ -22,10 +22,11 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from .dataset import Entry, load_item
-from .masks import warm_up
+from .engines import Whitespace
+from .masks import Clock, warm_up
 from .outcomes import OUTCOMES
 
 #: Thread-pool sizes of every library an engine may use; engines run single-threaded.
@@ -61,8 +62,8 @@ class RunConfig:
     task: str = "masks"
     engine: str = "constrain"
     tokenizer: str = "qwen2"
-    whitespace: str = "compact"
-    clock: str = "wall"
+    whitespace: Whitespace = "compact"
+    clock: Clock = "wall"
     timeout_s: float = 120.0
     mem_limit_gb: float = 16.0
     jobs: int = 1
@@ -180,7 +181,8 @@ class _Worker:
         if kind != "ready":
             self.kill()
             raise WorkerStartError(payload)
-        return payload
+        info: Dict[str, Any] = payload  # the worker's engine description
+        return info
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -282,7 +284,7 @@ def run(
         WorkerStartError: the engine cannot be built at all.
     """
     out = Path(out)
-    done_ids: set = set()
+    done_ids: Set[str] = set()
     header: Optional[Dict[str, Any]] = None
     if out.exists():
         if not resume:

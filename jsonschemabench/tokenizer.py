@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, List, Optional
 
 #: The pre-tokenizer split of Qwen2 (one digit per piece), as in its tokenizer.json.
 QWEN2_PATTERN = (
@@ -61,13 +61,13 @@ def load_tokenizer(spec: str = "qwen2") -> Any:
     """
     if spec == "qwen2":
         try:
-            from constrain.testing import qwen2_hf_tokenizer  # type: ignore[attr-defined]
+            from constrain.testing import qwen2_hf_tokenizer
         except ImportError:
             return _qwen2_from_tiktoken()
         return qwen2_hf_tokenizer()
     if spec == "smollm2":
         try:
-            from constrain.testing import smollm2_tokenizer  # type: ignore[attr-defined]
+            from constrain.testing import smollm2_tokenizer
         except ImportError:
             from transformers import AutoTokenizer
 
@@ -99,7 +99,7 @@ def vocab_size(tok: Any) -> int:
     return len(tok)
 
 
-def _bytes_to_unicode() -> dict:
+def _bytes_to_unicode() -> Dict[int, str]:
     """GPT-2's printable stand-ins for bytes, the alphabet of byte-level BPE vocabularies."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
     bs += list(range(ord("®"), ord("ÿ") + 1))
@@ -113,7 +113,7 @@ def _bytes_to_unicode() -> dict:
     return dict(zip(bs, (chr(c) for c in cs)))
 
 
-def token_bytes(tok: Any) -> list:
+def token_bytes(tok: Any) -> List[Optional[bytes]]:
     """The bytes each token id stands for; None for special tokens (EOS and the like).
 
     Handles byte-level BPE (GPT-2, Llama 3, Qwen2, SmolLM2) and SentencePiece-style
@@ -132,7 +132,7 @@ def token_bytes(tok: Any) -> list:
         if added.get("special"):
             special.add(added["id"])
     pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
-    result: list = []
+    result: List[Optional[bytes]] = []
     if "ByteLevel" in kinds:
         inverse = {c: b for b, c in _bytes_to_unicode().items()}
         for i, piece in enumerate(pieces):

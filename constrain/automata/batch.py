@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import ConfigurationError
-from .arguments import check_int, describe
+from .arguments import BitmaskArray, check_int, describe
 from .matcher import Matcher
 
 #: Threads a :class:`BatchMatcher` uses when not told: the cores, at most this many.
@@ -46,7 +46,8 @@ class BatchMatcher:
         self._lock = threading.Lock()
         self._closed = False
 
-    def fill_next_token_bitmasks(self, matchers: Sequence[Matcher], bitmask, indices=None) -> None:
+    def fill_next_token_bitmasks(self, matchers: Sequence[Matcher], bitmask: BitmaskArray,
+                                 indices: Optional[Sequence[int]] = None) -> None:
         """Row ``indices[i]`` of ``bitmask`` gets ``matchers[i].fill_next_token_bitmask``.
 
         Args:
@@ -99,7 +100,7 @@ class BatchMatcher:
     def __enter__(self) -> "BatchMatcher":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -107,7 +108,8 @@ class BatchMatcher:
         return f"BatchMatcher(num_threads={self.num_threads}, {state})"
 
 
-def fill_next_token_bitmasks(matchers: Sequence[Matcher], bitmask, indices=None, *,
+def fill_next_token_bitmasks(matchers: Sequence[Matcher], bitmask: BitmaskArray,
+                             indices: Optional[Sequence[int]] = None, *,
                              num_threads: Optional[int] = None) -> None:
     """:meth:`BatchMatcher.fill_next_token_bitmasks` with a pool for this call only (its
     threads are started and stopped here, tens of microseconds each); a decoding loop should
@@ -116,7 +118,8 @@ def fill_next_token_bitmasks(matchers: Sequence[Matcher], bitmask, indices=None,
         batch.fill_next_token_bitmasks(matchers, bitmask, indices)
 
 
-def _check_batch(matchers, bitmask, indices) -> list:
+def _check_batch(matchers: Sequence[Matcher], bitmask: BitmaskArray,
+                 indices: Optional[Sequence[int]]) -> List[Tuple[Matcher, int]]:
     """[(matcher, row)] after checking types, distinctness and row numbers."""
     if not isinstance(matchers, (list, tuple)):
         raise ConfigurationError(f"`matchers` must be a list of Matcher, got {describe(matchers)}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import NamedTuple, Optional
+from typing import Any, Dict, FrozenSet, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..config import Limits
 from ..grammar.ir import Grammar
@@ -16,8 +17,9 @@ from ..kernels.records import LEXER_ACCEPT, LEXER_FINAL, LEXER_TRANS, make_gramm
 from ..vocab import Vocabulary
 from .lexeme_masks import (LexemeMask, LexemeMemo, lexeme_mask, run_ends, terminal_lexeme_mask, terminal_slice_limit,
                            trie_record)
+from .fsm import ByteDFA
 from .lexer import LexerCache
-from .slices import SliceMemo, ascii_alive, ascii_mixed, byte_representatives, string_slice
+from .slices import Representatives, SliceMemo, ascii_alive, ascii_mixed, byte_representatives, string_slice
 from .tables import ParserTables, terminal_bitset
 
 
@@ -46,7 +48,7 @@ class CompiledGrammar:
     """
 
     def __init__(self, grammar: Grammar, lowered: Grammar, vocab: Vocabulary, tables: ParserTables,
-                 terminal_dfas: tuple, lexers: LexerCache, limits: Limits) -> None:
+                 terminal_dfas: Sequence[ByteDFA], lexers: LexerCache, limits: Limits) -> None:
         self.grammar = grammar
         #: ``grammar`` with terminals that match the empty string made optional rules; what the
         #: tables and ``terminal_dfas`` (one per terminal, same order) describe.
@@ -65,21 +67,21 @@ class CompiledGrammar:
             pred_offsets=t.pred_offsets, pred_positions=t.pred_positions, pred_nt_offsets=t.pred_nt_offsets,
             pred_nonterminals=t.pred_nonterminals,
         )
-        self._kernel_trie: Optional[tuple] = None
+        self._kernel_trie: Optional[Tuple[Any, ...]] = None
         eos = np.asarray(sorted(i for i in vocab.eos_token_ids if i < vocab.size), dtype=np.int64)
         self.eos_token_ids = eos
         self._max_token_length: Optional[int] = None
-        self._lexeme_masks: dict = {}
+        self._lexeme_masks: Dict[int, LexemeMemo] = {}
         self._lexeme_mask_bytes = 0
         self._lexeme_lock = threading.Lock()
         self._thread_local = threading.local()
-        self._terminal_bitsets: dict = {}
+        self._terminal_bitsets: Dict[int, NDArray[np.uint64]] = {}
         self._successor_memo = SliceMemo()
-        self._lexer_reps: dict = {}
+        self._lexer_reps: Dict[FrozenSet[int], Representatives] = {}
         self._token_table: Optional[TokenTable] = None
 
     @property
-    def kernel_trie(self) -> tuple:
+    def kernel_trie(self) -> Tuple[Any, ...]:
         """The kernels' ``T`` record of the vocabulary's trie (built on first use; not pickled,
         like the trie)."""
         record = self._kernel_trie
@@ -143,7 +145,7 @@ class CompiledGrammar:
             self._lexeme_mask_bytes += cached.mask.nbytes
             return cached
 
-    def _lexer_byte_representatives(self, lex_state: int) -> dict:
+    def _lexer_byte_representatives(self, lex_state: int) -> Representatives:
         """One byte per class of ``lex_state``'s columns, and of every state it leads to, for
         the slice tests: bytes that each of its terminals' DFAs treats alike are alike there
         (a lexer moves each terminal on its own). Trying one continuation byte instead of 64
@@ -167,7 +169,7 @@ class CompiledGrammar:
             scratch = self._thread_local.scratch = _Scratch(self)
         return scratch
 
-    def _terminal_words(self, terminal: int) -> np.ndarray:
+    def _terminal_words(self, terminal: int) -> NDArray[np.uint64]:
         words = self._terminal_bitsets.get(terminal)
         if words is None:
             words = self._terminal_bitsets[terminal] = terminal_bitset([terminal], self.tables.num_words)
@@ -182,14 +184,14 @@ class CompiledGrammar:
         return self._max_token_length
 
     @property
-    def warnings(self) -> tuple:
+    def warnings(self) -> Tuple[str, ...]:
         return self.grammar.warnings
 
     @property
     def vocab_size(self) -> int:
         return self.vocab.size
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
         # Memoized masks and scratch buffers are rebuilt on demand.
         del state["_lexeme_lock"]
@@ -200,7 +202,7 @@ class CompiledGrammar:
         state["_kernel_trie"] = None
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lexeme_lock = threading.Lock()
         self._thread_local = threading.local()

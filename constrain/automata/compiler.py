@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable, Hashable, Optional, Tuple
+from typing import Any, Callable, Hashable, Optional, Tuple, Union
 
 import numpy as np
 
@@ -171,7 +171,7 @@ def warm_up() -> float:
 #: 32 grammars, the constraints a server alternates between; one holds its parser and lexer
 #: tables and up to ``Limits.max_mask_cache_bytes`` of memoized masks, which its matchers
 #: keep alive after eviction for as long as they live.
-COMPILED_GRAMMARS: LRUCache = LRUCache("automata.compiled_grammars", max_entries=32)
+COMPILED_GRAMMARS: LRUCache[Tuple[Hashable, ...], CompiledGrammar] = LRUCache("automata.compiled_grammars", max_entries=32)
 
 
 def compile_cached(key: Tuple[Hashable, ...], make_grammar: Callable[[], Grammar], vocab: Vocabulary,
@@ -212,8 +212,8 @@ def schema_key(schema: Any) -> Optional[Tuple[Hashable, ...]]:
     return None
 
 
-def compile_constraint(vocab: Vocabulary, *, regex: Optional[str] = None, schema=None,
-                       grammar=None) -> Optional[CompiledGrammar]:
+def compile_constraint(vocab: Vocabulary, *, regex: Optional[str] = None, schema: Any = None,
+                       grammar: Union[Grammar, CompiledGrammar, None] = None) -> Optional[CompiledGrammar]:
     """Compile at most one of ``regex``, ``schema`` (a JSON Schema) or ``grammar`` (a
     :class:`Grammar`, or a :class:`CompiledGrammar` for ``vocab``); ``None`` if none is given.
     Compiled grammars come from :data:`COMPILED_GRAMMARS` when they are there.

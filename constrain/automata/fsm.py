@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from array import array
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from types import ModuleType
+from typing import Callable, Dict, List, Literal, NamedTuple, Optional, Sequence, Tuple, TypeGuard, Union, overload
 
 import numpy as np
 
@@ -49,6 +50,9 @@ __all__ = (
 )
 
 ByteRanges = Tuple[Tuple[int, int], ...]
+#: ``(class table, accepting, byte classes)``: an automaton over byte classes, ``[n, C]``
+#: targets (-1 dead), ``[n]`` flags and the class of each of the 256 bytes.
+ClassTable = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +72,8 @@ class ByteDFA:
 
     transitions: np.ndarray
     accepting: np.ndarray
+    #: A byte partition the table respects, set by the constructions here (see ``_classes``).
+    _byte_class: Optional[np.ndarray] = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         t = np.ascontiguousarray(self.transitions, dtype=np.int32)
@@ -132,13 +138,16 @@ class ByteDFA:
                 for b in range(256):
                     cached[b] = ids.setdefault(columns[b].tobytes(), len(ids))
             object.__setattr__(self, "_byte_classes", cached)
-        return cached.copy()
+        classes: np.ndarray = cached.copy()
+        return classes
 
     def _classes(self) -> np.ndarray:
         """A partition of bytes with identical columns (maybe finer than the coarsest)."""
-        if self._byte_class is None:
-            object.__setattr__(self, "_byte_class", self.byte_classes())
-        return self._byte_class
+        classes = self._byte_class
+        if classes is None:
+            classes = self.byte_classes()
+            object.__setattr__(self, "_byte_class", classes)
+        return classes
 
     def __repr__(self) -> str:
         return f"ByteDFA(num_states={self.num_states}, accepts_empty={self.accepts_empty})"
@@ -258,10 +267,10 @@ def _literals_dfa(strings: Sequence[bytes], max_states: int) -> ByteDFA:
 # --- NFA ------------------------------------------------------------------------------------
 
 
-_KERNELS = None
+_KERNELS: Optional[ModuleType] = None
 
 
-def _kernels():
+def _kernels() -> ModuleType:
     """:mod:`constrain.kernels.fsm`, imported on first use (it loads Numba)."""
     global _KERNELS
     if _KERNELS is None:
@@ -358,7 +367,7 @@ class _NFA:
             return self.embed(regex_to_dfa(r, max_states=self.max_states), start)
         raise TypeError(f"not a regex node: {r!r}")
 
-    def build_chars(self, ranges, start: int) -> int:
+    def build_chars(self, ranges: Tuple[Tuple[int, int], ...], start: int) -> int:
         end = self.new()
         seqs = _chars_sequences(ranges)
         e_src, e_lo, e_hi, e_dst = self.e_src, self.e_lo, self.e_hi, self.e_dst
@@ -445,7 +454,7 @@ def _fragment_nbytes(f: _Fragment) -> int:
 #: schema's string and number terminals repeat the same items). Bound: 4 million list entries
 #: (160 MB by the estimate above) in all, 200,000 for one fragment: a larger one is rebuilt
 #: rather than crowd out the small ones that are reused.
-FRAGMENTS: LRUCache = LRUCache("automata.nfa_fragments", max_entries=1 << 20,
+FRAGMENTS: LRUCache[Tuple[Regex, int], _Fragment] = LRUCache("automata.nfa_fragments", max_entries=1 << 20,
                                max_bytes=4_000_000 * FRAGMENT_ENTRY_BYTES, nbytes=_fragment_nbytes,
                                max_entry_bytes=200_000 * FRAGMENT_ENTRY_BYTES)
 
@@ -474,7 +483,7 @@ def _zobrist(n: int) -> np.ndarray:
     return _ZOBRIST[:n]
 
 
-def _determinize(nfa: _NFA, start: int, final: int, max_states: int):
+def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ClassTable:
     """Subset construction over byte classes (the coarsest partition of 0..255 that no NFA
     edge splits): (trans int32 [n, C] with -1, accepting, byte_class)."""
     kernels = _kernels()
@@ -552,7 +561,8 @@ def _minimize(trans: np.ndarray, acc: np.ndarray) -> Tuple[np.ndarray, np.ndarra
     return out_trans[:size], out_acc[:size]
 
 
-def _finish(rows, acc, byte_class: np.ndarray, max_states: int, what: str = "regex") -> ByteDFA:
+def _finish(rows: Union[np.ndarray, Sequence[Sequence[int]]], acc: Union[np.ndarray, Sequence[bool]],
+            byte_class: np.ndarray, max_states: int, what: str = "regex") -> ByteDFA:
     """Trim, minimize, check the limit and expand classes to bytes. ``rows``/``acc`` are
     lists or arrays (``[n, C]`` targets, -1 dead; ``[n]`` flags)."""
     trans = np.asarray(rows, dtype=np.int32)
@@ -690,12 +700,13 @@ def intersect_dfa(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_dfa_state
     """Strings every DFA accepts."""
     if not dfas:
         raise ValueError("intersect_dfa needs at least one DFA")
-    result = None
+    result: Optional[ByteDFA] = None
     for i in range(0, len(dfas), MAX_PRODUCT_ARITY - 1):
         chunk = dfas[i:i + MAX_PRODUCT_ARITY - 1]
         result = product_dfa(chunk if result is None else (result, *chunk), all, max_states=max_states)
         if result.is_empty:
             break
+    assert result is not None  # dfas is not empty
     return result
 
 
@@ -703,10 +714,11 @@ def union_dfa(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_dfa_states) -
     """Strings some DFA accepts."""
     if not dfas:
         raise ValueError("union_dfa needs at least one DFA")
-    result = None
+    result: Optional[ByteDFA] = None
     for i in range(0, len(dfas), MAX_PRODUCT_ARITY - 1):
         chunk = dfas[i:i + MAX_PRODUCT_ARITY - 1]
         result = product_dfa(chunk if result is None else (result, *chunk), any, max_states=max_states)
+    assert result is not None  # dfas is not empty
     return result
 
 
@@ -724,7 +736,8 @@ def complement_dfa(dfa: ByteDFA, *, max_states: int = DEFAULT_LIMITS.max_dfa_sta
     return difference_dfa(_any_utf8(), dfa, max_states=max_states)
 
 
-def _and_not(positives: Sequence[ByteDFA], negatives: Sequence[ByteDFA], max_states: int, table: bool = False):
+def _and_not(positives: Sequence[ByteDFA], negatives: Sequence[ByteDFA], max_states: int,
+             table: bool = False) -> Union[ByteDFA, ClassTable]:
     """Strings every DFA of ``positives`` accepts and none of ``negatives`` (one product).
     With ``table``, a product is returned unminimized, as (class table, accepting, byte
     classes); the other cases return a DFA."""
@@ -796,7 +809,8 @@ def _glues(left: np.ndarray, left_acc: np.ndarray, right_start: np.ndarray) -> b
     return not bool(np.any((left[left_acc] >= 0) & (right_start >= 0)))
 
 
-def _repeat_tables(t: np.ndarray, acc: np.ndarray, lo: int, hi: Optional[int], limit: int):
+def _repeat_tables(t: np.ndarray, acc: np.ndarray, lo: int, hi: Optional[int],
+                   limit: int) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """Class-level table of ``X{lo,hi}`` from X's minimal DFA, or None if gluing is not
     deterministic (or X matches the empty string)."""
     k, n_cls = t.shape
@@ -819,7 +833,7 @@ def _repeat_tables(t: np.ndarray, acc: np.ndarray, lo: int, hi: Optional[int], l
     f = np.flatnonzero(acc)
     for q in f.tolist():
         big[:, q, :] = np.where(big[:, q, :] >= 0, big[:, q, :], start_next)
-    big_acc = np.zeros((copies, k), dtype=np.bool_)
+    big_acc: np.ndarray = np.zeros((copies, k), dtype=np.bool_)
     big_acc[:, f] = (np.arange(copies) + 1 >= lo)[:, None]
     big = big.reshape(copies * k, n_cls)
     big_acc = big_acc.reshape(-1)
@@ -831,7 +845,8 @@ def _repeat_tables(t: np.ndarray, acc: np.ndarray, lo: int, hi: Optional[int], l
     return big.astype(np.int32), big_acc
 
 
-def _glue_seq(a: np.ndarray, a_acc: np.ndarray, b: np.ndarray, b_acc: np.ndarray):
+def _glue_seq(a: np.ndarray, a_acc: np.ndarray, b: np.ndarray,
+              b_acc: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """A then B (class-level tables over the same classes), or None if not deterministic."""
     if not _glues(a, a_acc, b[0]):
         return None
@@ -844,11 +859,11 @@ def _glue_seq(a: np.ndarray, a_acc: np.ndarray, b: np.ndarray, b_acc: np.ndarray
     return np.concatenate([head, tail]).astype(np.int32), acc
 
 
-def _is_big_repeat(r: Regex) -> bool:
+def _is_big_repeat(r: Regex) -> TypeGuard[Repeat]:
     return isinstance(r, Repeat) and max(r.min, r.max or 0) >= BIG_REPEAT
 
 
-def _part_table(regex: Regex, max_states: int, limit: int):
+def _part_table(regex: Regex, max_states: int, limit: int) -> Optional[ClassTable]:
     """(class table, accepting, byte classes) of one part of the DFA-level route -- left
     unminimized for a big repetition -- or None if the language is empty."""
     if _is_big_repeat(regex):
@@ -861,11 +876,11 @@ def _part_table(regex: Regex, max_states: int, limit: int):
             return built[0], built[1], byte_class
     if isinstance(regex, (And, Not)) and (regex, max_states) not in regex_to_dfa.cache:
         # the glued whole is minimized anyway: skip minimizing the product
-        built = _boolean(regex, max_states, table=True)
-        if not isinstance(built, ByteDFA):
-            t, acc, byte_class = built
+        boolean = _boolean(regex, max_states, table=True)
+        if not isinstance(boolean, ByteDFA):
+            t, acc, byte_class = boolean
             return (t, acc, byte_class) if t.shape[0] else None
-        d = built
+        d = boolean
     else:
         d = regex_to_dfa(regex, max_states=max_states)
     if d.is_empty:
@@ -874,7 +889,7 @@ def _part_table(regex: Regex, max_states: int, limit: int):
     return t, d.accepting, byte_class
 
 
-def _dfa_level(regex: Regex, max_states: int) -> Optional[ByteDFA]:
+def _dfa_level(regex: Union[Repeat, Seq], max_states: int) -> Optional[ByteDFA]:
     """The DFA-level route for a big repetition or a sequence containing one (None when
     gluing is not deterministic)."""
     limit = 2 * max_states + 64
@@ -887,7 +902,7 @@ def _dfa_level(regex: Regex, max_states: int) -> Optional[ByteDFA]:
         if built is None:
             return None
         return _finish(built[0], built[1], byte_class, max_states)
-    parts = []
+    parts: List[ClassTable] = []
     for x in regex.items:
         part = _part_table(x, max_states, limit)
         if part is None:
@@ -926,7 +941,7 @@ class _DFACache:
                  register: bool = True) -> None:
         self.fn = fn
         # The entry bound only backs the byte bound up: most DFAs are a few kB.
-        self.cache: LRUCache = LRUCache(name, max_entries=1 << 16, max_bytes=max_bytes, nbytes=_dfa_nbytes,
+        self.cache: LRUCache[Tuple[Regex, int], ByteDFA] = LRUCache(name, max_entries=1 << 16, max_bytes=max_bytes, nbytes=_dfa_nbytes,
                                         register=register)
         self.__doc__ = fn.__doc__
         self.__name__ = "regex_to_dfa"
@@ -965,8 +980,9 @@ def _regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_stat
         return _boolean(regex, max_states)
     if isinstance(regex, Alt) and len(regex.items) > 1:
         texts = [_literal_text(x) for x in regex.items]
-        if all(t is not None for t in texts):
-            return _literals_dfa([t.encode("utf-8") for t in texts], max_states)
+        literals = [t for t in texts if t is not None]
+        if len(literals) == len(texts):
+            return _literals_dfa([t.encode("utf-8") for t in literals], max_states)
     text = _literal_text(regex)
     if text is not None:
         data = text.encode("utf-8")
@@ -984,7 +1000,13 @@ def _regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_stat
     return _nfa_route(regex, max_states)
 
 
-def _boolean(regex: Regex, max_states: int, table: bool = False):
+@overload
+def _boolean(regex: Union[And, Not], max_states: int, table: Literal[False] = False) -> ByteDFA: ...
+@overload
+def _boolean(regex: Union[And, Not], max_states: int, table: bool) -> Union[ByteDFA, ClassTable]: ...
+
+
+def _boolean(regex: Union[And, Not], max_states: int, table: bool = False) -> Union[ByteDFA, ClassTable]:
     """The DFA of an ``And``/``Not`` node (see :func:`_and_not` for ``table``)."""
     if isinstance(regex, Not):
         return _and_not([], [regex_to_dfa(regex.item, max_states=max_states)], max_states, table)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..cache import LRUCache
 from ..config import SHARED_MASK_CACHE_BYTES
@@ -22,7 +23,7 @@ from ..kernels import earley as K
 from ..kernels.records import make_trie_record
 from ..vocab import TokenTrie, Vocabulary
 from .fsm import ByteDFA
-from .slices import (ALL_BYTES, SliceMemo, ascii_alive, ascii_mixed, byte_representatives, final_length,
+from .slices import (ALL_BYTES, Representatives, SliceMemo, ascii_alive, ascii_mixed, byte_representatives, final_length,
                      safe_closed, safe_length_limit, string_slice)
 
 
@@ -46,7 +47,7 @@ class LexemeMask(NamedTuple):
     #: The trie the frontier indexes (the vocabulary's, or the rest of a JSON-string slice),
     #: and the same as the kernels' ``T`` record.
     trie: TokenTrie
-    trie_record: tuple
+    trie_record: Tuple[Any, ...]
 
     @property
     def nbytes(self) -> int:
@@ -65,14 +66,16 @@ class LexemeMemo(NamedTuple):
     terminal: Optional[np.ndarray]
 
 
-def trie_record(trie: TokenTrie) -> tuple:
+def trie_record(trie: TokenTrie) -> Tuple[Any, ...]:
     """The kernels' ``T`` record of ``trie``."""
     return make_trie_record(byte=trie.byte, depth=trie.depth, subtree_end=trie.subtree_end,
                             token_offsets=trie.token_offsets, token_ids=trie.token_ids)
 
 
-def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: SliceMemo, closed: bool = False,
-                limit: Optional[int] = None, chunk: Optional[int] = None, reps: Optional[dict] = None):
+def lexeme_mask(vocab: Vocabulary, trans: np.ndarray, accept: np.ndarray, final: np.ndarray, state: int,
+                memo: SliceMemo, closed: bool = False, limit: Optional[int] = None, chunk: Optional[int] = None,
+                reps: Optional[Representatives] = None) -> Tuple[np.ndarray, NDArray[np.int32], NDArray[np.int32],
+                                                                 Optional[np.ndarray], TokenTrie]:
     """Run ``lexeme_mask_kernel``; frontier sorted by (state, byte). Returns
     (inside, frontier nodes, frontier states, stop or None, trie).
 
@@ -114,10 +117,11 @@ def lexeme_mask(vocab: Vocabulary, trans, accept, final, state: int, memo: Slice
 _buffers = threading.local()
 
 
-def _frontier_buffers(trie):
+def _frontier_buffers(trie: TokenTrie) -> Tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]:
     """Per-thread work arrays for ``lexeme_mask_kernel`` on ``trie``: a frontier can hold every
     node, so they are trie-sized, and allocating (and zeroing) them at every call cost more
     than the walk of a short literal's state."""
+    cache: Optional[Dict[int, Tuple[TokenTrie, NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]]]
     cache = getattr(_buffers, "by_trie", None)
     if cache is None:
         cache = _buffers.by_trie = {}
@@ -133,7 +137,7 @@ def _frontier_buffers(trie):
     return found[1], found[2], found[3]
 
 
-def run_ends(keys: np.ndarray) -> np.ndarray:
+def run_ends(keys: np.ndarray) -> NDArray[np.int32]:
     """For sorted ``keys``, the index of the first entry past each entry's run of equal keys."""
     n = len(keys)
     if n == 0:
@@ -151,7 +155,7 @@ def _terminal_mask_nbytes(entry: LexemeMask) -> int:
 #: ``SHARED_MASK_CACHE_BYTES`` (512 MiB unless ``CONSTRAIN_SHARED_MASK_CACHE_MB`` says
 #: otherwise): a part holds two bitmasks of the vocabulary (19 kB each for 150k tokens), so
 #: about 13,000 parts, the strings and numbers of hundreds of schemas.
-TERMINAL_MASKS: LRUCache = LRUCache("automata.terminal_masks", max_entries=1 << 20,
+TERMINAL_MASKS: LRUCache[Tuple[str, bytes, int], LexemeMask] = LRUCache("automata.terminal_masks", max_entries=1 << 20,
                                     max_bytes=SHARED_MASK_CACHE_BYTES, nbytes=_terminal_mask_nbytes)
 
 
@@ -203,7 +207,7 @@ def terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
 #: What the slice tests learned about each DFA, by the DFA's digest. Bound: 4096 DFAs, the
 #: terminals of the grammars compiled lately (a memo holds a few small dicts per DFA state
 #: tested).
-SUCCESSOR_MEMOS: LRUCache = LRUCache("automata.successor_memos", max_entries=4096)
+SUCCESSOR_MEMOS: LRUCache[bytes, SliceMemo] = LRUCache("automata.successor_memos", max_entries=4096)
 
 
 def _terminal_final_length(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
@@ -232,7 +236,7 @@ def _successor_memo(dfa: ByteDFA) -> SliceMemo:
     """What the slice tests learned about ``dfa`` (successors, limits, live states), shared by
     every equal DFA of the process: each schema compiles its own string and number DFAs, and
     the tests cost about a millisecond per DFA."""
-    memo = getattr(dfa, "_constrain_successors", None)
+    memo: Optional[SliceMemo] = getattr(dfa, "_constrain_successors", None)
     if memo is None:
         memo = SUCCESSOR_MEMOS.get_or_create(_dfa_digest(dfa), SliceMemo)
         object.__setattr__(dfa, "_constrain_successors", memo)

@@ -14,9 +14,10 @@ tuple never sees a half-built state.
 from __future__ import annotations
 
 import threading
-from typing import Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ResourceLimitError
 from ..kernels.earley import NO_LEXER, lexer_insert_kernel, lexer_lookup_kernel
@@ -73,24 +74,24 @@ class LexerCache:
         """Lexer states built so far."""
         return int(self._counts[COUNT_STATES])
 
-    def components(self, state: int) -> list:
+    def components(self, state: int) -> List[Tuple[int, int]]:
         """The (terminal, terminal DFA state) pairs alive in lexer ``state``."""
         lo, hi = self._comp_offsets[state], self._comp_offsets[state + 1]
         return list(zip(self._comp_terminal[lo:hi].tolist(), self._comp_state[lo:hi].tolist()))
 
-    def single_component(self, state: int):
+    def single_component(self, state: int) -> Optional[Tuple[int, int]]:
         """``(terminal, terminal DFA state)`` when one terminal is alive in lexer ``state``."""
         lo, hi = self._comp_offsets[state], self._comp_offsets[state + 1]
         if hi - lo == 1:
             return int(self._comp_terminal[lo]), int(self._comp_state[lo])
         return None
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
         del state["_lock"]
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
@@ -117,7 +118,7 @@ class LexerCache:
             self.tables = make_lexer_record(trans=self._trans, accept=self._accept, start_keys=keys, start_vals=vals,
                                             final=self._final)
 
-    def _add_start(self, terminals: list) -> int:
+    def _add_start(self, terminals: List[int]) -> int:
         """A start state: the terminals at their DFAs' start; never indexed in the table."""
         n, pairs = int(self._counts[COUNT_STATES]), int(self._counts[COUNT_PAIRS])
         while n + 1 >= self._trans.shape[0] or pairs + len(terminals) > self._comp_terminal.shape[0]:
@@ -158,7 +159,8 @@ class LexerCache:
                                       self._table, table)
             self._table = table
 
-    def _rehash_keys(self, old_keys, old_vals, capacity: int):
+    def _rehash_keys(self, old_keys: NDArray[np.uint64], old_vals: NDArray[np.int32],
+                     capacity: int) -> Tuple[NDArray[np.uint64], NDArray[np.int32]]:
         keys = np.zeros((capacity, self._num_words), dtype=np.uint64)
         vals = np.full(capacity, -1, dtype=np.int32)
         for slot in np.nonzero(old_vals >= 0)[0]:

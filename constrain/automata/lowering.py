@@ -4,6 +4,7 @@ and ignored material absorbed into the terminals that follow it."""
 from __future__ import annotations
 
 import time
+from typing import AbstractSet, Dict, List, Set, Tuple
 
 import numpy as np
 
@@ -13,18 +14,19 @@ from ..grammar.ir import EMPTY, And, Grammar, Not, Repeat, Rule, Terminal, alt, 
 from .fsm import ByteDFA, regex_to_dfa
 
 
-def _first_bytes(dfa: ByteDFA) -> set:
+def _first_bytes(dfa: ByteDFA) -> Set[int]:
     return set(np.flatnonzero(dfa.transitions[0] >= 0).tolist()) if dfa.num_states else set()
 
 
-def _continuing_bytes(dfa: ByteDFA) -> set:
+def _continuing_bytes(dfa: ByteDFA) -> Set[int]:
     """Bytes that extend some accepted string (where a greedy lexeme does not end)."""
     if not dfa.num_states:
         return set()
     return set(np.flatnonzero((dfa.transitions[dfa.accepting] >= 0).any(axis=0)).tolist())
 
 
-def _absorb_ignored(terminals: list, dfas: list, ignore: set, limits: Limits):
+def _absorb_ignored(terminals: List[Terminal], dfas: List[ByteDFA], ignore: AbstractSet[str],
+                    limits: Limits) -> Tuple[List[Terminal], List[ByteDFA]]:
     """Let terminals start with ignored material: ``T`` becomes ``A* T``, where ``A`` is the
     union of the *absorbable* ignored terminals: those that no other terminal can start with
     a byte they start with, or with a byte that would extend them where they could end.
@@ -40,7 +42,7 @@ def _absorb_ignored(terminals: list, dfas: list, ignore: set, limits: Limits):
     if not ignore:
         return terminals, dfas
     firsts = [_first_bytes(d) for d in dfas]
-    absorbable = []
+    absorbable: List[int] = []
     for i, t in enumerate(terminals):
         if t.name in ignore and firsts[i]:
             own = firsts[i] | _continuing_bytes(dfas[i])
@@ -49,7 +51,8 @@ def _absorb_ignored(terminals: list, dfas: list, ignore: set, limits: Limits):
     if not absorbable:
         return terminals, dfas
     prefix = Repeat(alt(*(terminals[i].regex for i in absorbable)), 0, None)
-    out_terminals, out_dfas = [], []
+    out_terminals: List[Terminal] = []
+    out_dfas: List[ByteDFA] = []
     for i, (terminal, dfa) in enumerate(zip(terminals, dfas)):
         if i not in absorbable and dfa.num_states:
             terminal = Terminal(terminal.name, seq(prefix, terminal.regex))
@@ -59,12 +62,12 @@ def _absorb_ignored(terminals: list, dfas: list, ignore: set, limits: Limits):
     return out_terminals, out_dfas
 
 
-def terminal_dfas(grammar: Grammar, limits: Limits, deadline: float):
+def terminal_dfas(grammar: Grammar, limits: Limits, deadline: float) -> Tuple[Grammar, List[ByteDFA]]:
     """Byte DFAs of the terminals. A terminal that matches the empty string is split: the
     terminal keeps its non-empty strings and each use becomes an optional rule."""
     dfas: list[ByteDFA] = []
     terminals: list[Terminal] = []
-    optional: dict = {}
+    optional: Dict[str, str] = {}
     for terminal in grammar.terminals:
         if time.monotonic() > deadline:
             raise ResourceLimitError(

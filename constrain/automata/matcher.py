@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ConfigurationError, ResourceLimitError
 from ..kernels import earley as K
 from ..kernels.records import PARSER_LIVE_WORDS, SET_BUILD_ID, make_parser_record
-from .arguments import check_bytes, check_int, check_token_ids, describe
+from .arguments import BitmaskArray, TokenIds, check_bytes, check_int, check_token_ids, describe
 from .compiled import CompiledGrammar
+
+#: A kernel call ``call(L, P)`` on the lexer tables and the parser arrays; its result
+#: starts with a status (``OK``, ``NEED_LEXER``, ``OVERFLOW``...).
+KernelCall = Callable[[Tuple[Any, ...], Tuple[Any, ...]], Tuple[Any, ...]]
 
 _MAX_NEED = 64
 _NO_TERMINAL = np.zeros(0, dtype=np.uint64)
@@ -52,20 +57,20 @@ class Matcher:
         self._items_by_symbol = np.zeros_like(self._items)
         self._set_build = np.zeros((256, 4), dtype=np.int64)
         self._set_scan = np.zeros((256, compiled.tables.num_words), dtype=np.uint64)
-        self._history: list = []
+        self._history: List[Tuple[int, int]] = []
         self._terminated = False
         #: (state key, mask words) of the last mask filled inside a lexeme; see
         #: fill_next_token_bitmask.
-        self._last_mask = None
+        self._last_mask: Optional[Tuple[Tuple[int, int, int], NDArray[np.uint32]]] = None
         #: (thread scratch, the ``P`` record over it and this matcher's arrays); see _parser.
-        self._parser_record = None
+        self._parser_record: Optional[Tuple[object, Tuple[Any, ...]]] = None
         self._run(lambda L, P: (K.init_parser_kernel(self.compiled.kernel_grammar, L, P), 1, 0))
         self._n_sets = 1
         self._lex_state = int(self._set_lexstart[0])
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _parser(self) -> tuple:
+    def _parser(self) -> Tuple[Any, ...]:
         """The kernels' ``P``: this sequence's Earley sets, and this thread's scratch arrays
         (shared by every matcher of the grammar in the thread, so a matcher stays small and
         ``fork`` copies only the sets)."""
@@ -99,7 +104,7 @@ class Matcher:
         self._set_build = np.concatenate([self._set_build, np.zeros_like(self._set_build)])
         self._set_scan = np.concatenate([self._set_scan, np.zeros_like(self._set_scan)])
 
-    def _run(self, call):
+    def _run(self, call: KernelCall) -> Tuple[Any, ...]:
         """Run ``call(L, P)`` until it needs no new lexer and no more room."""
         while True:
             L = self.compiled.lexers.tables
@@ -115,7 +120,7 @@ class Matcher:
 
     # -- the public verbs ----------------------------------------------------------------
 
-    def _token_id(self, token_id, name: str = "token_id") -> int:
+    def _token_id(self, token_id: int, name: str = "token_id") -> int:
         size = self.compiled.vocab.size
         token_id = check_int(token_id, name)
         if not 0 <= token_id < size:
@@ -167,7 +172,7 @@ class Matcher:
         data = vocab.token_bytes[token_id]
         return bool(data) and self._advance_bytes(data)
 
-    def accept_tokens(self, token_ids) -> int:
+    def accept_tokens(self, token_ids: TokenIds) -> int:
         """Accept ``token_ids`` in order, stopping at the first one rejected (or after EOS), as
         speculative decoding accepts a draft. Returns how many were accepted; each is undone by
         :meth:`rollback` like one :meth:`accept_token`.
@@ -189,7 +194,7 @@ class Matcher:
             del history[:len(history) - self._max_rollback]
         return count
 
-    def validate_tokens(self, token_ids) -> int:
+    def validate_tokens(self, token_ids: TokenIds) -> int:
         """How many of ``token_ids``, accepted in order, would be accepted before the first
         rejected one: :meth:`accept_tokens` without changing anything.
 
@@ -201,7 +206,7 @@ class Matcher:
             return 0
         return self._advance_tokens(ids)[0]
 
-    def _advance_tokens(self, ids: np.ndarray):
+    def _advance_tokens(self, ids: NDArray[np.int64]) -> Tuple[int, NDArray[np.int64]]:
         """(number accepted, states): ``states[i]`` is (n_sets, lex_state) before ``ids[i]``,
         ``states[count]`` after the last one accepted. Commits nothing."""
         G = self.compiled.kernel_grammar
@@ -244,9 +249,10 @@ class Matcher:
         status = K.advance_kernel(G, self.compiled.lexers.tables, self._parser(), n_sets, lex_state, arr)[0]
         if status == K.NEED_LEXER or status == K.OVERFLOW:
             status = self._run(lambda L, P: K.advance_kernel(G, L, P, n_sets, lex_state, arr))[0]
-        return status == K.OK
+        accepted: bool = status == K.OK
+        return accepted
 
-    def try_tokens(self, token_ids) -> np.ndarray:
+    def try_tokens(self, token_ids: TokenIds) -> NDArray[np.bool_]:
         """:meth:`try_token` of each of ``token_ids``, each alone from the current state, in one
         kernel call. Returns a ``bool`` array of the same length; changes nothing.
 
@@ -313,7 +319,7 @@ class Matcher:
         """Whether EOS has been accepted."""
         return self._terminated
 
-    def fill_next_token_bitmask(self, bitmask, index: int = 0) -> None:
+    def fill_next_token_bitmask(self, bitmask: BitmaskArray, index: int = 0) -> None:
         """Write the allowed next tokens into row ``index`` of ``bitmask``.
 
         Args:
@@ -345,7 +351,8 @@ class Matcher:
             buffer[:] = row
             self._last_mask = (key, buffer)
 
-    def fill_next_token_bitmasks_for_draft(self, bitmask, draft_token_ids, index: int = 0) -> int:
+    def fill_next_token_bitmasks_for_draft(self, bitmask: BitmaskArray, draft_token_ids: TokenIds,
+                                           index: int = 0) -> int:
         """The masks along a draft, for speculative decoding: row ``index + i`` gets the mask
         after the first ``i`` tokens of ``draft_token_ids``, for ``i = 0 .. len(draft)``,
         stopping at the first draft token rejected (its row and those after it are not
@@ -374,7 +381,8 @@ class Matcher:
             self._n_sets, self._lex_state, self._terminated = saved
         return filled
 
-    def _fill_from(self, G, row, n_sets: int, lex_state: int, eos_ids) -> None:
+    def _fill_from(self, G: Tuple[Any, ...], row: NDArray[np.uint32], n_sets: int, lex_state: int,
+                   eos_ids: NDArray[np.int64]) -> None:
         """Fill ``row`` for the state (``n_sets``, ``lex_state``); EOS bits from ``eos_ids``
         when complete (the inner fill of a merge passes none)."""
         scratch = self.compiled.thread_scratch()
@@ -463,7 +471,7 @@ class Matcher:
         return len(self._history)
 
 
-def _bitmask_row(bitmask, index: int, vocab_size: int) -> np.ndarray:
+def _bitmask_row(bitmask: BitmaskArray, index: int, vocab_size: int) -> NDArray[np.uint32]:
     if not isinstance(bitmask, np.ndarray):
         if hasattr(bitmask, "numpy") and hasattr(bitmask, "device"):
             if getattr(bitmask, "requires_grad", False):
@@ -496,4 +504,5 @@ def _bitmask_row(bitmask, index: int, vocab_size: int) -> np.ndarray:
         raise ConfigurationError("Invalid bitmask: it is read-only")
     if row.shape[0] > need:
         row[need:] = 0  # words past the vocabulary; the kernels see exactly `need` words
-    return row[:need].view(np.uint32)
+    words: NDArray[np.uint32] = row[:need].view(np.uint32)
+    return words

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..cache import LRUCache
 from ..kernels.slices import ALL_DEAD as KERNEL_ALL_DEAD
@@ -38,19 +39,24 @@ _MULTIBYTE = [
 
 _ALL_RANGES = sorted({r for ranges in _MULTIBYTE for r in ranges})
 
+#: Per byte range of :data:`_MULTIBYTE` (and ``"ascii"``): the bytes to try, an int array;
+#: under ``"_flat"``, memoized, the kernel's flat form of them all (``_flat_representatives``).
+Representatives = Dict[Union[Tuple[int, int], str], Any]
+FlatRepresentatives = Tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
 
-def byte_representatives(byte_classes=None) -> dict:
+
+def byte_representatives(byte_classes: Optional[ArrayLike] = None) -> Representatives:
     """For each byte range the safe-character walk uses (and ``"ascii"``), the bytes to try:
     one per class of ``byte_classes`` (bytes in one class behave alike in every state), or
     all of them."""
-    def reps(candidates):
-        candidates = np.asarray(candidates)
+    def reps(candidates: NDArray[np.intp]) -> NDArray[np.intp]:
         if byte_classes is None:
             return candidates
         _, first = np.unique(np.asarray(byte_classes)[candidates], return_index=True)
-        return candidates[np.sort(first)]
+        chosen: NDArray[np.intp] = candidates[np.sort(first)]
+        return chosen
 
-    out = {r: reps(np.arange(r[0], r[1] + 1)) for r in _ALL_RANGES}
+    out: Representatives = {r: reps(np.arange(r[0], r[1] + 1)) for r in _ALL_RANGES}
     out["ascii"] = reps(np.asarray(_SAFE_ASCII))
     return out
 
@@ -68,9 +74,9 @@ def is_safe_text(data: bytes) -> bool:
     return bool(text) and all(ch not in '"\\' and ord(ch) >= 0x20 for ch in text)
 
 
-def _flat_representatives(reps) -> tuple:
+def _flat_representatives(reps: Representatives) -> FlatRepresentatives:
     """``reps`` as the kernel's (rep_values, rep_offsets, level_offsets), memoized in it."""
-    flat = reps.get("_flat")
+    flat: Optional[FlatRepresentatives] = reps.get("_flat")
     if flat is None:
         levels = [reps["ascii"]] + [reps[r] for ranges in _MULTIBYTE for r in ranges]
         rep_offsets = np.zeros(len(levels) + 1, dtype=np.int64)
@@ -92,19 +98,19 @@ class SliceMemo:
     every equal DFA of the process) or a grammar's lexer."""
 
     #: state -> the one state every safe character leads it to (:func:`_successor_or_dead`).
-    successor: dict = field(default_factory=dict)
+    successor: Dict[int, int] = field(default_factory=dict)
     #: state -> the same with no state final (:func:`final_length`'s last step).
-    successor_past_final: dict = field(default_factory=dict)
+    successor_past_final: Dict[int, int] = field(default_factory=dict)
     #: (max_length, state) -> ``safe_length_limit`` of a terminal's DFA.
-    limits: dict = field(default_factory=dict)
+    limits: Dict[Tuple[int, int], int] = field(default_factory=dict)
     #: (max_length, state) -> ``final_length`` of a terminal's DFA.
-    final_lengths: dict = field(default_factory=dict)
+    final_lengths: Dict[Tuple[int, int], int] = field(default_factory=dict)
     #: A terminal DFA's final states, and its byte representatives (``byte_representatives``).
     final: Optional[np.ndarray] = None
-    reps: Optional[dict] = None
+    reps: Optional[Representatives] = None
 
 
-def _kernel_scratch(num_states: int) -> list:
+def _kernel_scratch(num_states: int) -> List[Any]:
     """The kernels' work arrays for tables of ``num_states`` rows, one set per thread (memos
     are shared by threads; the kernels run without the GIL): [current, following, mark, next
     mark, stack, visited]."""
@@ -117,7 +123,7 @@ def _kernel_scratch(num_states: int) -> list:
     return found
 
 
-def safe_closed(trans: np.ndarray, final: np.ndarray, state: int, reps=ALL_BYTES) -> bool:
+def safe_closed(trans: np.ndarray, final: np.ndarray, state: int, reps: Representatives = ALL_BYTES) -> bool:
     """Whether no string of safe characters leads ``state`` to a dead or final state (so
     every slice token stays inside the lexeme), found by a search from ``state`` (``constrain.kernels.slices.safe_closed_kernel``)."""
     values, rep_offsets, level_offsets = _flat_representatives(reps)
@@ -128,7 +134,7 @@ def safe_closed(trans: np.ndarray, final: np.ndarray, state: int, reps=ALL_BYTES
     return bool(closed)
 
 
-def _successor_or_dead(trans, final, state: int, reps=ALL_BYTES) -> int:
+def _successor_or_dead(trans: np.ndarray, final: np.ndarray, state: int, reps: Representatives = ALL_BYTES) -> int:
     """The one state every safe character leads ``state`` to; -1 when they lead to several,
     or through a dead or final state; ``_ALL_DEAD`` when every safe character is dead
     (``constrain.kernels.slices.safe_successor_kernel``; its twin is in the tests)."""
@@ -142,7 +148,7 @@ def _successor_or_dead(trans, final, state: int, reps=ALL_BYTES) -> int:
     return -1 if found == SEVERAL else found
 
 
-def _successor(trans, final, state: int, reps=ALL_BYTES) -> int:
+def _successor(trans: np.ndarray, final: np.ndarray, state: int, reps: Representatives = ALL_BYTES) -> int:
     """Like :func:`_successor_or_dead`, with -1 for "all dead" too."""
     found = _successor_or_dead(trans, final, state, reps)
     return -1 if found == _ALL_DEAD else found
@@ -166,7 +172,7 @@ def ascii_dead(trans: np.ndarray, state: int) -> bool:
 
 
 def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, state: int,
-                      max_length: int, memo: SliceMemo, reps=ALL_BYTES) -> int:
+                      max_length: int, memo: SliceMemo, reps: Representatives = ALL_BYTES) -> int:
     """How many safe characters a lexeme at ``state`` can take, when that alone decides every
     slice token. Returns ``max_length`` (every slice token stays) when they lead through a
     chain of single states, none final, to a state that loops on all of them; ``m`` when the
@@ -193,7 +199,7 @@ def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, 
 
 
 def final_length(trans: np.ndarray, final: np.ndarray, state: int, max_length: int, memo: SliceMemo,
-                 reps=ALL_BYTES) -> int:
+                 reps: Representatives = ALL_BYTES) -> int:
     """``m`` when every string of safe characters leads ``state`` through a chain of single
     states, none final, to one final state after exactly ``m`` characters (a chunk of a long
     string: slice tokens shorter than ``m`` stay in the lexeme, longer ones end it); -1
@@ -253,7 +259,7 @@ class StringSlice:
 #: The string slice of each vocabulary, by fingerprint. Bound: 4 vocabularies, as many as the
 #: vocabulary cache keeps (a slice holds two tries of nearly the whole vocabulary: tens of MB
 #: for 150k tokens).
-STRING_SLICES: LRUCache = LRUCache("automata.string_slices", max_entries=4)
+STRING_SLICES: LRUCache[str, StringSlice] = LRUCache("automata.string_slices", max_entries=4)
 
 
 def string_slice(vocab: Vocabulary) -> StringSlice:

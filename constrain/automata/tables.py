@@ -10,8 +10,10 @@ symbol after the dot (``-1`` when the item is complete), ``p + 1`` advances the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import AbstractSet, Callable, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ResourceLimitError, UnsatisfiableGrammarError
 from ..grammar.ir import Grammar, Rule
@@ -44,8 +46,8 @@ class ParserTables:
         pred_nt_offsets, pred_nonterminals: the nonterminals whose rules that closure holds.
     """
 
-    terminal_names: tuple
-    nonterminal_names: tuple
+    terminal_names: Tuple[str, ...]
+    nonterminal_names: Tuple[str, ...]
     dot_symbol: np.ndarray
     dot_rule: np.ndarray
     rule_lhs: np.ndarray
@@ -71,7 +73,7 @@ class ParserTables:
         return max(1, (self.num_terminals + 63) // 64)
 
 
-def terminal_bitset(ids, num_words: int) -> np.ndarray:
+def terminal_bitset(ids: Iterable[int], num_words: int) -> NDArray[np.uint64]:
     """A uint64 bitset with the given terminal ids set."""
     words = np.zeros(num_words, dtype=np.uint64)
     for t in ids:
@@ -79,9 +81,9 @@ def terminal_bitset(ids, num_words: int) -> np.ndarray:
     return words
 
 
-def bitset_members(words: np.ndarray) -> list:
+def bitset_members(words: NDArray[np.uint64]) -> List[int]:
     """The ids set in a uint64 bitset."""
-    out = []
+    out: List[int] = []
     for w, word in enumerate(words.tolist()):
         while word:
             low = word & -word
@@ -90,7 +92,8 @@ def bitset_members(words: np.ndarray) -> list:
     return out
 
 
-def build_parser_tables(grammar: Grammar, max_symbols: int, dead_terminals=frozenset()) -> ParserTables:
+def build_parser_tables(grammar: Grammar, max_symbols: int,
+                        dead_terminals: AbstractSet[str] = frozenset()) -> ParserTables:
     """Number the grammar's symbols and lay its rules out flat.
 
     Args:
@@ -126,7 +129,10 @@ def build_parser_tables(grammar: Grammar, max_symbols: int, dead_terminals=froze
 
     rules = [Rule(r.name, tuple(a for a in r.alternatives if all(usable(ids[s]) for s in a))) for r in rules]
 
-    dot_symbol, dot_rule, rule_lhs, rule_first_dot = [], [], [], []
+    dot_symbol: List[int] = []
+    dot_rule: List[int] = []
+    rule_lhs: List[int] = []
+    rule_first_dot: List[int] = []
     rules_of: list[list[int]] = [[] for _ in rules]
     for n, rule in enumerate(rules):
         for alternative in rule.alternatives:
@@ -140,7 +146,9 @@ def build_parser_tables(grammar: Grammar, max_symbols: int, dead_terminals=froze
             dot_symbol.append(-1)
             dot_rule.append(r)
 
-    nt_rule_start, nt_rule_end, nt_rules = [], [], []
+    nt_rule_start: List[int] = []
+    nt_rule_end: List[int] = []
+    nt_rules: List[int] = []
     for group in rules_of:
         nt_rule_start.append(len(nt_rules))
         nt_rules.extend(group)
@@ -149,7 +157,10 @@ def build_parser_tables(grammar: Grammar, max_symbols: int, dead_terminals=froze
     nullable = _nullable(rules, ids, num_t)
 
     num_words = max(1, (num_t + 63) // 64)
-    i32 = lambda xs: np.asarray(xs, dtype=np.int32)  # noqa: E731
+
+    def i32(xs: Sequence[int]) -> NDArray[np.int32]:
+        return np.asarray(xs, dtype=np.int32)
+
     closures = _prediction_closures(dot_symbol, rule_first_dot, rules_of, nullable, num_t, max_symbols)
     return ParserTables(
         terminal_names=terminal_names,
@@ -171,16 +182,20 @@ def build_parser_tables(grammar: Grammar, max_symbols: int, dead_terminals=froze
     )
 
 
-def _prediction_closures(dot_symbol, rule_first_dot, rules_of, nullable, num_t, budget):
+def _prediction_closures(dot_symbol: Sequence[int], rule_first_dot: Sequence[int], rules_of: Sequence[Sequence[int]],
+                         nullable: Sequence[bool], num_t: int, budget: int) -> Tuple[
+                             NDArray[np.int64], NDArray[np.int32], NDArray[np.int64], NDArray[np.int32]]:
     """Per nonterminal: the positions and nonterminals its prediction closes over (see
     :class:`ParserTables`). Empty arrays when they would hold more than ``budget`` entries."""
     empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32),
              np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32))
-    positions_of, nonterminals_of = [], []
+    positions_of: List[List[int]] = []
+    nonterminals_of: List[List[int]] = []
     total = 0
     for n in range(len(rules_of)):
-        positions, nts = [], set()
-        seen_positions = set()
+        positions: List[int] = []
+        nts: Set[int] = set()
+        seen_positions: Set[int] = set()
         stack = [n]
         while stack:
             m = stack.pop()
@@ -208,19 +223,23 @@ def _prediction_closures(dot_symbol, rule_first_dot, rules_of, nullable, num_t, 
     offsets[1:] = np.cumsum([len(x) for x in positions_of])
     nt_offsets = np.zeros(len(rules_of) + 1, dtype=np.int64)
     nt_offsets[1:] = np.cumsum([len(x) for x in nonterminals_of])
-    flat = lambda xs: np.asarray([v for x in xs for v in x], dtype=np.int32)  # noqa: E731
+
+    def flat(xs: Sequence[Sequence[int]]) -> NDArray[np.int32]:
+        return np.asarray([v for x in xs for v in x], dtype=np.int32)
+
     return offsets, flat(positions_of), nt_offsets, flat(nonterminals_of)
 
 
-def _derives(rules, ids, num_t, terminal_ok) -> list:
+def _derives(rules: Sequence[Rule], ids: Mapping[str, int], num_t: int,
+             terminal_ok: Optional[Callable[[int], bool]]) -> List[bool]:
     """For each nonterminal, whether some alternative derives a string of terminals that
     ``terminal_ok`` accepts (none: whether it derives the empty string). A worklist over
     alternatives counting their symbols still to be settled: linear in the grammar's size."""
     derives = [False] * len(rules)
-    waiting: list = [[] for _ in rules]  # nonterminal -> alternatives it occurs in
-    missing = []  # per alternative: nonterminal occurrences not yet known to derive
-    owner = []
-    ready = []
+    waiting: List[List[int]] = [[] for _ in rules]  # nonterminal -> alternatives it occurs in
+    missing: List[int] = []  # per alternative: nonterminal occurrences not yet known to derive
+    owner: List[int] = []
+    ready: List[int] = []
     for n, rule in enumerate(rules):
         for alternative in rule.alternatives:
             a = len(missing)
@@ -250,11 +269,12 @@ def _derives(rules, ids, num_t, terminal_ok) -> list:
     return derives
 
 
-def _nullable(rules, ids, num_t) -> list:
+def _nullable(rules: Sequence[Rule], ids: Mapping[str, int], num_t: int) -> List[bool]:
     return _derives(rules, ids, num_t, None)
 
 
-def _check_productive(rules, ids, num_t, start, dead) -> list:
+def _check_productive(rules: Sequence[Rule], ids: Mapping[str, int], num_t: int, start: str,
+                      dead: AbstractSet[int]) -> List[bool]:
     """Which nonterminals derive some string of live terminals; raises if the start does not."""
     productive = _derives(rules, ids, num_t, lambda t: t not in dead)
     if not productive[ids[start] - num_t]:

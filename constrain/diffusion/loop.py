@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, AbstractSet, Any, Dict, List, Literal, Optional, Sequence, Set, Union
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..automata.compiled import CompiledGrammar
 from ..automata.compiler import compile_constraint
@@ -30,6 +31,9 @@ from ..errors import ConfigurationError, ResourceLimitError
 from ..masks.bitmask import allocate_token_bitmask, bitmask_to_bool
 from ..vocab import Vocabulary, tokenizer_vocabulary
 from ..infill.check import InfillChecker, spells_every_byte
+
+if TYPE_CHECKING:
+    import torch
 
 
 class DiffusionConstraint:
@@ -65,7 +69,7 @@ class DiffusionConstraint:
         if bytes_per_slot is None:
             bytes_per_slot = max(1, compiled.max_token_length)
         self.bytes_per_slot = bytes_per_slot
-        self._byte_token = {}
+        self._byte_token: Dict[int, int] = {}
         for i, tb in enumerate(self.vocab.token_bytes):
             if len(tb) == 1:
                 self._byte_token.setdefault(tb[0], i)
@@ -141,15 +145,17 @@ class DiffusionConstraint:
             allowed[:] = True
             allowed[list(self.vocab.special_token_ids)] = False
             return allowed
+        known = [t for t in prefix if t is not None]  # all of prefix (no None, checked above)
         matcher = Matcher(self.compiled)
-        for t in prefix:
+        for t in known:
             if t in self.vocab.eos_token_ids:
                 allowed[list(self.vocab.eos_token_ids)] = True
                 return allowed
             if not matcher.accept_token(t):
                 return allowed
         matcher.fill_next_token_bitmask(self._bitmask)
-        return bitmask_to_bool(self._bitmask, self.vocab.size)[0].copy()
+        candidates: NDArray[np.bool_] = bitmask_to_bool(self._bitmask, self.vocab.size)[0].copy()
+        return candidates
 
 
 @dataclass
@@ -177,11 +183,11 @@ class DiffusionResult:
     forced: int = 0
 
 
-def _compiled(vocab: Vocabulary, regex, schema, grammar) -> Optional[CompiledGrammar]:
+def _compiled(vocab: Vocabulary, regex: Optional[str], schema: Any, grammar: Any) -> Optional[CompiledGrammar]:
     return compile_constraint(vocab, regex=regex, schema=schema, grammar=grammar)
 
 
-def _place(canvas: list, pos: int, token: int, eos_ids, eos_id: int) -> None:
+def _place(canvas: List[Optional[int]], pos: int, token: int, eos_ids: AbstractSet[int], eos_id: int) -> None:
     """Put ``token`` at ``pos``; an EOS fills every open slot after it with EOS."""
     canvas[pos] = token
     if token in eos_ids:
@@ -190,7 +196,7 @@ def _place(canvas: list, pos: int, token: int, eos_ids, eos_id: int) -> None:
                 canvas[q] = eos_id
 
 
-def _logits(model, input_ids):
+def _logits(model: Any, input_ids: torch.Tensor) -> torch.Tensor:
     """The model's logits for every position, on the CPU (the canvas's bookkeeping is there)."""
     parameter = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
     if parameter is not None:
@@ -201,7 +207,8 @@ def _logits(model, input_ids):
         raise ConfigurationError(
             f"a diffusion model must return logits of shape (1, {input_ids.shape[1]}, vocab), got {tuple(logits.shape)}"
         )
-    return logits[0].float().cpu()
+    cpu_logits: torch.Tensor = logits[0].float().cpu()
+    return cpu_logits
 
 
 def generate(
@@ -217,7 +224,7 @@ def generate(
     length: int = 64,
     steps: Optional[int] = None,
     block_length: Optional[int] = None,
-    order: str = "confidence",
+    order: Literal["confidence", "entropy"] = "confidence",
     temperature: float = 0.0,
     seed: Optional[int] = None,
     max_retries: int = 100,
@@ -303,7 +310,7 @@ def generate(
     banned = torch.zeros(vocab.size, dtype=torch.bool)
     banned[list(vocab.special_token_ids)] = True
     canvas: List[Optional[int]] = [None] * length
-    excluded: dict = {}  # position -> token ids rejected there
+    excluded: Dict[int, Set[int]] = {}  # position -> token ids rejected there
     rejected = 0
     forced = 0
     calls = 0
@@ -363,9 +370,9 @@ def generate(
                         break
                     if len(excluded[pos]) >= fallback_after:
                         # the model's best few are all wrong here: take the check's own filling
-                        token = constraint.witness_token(canvas, pos)
-                        if token is not None:
-                            _place(canvas, pos, token, vocab.eos_token_ids, eos_id)
+                        witness = constraint.witness_token(canvas, pos)
+                        if witness is not None:
+                            _place(canvas, pos, witness, vocab.eos_token_ids, eos_id)
                             placed += 1
                             forced += 1
                 if failed:

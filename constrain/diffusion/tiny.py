@@ -11,10 +11,14 @@ syntax errors at a measurable rate unconstrained, which is what it is for.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..cache import memoize
 from ..errors import ConfigurationError
 from ..vocab import Vocabulary
+
+if TYPE_CHECKING:
+    from torch import nn
 
 EOS_ID = 256
 MASK_ID = 257
@@ -31,7 +35,7 @@ def tiny_vocabulary() -> Vocabulary:
                       size=VOCAB_SIZE)
 
 
-def build_model(d_model: int, n_layers: int, n_heads: int, d_ff: int):
+def build_model(d_model: int, n_layers: int, n_heads: int, d_ff: int) -> "nn.Module":
     """The architecture, with fresh weights."""
     import torch
     from torch import nn
@@ -54,13 +58,14 @@ def build_model(d_model: int, n_layers: int, n_heads: int, d_ff: int):
                 raise ConfigurationError(f"the tiny diffusion model reads at most {MAX_POSITIONS} positions")
             positions = torch.arange(input_ids.shape[1], device=input_ids.device)
             h = self.embed(input_ids) + self.position(positions)[None]
-            return self.head(self.norm(self.encoder(h)))
+            logits: torch.Tensor = self.head(self.norm(self.encoder(h)))
+            return logits
 
     return TinyMDLM()
 
 
 @memoize("diffusion.tiny_model", maxsize=1)  # no arguments: one model
-def load_tiny_model():
+def load_tiny_model() -> "nn.Module":
     """The shipped model (float32, eval mode), loaded once per process."""
     import torch
 

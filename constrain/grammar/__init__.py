@@ -6,6 +6,8 @@ siblings reach the front ends through the functions registered below, each of wh
 its front end on first use (a JSON Schema front end costs a third of a second to import).
 """
 
+from typing import Any, Optional
+
 from .ir import Grammar, Rule, Terminal, register_front_end
 
 __all__ = ("Grammar", "Rule", "Terminal")
@@ -17,7 +19,7 @@ def _from_regex(pattern: str) -> Grammar:
     return grammar_from_regex(pattern)
 
 
-def _from_lark(text: str, start=None) -> Grammar:
+def _from_lark(text: str, start: Optional[str] = None) -> Grammar:
     from .lark import grammar_from_lark
 
     return grammar_from_lark(text, start=start)
@@ -29,7 +31,7 @@ def _from_gbnf(text: str, start: str = "root") -> Grammar:
     return grammar_from_gbnf(text, start=start)
 
 
-def _from_json_schema(schema, **options) -> Grammar:
+def _from_json_schema(schema: Any, **options: Any) -> Grammar:
     from .json_schema import grammar_from_json_schema
 
     return grammar_from_json_schema(schema, **options)

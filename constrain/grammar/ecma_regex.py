@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..cache import memoize
 from ..config import MAX_NESTING
@@ -70,6 +70,12 @@ class _Anchor:
     start: bool
 
 
+#: A parse-tree node, a tagged tuple: ``("alt", [nodes])``, ``("seq", [nodes])``,
+#: ``("repeat", node, min, max)``, ``("group", node)``, ``("look", positive, node)``,
+#: ``("anchor", _Anchor)`` or ``("re", Regex)``.
+_Node = Tuple[Any, ...]
+
+
 class _Parser:
     def __init__(self, pattern: str) -> None:
         self.depth = 0  # disjunctions open: the pattern's, then one per group
@@ -98,13 +104,13 @@ class _Parser:
 
     # --- grammar ------------------------------------------------------------------------
 
-    def parse(self):
+    def parse(self) -> _Node:
         node = self.disjunction()
         if self.i < len(self.p):
             raise self.error("unbalanced ')'")
         return node
 
-    def disjunction(self):
+    def disjunction(self) -> _Node:
         self.depth += 1
         try:
             if self.depth > MAX_NESTING + 1:
@@ -116,19 +122,19 @@ class _Parser:
         finally:
             self.depth -= 1
 
-    def _disjunction(self):
+    def _disjunction(self) -> _Node:
         alts = [self.alternative()]
         while self.eat("|"):
             alts.append(self.alternative())
         return ("alt", alts) if len(alts) > 1 else alts[0]
 
-    def alternative(self):
-        items = []
+    def alternative(self) -> _Node:
+        items: List[_Node] = []
         while self.i < len(self.p) and self.p[self.i] not in "|)":
             items.append(self.term())
         return ("seq", items)
 
-    def term(self):
+    def term(self) -> _Node:
         start = self.i
         c = self.p[self.i]
         if c == "^":
@@ -163,7 +169,7 @@ class _Parser:
         atom = self.atom()
         return self.quantifier(atom)
 
-    def quantifier(self, atom):
+    def quantifier(self, atom: _Node) -> _Node:
         c = self.peek()
         lo: int
         hi: Optional[int]
@@ -220,7 +226,7 @@ class _Parser:
         self.i = k + 1
         return lo, hi
 
-    def atom(self):
+    def atom(self) -> _Node:
         c = self.p[self.i]
         if c == ".":
             self.i += 1
@@ -261,7 +267,7 @@ class _Parser:
             self.i += 1
         return ("re", Chars(((cp, cp),)))
 
-    def atom_escape(self):
+    def atom_escape(self) -> _Node:
         start = self.i
         self.i += 1
         c = self.peek()
@@ -352,7 +358,9 @@ class _Parser:
             if c == "P":
                 # Complement within the assigned characters only: code points unassigned in
                 # this Python's Unicode version are left out of both, never wrongly added.
-                return Chars(normalize_ranges(subtract_ranges(_property_class("Assigned").ranges, found.ranges)))
+                assigned = _property_class("Assigned")
+                assert assigned is not None  # a name _property_class always knows
+                return Chars(normalize_ranges(subtract_ranges(assigned.ranges, found.ranges)))
             return found
         # Identity escape (syntax characters, '/', '-', and Annex B's anything-else).
         cp = ord(c)
@@ -376,13 +384,13 @@ class _Parser:
             if self.peek() == "-" and self.peek(1) not in (None, "]"):
                 self.i += 1
                 hi_set = self.class_atom()
-                if _single(lo_set) is None or _single(hi_set) is None:
+                lo, hi = _single(lo_set), _single(hi_set)
+                if lo is None or hi is None:
                     # Annex B: a class escape in a range makes '-' a literal.
                     ranges.extend(lo_set.ranges)
                     ranges.append((ord("-"), ord("-")))
                     ranges.extend(hi_set.ranges)
                     continue
-                lo, hi = _single(lo_set), _single(hi_set)
                 if lo > hi:
                     raise self.error("range out of order in character class")
                 ranges.append((lo, hi))
@@ -423,10 +431,10 @@ _GC_LONG = {
 
 
 @lru_cache(maxsize=1)  # no arguments: one fixed table
-def _categories() -> dict:
+def _categories() -> Dict[str, List[Tuple[int, int]]]:
     import unicodedata
 
-    ranges: dict = {}
+    ranges: Dict[str, List[Tuple[int, int]]] = {}
     prev, start = None, 0
     for cp in range(MAX_CODE_POINT + 2):
         cat = unicodedata.category(chr(cp)) if cp <= MAX_CODE_POINT else None
@@ -483,7 +491,7 @@ class _MidAnchor(Exception):
 _ANY_STRING = Repeat(ANY_CHAR, 0, None)
 
 
-def _to_ir_cont(node, cont: Regex) -> Regex:
+def _to_ir_cont(node: _Node, cont: Regex) -> Regex:
     """IR of ``node`` followed by ``cont`` (what the rest of the string must match); a
     lookahead intersects its continuation with ``X.*`` (or the complement of it)."""
     kind = node[0]
@@ -508,7 +516,7 @@ class _LookInRepeat(Exception):
     pass
 
 
-def _has_look(node) -> bool:
+def _has_look(node: _Node) -> bool:
     kind = node[0]
     if kind == "look":
         return True
@@ -521,11 +529,12 @@ def _has_look(node) -> bool:
     return False
 
 
-def _to_ir(node) -> Regex:
+def _to_ir(node: _Node) -> Regex:
     """IR of an AST with no anchors or lookaheads left in it."""
     kind = node[0]
     if kind == "re":
-        return node[1]
+        regex: Regex = node[1]
+        return regex
     if kind == "group":
         return _to_ir(node[1])
     if kind == "alt":
@@ -537,7 +546,7 @@ def _to_ir(node) -> Regex:
     raise _MidAnchor()
 
 
-def _variants(node) -> List[Tuple[bool, bool, object]]:
+def _variants(node: _Node) -> List[Tuple[bool, bool, _Node]]:
     """Split ``node`` into (anchored at start, anchored at end, anchor-free AST) variants."""
     kind = node[0]
     if kind == "anchor":
@@ -576,7 +585,7 @@ def _variants(node) -> List[Tuple[bool, bool, object]]:
     return [(False, False, node)]
 
 
-def _has_anchor(node) -> bool:
+def _has_anchor(node: _Node) -> bool:
     kind = node[0]
     if kind == "anchor":
         return True
@@ -589,7 +598,7 @@ def _has_anchor(node) -> bool:
     return False
 
 
-def _parse(pattern: str):
+def _parse(pattern: str) -> _Node:
     if not isinstance(pattern, str):
         raise InvalidGrammarError(f"a pattern must be a string, got {type(pattern).__name__}")
     parser = _Parser(pattern)
@@ -692,8 +701,8 @@ def derivative(r: Regex, cp: int) -> Regex:
         d = derivative(r.item, cp)
         if d == NOTHING:
             return NOTHING
-        rest = Repeat(r.item, max(r.min - 1, 0), None if r.max is None else r.max - 1)
-        return seq(d, rest)
+        remaining = Repeat(r.item, max(r.min - 1, 0), None if r.max is None else r.max - 1)
+        return seq(d, remaining)
     if isinstance(r, And):
         ds = [derivative(x, cp) for x in r.items]
         if any(d == NOTHING for d in ds):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple, Union
 
 from ..config import DEFAULT_LIMITS, MAX_NESTING, Limits
 from ..errors import (
@@ -99,7 +99,7 @@ class _Repeat:
 _Node = Union[_Chars, _Ref, _Seq, _Alt, _Repeat]
 
 
-def _without_surrogates(ranges) -> Tuple[Tuple[int, int], ...]:
+def _without_surrogates(ranges: Iterable[Tuple[int, int]]) -> Tuple[Tuple[int, int], ...]:
     out = []
     for lo, hi in normalize_ranges(ranges):
         if hi < _SURROGATES[0] or lo > _SURROGATES[1]:
@@ -112,7 +112,7 @@ def _without_surrogates(ranges) -> Tuple[Tuple[int, int], ...]:
     return tuple(out)
 
 
-def _complement(ranges: Tuple[Tuple[int, int], ...]) -> Tuple[Tuple[int, int], ...]:
+def _complement(ranges: Iterable[Tuple[int, int]]) -> Tuple[Tuple[int, int], ...]:
     out = []
     prev = 0
     for lo, hi in normalize_ranges(ranges):
@@ -136,7 +136,7 @@ class _Parser:
         self.rules: Dict[str, _Node] = {}
         self.rule_lines: Dict[str, int] = {}
         self.depth = 0  # open parentheses
-        self.tick = lambda: None  # the deadline's check, from grammar_from_gbnf
+        self.tick: Callable[[], None] = lambda: None  # the deadline's check, from grammar_from_gbnf
 
     # positions and errors
 
@@ -239,22 +239,22 @@ class _Parser:
                 negated = self.peek() == "^"
                 if negated:
                     self.pos += 1
-                ranges = []
+                ranges: List[Tuple[int, int]] = []
                 while self.peek() != "]":
                     if self.pos >= len(self.text):
                         raise self.error("unterminated character class", start)
-                    lo = self.parse_char()
-                    hi = lo
+                    first = self.parse_char()
+                    last = first
                     if self.peek() == "-" and self.peek(1) not in ("]", ""):
                         self.pos += 1
                         range_pos = self.pos
-                        hi = self.parse_char()
-                        if hi < lo:
-                            raise self.error(f"reversed range {chr(lo)!r}-{chr(hi)!r} in character class", range_pos)
-                    ranges.append((lo, hi))
+                        last = self.parse_char()
+                        if last < first:
+                            raise self.error(f"reversed range {chr(first)!r}-{chr(last)!r} in character class",
+                                             range_pos)
+                    ranges.append((first, last))
                 self.pos += 1
-                ranges = _complement(ranges) if negated else _without_surrogates(ranges)
-                items.append(_Chars(ranges))
+                items.append(_Chars(_complement(ranges) if negated else _without_surrogates(ranges)))
             elif self.is_word_char(ch):
                 line, column = self.where()
                 items.append(_Ref(self.parse_name(), line, column))
@@ -290,7 +290,7 @@ class _Parser:
                 lo = self.parse_int()
                 self.skip_space(nested)
                 if self.peek() == "}":
-                    hi: Optional[int] = lo
+                    hi = lo
                 elif self.peek() == ",":
                     self.pos += 1
                     self.skip_space(nested)
@@ -468,7 +468,7 @@ class _DFA:
         start = new()
         final = build(regex, start)
 
-        def closure(states) -> frozenset:
+        def closure(states: Iterable[int]) -> FrozenSet[int]:
             out, stack = set(states), list(states)
             while stack:
                 for t in eps[stack.pop()]:
@@ -482,7 +482,7 @@ class _DFA:
         trans: List[Dict[int, int]] = []
         i = 0
         while i < len(order):
-            moves: Dict[int, set] = {}
+            moves: Dict[int, Set[int]] = {}
             for q in order[i]:
                 for m, t in edges[q]:
                     for b in _bits(m):
@@ -525,7 +525,7 @@ class _DFA:
             return False
         return self._product_reaches(other, lambda a, b: self.accepting[a] and bool(follow & other.out[b]))
 
-    def _product_reaches(self, other: "_DFA", goal) -> bool:
+    def _product_reaches(self, other: "_DFA", goal: Callable[[int, int], bool]) -> bool:
         """Whether some pair of states that one string leads both automata to has ``goal``."""
         seen = {(0, 0)}
         stack = [(0, 0)]
@@ -574,7 +574,7 @@ class _Lowerer:
         self.regular_rules = self._regular_rules()
         self._regular: Dict[int, bool] = {}
         self._ir: Dict[int, Regex] = {}
-        self.atomic: set = set()
+        self.atomic: Set[int] = set()  # ids of nodes
         for body in rules.values():
             self._mark(body)
         self.colive_gave_up = False
@@ -586,15 +586,15 @@ class _Lowerer:
 
     # which parts are regular
 
-    def _regular_rules(self) -> set:
+    def _regular_rules(self) -> Set[str]:
         """Rules that reference (transitively) no recursive rule and no undefined one, and
         whose regex, with the rules they reference inlined, nests at most MAX_NESTING * 2
         nodes deep (deeper ones stay rules). A least fixed point, computed without recursion:
         a rule becomes regular once every rule it references is."""
-        refs: Dict[str, set] = {}
+        refs: Dict[str, Set[str]] = {}
         height: Dict[str, int] = {}  # node depth of the body, references counting as leaves
         for name, body in self.source.items():
-            names: set = set()
+            names: Set[str] = set()
             deepest = 0
             stack = [(body, 1)]
             while stack:
@@ -611,13 +611,13 @@ class _Lowerer:
             waiting[name] = len(names)
             for used in names:
                 users.setdefault(used, []).append(name)
-        depth: Dict[str, int] = {}
+        nesting: Dict[str, int] = {}
         ready = [name for name, count in waiting.items() if count == 0]
-        regular: set = set()
+        regular: Set[str] = set()
         while ready:
             name = ready.pop()
-            depth[name] = height[name] + max((depth[r] for r in refs[name]), default=0)
-            if depth[name] > 2 * MAX_NESTING:
+            nesting[name] = height[name] + max((nesting[r] for r in refs[name]), default=0)
+            if nesting[name] > 2 * MAX_NESTING:
                 continue  # stays a rule, and so do the rules that use it
             regular.add(name)
             for user in users.get(name, ()):
@@ -729,11 +729,12 @@ class _Lowerer:
         if isinstance(regex, Chars):
             name = self.char_terminal(regex.ranges)
         else:
-            name = self.unit_terminals.get(regex)
-            if name is None:
+            found = self.unit_terminals.get(regex)
+            if found is None:
                 n = self.counter.get(f"<{owner}>", 0) + 1
                 self.counter[f"<{owner}>"] = n
-                name = self.unit_terminals[regex] = f"<{owner}>" if n == 1 else f"<{owner}:{n}>"
+                found = self.unit_terminals[regex] = f"<{owner}>" if n == 1 else f"<{owner}:{n}>"
+            name = found
             self.unit_nodes.setdefault(name, []).append(id(node))
         if not optional:
             return name
@@ -868,7 +869,7 @@ class _Lowerer:
     #: the tests' a few thousand), and one that gives up has spent this much for nothing.
     MAX_COLIVE_WORK = 300_000
 
-    def _colive(self, start: str, dfas: Dict[str, _DFA]) -> Optional[Dict[str, set]]:
+    def _colive(self, start: str, dfas: Dict[str, _DFA]) -> Optional[Dict[str, Set[str]]]:
         """For each terminal, the terminals that can be live at the same point, from an
         abstract Earley run: items are (rule position, position of the item that predicted
         the rule), and sets of them are explored for every terminal that can be read. Sound:
@@ -888,11 +889,11 @@ class _Lowerer:
         nxt = [a[dot] if dot < len(a) else None for _, a, dot in cores]
         lhs = [name for name, _, _ in cores]
         # All reachable (core, parent core) pairs, parent -1 for the start.
-        parents: Dict[int, set] = {}
+        parents: Dict[int, Set[int]] = {}
         work = [(c, -1) for c in first_core[start]]
         for c, p in work:
             parents.setdefault(c, set()).add(p)
-        done_by: Dict[str, set] = {}  # rule -> parents of its completed items
+        done_by: Dict[str, Set[int]] = {}  # rule -> parents of its completed items
         while work:
             if len(work) % 4096 == 0:
                 self.tick()
@@ -916,16 +917,17 @@ class _Lowerer:
                     work.append(item)
                     # a new parent of a waiting core can take completions already seen
                     ic, ip = item
-                    if nxt[ic] in rules and ic in done_by.get(nxt[ic], ()):
+                    waiting_on = nxt[ic]
+                    if waiting_on in rules and ic in done_by.get(waiting_on, ()):
                         work.append((ic, ip))
 
-        def closure(items) -> frozenset:
+        def closure(items: Iterable[Tuple[int, int, bool]]) -> FrozenSet[Tuple[int, int, bool]]:
             # Items are (core, parent core, local): local items were predicted in this set, so
             # their parent item is here too and completes exactly; the others complete through
             # every parent the global relation allows.
-            out: set = set()
+            out: Set[Tuple[int, int, bool]] = set()
             here: Dict[int, List[Tuple[int, bool]]] = {}
-            completed_here: set = set()  # parent cores whose local child rule completed
+            completed_here: Set[int] = set()  # parent cores whose local child rule completed
             stack: List[Tuple[int, int, bool]] = []
 
             def add(item: Tuple[int, int, bool]) -> None:
@@ -958,7 +960,7 @@ class _Lowerer:
             return frozenset(out)
 
         work_done = [0]
-        overlap: Dict[str, set] = {}
+        overlap: Dict[str, Set[str]] = {}
         terms = sorted(dfas)
         for i, t in enumerate(terms):
             self.tick()
@@ -967,14 +969,14 @@ class _Lowerer:
                 if dfas[t].first & dfas[u].first and dfas[t].intersects(dfas[u]):
                     overlap[t].add(u)
                     overlap.setdefault(u, {u}).add(t)
-        colive: Dict[str, set] = {}
+        colive: Dict[str, Set[str]] = {}
         initial = closure([(c, -1, False) for c in first_core[start]])
         seen = {initial}
         stack = [initial]
         while stack:
             self.tick()
             state = stack.pop()
-            live = {nxt[c] for c, _, _ in state if nxt[c] is not None and nxt[c] not in rules}
+            live = {term for c, _, _ in state if (term := nxt[c]) is not None and term not in rules}
             for t in live:
                 colive.setdefault(t, set()).update(live)
             for t in live:

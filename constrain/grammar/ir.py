@@ -14,7 +14,7 @@ and are used only when no grammar terminal accepts the lexeme.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple, Type, Union
 
 from ..cache import memoize
 
@@ -75,19 +75,19 @@ class Not(Regex):
     item: Regex
 
 
-def _cache_hash(cls: type) -> None:
+def _cache_hash(cls: Type[Regex]) -> None:
     """Memoize the dataclass hash of a node (deep trees are hashed as cache keys again and
     again; nodes are immutable). The hash formula is the dataclass one."""
     compute = cls.__hash__
 
-    def __hash__(self) -> int:
+    def __hash__(self: Regex) -> int:
         d = self.__dict__
-        h = d.get("_hash")
+        h: Optional[int] = d.get("_hash")
         if h is None:
             h = d["_hash"] = compute(self)
         return h
 
-    cls.__hash__ = __hash__
+    setattr(cls, "__hash__", __hash__)
 
 
 for _cls in (Chars, Seq, Alt, Repeat, And, Not):
@@ -110,7 +110,7 @@ def normalize_ranges(ranges: Iterable[Tuple[int, int]]) -> Tuple[Tuple[int, int]
     return tuple((lo, hi) for lo, hi in merged)
 
 
-def subtract_ranges(ranges: Iterable[Tuple[int, int]], minus: Iterable[Tuple[int, int]]) -> list:
+def subtract_ranges(ranges: Iterable[Tuple[int, int]], minus: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
     """The code points of ``ranges`` outside ``minus`` (inclusive ranges in, ranges out;
     normalize with :func:`normalize_ranges`)."""
     minus = list(minus)
@@ -290,7 +290,7 @@ class Grammar:
                 raise ValueError(f"ignored terminal {name!r} is not defined")
 
     @property
-    def terminal_names(self) -> frozenset:
+    def terminal_names(self) -> FrozenSet[str]:
         return frozenset(t.name for t in self.terminals)
 
     # The front ends build this module's IR, so it never imports them (not even inside a
@@ -312,7 +312,7 @@ class Grammar:
         return _front_end("gbnf")(text, start=start)
 
     @classmethod
-    def from_json_schema(cls, schema, **options) -> "Grammar":
+    def from_json_schema(cls, schema: Any, **options: Any) -> "Grammar":
         """A grammar for the JSON documents that ``schema`` accepts (a dict, a JSON string or
         a pydantic model class); see :func:`constrain.grammar.json_schema.grammar_from_json_schema`."""
         return _front_end("json_schema")(schema, **options)

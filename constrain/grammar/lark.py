@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..config import MAX_NESTING
 from ..errors import (
@@ -44,10 +46,13 @@ from ..errors import (
 )
 from .ir import EMPTY, NOTHING, Alt, And, Chars, Grammar, Not, Regex, Repeat, Rule, Seq, Terminal, alt, nullable, seq
 
-try:  # Python 3.11+
-    import re._parser as _sre_parse  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+if TYPE_CHECKING:
+    from lark import Token, Tree
+
+if sys.version_info >= (3, 11):
+    import re._parser as _sre_parse
+else:  # pragma: no cover - Python 3.10
+    import sre_parse as _sre_parse
 
 #: common.lark terminals whose lazy regexes are replaced by exact greedy equivalents: the
 #: language ``re.match`` carves out of the text, not the full-match language of the pattern.
@@ -60,7 +65,7 @@ _COMMON_REPLACEMENTS = {
 }
 
 
-def _lark():
+def _lark() -> Tuple[ModuleType, ModuleType]:
     try:
         import lark  # noqa: F401
         from lark import exceptions, load_grammar
@@ -76,7 +81,7 @@ class _Locations:
     """Lines of definitions, literals and directives, read from Lark's parse of the text.
     Only messages need them, so the text is parsed (a second time) on first use."""
 
-    def __init__(self, parse, text: str) -> None:
+    def __init__(self, parse: Callable[[], Any], text: str) -> None:
         self._parse, self._text = parse, text
         self._read = False
 
@@ -86,8 +91,8 @@ class _Locations:
         self._read = True
         tree, text = self._parse(), self._text
         self.definitions: Dict[str, int] = {}  # rule/terminal name -> line
-        self.imports: Dict[str, int] = {}  # imported (possibly aliased) name -> line
-        self.literals: Dict[str, Tuple[int, int]] = {}  # raw literal text -> (line, column)
+        self.imports: Dict[str, Optional[int]] = {}  # imported (possibly aliased) name -> line
+        self.literals: Dict[str, Tuple[Optional[int], Optional[int]]] = {}  # raw literal text -> (line, column)
         self.declares: Dict[str, int] = {}
         for stmt in tree.children:
             node = stmt.children[0] if stmt.data in ("override", "extend") else stmt
@@ -129,10 +134,10 @@ class _Locations:
         return f"rule {name}"
 
 
-def _tokens(tree) -> Iterable:
+def _tokens(tree: "Tree[Token]") -> Iterator["Token"]:
     from lark import Token, Tree
 
-    stack = [tree]
+    stack: List[Union[Token, Tree[Token]]] = [tree]
     while stack:
         node = stack.pop()
         if isinstance(node, Token):
@@ -168,7 +173,8 @@ def _match_only_features(pattern: str) -> List[str]:
     stack = [parsed]
     while stack:
         node = stack.pop()
-        for op, av in node if isinstance(node, _sre_parse.SubPattern) else ():
+        codes: List[Tuple[Any, Any]] = node.data  # (opcode, argument); the argument's shape varies
+        for op, av in codes:
             name = str(op)
             if name in ("ASSERT", "ASSERT_NOT"):
                 kind = "lookahead" if av[0] == 1 else "lookbehind"
@@ -198,7 +204,7 @@ def _match_only_features(pattern: str) -> List[str]:
     return sorted(set(found))
 
 
-def _subpatterns(av) -> Iterable:
+def _subpatterns(av: object) -> Iterator[_sre_parse.SubPattern]:
     if isinstance(av, _sre_parse.SubPattern):
         yield av
     elif isinstance(av, (tuple, list)):
@@ -349,7 +355,7 @@ def grammar_from_lark(
     # Terminals: Python regex -> IR.
     regexes: Dict[str, Regex] = {}
     for td in terminal_defs:
-        def location(td=td) -> str:
+        def location(td: Any = td) -> str:
             return locations.of_terminal(td.name, td.pattern.raw)
 
         if td.priority not in (None, 0):

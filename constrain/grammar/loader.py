@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional, Set, Union
 
 from ..errors import ConfigurationError, InvalidGrammarError
 from .ir import Grammar
@@ -35,14 +35,14 @@ def library_dirs() -> List[Path]:
 
 def list_grammars() -> List[str]:
     """Names of the grammars found in :func:`library_dirs`, sorted."""
-    names = set()
+    names: Set[str] = set()
     for d in library_dirs():
         if d.is_dir():
             names.update(p.stem for p in d.iterdir() if p.suffix in EXTENSIONS and p.is_file())
     return sorted(names)
 
 
-def find_grammar(name_or_path: Union[str, os.PathLike]) -> Path:
+def find_grammar(name_or_path: Union[str, "os.PathLike[str]"]) -> Path:
     """The file that :func:`load_grammar` would read.
 
     Raises:
@@ -73,7 +73,7 @@ def find_grammar(name_or_path: Union[str, os.PathLike]) -> Path:
     )
 
 
-def load_grammar(name_or_path: Union[str, os.PathLike], start: Optional[str] = None) -> Grammar:
+def load_grammar(name_or_path: Union[str, "os.PathLike[str]"], start: Optional[str] = None) -> Grammar:
     """Read a grammar file, or a grammar from the library by name.
 
     Args:

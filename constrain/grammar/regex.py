@@ -26,7 +26,7 @@ construct and its position. Malformed patterns raise
 from __future__ import annotations
 
 import unicodedata
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Set, Tuple
 
 from ..config import MAX_NESTING
 from ..errors import (
@@ -123,6 +123,10 @@ def _fold_ascii(ranges: Ranges) -> Ranges:
 #   ("look", behind, negate, node, pos)
 
 
+#: A parse-tree node: one of the tagged tuples above.
+_Node = Tuple[Any, ...]
+
+
 class _Parser:
     def __init__(self, pattern: str) -> None:
         self.p = pattern
@@ -130,7 +134,7 @@ class _Parser:
         self.flags = 0
         self.features: List[Feature] = []
         self.groups = 0
-        self.group_names: set = set()
+        self.group_names: Set[str] = set()
 
     # -- errors ------------------------------------------------------------------------
     def error(self, message: str, pos: Optional[int] = None) -> InvalidGrammarError:
@@ -159,8 +163,11 @@ class _Parser:
 
     def getwhile(self, n: int, allowed: str) -> str:
         out = ""
-        while len(out) < n and self.peek() is not None and self.peek() in allowed:
-            out += self.get()
+        c = self.peek()
+        while len(out) < n and c is not None and c in allowed:
+            out += c
+            self.i += 1
+            c = self.peek()
         return out
 
     def getuntil(self, end: str, what: str) -> str:
@@ -176,18 +183,18 @@ class _Parser:
                 return name
 
     # -- grammar -----------------------------------------------------------------------
-    def parse(self) -> tuple:
+    def parse(self) -> _Node:
         node = self.parse_sub(verbose=False, nested=0)
         if self.peek() is not None:
             raise self.error("unbalanced parenthesis")
         return node
 
-    def parse_sub(self, verbose: bool, nested: int) -> tuple:
+    def parse_sub(self, verbose: bool, nested: int) -> _Node:
         if nested > 2 * MAX_NESTING:  # two levels per group: parse_sub, then parse_seq
             raise ResourceLimitError(
                 f"regex groups nest deeper than {MAX_NESTING} (constrain.config.MAX_NESTING) at position {self.i}"
             )
-        items = []
+        items: List[_Node] = []
         while True:
             items.append(self.parse_seq(verbose, nested + 1, first=not nested and not items))
             if not self.match("|"):
@@ -196,10 +203,10 @@ class _Parser:
                 verbose = bool(self.flags & _X)
         return items[0] if len(items) == 1 else ("alt", items)
 
-    def parse_seq(self, verbose: bool, nested: int, first: bool = False) -> tuple:
-        items: list = []
+    def parse_seq(self, verbose: bool, nested: int, first: bool = False) -> _Node:
+        items: List[_Node] = []
         # kinds parallel to items: "at", "rep" or "" -- for "nothing to repeat"/"multiple repeat"
-        kinds: list = []
+        kinds: List[str] = []
         while True:
             this = self.peek()
             if this is None or this in "|)":
@@ -269,9 +276,9 @@ class _Parser:
                 items.append(("c", ranges))
                 kinds.append("")
             elif this == "(":
-                node = self.group(start, verbose, nested, first and not items)
-                if node is not None:
-                    items.append(node)
+                group = self.group(start, verbose, nested, first and not items)
+                if group is not None:
+                    items.append(group)
                     kinds.append("")
                 else:
                     verbose = verbose or bool(self.flags & _X)
@@ -283,14 +290,14 @@ class _Parser:
                 kinds.append("at")
         return items[0] if len(items) == 1 else ("seq", items)
 
-    def char(self, cp: int) -> tuple:
+    def char(self, cp: int) -> _Node:
         if _SURROGATES[0] <= cp <= _SURROGATES[1]:
             return ("c", ())
         if self.flags & _I and (0x41 <= cp <= 0x5A or 0x61 <= cp <= 0x7A):
             return ("c", _fold_ascii(((cp, cp),)))
         return ("c", ((cp, cp),))
 
-    def group(self, start: int, verbose: bool, nested: int, first: bool) -> Optional[tuple]:
+    def group(self, start: int, verbose: bool, nested: int, first: bool) -> Optional[_Node]:
         saved_flags = self.flags
         sub_verbose = verbose
         capture = True
@@ -370,8 +377,10 @@ class _Parser:
         self.flags = saved_flags
         return inner
 
-    def inline_flags(self, c: str, start: int) -> Optional[Tuple[int, int]]:
+    def inline_flags(self, flag: str, start: int) -> Optional[Tuple[int, int]]:
         letters = {"i": _I, "s": _S, "x": _X, "m": 0, "a": 0}
+        c: Optional[str]
+        c = flag
         add = remove = 0
         if c != "-":
             while True:
@@ -412,7 +421,7 @@ class _Parser:
             raise self.error("bad inline flags: flag turned on and off", start)
         return add, remove
 
-    def escape(self, start: int) -> tuple:
+    def escape(self, start: int) -> _Node:
         c = self.get()
         if c is None:
             raise self.error("bad escape (end of pattern)", start)
@@ -431,11 +440,14 @@ class _Parser:
             return self.char(int("0" + self.getwhile(2, _OCT), 8))
         if c in "123456789":
             digits = c
-            if self.peek() is not None and self.peek() in "0123456789":
-                digits += self.get()
+            second = self.peek()
+            if second is not None and second in "0123456789":
+                self.i += 1
+                digits += second
                 third = self.peek()
                 if digits[0] in _OCT and digits[1] in _OCT and third is not None and third in _OCT:
-                    digits += self.get()
+                    self.i += 1
+                    digits += third
                     value = int(digits, 8)
                     if value > 0o377:
                         raise self.error(f"octal escape value \\{digits} outside of range 0-0o377", start)
@@ -490,9 +502,9 @@ class _Parser:
             v = ord(c)
         return "lit", ((v, v),)
 
-    def char_class(self, start: int) -> tuple:
+    def char_class(self, start: int) -> _Node:
         negate = self.match("^")
-        ranges: list = []
+        ranges: List[Tuple[int, int]] = []
         first = True
         while True:
             here = self.i
@@ -535,7 +547,7 @@ class _Parser:
 def _alt(items: List[Regex]) -> Regex:
     """:func:`~constrain.grammar.ir.alt` in linear time (it de-duplicates by list search)."""
     flat: List[Regex] = []
-    seen: set = set()
+    seen: Set[Regex] = set()
     for item in items:
         for sub in item.items if isinstance(item, Alt) else (item,):
             if sub not in seen:
@@ -566,7 +578,7 @@ class _Lowerer:
         self.features.append(Feature("regex", name, f"position {pos}"))
         return Chars(())
 
-    def lower(self, node: tuple, at_start: bool, at_end: bool) -> Regex:
+    def lower(self, node: _Node, at_start: bool, at_end: bool) -> Regex:
         kind = node[0]
         if kind == "c":
             return shared_chars(node[1])
@@ -585,7 +597,7 @@ class _Lowerer:
             return self.lower_seq([node], at_start, at_end)
         return self.lower_seq(node[1], at_start, at_end)
 
-    def lower_seq(self, items: list, at_start: bool, at_end: bool) -> Regex:
+    def lower_seq(self, items: List[_Node], at_start: bool, at_end: bool) -> Regex:
         zero = [x[0] in ("at", "look") for x in items]
         n = len(items)
         suffix_zero = [True] * (n + 1)

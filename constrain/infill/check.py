@@ -40,13 +40,15 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from dataclasses import dataclass, field
+from typing import Container, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..automata.compiled import CompiledGrammar
 from ..automata.compiler import compile
+from ..automata.fsm import ByteDFA
 from ..automata.matcher import Matcher
 from ..config import Limits
 from ..errors import ConfigurationError, ResourceLimitError
@@ -86,7 +88,8 @@ class Gap:
 Part = Union[bytes, Gap]
 
 
-def _sets_to_visit(items, starts, builds, k: int, known) -> list:
+def _sets_to_visit(items: np.ndarray, starts: np.ndarray, builds: np.ndarray, k: int,
+                   known: Container[int]) -> List[int]:
     """Set ``k`` and the sets its items reach through their origins, stopping at sets whose
     build number is in ``known``; lowest first (a set's origins come before it)."""
     todo, stack, queued = [], [k], {k}
@@ -114,8 +117,8 @@ class _Canon:
     MAX_BYTES = 64 << 20
 
     def __init__(self) -> None:
-        self.by_build: dict = {}
-        self.interned: dict = {}
+        self.by_build: Dict[int, int] = {}  # build number -> name
+        self.interned: Dict[bytes, int] = {}  # a set's canonical items -> name
         self.interned_bytes = 0
         self.next_id = 0
 
@@ -146,7 +149,7 @@ class _Canon:
         return by_build[int(builds[k, 0])]
 
 
-def state_key(matcher: Matcher, canon: Optional[_Canon] = None) -> tuple:
+def state_key(matcher: Matcher, canon: Optional[_Canon] = None) -> Tuple[int, int]:
     """The configuration of ``matcher``: its lexer state and the canonical name of its last
     Earley set (see :class:`_Canon`); equal keys (from one ``canon``) accept equal futures."""
     if canon is None:
@@ -201,10 +204,10 @@ class _LowerBound:
         self.lhs = lhs
         self.rest = np.concatenate([rest, [0.0]])
         #: W of each Earley set seen, by build number; cleared when full.
-        self.cache: dict = {}
+        self.cache: Dict[int, NDArray[np.float64]] = {}
         self.max_cached_sets = max(16, self.MAX_CACHE_BYTES // (8 * n_symbols))
 
-    def _w(self, matcher: Matcher, k: int) -> np.ndarray:
+    def _w(self, matcher: Matcher, k: int) -> NDArray[np.float64]:
         """``W(k, .)`` for set ``k`` of ``matcher`` (and the sets below it not cached yet)."""
         items, starts, builds = matcher._items, matcher._set_starts, matcher._set_build
         cache = self.cache
@@ -281,7 +284,7 @@ class _InfixLexer:
             self.trans[o:o + d.num_states] = np.where(t >= 0, t + o, -1)
             self.accepting[o:o + d.num_states] = d.accepting
         self.starts = offsets[:-1]
-        self.cache: dict = {}
+        self.cache: Dict[Tuple[bytes, bool], bool] = {}
 
     def viable(self, data: bytes, ends: bool) -> bool:
         """Whether ``data`` can stand in a text after a gap (``ends``: and end it)."""
@@ -304,7 +307,7 @@ class _InfixLexer:
         return result
 
 
-def _shortest(dfa) -> float:
+def _shortest(dfa: ByteDFA) -> float:
     """Bytes in the shortest string of a terminal DFA (breadth first from state 0)."""
     if dfa.num_states == 0:
         return np.inf
@@ -329,15 +332,13 @@ class _Search:
     """One check's state: the canvas, the room after each part, the budget, the
     configurations known to fail from a part, and the lower bounds computed."""
 
-    parts: list
-    room: list
+    parts: List[Part]
+    room: List[float]
     budget: "_Budget"
     bound: _LowerBound
-    bounds: dict
-    dead: set = None
-
-    def __post_init__(self) -> None:
-        self.dead = set()
+    bounds: Dict[Tuple[int, int], float]
+    #: (part index, configuration) pairs known to fail.
+    dead: Set[Tuple[int, Tuple[int, int]]] = field(default_factory=set)
 
 
 class _Budget:
@@ -406,7 +407,7 @@ class InfillChecker:
         return Gap.slots(count, self.max_token_bytes, may_be_short=may_be_short)
 
     def slot_canvas(self, slots: Sequence[Optional[int]], vocab: Vocabulary, *,
-                    bytes_per_slot: Optional[int] = None) -> Optional[list]:
+                    bytes_per_slot: Optional[int] = None) -> Optional[List[Part]]:
         """The canvas of a row of token slots (``None``: masked), or ``None`` when no filling
         can be valid whatever the grammar: a special token, or text after an end-of-sequence.
 
@@ -426,7 +427,7 @@ class InfillChecker:
             longest = int(vocab.trie.depth.max()) if vocab.trie.depth.size else 1
         else:
             longest = int(bytes_per_slot)
-        parts: list = []
+        parts: List[Part] = []
         run = 0
         for index, token in enumerate(slots):
             if token is None:
@@ -460,7 +461,7 @@ class InfillChecker:
         return self.complete(parts, start=start, max_seconds=max_seconds) is not None
 
     def complete(self, parts: Sequence[Part], *, start: Optional[Matcher] = None,
-                 max_seconds: Optional[float] = None) -> Optional[list]:
+                 max_seconds: Optional[float] = None) -> Optional[List[bytes]]:
         """One filling per gap (a list of bytes, in order) that completes the canvas, or
         ``None`` when there is none. ``start`` (from :meth:`start`, left unchanged) is where
         the canvas begins; by default, the start of the grammar. ``max_seconds`` overrides
@@ -475,7 +476,8 @@ class InfillChecker:
         elif not isinstance(start, Matcher) or start.compiled is not self.compiled:
             raise ConfigurationError("`start` must be a matcher from this checker's start()")
         for k in range(1, len(parts)):
-            if isinstance(parts[k], bytes) and not self._infix.viable(parts[k], ends=k == len(parts) - 1):
+            part = parts[k]
+            if isinstance(part, bytes) and not self._infix.viable(part, ends=k == len(parts) - 1):
                 return None
         limits = self.limits if max_seconds is None else self.limits.replace(max_infill_seconds=float(max_seconds))
         budget = _Budget(limits)
@@ -488,17 +490,20 @@ class InfillChecker:
         search = _Search(parts, room, budget, self._bound, {})
         return self._run(search, 0, start.fork(), [])
 
-    def _lower_bound(self, search, matcher: Matcher, key: tuple) -> float:
+    def _lower_bound(self, search: _Search, matcher: Matcher, key: Tuple[int, int]) -> float:
         bound = search.bounds.get(key)
         if bound is None:
             bound = search.bounds[key] = self._bound(matcher)
         return bound
 
-    def _run(self, search, i, m, fills):
+    def _run(self, search: _Search, i: int, m: Matcher, fills: List[bytes]) -> Optional[List[bytes]]:
         parts = search.parts
         # Known bytes: fed as they are.
-        while i < len(parts) and not isinstance(parts[i], Gap):
-            if not m.accept_bytes(parts[i]):
+        while i < len(parts):
+            piece = parts[i]
+            if isinstance(piece, Gap):
+                break
+            if not m.accept_bytes(piece):
                 return None
             i += 1
         if i == len(parts):
@@ -511,6 +516,7 @@ class InfillChecker:
             search.dead.add(memo)
             return None
         gap = parts[i]
+        assert isinstance(gap, Gap)  # the loop above stops at a gap
         lo, hi = gap.min_bytes, gap.max_bytes
         # Best first, by depth + lower bound (A*): a filling that closes what is open is
         # found without expanding every shorter string first. best[(min(depth, lo), key)] is
@@ -552,7 +558,7 @@ class InfillChecker:
         search.dead.add(memo)
         return None
 
-    def _successors(self, config: Matcher):
+    def _successors(self, config: Matcher) -> Iterator[Tuple[bytes, Matcher]]:
         """(byte, matcher after it) for one byte of each class of the allowed bytes: bytes
         that continue the current lexeme into the same lexer state lead to the same
         configuration; each byte that ends the lexeme is tried on its own."""
@@ -562,7 +568,7 @@ class InfillChecker:
         if allowed.size == 0:
             return
         trans = self.compiled.lexers.tables[0][config._lex_state]
-        classes = {}
+        classes: Dict[int, int] = {}  # lexer state after the byte (or -1 - byte) -> byte
         for b in allowed.tolist():
             target = int(trans[b])
             classes.setdefault(target if target >= 0 else -1 - b, b)
@@ -577,9 +583,9 @@ def spells_every_byte(vocab: Vocabulary) -> bool:
     return len({tb for tb in vocab.token_bytes if len(tb) == 1}) == 256
 
 
-def _normalize(parts: Sequence[Part]) -> list:
+def _normalize(parts: Sequence[Part]) -> List[Part]:
     """Adjacent known bytes joined, empty ones dropped; bad parts rejected."""
-    out: list = []
+    out: List[Part] = []
     for index, part in enumerate(parts):
         if isinstance(part, Gap):
             out.append(part)

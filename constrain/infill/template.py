@@ -16,9 +16,10 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Literal, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..automata.compiled import CompiledGrammar
 from ..automata.compiler import compile_constraint
@@ -26,9 +27,15 @@ from ..automata.matcher import Matcher
 from ..errors import ConfigurationError, ResourceLimitError
 from ..masks.bitmask import allocate_token_bitmask, bitmask_to_bool
 from ..vocab import Vocabulary, tokenizer_vocabulary
-from .check import Gap, InfillChecker, spells_every_byte
+from .check import Gap, InfillChecker, Part, spells_every_byte
+
+if TYPE_CHECKING:
+    import torch
 
 GAP_MARKER = "<gap>"
+
+#: What a step of a gap takes: a token, ``None`` (close the gap) or ``"stuck"``.
+_Choice = Union[int, None, Literal["stuck"]]
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,12 @@ class TemplateResult:
     token_ids: List[List[int]] = field(default_factory=list)
 
 
-def parse_template(template: Union[str, Sequence[Union[str, TemplateGap]]]) -> list:
+def parse_template(template: Union[str, Sequence[Union[str, TemplateGap]]]) -> List[Union[str, TemplateGap]]:
     """The parts of a template: a string in which each ``<gap>`` marks a gap, or a list of
     strings and :class:`TemplateGap` objects."""
     if isinstance(template, str):
         pieces = template.split(GAP_MARKER)
-        parts: list = []
+        parts: List[Union[str, TemplateGap]] = []
         for i, piece in enumerate(pieces):
             if i:
                 parts.append(TemplateGap())
@@ -92,14 +99,16 @@ def parse_template(template: Union[str, Sequence[Union[str, TemplateGap]]]) -> l
     return parts
 
 
-def _constraint(vocab: Vocabulary, regex, schema, grammar) -> CompiledGrammar:
+def _constraint(vocab: Vocabulary, regex: Optional[str], schema: Any, grammar: Any) -> CompiledGrammar:
     compiled = compile_constraint(vocab, regex=regex, schema=schema, grammar=grammar)
     if compiled is None:
         raise ConfigurationError("give exactly one of regex=, schema= or grammar=")
     return compiled
 
 
-def _follow_witness(checker, here, room, longest, after, scores, allowed, vocab, starter_tokens, max_seconds):
+def _follow_witness(checker: InfillChecker, here: Matcher, room: int, longest: int, after: List[Part],
+                    scores: "torch.Tensor", allowed: NDArray[np.bool_], vocab: Vocabulary,
+                    starter_tokens: Callable[[bytes], NDArray[np.int64]], max_seconds: float) -> _Choice:
     """When no candidate the model ranks high is admissible: the check's own filling of the
     gap shows the way. ``None`` (close the gap) if it is empty, else the
     best-scored allowed token that begins it and keeps the canvas admissible; ``"stuck"`` if
@@ -112,22 +121,23 @@ def _follow_witness(checker, here, room, longest, after, scores, allowed, vocab,
         return "stuck"
     if not found[0]:
         return None
+    starters: List[int]
     if room == 1:
         # The last slot: every allowed token, best first (the check is a plain parse then).
         starters = np.flatnonzero(allowed).tolist()
     else:
         starters = [int(t) for t in starter_tokens(found[0]) if allowed[t]]
     for token in sorted(starters, key=lambda t: -float(scores[t])):
-        tb = vocab.token_bytes[token]
+        head: List[Part] = [vocab.token_bytes[token], Gap(0, (room - 1) * longest)]
         try:
-            if checker.is_admissible([tb, Gap(0, (room - 1) * longest)] + after, start=here, max_seconds=max_seconds):
+            if checker.is_admissible(head + after, start=here, max_seconds=max_seconds):
                 return token
         except ResourceLimitError:
             continue
     return "stuck"
 
 
-def _logits_width(model) -> int:
+def _logits_width(model: Any) -> int:
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     weight = getattr(head, "weight", None)
     return int(weight.shape[0]) if weight is not None else int(model.config.vocab_size)
@@ -187,10 +197,11 @@ def generate_template(
     longest = 1 if spells_every_byte(vocab) else checker.max_token_bytes
     budgets = [p.max_tokens if p.max_tokens is not None else max_gap_tokens for p in parts if isinstance(p, TemplateGap)]
 
-    def canvas(from_part: int, first_gap_room: Optional[int] = None) -> list:
+    def canvas(from_part: int, first_gap_room: Optional[int] = None) -> List[Part]:
         """The canvas of the template from part ``from_part`` on; the gap there, if any, has
         ``first_gap_room`` tokens left."""
-        out, g = [], sum(isinstance(p, TemplateGap) for p in parts[:from_part])
+        out: List[Part] = []
+        g = sum(isinstance(p, TemplateGap) for p in parts[:from_part])
         for k, p in enumerate(parts[from_part:]):
             if isinstance(p, TemplateGap):
                 room = first_gap_room if k == 0 and first_gap_room is not None else budgets[g]
@@ -200,7 +211,7 @@ def generate_template(
                 out.append(p.encode("utf-8"))
         return out
 
-    def admissible(parts_, start) -> bool:
+    def admissible(parts_: List[Part], start: Matcher) -> bool:
         try:
             return checker.is_admissible(parts_, start=start, max_seconds=max_check_seconds)
         except ResourceLimitError:
@@ -230,7 +241,7 @@ def generate_template(
     matcher = Matcher(compiled)  # the grammar's own mask over the model's vocabulary
     bitmask = allocate_token_bitmask(1, vocab.size)
     eos_ids = sorted(vocab.eos_token_ids)
-    starts_cache: dict = {}
+    starts_cache: Dict[bytes, NDArray[np.int64]] = {}
 
     def starter_tokens(text: bytes) -> np.ndarray:
         """Token ids whose bytes are a non-empty prefix of ``text``: the model writing them
@@ -294,7 +305,7 @@ def generate_template(
                 candidates = [(float(masked[t]), t) for t in order if masked[t] != float("-inf")]
                 candidates.append((close_score, None))
                 candidates.sort(key=lambda c: -c[0])
-                chosen = "stuck"
+                chosen: _Choice = "stuck"
                 for score, token in candidates[:max_retries]:
                     if token is None:
                         if admissible(after, here):
@@ -309,7 +320,7 @@ def generate_template(
                 if chosen == "stuck":
                     chosen = _follow_witness(checker, here, room, longest, after, scores, allowed, vocab, starter_tokens,
                                              max_check_seconds)
-                if chosen == "stuck":
+                if isinstance(chosen, str):  # "stuck"
                     fills.append(vocab.decode(written).decode("utf-8", errors="replace"))
                     token_ids.append(written)
                     text = b"".join(out_text).decode("utf-8", errors="replace")

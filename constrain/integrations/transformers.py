@@ -16,13 +16,18 @@ stops a row only at its own ``eos_token_id``, so give it the vocabulary's EOS id
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional, cast
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from transformers import LogitsProcessor
 
 from ..errors import ConfigurationError, ConstrainError, VocabularyError
 from ..masks.apply import apply_token_bitmask_inplace
+
+if TYPE_CHECKING:
+    from ..automata.matcher import Matcher
 
 
 class ConstrainedLogitsProcessor(LogitsProcessor):
@@ -122,10 +127,11 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
 
     def reset(self) -> None:
         """Forget the previous ``generate()`` call, to serve a new one."""
-        self._matchers: Optional[list] = None
+        # the three are set together, at the first call of a generate()
+        self._matchers: Optional[List[Matcher]] = None
         self._prompt_length = 0
         self._seen: Optional[torch.Tensor] = None
-        self._bitmask = None
+        self._bitmask: Optional[NDArray[np.int32]] = None
 
     def is_terminated(self, row: int) -> bool:
         """Whether row ``row`` has ended (its matcher accepted EOS)."""
@@ -154,6 +160,7 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
             self._seen = torch.empty((batch, 0), dtype=torch.long)
             self._bitmask = allocate_token_bitmask(batch, self.compiled.vocab.size)
         else:
+            assert self._seen is not None  # set with self._matchers
             expected = self._prompt_length + self._seen.shape[1] + 1
             if batch != len(self._matchers) or length != expected:
                 raise ConfigurationError(
@@ -176,6 +183,7 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
                         f"row {row}: token {token} is not allowed by the grammar; another logits processor or "
                         "the decoding strategy picked a token this processor had masked"
                     )
+        assert self._bitmask is not None  # set with self._matchers
         for row, matcher in enumerate(self._matchers):
             matcher.fill_next_token_bitmask(self._bitmask, row)
         empty = ~self._bitmask.any(axis=1)
@@ -184,7 +192,7 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
             raise VocabularyError(f"row {row}: no token can continue the output; the vocabulary cannot spell what the grammar needs")
         out = scores.clone()
         apply_token_bitmask_inplace(out, torch.from_numpy(self._bitmask))
-        return out
+        return cast(torch.FloatTensor, out)  # a clone of scores: the type LogitsProcessor declares
 
 
 __all__ = ("ConstrainedLogitsProcessor",)

@@ -25,7 +25,7 @@ BitmaskLike = Union[torch.Tensor, np.ndarray]
 
 #: ``0..31`` on each device, for unpacking. Bound: 16 devices, more than one machine has
 #: (a tensor of 128 bytes each).
-BIT_SHIFTS: LRUCache = LRUCache("masks.bit_shifts", max_entries=16)
+BIT_SHIFTS: LRUCache[str, torch.Tensor] = LRUCache("masks.bit_shifts", max_entries=16)
 
 
 def _shifts(device: torch.device) -> torch.Tensor:

@@ -4,13 +4,15 @@ shape ``(batch, ceil(vocab_size / 32))``; bit ``i`` of word ``w`` is token ``32 
 
 from __future__ import annotations
 
+from typing import Tuple
+
 import numpy as np
 
 from ..automata.arguments import check_int
 from ..errors import ConfigurationError
 
 
-def get_bitmask_shape(batch_size: int, vocab_size: int) -> tuple:
+def get_bitmask_shape(batch_size: int, vocab_size: int) -> Tuple[int, int]:
     """``(batch_size, ceil(vocab_size / 32))``; both must be positive ints."""
     batch_size = check_int(batch_size, "batch_size", lo=1)
     vocab_size = check_int(vocab_size, "vocab_size", lo=1)

@@ -7,6 +7,7 @@ from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from ..errors import ConfigurationError
 from .base import LanguageModel, ModelBatch
@@ -44,7 +45,8 @@ class ToyLM(LanguageModel):
         top = raw.max()
         if not np.isfinite(top):
             raise ConfigurationError(f"next_logprobs gave no finite value after {prefix}")
-        return raw - (top + np.log(np.exp(raw - top).sum()))
+        logprobs: NDArray[np.float64] = raw - (top + np.log(np.exp(raw - top).sum()))
+        return logprobs
 
     def start(self, prompts: Sequence[Sequence[int]]) -> "ToyBatch":
         return ToyBatch(self, [tuple(int(t) for t in p) for p in prompts])

@@ -10,7 +10,7 @@ rows are dropped by feeding padding to the rows nobody reads any more.
 from __future__ import annotations
 
 import inspect
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -23,7 +23,8 @@ def model_device(model: Any) -> torch.device:
     device = getattr(model, "device", None)
     if isinstance(device, torch.device):
         return device
-    return next(model.parameters()).device
+    parameter: torch.Tensor = next(model.parameters())
+    return parameter.device
 
 
 def logits_width(model: Any) -> int:
@@ -85,7 +86,7 @@ class TransformersLM(LanguageModel):
 
     def forward(self, input_ids: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor,
                 cache: Any, keep: int) -> Any:
-        kwargs: dict = {"logits_to_keep": keep} if self._keeps_logits else {}
+        kwargs: Dict[str, Any] = {"logits_to_keep": keep} if self._keeps_logits else {}
         if cache is not None:
             kwargs[self._cache_keyword] = cache
         with torch.inference_mode():
@@ -97,7 +98,7 @@ class TransformersLM(LanguageModel):
             raise ConfigurationError("every prompt needs at least one token")
         # Rows with the same prompt (ASAp's samples, SMC's particles) share one prefill: the
         # distinct prompts run once and their cache rows are repeated.
-        distinct: dict = {}
+        distinct: Dict[Tuple[int, ...], int] = {}
         rows = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
         if len(distinct) < len(prompts):
             batch = self._prefill([list(p) for p in distinct])

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
-from typing import Any, List, Literal, Optional, Sequence
+import os
+from typing import Any, Dict, List, Literal, Optional, Sequence
 
 import numpy as np
 import torch
@@ -87,8 +87,8 @@ class ASApTrie:
         self.explored_mass = np.zeros(capacity, dtype=np.float64)
         self.explored_theta_mass = np.zeros(capacity, dtype=np.float64)
         self.theta = np.zeros(capacity, dtype=np.float64)
-        self.children: dict = {}  # parent * stride + token -> child
-        self.child_lists: dict = {}  # parent -> [child, ...] (explored children only)
+        self.children: Dict[int, int] = {}  # parent * stride + token -> child
+        self.child_lists: Dict[int, List[int]] = {}  # parent -> [child, ...] (explored children only)
         self._add(-1, -1, 1.0)
 
     # -- structure -------------------------------------------------------------------
@@ -178,7 +178,7 @@ class ASApTrie:
 
     # -- persistence -----------------------------------------------------------------
 
-    def save(self, path: "str | Path") -> None:
+    def save(self, path: "str | os.PathLike[str]") -> None:
         """Write the trie to ``path`` (a ``.npz`` file)."""
         n = self.size
         meta = json.dumps({"key": self.key, "max_nodes": self.max_nodes, "when_full": self.when_full})
@@ -186,7 +186,7 @@ class ASApTrie:
             np.savez_compressed(f, meta=np.array(meta), **{name: getattr(self, name)[:n] for name in self.FIELDS})
 
     @classmethod
-    def load(cls, path: "str | Path", key: Optional[str] = None) -> "ASApTrie":
+    def load(cls, path: "str | os.PathLike[str]", key: Optional[str] = None) -> "ASApTrie":
         """Read a trie written by :meth:`save`; with ``key``, refuse a trie made for another one."""
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -249,9 +249,9 @@ class ASApSampler(TokenSampler):
             if node is not None:
                 trie.visit(node, float(np.exp(step).sum()))
                 # log theta(child) for explored children; unexplored allowed children have theta 1.
-                for child in trie.child_lists.get(node, ()):
-                    token = int(trie.token[child])
-                    theta = trie.theta[child]
+                for explored in trie.child_lists.get(node, ()):
+                    token = int(trie.token[explored])
+                    theta = trie.theta[explored]
                     row[token] += math.log(theta) if theta > 0 else -math.inf
             scores = row[allowed]
             top = scores.max()
@@ -285,6 +285,6 @@ class ASApSampler(TokenSampler):
             k = min(batch_size, n - len(out))
             run: DecodeRun = decode(model, compiled, [list(prompt_ids)] * k, self, max_new_tokens=max_new_tokens)
             for draw in run.draws:
-                draw.first_token_at = run.first_token_at  # type: ignore[attr-defined]
+                draw.first_token_at = run.first_token_at
                 out.append(draw)
         return out

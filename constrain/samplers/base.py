@@ -37,6 +37,9 @@ class Draw:
             properly weighted for the exact constrained distribution.
         finish_reason: ``None`` while running, else one of :data:`FINISH_REASONS`.
         state: the sampler's own per-draw state (e.g. an ASAp trie node).
+        first_token_at: ``time.perf_counter()`` when the decoding run that drew it produced
+            its first token, for samplers that return draws of several runs (ASAp); NaN
+            where unset.
     """
 
     matcher: Matcher
@@ -46,6 +49,7 @@ class Draw:
     finish_reason: Optional[str] = None
     state: Any = None
     lagging: bool = False
+    first_token_at: float = math.nan
 
     @property
     def running(self) -> bool:

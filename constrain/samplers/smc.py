@@ -94,7 +94,8 @@ class _Step(TokenSampler):
         self.uses_masks = proposal.uses_masks
         self.resamplings = 0
 
-    def choose(self, draws, logprobs, bitmask, at_limit) -> List[Choice]:
+    def choose(self, draws: Sequence[Draw], logprobs: torch.Tensor, bitmask: Optional[np.ndarray],
+               at_limit: Sequence[bool]) -> List[Choice]:
         return self.proposal.choose(draws, logprobs, bitmask, at_limit)
 
     def resample(self, draws: List[Draw]) -> Optional[List[int]]:
@@ -204,7 +205,8 @@ class SMC:
             points = (self.rng.random() + np.arange(n)) / n
         else:
             points = self.rng.random(n)
-        return np.searchsorted(cumulative, points, side="right").clip(0, n - 1).tolist()
+        parents: List[int] = np.searchsorted(cumulative, points, side="right").clip(0, n - 1).tolist()
+        return parents
 
     def run(self, model: Any, compiled: Any, prompt_ids: Sequence[int], *, max_new_tokens: int,
             on_step: Optional[Callable[[List[Draw]], None]] = None) -> Population:
