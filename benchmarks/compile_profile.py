@@ -89,9 +89,11 @@ def main() -> None:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         lowering_module.regex_to_dfa = real
-    print(f"compile loop: {len(schemas)} schemas ({failures} raised ConstrainError): "
-          f"wall {wall:.2f} s, cpu {cpu:.2f} s; in regex_to_dfa: cpu {sum(spent):.2f} s over {len(spent)} calls "
-          f"(max {max(spent) * 1e3:.1f} ms)")
+    print(
+        f"compile loop: {len(schemas)} schemas ({failures} raised ConstrainError): "
+        f"wall {wall:.2f} s, cpu {cpu:.2f} s; in regex_to_dfa: cpu {sum(spent):.2f} s over {len(spent)} calls "
+        f"(max {max(spent) * 1e3:.1f} ms)"
+    )
     if args.profile:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
 
@@ -111,9 +113,11 @@ def main() -> None:
         times.append((time.process_time() - t, n, regex))
     ts = sorted(t for t, _, _ in times)
     q = statistics.quantiles(ts, n=100) if len(ts) > 1 else ts * 99
-    print(f"per-terminal regex_to_dfa, cold cache: {len(ts)} regexes, sum {sum(ts):.2f} s, "
-          f"p50 {q[49] * 1e3:.2f} ms, p90 {q[89] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms, "
-          f"max {ts[-1] * 1e3:.1f} ms")
+    print(
+        f"per-terminal regex_to_dfa, cold cache: {len(ts)} regexes, sum {sum(ts):.2f} s, "
+        f"p50 {q[49] * 1e3:.2f} ms, p90 {q[89] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms, "
+        f"max {ts[-1] * 1e3:.1f} ms"
+    )
     for t, n, regex in sorted(times, key=lambda x: -x[0])[: args.top]:
         print(f"  {t * 1e3:8.1f} ms  states={n}  {repr(regex)[:150]}")
 

@@ -103,8 +103,14 @@ def curve(texts, pi, sizes) -> list:
         if n > len(texts):
             break
         emp = empirical(texts[:n])
-        rows.append(dict(n=n, tv=total_variation(emp, pi), kl=kl(emp, pi),
-                         mean_pi=float(np.mean([pi.get(t, 0.0) for t in texts[:n]]))))
+        rows.append(
+            dict(
+                n=n,
+                tv=total_variation(emp, pi),
+                kl=kl(emp, pi),
+                mean_pi=float(np.mean([pi.get(t, 0.0) for t in texts[:n]])),
+            )
+        )
     return rows
 
 
@@ -115,8 +121,12 @@ def main() -> None:
     parser.add_argument("--languages", nargs="*", default=list(LANGUAGES))
     parser.add_argument("--out", default="results/fidelity")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--report", nargs="+", metavar="JSON",
-                        help="only write fidelity.md and fidelity.png under --out from earlier runs' fidelity.json")
+    parser.add_argument(
+        "--report",
+        nargs="+",
+        metavar="JSON",
+        help="only write fidelity.md and fidelity.png under --out from earlier runs' fidelity.json",
+    )
     args = parser.parse_args()
     if args.report:
         report: dict = {}
@@ -148,17 +158,30 @@ def main() -> None:
             compiled = resolve_constraint(vocab, regex=spec.get("regex"), schema=spec.get("schema"))
         prompt = encode_prompts(tokenizer, [spec["prompt"]], system_prompt=SYSTEM)[0]
         limit = spec["max_new_tokens"]
-        exact = exact_distribution(compiled, lm, prompt, max_new_tokens=limit,
-                                   min_token_prob=spec.get("min_token_prob", 0.0), max_sequences=100_000)
+        exact = exact_distribution(
+            compiled,
+            lm,
+            prompt,
+            max_new_tokens=limit,
+            min_token_prob=spec.get("min_token_prob", 0.0),
+            max_sequences=100_000,
+        )
         pi = exact.strings(exact.pi())
         q = exact.strings(exact.q_lcd())
         z = math.exp(exact.log_z)
-        entry: dict = dict(strings=len(pi), sequences=len(exact.logprob), log_z=exact.log_z,
-                           pruned_mass=exact.pruned_mass, tv_pi_q_lcd=total_variation(pi, q),
-                           ideal_mean_pi=sum(p * p for p in pi.values()),
-                           floor={n: noise_floor(pi, n, rng) for n in sizes})
-        print(f"[{name}] {len(pi)} strings, log Z = {exact.log_z:.2f}, TV(pi, q_LCD) = {entry['tv_pi_q_lcd']:.3f}",
-              flush=True)
+        entry: dict = dict(
+            strings=len(pi),
+            sequences=len(exact.logprob),
+            log_z=exact.log_z,
+            pruned_mass=exact.pruned_mass,
+            tv_pi_q_lcd=total_variation(pi, q),
+            ideal_mean_pi=sum(p * p for p in pi.values()),
+            floor={n: noise_floor(pi, n, rng) for n in sizes},
+        )
+        print(
+            f"[{name}] {len(pi)} strings, log Z = {exact.log_z:.2f}, TV(pi, q_LCD) = {entry['tv_pi_q_lcd']:.3f}",
+            flush=True,
+        )
 
         def text_of(draw) -> str:
             return exact.decode(tuple(draw.token_ids))
@@ -187,8 +210,9 @@ def main() -> None:
         entry["awrs_checks_per_token"] = awrs.checks / max(awrs.steps, 1)
         trie = ASApTrie()
         asap_started = time.perf_counter()
-        draws = ASApSampler(trie, seed=seed + 2).sample(lm, compiled, prompt, args.samples,
-                                                        max_new_tokens=limit, batch_size=16)
+        draws = ASApSampler(trie, seed=seed + 2).sample(
+            lm, compiled, prompt, args.samples, max_new_tokens=limit, batch_size=16
+        )
         entry["asap_seconds"] = time.perf_counter() - asap_started
         # A draw that reaches the token limit unfinished (possible where the grammar needs more
         # tokens than are left) is no sample of pi: ASAp learns the dead end (theta = 0 along it)
@@ -201,8 +225,11 @@ def main() -> None:
         entry["asap_unfinished"] = len(draws) - len(finished)
         asap_texts = [text_of(d) for d in finished]
         entry["asap"] = curve(asap_texts, pi, sizes)
-        entry["asap_window"] = [dict(n=n, tv=total_variation(empirical(asap_texts[n - max(n // 4, 1):n]), pi))
-                                for n in sizes if n <= len(asap_texts)]
+        entry["asap_window"] = [
+            dict(n=n, tv=total_variation(empirical(asap_texts[n - max(n // 4, 1) : n]), pi))
+            for n in sizes
+            if n <= len(asap_texts)
+        ]
         entry["asap_trie_nodes"] = len(trie)
         entry["smc"] = {}
         for proposal in ("awrs", "lcd"):
@@ -218,8 +245,10 @@ def main() -> None:
                 est = np.asarray(estimates)
                 se = est.std(ddof=1) / math.sqrt(est.size) if est.size > 1 else float("nan")
                 entry["smc"][f"{proposal}-{n}"] = dict(
-                    tv=total_variation(pooled, pi), z_ratio=float(est.mean() / z), z_error_in_se=float((est.mean() - z) / se)
-                    if se > 0 else float("nan"))
+                    tv=total_variation(pooled, pi),
+                    z_ratio=float(est.mean() / z),
+                    z_error_in_se=float((est.mean() - z) / se) if se > 0 else float("nan"),
+                )
                 print(f"  smc {proposal} x{n}: TV {entry['smc'][f'{proposal}-{n}']['tv']:.3f}", flush=True)
         entry["seconds"] = time.perf_counter() - started
         report[name] = entry
@@ -232,26 +261,36 @@ def main() -> None:
 def write_markdown(report: dict, path: pathlib.Path, sizes) -> None:
     lines = []
     for name, e in report.items():
-        lines.append(f"### {name}: {e['strings']} strings ({e['sequences']} token sequences), "
-                     f"log Z = {e['log_z']:.2f}, TV(pi, q_LCD) = {e['tv_pi_q_lcd']:.3f}")
+        lines.append(
+            f"### {name}: {e['strings']} strings ({e['sequences']} token sequences), "
+            f"log Z = {e['log_z']:.2f}, TV(pi, q_LCD) = {e['tv_pi_q_lcd']:.3f}"
+        )
         lines.append("")
-        lines.append("| N | noise floor | LCD TV | AWRS TV | ASAp TV | ASAp TV (last N/4) | LCD KL | ASAp KL | "
-                     "LCD mean pi(x) | ASAp mean pi(x) |")
+        lines.append(
+            "| N | noise floor | LCD TV | AWRS TV | ASAp TV | ASAp TV (last N/4) | LCD KL | ASAp KL | "
+            "LCD mean pi(x) | ASAp mean pi(x) |"
+        )
         lines.append("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
         window = {r["n"]: r["tv"] for r in e["asap_window"]}
         floor = {int(k): v for k, v in e["floor"].items()}  # JSON keys are strings
         for lcd, awrs, asap in zip(e["lcd"], e["awrs"], e["asap"]):
             n = lcd["n"]
-            lines.append(f"| {n} | {floor[n]:.3f} | {lcd['tv']:.3f} | {awrs['tv']:.3f} | {asap['tv']:.3f} | "
-                         f"{window.get(n, float('nan')):.3f} | {lcd['kl']:.3f} | {asap['kl']:.3f} | "
-                         f"{lcd['mean_pi']:.3f} | {asap['mean_pi']:.3f} |")
-        lines.append(f"\nIdeal mean pi(x) = sum pi^2 = {e['ideal_mean_pi']:.3f}; AWRS checks per token "
-                     f"{e['awrs_checks_per_token']:.2f}; ASAp trie {e['asap_trie_nodes']} nodes.\n")
+            lines.append(
+                f"| {n} | {floor[n]:.3f} | {lcd['tv']:.3f} | {awrs['tv']:.3f} | {asap['tv']:.3f} | "
+                f"{window.get(n, float('nan')):.3f} | {lcd['kl']:.3f} | {asap['kl']:.3f} | "
+                f"{lcd['mean_pi']:.3f} | {asap['mean_pi']:.3f} |"
+            )
+        lines.append(
+            f"\nIdeal mean pi(x) = sum pi^2 = {e['ideal_mean_pi']:.3f}; AWRS checks per token "
+            f"{e['awrs_checks_per_token']:.2f}; ASAp trie {e['asap_trie_nodes']} nodes.\n"
+        )
         lines.append("| SMC | " + " | ".join(f"{n} particles" for n in PARTICLES) + " |")
         lines.append("|:--|" + "--:|" * len(PARTICLES))
         for proposal in ("awrs", "lcd"):
-            cells = [f"{e['smc'][f'{proposal}-{n}']['tv']:.3f} ({e['smc'][f'{proposal}-{n}']['z_ratio']:.2f})"
-                     for n in PARTICLES]
+            cells = [
+                f"{e['smc'][f'{proposal}-{n}']['tv']:.3f} ({e['smc'][f'{proposal}-{n}']['z_ratio']:.2f})"
+                for n in PARTICLES
+            ]
             lines.append(f"| {proposal.upper()}-SMC TV (mean Z-hat / Z) | " + " | ".join(cells) + " |")
         lines.append("")
     path.write_text("\n".join(lines))

@@ -49,7 +49,11 @@ class Worker:
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = subprocess.Popen(
             [sys.executable, "-c", WORKER, str(memory), os.path.join(ROOT, "tests", "fuzz")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
         )
         self.case = None
         self.started = 0.0
@@ -103,8 +107,16 @@ def main() -> int:
 
     def replace(w, result):
         kind, seed = w.case
-        outcomes.append({"kind": kind, "seed": seed, "result": result, "failure": result,
-                         "source": "", "seconds": round(time.monotonic() - w.started, 3)})
+        outcomes.append(
+            {
+                "kind": kind,
+                "seed": seed,
+                "result": result,
+                "failure": result,
+                "source": "",
+                "seconds": round(time.monotonic() - w.started, 3),
+            }
+        )
         sel.unregister(w.proc.stdout)
         w.kill()
         workers.remove(w)

@@ -105,8 +105,9 @@ def judge(text: Optional[str], schema: Any) -> Dict[str, Any]:
 class OurSide:
     """constrain's SMC with an AWRS (or LCD) proposal."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, particles: int, ess_threshold: float,
-                 max_new_tokens: int) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, *, particles: int, ess_threshold: float, max_new_tokens: int
+    ) -> None:
         self.tokenizer = tokenizer
         self.vocab = model_vocabulary(model, tokenizer)
         self.lm = TransformersLM(model, pad_token_id=_pad_id(tokenizer, self.vocab))
@@ -138,8 +139,9 @@ class OurSide:
                 proposals.append(proposal)
                 return proposal
 
-        smc = KeepProposal(self.particles, ess_threshold=self.ess_threshold, proposal=proposal, select="mode",
-                           seed=seed)
+        smc = KeepProposal(
+            self.particles, ess_threshold=self.ess_threshold, proposal=proposal, select="mode", seed=seed
+        )
         steps = 0
         deadline = time.perf_counter() + time_limit
 
@@ -151,11 +153,17 @@ class OurSide:
 
         started = time.perf_counter()
         try:
-            population = smc.run(self.lm, compiled, prompt_ids(self.tokenizer, schema),
-                                 max_new_tokens=self.max_new_tokens, on_step=on_step)
+            population = smc.run(
+                self.lm,
+                compiled,
+                prompt_ids(self.tokenizer, schema),
+                max_new_tokens=self.max_new_tokens,
+                on_step=on_step,
+            )
         except TimeoutError:
-            record.update(status="timeout", seconds=time.perf_counter() - started, steps=steps,
-                          particle_tokens=particle_tokens)
+            record.update(
+                status="timeout", seconds=time.perf_counter() - started, steps=steps, particle_tokens=particle_tokens
+            )
             if proposal == "awrs":
                 record.update(checks=proposals[-1].checks, masks=proposals[-1].masks)
             return record
@@ -163,8 +171,7 @@ class OurSide:
         chosen = population.chosen
         text = self.vocab.decode(chosen.token_ids).decode("utf-8", "replace") if chosen.finish_reason == "eos" else None
         sampler = proposals[-1]
-        record.update(status="ok", steps=steps, text=text, resamplings=population.resamplings,
-                      log_ml=population.log_ml)
+        record.update(status="ok", steps=steps, text=text, resamplings=population.resamplings, log_ml=population.log_ml)
         record["particle_tokens"] = particle_tokens
         if proposal == "awrs":
             record.update(checks=sampler.checks, masks=sampler.masks)
@@ -177,15 +184,19 @@ class OurSide:
 class GenlmSide:
     """genlm-control's AWRS-SMC on the same model object."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, particles: int, ess_threshold: float,
-                 max_new_tokens: int) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, *, particles: int, ess_threshold: float, max_new_tokens: int
+    ) -> None:
         from genlm.backend.llm import AsyncTransformer
         from genlm.control import AWRS, JsonSchema, PromptedLLM
 
         self.AWRS, self.JsonSchema = AWRS, JsonSchema
         self.tokenizer = tokenizer
         self.backend = AsyncTransformer(model, tokenizer)
-        eos = [tokenizer.convert_ids_to_tokens(i).encode() for i in sorted(model_vocabulary(model, tokenizer).eos_token_ids)]
+        eos = [
+            tokenizer.convert_ids_to_tokens(i).encode()
+            for i in sorted(model_vocabulary(model, tokenizer).eos_token_ids)
+        ]
         self.llm = PromptedLLM(self.backend, eos_byte_strings=eos)
         self.particles, self.ess_threshold, self.max_new_tokens = particles, ess_threshold, max_new_tokens
 
@@ -216,8 +227,11 @@ class GenlmSide:
         async def smc():
             try:
                 return await asyncio.wait_for(
-                    sampler.smc(n_particles=self.particles, ess_threshold=self.ess_threshold,
-                                max_tokens=self.max_new_tokens), time_limit)
+                    sampler.smc(
+                        n_particles=self.particles, ess_threshold=self.ess_threshold, max_tokens=self.max_new_tokens
+                    ),
+                    time_limit,
+                )
             finally:
                 await sampler.cleanup()
 
@@ -230,8 +244,12 @@ class GenlmSide:
             return record
         except Exception as exc:
             self.backend.reset_async_queries()
-            record.update(status="error", seconds=time.perf_counter() - started,
-                          why=f"{type(exc).__name__}: {exc}"[:300], **counts)
+            record.update(
+                status="error",
+                seconds=time.perf_counter() - started,
+                why=f"{type(exc).__name__}: {exc}"[:300],
+                **counts,
+            )
             return record
         record["seconds"] = time.perf_counter() - started
         posterior = sequences.decoded_posterior
@@ -261,54 +279,79 @@ def summarize(records: List[Dict[str, Any]], engines: List[str]) -> Dict[str, Di
         checks = sum(r["checks"] for r in timed if r.get("checks") is not None)
         particle_tokens = sum(r["particle_tokens"] for r in timed if r.get("checks") is not None)
         out[engine] = dict(
-            schemas=len(rows), finished=len(ok), outputs=sum(r.get("text") is not None for r in ok), valid=sum(bool(r.get("valid")) for r in rows),
+            schemas=len(rows),
+            finished=len(ok),
+            outputs=sum(r.get("text") is not None for r in ok),
+            valid=sum(bool(r.get("valid")) for r in rows),
             timeouts=sum(r["status"] == "timeout" for r in rows),
             errors=sum(r["status"] in ("error", "compile_error") for r in rows),
             median_s=statistics.median(r["seconds"] for r in ok) if ok else math.nan,
             total_s=sum(r["seconds"] for r in ok),
             ms_per_step=1000 * sum(r["seconds"] for r in stepped) / max(sum(r["steps"] for r in stepped), 1),
             # over finished and timed-out runs alike: the cost of one particle's token
-            ms_per_particle_token=1000 * sum(r["seconds"] for r in timed) / max(sum(r["particle_tokens"] for r in timed), 1),
+            ms_per_particle_token=1000
+            * sum(r["seconds"] for r in timed)
+            / max(sum(r["particle_tokens"] for r in timed), 1),
             checks_per_token=checks / particle_tokens if particle_tokens else math.nan,
             median_compile_s=statistics.median(r["compile_s"] for r in rows if "compile_s" in r)
-            if any("compile_s" in r for r in rows) else math.nan,
+            if any("compile_s" in r for r in rows)
+            else math.nan,
         )
     return out
 
 
-def write_markdown(path: pathlib.Path, meta: Dict[str, Any], records: List[Dict[str, Any]],
-                   engines: List[str]) -> str:
+def write_markdown(path: pathlib.Path, meta: Dict[str, Any], records: List[Dict[str, Any]], engines: List[str]) -> str:
     summary = summarize(records, engines)
-    lines = [f"Machine: {meta['machine']}; torch {meta['torch']}, transformers {meta['transformers']}, "
-             f"constrain {meta['constrain']}, genlm-control {meta['genlm_control'] or 'not installed'}; "
-             f"{meta['schemas']} schemas of {meta['split']} (seed {meta['seed']}), {meta['particles']} particles, "
-             f"ESS threshold {meta['ess_threshold']}, at most {meta['max_new_tokens']} tokens, time limit "
-             f"{meta['time_limit']} s per output.", "",
-             "| engine | ran to the end | outputs (EOS) | valid | timeouts | errors | median s / output | ms / step | "
-             "ms / particle-token | checks / particle-token | median compile s |",
-             "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    lines = [
+        f"Machine: {meta['machine']}; torch {meta['torch']}, transformers {meta['transformers']}, "
+        f"constrain {meta['constrain']}, genlm-control {meta['genlm_control'] or 'not installed'}; "
+        f"{meta['schemas']} schemas of {meta['split']} (seed {meta['seed']}), {meta['particles']} particles, "
+        f"ESS threshold {meta['ess_threshold']}, at most {meta['max_new_tokens']} tokens, time limit "
+        f"{meta['time_limit']} s per output.",
+        "",
+        "| engine | ran to the end | outputs (EOS) | valid | timeouts | errors | median s / output | ms / step | "
+        "ms / particle-token | checks / particle-token | median compile s |",
+        "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
     for engine, s in summary.items():
         checks = "full mask" if engine == "constrain-lcd" else f"{s['checks_per_token']:.2f}"
-        lines.append(f"| {engine} | {s['finished']}/{s['schemas']} | {s['outputs']}/{s['schemas']} | {s['valid']}/{s['schemas']} | {s['timeouts']} | "
-                     f"{s['errors']} | {s['median_s']:.1f} | {s['ms_per_step']:.0f} | {s['ms_per_particle_token']:.0f} | {checks} | "
-                     f"{s['median_compile_s']:.3f} |")
+        lines.append(
+            f"| {engine} | {s['finished']}/{s['schemas']} | {s['outputs']}/{s['schemas']} | {s['valid']}/{s['schemas']} | {s['timeouts']} | "
+            f"{s['errors']} | {s['median_s']:.1f} | {s['ms_per_step']:.0f} | {s['ms_per_particle_token']:.0f} | {checks} | "
+            f"{s['median_compile_s']:.3f} |"
+        )
     by_schema: Dict[str, Dict[str, Dict[str, Any]]] = {}
     for r in records:
         by_schema.setdefault(r["id"], {})[r["engine"]] = r
     if "constrain" in engines and "genlm-control" in engines:
-        both = [v for v in by_schema.values() if v.get("constrain", {}).get("status") == "ok"
-                and v.get("genlm-control", {}).get("status") == "ok"]
+        both = [
+            v
+            for v in by_schema.values()
+            if v.get("constrain", {}).get("status") == "ok" and v.get("genlm-control", {}).get("status") == "ok"
+        ]
         ratios = [v["genlm-control"]["seconds"] / v["constrain"]["seconds"] for v in both]
-        text_equal = sum(v["constrain"].get("text") is not None and v["constrain"]["text"] == v["genlm-control"]["text"]
-                         for v in both)
+        text_equal = sum(
+            v["constrain"].get("text") is not None and v["constrain"]["text"] == v["genlm-control"]["text"]
+            for v in both
+        )
         json_equal = sum(same_json(v["constrain"].get("text"), v["genlm-control"].get("text")) for v in both)
-        lines += ["", f"Both finished: {len(both)} schemas; wall-time ratio genlm-control / constrain per output: "
-                  + (f"median {statistics.median(ratios):.1f}x, geometric mean "
-                     f"{math.exp(statistics.fmean(math.log(x) for x in ratios)):.1f}x, range "
-                     f"{min(ratios):.1f}x to {max(ratios):.1f}x" if ratios else "n/a")
-                  + f"; outputs equal as text {text_equal}/{len(both)}, as JSON values {json_equal}/{len(both)}."]
-    lines += ["", "| schema | " + " | ".join(f"{e} s (steps, valid)" for e in engines) + " |",
-              "|:--|" + "--:|" * len(engines)]
+        lines += [
+            "",
+            f"Both finished: {len(both)} schemas; wall-time ratio genlm-control / constrain per output: "
+            + (
+                f"median {statistics.median(ratios):.1f}x, geometric mean "
+                f"{math.exp(statistics.fmean(math.log(x) for x in ratios)):.1f}x, range "
+                f"{min(ratios):.1f}x to {max(ratios):.1f}x"
+                if ratios
+                else "n/a"
+            )
+            + f"; outputs equal as text {text_equal}/{len(both)}, as JSON values {json_equal}/{len(both)}.",
+        ]
+    lines += [
+        "",
+        "| schema | " + " | ".join(f"{e} s (steps, valid)" for e in engines) + " |",
+        "|:--|" + "--:|" * len(engines),
+    ]
     for schema_id, per in by_schema.items():
         cells = []
         for e in engines:
@@ -344,26 +387,38 @@ def main() -> int:
     if "genlm-control" in args.engines and genlm_version is None:
         print(GENLM_MISSING, file=sys.stderr)
         return 2
-    entries = sample_entries(find_entries(resolve_data_dir(args.data), splits=[args.split]), args.sample,
-                             seed=args.seed)
+    entries = sample_entries(
+        find_entries(resolve_data_dir(args.data), splits=[args.split]), args.sample, seed=args.seed
+    )
     torch.set_num_threads(1)
     model, tokenizer = model_loading.load_default_model()
     engines: List[str] = []
     sides: Dict[str, Any] = {}
     if "constrain" in args.engines:
-        sides["constrain"] = OurSide(model, tokenizer, particles=args.particles, ess_threshold=args.ess_threshold,
-                                     max_new_tokens=args.max_new_tokens)
+        sides["constrain"] = OurSide(
+            model,
+            tokenizer,
+            particles=args.particles,
+            ess_threshold=args.ess_threshold,
+            max_new_tokens=args.max_new_tokens,
+        )
         engines += ["constrain"] + (["constrain-lcd"] if args.lcd else [])
     if "genlm-control" in args.engines:
-        sides["genlm-control"] = GenlmSide(model, tokenizer, particles=args.particles,
-                                           ess_threshold=args.ess_threshold, max_new_tokens=args.max_new_tokens)
+        sides["genlm-control"] = GenlmSide(
+            model,
+            tokenizer,
+            particles=args.particles,
+            ess_threshold=args.ess_threshold,
+            max_new_tokens=args.max_new_tokens,
+        )
         engines.append("genlm-control")
 
     def run_one(engine: str, schema: Any, seed: int) -> Dict[str, Any]:
         if engine == "genlm-control":
             return sides[engine].run(schema, seed=seed, time_limit=args.time_limit)
-        return sides["constrain"].run(schema, proposal="lcd" if engine == "constrain-lcd" else "awrs", seed=seed,
-                                      time_limit=args.time_limit)
+        return sides["constrain"].run(
+            schema, proposal="lcd" if engine == "constrain-lcd" else "awrs", seed=seed, time_limit=args.time_limit
+        )
 
     for engine in engines:  # first calls load kernels and caches: not timed
         run_one(engine, WARM_UP_SCHEMA, 0)
@@ -378,16 +433,28 @@ def main() -> int:
                 records.append(record)
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-                print(f"[{k + 1}/{len(entries)}] {entry.id} {engine}: {record['status']} "
-                      f"{record.get('seconds', math.nan):.1f} s, {record.get('steps')} steps, "
-                      f"valid={record.get('valid')}", flush=True)
+                print(
+                    f"[{k + 1}/{len(entries)}] {entry.id} {engine}: {record['status']} "
+                    f"{record.get('seconds', math.nan):.1f} s, {record.get('steps')} steps, "
+                    f"valid={record.get('valid')}",
+                    flush=True,
+                )
     import transformers
 
-    meta = dict(machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, one torch thread",
-                torch=torch.__version__, transformers=transformers.__version__, constrain=constrain.__version__,
-                genlm_control=genlm_version, schemas=len(entries), split=args.split, seed=args.seed,
-                particles=args.particles, ess_threshold=args.ess_threshold, max_new_tokens=args.max_new_tokens,
-                time_limit=args.time_limit)
+    meta = dict(
+        machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, one torch thread",
+        torch=torch.__version__,
+        transformers=transformers.__version__,
+        constrain=constrain.__version__,
+        genlm_control=genlm_version,
+        schemas=len(entries),
+        split=args.split,
+        seed=args.seed,
+        particles=args.particles,
+        ess_threshold=args.ess_threshold,
+        max_new_tokens=args.max_new_tokens,
+        time_limit=args.time_limit,
+    )
     print(write_markdown(out / "genlm_compare.md", meta, records, engines))
     return 0
 

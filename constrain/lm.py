@@ -51,7 +51,9 @@ def default_model_path() -> Path:
         files = sorted(Path(location).glob("*.gguf"))
         if files:
             return files[0]
-    raise ConfigurationError(f"no .gguf file found in the {DEFAULT_MODEL_PACKAGE!r} package at {locations[0]}; reinstall it")
+    raise ConfigurationError(
+        f"no .gguf file found in the {DEFAULT_MODEL_PACKAGE!r} package at {locations[0]}; reinstall it"
+    )
 
 
 def _offline_kwargs() -> Dict[str, Any]:
@@ -223,8 +225,10 @@ def _converted_path(gguf_path: Path, dtype: Any) -> Optional[Path]:
         return None
     stat = gguf_path.stat()
     dtype_name = str(dtype).replace("torch.", "")
-    key = (f"{gguf_path.stem}-{stat.st_size}-{int(stat.st_mtime)}-{dtype_name}"
-           f"-transformers{transformers.__version__}-torch{torch.__version__.split('+')[0]}")
+    key = (
+        f"{gguf_path.stem}-{stat.st_size}-{int(stat.st_mtime)}-{dtype_name}"
+        f"-transformers{transformers.__version__}-torch{torch.__version__.split('+')[0]}"
+    )
     return base / "models" / key
 
 
@@ -256,10 +260,14 @@ def save_converted(model: Any, tokenizer: Any, path: "str | os.PathLike[str]") -
         tokenizer.save_pretrained(tmp)
         saved = load_file(str(tmp / "model.safetensors"))
         state = model.state_dict()
-        if not saved or any(name not in state or not torch.equal(tensor, state[name]) for name, tensor in saved.items()):
+        if not saved or any(
+            name not in state or not torch.equal(tensor, state[name]) for name, tensor in saved.items()
+        ):
             raise ValueError("the saved weights differ from the model's")
         twin = load_tokenizer(tmp)
-        if twin.get_vocab() != tokenizer.get_vocab() or getattr(twin, "chat_template", None) != getattr(tokenizer, "chat_template", None):
+        if twin.get_vocab() != tokenizer.get_vocab() or getattr(twin, "chat_template", None) != getattr(
+            tokenizer, "chat_template", None
+        ):
             raise ValueError("the saved tokenizer differs")
         (tmp / _COMPLETE).write_text("ok\n")
         try:
@@ -309,5 +317,13 @@ def _quietly(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
             hf_logging.enable_progress_bar()
 
 
-__all__ = ("MODELS", "default_model_path", "load_default_model", "load_model", "load_model_once", "load_tokenizer",
-           "model_cache_dir", "save_converted")
+__all__ = (
+    "MODELS",
+    "default_model_path",
+    "load_default_model",
+    "load_model",
+    "load_model_once",
+    "load_tokenizer",
+    "model_cache_dir",
+    "save_converted",
+)

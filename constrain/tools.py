@@ -63,8 +63,12 @@ def _annotation_schema(annotation: Any, where: str) -> Dict[str, Any]:
         if len(args) == 2 and args[1] is Ellipsis:
             return {"type": "array", "items": _annotation_schema(args[0], where)}
         if args and Ellipsis not in args:
-            return {"type": "array", "prefixItems": [_annotation_schema(a, where) for a in args],
-                    "items": False, "minItems": len(args)}
+            return {
+                "type": "array",
+                "prefixItems": [_annotation_schema(a, where) for a in args],
+                "items": False,
+                "minItems": len(args),
+            }
         raise ConfigurationError(f"{where}: annotate the tuple's item types, e.g. tuple[int, ...]")
     if origin is dict:
         if len(args) != 2 or args[0] is not str:
@@ -85,8 +89,12 @@ def _docstring_parts(fn: Callable[..., Any]) -> "tuple[str, Dict[str, str]]":
     lines = doc.splitlines()
     summary: List[str] = []
     for line in lines:
-        if not line.strip() or line.strip().endswith(":") and line.strip()[:-1].lower() in (
-                "args", "arguments", "parameters", "returns", "raises", "yields", "example", "examples"):
+        if (
+            not line.strip()
+            or line.strip().endswith(":")
+            and line.strip()[:-1].lower()
+            in ("args", "arguments", "parameters", "returns", "raises", "yields", "example", "examples")
+        ):
             break
         if line.lstrip().startswith(":"):
             break
@@ -163,8 +171,12 @@ def schema_from_function(fn: Callable[..., Any]) -> Dict[str, Any]:
             else:
                 schema = {**schema, "default": param.default}
         properties[param.name] = schema
-    out: Dict[str, Any] = {"type": "object", "properties": properties, "required": required,
-                           "additionalProperties": False}
+    out: Dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
     if summary:
         out["description"] = summary
     return out
@@ -184,10 +196,12 @@ def tool_call_schema(tools: Sequence[Callable[..., Any]]) -> Dict[str, Any]:
         if not name or name in seen:
             raise ConfigurationError(f"tool names must be distinct function names, got {name!r} twice or none")
         seen.add(name)
-        calls.append({
-            "type": "object",
-            "properties": {"name": {"const": name}, "arguments": schema_from_function(fn)},
-            "required": ["name", "arguments"],
-            "additionalProperties": False,
-        })
+        calls.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": name}, "arguments": schema_from_function(fn)},
+                "required": ["name", "arguments"],
+                "additionalProperties": False,
+            }
+        )
     return calls[0] if len(calls) == 1 else {"anyOf": calls}

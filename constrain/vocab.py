@@ -100,9 +100,7 @@ class TokenTrie:
             key_start = np.zeros(n, dtype=np.int64)
             np.cumsum(lengths[:-1], out=key_start[1:])
             offset = np.repeat(lcp - first_node[:n], new_counts) + np.arange(1, num_nodes)
-            byte[1:] = np.frombuffer(joined, dtype=np.uint8)[
-                np.repeat(key_start, new_counts) + offset
-            ]
+            byte[1:] = np.frombuffer(joined, dtype=np.uint8)[np.repeat(key_start, new_counts) + offset]
             depth[1:] = offset + 1
         subtree_end = _next_not_deeper(depth)
 
@@ -118,9 +116,7 @@ class TokenTrie:
         return cls(*arrays)
 
 
-def _sorted_lcp(
-    keys: list[bytes], joined: bytes, lengths: np.ndarray, width: int = 16
-) -> np.ndarray:
+def _sorted_lcp(keys: list[bytes], joined: bytes, lengths: np.ndarray, width: int = 16) -> np.ndarray:
     """Common prefix length of each sorted key with the one before it (0 for the first).
 
     Compares the first ``width`` bytes of all keys at once in numpy; only pairs that agree on
@@ -180,9 +176,7 @@ def bytes_to_unicode() -> dict[int, str]:
         A dict from each byte value 0..255 to its one-character stand-in.
     """
     printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     )
     table = {b: chr(b) for b in printable}
     extra = 0
@@ -273,9 +267,7 @@ def _token_decoder(decoder: Mapping[str, Any] | None) -> Callable[[str], bytes]:
             fused = True
         elif k == "Strip":
             if not fused:
-                raise ConfigurationError(
-                    "unsupported tokenizer decoder: Strip of each token (no Fuse before it)"
-                )
+                raise ConfigurationError("unsupported tokenizer decoder: Strip of each token (no Fuse before it)")
             # after Fuse it only trims the start and end of the whole text
         else:
             raise ConfigurationError(f"unsupported tokenizer decoder {k!r}")
@@ -355,8 +347,7 @@ class Vocabulary:
         size = int(size)
         if size < len(tokens):
             raise ConfigurationError(
-                f"size={size} is smaller than the {len(tokens)} tokens given; the model must "
-                "score every token id"
+                f"size={size} is smaller than the {len(tokens)} tokens given; the model must score every token id"
             )
         eos = self._ids(eos_token_ids, size, "eos_token_ids")
         if not eos:
@@ -422,10 +413,7 @@ class Vocabulary:
 
     def __repr__(self) -> str:
         text = self.size - len(self.eos_token_ids) - len(self.special_token_ids)
-        return (
-            f"Vocabulary(size={self.size}, text_tokens={text}, "
-            f"eos_token_ids={sorted(self.eos_token_ids)})"
-        )
+        return f"Vocabulary(size={self.size}, text_tokens={text}, eos_token_ids={sorted(self.eos_token_ids)})"
 
     @property
     def fingerprint(self) -> str:
@@ -530,9 +518,7 @@ class Vocabulary:
 
         n = max(max(vocab.values(), default=-1) + 1, len(tokenizer))
         if vocab_size is not None and vocab_size < n:
-            raise ConfigurationError(
-                f"vocab_size={vocab_size} is smaller than the tokenizer's {n} ids"
-            )
+            raise ConfigurationError(f"vocab_size={vocab_size} is smaller than the tokenizer's {n} ids")
         token_bytes = [b""] * n
         for token, tid in vocab.items():
             if tid not in special_ids:
@@ -547,9 +533,7 @@ class Vocabulary:
                 if tid is not None and tid in special_ids:
                     eos.add(tid)
             if not eos:
-                raise ConfigurationError(
-                    "the tokenizer names no EOS token; pass eos_token_ids=[...]"
-                )
+                raise ConfigurationError("the tokenizer names no EOS token; pass eos_token_ids=[...]")
         else:
             eos = set(eos_token_ids)
         return cls(token_bytes, eos, special_ids, size=vocab_size if vocab_size is not None else n)
@@ -635,9 +619,7 @@ def read_tiktoken(path: str | os.PathLike[str]) -> dict[bytes, int]:
                     f"{os.fspath(path)}, line {lineno}: not a tiktoken rank line ({exc})"
                 ) from None
             if tb in ranks:
-                raise ConfigurationError(
-                    f"{os.fspath(path)}, line {lineno}: duplicate token {tb!r}"
-                )
+                raise ConfigurationError(f"{os.fspath(path)}, line {lineno}: duplicate token {tb!r}")
             ranks[tb] = rank
     return ranks
 
@@ -646,11 +628,13 @@ def read_tiktoken(path: str | os.PathLike[str]) -> dict[bytes, int]:
 #: processor. Bound: 4: one holds every token's bytes and, once used, its trie (tens of MB
 #: for 150k tokens), and a process serves a tokenizer or two.
 VOCABULARIES: LRUCache[tuple[int, int, int | None, frozenset[int] | None], tuple[Any, Vocabulary]] = LRUCache(
-    "vocab.tokenizer_vocabularies", max_entries=4)
+    "vocab.tokenizer_vocabularies", max_entries=4
+)
 
 
-def tokenizer_vocabulary(tokenizer: Any, vocab_size: int | None = None, *,
-                         eos_token_ids: Iterable[int] | None = None) -> Vocabulary:
+def tokenizer_vocabulary(
+    tokenizer: Any, vocab_size: int | None = None, *, eos_token_ids: Iterable[int] | None = None
+) -> Vocabulary:
     """``Vocabulary.from_transformers(tokenizer, vocab_size, eos_token_ids=...)``, built once
     per tokenizer object and arguments (kept in :data:`VOCABULARIES`). The key holds the
     tokenizer's length, so adding tokens to it builds a new vocabulary; the entry holds the

@@ -19,16 +19,17 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")[-60:] or "x"
 
 
-
 def default_out(task: str, args: argparse.Namespace) -> Path:
-    parts = [task, args.engine.rpartition(":")[2] if ":" in args.engine else args.engine,
-             Path(args.tokenizer).name if hasattr(args, "tokenizer") else ""]
+    parts = [
+        task,
+        args.engine.rpartition(":")[2] if ":" in args.engine else args.engine,
+        Path(args.tokenizer).name if hasattr(args, "tokenizer") else "",
+    ]
     if getattr(args, "whitespace", "compact") != "compact":
         parts.append(args.whitespace)
     if getattr(args, "sample", None):
         parts.append(f"n{args.sample}s{args.seed}")
     return Path("runs") / ("-".join(slug(p) for p in parts if p) + ".jsonl")
-
 
 
 def progress_reporter(enabled: bool, desc: str) -> Optional[Callable[[int, int], Callable[[Dict[str, Any]], None]]]:
@@ -48,8 +49,7 @@ def progress_reporter(enabled: bool, desc: str) -> Optional[Callable[[int, int],
                 print(f"[{count[0]}/{total}] {record['id']}: {record['outcome']}", file=sys.stderr)
 
             return plain
-        bar = tqdm(total=total, initial=done, desc=desc, unit="schema", file=sys.stderr,
-                   dynamic_ncols=True)
+        bar = tqdm(total=total, initial=done, desc=desc, unit="schema", file=sys.stderr, dynamic_ncols=True)
 
         def update(record: Dict[str, Any]) -> None:
             tally[record["outcome"]] += 1
@@ -63,7 +63,6 @@ def progress_reporter(enabled: bool, desc: str) -> Optional[Callable[[int, int],
     return start
 
 
-
 def select_entries(args: argparse.Namespace, suite: bool) -> List[Entry]:
     data_dir = resolve_data_dir(args.data)
     if suite:
@@ -72,7 +71,6 @@ def select_entries(args: argparse.Namespace, suite: bool) -> List[Entry]:
         splits = [s for s in (args.splits or "").split(",") if s]
         entries = find_entries(data_dir, splits or None)
     return sample_entries(entries, args.sample, args.seed)
-
 
 
 def write_summary(out: Path, task: str) -> Path:
@@ -86,21 +84,36 @@ def write_summary(out: Path, task: str) -> Path:
     return md_path
 
 
-
 def cmd_masks(args: argparse.Namespace, task: str) -> int:
     engine_class(args.engine)  # fail early, with the install hint, for a missing package
     entries = select_entries(args, suite=task == "suite")
     out = args.out or default_out(task, args)
-    extra: Dict[str, Any] = {"sample": args.sample, "seed": args.seed,
-                             "data": Path(resolve_data_dir(args.data)).name,
-                             "schemas": len(entries)}
+    extra: Dict[str, Any] = {
+        "sample": args.sample,
+        "seed": args.seed,
+        "data": Path(resolve_data_dir(args.data)).name,
+        "schemas": len(entries),
+    }
     if task == "suite":
         extra["draft"] = args.draft
-    config = RunConfig(task=task, engine=args.engine, tokenizer=args.tokenizer,
-                       whitespace=args.whitespace, clock=args.clock, timeout_s=args.timeout,
-                       mem_limit_gb=args.mem_limit, jobs=args.jobs, extra=extra)
-    run(entries, config, out, resume=args.resume,
-        progress=progress_reporter(not args.no_progress, f"{task} {args.engine}"))
+    config = RunConfig(
+        task=task,
+        engine=args.engine,
+        tokenizer=args.tokenizer,
+        whitespace=args.whitespace,
+        clock=args.clock,
+        timeout_s=args.timeout,
+        mem_limit_gb=args.mem_limit,
+        jobs=args.jobs,
+        extra=extra,
+    )
+    run(
+        entries,
+        config,
+        out,
+        resume=args.resume,
+        progress=progress_reporter(not args.no_progress, f"{task} {args.engine}"),
+    )
     md = write_summary(out, task)
     print(md.read_text(encoding="utf-8"))
     print(f"results: {out}\nsummary: {md}", file=sys.stderr)
@@ -149,8 +162,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         md += "\n## Plots\n\n" + "\n".join(f"![{k}]({p.name})" for k, p in plots.items()) + "\n"
     (args.out / "compare.md").write_text(md, encoding="utf-8")
     print(md)
-    print(f"written: {args.out / 'compare.md'}" + "".join(f", {p}" for p in plots.values()),
-          file=sys.stderr)
+    print(f"written: {args.out / 'compare.md'}" + "".join(f", {p}" for p in plots.values()), file=sys.stderr)
     return 0
 
 
@@ -158,7 +170,6 @@ def cmd_engines() -> int:
     for name, reason in available_engines().items():
         print(f"{name:16} {'available' if reason is None else reason}")
     return 0
-
 
 
 def cmd_generate(args: Any) -> int:
@@ -170,14 +181,29 @@ def cmd_generate(args: Any) -> int:
     args.tokenizer = args.model
     out = args.out or default_out("generate", args)
     config = RunConfig(
-        task="generate", engine=args.engine, tokenizer=args.model, whitespace=args.whitespace,
-        clock="wall", timeout_s=args.timeout, mem_limit_gb=0, jobs=1,
+        task="generate",
+        engine=args.engine,
+        tokenizer=args.model,
+        whitespace=args.whitespace,
+        clock="wall",
+        timeout_s=args.timeout,
+        mem_limit_gb=0,
+        jobs=1,
         options={"model": args.model, "max_tokens": args.max_tokens, "native": bool(args.native)},
-        extra={"sample": args.sample, "seed": args.seed, "data": Path(resolve_data_dir(args.data)).name,
-               "schemas": len(entries)},
+        extra={
+            "sample": args.sample,
+            "seed": args.seed,
+            "data": Path(resolve_data_dir(args.data)).name,
+            "schemas": len(entries),
+        },
     )
-    run(entries, config, out, resume=args.resume,
-        progress=progress_reporter(not args.no_progress, f"generate {args.engine}"))
+    run(
+        entries,
+        config,
+        out,
+        resume=args.resume,
+        progress=progress_reporter(not args.no_progress, f"generate {args.engine}"),
+    )
     md = generate_markdown(Run(out))
     md_path = Path(out).with_suffix(".md")
     md_path.write_text(md + "\n", encoding="utf-8")

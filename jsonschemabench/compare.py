@@ -58,8 +58,11 @@ def _disagreements(runs: Sequence[Run], ids: Optional[Set[str]]) -> str:
         return "All runs agree on every schema's outcome."
     rows = [[k] + [b.get(k, "-") for b in by_run] for k in differing[:40]]
     more = f"\n\n({len(differing) - 40} more)" if len(differing) > 40 else ""
-    return (f"{len(differing)} schemas with differing outcomes:\n\n"
-            + table(["schema"] + [r.label for r in runs], rows) + more)
+    return (
+        f"{len(differing)} schemas with differing outcomes:\n\n"
+        + table(["schema"] + [r.label for r in runs], rows)
+        + more
+    )
 
 
 def _values(run: Run, key: str, ids: Optional[Set[str]]) -> np.ndarray:

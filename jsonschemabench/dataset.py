@@ -105,8 +105,7 @@ def find_entries(data_dir: Path, splits: Optional[Sequence[str]] = None) -> List
         missing = sorted(set(splits) - known)
         if missing:
             raise DataNotFoundError(
-                f"No split {', '.join(missing)} under {data_dir}; splits there: "
-                f"{', '.join(sorted(known))}"
+                f"No split {', '.join(missing)} under {data_dir}; splits there: {', '.join(sorted(known))}"
             )
         entries = [e for e in entries if e.split in set(splits)]
     entries.sort(key=lambda e: (e.split, e.id))
@@ -131,17 +130,13 @@ def find_suite_entries(suite_dir: Path, draft: str = "draft2020-12") -> List[Ent
     candidates = [suite_dir / "tests" / draft, suite_dir / draft, suite_dir]
     folder = next((c for c in candidates if c.is_dir() and any(c.glob("*.json"))), None)
     if folder is None:
-        raise DataNotFoundError(
-            f"No JSON Schema Test Suite folder for {draft} under {suite_dir}.\n\n{NO_DATA_MESSAGE}"
-        )
+        raise DataNotFoundError(f"No JSON Schema Test Suite folder for {draft} under {suite_dir}.\n\n{NO_DATA_MESSAGE}")
     entries = []
     for f in sorted(folder.glob("*.json")):
         with open(f, encoding="utf-8") as fh:
             groups = json.load(fh)
         for i in range(len(groups)):
-            entries.append(
-                Entry(id=f"{f.stem}#{i}", split=f.stem, path=str(f), group=i, draft=draft)
-            )
+            entries.append(Entry(id=f"{f.stem}#{i}", split=f.stem, path=str(f), group=i, draft=draft))
     return entries
 
 

@@ -52,9 +52,7 @@ def bitmask_width(vocab_size: int) -> int:
     return (vocab_size + 31) // 32
 
 
-_UNSUPPORTED = re.compile(
-    r"unimplemented|not (yet )?supported|unsupported|not implemented|unknown format", re.I
-)
+_UNSUPPORTED = re.compile(r"unimplemented|not (yet )?supported|unsupported|not implemented|unknown format", re.I)
 _LIMIT = re.compile(r"limit|fuel|too (many|large|big|deep)|exceed", re.I)
 _INVALID = re.compile(r"invalid (json )?schema|schema is invalid|is not valid under", re.I)
 _UNSAT = re.compile(r"unsatisfiable", re.I)
@@ -171,9 +169,7 @@ class ConstrainEngine(Engine):
         self.vocab = constrain.Vocabulary.from_transformers(tokenizer)
         if self.vocab.size != self.vocab_size:
             # Masks of every engine must cover the same ids, so that bit t means token t.
-            raise ValueError(
-                f"constrain vocabulary has {self.vocab.size} ids, the tokenizer {self.vocab_size}"
-            )
+            raise ValueError(f"constrain vocabulary has {self.vocab.size} ids, the tokenizer {self.vocab_size}")
 
     def compile(self, schema: Any) -> Any:
         grammar = self._c.Grammar.from_json_schema(schema, whitespace=self.whitespace)
@@ -208,9 +204,7 @@ class LLGuidanceEngine(Engine):
         super().__init__(tokenizer, whitespace)
         self._llg = _require("llguidance", "llguidance")
         hf = importlib.import_module("llguidance.hf")
-        self.lltok = hf.from_tokenizer(
-            tokenizer, n_vocab=self.vocab_size, eos_token=self.eos_token_id
-        )
+        self.lltok = hf.from_tokenizer(tokenizer, n_vocab=self.vocab_size, eos_token=self.eos_token_id)
         if whitespace == "compact":
             self.options = {
                 "whitespace_flexible": False,
@@ -276,9 +270,7 @@ class XGrammarEngine(Engine):
                 separators=(",", ":"),
                 strict_mode=self.strict_mode,
             )
-        return self.compiler.compile_json_schema(
-            json.dumps(schema), any_whitespace=True, strict_mode=self.strict_mode
-        )
+        return self.compiler.compile_json_schema(json.dumps(schema), any_whitespace=True, strict_mode=self.strict_mode)
 
     def new_matcher(self, compiled: Any) -> Any:
         return self._xgr.GrammarMatcher(compiled)
@@ -381,8 +373,7 @@ def engine_class(spec: str) -> Type[Engine]:
         module_name, package = _PACKAGES[spec]
         if importlib.util.find_spec(module_name) is None:
             raise EngineUnavailableError(
-                f"engine {spec!r} needs the {package!r} package, which is not installed: "
-                f"pip install {package}"
+                f"engine {spec!r} needs the {package!r} package, which is not installed: pip install {package}"
             )
         return BUILTIN_ENGINES[spec]
     if ":" not in spec:

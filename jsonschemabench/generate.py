@@ -77,15 +77,18 @@ _Generated = Tuple[str, List[int], str, Optional[float], float]
 class GenerateJob:
     """Runs in a worker: holds the model and the engine, generates for one schema at a time."""
 
-    def __init__(self, engine_spec: str, model: str, max_tokens: int, whitespace: Whitespace,
-                 native: bool = False) -> None:
+    def __init__(
+        self, engine_spec: str, model: str, max_tokens: int, whitespace: Whitespace, native: bool = False
+    ) -> None:
         import torch
 
         torch.set_num_threads(1)
         self.torch = torch
         self.model, self.tokenizer = load_model(model)
         # transformers 5 renamed the cache keyword (``past_key_values`` -> ``cache``).
-        self.cache_keyword = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self.cache_keyword = (
+            "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        )
         self.engine: Engine = engine_class(engine_spec)(self.tokenizer, whitespace=whitespace)
         self.max_tokens = max_tokens
         self.native = native
@@ -100,9 +103,12 @@ class GenerateJob:
             raise ValueError(f"model scores {self.logits_width} ids, tokenizer has {self.engine.vocab_size}")
 
     def describe(self) -> Dict[str, Any]:
-        return {**self.engine.describe(), "vocab_size": self.engine.vocab_size,
-                "model": Path(str(getattr(self.model.config, "_name_or_path", "") or "")).name,
-                "logits_width": self.logits_width}
+        return {
+            **self.engine.describe(),
+            "vocab_size": self.engine.vocab_size,
+            "model": Path(str(getattr(self.model.config, "_name_or_path", "") or "")).name,
+            "logits_width": self.logits_width,
+        }
 
     def _allowed(self, bitmask: np.ndarray) -> Any:
         bits = np.unpackbits(bitmask[0].view(np.uint8), bitorder="little")[: self.engine.vocab_size]
@@ -111,8 +117,13 @@ class GenerateJob:
         return self.torch.from_numpy(allowed)
 
     def __call__(self, item: Dict[str, Any]) -> Dict[str, Any]:
-        record: Dict[str, Any] = {"record": "schema", "id": item["id"], "split": item["split"],
-                                  "outcome": "pass", "detail": ""}
+        record: Dict[str, Any] = {
+            "record": "schema",
+            "id": item["id"],
+            "split": item["split"],
+            "outcome": "pass",
+            "detail": "",
+        }
         schema = item["schema"]
         t0 = time.perf_counter()
         try:
@@ -132,8 +143,9 @@ class GenerateJob:
             record["detail"] = f"generation failed: {type(exc).__name__}: {exc}"[:600]
             record["traceback"] = traceback.format_exc(limit=6)[-2000:]
             return record
-        record.update({"text": text, "output_tokens": len(ids), "finish_reason": finish,
-                       "ttft_s": ttft, "generation_s": total})
+        record.update(
+            {"text": text, "output_tokens": len(ids), "finish_reason": finish, "ttft_s": ttft, "generation_s": total}
+        )
         if len(ids) > 1 and ttft is not None:
             record["tpot_s"] = (total - ttft) / (len(ids) - 1)
         if finish != "stop":
@@ -153,8 +165,7 @@ class GenerateJob:
         return record
 
     def _prompt_ids(self, schema: Any) -> List[int]:
-        ids = self.tokenizer.apply_chat_template(messages_for(schema), add_generation_prompt=True,
-                                                 tokenize=True)
+        ids = self.tokenizer.apply_chat_template(messages_for(schema), add_generation_prompt=True, tokenize=True)
         if isinstance(ids, dict) or hasattr(ids, "keys"):
             ids = ids["input_ids"]
         return list(ids)
@@ -200,9 +211,14 @@ class GenerateJob:
         import constrain
 
         start = time.perf_counter()
-        result = constrain.generate(json.dumps(schema), schema=schema, model=self.model,
-                                    tokenizer=self.tokenizer, max_new_tokens=self.max_tokens,
-                                    system_prompt=SYSTEM_PROMPT)
+        result = constrain.generate(
+            json.dumps(schema),
+            schema=schema,
+            model=self.model,
+            tokenizer=self.tokenizer,
+            max_new_tokens=self.max_tokens,
+            system_prompt=SYSTEM_PROMPT,
+        )
         total = time.perf_counter() - start
         finish = "stop" if result.finish_reason == "eos" else result.finish_reason
         return result.text, list(result.token_ids), finish, result.time_to_first_token_s, total

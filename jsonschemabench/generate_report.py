@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .outcomes import COMPILE_FAILURES
 
+
 def generate_stats(records: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     """Coverage, compliance and efficiency of generate records.
 
@@ -30,8 +31,9 @@ def generate_stats(records: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         "tpot_ms": percentiles(r["tpot_s"] * 1e3 for r in generated if "tpot_s" in r),
         "output_tokens": sum(r.get("output_tokens", 0) for r in generated),
         "unfinished": sum(1 for r in generated if r.get("finish_reason") != "stop"),
-        "failures": {k: sum(1 for r in records if r["outcome"] == k)
-                     for k in sorted(COMPILE_FAILURES | {"timeout", "crash"})},
+        "failures": {
+            k: sum(1 for r in records if r["outcome"] == k) for k in sorted(COMPILE_FAILURES | {"timeout", "crash"})
+        },
     }
 
 
@@ -82,11 +84,15 @@ def generate_markdown(run: Any) -> str:
     h = run.header
     info = h.get("engine_info", {})
     s = generate_stats(run.records)
-    lines = [f"# generate: {run.label}", "",
-             f"- engine: `{h.get('engine')}` {info.get('version', '')}; model: {h.get('options', {}).get('model')}"
-             f" ({info.get('model', '')}); max tokens {h.get('options', {}).get('max_tokens')}",
-             f"- whitespace: {h.get('whitespace')}; native loop: {h.get('options', {}).get('native')}; "
-             f"sample {h.get('sample')} (seed {h.get('seed')}); started {h.get('started')}", ""]
+    lines = [
+        f"# generate: {run.label}",
+        "",
+        f"- engine: `{h.get('engine')}` {info.get('version', '')}; model: {h.get('options', {}).get('model')}"
+        f" ({info.get('model', '')}); max tokens {h.get('options', {}).get('max_tokens')}",
+        f"- whitespace: {h.get('whitespace')}; native loop: {h.get('options', {}).get('native')}; "
+        f"sample {h.get('sample')} (seed {h.get('seed')}); started {h.get('started')}",
+        "",
+    ]
     lines += [table(["metric", run.label], _gen_rows([s])), "", "## Per split", "", _split_table([run]), ""]
     bad = [r for r in run.records if r.get("compliant") is False]
     if bad:
@@ -103,8 +109,16 @@ def compare_generate_markdown(runs: Sequence[Any]) -> str:
 
     ids = common_ids(runs)
     all_stats = [generate_stats(r.subset(ids=ids)) for r in runs]
-    lines = ["# jsonschemabench generate comparison", "",
-             f"Tables cover the {len(ids)} schemas present in every run.", "",
-             table(["metric"] + [r.label for r in runs], _gen_rows(all_stats)), "",
-             "## Per split", "", _split_table(runs), ""]
+    lines = [
+        "# jsonschemabench generate comparison",
+        "",
+        f"Tables cover the {len(ids)} schemas present in every run.",
+        "",
+        table(["metric"] + [r.label for r in runs], _gen_rows(all_stats)),
+        "",
+        "## Per split",
+        "",
+        _split_table(runs),
+        "",
+    ]
     return "\n".join(lines)

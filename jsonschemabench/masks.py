@@ -56,8 +56,7 @@ def spelling_table(tokenizer: Any) -> Tuple[Dict[bytes, int], int]:
     return table, max(map(len, table))
 
 
-def exact_tokens(tokenizer: Any, text: str,
-                 spellings: Optional[Tuple[Dict[bytes, int], int]] = None) -> List[int]:
+def exact_tokens(tokenizer: Any, text: str, spellings: Optional[Tuple[Dict[bytes, int], int]] = None) -> List[int]:
     """Token ids that spell exactly the UTF-8 bytes of ``text``: greedy longest match.
 
     Used when the tokenizer's own encoding does not decode back to ``text`` (its normalizer
@@ -73,7 +72,7 @@ def exact_tokens(tokenizer: Any, text: str,
     pos = 0
     while pos < len(data):
         for n in range(min(longest, len(data) - pos), 0, -1):
-            tid = table.get(data[pos:pos + n])
+            tid = table.get(data[pos : pos + n])
             if tid is not None:
                 ids.append(tid)
                 pos += n

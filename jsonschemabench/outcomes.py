@@ -20,9 +20,7 @@ OUTCOMES = (
 )
 
 #: Categories that mean "the schema did not compile" (coverage counts the rest).
-COMPILE_FAILURES = frozenset(
-    {"unsupported", "invalid_schema", "unsatisfiable", "limit", "compile_error"}
-)
+COMPILE_FAILURES = frozenset({"unsupported", "invalid_schema", "unsatisfiable", "limit", "compile_error"})
 
 _RANK: Dict[str, int] = {name: i for i, name in enumerate(OUTCOMES)}
 

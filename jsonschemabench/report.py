@@ -59,10 +59,7 @@ class Run:
         return sorted({r["split"] for r in self.records})
 
     def subset(self, split: Optional[str] = None, ids: Optional[AbstractSet[str]] = None) -> List[Dict[str, Any]]:
-        return [
-            r for r in self.records
-            if (split is None or r["split"] == split) and (ids is None or r["id"] in ids)
-        ]
+        return [r for r in self.records if (split is None or r["split"] == split) and (ids is None or r["id"] in ids)]
 
 
 def distinct_labels(runs: Sequence["Run"]) -> None:
@@ -96,9 +93,7 @@ def stats(records: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         "mask_us": percentiles(v / 1000 for v in masks),
         "ttfm_us": percentiles(v / 1000 for v in ttfm),
         "compile_us": percentiles(v / 1000 for v in compile_),
-        "mismatches": sum(
-            1 for t in tests if t.get("mask_accept_mismatch") or t.get("eos_accepting_mismatch")
-        ),
+        "mismatches": sum(1 for t in tests if t.get("mask_accept_mismatch") or t.get("eos_accepting_mismatch")),
         "retokenized": sum(1 for t in tests if t.get("retokenized")),
     }
 
@@ -139,10 +134,13 @@ def metric_rows(all_stats: Sequence[Dict[str, Any]]) -> List[List[str]]:
     rows.append(["compiled"] + [f"{s['compiled']:,}" for s in all_stats])
     for outcome in OUTCOMES:
         rows.append([outcome] + [f"{s['counts'][outcome]:,}" for s in all_stats])
-    rows.append(["valid instances accepted"] + [
-        f"{s['valid_tests_accepted']:,} / {s['valid_tests']:,}" for s in all_stats])
-    rows.append(["invalid instances rejected"] + [
-        f"{s['invalid_tests_rejected']:,} / {s['invalid_tests']:,}" for s in all_stats])
+    rows.append(
+        ["valid instances accepted"] + [f"{s['valid_tests_accepted']:,} / {s['valid_tests']:,}" for s in all_stats]
+    )
+    rows.append(
+        ["invalid instances rejected"]
+        + [f"{s['invalid_tests_rejected']:,} / {s['invalid_tests']:,}" for s in all_stats]
+    )
     rows.append(["mask/matcher disagreements"] + [f"{s['mismatches']:,}" for s in all_stats])
     return rows
 

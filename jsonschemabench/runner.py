@@ -114,12 +114,22 @@ def _worker_main(conn: Connection, config: RunConfig, log_path: Optional[str] = 
         try:
             result = job(item)
         except MemoryError as exc:
-            result = {"record": "schema", "id": item["id"], "split": item["split"],
-                      "outcome": "limit", "detail": f"MemoryError: {exc}"}
+            result = {
+                "record": "schema",
+                "id": item["id"],
+                "split": item["split"],
+                "outcome": "limit",
+                "detail": f"MemoryError: {exc}",
+            }
         except BaseException as exc:
-            result = {"record": "schema", "id": item["id"], "split": item["split"],
-                      "outcome": "crash", "detail": f"{type(exc).__name__}: {exc}",
-                      "traceback": traceback.format_exc(limit=6)[-2000:]}
+            result = {
+                "record": "schema",
+                "id": item["id"],
+                "split": item["split"],
+                "outcome": "crash",
+                "detail": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=6)[-2000:],
+            }
         conn.send(("result", result))
 
 
@@ -149,8 +159,13 @@ def _make_job(config: RunConfig) -> Any:
         from .generate import GenerateJob
 
         o = config.options
-        return GenerateJob(config.engine, model=o["model"], max_tokens=o["max_tokens"],
-                           whitespace=config.whitespace, native=o.get("native", False))
+        return GenerateJob(
+            config.engine,
+            model=o["model"],
+            max_tokens=o["max_tokens"],
+            whitespace=config.whitespace,
+            native=o.get("native", False),
+        )
     return _MaskJob(config)
 
 
@@ -375,17 +390,29 @@ def run(
                         if not w.process.is_alive():
                             w.process.join(1)
                             reason = _exit_reason(w.process.exitcode)
-                            emit({"record": "schema", **w.item, "outcome": "crash",
-                                  "detail": f"worker died: {reason}",
-                                  "wall_s": round(time.monotonic() - w.started, 4)})
+                            emit(
+                                {
+                                    "record": "schema",
+                                    **w.item,
+                                    "outcome": "crash",
+                                    "detail": f"worker died: {reason}",
+                                    "wall_s": round(time.monotonic() - w.started, 4),
+                                }
+                            )
                             w.item = None
                             w.kill()
                             workers[idx] = None
                             continue
                     if time.monotonic() >= w.deadline:
-                        emit({"record": "schema", **w.item, "outcome": "timeout",
-                              "detail": f"no result within {config.timeout_s:g} s",
-                              "wall_s": round(time.monotonic() - w.started, 4)})
+                        emit(
+                            {
+                                "record": "schema",
+                                **w.item,
+                                "outcome": "timeout",
+                                "detail": f"no result within {config.timeout_s:g} s",
+                                "wall_s": round(time.monotonic() - w.started, 4),
+                            }
+                        )
                         w.item = None
                         w.kill()
                         workers[idx] = None

@@ -36,10 +36,10 @@ def keyword_rows(run: Run) -> List[List[Any]]:
                 valid_rejected += sum(1 for v in validity if v)
             else:
                 skipped += r.get("num_tests", 0)
-        judged = len(tests) + sum(len(r.get("test_validity", ())) for r in recs
-                                  if "compile_ns" not in r and r["outcome"] == "unsatisfiable")
-        values = [len(recs), len(compiled), judged + skipped, right, valid_rejected,
-                  invalid_accepted, skipped]
+        judged = len(tests) + sum(
+            len(r.get("test_validity", ())) for r in recs if "compile_ns" not in r and r["outcome"] == "unsatisfiable"
+        )
+        values = [len(recs), len(compiled), judged + skipped, right, valid_rejected, invalid_accepted, skipped]
         totals = [a + b for a, b in zip(totals, values)]
         rows.append([split] + values)
     rows.append(["**total**"] + totals)
@@ -50,8 +50,16 @@ def suite_markdown(run: Run) -> str:
     """The markdown summary of a ``suite`` run: coverage per keyword file."""
     lines = [f"# JSON Schema Test Suite: {run.label} ({run.header.get('draft', '')})", ""]
     lines += header_lines(run) + [""]
-    headers = ["keyword file", "groups", "compiled", "tests", "right", "valid rejected",
-               "invalid accepted", "not compiled"]
+    headers = [
+        "keyword file",
+        "groups",
+        "compiled",
+        "tests",
+        "right",
+        "valid rejected",
+        "invalid accepted",
+        "not compiled",
+    ]
     rows = keyword_rows(run)
     lines += [table(headers, rows), ""]
     total = rows[-1]
@@ -66,8 +74,7 @@ def suite_markdown(run: Run) -> str:
         if r["outcome"] in COMPILE_FAILURES or r["outcome"] in ("timeout", "crash"):
             failures[r["outcome"]] = failures.get(r["outcome"], 0) + 1
     if failures:
-        lines.append("Groups not compiled, by reason: " + ", ".join(
-            f"{k} {v}" for k, v in sorted(failures.items())))
+        lines.append("Groups not compiled, by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(failures.items())))
         lines.append("")
     bad = [r for r in run.records if r["outcome"] == "invalid_accepted"]
     if bad:

@@ -38,14 +38,10 @@ def _qwen2_from_tiktoken() -> Any:
     from transformers.convert_slow_tokenizer import TikTokenConverter
 
     path = Path(list(spec.submodule_search_locations)[0]) / "resources" / "qwen.tiktoken"
-    converter = TikTokenConverter(
-        vocab_file=str(path), pattern=QWEN2_PATTERN, extra_special_tokens=list(QWEN2_SPECIAL)
-    )
+    converter = TikTokenConverter(vocab_file=str(path), pattern=QWEN2_PATTERN, extra_special_tokens=list(QWEN2_SPECIAL))
     backend = converter.converted()
     backend.normalizer = normalizers.NFC()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
 
 
 def load_tokenizer(spec: str = "qwen2") -> Any:
@@ -71,9 +67,7 @@ def load_tokenizer(spec: str = "qwen2") -> Any:
         except ImportError:
             from transformers import AutoTokenizer
 
-            return AutoTokenizer.from_pretrained(
-                str(smollm2_dir()), gguf_file=SMOLLM2_GGUF, local_files_only=True
-            )
+            return AutoTokenizer.from_pretrained(str(smollm2_dir()), gguf_file=SMOLLM2_GGUF, local_files_only=True)
         return smollm2_tokenizer()
     if os.path.isfile(spec) and spec.endswith(".json"):
         from transformers import PreTrainedTokenizerFast

@@ -69,7 +69,7 @@ def batch(rng: random.Random, size: int):
     for r in range(size):
         tag, body = example(rng)
         ids[r, :prefix_len] = torch.tensor(list(tag))
-        ids[r, prefix_len:prefix_len + len(body)] = torch.tensor(list(body))
+        ids[r, prefix_len : prefix_len + len(body)] = torch.tensor(list(body))
     return ids, prefix_len
 
 

@@ -219,9 +219,7 @@ def naive_safe_successor(trans: np.ndarray, final: np.ndarray, state: int, reps)
     character is dead."""
     from constrain.automata.slices import _MULTIBYTE
 
-    if (trans[state, reps["ascii"]] < 0).all() and all(
-        (trans[state, reps[lead]] < 0).all() for lead, *_ in _MULTIBYTE
-    ):
+    if (trans[state, reps["ascii"]] < 0).all() and all((trans[state, reps[lead]] < 0).all() for lead, *_ in _MULTIBYTE):
         return -2
     if final[state]:
         return -1

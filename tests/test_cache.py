@@ -81,16 +81,30 @@ def test_clear_size_and_info():
     cache.get("b")
     info = cache.info()
     assert (info.name, info.entries, info.max_entries, info.nbytes, info.max_bytes, info.hits, info.misses) == (
-        "test.info", 1, 4, 3, 64, 1, 2)
+        "test.info",
+        1,
+        4,
+        3,
+        64,
+        1,
+        2,
+    )
     assert caches()["test.info"] == info
     cache.clear()
     assert len(cache) == 0 and cache.nbytes == 0 and cache.get("a") is None
     assert cache.get_or_create("a", lambda: b"new") == b"new"  # refilled on demand
 
 
-@pytest.mark.parametrize("kwargs", [dict(max_entries=0), dict(max_entries=1.5), dict(max_entries=True),
-                                    dict(max_entries=2, max_bytes=10),
-                                    dict(max_entries=2, nbytes=len)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(max_entries=0),
+        dict(max_entries=1.5),
+        dict(max_entries=True),
+        dict(max_entries=2, max_bytes=10),
+        dict(max_entries=2, nbytes=len),
+    ],
+)
 def test_bad_bounds_are_refused(kwargs):
     with pytest.raises(ValueError):
         private(**kwargs)
@@ -261,20 +275,32 @@ def test_the_registry_forgets_a_cache_that_is_gone():
 
 #: Every process-wide cache of constrain (by the module that owns it).
 EXPECTED = {
-    "constrain.automata.fsm": ["automata.dfas", "automata.nfa_fragments", "automata.utf8_sequences",
-                               "automata.nfa_size_bounds"],
+    "constrain.automata.fsm": [
+        "automata.dfas",
+        "automata.nfa_fragments",
+        "automata.utf8_sequences",
+        "automata.nfa_size_bounds",
+    ],
     "constrain.automata.lexeme_masks": ["automata.terminal_masks", "automata.successor_memos"],
     "constrain.automata.slices": ["automata.string_slices"],
     "constrain.automata.compiler": ["automata.compiled_grammars"],
     "constrain.grammar.ir": ["grammar.shared_chars", "grammar.nullable"],
-    "constrain.grammar.ecma_regex": ["grammar.ecma_property_classes", "grammar.ecma_patterns",
-                                     "grammar.ecma_search_regexes", "grammar.regex_derivatives"],
+    "constrain.grammar.ecma_regex": [
+        "grammar.ecma_property_classes",
+        "grammar.ecma_patterns",
+        "grammar.ecma_search_regexes",
+        "grammar.regex_derivatives",
+    ],
     "constrain.grammar.formats": ["grammar.format_regexes"],
     "constrain.vocab": ["vocab.tokenizer_vocabularies"],
     "constrain.masks.apply": ["masks.bit_shifts"],
     "constrain.lm": ["lm.models"],
-    "constrain.testing": ["testing.qwen2_ranks", "testing.qwen2_vocabularies", "testing.qwen2_hf_tokenizer",
-                          "testing.smollm2_tokenizer"],
+    "constrain.testing": [
+        "testing.qwen2_ranks",
+        "testing.qwen2_vocabularies",
+        "testing.qwen2_hf_tokenizer",
+        "testing.smollm2_tokenizer",
+    ],
     "constrain.diffusion.tiny": ["diffusion.tiny_model"],
 }
 
@@ -288,22 +314,32 @@ def test_every_cache_is_registered_and_clear_caches_empties_them():
     assert all(listed[n].max_entries >= 1 for n in names)  # every one is bounded
 
     vocab = constrain.Vocabulary.byte_level()
-    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^[a-c]+$"},
-                                                "d": {"type": "string", "format": "date"}}}
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string", "pattern": "^[a-c]+$"}, "d": {"type": "string", "format": "date"}},
+    }
     from constrain.automata.compiler import compile_constraint
 
     before = compile_constraint(vocab, schema=schema)
     assert compile_constraint(vocab, schema=schema) is before
     filled = {n for n, info in constrain.caches().items() if info.entries}
-    assert {"automata.dfas", "automata.compiled_grammars", "grammar.ecma_search_regexes",
-            "grammar.format_regexes"} <= filled
+    assert {
+        "automata.dfas",
+        "automata.compiled_grammars",
+        "grammar.ecma_search_regexes",
+        "grammar.format_regexes",
+    } <= filled
 
     constrain.clear_caches()
     assert {n: i.entries for n, i in constrain.caches().items() if i.entries} == {}
     after = compile_constraint(vocab, schema=schema)  # a compile after clearing works, alike
     assert after is not before
-    for text, ok in [(b'{"a":"abc","d":"2024-02-29"}', True), (b'{"d":"2023-02-29"}', False), (b'{"a":"abd"}', False),
-                     (b'{}', True)]:
+    for text, ok in [
+        (b'{"a":"abc","d":"2024-02-29"}', True),
+        (b'{"d":"2023-02-29"}', False),
+        (b'{"a":"abd"}', False),
+        (b"{}", True),
+    ]:
         matchers = [constrain.Matcher(c) for c in (before, after)]
         assert [m.accept_bytes(text) and m.is_accepting() for m in matchers] == [ok, ok]
     row_before, row_after = (np.zeros((1, (vocab.size + 31) // 32), dtype=np.int32) for _ in range(2))
@@ -361,9 +397,14 @@ def _module_level_offenses(path: pathlib.Path) -> list:
         names = [t.id for t in targets if isinstance(t, ast.Name)]
         if value is not None and names:
             empty = (isinstance(value, ast.Dict) and not value.keys) or (
-                isinstance(value, (ast.List, ast.Set)) and not value.elts)
-            called = isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1] in _MUTABLE_FACTORIES \
-                and not value.args and not value.keywords
+                isinstance(value, (ast.List, ast.Set)) and not value.elts
+            )
+            called = (
+                isinstance(value, ast.Call)
+                and ast.unparse(value.func).split(".")[-1] in _MUTABLE_FACTORIES
+                and not value.args
+                and not value.keywords
+            )
             mapping = empty or called or isinstance(value, (ast.Dict, ast.DictComp))
             for name in names:
                 if name in ALLOWED_MUTABLE_GLOBALS:
@@ -377,11 +418,15 @@ def _module_level_offenses(path: pathlib.Path) -> list:
                 if base == "cache":
                     found.append(f"{where}:{node.lineno} {node.name}: functools.cache is unbounded")
                 elif base == "lru_cache":
-                    fixed = (text.replace(" ", "").endswith("(maxsize=1)") and not node.args.args
-                             and not node.args.kwonlyargs and not node.args.vararg and not node.args.kwarg)
+                    fixed = (
+                        text.replace(" ", "").endswith("(maxsize=1)")
+                        and not node.args.args
+                        and not node.args.kwonlyargs
+                        and not node.args.vararg
+                        and not node.args.kwarg
+                    )
                     if not fixed:
-                        found.append(f"{where}:{node.lineno} {node.name}: {text} "
-                                     "(use constrain.cache.memoize)")
+                        found.append(f"{where}:{node.lineno} {node.name}: {text} (use constrain.cache.memoize)")
     return found
 
 

@@ -36,15 +36,33 @@ def cli(capsys, *argv):
     [DATE, r"(red|green|blue)", r"\(\d{3}\) \d{3}-\d{4}", r"[a-z]{2,5}( [a-z]{2,5}){0,2}\."],
 )
 def test_regex_output(capsys, model_dir, pattern):
-    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", pattern, "--max-new-tokens", "60",
-                         "Give me an answer:")
+    code, out, err = cli(
+        capsys, "generate", "--model", model_dir, "--regex", pattern, "--max-new-tokens", "60", "Give me an answer:"
+    )
     assert code == EXIT_OK, err
     assert out.endswith("\n") and re.fullmatch(pattern, out[:-1])
 
 
 def test_json_output_and_sampling_flags(capsys, model_dir):
-    argv = ["generate", "--model", model_dir, "--threads", "1", "--regex", r"[a-z]{3,9}", "--temperature", "1.2", "--top-k", "20",
-            "--top-p", "0.9", "--seed", "5", "--json", "x"]
+    argv = [
+        "generate",
+        "--model",
+        model_dir,
+        "--threads",
+        "1",
+        "--regex",
+        r"[a-z]{3,9}",
+        "--temperature",
+        "1.2",
+        "--top-k",
+        "20",
+        "--top-p",
+        "0.9",
+        "--seed",
+        "5",
+        "--json",
+        "x",
+    ]
     code, out, _ = cli(capsys, *argv)
     record = json.loads(out)
     assert code == EXIT_OK and record["finish_reason"] == "eos" and re.fullmatch(r"[a-z]{3,9}", record["text"])
@@ -55,7 +73,10 @@ def test_json_output_and_sampling_flags(capsys, model_dir):
 def test_schema_file(capsys, model_dir, tmp_path):
     schema = {
         "type": "object",
-        "properties": {"colour": {"enum": ["red", "green", "blue"]}, "n": {"type": "integer", "minimum": 0, "maximum": 9}},
+        "properties": {
+            "colour": {"enum": ["red", "green", "blue"]},
+            "n": {"type": "integer", "minimum": 0, "maximum": 9},
+        },
         "required": ["colour", "n"],
         "additionalProperties": False,
     }
@@ -64,8 +85,22 @@ def test_schema_file(capsys, model_dir, tmp_path):
     finished = 0
     for seed in range(4):
         # Escaped keys and integers such as 7.000 are valid, so a random model need not stop.
-        code, out, err = cli(capsys, "generate", "--model", model_dir, "--schema", str(path), "--json",
-                             "--max-new-tokens", "60", "--temperature", "1", "--seed", str(seed), "Describe a colour.")
+        code, out, err = cli(
+            capsys,
+            "generate",
+            "--model",
+            model_dir,
+            "--schema",
+            str(path),
+            "--json",
+            "--max-new-tokens",
+            "60",
+            "--temperature",
+            "1",
+            "--seed",
+            str(seed),
+            "Describe a colour.",
+        )
         record = json.loads(out)
         if code == EXIT_OK:
             finished += 1
@@ -80,13 +115,17 @@ def test_schema_file(capsys, model_dir, tmp_path):
 def test_grammar_file_and_name(capsys, model_dir, tmp_path):
     path = tmp_path / "parens.lark"
     path.write_text('start: "(" start ")" | "x"\n')
-    code, out, err = cli(capsys, "generate", "--model", model_dir, "--grammar", str(path), "--max-new-tokens", "30", "x")
+    code, out, err = cli(
+        capsys, "generate", "--model", model_dir, "--grammar", str(path), "--max-new-tokens", "30", "x"
+    )
     if code == EXIT_OK:
         text = out[:-1]
         assert re.fullmatch(r"\(*x\)*", text) and text.count("(") == text.count(")")
     else:
         assert code == EXIT_CUT and re.fullmatch(r"\(*(x\)*)?", out[:-1])
-    code, out, err = cli(capsys, "generate", "--model", model_dir, "--grammar", "arithmetic", "--max-new-tokens", "5", "x")
+    code, out, err = cli(
+        capsys, "generate", "--model", model_dir, "--grammar", "arithmetic", "--max-new-tokens", "5", "x"
+    )
     assert code in (EXIT_OK, EXIT_CUT) and out and "error" not in err
 
 
@@ -176,21 +215,40 @@ def test_python_dash_m(model_dir):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.run(
         [sys.executable, "-m", "constrain", "generate", "--model", model_dir, "--regex", DATE, "When?"],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert re.fullmatch(DATE, proc.stdout.strip())
     assert proc.stderr == ""
 
 
-@pytest.mark.parametrize("flags, lines", [
-    (["--sampler", "asap", "--num-samples", "4"], 4),
-    (["--sampler", "awrs"], 1),
-    (["--sampler", "smc", "--num-particles", "3", "--proposal", "lcd"], 1),
-])
+@pytest.mark.parametrize(
+    "flags, lines",
+    [
+        (["--sampler", "asap", "--num-samples", "4"], 4),
+        (["--sampler", "awrs"], 1),
+        (["--sampler", "smc", "--num-particles", "3", "--proposal", "lcd"], 1),
+    ],
+)
 def test_samplers(capsys, model_dir, flags, lines):
-    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", r"(red|green|blue)", "--seed", "1",
-                         "--json", "--max-new-tokens", "8", *flags, "x")
+    code, out, err = cli(
+        capsys,
+        "generate",
+        "--model",
+        model_dir,
+        "--regex",
+        r"(red|green|blue)",
+        "--seed",
+        "1",
+        "--json",
+        "--max-new-tokens",
+        "8",
+        *flags,
+        "x",
+    )
     assert code == EXIT_OK, err
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) == lines
@@ -215,45 +273,141 @@ def test_choice_flag(capsys, model_dir):
 
 def test_template_flag(capsys, model_dir, tmp_path):
     schema = tmp_path / "point.json"
-    schema.write_text(json.dumps({"type": "object", "properties": {"x": {"type": "integer"}, "y": {"type": "integer"}},
-                                  "required": ["x", "y"], "additionalProperties": False}))
-    code, out, err = cli(capsys, "generate", "--model", model_dir, "--schema", str(schema), "--template",
-                         '{"x":<gap>,"y":<gap>}', "--max-gap-tokens", "4", "--json", "A point:")
+    schema.write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {"x": {"type": "integer"}, "y": {"type": "integer"}},
+                "required": ["x", "y"],
+                "additionalProperties": False,
+            }
+        )
+    )
+    code, out, err = cli(
+        capsys,
+        "generate",
+        "--model",
+        model_dir,
+        "--schema",
+        str(schema),
+        "--template",
+        '{"x":<gap>,"y":<gap>}',
+        "--max-gap-tokens",
+        "4",
+        "--json",
+        "A point:",
+    )
     assert code == EXIT_OK, err
     record = json.loads(out)
     assert record["finish_reason"] == "eos" and record["value"] == json.loads(record["text"])
     assert record["text"].startswith('{"x":') and set(record["value"]) == {"x", "y"}
-    code, out, err = cli(capsys, "generate", "--model", model_dir, "--schema", str(schema), "--template",
-                         '{"x":<gap>,"y":<gap>}', "--sampler", "awrs", "A point:")
+    code, out, err = cli(
+        capsys,
+        "generate",
+        "--model",
+        model_dir,
+        "--schema",
+        str(schema),
+        "--template",
+        '{"x":<gap>,"y":<gap>}',
+        "--sampler",
+        "awrs",
+        "A point:",
+    )
     assert code == EXIT_USAGE and "sampler" in err
 
 
 def test_think_flag(capsys, model_dir):
-    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "(yes|no)", "--think",
-                         "--think-max-chars", "6", "--max-new-tokens", "30", "--json", "Answer:")
+    code, out, err = cli(
+        capsys,
+        "generate",
+        "--model",
+        model_dir,
+        "--regex",
+        "(yes|no)",
+        "--think",
+        "--think-max-chars",
+        "6",
+        "--max-new-tokens",
+        "30",
+        "--json",
+        "Answer:",
+    )
     assert code in (EXIT_OK, EXIT_CUT), err
     record = json.loads(out)
     if record["finish_reason"] == "eos":
         assert re.fullmatch(r"<think>(.{0,6})</think>\n(yes|no)", record["text"], re.S)
-        assert record["reasoning"] == record["text"][len("<think>"):record["text"].index("</think>")]
+        assert record["reasoning"] == record["text"][len("<think>") : record["text"].index("</think>")]
     code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "a", "--think-max-chars", "6", "x")
     assert code == EXIT_USAGE
 
 
 def test_num_return_sequences_stop_and_stream_flags(capsys, model_dir):
-    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "[a-z]{2,6}", "--num-return-sequences",
-                         "3", "--temperature", "1", "--seed", "0", "--json", "Word:")
+    code, out, err = cli(
+        capsys,
+        "generate",
+        "--model",
+        model_dir,
+        "--regex",
+        "[a-z]{2,6}",
+        "--num-return-sequences",
+        "3",
+        "--temperature",
+        "1",
+        "--seed",
+        "0",
+        "--json",
+        "Word:",
+    )
     records = [json.loads(line) for line in out.splitlines()]
-    assert len(records) == 3 and all(re.fullmatch("[a-z]{2,6}", r["text"]) for r in records if r["finish_reason"] == "eos")
-    code, plain, err = cli(capsys, "generate", "--model", model_dir, "--regex", "[a-z ]{1,30}", "--temperature", "1",
-                           "--seed", "3", "Words:")
-    code, streamed, err = cli(capsys, "generate", "--model", model_dir, "--regex", "[a-z ]{1,30}", "--temperature",
-                              "1", "--seed", "3", "--stream", "Words:")
+    assert len(records) == 3 and all(
+        re.fullmatch("[a-z]{2,6}", r["text"]) for r in records if r["finish_reason"] == "eos"
+    )
+    code, plain, err = cli(
+        capsys,
+        "generate",
+        "--model",
+        model_dir,
+        "--regex",
+        "[a-z ]{1,30}",
+        "--temperature",
+        "1",
+        "--seed",
+        "3",
+        "Words:",
+    )
+    code, streamed, err = cli(
+        capsys,
+        "generate",
+        "--model",
+        model_dir,
+        "--regex",
+        "[a-z ]{1,30}",
+        "--temperature",
+        "1",
+        "--seed",
+        "3",
+        "--stream",
+        "Words:",
+    )
     assert streamed == plain
     text = plain.rstrip("\n")
-    stop = text[len(text) // 2:len(text) // 2 + 2]
-    code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "[a-z ]{1,30}", "--temperature", "1",
-                         "--seed", "3", "--stop", stop, "Words:")
+    stop = text[len(text) // 2 : len(text) // 2 + 2]
+    code, out, err = cli(
+        capsys,
+        "generate",
+        "--model",
+        model_dir,
+        "--regex",
+        "[a-z ]{1,30}",
+        "--temperature",
+        "1",
+        "--seed",
+        "3",
+        "--stop",
+        stop,
+        "Words:",
+    )
     assert code == EXIT_OK, err
     assert out.rstrip("\n") == text[: text.find(stop)]
     code, out, err = cli(capsys, "generate", "--model", model_dir, "--regex", "a", "--stream", "--json", "x")

@@ -43,8 +43,9 @@ def test_template_fills_the_whole_text_and_parses_it(template):
     assert result.text.startswith('{"a":') and result.text.endswith("}")
     assert result.value == json.loads(result.text)
     jsonschema.validate(result.value, OBJECT_SCHEMA)
-    direct = generate_template("x", template, model=tiny_model(), tokenizer=tiny_tokenizer(), schema=OBJECT_SCHEMA,
-                               max_gap_tokens=8)
+    direct = generate_template(
+        "x", template, model=tiny_model(), tokenizer=tiny_tokenizer(), schema=OBJECT_SCHEMA, max_gap_tokens=8
+    )
     assert (result.text, result.token_ids) == (direct.text, [t for gap in direct.token_ids for t in gap])
     assert math.isnan(result.logprob)
 
@@ -54,10 +55,19 @@ def test_template_with_a_regex():
     assert result.finish_reason == "eos" and re.fullmatch(r"Answer: (yes|no)\.", result.text)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(sampler="awrs"), dict(sampler="smc"), dict(stop="x"), dict(num_return_sequences=2), dict(reasoning=True),
-    dict(top_k=3, temperature=1.0), dict(think_max_chars=4), dict(progress=True),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(sampler="awrs"),
+        dict(sampler="smc"),
+        dict(stop="x"),
+        dict(num_return_sequences=2),
+        dict(reasoning=True),
+        dict(top_k=3, temperature=1.0),
+        dict(think_max_chars=4),
+        dict(progress=True),
+    ],
+)
 def test_template_refuses_what_it_cannot_do(kwargs):
     with pytest.raises(ConfigurationError):
         run(template='{"a":<gap>}', schema=OBJECT_SCHEMA, **kwargs)
@@ -122,30 +132,41 @@ def chat_tokenizer():
 
 def test_messages_are_rendered_by_the_chat_template():
     tokenizer = chat_tokenizer()
-    conversation = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                    {"role": "assistant", "content": "yes"}, {"role": "user", "content": "Again?"}]
-    result = generate(messages=conversation, regex="(yes|no)", model=tiny_model(), tokenizer=tokenizer,
-                      max_new_tokens=8)
-    expected = tokenizer("<system>Be brief.\n<user>Hi\n<assistant>yes\n<user>Again?\n<assistant>",
-                         add_special_tokens=False)["input_ids"]
+    conversation = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "yes"},
+        {"role": "user", "content": "Again?"},
+    ]
+    result = generate(
+        messages=conversation, regex="(yes|no)", model=tiny_model(), tokenizer=tokenizer, max_new_tokens=8
+    )
+    expected = tokenizer(
+        "<system>Be brief.\n<user>Hi\n<assistant>yes\n<user>Again?\n<assistant>", add_special_tokens=False
+    )["input_ids"]
     assert result.num_prompt_tokens == len(expected)
     assert result.text in ("yes", "no")
-    one = generate(messages=[{"role": "user", "content": "Hi"}], regex="[a-z]{1,5}", model=tiny_model(),
-                   tokenizer=tokenizer)
+    one = generate(
+        messages=[{"role": "user", "content": "Hi"}], regex="[a-z]{1,5}", model=tiny_model(), tokenizer=tokenizer
+    )
     same = generate("Hi", regex="[a-z]{1,5}", model=tiny_model(), tokenizer=tokenizer)
     assert (one.text, one.num_prompt_tokens) == (same.text, same.num_prompt_tokens)
-    batch = generate(messages=[conversation, conversation[1:2]], regex="(yes|no)", model=tiny_model(),
-                     tokenizer=tokenizer)
+    batch = generate(
+        messages=[conversation, conversation[1:2]], regex="(yes|no)", model=tiny_model(), tokenizer=tokenizer
+    )
     assert len(batch) == 2
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(messages=[{"role": "user", "content": "Hi"}]), "chat template"),  # the tiny tokenizer has none
-    (dict(messages=[{"role": "user"}], tokenizer=chat_tokenizer()), "message 0"),
-    (dict(messages=[], tokenizer=chat_tokenizer()), "non-empty"),
-    (dict(prompt="x", messages=[{"role": "user", "content": "Hi"}], tokenizer=chat_tokenizer()), "either"),
-    (dict(messages=[{"role": "user", "content": "Hi"}], system_prompt="s", tokenizer=chat_tokenizer()), "system"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(messages=[{"role": "user", "content": "Hi"}]), "chat template"),  # the tiny tokenizer has none
+        (dict(messages=[{"role": "user"}], tokenizer=chat_tokenizer()), "message 0"),
+        (dict(messages=[], tokenizer=chat_tokenizer()), "non-empty"),
+        (dict(prompt="x", messages=[{"role": "user", "content": "Hi"}], tokenizer=chat_tokenizer()), "either"),
+        (dict(messages=[{"role": "user", "content": "Hi"}], system_prompt="s", tokenizer=chat_tokenizer()), "system"),
+    ],
+)
 def test_bad_messages_are_refused(kwargs, match):
     kwargs.setdefault("tokenizer", tiny_tokenizer())
     with pytest.raises(ConfigurationError, match=match):
@@ -158,8 +179,17 @@ def test_bad_messages_are_refused(kwargs, match):
 @pytest.mark.parametrize("pattern", [r"(héllo|wörld|日本語)", r"[a-z ]{1,20}", r"🙂{1,3}"])
 def test_stream_yields_whole_characters_then_the_result(pattern):
     for seed in range(3):
-        items = list(constrain.stream("x", regex=pattern, temperature=1.0, seed=seed, model=tiny_model(),
-                                      tokenizer=tiny_tokenizer(), max_new_tokens=20))
+        items = list(
+            constrain.stream(
+                "x",
+                regex=pattern,
+                temperature=1.0,
+                seed=seed,
+                model=tiny_model(),
+                tokenizer=tiny_tokenizer(),
+                max_new_tokens=20,
+            )
+        )
         *pieces, result = items
         assert isinstance(result, constrain.GenerationResult)
         assert all(isinstance(p, str) and p and "\ufffd" not in p for p in pieces)
@@ -172,8 +202,9 @@ def test_stream_yields_whole_characters_then_the_result(pattern):
 
 
 def test_leaving_a_stream_early_stops_the_generation():
-    iterator = constrain.stream("x", regex="[a-z]{30}", model=tiny_model(), tokenizer=tiny_tokenizer(),
-                                max_new_tokens=40)
+    iterator = constrain.stream(
+        "x", regex="[a-z]{30}", model=tiny_model(), tokenizer=tiny_tokenizer(), max_new_tokens=40
+    )
     first = next(iterator)
     assert isinstance(first, str)
     iterator.close()  # joins the worker; must not hang
@@ -212,8 +243,11 @@ CHOICE_LANGUAGE = [  # (choices, texts in the language, texts outside it)
     (["a.b", "c|d"], ["a.b", "c|d"], ["axb", "c", "d", "a.bc|d"]),
     (["(e)", "[f]+", "g{2}"], ["(e)", "[f]+", "g{2}"], ["e", "f", "ff", "gg"]),
     (["a&b", "~x", "^$", "\\d"], ["a&b", "~x", "^$", "\\d"], ["ab", "x", "", "1", "d"]),
-    (["tab\there", "nl\n", "sp ace", "\u200b", "a\x00b", "🙂"], ["tab\there", "nl\n", "sp ace", "\u200b", "a\x00b", "🙂"],
-     ["tab here", "nl", "space", "ab"]),
+    (
+        ["tab\there", "nl\n", "sp ace", "\u200b", "a\x00b", "🙂"],
+        ["tab\there", "nl\n", "sp ace", "\u200b", "a\x00b", "🙂"],
+        ["tab here", "nl", "space", "ab"],
+    ),
     (["", "x"], ["", "x"], ["xx"]),
 ]
 
@@ -317,14 +351,24 @@ def test_token_logprobs_are_the_models_own():
 def test_stop_strings_end_the_output_before_them():
     pattern = "[a-z ]{1,40}"
     full = run(regex=pattern, temperature=1.0, seed=4)
-    stop = full.text[len(full.text) // 2: len(full.text) // 2 + 2]
+    stop = full.text[len(full.text) // 2 : len(full.text) // 2 + 2]
     stopped = run(regex=pattern, temperature=1.0, seed=4, stop=[stop, "never here 123"])
     assert stopped.finish_reason == "stop"
     assert stopped.text == full.text[: full.text.find(stop)]
     assert len(stopped.token_ids) <= len(full.token_ids)
     assert stopped.value is None and not stopped.finished
-    streamed = list(constrain.stream("x", regex=pattern, temperature=1.0, seed=4, stop=stop, model=tiny_model(),
-                                     tokenizer=tiny_tokenizer(), max_new_tokens=40))
+    streamed = list(
+        constrain.stream(
+            "x",
+            regex=pattern,
+            temperature=1.0,
+            seed=4,
+            stop=stop,
+            model=tiny_model(),
+            tokenizer=tiny_tokenizer(),
+            max_new_tokens=40,
+        )
+    )
     assert "".join(streamed[:-1]) == stopped.text
     for bad in ("", [""], [3]):
         with pytest.raises(ConfigurationError):
@@ -337,8 +381,14 @@ def test_stop_strings_end_the_output_before_them():
 def test_reasoning_then_the_constrained_output():
     finished = 0
     for seed in range(4):
-        result = run(schema={"type": "boolean"}, reasoning=True, think_max_chars=12, temperature=1.0, seed=seed,
-                     max_new_tokens=60)
+        result = run(
+            schema={"type": "boolean"},
+            reasoning=True,
+            think_max_chars=12,
+            temperature=1.0,
+            seed=seed,
+            max_new_tokens=60,
+        )
         if result.finish_reason != "eos":
             continue
         finished += 1

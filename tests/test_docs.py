@@ -62,8 +62,16 @@ def blocks_of(path: Path) -> List[Block]:
         while end < len(lines) and lines[end].strip() != ticks:
             end += 1
         marker = _MARKER.fullmatch(lines[i - 1].strip()) if i > 0 else None
-        out.append(Block(str(path.relative_to(ROOT)), i + 1, language, "\n".join(lines[i + 1:end]) + "\n",
-                         marker.group(1) if marker else None, marker.group(2) if marker else ""))
+        out.append(
+            Block(
+                str(path.relative_to(ROOT)),
+                i + 1,
+                language,
+                "\n".join(lines[i + 1 : end]) + "\n",
+                marker.group(1) if marker else None,
+                marker.group(2) if marker else "",
+            )
+        )
         i = end + 1
     return out
 
@@ -148,6 +156,7 @@ _NEVER_RUN = re.compile(r"\b(pip|pytest|git clone|apt-get)\b")
 def test_bash_block(block):
     assert not _NEVER_RUN.search(block.code), f"{block.id}: installs or runs the suite; mark it skip, saying why"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(["bash", "-e", "-c", block.code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        ["bash", "-e", "-c", block.code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, f"{block.id}: {proc.stderr[-2000:]}"

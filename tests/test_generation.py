@@ -58,8 +58,10 @@ def test_bounded_regexes_always_finish(pattern):
     for seed in range(3):
         for result in run(PROMPTS, regex=pattern, temperature=1.0, seed=seed):
             assert result.finish_reason == "eos" and re.fullmatch(pattern, result.text)
-            assert constrain.Vocabulary.decode(model_vocabulary(tiny_model(), tiny_tokenizer()),
-                                               result.token_ids).decode() == result.text
+            assert (
+                constrain.Vocabulary.decode(model_vocabulary(tiny_model(), tiny_tokenizer()), result.token_ids).decode()
+                == result.text
+            )
 
 
 @pytest.mark.parametrize("pattern", REGEXES)
@@ -173,7 +175,10 @@ def test_schema_value():
     pytest.importorskip("constrain.grammar.json_schema")
     schema = {
         "type": "object",
-        "properties": {"name": {"type": "string", "maxLength": 5}, "age": {"type": "integer", "minimum": 0, "maximum": 99}},
+        "properties": {
+            "name": {"type": "string", "maxLength": 5},
+            "age": {"type": "integer", "minimum": 0, "maximum": 99},
+        },
         "required": ["name", "age"],
         "additionalProperties": False,
     }
@@ -246,8 +251,9 @@ def test_invalid_regex_raises_grammar_error():
 def test_default_model_date():
     torch.set_num_threads(2)
     pattern = r"\d{4}-\d{2}-\d{2}"
-    result = generate("What day did the French Revolution start? Answer as YYYY-MM-DD.", regex=pattern,
-                      max_new_tokens=20)
+    result = generate(
+        "What day did the French Revolution start? Answer as YYYY-MM-DD.", regex=pattern, max_new_tokens=20
+    )
     assert result.finish_reason == "eos", result
     assert re.fullmatch(pattern, result.text)
     assert result.num_prompt_tokens > 20  # the chat template (with its system prompt) was applied
@@ -262,8 +268,9 @@ def test_timings_are_ordered():
 
 def test_ended_rows_leave_the_batch():
     sizes = []
-    handle = tiny_model().register_forward_pre_hook(lambda module, args, kwargs: sizes.append(kwargs["input_ids"].shape[0]),
-                                                    with_kwargs=True)
+    handle = tiny_model().register_forward_pre_hook(
+        lambda module, args, kwargs: sizes.append(kwargs["input_ids"].shape[0]), with_kwargs=True
+    )
     try:
         batch = run(PROMPTS, regex=r"\d{4}-\d{2}-\d{2}")
     finally:
@@ -284,8 +291,9 @@ def test_unspellable_continuation_raises_vocabulary_error():
     backend.decoder = decoders.ByteLevel()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>", pad_token="<eos>")
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=4, n_positions=16, n_embd=8, n_layer=1, n_head=1,
-                                       bos_token_id=3, eos_token_id=3)).eval()
+    model = GPT2LMHeadModel(
+        GPT2Config(vocab_size=4, n_positions=16, n_embd=8, n_layer=1, n_head=1, bos_token_id=3, eos_token_id=3)
+    ).eval()
     # "a" is a live prefix of "ac", but no token spells "c": the next mask is empty.
     with pytest.raises(constrain.VocabularyError, match="'a'"):
         generate("x", regex="ac", model=model, tokenizer=tokenizer, max_new_tokens=5)
@@ -314,27 +322,43 @@ def test_asap_through_generate_and_the_sampler_object(tmp_path):
     pattern = r"(yes|no|maybe)"
     results = run("Answer:", regex=pattern, sampler="asap", num_samples=12, seed=0, batch_size=4)
     assert len(results) == 12 and all(re.fullmatch(pattern, r.text) for r in results)
-    sampler = constrain.ASAp(regex=pattern, model=tiny_model(), tokenizer=tiny_tokenizer(), prompt="Answer:",
-                             max_new_tokens=8, seed=1)
+    sampler = constrain.ASAp(
+        regex=pattern, model=tiny_model(), tokenizer=tiny_tokenizer(), prompt="Answer:", max_new_tokens=8, seed=1
+    )
     first = sampler.sample(10, batch_size=5)
     assert all(r.finish_reason == "eos" and re.fullmatch(pattern, r.text) for r in first)
     nodes = sampler.num_nodes
     assert nodes > 1
     sampler.save(tmp_path / "trie.npz")
-    again = constrain.ASAp.load(tmp_path / "trie.npz", regex=pattern, model=tiny_model(), tokenizer=tiny_tokenizer(),
-                                prompt="Answer:", max_new_tokens=8)
+    again = constrain.ASAp.load(
+        tmp_path / "trie.npz",
+        regex=pattern,
+        model=tiny_model(),
+        tokenizer=tiny_tokenizer(),
+        prompt="Answer:",
+        max_new_tokens=8,
+    )
     assert again.num_nodes == nodes
     with pytest.raises(ConfigurationError, match="another model, prompt, grammar"):
-        constrain.ASAp.load(tmp_path / "trie.npz", regex=pattern, model=tiny_model(), tokenizer=tiny_tokenizer(),
-                            prompt="Another prompt", max_new_tokens=8)
+        constrain.ASAp.load(
+            tmp_path / "trie.npz",
+            regex=pattern,
+            model=tiny_model(),
+            tokenizer=tiny_tokenizer(),
+            prompt="Another prompt",
+            max_new_tokens=8,
+        )
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(sampler="beam"), "sampler must be one of"),
-    (dict(sampler="asap", temperature=0.7), "temperature must be 1"),
-    (dict(sampler="smc", top_k=5), "temperature must be 1"),
-    (dict(num_samples=3), "for sampler='asap'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(sampler="beam"), "sampler must be one of"),
+        (dict(sampler="asap", temperature=0.7), "temperature must be 1"),
+        (dict(sampler="smc", top_k=5), "temperature must be 1"),
+        (dict(num_samples=3), "for sampler='asap'"),
+    ],
+)
 def test_sampler_arguments_are_checked(kwargs, message):
     with pytest.raises(ConfigurationError, match=message):
         run("x", regex="a", **kwargs)

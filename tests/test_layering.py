@@ -12,14 +12,28 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "constrain"
 # layer of each module or sub-package; a module may import only from layers <= its own,
 # and the two layer-1 halves (vocab, grammar) never import each other.
 LAYERS = {
-    "errors": 0, "config": 0, "kernels": 0, "cache": 0,
-    "vocab": 1, "grammar": 1, "tools": 1,
+    "errors": 0,
+    "config": 0,
+    "kernels": 0,
+    "cache": 0,
+    "vocab": 1,
+    "grammar": 1,
+    "tools": 1,
     "reasoning": 2,
     "automata": 2,
-    "masks": 3, "models": 3,
-    "samplers": 4, "testing": 4, "infill": 4,
-    "lm": 5, "generation": 5, "integrations": 5, "diffusion": 5,
-    "api": 6, "cli": 6, "__main__": 6, "__init__": 6,
+    "masks": 3,
+    "models": 3,
+    "samplers": 4,
+    "testing": 4,
+    "infill": 4,
+    "lm": 5,
+    "generation": 5,
+    "integrations": 5,
+    "diffusion": 5,
+    "api": 6,
+    "cli": 6,
+    "__main__": 6,
+    "__init__": 6,
 }
 SEPARATE = {("vocab", "grammar"), ("grammar", "vocab")}
 TORCH_FREE = {"errors", "config", "kernels", "cache", "vocab", "grammar", "automata"}
@@ -95,6 +109,7 @@ def test_kernel_flags_come_from_config():
 # --- cycles between modules ------------------------------------------------------------
 
 ROOT = PACKAGE.parent
+
 
 def _module_graph(package: str, parent: pathlib.Path = ROOT) -> dict:
     """Module -> the package's modules it imports (at any depth of the code: function-level
@@ -196,6 +211,9 @@ def test_no_module_imports_another_modules_private_names(package):
     for path in (ROOT / package).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(package)):
-                offenders += [f"{path.relative_to(ROOT)}:{node.lineno} {alias.name}"
-                              for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__")]
+                offenders += [
+                    f"{path.relative_to(ROOT)}:{node.lineno} {alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                ]
     assert not offenders, offenders

@@ -7,12 +7,34 @@ import inspect
 import constrain
 
 PUBLIC = (
-    "ASAp", "BatchMatcher", "CompiledGrammar", "ConfigurationError", "ConstrainError", "ConstrainWarning",
-    "ConstrainedLogitsProcessor", "GenerationResult", "Grammar", "GrammarError",
-    "InvalidGrammarError", "Matcher", "ResourceLimitError", "UnsatisfiableGrammarError",
-    "UnsupportedFeatureError", "Vocabulary", "VocabularyError", "allocate_token_bitmask",
-    "apply_token_bitmask_inplace", "bitmask_to_bool", "caches", "clear_caches", "compile", "fill_next_token_bitmasks",
-    "generate", "get_bitmask_shape", "stream", "warm_up",
+    "ASAp",
+    "BatchMatcher",
+    "CompiledGrammar",
+    "ConfigurationError",
+    "ConstrainError",
+    "ConstrainWarning",
+    "ConstrainedLogitsProcessor",
+    "GenerationResult",
+    "Grammar",
+    "GrammarError",
+    "InvalidGrammarError",
+    "Matcher",
+    "ResourceLimitError",
+    "UnsatisfiableGrammarError",
+    "UnsupportedFeatureError",
+    "Vocabulary",
+    "VocabularyError",
+    "allocate_token_bitmask",
+    "apply_token_bitmask_inplace",
+    "bitmask_to_bool",
+    "caches",
+    "clear_caches",
+    "compile",
+    "fill_next_token_bitmasks",
+    "generate",
+    "get_bitmask_shape",
+    "stream",
+    "warm_up",
 )
 
 
@@ -50,6 +72,17 @@ def test_signatures():
     for fn, params in signature__params:
         assert list(inspect.signature(fn).parameters) == params, fn.__qualname__
     generate = inspect.signature(constrain.generate).parameters
-    for name in ("prompt", "regex", "schema", "grammar", "model", "tokenizer", "max_new_tokens",
-                 "temperature", "top_k", "top_p", "seed"):
+    for name in (
+        "prompt",
+        "regex",
+        "schema",
+        "grammar",
+        "model",
+        "tokenizer",
+        "max_new_tokens",
+        "temperature",
+        "top_k",
+        "top_p",
+        "seed",
+    ):
         assert name in generate, name

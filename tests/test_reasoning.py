@@ -15,13 +15,13 @@ CASES = [  # (text, in the language of with_reasoning(schema, max_chars=20))
     ('<think></think>\n{"a":1}', True),
     ('<think>a</think >{"a":1}</think>\n{"a":2}', True),
     ('<think>x</think>\n</think>\n{"a":1}', False),  # the block ends at the first </think>
-    ('<think>' + "y" * 20 + '</think>\n{"a":1}', True),
-    ('<think>' + "y" * 21 + '</think>\n{"a":1}', False),
+    ("<think>" + "y" * 20 + '</think>\n{"a":1}', True),
+    ("<think>" + "y" * 21 + '</think>\n{"a":1}', False),
     ('<think>日本</think>\n{"a":-3}', True),
     ('{"a":1}', False),
     ('<think>x</think>{"a":1}', False),
     ('<think>x</think>\n{"a":"s"}', False),
-    ('<think>x</think>\n', False),
+    ("<think>x</think>\n", False),
 ]
 
 
@@ -44,10 +44,15 @@ def test_inner_names_cannot_clash():
     assert matcher.accept_bytes(b"<think>hm</think>\nab") and matcher.is_accepting()
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("<think>a</think>\nrest", ("a", "rest")), ("<think>a", (None, "")), ("no", (None, "")),
-    ("<think></think>\n", ("", "")),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<think>a</think>\nrest", ("a", "rest")),
+        ("<think>a", (None, "")),
+        ("no", (None, "")),
+        ("<think></think>\n", ("", "")),
+    ],
+)
 def test_split_reasoning(text, expected):
     assert split_reasoning(text) == expected
 

@@ -66,7 +66,8 @@ def test_sphinx_docstring_and_optional():
     assert schema["properties"]["a"] == {"type": "number", "description": "the first"}
     assert schema["properties"]["b"] == {
         "anyOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "null"}],
-        "description": "the others", "default": None,
+        "description": "the others",
+        "default": None,
     }
 
 
@@ -110,10 +111,19 @@ def obj(x: object):
     pass
 
 
-@pytest.mark.parametrize("fn, match", [
-    (no_hint, "no type annotation"), (star, r"\*args"), (kw, r"\*args"), (positional, "positional-only"),
-    (bare_list, "item types"), (int_keys, "dict"), (obj, "no JSON Schema"), (42, "function"),
-])
+@pytest.mark.parametrize(
+    "fn, match",
+    [
+        (no_hint, "no type annotation"),
+        (star, r"\*args"),
+        (kw, r"\*args"),
+        (positional, "positional-only"),
+        (bare_list, "item types"),
+        (int_keys, "dict"),
+        (obj, "no JSON Schema"),
+        (42, "function"),
+    ],
+)
 def test_unsupported_signatures_are_refused_with_the_parameter_named(fn, match):
     with pytest.raises(ConfigurationError, match=match):
         schema_from_function(fn)
@@ -121,10 +131,16 @@ def test_unsupported_signatures_are_refused_with_the_parameter_named(fn, match):
 
 def test_tool_call_schema_accepts_exactly_the_calls():
     schema = tool_call_schema([forecast, sphinx])
-    valid = [{"name": "forecast", "arguments": {"city": "Oslo"}},
-             {"name": "sphinx", "arguments": {"a": 1.5, "b": [1, 2]}}]
-    invalid = [{"name": "forecast", "arguments": {"a": 1.5}}, {"name": "other", "arguments": {}},
-               {"name": "sphinx", "arguments": {"a": 1.0}, "extra": 1}, {"name": "forecast"}]
+    valid = [
+        {"name": "forecast", "arguments": {"city": "Oslo"}},
+        {"name": "sphinx", "arguments": {"a": 1.5, "b": [1, 2]}},
+    ]
+    invalid = [
+        {"name": "forecast", "arguments": {"a": 1.5}},
+        {"name": "other", "arguments": {}},
+        {"name": "sphinx", "arguments": {"a": 1.0}, "extra": 1},
+        {"name": "forecast"},
+    ]
     for call in valid:
         jsonschema.validate(call, schema)
     for call in invalid:

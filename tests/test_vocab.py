@@ -153,9 +153,7 @@ def _check_partition(v: Vocabulary) -> None:
 def test_byte_level():
     v = Vocabulary.byte_level()
     assert v.size == 257 and v.eos_token_ids == {256} and not v.special_token_ids
-    assert (
-        v.token_bytes[:256] == tuple(bytes([b]) for b in range(256)) and v.token_bytes[256] == b""
-    )
+    assert v.token_bytes[:256] == tuple(bytes([b]) for b in range(256)) and v.token_bytes[256] == b""
     assert v.trie.num_nodes == 257 and v.trie.token_ids.tolist() == list(range(256))
     assert v.decode([104, 105, 256]) == b"hi"
     _check_partition(v)
@@ -324,9 +322,7 @@ def test_smollm2_special_and_eos(smollm2):
     assert ids[0] == 1 and ids[-1] == im_end and v.decode(ids) == b"user\nhi"
     assert v.size == len(tok) == 49152
     # every id agrees with the tokenizer's own decoder wherever that decodes to valid UTF-8
-    decoded = tok.backend_tokenizer.decode_batch(
-        [[i] for i in range(v.size)], skip_special_tokens=False
-    )
+    decoded = tok.backend_tokenizer.decode_batch([[i] for i in range(v.size)], skip_special_tokens=False)
     checked = 0
     for i, text in enumerate(decoded):
         if v.token_bytes[i] and "\ufffd" not in text:
@@ -444,9 +440,7 @@ def _sentencepiece_tokenizer(style: str):
     model = BPE(vocab, merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True)
     tok = Tokenizer(model)
     if style == "sequence":  # Llama-2 tokenizer.json
-        tok.normalizer = normalizers.Sequence(
-            [normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
-        )
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
         tok.decoder = decoders.Sequence(
             [
                 decoders.Replace("▁", " "),
@@ -456,18 +450,14 @@ def _sentencepiece_tokenizer(style: str):
             ]
         )
     else:  # Metaspace pre-tokenizer and decoder
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(
-            replacement="▁", prepend_scheme="always", split=False
-        )
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
         tok.decoder = decoders.Sequence(
             [
                 decoders.ByteFallback(),
                 decoders.Metaspace(replacement="▁", prepend_scheme="always", split=False),
             ]
         )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
 
 
 SENTENCEPIECE_CASES = [

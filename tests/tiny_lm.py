@@ -9,8 +9,20 @@ import torch
 
 # A few merges so that tokens span several bytes (and several regex pieces).
 MERGES = [
-    ("1", "9"), ("2", "0"), ("-", "0"), ("-", "1"), ("Ġ", "t"), ("t", "h"), ("Ġ", "th"),
-    ("e", "s"), ("y", "es"), ("n", "o"), ("{", '"'), ('"', ":"), ("a", "b"), ("ab", "c"),
+    ("1", "9"),
+    ("2", "0"),
+    ("-", "0"),
+    ("-", "1"),
+    ("Ġ", "t"),
+    ("t", "h"),
+    ("Ġ", "th"),
+    ("e", "s"),
+    ("y", "es"),
+    ("n", "o"),
+    ("{", '"'),
+    ('"', ":"),
+    ("a", "b"),
+    ("ab", "c"),
 ]
 EXTRA_LOGITS = 5  # padding rows beyond the tokenizer, never allowed
 
@@ -31,8 +43,9 @@ def tiny_tokenizer():
     backend = Tokenizer(models.BPE(vocab=vocab, merges=list(MERGES)))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>",
-                                   bos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -42,8 +55,13 @@ def tiny_model(seed: int = 0):
 
     tokenizer = tiny_tokenizer()
     config = GPT2Config(
-        vocab_size=len(tokenizer) + EXTRA_LOGITS, n_positions=512, n_embd=16, n_layer=1, n_head=2,
-        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer) + EXTRA_LOGITS,
+        n_positions=512,
+        n_embd=16,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.eos_token_id,
     )
     torch.manual_seed(seed)

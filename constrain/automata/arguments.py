@@ -72,11 +72,9 @@ def check_token_ids(ids: object, name: str, vocab_size: int) -> NDArray[np.int64
         tensor: Any = ids  # a torch tensor (torch is not imported here)
         array = tensor.detach().numpy()
     if not isinstance(array, np.ndarray):
-        raise ConfigurationError(
-            f"`{name}` must be a list of ints or a 1-d integer array, got {describe(ids)}")
+        raise ConfigurationError(f"`{name}` must be a list of ints or a 1-d integer array, got {describe(ids)}")
     if array.ndim != 1 or array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-        raise ConfigurationError(
-            f"`{name}` must be a 1-d integer array, got shape {array.shape} of {array.dtype}")
+        raise ConfigurationError(f"`{name}` must be a 1-d integer array, got shape {array.shape} of {array.dtype}")
     out = array.astype(np.int64)  # a copy: the caller may change its array later
     if out.size and (out.min() < 0 or out.max() >= vocab_size):
         _out_of_range(int(out[(out < 0) | (out >= vocab_size)][0]), name, vocab_size)

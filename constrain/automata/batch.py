@@ -46,8 +46,9 @@ class BatchMatcher:
         self._lock = threading.Lock()
         self._closed = False
 
-    def fill_next_token_bitmasks(self, matchers: Sequence[Matcher], bitmask: BitmaskArray,
-                                 indices: Optional[Sequence[int]] = None) -> None:
+    def fill_next_token_bitmasks(
+        self, matchers: Sequence[Matcher], bitmask: BitmaskArray, indices: Optional[Sequence[int]] = None
+    ) -> None:
         """Row ``indices[i]`` of ``bitmask`` gets ``matchers[i].fill_next_token_bitmask``.
 
         Args:
@@ -108,9 +109,13 @@ class BatchMatcher:
         return f"BatchMatcher(num_threads={self.num_threads}, {state})"
 
 
-def fill_next_token_bitmasks(matchers: Sequence[Matcher], bitmask: BitmaskArray,
-                             indices: Optional[Sequence[int]] = None, *,
-                             num_threads: Optional[int] = None) -> None:
+def fill_next_token_bitmasks(
+    matchers: Sequence[Matcher],
+    bitmask: BitmaskArray,
+    indices: Optional[Sequence[int]] = None,
+    *,
+    num_threads: Optional[int] = None,
+) -> None:
     """:meth:`BatchMatcher.fill_next_token_bitmasks` with a pool for this call only (its
     threads are started and stopped here, tens of microseconds each); a decoding loop should
     keep one :class:`BatchMatcher` instead."""
@@ -118,8 +123,9 @@ def fill_next_token_bitmasks(matchers: Sequence[Matcher], bitmask: BitmaskArray,
         batch.fill_next_token_bitmasks(matchers, bitmask, indices)
 
 
-def _check_batch(matchers: Sequence[Matcher], bitmask: BitmaskArray,
-                 indices: Optional[Sequence[int]]) -> List[Tuple[Matcher, int]]:
+def _check_batch(
+    matchers: Sequence[Matcher], bitmask: BitmaskArray, indices: Optional[Sequence[int]]
+) -> List[Tuple[Matcher, int]]:
     """[(matcher, row)] after checking types, distinctness and row numbers."""
     if not isinstance(matchers, (list, tuple)):
         raise ConfigurationError(f"`matchers` must be a list of Matcher, got {describe(matchers)}")

@@ -15,8 +15,15 @@ from ..grammar.ir import Grammar
 from ..kernels.earley import TOKEN_EOS, TOKEN_NEVER
 from ..kernels.records import LEXER_ACCEPT, LEXER_FINAL, LEXER_TRANS, make_grammar_record
 from ..vocab import Vocabulary
-from .lexeme_masks import (LexemeMask, LexemeMemo, lexeme_mask, run_ends, terminal_lexeme_mask, terminal_slice_limit,
-                           trie_record)
+from .lexeme_masks import (
+    LexemeMask,
+    LexemeMemo,
+    lexeme_mask,
+    run_ends,
+    terminal_lexeme_mask,
+    terminal_slice_limit,
+    trie_record,
+)
 from .fsm import ByteDFA
 from .lexer import LexerCache
 from .slices import Representatives, SliceMemo, ascii_alive, ascii_mixed, byte_representatives, string_slice
@@ -47,8 +54,16 @@ class CompiledGrammar:
         warnings: what a lenient front end dropped, from ``grammar.warnings``.
     """
 
-    def __init__(self, grammar: Grammar, lowered: Grammar, vocab: Vocabulary, tables: ParserTables,
-                 terminal_dfas: Sequence[ByteDFA], lexers: LexerCache, limits: Limits) -> None:
+    def __init__(
+        self,
+        grammar: Grammar,
+        lowered: Grammar,
+        vocab: Vocabulary,
+        tables: ParserTables,
+        terminal_dfas: Sequence[ByteDFA],
+        lexers: LexerCache,
+        limits: Limits,
+    ) -> None:
         self.grammar = grammar
         #: ``grammar`` with terminals that match the empty string made optional rules; what the
         #: tables and ``terminal_dfas`` (one per terminal, same order) describe.
@@ -61,10 +76,20 @@ class CompiledGrammar:
         t = tables
         #: The kernels' ``G`` record.
         self.kernel_grammar = make_grammar_record(
-            dot_symbol=t.dot_symbol, dot_rule=t.dot_rule, rule_lhs=t.rule_lhs, rule_first_dot=t.rule_first_dot,
-            nt_rule_start=t.nt_rule_start, nt_rule_end=t.nt_rule_end, nt_rules=t.nt_rules, nullable=t.nullable,
-            ignore_mask=t.ignore_mask, num_terminals=np.int64(t.num_terminals), accept_dot=np.int64(t.accept_dot),
-            pred_offsets=t.pred_offsets, pred_positions=t.pred_positions, pred_nt_offsets=t.pred_nt_offsets,
+            dot_symbol=t.dot_symbol,
+            dot_rule=t.dot_rule,
+            rule_lhs=t.rule_lhs,
+            rule_first_dot=t.rule_first_dot,
+            nt_rule_start=t.nt_rule_start,
+            nt_rule_end=t.nt_rule_end,
+            nt_rules=t.nt_rules,
+            nullable=t.nullable,
+            ignore_mask=t.ignore_mask,
+            num_terminals=np.int64(t.num_terminals),
+            accept_dot=np.int64(t.accept_dot),
+            pred_offsets=t.pred_offsets,
+            pred_positions=t.pred_positions,
+            pred_nt_offsets=t.pred_nt_offsets,
             pred_nonterminals=t.pred_nonterminals,
         )
         self._kernel_trie: Optional[Tuple[Any, ...]] = None
@@ -138,7 +163,8 @@ class CompiledGrammar:
             )
             reps = None if closed or ascii_mixed(trans, lex_state) else self._lexer_byte_representatives(lex_state)
             inside, nodes, states, stop, trie = lexeme_mask(
-                self.vocab, trans, accept, final, lex_state, self._successor_memo, closed, reps=reps)
+                self.vocab, trans, accept, final, lex_state, self._successor_memo, closed, reps=reps
+            )
             runs = run_ends(states.astype(np.int64) * 256 + trie.byte[nodes])
             cached = LexemeMemo(LexemeMask(inside, nodes, states, runs, stop, trie, trie_record(trie)), None)
             self._lexeme_masks[lex_state] = cached
@@ -208,8 +234,10 @@ class CompiledGrammar:
         self._thread_local = threading.local()
 
     def __repr__(self) -> str:
-        return (f"CompiledGrammar(kind={self.grammar.kind!r}, terminals={self.tables.num_terminals}, "
-                f"rules={len(self.tables.rule_lhs)}, vocab_size={self.vocab.size})")
+        return (
+            f"CompiledGrammar(kind={self.grammar.kind!r}, terminals={self.tables.num_terminals}, "
+            f"rules={len(self.tables.rule_lhs)}, vocab_size={self.vocab.size})"
+        )
 
 
 _THREAD_RANGES = itertools.count(1)

@@ -25,7 +25,15 @@ from .lowering import terminal_dfas
 from .matcher import Matcher
 from .tables import build_parser_tables
 
-__all__ = ("COMPILED_GRAMMARS", "compile", "compile_cached", "compile_constraint", "grammar_key", "schema_key", "warm_up")
+__all__ = (
+    "COMPILED_GRAMMARS",
+    "compile",
+    "compile_cached",
+    "compile_constraint",
+    "grammar_key",
+    "schema_key",
+    "warm_up",
+)
 
 
 def compile(grammar: Grammar, vocab: Vocabulary, *, limits: Optional[Limits] = None) -> CompiledGrammar:  # noqa: A001
@@ -135,9 +143,19 @@ def warm_up() -> float:
     tokens = [bytes([b]) for b in range(256)] + [b'{"', b'":"', b"true", b"12", b"abc", b" x", b'"}', b"=1;"]
     vocab = Vocabulary(tokens, eos_token_ids=[len(tokens)], size=len(tokens) + 1)
     grammars = (
-        _Grammar.from_json_schema({"type": "array", "items": {"type": "object", "properties": {
-            "k": {"enum": ["x", "y"]}, "v": {"type": "integer", "maximum": 99},
-            "s": {"type": "string", "pattern": "^[a-c]+$", "minLength": 2}}}}),
+        _Grammar.from_json_schema(
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "k": {"enum": ["x", "y"]},
+                        "v": {"type": "integer", "maximum": 99},
+                        "s": {"type": "string", "pattern": "^[a-c]+$", "minLength": 2},
+                    },
+                },
+            }
+        ),
         _Grammar.from_lark('start: item+\nitem: NAME "=" NUMBER ";"\nNAME: /[a-z]+/\nNUMBER: /[0-9]+/\n%ignore " "\n'),
         _Grammar.from_regex(r"(\w+@\w+\.com|\d{2,4})"),
         _Grammar.from_gbnf('root ::= "(" root ")" | [a-z]*'),
@@ -171,11 +189,14 @@ def warm_up() -> float:
 #: 32 grammars, the constraints a server alternates between; one holds its parser and lexer
 #: tables and up to ``Limits.max_mask_cache_bytes`` of memoized masks, which its matchers
 #: keep alive after eviction for as long as they live.
-COMPILED_GRAMMARS: LRUCache[Tuple[Hashable, ...], CompiledGrammar] = LRUCache("automata.compiled_grammars", max_entries=32)
+COMPILED_GRAMMARS: LRUCache[Tuple[Hashable, ...], CompiledGrammar] = LRUCache(
+    "automata.compiled_grammars", max_entries=32
+)
 
 
-def compile_cached(key: Tuple[Hashable, ...], make_grammar: Callable[[], Grammar], vocab: Vocabulary,
-                   limits: Optional[Limits] = None) -> CompiledGrammar:
+def compile_cached(
+    key: Tuple[Hashable, ...], make_grammar: Callable[[], Grammar], vocab: Vocabulary, limits: Optional[Limits] = None
+) -> CompiledGrammar:
     """``compile(make_grammar(), vocab, limits=limits)``, kept in :data:`COMPILED_GRAMMARS`.
 
     Args:
@@ -212,8 +233,13 @@ def schema_key(schema: Any) -> Optional[Tuple[Hashable, ...]]:
     return None
 
 
-def compile_constraint(vocab: Vocabulary, *, regex: Optional[str] = None, schema: Any = None,
-                       grammar: Union[Grammar, CompiledGrammar, None] = None) -> Optional[CompiledGrammar]:
+def compile_constraint(
+    vocab: Vocabulary,
+    *,
+    regex: Optional[str] = None,
+    schema: Any = None,
+    grammar: Union[Grammar, CompiledGrammar, None] = None,
+) -> Optional[CompiledGrammar]:
     """Compile at most one of ``regex``, ``schema`` (a JSON Schema) or ``grammar`` (a
     :class:`Grammar`, or a :class:`CompiledGrammar` for ``vocab``); ``None`` if none is given.
     Compiled grammars come from :data:`COMPILED_GRAMMARS` when they are there.

@@ -253,8 +253,7 @@ def _literals_dfa(strings: Sequence[bytes], max_states: int) -> ByteDFA:
                 n_states += 1
                 if t >= limit:
                     raise ResourceLimitError(
-                        f"alternation of literals exceeds {limit} trie states "
-                        f"(2 x Limits.max_dfa_states={max_states})"
+                        f"alternation of literals exceeds {limit} trie states (2 x Limits.max_dfa_states={max_states})"
                     )
                 trans.extend(dead_row)
                 acc.append(0)
@@ -454,9 +453,13 @@ def _fragment_nbytes(f: _Fragment) -> int:
 #: schema's string and number terminals repeat the same items). Bound: 4 million list entries
 #: (160 MB by the estimate above) in all, 200,000 for one fragment: a larger one is rebuilt
 #: rather than crowd out the small ones that are reused.
-FRAGMENTS: LRUCache[Tuple[Regex, int], _Fragment] = LRUCache("automata.nfa_fragments", max_entries=1 << 20,
-                               max_bytes=4_000_000 * FRAGMENT_ENTRY_BYTES, nbytes=_fragment_nbytes,
-                               max_entry_bytes=200_000 * FRAGMENT_ENTRY_BYTES)
+FRAGMENTS: LRUCache[Tuple[Regex, int], _Fragment] = LRUCache(
+    "automata.nfa_fragments",
+    max_entries=1 << 20,
+    max_bytes=4_000_000 * FRAGMENT_ENTRY_BYTES,
+    nbytes=_fragment_nbytes,
+    max_entry_bytes=200_000 * FRAGMENT_ENTRY_BYTES,
+)
 
 
 #: Limits.max_automaton_bytes of the regex_to_dfa call in progress: a keyword of the entry
@@ -496,8 +499,9 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ClassTab
     edge_lo, edge_hi, edge_dst = (np.empty(edges.shape[1], np.int64) for _ in range(3))
     eps_dst = np.empty(eps.shape[1], np.int64)
     important = np.empty(n, np.bool_)
-    n_cls = kernels.prepare_nfa_kernel(edges, eps, final, class_of, edge_ptr, edge_lo, edge_hi, edge_dst, eps_ptr,
-                                eps_dst, important)
+    n_cls = kernels.prepare_nfa_kernel(
+        edges, eps, final, class_of, edge_ptr, edge_lo, edge_hi, edge_dst, eps_ptr, eps_dst, important
+    )
     byte_class = class_of.astype(np.int32)
     zob = _zobrist(n)
     stamp = np.zeros(n, np.int64)
@@ -512,7 +516,9 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ClassTab
     seen_cnt = np.empty(n_cls, np.int64)
     while True:
         size = 1 << int(2 * cap - 1).bit_length()
-        _check_bytes(8 * (data_cap + moves.shape[0] + size + 2 * cap) + cap * (4 * n_cls + 1), "the subset construction")
+        _check_bytes(
+            8 * (data_cap + moves.shape[0] + size + 2 * cap) + cap * (4 * n_cls + 1), "the subset construction"
+        )
         trans = np.empty((cap, n_cls), np.int32)
         acc = np.zeros(cap, np.bool_)
         set_ptr = np.zeros(cap + 1, np.int64)
@@ -520,9 +526,34 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ClassTab
         htable = np.full(size, -1, np.int64)
         hkeys = np.zeros(cap, np.uint64)
         stamp[:] = 0
-        got = kernels.determinize_kernel(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob,
-                                  start, final, n_cls, trans, acc, set_ptr, set_data, htable, hkeys, stamp,
-                                  stack, seeds, out, bucket, moves, seen, seen_key, seen_cnt)
+        got = kernels.determinize_kernel(
+            eps_ptr,
+            eps_dst,
+            edge_ptr,
+            edge_lo,
+            edge_hi,
+            edge_dst,
+            important,
+            zob,
+            start,
+            final,
+            n_cls,
+            trans,
+            acc,
+            set_ptr,
+            set_data,
+            htable,
+            hkeys,
+            stamp,
+            stack,
+            seeds,
+            out,
+            bucket,
+            moves,
+            seen,
+            seen_key,
+            seen_cnt,
+        )
         if got >= 0:
             return trans[:got], acc[:got], byte_class
         # A retry starts over, so the second try gets room for the limit at once (np.empty
@@ -556,13 +587,19 @@ def _minimize(trans: np.ndarray, acc: np.ndarray) -> Tuple[np.ndarray, np.ndarra
     htable = np.full(1 << int(2 * n + 1).bit_length(), -1, np.int64)
     out_trans = np.empty((n, n_cls), np.int32)
     out_acc = np.empty(n, np.bool_)
-    size = kernels.minimize_kernel(trans, acc, ptr, src, scratch, np.zeros(n + 1, np.bool_), np.empty(n, np.bool_),
-                            htable, out_trans, out_acc)
+    size = kernels.minimize_kernel(
+        trans, acc, ptr, src, scratch, np.zeros(n + 1, np.bool_), np.empty(n, np.bool_), htable, out_trans, out_acc
+    )
     return out_trans[:size], out_acc[:size]
 
 
-def _finish(rows: Union[np.ndarray, Sequence[Sequence[int]]], acc: Union[np.ndarray, Sequence[bool]],
-            byte_class: np.ndarray, max_states: int, what: str = "regex") -> ByteDFA:
+def _finish(
+    rows: Union[np.ndarray, Sequence[Sequence[int]]],
+    acc: Union[np.ndarray, Sequence[bool]],
+    byte_class: np.ndarray,
+    max_states: int,
+    what: str = "regex",
+) -> ByteDFA:
     """Trim, minimize, check the limit and expand classes to bytes. ``rows``/``acc`` are
     lists or arrays (``[n, C]`` targets, -1 dead; ``[n]`` flags)."""
     trans = np.asarray(rows, dtype=np.int32)
@@ -610,17 +647,28 @@ def _joint_classes(partitions: Sequence[np.ndarray]) -> np.ndarray:
 #: The most DFAs one product takes (dead-component masks are int64 bit sets).
 MAX_PRODUCT_ARITY = 62
 
-_MULTIPLIERS = np.random.default_rng(0xC0FFEE).integers(1, 2**63, size=MAX_PRODUCT_ARITY,
-                                                       dtype=np.uint64) | np.uint64(1)
+_MULTIPLIERS = np.random.default_rng(0xC0FFEE).integers(1, 2**63, size=MAX_PRODUCT_ARITY, dtype=np.uint64) | np.uint64(
+    1
+)
 
 
-def _product(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bool], hopeless: np.ndarray,
-             must_live: int, max_states: int) -> ByteDFA:
+def _product(
+    dfas: Sequence[ByteDFA],
+    accept: Callable[[Tuple[bool, ...]], bool],
+    hopeless: np.ndarray,
+    must_live: int,
+    max_states: int,
+) -> ByteDFA:
     return _finish(*_product_table(dfas, accept, hopeless, must_live, max_states), max_states, "DFA product")
 
 
-def _product_table(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bool], hopeless: np.ndarray,
-                   must_live: int, max_states: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _product_table(
+    dfas: Sequence[ByteDFA],
+    accept: Callable[[Tuple[bool, ...]], bool],
+    hopeless: np.ndarray,
+    must_live: int,
+    max_states: int,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(class table, accepting, byte classes) of the product, not minimized."""
     kernels = _kernels()
     k = len(dfas)
@@ -637,8 +685,8 @@ def _product_table(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]],
     for m, d in enumerate(dfas):
         if d.num_states:
             o = int(offsets[m])
-            tab[o + 1:o + sizes[m]] = np.take(d.transitions, reps, axis=1) + 1
-            acc_in[o + 1:o + sizes[m]] = d.accepting
+            tab[o + 1 : o + sizes[m]] = np.take(d.transitions, reps, axis=1) + 1
+            acc_in[o + 1 : o + sizes[m]] = d.accepting
     start = np.array([1 if d.num_states else 0 for d in dfas], np.int32)
     limit = 2 * max_states + 64
     cap = min(limit, 1024)
@@ -646,14 +694,14 @@ def _product_table(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]],
         trans = np.empty((cap, n_cls), np.int32)
         states = np.empty((cap + 1, k), np.int32)
         htable = np.full(1 << int(2 * cap - 1).bit_length(), -1, np.int64)
-        got = kernels.product_kernel(tab, offsets, start, hopeless, np.int64(must_live), trans, states, htable,
-                              _MULTIPLIERS)
+        got = kernels.product_kernel(
+            tab, offsets, start, hopeless, np.int64(must_live), trans, states, htable, _MULTIPLIERS
+        )
         if got >= 0:
             break
         if cap >= limit:
             raise ResourceLimitError(
-                f"DFA product exceeds {limit} states before minimization "
-                f"(2 x Limits.max_dfa_states={max_states})"
+                f"DFA product exceeds {limit} states before minimization (2 x Limits.max_dfa_states={max_states})"
             )
         cap = limit  # a retry starts over: room for the limit at once (pages are touched lazily)
     flags = acc_in[states[:got] + offsets[:-1].astype(np.int32)]
@@ -662,8 +710,12 @@ def _product_table(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]],
     return trans[:got], verdict[inverse.reshape(-1)], byte_class
 
 
-def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bool], *,
-                max_states: int = DEFAULT_LIMITS.max_dfa_states) -> ByteDFA:
+def product_dfa(
+    dfas: Sequence[ByteDFA],
+    accept: Callable[[Tuple[bool, ...]], bool],
+    *,
+    max_states: int = DEFAULT_LIMITS.max_dfa_states,
+) -> ByteDFA:
     """The product automaton of ``dfas``, accepting where ``accept(flags)`` is true.
 
     ``flags[i]`` says whether ``dfas[i]`` accepts (False once it is dead). ``accept`` must
@@ -689,8 +741,13 @@ def product_dfa(dfas: Sequence[ByteDFA], accept: Callable[[Tuple[bool, ...]], bo
         must_live = (1 << k) - 1
         hopeless = np.zeros(0, np.bool_)
     elif k <= 4:
-        hopeless = np.array([not any(accept(tuple(bool(f >> i & 1) and not mask >> i & 1 for i in range(k)))
-                                     for f in range(1 << k)) for mask in range(1 << k)], dtype=np.bool_)
+        hopeless = np.array(
+            [
+                not any(accept(tuple(bool(f >> i & 1) and not mask >> i & 1 for i in range(k))) for f in range(1 << k))
+                for mask in range(1 << k)
+            ],
+            dtype=np.bool_,
+        )
     else:
         hopeless = np.zeros(0, np.bool_)
     return _product(dfas, accept, hopeless, must_live, max_states)
@@ -702,7 +759,7 @@ def intersect_dfa(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_dfa_state
         raise ValueError("intersect_dfa needs at least one DFA")
     result: Optional[ByteDFA] = None
     for i in range(0, len(dfas), MAX_PRODUCT_ARITY - 1):
-        chunk = dfas[i:i + MAX_PRODUCT_ARITY - 1]
+        chunk = dfas[i : i + MAX_PRODUCT_ARITY - 1]
         result = product_dfa(chunk if result is None else (result, *chunk), all, max_states=max_states)
         if result.is_empty:
             break
@@ -716,7 +773,7 @@ def union_dfa(*dfas: ByteDFA, max_states: int = DEFAULT_LIMITS.max_dfa_states) -
         raise ValueError("union_dfa needs at least one DFA")
     result: Optional[ByteDFA] = None
     for i in range(0, len(dfas), MAX_PRODUCT_ARITY - 1):
-        chunk = dfas[i:i + MAX_PRODUCT_ARITY - 1]
+        chunk = dfas[i : i + MAX_PRODUCT_ARITY - 1]
         result = product_dfa(chunk if result is None else (result, *chunk), any, max_states=max_states)
     assert result is not None  # dfas is not empty
     return result
@@ -736,8 +793,9 @@ def complement_dfa(dfa: ByteDFA, *, max_states: int = DEFAULT_LIMITS.max_dfa_sta
     return difference_dfa(_any_utf8(), dfa, max_states=max_states)
 
 
-def _and_not(positives: Sequence[ByteDFA], negatives: Sequence[ByteDFA], max_states: int,
-             table: bool = False) -> Union[ByteDFA, ClassTable]:
+def _and_not(
+    positives: Sequence[ByteDFA], negatives: Sequence[ByteDFA], max_states: int, table: bool = False
+) -> Union[ByteDFA, ClassTable]:
     """Strings every DFA of ``positives`` accepts and none of ``negatives`` (one product).
     With ``table``, a product is returned unminimized, as (class table, accepting, byte
     classes); the other cases return a DFA."""
@@ -809,8 +867,9 @@ def _glues(left: np.ndarray, left_acc: np.ndarray, right_start: np.ndarray) -> b
     return not bool(np.any((left[left_acc] >= 0) & (right_start >= 0)))
 
 
-def _repeat_tables(t: np.ndarray, acc: np.ndarray, lo: int, hi: Optional[int],
-                   limit: int) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+def _repeat_tables(
+    t: np.ndarray, acc: np.ndarray, lo: int, hi: Optional[int], limit: int
+) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """Class-level table of ``X{lo,hi}`` from X's minimal DFA, or None if gluing is not
     deterministic (or X matches the empty string)."""
     k, n_cls = t.shape
@@ -819,8 +878,7 @@ def _repeat_tables(t: np.ndarray, acc: np.ndarray, lo: int, hi: Optional[int],
     copies = max(lo, 1) if hi is None else hi
     if copies * k > limit:
         raise ResourceLimitError(
-            f"repetition needs {copies * k} DFA states before minimization, over {limit} "
-            f"(2 x Limits.max_dfa_states)"
+            f"repetition needs {copies * k} DFA states before minimization, over {limit} (2 x Limits.max_dfa_states)"
         )
     offsets = (np.arange(copies, dtype=np.int32) * k)[:, None, None]
     big = np.where(t[None] >= 0, t[None] + offsets, np.int32(-1))
@@ -845,8 +903,9 @@ def _repeat_tables(t: np.ndarray, acc: np.ndarray, lo: int, hi: Optional[int],
     return big.astype(np.int32), big_acc
 
 
-def _glue_seq(a: np.ndarray, a_acc: np.ndarray, b: np.ndarray,
-              b_acc: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+def _glue_seq(
+    a: np.ndarray, a_acc: np.ndarray, b: np.ndarray, b_acc: np.ndarray
+) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """A then B (class-level tables over the same classes), or None if not deterministic."""
     if not _glues(a, a_acc, b[0]):
         return None
@@ -937,18 +996,21 @@ class _DFACache:
     """:func:`regex_to_dfa` through an LRU cache of DFAs bounded by the bytes of their tables
     (a 16k-state DFA holds 16 MB); ``cache_clear()`` empties it and the NFA fragments."""
 
-    def __init__(self, fn: Callable[..., ByteDFA], max_bytes: int, name: str = "automata.dfas",
-                 register: bool = True) -> None:
+    def __init__(
+        self, fn: Callable[..., ByteDFA], max_bytes: int, name: str = "automata.dfas", register: bool = True
+    ) -> None:
         self.fn = fn
         # The entry bound only backs the byte bound up: most DFAs are a few kB.
-        self.cache: LRUCache[Tuple[Regex, int], ByteDFA] = LRUCache(name, max_entries=1 << 16, max_bytes=max_bytes, nbytes=_dfa_nbytes,
-                                        register=register)
+        self.cache: LRUCache[Tuple[Regex, int], ByteDFA] = LRUCache(
+            name, max_entries=1 << 16, max_bytes=max_bytes, nbytes=_dfa_nbytes, register=register
+        )
         self.__doc__ = fn.__doc__
         self.__name__ = "regex_to_dfa"
         self.__wrapped__ = fn
 
-    def __call__(self, regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_states,
-                 max_bytes: Optional[int] = None) -> ByteDFA:
+    def __call__(
+        self, regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_states, max_bytes: Optional[int] = None
+    ) -> ByteDFA:
         return self.cache.get_or_create((regex, max_states), self._build, regex, max_states, max_bytes)
 
     def _build(self, regex: Regex, max_states: int, max_bytes: Optional[int]) -> ByteDFA:
@@ -992,8 +1054,9 @@ def _regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_stat
                 f"over Limits.max_dfa_states={max_states}"
             )
         return _literal_dfa(data)
-    if _is_big_repeat(regex) or (isinstance(regex, Seq) and any(_is_big_repeat(x) or isinstance(x, (And, Not))
-                                                                 for x in regex.items)):
+    if _is_big_repeat(regex) or (
+        isinstance(regex, Seq) and any(_is_big_repeat(x) or isinstance(x, (And, Not)) for x in regex.items)
+    ):
         built = _dfa_level(regex, max_states)
         if built is not None:
             return built

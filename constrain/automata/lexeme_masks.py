@@ -23,8 +23,18 @@ from ..kernels import earley as K
 from ..kernels.records import make_trie_record
 from ..vocab import TokenTrie, Vocabulary
 from .fsm import ByteDFA
-from .slices import (ALL_BYTES, Representatives, SliceMemo, ascii_alive, ascii_mixed, byte_representatives, final_length,
-                     safe_closed, safe_length_limit, string_slice)
+from .slices import (
+    ALL_BYTES,
+    Representatives,
+    SliceMemo,
+    ascii_alive,
+    ascii_mixed,
+    byte_representatives,
+    final_length,
+    safe_closed,
+    safe_length_limit,
+    string_slice,
+)
 
 
 class LexemeMask(NamedTuple):
@@ -68,14 +78,27 @@ class LexemeMemo(NamedTuple):
 
 def trie_record(trie: TokenTrie) -> Tuple[Any, ...]:
     """The kernels' ``T`` record of ``trie``."""
-    return make_trie_record(byte=trie.byte, depth=trie.depth, subtree_end=trie.subtree_end,
-                            token_offsets=trie.token_offsets, token_ids=trie.token_ids)
+    return make_trie_record(
+        byte=trie.byte,
+        depth=trie.depth,
+        subtree_end=trie.subtree_end,
+        token_offsets=trie.token_offsets,
+        token_ids=trie.token_ids,
+    )
 
 
-def lexeme_mask(vocab: Vocabulary, trans: np.ndarray, accept: np.ndarray, final: np.ndarray, state: int,
-                memo: SliceMemo, closed: bool = False, limit: Optional[int] = None, chunk: Optional[int] = None,
-                reps: Optional[Representatives] = None) -> Tuple[np.ndarray, NDArray[np.int32], NDArray[np.int32],
-                                                                 Optional[np.ndarray], TokenTrie]:
+def lexeme_mask(
+    vocab: Vocabulary,
+    trans: np.ndarray,
+    accept: np.ndarray,
+    final: np.ndarray,
+    state: int,
+    memo: SliceMemo,
+    closed: bool = False,
+    limit: Optional[int] = None,
+    chunk: Optional[int] = None,
+    reps: Optional[Representatives] = None,
+) -> Tuple[np.ndarray, NDArray[np.int32], NDArray[np.int32], Optional[np.ndarray], TokenTrie]:
     """Run ``lexeme_mask_kernel``; frontier sorted by (state, byte). Returns
     (inside, frontier nodes, frontier states, stop or None, trie).
 
@@ -92,7 +115,11 @@ def lexeme_mask(vocab: Vocabulary, trans: np.ndarray, accept: np.ndarray, final:
     slice_mask = None
     string = string_slice(vocab)
     if limit is None:
-        limit = string.max_length if closed else safe_length_limit(trans, final, accept, state, string.max_length, memo, reps)
+        limit = (
+            string.max_length
+            if closed
+            else safe_length_limit(trans, final, accept, state, string.max_length, memo, reps)
+        )
     if limit >= 0:
         trie, slice_mask = string.rest, string.up_to[limit]
     else:
@@ -105,13 +132,13 @@ def lexeme_mask(vocab: Vocabulary, trans: np.ndarray, accept: np.ndarray, final:
     nodes, states, lex_at = _frontier_buffers(trie)
     inside = np.zeros((vocab.size + 31) // 32, dtype=np.uint32)
     stop = np.zeros_like(inside)
-    count, root_end = K.lexeme_mask_kernel(trans, accept, final, state, trie_record(trie), inside, stop, lex_at,
-                                           nodes, states)
+    count, root_end = K.lexeme_mask_kernel(
+        trans, accept, final, state, trie_record(trie), inside, stop, lex_at, nodes, states
+    )
     if slice_mask is not None:
         inside |= slice_mask
     order = np.lexsort((trie.byte[nodes[:count]], states[:count]))
-    return (inside, nodes[:count][order].copy(), states[:count][order].copy(),
-            (stop if root_end else None), trie)
+    return (inside, nodes[:count][order].copy(), states[:count][order].copy(), (stop if root_end else None), trie)
 
 
 _buffers = threading.local()
@@ -132,8 +159,12 @@ def _frontier_buffers(trie: TokenTrie) -> Tuple[NDArray[np.int32], NDArray[np.in
         depth = int(trie.depth.max()) + 2 if n > 1 else 2
         if len(cache) >= 8:
             cache.clear()
-        found = cache[key] = (trie, np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32),
-                              np.zeros(depth, dtype=np.int32))
+        found = cache[key] = (
+            trie,
+            np.empty(n, dtype=np.int32),
+            np.empty(n, dtype=np.int32),
+            np.zeros(depth, dtype=np.int32),
+        )
     return found[1], found[2], found[3]
 
 
@@ -155,8 +186,9 @@ def _terminal_mask_nbytes(entry: LexemeMask) -> int:
 #: ``SHARED_MASK_CACHE_BYTES`` (512 MiB unless ``CONSTRAIN_SHARED_MASK_CACHE_MB`` says
 #: otherwise): a part holds two bitmasks of the vocabulary (19 kB each for 150k tokens), so
 #: about 13,000 parts, the strings and numbers of hundreds of schemas.
-TERMINAL_MASKS: LRUCache[Tuple[str, bytes, int], LexemeMask] = LRUCache("automata.terminal_masks", max_entries=1 << 20,
-                                    max_bytes=SHARED_MASK_CACHE_BYTES, nbytes=_terminal_mask_nbytes)
+TERMINAL_MASKS: LRUCache[Tuple[str, bytes, int], LexemeMask] = LRUCache(
+    "automata.terminal_masks", max_entries=1 << 20, max_bytes=SHARED_MASK_CACHE_BYTES, nbytes=_terminal_mask_nbytes
+)
 
 
 def terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int) -> LexemeMask:
@@ -171,8 +203,15 @@ def _terminal_lexeme_mask(vocab: Vocabulary, dfa: ByteDFA, state: int) -> Lexeme
     accept = dfa.accepting.astype(np.uint64).reshape(-1, 1)
     final = dfa.accepting & (trans < 0).all(axis=1)
     inside, nodes, states, stop, trie = lexeme_mask(
-        vocab, trans, accept, final, state, _successor_memo(dfa), limit=terminal_slice_limit(vocab, dfa, state),
-        chunk=_terminal_final_length(vocab, dfa, state))
+        vocab,
+        trans,
+        accept,
+        final,
+        state,
+        _successor_memo(dfa),
+        limit=terminal_slice_limit(vocab, dfa, state),
+        chunk=_terminal_final_length(vocab, dfa, state),
+    )
     consumed = (trans[states, trie.byte[nodes]] >= 0) if len(nodes) else np.zeros(0, dtype=bool)
     order = np.lexsort((trie.byte[nodes], consumed))
     nodes, consumed = nodes[order].copy(), consumed[order]
@@ -198,8 +237,9 @@ def terminal_slice_limit(vocab: Vocabulary, dfa: ByteDFA, state: int) -> int:
         if ascii_alive(dfa.transitions, state) and safe_closed(dfa.transitions, final, state, reps):
             limit = max_length  # (only a state every safe ASCII character continues can be)
         else:
-            limit = safe_length_limit(dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length,
-                                      memo, reps)
+            limit = safe_length_limit(
+                dfa.transitions, final, dfa.accepting.reshape(-1, 1), state, max_length, memo, reps
+            )
         memo.limits[(max_length, state)] = limit
     return limit
 

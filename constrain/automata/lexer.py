@@ -47,9 +47,9 @@ class LexerCache:
         self._term_nonempty = [d.num_states > 0 for d in terminal_dfas]
         if offsets[-1]:
             self._term_trans = np.ascontiguousarray(
-                np.concatenate([d.transitions for d in terminal_dfas if d.num_states]), dtype=np.int32)
-            self._term_accepting = np.concatenate(
-                [d.accepting for d in terminal_dfas if d.num_states]).astype(np.bool_)
+                np.concatenate([d.transitions for d in terminal_dfas if d.num_states]), dtype=np.int32
+            )
+            self._term_accepting = np.concatenate([d.accepting for d in terminal_dfas if d.num_states]).astype(np.bool_)
         else:
             self._term_trans = np.zeros((0, 256), dtype=np.int32)
             self._term_accepting = np.zeros(0, dtype=np.bool_)
@@ -65,8 +65,11 @@ class LexerCache:
         self._num_keys = 0
         #: The kernels' ``L`` record, replaced whole.
         self.tables = make_lexer_record(
-            trans=self._trans, accept=self._accept, start_keys=np.zeros((16, num_words), dtype=np.uint64),
-            start_vals=np.full(16, -1, dtype=np.int32), final=self._final,
+            trans=self._trans,
+            accept=self._accept,
+            start_keys=np.zeros((16, num_words), dtype=np.uint64),
+            start_vals=np.full(16, -1, dtype=np.int32),
+            final=self._final,
         )
 
     @property
@@ -103,11 +106,22 @@ class LexerCache:
             if lexer_lookup_kernel(old_keys, old_vals, live_words) != NO_LEXER:
                 return
             start = self._add_start([t for t in bitset_members(live_words) if self._term_nonempty[t]])
-            while lexer_expand_kernel(
-                self._term_trans, self._term_accepting, self._term_offsets, self._comp_offsets,
-                self._comp_terminal, self._comp_state, self._trans, self._accept, self._final,
-                self._table, self._counts,
-            ) == OVERFLOW:
+            while (
+                lexer_expand_kernel(
+                    self._term_trans,
+                    self._term_accepting,
+                    self._term_offsets,
+                    self._comp_offsets,
+                    self._comp_terminal,
+                    self._comp_state,
+                    self._trans,
+                    self._accept,
+                    self._final,
+                    self._table,
+                    self._counts,
+                )
+                == OVERFLOW
+            ):
                 self._grow()
             if 2 * (self._num_keys + 1) > old_vals.shape[0]:
                 keys, vals = self._rehash_keys(old_keys, old_vals, 2 * old_vals.shape[0])
@@ -115,16 +129,17 @@ class LexerCache:
                 keys, vals = old_keys.copy(), old_vals.copy()
             lexer_insert_kernel(keys, vals, live_words, start)
             self._num_keys += 1
-            self.tables = make_lexer_record(trans=self._trans, accept=self._accept, start_keys=keys, start_vals=vals,
-                                            final=self._final)
+            self.tables = make_lexer_record(
+                trans=self._trans, accept=self._accept, start_keys=keys, start_vals=vals, final=self._final
+            )
 
     def _add_start(self, terminals: List[int]) -> int:
         """A start state: the terminals at their DFAs' start; never indexed in the table."""
         n, pairs = int(self._counts[COUNT_STATES]), int(self._counts[COUNT_PAIRS])
         while n + 1 >= self._trans.shape[0] or pairs + len(terminals) > self._comp_terminal.shape[0]:
             self._grow()
-        self._comp_terminal[pairs:pairs + len(terminals)] = terminals
-        self._comp_state[pairs:pairs + len(terminals)] = 0
+        self._comp_terminal[pairs : pairs + len(terminals)] = terminals
+        self._comp_state[pairs : pairs + len(terminals)] = 0
         self._comp_offsets[n + 1] = pairs + len(terminals)
         self._accept[n] = 0
         self._final[n] = False
@@ -155,12 +170,12 @@ class LexerCache:
             self._comp_state = _resized(self._comp_state, size)
         if 4 * (indexed + 1) > self._table.shape[0]:
             table = np.full(2 * self._table.shape[0], -1, dtype=np.int32)
-            lexer_table_rehash_kernel(self._comp_offsets, self._comp_terminal, self._comp_state,
-                                      self._table, table)
+            lexer_table_rehash_kernel(self._comp_offsets, self._comp_terminal, self._comp_state, self._table, table)
             self._table = table
 
-    def _rehash_keys(self, old_keys: NDArray[np.uint64], old_vals: NDArray[np.int32],
-                     capacity: int) -> Tuple[NDArray[np.uint64], NDArray[np.int32]]:
+    def _rehash_keys(
+        self, old_keys: NDArray[np.uint64], old_vals: NDArray[np.int32], capacity: int
+    ) -> Tuple[NDArray[np.uint64], NDArray[np.int32]]:
         keys = np.zeros((capacity, self._num_words), dtype=np.uint64)
         vals = np.full(capacity, -1, dtype=np.int32)
         for slot in np.nonzero(old_vals >= 0)[0]:

@@ -25,8 +25,9 @@ def _continuing_bytes(dfa: ByteDFA) -> Set[int]:
     return set(np.flatnonzero((dfa.transitions[dfa.accepting] >= 0).any(axis=0)).tolist())
 
 
-def _absorb_ignored(terminals: List[Terminal], dfas: List[ByteDFA], ignore: AbstractSet[str],
-                    limits: Limits) -> Tuple[List[Terminal], List[ByteDFA]]:
+def _absorb_ignored(
+    terminals: List[Terminal], dfas: List[ByteDFA], ignore: AbstractSet[str], limits: Limits
+) -> Tuple[List[Terminal], List[ByteDFA]]:
     """Let terminals start with ignored material: ``T`` becomes ``A* T``, where ``A`` is the
     union of the *absorbable* ignored terminals: those that no other terminal can start with
     a byte they start with, or with a byte that would extend them where they could end.
@@ -70,17 +71,13 @@ def terminal_dfas(grammar: Grammar, limits: Limits, deadline: float) -> Tuple[Gr
     optional: Dict[str, str] = {}
     for terminal in grammar.terminals:
         if time.monotonic() > deadline:
-            raise ResourceLimitError(
-                f"compiling took longer than max_compile_seconds={limits.max_compile_seconds}"
-            )
+            raise ResourceLimitError(f"compiling took longer than max_compile_seconds={limits.max_compile_seconds}")
         try:
             dfa = regex_to_dfa(terminal.regex, max_states=limits.max_dfa_states, max_bytes=limits.max_automaton_bytes)
         except ResourceLimitError as exc:
             if not terminal.origin:
                 raise
-            raise ResourceLimitError(
-                f"{terminal.origin}: {exc}; raise Limits.max_dfa_states to compile it"
-            ) from None
+            raise ResourceLimitError(f"{terminal.origin}: {exc}; raise Limits.max_dfa_states to compile it") from None
         if dfa.num_states and dfa.accepting[0]:
             nonempty = Terminal(terminal.name, And((terminal.regex, Not(EMPTY))), origin=terminal.origin)
             dfa = regex_to_dfa(nonempty.regex, max_states=limits.max_dfa_states, max_bytes=limits.max_automaton_bytes)
@@ -93,12 +90,15 @@ def terminal_dfas(grammar: Grammar, limits: Limits, deadline: float) -> Tuple[Gr
     if not optional and all(a is b for a, b in zip(terminals, grammar.terminals)):
         return grammar, dfas
     rules = [
-        Rule(r.name, tuple(tuple(optional.get(s, s) for s in alt) for alt in r.alternatives))
-        for r in grammar.rules
+        Rule(r.name, tuple(tuple(optional.get(s, s) for s in alt) for alt in r.alternatives)) for r in grammar.rules
     ]
     rules += [Rule(opt, ((name,), ())) for name, opt in optional.items()]
     rewritten = Grammar(
-        start=grammar.start, rules=tuple(rules), terminals=tuple(terminals),
-        ignore=grammar.ignore, kind=grammar.kind, warnings=grammar.warnings,
+        start=grammar.start,
+        rules=tuple(rules),
+        terminals=tuple(terminals),
+        ignore=grammar.ignore,
+        kind=grammar.kind,
+        warnings=grammar.warnings,
     )
     return rewritten, dfas

@@ -79,11 +79,20 @@ class Matcher:
         if cached is not None and cached[0] is scratch:
             return cached[1]  # kept until an array is replaced (_grow, fork) or the thread changes
         P = make_parser_record(
-            items=self._items, set_starts=self._set_starts, set_lexstart=self._set_lexstart,
-            seen_build=scratch.seen_build, seen_origin=scratch.seen_origin, counter=scratch.counter,
-            live_words=scratch.live_words, accepted=scratch.acc, nt_stamp=scratch.nt_stamp,
-            set_build=self._set_build, set_scan=self._set_scan, by_symbol=self._items_by_symbol,
-            symbol_count=scratch.symbol_count, pairs=scratch.pairs,
+            items=self._items,
+            set_starts=self._set_starts,
+            set_lexstart=self._set_lexstart,
+            seen_build=scratch.seen_build,
+            seen_origin=scratch.seen_origin,
+            counter=scratch.counter,
+            live_words=scratch.live_words,
+            accepted=scratch.acc,
+            nt_stamp=scratch.nt_stamp,
+            set_build=self._set_build,
+            set_scan=self._set_scan,
+            by_symbol=self._items_by_symbol,
+            symbol_count=scratch.symbol_count,
+            pairs=scratch.pairs,
         )
         self._parser_record = (scratch, P)
         return P
@@ -191,7 +200,7 @@ class Matcher:
         if count and int(ids[count - 1]) in self.compiled.vocab.eos_token_ids:
             self._terminated = True
         if self._max_rollback is not None and len(history) > self._max_rollback:
-            del history[:len(history) - self._max_rollback]
+            del history[: len(history) - self._max_rollback]
         return count
 
     def validate_tokens(self, token_ids: TokenIds) -> int:
@@ -216,8 +225,9 @@ class Matcher:
         start = 0
         while True:
             P = self._parser()
-            status, start = K.advance_tokens_kernel(G, self.compiled.lexers.tables, P, flat, starts, kind,
-                                                    ids, start, states)
+            status, start = K.advance_tokens_kernel(
+                G, self.compiled.lexers.tables, P, flat, starts, kind, ids, start, states
+            )
             if status == K.NEED_LEXER:
                 self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())
             elif status == K.OVERFLOW:
@@ -269,8 +279,9 @@ class Matcher:
         start = 0
         while True:
             P = self._parser()
-            status, start = K.try_tokens_kernel(G, self.compiled.lexers.tables, P, n_sets, lex_state, flat,
-                                                starts, kind, ids, start, out)
+            status, start = K.try_tokens_kernel(
+                G, self.compiled.lexers.tables, P, n_sets, lex_state, flat, starts, kind, ids, start, out
+            )
             if status == K.NEED_LEXER:
                 self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())
             elif status == K.OVERFLOW:
@@ -297,7 +308,8 @@ class Matcher:
         while True:
             P = self._parser()
             status, n_out, n_sets, lex_state = K.forced_bytes_kernel(
-                G, self.compiled.lexers.tables, P, n_sets, lex_state, out, n_out)
+                G, self.compiled.lexers.tables, P, n_sets, lex_state, out, n_out
+            )
             if status == K.NEED_LEXER:
                 self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())
             elif status == K.OVERFLOW:
@@ -310,9 +322,7 @@ class Matcher:
         if self._terminated:
             return True
         G = self.compiled.kernel_grammar
-        status, accepting = self._run(
-            lambda L, P: K.is_accepting_kernel(G, L, P, self._n_sets, self._lex_state)
-        )
+        status, accepting = self._run(lambda L, P: K.is_accepting_kernel(G, L, P, self._n_sets, self._lex_state))
         return bool(accepting)
 
     def is_terminated(self) -> bool:
@@ -351,8 +361,9 @@ class Matcher:
             buffer[:] = row
             self._last_mask = (key, buffer)
 
-    def fill_next_token_bitmasks_for_draft(self, bitmask: BitmaskArray, draft_token_ids: TokenIds,
-                                           index: int = 0) -> int:
+    def fill_next_token_bitmasks_for_draft(
+        self, bitmask: BitmaskArray, draft_token_ids: TokenIds, index: int = 0
+    ) -> int:
         """The masks along a draft, for speculative decoding: row ``index + i`` gets the mask
         after the first ``i`` tokens of ``draft_token_ids``, for ``i = 0 .. len(draft)``,
         stopping at the first draft token rejected (its row and those after it are not
@@ -381,8 +392,9 @@ class Matcher:
             self._n_sets, self._lex_state, self._terminated = saved
         return filled
 
-    def _fill_from(self, G: Tuple[Any, ...], row: NDArray[np.uint32], n_sets: int, lex_state: int,
-                   eos_ids: NDArray[np.int64]) -> None:
+    def _fill_from(
+        self, G: Tuple[Any, ...], row: NDArray[np.uint32], n_sets: int, lex_state: int, eos_ids: NDArray[np.int64]
+    ) -> None:
         """Fill ``row`` for the state (``n_sets``, ``lex_state``); EOS bits from ``eos_ids``
         when complete (the inner fill of a merge passes none)."""
         scratch = self.compiled.thread_scratch()
@@ -407,16 +419,41 @@ class Matcher:
             L = self.compiled.lexers.tables
             if memo is None:
                 status, n_need = K.fill_mask_kernel(
-                    G, L, self._parser(), self.compiled.kernel_trie, n_sets, lex_state, row, lex_at, sets_at,
-                    need, _MAX_NEED, eos_ids,
+                    G,
+                    L,
+                    self._parser(),
+                    self.compiled.kernel_trie,
+                    n_sets,
+                    lex_state,
+                    row,
+                    lex_at,
+                    sets_at,
+                    need,
+                    _MAX_NEED,
+                    eos_ids,
                 )
             else:
                 mask = memo.mask
                 status, n_need = K.fill_mask_cached_kernel(
-                    G, L, self._parser(), mask.trie_record, n_sets, lex_state,
-                    _NO_TERMINAL if memo.terminal is None else memo.terminal, mask.inside, mask.frontier_node,
-                    mask.frontier_key, mask.run_end, row, merge, mask.inside if mask.stop is None else mask.stop,
-                    lex_at, sets_at, need, _MAX_NEED, eos_ids,
+                    G,
+                    L,
+                    self._parser(),
+                    mask.trie_record,
+                    n_sets,
+                    lex_state,
+                    _NO_TERMINAL if memo.terminal is None else memo.terminal,
+                    mask.inside,
+                    mask.frontier_node,
+                    mask.frontier_key,
+                    mask.run_end,
+                    row,
+                    merge,
+                    mask.inside if mask.stop is None else mask.stop,
+                    lex_at,
+                    sets_at,
+                    need,
+                    _MAX_NEED,
+                    eos_ids,
                 )
             if status == K.NEED_LEXER:
                 for j in range(n_need):
@@ -430,9 +467,7 @@ class Matcher:
         """Undo the last ``num_tokens`` accepted tokens (EOS included)."""
         num_tokens = check_int(num_tokens, "num_tokens")
         if num_tokens < 0 or num_tokens > len(self._history):
-            raise ConfigurationError(
-                f"cannot roll back {num_tokens} tokens: {len(self._history)} can be undone"
-            )
+            raise ConfigurationError(f"cannot roll back {num_tokens} tokens: {len(self._history)} can be undone")
         if num_tokens == 0:
             return
         self._n_sets, self._lex_state = self._history[-num_tokens]
@@ -458,7 +493,7 @@ class Matcher:
         twin._set_lexstart = self._set_lexstart.copy()
         # The twin keeps only the committed sets' items: forget how the others were built.
         twin._set_build = self._set_build.copy()
-        twin._set_build[self._n_sets:] = 0
+        twin._set_build[self._n_sets :] = 0
         twin._set_scan = self._set_scan.copy()
         twin._history = list(self._history)
         twin._last_mask = None  # its buffer is this matcher's
@@ -475,7 +510,9 @@ def _bitmask_row(bitmask: BitmaskArray, index: int, vocab_size: int) -> NDArray[
     if not isinstance(bitmask, np.ndarray):
         if hasattr(bitmask, "numpy") and hasattr(bitmask, "device"):
             if getattr(bitmask, "requires_grad", False):
-                raise ConfigurationError("Invalid bitmask: a tensor that requires grad; allocate it without requires_grad")
+                raise ConfigurationError(
+                    "Invalid bitmask: a tensor that requires grad; allocate it without requires_grad"
+                )
             if bitmask.device.type != "cpu":
                 raise ConfigurationError(
                     f"Invalid bitmask device: expected a CPU tensor, got {bitmask.device}; "
@@ -483,7 +520,9 @@ def _bitmask_row(bitmask: BitmaskArray, index: int, vocab_size: int) -> NDArray[
                 )
             bitmask = bitmask.numpy()
         else:
-            raise ConfigurationError(f"Invalid bitmask type: expected numpy array or torch tensor, got {describe(bitmask)}")
+            raise ConfigurationError(
+                f"Invalid bitmask type: expected numpy array or torch tensor, got {describe(bitmask)}"
+            )
     if bitmask.dtype != np.int32:
         raise ConfigurationError(f"Invalid bitmask dtype: expected int32, got {bitmask.dtype}")
     if bitmask.ndim == 1:

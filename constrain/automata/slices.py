@@ -49,6 +49,7 @@ def byte_representatives(byte_classes: Optional[ArrayLike] = None) -> Representa
     """For each byte range the safe-character walk uses (and ``"ascii"``), the bytes to try:
     one per class of ``byte_classes`` (bytes in one class behave alike in every state), or
     all of them."""
+
     def reps(candidates: NDArray[np.intp]) -> NDArray[np.intp]:
         if byte_classes is None:
             return candidates
@@ -117,9 +118,14 @@ def _kernel_scratch(num_states: int) -> List[Any]:
     found = getattr(_scratch, "arrays", None)
     if found is None or found[0].shape[0] < num_states:
         n = max(num_states, 1024)
-        found = _scratch.arrays = [np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int32),
-                                   np.zeros(n, dtype=np.int64), 1, np.zeros(n, dtype=np.int32),
-                                   np.zeros(n, dtype=np.int64)]
+        found = _scratch.arrays = [
+            np.zeros(n, dtype=np.int32),
+            np.zeros(n, dtype=np.int32),
+            np.zeros(n, dtype=np.int64),
+            1,
+            np.zeros(n, dtype=np.int32),
+            np.zeros(n, dtype=np.int64),
+        ]
     return found
 
 
@@ -128,9 +134,20 @@ def safe_closed(trans: np.ndarray, final: np.ndarray, state: int, reps: Represen
     every slice token stays inside the lexeme), found by a search from ``state`` (``constrain.kernels.slices.safe_closed_kernel``)."""
     values, rep_offsets, level_offsets = _flat_representatives(reps)
     scratch = _kernel_scratch(trans.shape[0])
-    closed, scratch[3] = safe_closed_kernel(trans, final, state, values, rep_offsets, level_offsets,
-                                            scratch[4], scratch[0], scratch[1], scratch[2], scratch[5],
-                                            scratch[3])
+    closed, scratch[3] = safe_closed_kernel(
+        trans,
+        final,
+        state,
+        values,
+        rep_offsets,
+        level_offsets,
+        scratch[4],
+        scratch[0],
+        scratch[1],
+        scratch[2],
+        scratch[5],
+        scratch[3],
+    )
     return bool(closed)
 
 
@@ -140,8 +157,11 @@ def _successor_or_dead(trans: np.ndarray, final: np.ndarray, state: int, reps: R
     (``constrain.kernels.slices.safe_successor_kernel``; its twin is in the tests)."""
     values, rep_offsets, level_offsets = _flat_representatives(reps)
     scratch = _kernel_scratch(trans.shape[0])
-    found = int(safe_successor_kernel(trans, final, state, values, rep_offsets, level_offsets,
-                                      scratch[0], scratch[1], scratch[2], scratch[3]))
+    found = int(
+        safe_successor_kernel(
+            trans, final, state, values, rep_offsets, level_offsets, scratch[0], scratch[1], scratch[2], scratch[3]
+        )
+    )
     scratch[3] += len(rep_offsets)
     if found == KERNEL_ALL_DEAD:
         return _ALL_DEAD
@@ -171,8 +191,15 @@ def ascii_dead(trans: np.ndarray, state: int) -> bool:
     return bool((trans[state, _SAFE_ASCII] < 0).all())
 
 
-def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, state: int,
-                      max_length: int, memo: SliceMemo, reps: Representatives = ALL_BYTES) -> int:
+def safe_length_limit(
+    trans: np.ndarray,
+    final: np.ndarray,
+    accept: np.ndarray,
+    state: int,
+    max_length: int,
+    memo: SliceMemo,
+    reps: Representatives = ALL_BYTES,
+) -> int:
     """How many safe characters a lexeme at ``state`` can take, when that alone decides every
     slice token. Returns ``max_length`` (every slice token stays) when they lead through a
     chain of single states, none final, to a state that loops on all of them; ``m`` when the
@@ -198,8 +225,14 @@ def safe_length_limit(trans: np.ndarray, final: np.ndarray, accept: np.ndarray, 
     return max_length
 
 
-def final_length(trans: np.ndarray, final: np.ndarray, state: int, max_length: int, memo: SliceMemo,
-                 reps: Representatives = ALL_BYTES) -> int:
+def final_length(
+    trans: np.ndarray,
+    final: np.ndarray,
+    state: int,
+    max_length: int,
+    memo: SliceMemo,
+    reps: Representatives = ALL_BYTES,
+) -> int:
     """``m`` when every string of safe characters leads ``state`` through a chain of single
     states, none final, to one final state after exactly ``m`` characters (a chunk of a long
     string: slice tokens shorter than ``m`` stay in the lexeme, longer ones end it); -1
@@ -239,9 +272,11 @@ class StringSlice:
     long_from = 16
 
     def __init__(self, vocab: Vocabulary) -> None:
-        safe = [i for i, data in enumerate(vocab.token_bytes)
-                if data and i not in vocab.special_token_ids and i not in vocab.eos_token_ids
-                and is_safe_text(data)]
+        safe = [
+            i
+            for i, data in enumerate(vocab.token_bytes)
+            if data and i not in vocab.special_token_ids and i not in vocab.eos_token_ids and is_safe_text(data)
+        ]
         lengths = np.asarray([len(vocab.token_bytes[i].decode("utf-8")) for i in safe], dtype=np.int64)
         self.max_length = int(lengths.max()) if len(lengths) else 0
         words = (vocab.size + 31) // 32

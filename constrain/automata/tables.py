@@ -92,8 +92,9 @@ def bitset_members(words: NDArray[np.uint64]) -> List[int]:
     return out
 
 
-def build_parser_tables(grammar: Grammar, max_symbols: int,
-                        dead_terminals: AbstractSet[str] = frozenset()) -> ParserTables:
+def build_parser_tables(
+    grammar: Grammar, max_symbols: int, dead_terminals: AbstractSet[str] = frozenset()
+) -> ParserTables:
     """Number the grammar's symbols and lay its rules out flat.
 
     Args:
@@ -114,9 +115,7 @@ def build_parser_tables(grammar: Grammar, max_symbols: int,
 
     total = sum(len(a) + 1 for r in rules for a in r.alternatives)
     if total > max_symbols:
-        raise ResourceLimitError(
-            f"grammar has {total} rule symbols, over the limit max_grammar_symbols={max_symbols}"
-        )
+        raise ResourceLimitError(f"grammar has {total} rule symbols, over the limit max_grammar_symbols={max_symbols}")
 
     # Alternatives that use an unproductive nonterminal (``r1 ::= r1 "c"``) or a dead
     # terminal derive nothing: dropped, so that no mask lets a token into a path that can
@@ -182,13 +181,22 @@ def build_parser_tables(grammar: Grammar, max_symbols: int,
     )
 
 
-def _prediction_closures(dot_symbol: Sequence[int], rule_first_dot: Sequence[int], rules_of: Sequence[Sequence[int]],
-                         nullable: Sequence[bool], num_t: int, budget: int) -> Tuple[
-                             NDArray[np.int64], NDArray[np.int32], NDArray[np.int64], NDArray[np.int32]]:
+def _prediction_closures(
+    dot_symbol: Sequence[int],
+    rule_first_dot: Sequence[int],
+    rules_of: Sequence[Sequence[int]],
+    nullable: Sequence[bool],
+    num_t: int,
+    budget: int,
+) -> Tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64], NDArray[np.int32]]:
     """Per nonterminal: the positions and nonterminals its prediction closes over (see
     :class:`ParserTables`). Empty arrays when they would hold more than ``budget`` entries."""
-    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32),
-             np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32))
+    empty = (
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0, dtype=np.int32),
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0, dtype=np.int32),
+    )
     positions_of: List[List[int]] = []
     nonterminals_of: List[List[int]] = []
     total = 0
@@ -230,8 +238,9 @@ def _prediction_closures(dot_symbol: Sequence[int], rule_first_dot: Sequence[int
     return offsets, flat(positions_of), nt_offsets, flat(nonterminals_of)
 
 
-def _derives(rules: Sequence[Rule], ids: Mapping[str, int], num_t: int,
-             terminal_ok: Optional[Callable[[int], bool]]) -> List[bool]:
+def _derives(
+    rules: Sequence[Rule], ids: Mapping[str, int], num_t: int, terminal_ok: Optional[Callable[[int], bool]]
+) -> List[bool]:
     """For each nonterminal, whether some alternative derives a string of terminals that
     ``terminal_ok`` accepts (none: whether it derives the empty string). A worklist over
     alternatives counting their symbols still to be settled: linear in the grammar's size."""
@@ -273,12 +282,11 @@ def _nullable(rules: Sequence[Rule], ids: Mapping[str, int], num_t: int) -> List
     return _derives(rules, ids, num_t, None)
 
 
-def _check_productive(rules: Sequence[Rule], ids: Mapping[str, int], num_t: int, start: str,
-                      dead: AbstractSet[int]) -> List[bool]:
+def _check_productive(
+    rules: Sequence[Rule], ids: Mapping[str, int], num_t: int, start: str, dead: AbstractSet[int]
+) -> List[bool]:
     """Which nonterminals derive some string of live terminals; raises if the start does not."""
     productive = _derives(rules, ids, num_t, lambda t: t not in dead)
     if not productive[ids[start] - num_t]:
-        raise UnsatisfiableGrammarError(
-            f"the grammar derives no string: start rule {start!r} never finishes"
-        )
+        raise UnsatisfiableGrammarError(f"the grammar derives no string: start rule {start!r} never finishes")
     return productive

@@ -54,8 +54,13 @@ class DiffusionConstraint:
             past it counts as a rejection).
     """
 
-    def __init__(self, compiled: CompiledGrammar, *, bytes_per_slot: Optional[int] = None,
-                 max_check_seconds: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        compiled: CompiledGrammar,
+        *,
+        bytes_per_slot: Optional[int] = None,
+        max_check_seconds: Optional[float] = None,
+    ) -> None:
         if not isinstance(compiled, CompiledGrammar):
             raise ConfigurationError(f"DiffusionConstraint needs a CompiledGrammar, got {type(compiled).__name__}")
         self.compiled = compiled
@@ -267,7 +272,9 @@ def generate(
 
         model, vocab = load_tiny_model(), tiny_vocabulary()
         if length > CANVAS:
-            raise ConfigurationError(f"the tiny diffusion model was trained on canvases of {CANVAS} slots; length={length}")
+            raise ConfigurationError(
+                f"the tiny diffusion model was trained on canvases of {CANVAS} slots; length={length}"
+            )
         if isinstance(prompt, str):
             prompt = list(prompt.encode("utf-8"))
     if vocab is None:
@@ -325,7 +332,7 @@ def generate(
                 # LLaDA: spread the block's tokens evenly over its steps
                 quota = math.ceil(len(masked) / (steps_per_block - step))
                 ids = torch.tensor([prompt_ids + [mask_token_id if t is None else t for t in canvas]])
-                logits = _logits(model, ids)[len(prompt_ids):, : vocab.size].clone()
+                logits = _logits(model, ids)[len(prompt_ids) :, : vocab.size].clone()
                 calls += 1
                 logits[:, banned] = float("-inf")
                 if mask_token_id < vocab.size:

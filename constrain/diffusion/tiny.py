@@ -31,8 +31,9 @@ CONFIG = {"d_model": 128, "n_layers": 2, "n_heads": 4, "d_ff": 256}
 
 def tiny_vocabulary() -> Vocabulary:
     """The model's vocabulary: ids 0-255 are bytes, 256 is EOS, 257 the mask token."""
-    return Vocabulary([bytes([b]) for b in range(256)], eos_token_ids=[EOS_ID], special_token_ids=[MASK_ID],
-                      size=VOCAB_SIZE)
+    return Vocabulary(
+        [bytes([b]) for b in range(256)], eos_token_ids=[EOS_ID], special_token_ids=[MASK_ID], size=VOCAB_SIZE
+    )
 
 
 def build_model(d_model: int, n_layers: int, n_heads: int, d_ff: int) -> "nn.Module":

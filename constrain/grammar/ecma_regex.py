@@ -52,8 +52,18 @@ DIGIT = chars("09")
 WORD = chars("az", "AZ", "09", "_")
 SPACE = Chars(
     normalize_ranges(
-        [(0x09, 0x0D), (0x20, 0x20), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A), (0x2028, 0x2029),
-         (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000), (0xFEFF, 0xFEFF)]
+        [
+            (0x09, 0x0D),
+            (0x20, 0x20),
+            (0xA0, 0xA0),
+            (0x1680, 0x1680),
+            (0x2000, 0x200A),
+            (0x2028, 0x2029),
+            (0x202F, 0x202F),
+            (0x205F, 0x205F),
+            (0x3000, 0x3000),
+            (0xFEFF, 0xFEFF),
+        ]
     )
 )
 LINE_TERMINATORS = Chars(((0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029)))
@@ -115,8 +125,7 @@ class _Parser:
         try:
             if self.depth > MAX_NESTING + 1:
                 raise ResourceLimitError(
-                    f"pattern groups nest deeper than {MAX_NESTING} (constrain.config.MAX_NESTING) "
-                    f"at position {self.i}"
+                    f"pattern groups nest deeper than {MAX_NESTING} (constrain.config.MAX_NESTING) at position {self.i}"
                 )
             return self._disjunction()
         finally:
@@ -418,14 +427,45 @@ class _Parser:
 
 
 _GC_LONG = {
-    "Letter": "L", "Cased_Letter": "LC", "Uppercase_Letter": "Lu", "Lowercase_Letter": "Ll", "Titlecase_Letter": "Lt",
-    "Modifier_Letter": "Lm", "Other_Letter": "Lo", "Mark": "M", "Combining_Mark": "M", "Nonspacing_Mark": "Mn",
-    "Spacing_Mark": "Mc", "Enclosing_Mark": "Me", "Number": "N", "Decimal_Number": "Nd", "digit": "Nd",
-    "Letter_Number": "Nl", "Other_Number": "No", "Punctuation": "P", "punct": "P", "Connector_Punctuation": "Pc",
-    "Dash_Punctuation": "Pd", "Open_Punctuation": "Ps", "Close_Punctuation": "Pe", "Initial_Punctuation": "Pi",
-    "Final_Punctuation": "Pf", "Other_Punctuation": "Po", "Symbol": "S", "Math_Symbol": "Sm", "Currency_Symbol": "Sc",
-    "Modifier_Symbol": "Sk", "Other_Symbol": "So", "Separator": "Z", "Space_Separator": "Zs",
-    "Line_Separator": "Zl", "Paragraph_Separator": "Zp", "Other": "C", "Control": "Cc", "cntrl": "Cc", "Format": "Cf",
+    "Letter": "L",
+    "Cased_Letter": "LC",
+    "Uppercase_Letter": "Lu",
+    "Lowercase_Letter": "Ll",
+    "Titlecase_Letter": "Lt",
+    "Modifier_Letter": "Lm",
+    "Other_Letter": "Lo",
+    "Mark": "M",
+    "Combining_Mark": "M",
+    "Nonspacing_Mark": "Mn",
+    "Spacing_Mark": "Mc",
+    "Enclosing_Mark": "Me",
+    "Number": "N",
+    "Decimal_Number": "Nd",
+    "digit": "Nd",
+    "Letter_Number": "Nl",
+    "Other_Number": "No",
+    "Punctuation": "P",
+    "punct": "P",
+    "Connector_Punctuation": "Pc",
+    "Dash_Punctuation": "Pd",
+    "Open_Punctuation": "Ps",
+    "Close_Punctuation": "Pe",
+    "Initial_Punctuation": "Pi",
+    "Final_Punctuation": "Pf",
+    "Other_Punctuation": "Po",
+    "Symbol": "S",
+    "Math_Symbol": "Sm",
+    "Currency_Symbol": "Sc",
+    "Modifier_Symbol": "Sk",
+    "Other_Symbol": "So",
+    "Separator": "Z",
+    "Space_Separator": "Zs",
+    "Line_Separator": "Zl",
+    "Paragraph_Separator": "Zp",
+    "Other": "C",
+    "Control": "Cc",
+    "cntrl": "Cc",
+    "Format": "Cf",
     "Private_Use": "Co",
 }
 
@@ -451,7 +491,7 @@ def _property_class(name: str) -> Optional[Chars]:
     r"""``\p{name}`` for General_Category values (Python's Unicode data); None if unknown."""
     for prefix in ("General_Category=", "gc="):
         if name.startswith(prefix):
-            name = name[len(prefix):]
+            name = name[len(prefix) :]
     cats = _categories()
     if name in ("Any",):
         return Chars(((0, MAX_CODE_POINT),))
@@ -622,8 +662,9 @@ def parse_ecma(pattern: str) -> Regex:
     try:
         return _to_ir_cont(ast, EMPTY)
     except _LookInRepeat:
-        raise UnsupportedFeatureError([Feature("regex", "lookahead inside a repetition", "pattern")],
-                                      hint=f"in pattern {pattern!r}") from None
+        raise UnsupportedFeatureError(
+            [Feature("regex", "lookahead inside a repetition", "pattern")], hint=f"in pattern {pattern!r}"
+        ) from None
     except _MidAnchor:
         raise UnsupportedFeatureError([Feature("regex", "anchor", "pattern")], hint=f"in pattern {pattern!r}") from None
 
@@ -654,8 +695,9 @@ def ecma_search_regex(pattern: str, alphabet: Chars = ANY_CHAR) -> Regex:
             body = _to_ir_cont(core, EMPTY if end else pad)
             parts.append(seq(pad, body) if not start else body)
     except _LookInRepeat:
-        raise UnsupportedFeatureError([Feature("regex", "lookahead inside a repetition", "pattern")],
-                                      hint=f"in pattern {pattern!r}") from None
+        raise UnsupportedFeatureError(
+            [Feature("regex", "lookahead inside a repetition", "pattern")], hint=f"in pattern {pattern!r}"
+        ) from None
     except _MidAnchor:
         raise UnsupportedFeatureError(
             [Feature("regex", "anchor not at an end of the pattern", "pattern")], hint=f"in pattern {pattern!r}"

@@ -125,7 +125,6 @@ INTEGER_FORMATS: Dict[str, Tuple[int, int]] = {
 }
 
 
-
 def _hostname() -> Regex:
     # Labels with "--" in the 3rd and 4th positions are reserved (RFC 5891 4.2.3.1), and
     # "xn--" A-labels would need Punycode and IDNA checks: both are left out.
@@ -159,15 +158,36 @@ def format_regex(name: str) -> Optional[Regex]:
 #: The format names JSON Schema itself defines (drafts 4 to 2020-12). A validator may check
 #: these, so one this module cannot enforce makes a schema unsupported; any other name is a
 #: custom annotation that validators ignore (as ``jsonschema``'s format checker does).
-SPEC_FORMATS = frozenset({
-    "date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname",
-    "ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uuid", "uri-template",
-    "json-pointer", "relative-json-pointer", "regex",
-})
+SPEC_FORMATS = frozenset(
+    {
+        "date-time",
+        "date",
+        "time",
+        "duration",
+        "email",
+        "idn-email",
+        "hostname",
+        "idn-hostname",
+        "ipv4",
+        "ipv6",
+        "uri",
+        "uri-reference",
+        "iri",
+        "iri-reference",
+        "uuid",
+        "uri-template",
+        "json-pointer",
+        "relative-json-pointer",
+        "regex",
+    }
+)
 
 #: Every format name this module knows (string formats, annotations and integer formats).
 KNOWN_FORMATS = (
-    frozenset(_PATTERNS) | {"hostname", "email", "idn-hostname", "idn-email"} | ANNOTATION_FORMATS | frozenset(INTEGER_FORMATS)
+    frozenset(_PATTERNS)
+    | {"hostname", "email", "idn-hostname", "idn-email"}
+    | ANNOTATION_FORMATS
+    | frozenset(INTEGER_FORMATS)
 )
 
 __all__ = ("ANNOTATION_FORMATS", "INTEGER_FORMATS", "KNOWN_FORMATS", "SPEC_FORMATS", "format_regex")

@@ -250,8 +250,9 @@ class _Parser:
                         range_pos = self.pos
                         last = self.parse_char()
                         if last < first:
-                            raise self.error(f"reversed range {chr(first)!r}-{chr(last)!r} in character class",
-                                             range_pos)
+                            raise self.error(
+                                f"reversed range {chr(first)!r}-{chr(last)!r} in character class", range_pos
+                            )
                     ranges.append((first, last))
                 self.pos += 1
                 items.append(_Chars(_complement(ranges) if negated else _without_surrogates(ranges)))
@@ -325,8 +326,7 @@ class _Parser:
             raise self.error("expecting an integer")
         if self.pos - start > len(str(MAX_REPEAT)):
             raise ResourceLimitError(
-                f"GBNF: repetition count {self.text[start:self.pos]} at {self.location(start)} "
-                f"is over {MAX_REPEAT}"
+                f"GBNF: repetition count {self.text[start : self.pos]} at {self.location(start)} is over {MAX_REPEAT}"
             )
         value = int(self.text[start : self.pos])
         if value > MAX_REPEAT:

@@ -263,7 +263,7 @@ def _check_nesting(text: str, where: str) -> None:
             end = text.find("\n", i)
             i = n if end < 0 else end
             continue
-        if c in "\"/":  # a string or regex literal: up to the next unescaped quote/slash
+        if c in '"/':  # a string or regex literal: up to the next unescaped quote/slash
             i += 1
             while i < n and text[i] != c and text[i] != "\n":
                 i += 2 if text[i] == "\\" else 1
@@ -346,7 +346,9 @@ def grammar_from_lark(
         for sym in r.expansion:
             if sym.is_term and sym.name not in defined_terms:
                 line = locations.line_of_declare(sym.name)
-                features.append(Feature("lark", f"%declare {sym.name}", f"line {line}" if line else f"terminal {sym.name}"))
+                features.append(
+                    Feature("lark", f"%declare {sym.name}", f"line {line}" if line else f"terminal {sym.name}")
+                )
         if r.options and r.options.priority not in (None, 0):
             msg = f"rule priority {r.origin.name}.{r.options.priority} dropped ({locations.of_rule(r.origin.name)})"
             if msg not in warnings:
@@ -355,6 +357,7 @@ def grammar_from_lark(
     # Terminals: Python regex -> IR.
     regexes: Dict[str, Regex] = {}
     for td in terminal_defs:
+
         def location(td: Any = td) -> str:
             return locations.of_terminal(td.name, td.pattern.raw)
 
@@ -372,11 +375,11 @@ def grammar_from_lark(
             for f in exc.features:
                 features.append(Feature("lark", f"{f.name} in terminal {td.name}", location()))
         except InvalidGrammarError as exc:
-            raise InvalidGrammarError(f"Lark grammar{where}: bad regex in terminal {td.name} at {location()}: {exc}") from None
+            raise InvalidGrammarError(
+                f"Lark grammar{where}: bad regex in terminal {td.name} at {location()}: {exc}"
+            ) from None
     if features:
-        raise UnsupportedFeatureError(
-            features, hint="rewrite these terminals without them (see docs/grammars.md)"
-        )
+        raise UnsupportedFeatureError(features, hint="rewrite these terminals without them (see docs/grammars.md)")
 
     # Terminals that match "" become optional uses of their non-empty part.
     optional: Dict[str, Optional[str]] = {}  # terminal -> its non-empty terminal, or None
@@ -431,4 +434,3 @@ def grammar_from_lark(
         )
     except ValueError as exc:  # pragma: no cover - Lark validated the names already
         raise InvalidGrammarError(f"Lark grammar{where}: {exc}") from None
-

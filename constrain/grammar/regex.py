@@ -67,8 +67,14 @@ _DIGIT: Ranges = ((0x30, 0x39),)
 _WORD: Ranges = ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A))
 _SPACE: Ranges = ((0x09, 0x0D), (0x20, 0x20))
 _SIMPLE_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 0x5C}
-_CATEGORIES = {"d": (_DIGIT, False), "D": (_DIGIT, True), "w": (_WORD, False),
-               "W": (_WORD, True), "s": (_SPACE, False), "S": (_SPACE, True)}
+_CATEGORIES = {
+    "d": (_DIGIT, False),
+    "D": (_DIGIT, True),
+    "w": (_WORD, False),
+    "W": (_WORD, True),
+    "s": (_SPACE, False),
+    "S": (_SPACE, True),
+}
 _FLAG_CHARS = "aiLmsux"
 _HEX = "0123456789abcdefABCDEF"
 _OCT = "01234567"
@@ -177,7 +183,7 @@ class _Parser:
             if c is None:
                 raise self.error(f"missing {end}, unterminated name", start)
             if c == end:
-                name = self.p[start:self.i - 1]
+                name = self.p[start : self.i - 1]
                 if not name:
                     raise self.error(f"missing {what}", start)
                 return name
@@ -268,7 +274,7 @@ class _Parser:
                 if self.match("?"):
                     pass  # lazy: the same language under full-match semantics
                 elif self.match("+"):
-                    self.unsupported(f"possessive quantifier {self.p[start:self.i]}", start)
+                    self.unsupported(f"possessive quantifier {self.p[start : self.i]}", start)
                 items[-1] = ("rep", items[-1], lo, hi, start)
                 kinds[-1] = "rep"
             elif this == ".":
@@ -532,7 +538,7 @@ class _Parser:
                 else:
                     kind2, r2 = "lit", ((ord(that), ord(that)),)
                 if kind1 != "lit" or kind2 != "lit" or r2[0][0] < r1[0][0]:
-                    raise self.error(f"bad character range {self.p[here:self.i]}", here)
+                    raise self.error(f"bad character range {self.p[here : self.i]}", here)
                 ranges.append((r1[0][0], r2[0][0]))
             else:
                 ranges.extend(r1)
@@ -631,7 +637,7 @@ class _Lowerer:
                         out.append(self.unsupported(f"{name} whose scope is not the rest of the match", pos))
                         continue
                     lang = seq(self.lower(inner, starts, False), ANY_STRING)
-                    rest = self.lower_seq(items[i + 1:], starts, True) if i + 1 < n else EMPTY
+                    rest = self.lower_seq(items[i + 1 :], starts, True) if i + 1 < n else EMPTY
                     out.append(And((Not(lang) if negate else lang, rest)))
                     break
             else:

@@ -81,15 +81,18 @@ class Gap:
         bytes; ``may_be_short`` (the slots run up to an end-of-sequence, which may pad them)
         lowers the minimum to 0."""
         if count < 0 or max_token_bytes < 1:
-            raise ConfigurationError(f"Gap.slots needs count >= 0 and max_token_bytes >= 1, got {count}, {max_token_bytes}")
+            raise ConfigurationError(
+                f"Gap.slots needs count >= 0 and max_token_bytes >= 1, got {count}, {max_token_bytes}"
+            )
         return cls(0 if may_be_short else count, count * max_token_bytes)
 
 
 Part = Union[bytes, Gap]
 
 
-def _sets_to_visit(items: np.ndarray, starts: np.ndarray, builds: np.ndarray, k: int,
-                   known: Container[int]) -> List[int]:
+def _sets_to_visit(
+    items: np.ndarray, starts: np.ndarray, builds: np.ndarray, k: int, known: Container[int]
+) -> List[int]:
     """Set ``k`` and the sets its items reach through their origins, stopping at sets whose
     build number is in ``known``; lowest first (a set's origins come before it)."""
     todo, stack, queued = [], [k], {k}
@@ -98,7 +101,7 @@ def _sets_to_visit(items: np.ndarray, starts: np.ndarray, builds: np.ndarray, k:
         if int(builds[j, 0]) in known:
             continue
         todo.append(j)
-        for o in set(items[starts[j]:starts[j + 1], 1].tolist()):
+        for o in set(items[starts[j] : starts[j + 1], 1].tolist()):
             if o != j and o not in queued:
                 queued.add(o)
                 stack.append(o)
@@ -125,14 +128,17 @@ class _Canon:
     def name(self, matcher: Matcher, k: int) -> int:
         items, starts, builds = matcher._items, matcher._set_starts, matcher._set_build
         by_build = self.by_build
-        if len(by_build) > self.MAX_ENTRIES or len(self.interned) > self.MAX_ENTRIES or \
-                self.interned_bytes > self.MAX_BYTES:
+        if (
+            len(by_build) > self.MAX_ENTRIES
+            or len(self.interned) > self.MAX_ENTRIES
+            or self.interned_bytes > self.MAX_BYTES
+        ):
             by_build.clear()
             self.interned.clear()
             self.interned_bytes = 0
         # the sets below k that are not named yet, named lowest first
         for j in _sets_to_visit(items, starts, builds, k, by_build):
-            its = items[starts[j]:starts[j + 1]]
+            its = items[starts[j] : starts[j + 1]]
             origins = its[:, 1].tolist()
             names = {o: (-1 if o == j else by_build[int(builds[o, 0])]) for o in set(origins)}
             mapped = np.empty((len(origins), 2), dtype=np.int64)
@@ -214,7 +220,7 @@ class _LowerBound:
         if len(cache) >= self.max_cached_sets:
             cache.clear()
         for j in _sets_to_visit(items, starts, builds, k, cache):
-            its = items[starts[j]:starts[j + 1]]
+            its = items[starts[j] : starts[j + 1]]
             pos = its[:, 0].astype(np.int64)
             org = its[:, 1].astype(np.int64)
             sym = self.dot[pos]
@@ -225,9 +231,9 @@ class _LowerBound:
             after = self.rest[pos + 1]
             outer = waiting & (org != j)
             if outer.any():
-                vals = after[outer] + np.array([
-                    cache[int(builds[o, 0])][a] for o, a in zip(org[outer].tolist(), lhs[outer].tolist())
-                ])
+                vals = after[outer] + np.array(
+                    [cache[int(builds[o, 0])][a] for o, a in zip(org[outer].tolist(), lhs[outer].tolist())]
+                )
                 np.minimum.at(wj, sym[outer], vals)
             inner = waiting & (org == j)
             if inner.any():
@@ -246,7 +252,7 @@ class _LowerBound:
         last = matcher._n_sets - 1
         items, starts, builds = matcher._items, matcher._set_starts, matcher._set_build
         self._w(matcher, last)
-        its = items[starts[last]:starts[last + 1]]
+        its = items[starts[last] : starts[last + 1]]
         pos = its[:, 0].astype(np.int64)
         org = its[:, 1].astype(np.int64)
         w = np.array([self.cache[int(builds[o, 0])][a] for o, a in zip(org.tolist(), self.lhs[pos].tolist())])
@@ -281,8 +287,8 @@ class _InfixLexer:
         self.accepting = np.zeros(n, dtype=bool)
         for d, o in zip(dfas, offsets[:-1].tolist()):
             t = d.transitions
-            self.trans[o:o + d.num_states] = np.where(t >= 0, t + o, -1)
-            self.accepting[o:o + d.num_states] = d.accepting
+            self.trans[o : o + d.num_states] = np.where(t >= 0, t + o, -1)
+            self.accepting[o : o + d.num_states] = d.accepting
         self.starts = offsets[:-1]
         self.cache: Dict[Tuple[bytes, bool], bool] = {}
 
@@ -406,8 +412,9 @@ class InfillChecker:
         """:meth:`Gap.slots` with this vocabulary's longest token."""
         return Gap.slots(count, self.max_token_bytes, may_be_short=may_be_short)
 
-    def slot_canvas(self, slots: Sequence[Optional[int]], vocab: Vocabulary, *,
-                    bytes_per_slot: Optional[int] = None) -> Optional[List[Part]]:
+    def slot_canvas(
+        self, slots: Sequence[Optional[int]], vocab: Vocabulary, *, bytes_per_slot: Optional[int] = None
+    ) -> Optional[List[Part]]:
         """The canvas of a row of token slots (``None``: masked), or ``None`` when no filling
         can be valid whatever the grammar: a special token, or text after an end-of-sequence.
 
@@ -439,7 +446,7 @@ class InfillChecker:
             if token in vocab.eos_token_ids:
                 if run:
                     parts.append(Gap.slots(run, longest, may_be_short=True))
-                rest = slots[index + 1:]
+                rest = slots[index + 1 :]
                 if any(t is not None and int(t) not in vocab.eos_token_ids for t in rest):
                     return None
                 return _normalize(parts)
@@ -455,13 +462,15 @@ class InfillChecker:
 
     # -- the check -----------------------------------------------------------------------------
 
-    def is_admissible(self, parts: Sequence[Part], *, start: Optional[Matcher] = None,
-                      max_seconds: Optional[float] = None) -> bool:
+    def is_admissible(
+        self, parts: Sequence[Part], *, start: Optional[Matcher] = None, max_seconds: Optional[float] = None
+    ) -> bool:
         """Whether some filling of the gaps makes the canvas a complete string of the grammar."""
         return self.complete(parts, start=start, max_seconds=max_seconds) is not None
 
-    def complete(self, parts: Sequence[Part], *, start: Optional[Matcher] = None,
-                 max_seconds: Optional[float] = None) -> Optional[List[bytes]]:
+    def complete(
+        self, parts: Sequence[Part], *, start: Optional[Matcher] = None, max_seconds: Optional[float] = None
+    ) -> Optional[List[bytes]]:
         """One filling per gap (a list of bytes, in order) that completes the canvas, or
         ``None`` when there is none. ``start`` (from :meth:`start`, left unchanged) is where
         the canvas begins; by default, the start of the grammar. ``max_seconds`` overrides

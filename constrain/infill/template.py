@@ -106,9 +106,18 @@ def _constraint(vocab: Vocabulary, regex: Optional[str], schema: Any, grammar: A
     return compiled
 
 
-def _follow_witness(checker: InfillChecker, here: Matcher, room: int, longest: int, after: List[Part],
-                    scores: "torch.Tensor", allowed: NDArray[np.bool_], vocab: Vocabulary,
-                    starter_tokens: Callable[[bytes], NDArray[np.int64]], max_seconds: float) -> _Choice:
+def _follow_witness(
+    checker: InfillChecker,
+    here: Matcher,
+    room: int,
+    longest: int,
+    after: List[Part],
+    scores: "torch.Tensor",
+    allowed: NDArray[np.bool_],
+    vocab: Vocabulary,
+    starter_tokens: Callable[[bytes], NDArray[np.int64]],
+    max_seconds: float,
+) -> _Choice:
     """When no candidate the model ranks high is admissible: the check's own filling of the
     gap shows the way. ``None`` (close the gap) if it is empty, else the
     best-scored allowed token that begins it and keeps the canvas admissible; ``"stuck"`` if
@@ -195,7 +204,9 @@ def generate_template(
     # the check admits can then always be finished byte by byte, so the loop never gets
     # stuck); otherwise the longest token (an over-approximation that can).
     longest = 1 if spells_every_byte(vocab) else checker.max_token_bytes
-    budgets = [p.max_tokens if p.max_tokens is not None else max_gap_tokens for p in parts if isinstance(p, TemplateGap)]
+    budgets = [
+        p.max_tokens if p.max_tokens is not None else max_gap_tokens for p in parts if isinstance(p, TemplateGap)
+    ]
 
     def canvas(from_part: int, first_gap_room: Optional[int] = None) -> List[Part]:
         """The canvas of the template from part ``from_part`` on; the gap there, if any, has
@@ -226,8 +237,11 @@ def generate_template(
     if chat_template is None:
         chat_template = bool(getattr(tokenizer, "chat_template", None))
     if chat_template:
-        context = list(tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                                     tokenize=True, return_dict=False))
+        context = list(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+        )
     else:
         context = list(tokenizer.encode(prompt, add_special_tokens=False)) if prompt else []
     if not context:
@@ -248,7 +262,9 @@ def generate_template(
         starts the text after a gap."""
         ids = starts_cache.get(text)
         if ids is None:
-            ids = np.asarray([i for i, tb in enumerate(vocab.token_bytes) if tb and text.startswith(tb)], dtype=np.int64)
+            ids = np.asarray(
+                [i for i, tb in enumerate(vocab.token_bytes) if tb and text.startswith(tb)], dtype=np.int64
+            )
             starts_cache[text] = ids
         return ids
 
@@ -277,8 +293,9 @@ def generate_template(
             while True:
                 room = budget - len(written)
                 # Only the tokens added since the last step are run; the rest is in the cache.
-                out = model(input_ids=torch.tensor([context[fed:]], device=device), use_cache=True,
-                            **{cache_keyword: past})
+                out = model(
+                    input_ids=torch.tensor([context[fed:]], device=device), use_cache=True, **{cache_keyword: past}
+                )
                 past = getattr(out, "cache", None)
                 past = past if past is not None else getattr(out, "past_key_values", None)
                 fed = len(context)
@@ -318,8 +335,9 @@ def generate_template(
                             break
                     rejected += 1
                 if chosen == "stuck":
-                    chosen = _follow_witness(checker, here, room, longest, after, scores, allowed, vocab, starter_tokens,
-                                             max_check_seconds)
+                    chosen = _follow_witness(
+                        checker, here, room, longest, after, scores, allowed, vocab, starter_tokens, max_check_seconds
+                    )
                 if isinstance(chosen, str):  # "stuck"
                     fills.append(vocab.decode(written).decode("utf-8", errors="replace"))
                     token_ids.append(written)

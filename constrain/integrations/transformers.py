@@ -49,14 +49,22 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
         ConfigurationError: on arguments of the wrong type or inconsistent vocabularies.
     """
 
-    def __init__(self, constraint: Any, tokenizer: Any = None, *, batch_size: Optional[int] = None,
-                 vocab_size: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        constraint: Any,
+        tokenizer: Any = None,
+        *,
+        batch_size: Optional[int] = None,
+        vocab_size: Optional[int] = None,
+    ) -> None:
         from ..automata.compiled import CompiledGrammar
         from ..automata.compiler import compile_cached, grammar_key
         from ..grammar.ir import Grammar
         from ..vocab import Vocabulary, tokenizer_vocabulary
 
-        if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
+        if batch_size is not None and (
+            not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1
+        ):
             raise ConfigurationError(f"batch_size must be a positive int, got {batch_size!r}")
         vocab = None
         if isinstance(tokenizer, Vocabulary):
@@ -111,8 +119,9 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
         )
 
     @classmethod
-    def from_lark(cls, text: str, tokenizer: Any, *, start: Optional[str] = None,
-                  **kwargs: Any) -> "ConstrainedLogitsProcessor":
+    def from_lark(
+        cls, text: str, tokenizer: Any, *, start: Optional[str] = None, **kwargs: Any
+    ) -> "ConstrainedLogitsProcessor":
         """A processor for the Lark grammar ``text`` (its ``start`` rule, default ``start``)."""
         from ..grammar.ir import Grammar
 
@@ -154,7 +163,9 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
         batch, length = input_ids.shape
         if self._matchers is None:
             if self.batch_size is not None and batch != self.batch_size:
-                raise ConfigurationError(f"the processor was built for batch_size={self.batch_size}, generate() runs {batch} rows")
+                raise ConfigurationError(
+                    f"the processor was built for batch_size={self.batch_size}, generate() runs {batch} rows"
+                )
             self._matchers = [Matcher(self.compiled) for _ in range(batch)]
             self._prompt_length = length
             self._seen = torch.empty((batch, 0), dtype=torch.long)
@@ -167,7 +178,7 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
                     f"input_ids has shape {tuple(input_ids.shape)}, expected ({len(self._matchers)}, {expected}): "
                     "use a new ConstrainedLogitsProcessor (or reset()) for each generate() call"
                 )
-            generated = input_ids[:, self._prompt_length:].to("cpu")
+            generated = input_ids[:, self._prompt_length :].to("cpu")
             if not torch.equal(generated[:, :-1], self._seen):
                 raise ConstrainError(
                     "the rows of input_ids were reordered between steps (beam search?); "
@@ -189,7 +200,9 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
         empty = ~self._bitmask.any(axis=1)
         if empty.any():
             row = int(empty.nonzero()[0][0])
-            raise VocabularyError(f"row {row}: no token can continue the output; the vocabulary cannot spell what the grammar needs")
+            raise VocabularyError(
+                f"row {row}: no token can continue the output; the vocabulary cannot spell what the grammar needs"
+            )
         out = scores.clone()
         apply_token_bitmask_inplace(out, torch.from_numpy(self._bitmask))
         return cast(torch.FloatTensor, out)  # a clone of scores: the type LogitsProcessor declares

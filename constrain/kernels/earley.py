@@ -42,16 +42,51 @@ from numba import njit
 
 from ..config import NJIT_OPTIONS
 from .bits import has_terminal_bit, set_terminal_bit, set_token_bit, set_token_bits
-from .records import (GRAMMAR_ACCEPT_DOT, GRAMMAR_DOT_RULE, GRAMMAR_DOT_SYMBOL, GRAMMAR_IGNORE_MASK,
-                      GRAMMAR_NT_RULE_END, GRAMMAR_NT_RULE_START, GRAMMAR_NT_RULES, GRAMMAR_NULLABLE,
-                      GRAMMAR_NUM_TERMINALS, GRAMMAR_PRED_NONTERMINALS, GRAMMAR_PRED_NT_OFFSETS,
-                      GRAMMAR_PRED_OFFSETS, GRAMMAR_PRED_POSITIONS, GRAMMAR_RULE_FIRST_DOT, GRAMMAR_RULE_LHS,
-                      LEXER_ACCEPT, LEXER_FINAL, LEXER_START_KEYS, LEXER_START_VALS, LEXER_TRANS, PARSER_ACCEPTED,
-                      PARSER_BY_SYMBOL, PARSER_COUNTER, PARSER_ITEMS, PARSER_LIVE_WORDS, PARSER_NT_STAMP,
-                      PARSER_PAIRS, PARSER_SEEN_BUILD, PARSER_SEEN_ORIGIN, PARSER_SET_BUILD, PARSER_SET_LEXSTART,
-                      PARSER_SET_SCAN, PARSER_SET_STARTS, PARSER_SYMBOL_COUNT, SET_BUILD_ID, SET_INDEX_LENGTH,
-                      SET_INDEXED_AT, SET_SCANNED_FROM, TRIE_BYTE, TRIE_DEPTH, TRIE_SUBTREE_END,
-                      TRIE_TOKEN_IDS, TRIE_TOKEN_OFFSETS)
+from .records import (
+    GRAMMAR_ACCEPT_DOT,
+    GRAMMAR_DOT_RULE,
+    GRAMMAR_DOT_SYMBOL,
+    GRAMMAR_IGNORE_MASK,
+    GRAMMAR_NT_RULE_END,
+    GRAMMAR_NT_RULE_START,
+    GRAMMAR_NT_RULES,
+    GRAMMAR_NULLABLE,
+    GRAMMAR_NUM_TERMINALS,
+    GRAMMAR_PRED_NONTERMINALS,
+    GRAMMAR_PRED_NT_OFFSETS,
+    GRAMMAR_PRED_OFFSETS,
+    GRAMMAR_PRED_POSITIONS,
+    GRAMMAR_RULE_FIRST_DOT,
+    GRAMMAR_RULE_LHS,
+    LEXER_ACCEPT,
+    LEXER_FINAL,
+    LEXER_START_KEYS,
+    LEXER_START_VALS,
+    LEXER_TRANS,
+    PARSER_ACCEPTED,
+    PARSER_BY_SYMBOL,
+    PARSER_COUNTER,
+    PARSER_ITEMS,
+    PARSER_LIVE_WORDS,
+    PARSER_NT_STAMP,
+    PARSER_PAIRS,
+    PARSER_SEEN_BUILD,
+    PARSER_SEEN_ORIGIN,
+    PARSER_SET_BUILD,
+    PARSER_SET_LEXSTART,
+    PARSER_SET_SCAN,
+    PARSER_SET_STARTS,
+    PARSER_SYMBOL_COUNT,
+    SET_BUILD_ID,
+    SET_INDEX_LENGTH,
+    SET_INDEXED_AT,
+    SET_SCANNED_FROM,
+    TRIE_BYTE,
+    TRIE_DEPTH,
+    TRIE_SUBTREE_END,
+    TRIE_TOKEN_IDS,
+    TRIE_TOKEN_OFFSETS,
+)
 from .status import DEAD, NEED_LEXER, OK, OVERFLOW
 
 #: An item count meaning that ``items`` is full.
@@ -209,7 +244,9 @@ def _complete(G, P, o, lhs, n_items, begin, build_id):
         for jj in range(lo, hi):
             pp = items[jj, 0]
             if dot_symbol[pp] == lhs:
-                n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pp + 1, items[jj, 1], begin, build_id)
+                n_items = _add_item(
+                    items, seen_build, seen_origin, pairs, n_items, pp + 1, items[jj, 1], begin, build_id
+                )
                 if n_items == ITEMS_FULL:
                     return ITEMS_FULL
         return n_items
@@ -226,7 +263,9 @@ def _complete(G, P, o, lhs, n_items, begin, build_id):
             end = mid
     end = set_starts[o] + n
     while lo < end and dot_symbol[by_symbol[lo, 0]] == lhs:
-        n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, by_symbol[lo, 0] + 1, by_symbol[lo, 1], begin, build_id)
+        n_items = _add_item(
+            items, seen_build, seen_origin, pairs, n_items, by_symbol[lo, 0] + 1, by_symbol[lo, 1], begin, build_id
+        )
         if n_items == ITEMS_FULL:
             return ITEMS_FULL
         lo += 1
@@ -282,14 +321,18 @@ def _close_set(G, P, k, n_items, build_id):
             if use_closures:
                 if nt_stamp[n] != build_id:
                     for x in range(pred_offsets[n], pred_offsets[n + 1]):
-                        n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pred_positions[x], k, begin, build_id)
+                        n_items = _add_item(
+                            items, seen_build, seen_origin, pairs, n_items, pred_positions[x], k, begin, build_id
+                        )
                         if n_items == ITEMS_FULL:
                             return ITEMS_FULL
                     for x in range(pred_nt_offsets[n], pred_nt_offsets[n + 1]):
                         nt_stamp[pred_nonterminals[x]] = build_id
             else:
                 for ri in range(nt_rule_start[n], nt_rule_end[n]):
-                    n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, rule_first_dot[nt_rules[ri]], k, begin, build_id)
+                    n_items = _add_item(
+                        items, seen_build, seen_origin, pairs, n_items, rule_first_dot[nt_rules[ri]], k, begin, build_id
+                    )
                     if n_items == ITEMS_FULL:
                         return ITEMS_FULL
             if nullable[n]:
@@ -389,8 +432,11 @@ def _scan(G, L, P, n_sets, scan_words):
     set_build = P[PARSER_SET_BUILD]
     set_scan = P[PARSER_SET_SCAN]
     k = n_sets
-    if (k + 1 < P[PARSER_SET_STARTS].shape[0] and set_build[k, SET_SCANNED_FROM] == set_build[k - 1, SET_BUILD_ID]
-            and set_build[k, SET_BUILD_ID] != UNBUILT):
+    if (
+        k + 1 < P[PARSER_SET_STARTS].shape[0]
+        and set_build[k, SET_SCANNED_FROM] == set_build[k - 1, SET_BUILD_ID]
+        and set_build[k, SET_BUILD_ID] != UNBUILT
+    ):
         same = True
         for w in range(scan_words.shape[0]):
             if set_scan[k, w] != scan_words[w]:
@@ -723,8 +769,25 @@ def end_with_kernel(G, L, P, n_sets, accepted):
 
 @njit(**NJIT_OPTIONS)
 def fill_mask_cached_kernel(
-    G, L, P, T, n_sets, lex_state, accepted, inside_row, frontier_node, frontier_key, run_end, row, merge,
-    stop_row, lex_at, sets_at, need, max_need, eos_ids,
+    G,
+    L,
+    P,
+    T,
+    n_sets,
+    lex_state,
+    accepted,
+    inside_row,
+    frontier_node,
+    frontier_key,
+    run_end,
+    row,
+    merge,
+    stop_row,
+    lex_at,
+    sets_at,
+    need,
+    max_need,
+    eos_ids,
 ):
     """``fill_mask_kernel`` from a memoized :func:`lexeme_mask_kernel` result: copy the
     lexeme-only part, then walk only the frontier subtrees, where lexemes end and the parser
@@ -780,8 +843,9 @@ def fill_mask_cached_kernel(
             d = trie_depth[i]
             lex_at[d] = q2
             sets_at[d] = n2
-            status2, n_need = _walk(G, L, P, T, i + 1, trie_subtree_end[i], row, lex_at, sets_at, need, n_need,
-                                    max_need)
+            status2, n_need = _walk(
+                G, L, P, T, i + 1, trie_subtree_end[i], row, lex_at, sets_at, need, n_need, max_need
+            )
             if status2 == OVERFLOW:
                 return OVERFLOW, n_need
         e = run_end[e]
@@ -828,8 +892,7 @@ def try_tokens_kernel(G, L, P, n_sets, lex_state, token_bytes, token_starts, tok
         t = ids[i]
         kind = token_kind[t]
         if kind == TOKEN_TEXT:
-            status, _, _ = _advance_token(G, L, P, n_sets, lex_state, token_bytes, token_starts[t],
-                                          token_starts[t + 1])
+            status, _, _ = _advance_token(G, L, P, n_sets, lex_state, token_bytes, token_starts[t], token_starts[t + 1])
             if status == NEED_LEXER or status == OVERFLOW:
                 return status, i
             out[i] = status == OK
@@ -861,8 +924,9 @@ def advance_tokens_kernel(G, L, P, token_bytes, token_starts, token_kind, ids, s
         t = ids[i]
         kind = token_kind[t]
         if kind == TOKEN_TEXT:
-            status, n2, q2 = _advance_token(G, L, P, n_sets, lex_state, token_bytes, token_starts[t],
-                                            token_starts[t + 1])
+            status, n2, q2 = _advance_token(
+                G, L, P, n_sets, lex_state, token_bytes, token_starts[t], token_starts[t + 1]
+            )
             if status != OK:
                 if status == DEAD:
                     return OK, i

@@ -67,8 +67,7 @@ def _mark_live(ptr, src, n, n_cls, live, stack):
 
 
 @njit(**NJIT_OPTIONS)
-def _hopcroft(ptr, src, acc, live, n, n_cls, blk, elems, loc, first, end, mid, in_work, work, splitter,
-             touched):
+def _hopcroft(ptr, src, acc, live, n, n_cls, blk, elems, loc, first, end, mid, in_work, work, splitter, touched):
     """Fill ``blk`` with block ids of the coarsest stable partition of the live states of a
     partial DFA (dead states get -1 and count as the implicit dead state); returns the number
     of blocks. Scratch arrays have n + 1 entries.
@@ -247,21 +246,36 @@ def minimize_kernel(trans, acc, ptr, src, scratch, in_work, live, htable, out_tr
         return 0
     m = n + 1
     stack = scratch[0:m]
-    blk = scratch[m:2 * m]
-    n_blocks = _acyclic_blocks(trans, acc, live, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m], htable, n_cls)
+    blk = scratch[m : 2 * m]
+    n_blocks = _acyclic_blocks(trans, acc, live, blk, scratch[2 * m : 3 * m], scratch[3 * m : 4 * m], htable, n_cls)
     if n_blocks == CYCLIC:
         _inverse_csr(trans, ptr, src)
         for s in range(n):
             live[s] = acc[s]
         _mark_live(ptr, src, n, n_cls, live, stack)
         if live[0]:
-            n_blocks = _hopcroft(ptr, src, acc, live, n, n_cls, blk, scratch[2 * m:3 * m], scratch[3 * m:4 * m],
-                                scratch[4 * m:5 * m], scratch[5 * m:6 * m], scratch[6 * m:7 * m], in_work,
-                                scratch[7 * m:8 * m], scratch[8 * m:9 * m], scratch[9 * m:10 * m])
+            n_blocks = _hopcroft(
+                ptr,
+                src,
+                acc,
+                live,
+                n,
+                n_cls,
+                blk,
+                scratch[2 * m : 3 * m],
+                scratch[3 * m : 4 * m],
+                scratch[4 * m : 5 * m],
+                scratch[5 * m : 6 * m],
+                scratch[6 * m : 7 * m],
+                in_work,
+                scratch[7 * m : 8 * m],
+                scratch[8 * m : 9 * m],
+                scratch[9 * m : 10 * m],
+            )
     if not live[0]:
         return 0
-    rep = scratch[10 * m:11 * m]
-    new_id = scratch[11 * m:12 * m]
+    rep = scratch[10 * m : 11 * m]
+    new_id = scratch[11 * m : 12 * m]
     for b in range(n_blocks):
         rep[b] = -1
         new_id[b] = -1
@@ -377,8 +391,7 @@ def product_kernel(tab, offsets, start, hopeless, must_live, trans, states, htab
 
 
 @njit(**NJIT_OPTIONS)
-def prepare_nfa_kernel(edges, eps, final, class_of, edge_ptr, edge_lo, edge_hi, edge_dst, eps_ptr, eps_dst,
-                important):
+def prepare_nfa_kernel(edges, eps, final, class_of, edge_ptr, edge_lo, edge_hi, edge_dst, eps_ptr, eps_dst, important):
     """Byte classes and CSR adjacency of an NFA for :func:`determinize_kernel`.
 
     ``edges`` is int64 ``[4, E]`` (source, first byte, last byte, target), ``eps`` int64
@@ -464,9 +477,34 @@ def _closure(eps_ptr, eps_dst, important, zob, seeds, n_seeds, stamp, gen, stack
 
 
 @njit(**NJIT_OPTIONS)
-def determinize_kernel(eps_ptr, eps_dst, edge_ptr, edge_lo, edge_hi, edge_dst, important, zob, start, final,
-                n_cls, trans, acc, set_ptr, set_data, htable, hkeys, stamp, stack, seeds, out, bucket,
-                moves, seen, seen_key, seen_cnt):
+def determinize_kernel(
+    eps_ptr,
+    eps_dst,
+    edge_ptr,
+    edge_lo,
+    edge_hi,
+    edge_dst,
+    important,
+    zob,
+    start,
+    final,
+    n_cls,
+    trans,
+    acc,
+    set_ptr,
+    set_data,
+    htable,
+    hkeys,
+    stamp,
+    stack,
+    seeds,
+    out,
+    bucket,
+    moves,
+    seen,
+    seen_key,
+    seen_cnt,
+):
     """Subset construction over byte classes. An NFA state's edges are
     ``edge_*[edge_ptr[q]:edge_ptr[q + 1]]`` (inclusive class ranges), its epsilon moves
     ``eps_dst[eps_ptr[q]:eps_ptr[q + 1]]``; a DFA state is the set of *important* NFA states

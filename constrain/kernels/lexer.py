@@ -59,8 +59,19 @@ def lexer_table_rehash_kernel(comp_offsets, comp_terminal, comp_state, old_table
 
 
 @njit(**NJIT_OPTIONS)
-def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, comp_terminal,
-                        comp_state, trans, accept, final, table, counts):
+def lexer_expand_kernel(
+    term_trans,
+    term_accepting,
+    term_offsets,
+    comp_offsets,
+    comp_terminal,
+    comp_state,
+    trans,
+    accept,
+    final,
+    table,
+    counts,
+):
     """Compute the transitions of every state from ``counts[NEXT_TO_EXPAND]`` on, interning new states.
 
     Returns OK when every state is expanded, or OVERFLOW when an array or the table is full;
@@ -132,7 +143,10 @@ def lexer_expand_kernel(term_trans, term_accepting, term_offsets, comp_offsets, 
                 same = thi - tlo == m - base
                 if same:
                     for c in range(m - base):
-                        if comp_terminal[tlo + c] != comp_terminal[base + c] or comp_state[tlo + c] != comp_state[base + c]:
+                        if (
+                            comp_terminal[tlo + c] != comp_terminal[base + c]
+                            or comp_state[tlo + c] != comp_state[base + c]
+                        ):
                             same = False
                             break
                 if same:

@@ -43,13 +43,42 @@ GRAMMAR_PRED_NT_OFFSETS = 13
 GRAMMAR_PRED_NONTERMINALS = 14
 
 
-def make_grammar_record(*, dot_symbol, dot_rule, rule_lhs, rule_first_dot, nt_rule_start, nt_rule_end,
-                        nt_rules, nullable, ignore_mask, num_terminals, accept_dot, pred_offsets,
-                        pred_positions, pred_nt_offsets, pred_nonterminals) -> tuple:
+def make_grammar_record(
+    *,
+    dot_symbol,
+    dot_rule,
+    rule_lhs,
+    rule_first_dot,
+    nt_rule_start,
+    nt_rule_end,
+    nt_rules,
+    nullable,
+    ignore_mask,
+    num_terminals,
+    accept_dot,
+    pred_offsets,
+    pred_positions,
+    pred_nt_offsets,
+    pred_nonterminals,
+) -> tuple:
     """The ``G`` tuple."""
-    return (dot_symbol, dot_rule, rule_lhs, rule_first_dot, nt_rule_start, nt_rule_end, nt_rules, nullable,
-            ignore_mask, num_terminals, accept_dot, pred_offsets, pred_positions, pred_nt_offsets,
-            pred_nonterminals)
+    return (
+        dot_symbol,
+        dot_rule,
+        rule_lhs,
+        rule_first_dot,
+        nt_rule_start,
+        nt_rule_end,
+        nt_rules,
+        nullable,
+        ignore_mask,
+        num_terminals,
+        accept_dot,
+        pred_offsets,
+        pred_positions,
+        pred_nt_offsets,
+        pred_nonterminals,
+    )
 
 
 # --- L: the lexer (read-only during a call); see constrain.automata.lexer -----------------
@@ -110,11 +139,40 @@ SET_INDEXED_AT = 2
 SET_INDEX_LENGTH = 3
 
 
-def make_parser_record(*, items, set_starts, set_lexstart, seen_build, seen_origin, counter, live_words,
-                       accepted, nt_stamp, set_build, set_scan, by_symbol, symbol_count, pairs) -> tuple:
+def make_parser_record(
+    *,
+    items,
+    set_starts,
+    set_lexstart,
+    seen_build,
+    seen_origin,
+    counter,
+    live_words,
+    accepted,
+    nt_stamp,
+    set_build,
+    set_scan,
+    by_symbol,
+    symbol_count,
+    pairs,
+) -> tuple:
     """The ``P`` tuple."""
-    return (items, set_starts, set_lexstart, seen_build, seen_origin, counter, live_words, accepted, nt_stamp,
-            set_build, set_scan, by_symbol, symbol_count, pairs)
+    return (
+        items,
+        set_starts,
+        set_lexstart,
+        seen_build,
+        seen_origin,
+        counter,
+        live_words,
+        accepted,
+        nt_stamp,
+        set_build,
+        set_scan,
+        by_symbol,
+        symbol_count,
+        pairs,
+    )
 
 
 # --- T: a token trie (read-only); see constrain.vocab.TokenTrie -----------------------------

@@ -21,8 +21,7 @@ _BROKEN = -1
 
 
 @njit(inline="always", **NJIT_OPTIONS)
-def _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets, current, following, mark,
-                    stamp):
+def _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets, current, following, mark, stamp):
     """The states the characters of pattern ``p`` lead ``s`` to, in ``current[:n]``, each once
     (``mark`` stamps the states of each level with a fresh ``stamp``). Returns (n, the last
     stamp used); n is ``_BROKEN`` when some byte is dead or passes a final state inside a character."""
@@ -49,8 +48,9 @@ def _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets, 
 
 
 @njit(**NJIT_OPTIONS)
-def safe_successor_kernel(trans, final, state, rep_values, rep_offsets, level_offsets, current, following,
-                          mark, mark_id):
+def safe_successor_kernel(
+    trans, final, state, rep_values, rep_offsets, level_offsets, current, following, mark, mark_id
+):
     """The one state every safe character leads ``state`` to; ``SEVERAL`` when they lead to
     different states, or one of them to a dead or (``final``) final state, including final
     states met inside a character; ``ALL_DEAD`` when every safe character is dead.
@@ -80,8 +80,9 @@ def safe_successor_kernel(trans, final, state, rep_values, rep_offsets, level_of
         target = t
     stamp = mark_id
     for p in range(level_offsets.shape[0] - 1):
-        n_current, stamp = _character_ends(trans, final, state, p, rep_values, rep_offsets, level_offsets,
-                                           current, following, mark, stamp)
+        n_current, stamp = _character_ends(
+            trans, final, state, p, rep_values, rep_offsets, level_offsets, current, following, mark, stamp
+        )
         if n_current == _BROKEN:
             return SEVERAL
         for i in range(n_current):
@@ -95,8 +96,9 @@ def safe_successor_kernel(trans, final, state, rep_values, rep_offsets, level_of
 
 
 @njit(**NJIT_OPTIONS)
-def safe_closed_kernel(trans, final, state, rep_values, rep_offsets, level_offsets, stack, current, following,
-                       mark, visited, mark_id):
+def safe_closed_kernel(
+    trans, final, state, rep_values, rep_offsets, level_offsets, stack, current, following, mark, visited, mark_id
+):
     """Whether every string of safe characters keeps ``state`` alive and never passes a final
     state (every slice token stays in the lexeme): a search of the states safe
     characters reach from ``state``, stopping at the first dead or final one.
@@ -124,8 +126,9 @@ def safe_closed_kernel(trans, final, state, rep_values, rep_offsets, level_offse
                     current[n_current] = t
                     n_current += 1
             else:
-                n_current, stamp = _character_ends(trans, final, s, p, rep_values, rep_offsets, level_offsets,
-                                                   current, following, mark, stamp)
+                n_current, stamp = _character_ends(
+                    trans, final, s, p, rep_values, rep_offsets, level_offsets, current, following, mark, stamp
+                )
                 if n_current == _BROKEN:
                     return False, stamp + 1
             for i in range(n_current):

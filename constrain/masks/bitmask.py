@@ -32,6 +32,7 @@ def bitmask_to_bool(bitmask: np.ndarray, vocab_size: int) -> np.ndarray:
         raise ConfigurationError(f"Invalid bitmask dtype: expected int32, got {bitmask.dtype}")
     if bitmask.ndim != 2 or 32 * bitmask.shape[1] < vocab_size:
         raise ConfigurationError(
-            f"Invalid bitmask shape {bitmask.shape} for vocab_size {vocab_size}: expected (batch, >= {(vocab_size + 31) // 32})")
+            f"Invalid bitmask shape {bitmask.shape} for vocab_size {vocab_size}: expected (batch, >= {(vocab_size + 31) // 32})"
+        )
     bits = np.unpackbits(np.ascontiguousarray(bitmask).view(np.uint8), axis=1, bitorder="little")
     return bits[:, :vocab_size].astype(bool)

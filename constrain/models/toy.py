@@ -63,7 +63,9 @@ class ToyBatch(ModelBatch):
 
     def logits(self) -> torch.Tensor:
         self.lm.forward_calls += 1
-        table = np.stack([self.lm.logprobs_of(r) for r in self.rows]) if self.rows else np.zeros((0, self.lm.vocab_size))
+        table = (
+            np.stack([self.lm.logprobs_of(r) for r in self.rows]) if self.rows else np.zeros((0, self.lm.vocab_size))
+        )
         return torch.from_numpy(table)  # float64: exact tests compare probabilities closely
 
     def extend(self, tokens: Sequence[int]) -> None:

@@ -80,18 +80,24 @@ class TransformersLM(LanguageModel):
                 with torch.no_grad():
                     sample = weight.detach().flatten()[::997].float().cpu().numpy()
                 digest = hashlib.sha256(sample.tobytes()).hexdigest()
-            self._identity = (type(self.model).__name__, getattr(self.model.config, "_name_or_path", ""),
-                              self.vocab_size, digest)
+            self._identity = (
+                type(self.model).__name__,
+                getattr(self.model.config, "_name_or_path", ""),
+                self.vocab_size,
+                digest,
+            )
         return self._identity
 
-    def forward(self, input_ids: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor,
-                cache: Any, keep: int) -> Any:
+    def forward(
+        self, input_ids: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor, cache: Any, keep: int
+    ) -> Any:
         kwargs: Dict[str, Any] = {"logits_to_keep": keep} if self._keeps_logits else {}
         if cache is not None:
             kwargs[self._cache_keyword] = cache
         with torch.inference_mode():
-            return self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
-                              use_cache=True, **kwargs)
+            return self.model(
+                input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True, **kwargs
+            )
 
     def start(self, prompts: Sequence[Sequence[int]]) -> "TransformersBatch":
         if not prompts or any(len(p) == 0 for p in prompts):
@@ -112,8 +118,8 @@ class TransformersLM(LanguageModel):
         input_ids = torch.full((rows, longest), self.pad_token_id, dtype=torch.long)
         attention = torch.zeros((rows, longest), dtype=torch.long)
         for r, ids in enumerate(prompts):  # left padding: every row's next token is in the last column
-            input_ids[r, longest - len(ids):] = torch.as_tensor(list(ids), dtype=torch.long)
-            attention[r, longest - len(ids):] = 1
+            input_ids[r, longest - len(ids) :] = torch.as_tensor(list(ids), dtype=torch.long)
+            attention[r, longest - len(ids) :] = 1
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         input_ids, attention, positions = (t.to(self.device) for t in (input_ids, attention, positions))
         out = self.forward(input_ids, attention, positions, None, 1)
@@ -128,8 +134,14 @@ class TransformersBatch(ModelBatch):
     padding) until the batch ends.
     """
 
-    def __init__(self, lm: TransformersLM, logits: torch.Tensor, cache: Any, attention: torch.Tensor,
-                 last_positions: torch.Tensor) -> None:
+    def __init__(
+        self,
+        lm: TransformersLM,
+        logits: torch.Tensor,
+        cache: Any,
+        attention: torch.Tensor,
+        last_positions: torch.Tensor,
+    ) -> None:
         self.lm = lm
         self._logits = logits
         self._cache = cache
@@ -172,8 +184,13 @@ class TransformersBatch(ModelBatch):
         """An independent copy (the KV cache is copied)."""
         import copy
 
-        twin = TransformersBatch(self.lm, self._logits.clone(), copy.deepcopy(self._cache),
-                                 self._attention.clone(), self._last_positions.clone())
+        twin = TransformersBatch(
+            self.lm,
+            self._logits.clone(),
+            copy.deepcopy(self._cache),
+            self._attention.clone(),
+            self._last_positions.clone(),
+        )
         twin._rows = list(self._rows)
         return twin
 

@@ -22,5 +22,16 @@ from .driver import DecodeRun, decode
 from .lcd import LCD
 from .smc import SMC, Population
 
-__all__ = ("ASApSampler", "ASApTrie", "AWRS", "Choice", "DecodeRun", "Draw", "LCD", "Population", "SMC",
-           "TokenSampler", "decode")
+__all__ = (
+    "ASApSampler",
+    "ASApTrie",
+    "AWRS",
+    "Choice",
+    "DecodeRun",
+    "Draw",
+    "LCD",
+    "Population",
+    "SMC",
+    "TokenSampler",
+    "decode",
+)

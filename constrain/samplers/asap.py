@@ -69,8 +69,9 @@ class ASApTrie:
 
     FIELDS = ("parent", "token", "p", "allowed", "explored_mass", "explored_theta_mass", "theta")
 
-    def __init__(self, key: str = "", *, max_nodes: int = 1_000_000,
-                 when_full: Literal["error", "freeze"] = "error") -> None:
+    def __init__(
+        self, key: str = "", *, max_nodes: int = 1_000_000, when_full: Literal["error", "freeze"] = "error"
+    ) -> None:
         if when_full not in ("error", "freeze"):
             raise ConfigurationError(f"when_full must be 'error' or 'freeze', got {when_full!r}")
         if not isinstance(max_nodes, int) or max_nodes < 1:
@@ -224,14 +225,17 @@ class ASApSampler(TokenSampler):
     uses_masks = True
     forces_eos_at_limit = True
 
-    def __init__(self, trie: ASApTrie, *, seed: Optional[int] = None, generator: Optional[torch.Generator] = None) -> None:
+    def __init__(
+        self, trie: ASApTrie, *, seed: Optional[int] = None, generator: Optional[torch.Generator] = None
+    ) -> None:
         self.trie = trie
         if seed is None and generator is not None:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
         self.rng = np.random.default_rng(seed)
 
-    def choose(self, draws: Sequence[Draw], logprobs: torch.Tensor, bitmask: Optional[np.ndarray],
-               at_limit: Sequence[bool]) -> List[Choice]:
+    def choose(
+        self, draws: Sequence[Draw], logprobs: torch.Tensor, bitmask: Optional[np.ndarray], at_limit: Sequence[bool]
+    ) -> List[Choice]:
         assert bitmask is not None
         trie = self.trie
         masked = masked_logprobs(logprobs, bitmask).double().cpu().numpy()
@@ -270,8 +274,16 @@ class ASApSampler(TokenSampler):
             choices.append(Choice(token, 0.0))
         return choices
 
-    def sample(self, model: Any, compiled: Any, prompt_ids: Sequence[int], n: int, *, max_new_tokens: int,
-               batch_size: Optional[int] = None) -> List[Draw]:
+    def sample(
+        self,
+        model: Any,
+        compiled: Any,
+        prompt_ids: Sequence[int],
+        n: int,
+        *,
+        max_new_tokens: int,
+        batch_size: Optional[int] = None,
+    ) -> List[Draw]:
         """Draw ``n`` samples, ``batch_size`` at a time; returns the draws in the order drawn,
         each with ``first_token_at`` set."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:

@@ -72,9 +72,15 @@ class AWRS(TokenSampler):
 
     uses_masks = False
 
-    def __init__(self, *, proper_weights: bool = True, max_rejections: Optional[int] = DEFAULT_MAX_REJECTIONS,
-                 seed: Optional[int] = None, generator: Optional[torch.Generator] = None,
-                 forces_eos_at_limit: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        proper_weights: bool = True,
+        max_rejections: Optional[int] = DEFAULT_MAX_REJECTIONS,
+        seed: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
+        forces_eos_at_limit: bool = False,
+    ) -> None:
         if seed is None and generator is not None:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
         self.rng = np.random.default_rng(seed)
@@ -86,8 +92,9 @@ class AWRS(TokenSampler):
         self.steps = 0
         self._bitmask: Optional[np.ndarray] = None
 
-    def choose(self, draws: Sequence[Draw], logprobs: torch.Tensor, bitmask: Optional[np.ndarray],
-               at_limit: Sequence[bool]) -> List[Choice]:
+    def choose(
+        self, draws: Sequence[Draw], logprobs: torch.Tensor, bitmask: Optional[np.ndarray], at_limit: Sequence[bool]
+    ) -> List[Choice]:
         table = logprobs.double().cpu().numpy()
         return [self.choose_one(d, table[i], bool(at_limit[i])) for i, d in enumerate(draws)]
 
@@ -115,8 +122,13 @@ class AWRS(TokenSampler):
             return np.unpackbits(self._bitmask[0].view(np.uint8), bitorder="little")[: vocab.size].astype(bool)
 
         token, log_weight, checks = weighted_rejection_step(
-            order.next, logp, matcher.try_token, proper_weights=self.proper_weights,
-            max_rejections=self.max_rejections, allowed_by_mask=allowed_by_mask, uniform=self.rng.random,
+            order.next,
+            logp,
+            matcher.try_token,
+            proper_weights=self.proper_weights,
+            max_rejections=self.max_rejections,
+            allowed_by_mask=allowed_by_mask,
+            uniform=self.rng.random,
         )
         self.checks += checks
         return Choice(token, log_weight if token is not None else -math.inf)

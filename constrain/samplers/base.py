@@ -57,8 +57,15 @@ class Draw:
 
     def fork(self) -> "Draw":
         """An independent copy (SMC resampling); the matcher is forked."""
-        return Draw(self.matcher.fork(), list(self.token_ids), self.logprob, self.log_weight,
-                    self.finish_reason, self.state, self.lagging)
+        return Draw(
+            self.matcher.fork(),
+            list(self.token_ids),
+            self.logprob,
+            self.log_weight,
+            self.finish_reason,
+            self.state,
+            self.lagging,
+        )
 
 
 @dataclass
@@ -86,8 +93,9 @@ class TokenSampler:
     uses_masks: bool = True
     forces_eos_at_limit: bool = False
 
-    def choose(self, draws: Sequence[Draw], logprobs: torch.Tensor, bitmask: Optional[np.ndarray],
-               at_limit: Sequence[bool]) -> List[Choice]:
+    def choose(
+        self, draws: Sequence[Draw], logprobs: torch.Tensor, bitmask: Optional[np.ndarray], at_limit: Sequence[bool]
+    ) -> List[Choice]:
         """Choose a token for each running draw.
 
         Args:

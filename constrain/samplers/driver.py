@@ -120,8 +120,7 @@ def decode(
             choices = sampler.choose(running, logprobs, bitmask, limit)
             if first_token_at is None:
                 first_token_at = time.perf_counter()
-            index = torch.tensor([[c.token if c.token is not None else 0] for c in choices],
-                                 device=logprobs.device)
+            index = torch.tensor([[c.token if c.token is not None else 0] for c in choices], device=logprobs.device)
             token_logprobs = logprobs.gather(1, index)[:, 0].tolist()
             for draw, choice, lp, at_limit in zip(running, choices, token_logprobs, limit):
                 draw.log_weight += choice.log_weight

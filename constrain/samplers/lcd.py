@@ -28,8 +28,13 @@ from .driver import masked_logprobs
 __all__ = ("LCD", "sample_logits")
 
 
-def sample_logits(logits: torch.Tensor, temperature: float, top_k: Optional[int], top_p: Optional[float],
-                  generator: Optional[torch.Generator]) -> torch.Tensor:
+def sample_logits(
+    logits: torch.Tensor,
+    temperature: float,
+    top_k: Optional[int],
+    top_p: Optional[float],
+    generator: Optional[torch.Generator],
+) -> torch.Tensor:
     """Pick one token per row of (already masked) logits: temperature, then top-k, then top-p;
     ``temperature=0`` is argmax."""
     if not temperature:
@@ -60,8 +65,15 @@ class LCD(TokenSampler):
             at the limit, as plain generation does; SMC sets ``True``).
     """
 
-    def __init__(self, temperature: float = 1.0, top_k: Optional[int] = None, top_p: Optional[float] = None,
-                 generator: Optional[torch.Generator] = None, *, forces_eos_at_limit: bool = False) -> None:
+    def __init__(
+        self,
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        generator: Optional[torch.Generator] = None,
+        *,
+        forces_eos_at_limit: bool = False,
+    ) -> None:
         self.temperature = temperature
         self.top_k = top_k
         self.top_p = top_p
@@ -69,8 +81,9 @@ class LCD(TokenSampler):
         self.forces_eos_at_limit = forces_eos_at_limit
         self.warped = temperature != 1 or top_k is not None or (top_p is not None and top_p < 1)
 
-    def choose(self, draws: Sequence[Draw], logprobs: torch.Tensor, bitmask: Optional[np.ndarray],
-               at_limit: Sequence[bool]) -> List[Choice]:
+    def choose(
+        self, draws: Sequence[Draw], logprobs: torch.Tensor, bitmask: Optional[np.ndarray], at_limit: Sequence[bool]
+    ) -> List[Choice]:
         assert bitmask is not None
         masked = masked_logprobs(logprobs, bitmask)
         log_z = torch.logsumexp(masked.double(), dim=-1).tolist()  # log Z_t, unwarped

@@ -94,8 +94,9 @@ class _Step(TokenSampler):
         self.uses_masks = proposal.uses_masks
         self.resamplings = 0
 
-    def choose(self, draws: Sequence[Draw], logprobs: torch.Tensor, bitmask: Optional[np.ndarray],
-               at_limit: Sequence[bool]) -> List[Choice]:
+    def choose(
+        self, draws: Sequence[Draw], logprobs: torch.Tensor, bitmask: Optional[np.ndarray], at_limit: Sequence[bool]
+    ) -> List[Choice]:
         return self.proposal.choose(draws, logprobs, bitmask, at_limit)
 
     def resample(self, draws: List[Draw]) -> Optional[List[int]]:
@@ -121,7 +122,6 @@ class _Step(TokenSampler):
             d.log_weight = log_mean  # copies are made after this: every new particle has the mean
         self.resamplings += 1
         return parents
-
 
     def _criticize(self, draw: Draw) -> None:
         """Apply the critic to a particle that just finished (or, with ``critic_partial``, to a
@@ -155,11 +155,19 @@ class SMC:
         seed / generator: seeds the proposal and the resampling.
     """
 
-    def __init__(self, num_particles: int = 5, *, ess_threshold: float = 0.5,
-                 proposal: Literal["awrs", "lcd"] = "awrs", critic: Optional[Critic] = None,
-                 critic_partial: bool = False, resampling: Literal["multinomial", "systematic"] = "multinomial",
-                 select: Literal["sample", "mode"] = "sample", seed: Optional[int] = None,
-                 generator: Optional[torch.Generator] = None) -> None:
+    def __init__(
+        self,
+        num_particles: int = 5,
+        *,
+        ess_threshold: float = 0.5,
+        proposal: Literal["awrs", "lcd"] = "awrs",
+        critic: Optional[Critic] = None,
+        critic_partial: bool = False,
+        resampling: Literal["multinomial", "systematic"] = "multinomial",
+        select: Literal["sample", "mode"] = "sample",
+        seed: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
+    ) -> None:
         if not isinstance(num_particles, int) or isinstance(num_particles, bool) or num_particles < 1:
             raise ConfigurationError(f"num_particles must be a positive int, got {num_particles!r}")
         if not isinstance(ess_threshold, (int, float)) or not 0 <= ess_threshold <= 1:
@@ -208,13 +216,27 @@ class SMC:
         parents: List[int] = np.searchsorted(cumulative, points, side="right").clip(0, n - 1).tolist()
         return parents
 
-    def run(self, model: Any, compiled: Any, prompt_ids: Sequence[int], *, max_new_tokens: int,
-            on_step: Optional[Callable[[List[Draw]], None]] = None) -> Population:
+    def run(
+        self,
+        model: Any,
+        compiled: Any,
+        prompt_ids: Sequence[int],
+        *,
+        max_new_tokens: int,
+        on_step: Optional[Callable[[List[Draw]], None]] = None,
+    ) -> Population:
         """Run SMC for one prompt."""
         step = _Step(self, self.make_proposal(getattr(model, "device", torch.device("cpu"))))
         draws = [Draw(Matcher(compiled)) for _ in range(self.num_particles)]
-        result = decode(model, compiled, [list(prompt_ids)] * self.num_particles, step,
-                        max_new_tokens=max_new_tokens, draws=draws, on_step=on_step)
+        result = decode(
+            model,
+            compiled,
+            [list(prompt_ids)] * self.num_particles,
+            step,
+            max_new_tokens=max_new_tokens,
+            draws=draws,
+            on_step=on_step,
+        )
         particles = result.draws
         lw = np.asarray([p.log_weight for p in particles], dtype=np.float64)
         top = lw.max()

@@ -34,8 +34,11 @@ def test_subset_construction_stops_at_the_byte_budget():
     constrain.compile(Grammar.from_regex("a"), BYTES)
     start = time.process_time()
     with pytest.raises(ResourceLimitError, match="max_automaton_bytes"):
-        constrain.compile(Grammar.from_regex("(.{0,100}){0,100}"), BYTES,
-                          limits=DEFAULT_LIMITS.replace(max_automaton_bytes=64 * 2**20))
+        constrain.compile(
+            Grammar.from_regex("(.{0,100}){0,100}"),
+            BYTES,
+            limits=DEFAULT_LIMITS.replace(max_automaton_bytes=64 * 2**20),
+        )
     assert time.process_time() - start < 20
 
 
@@ -61,8 +64,7 @@ def test_alt_is_linear_and_keeps_first_occurrences():
 def test_a_huge_enum_meets_the_deadline():
     start = time.monotonic()
     with pytest.raises(ResourceLimitError, match="max_compile_seconds"):
-        grammar_from_json_schema({"enum": list(range(100_000))},
-                                 limits=DEFAULT_LIMITS.replace(max_compile_seconds=2))
+        grammar_from_json_schema({"enum": list(range(100_000))}, limits=DEFAULT_LIMITS.replace(max_compile_seconds=2))
     assert time.monotonic() - start < 6
 
 

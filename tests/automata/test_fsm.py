@@ -41,8 +41,19 @@ def _seq_bytes(sq):
 
 @pytest.mark.parametrize(
     "lo, hi",
-    [(0, 0x7F), (0x41, 0x5A), (0x7F, 0x80), (0x80, 0x7FF), (0x7FF, 0x800), (0x100, 0x2FFF),
-     (0xD000, 0xE100), (0xD7FF, 0xD800), (0xFFF0, 0x10010), (0x10FFF0, 0x10FFFF), (0x3FFF7, 0x40008)],
+    [
+        (0, 0x7F),
+        (0x41, 0x5A),
+        (0x7F, 0x80),
+        (0x80, 0x7FF),
+        (0x7FF, 0x800),
+        (0x100, 0x2FFF),
+        (0xD000, 0xE100),
+        (0xD7FF, 0xD800),
+        (0xFFF0, 0x10010),
+        (0x10FFF0, 0x10FFFF),
+        (0x3FFF7, 0x40008),
+    ],
 )
 def test_utf8_sequences_are_exact(lo, hi):
     seqs = utf8_sequences(lo, hi)
@@ -67,8 +78,19 @@ def test_every_code_point_is_accepted_exactly_once_invalid_utf8_never():
         ok = not 0xD800 <= cp <= 0xDFFF
         data = chr(cp).encode("utf-8", "surrogatepass")
         assert d.matches(data) == ok, hex(cp)
-    for bad in [b"\x80", b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf0\x80\x80\x80",
-                b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xff", b"\xc3", b"\xe2\x82"]:
+    for bad in [
+        b"\x80",
+        b"\xc0\x80",
+        b"\xc1\xbf",
+        b"\xe0\x80\x80",
+        b"\xed\xa0\x80",
+        b"\xf0\x80\x80\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xf5\x80\x80\x80",
+        b"\xff",
+        b"\xc3",
+        b"\xe2\x82",
+    ]:
         assert not d.matches(bad), bad
 
 
@@ -144,8 +166,7 @@ def _lang(d: ByteDFA) -> set:
     return {s for s in UNIVERSE if d.matches(s.encode())}
 
 
-@pytest.mark.parametrize("x, y", [("a*", "(ab)*|b"), ("[ab]*", ".é?"), ("a|b|", "a*"), ("", "a"),
-                                  (".*", "é")])
+@pytest.mark.parametrize("x, y", [("a*", "(ab)*|b"), ("[ab]*", ".é?"), ("a|b|", "a*"), ("", "a"), (".*", "é")])
 def test_boolean_operations_are_set_operations(x, y):
     dx, dy = dfa(x), dfa(y)
     lx, ly = _lang(dx), _lang(dy)
@@ -203,8 +224,19 @@ def _naive_min_states(d: ByteDFA) -> int:
 
 @pytest.mark.parametrize(
     "pattern, states",
-    [("", 1), ("a", 2), ("abc", 4), ("a*", 1), ("a+", 2), ("(a|b)*a(a|b){3}", 16), ("[ab]{0,3}", 4),
-     ("[^\"\\\\]*", 8), ("(?s).", 9), ("(a|ab)(c|bcd)(d*)", 6), ("x{2,}y{,2}", 5)],
+    [
+        ("", 1),
+        ("a", 2),
+        ("abc", 4),
+        ("a*", 1),
+        ("a+", 2),
+        ("(a|b)*a(a|b){3}", 16),
+        ("[ab]{0,3}", 4),
+        ('[^"\\\\]*', 8),
+        ("(?s).", 9),
+        ("(a|ab)(c|bcd)(d*)", 6),
+        ("x{2,}y{,2}", 5),
+    ],
 )
 def test_minimal_state_counts(pattern, states):
     d = dfa(pattern)
@@ -237,10 +269,19 @@ def test_minimal_live_and_reachable(pattern):
     assert len(live) == d.num_states
 
 
-@pytest.mark.parametrize("a, b", [("(a|b)*", "(a*b*)*"), ("a{2,4}", "aa|aaa|aaaa"), ("[a-c]", "a|b|c"),
-                                  ("(?!a).", "[^a\\n]"), ("ab|ac|\\x00|é", "a[bc]|[\\x00é]"),
-                                  ("a{20}", "aaaaaaaaaaaaaaaaaaaa"), ("[^a]{0,20}", "(?:[^a]|){20}"),
-                                  ("(?=.*b)[ab]*", "a*b[ab]*")])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("(a|b)*", "(a*b*)*"),
+        ("a{2,4}", "aa|aaa|aaaa"),
+        ("[a-c]", "a|b|c"),
+        ("(?!a).", "[^a\\n]"),
+        ("ab|ac|\\x00|é", "a[bc]|[\\x00é]"),
+        ("a{20}", "aaaaaaaaaaaaaaaaaaaa"),
+        ("[^a]{0,20}", "(?:[^a]|){20}"),
+        ("(?=.*b)[ab]*", "a*b[ab]*"),
+    ],
+)
 def test_equal_languages_give_identical_tables(a, b):
     da, db = dfa(a), dfa(b)
     assert np.array_equal(da.transitions, db.transitions)
@@ -267,7 +308,9 @@ def test_immutable_picklable_cached():
     assert classes[ord("0")] == classes[ord("9")] != classes[ord("a")]
 
 
-@pytest.mark.parametrize("pattern", [r'"name"', r"[0-9]+", r'"[^"\\]{0,40}"', r'"[^"\\]{0,100}"', r"[a-z]+@[a-z]+\.(com|org)"])
+@pytest.mark.parametrize(
+    "pattern", [r'"name"', r"[0-9]+", r'"[^"\\]{0,40}"', r'"[^"\\]{0,100}"', r"[a-z]+@[a-z]+\.(com|org)"]
+)
 def test_byte_classes_group_equal_columns_in_first_seen_order(pattern):
     """Both ways of computing them (short and long DFAs) against the definition."""
     d = dfa(pattern)
@@ -328,12 +371,23 @@ def test_minus_empty_string_fast_path_equals_product(pattern):
 # --- the DFA-level route for big repetitions and the Numba kernels agree with the NFA route ----
 
 
-
 @pytest.mark.parametrize(
     "pattern",
-    [r"[^\"\\]{0,40}", r"[^\"\\]{16}", r"[^\"\\]{3,20}", r"[a-z]{17,}", r"(ab|c){0,20}", r"é{20,30}",
-     r'"([^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4}){2,20}"', r"x[0-9]{0,20}y?z*",
-     r"(?:a+){16}", r"(a|ab){0,16}", r"(?:a*b){0,16}", r"[ab]{0,16}[bc]{0,16}", r"(?:|a){0,16}"],
+    [
+        r"[^\"\\]{0,40}",
+        r"[^\"\\]{16}",
+        r"[^\"\\]{3,20}",
+        r"[a-z]{17,}",
+        r"(ab|c){0,20}",
+        r"é{20,30}",
+        r'"([^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4}){2,20}"',
+        r"x[0-9]{0,20}y?z*",
+        r"(?:a+){16}",
+        r"(a|ab){0,16}",
+        r"(?:a*b){0,16}",
+        r"[ab]{0,16}[bc]{0,16}",
+        r"(?:|a){0,16}",
+    ],
 )
 def test_dfa_level_route_equals_nfa_route(pattern):
     r = parse_regex(pattern)
@@ -361,8 +415,10 @@ def _bfs_canonical(d: ByteDFA):
     return trans.reshape(-1, 256), d.accepting[order]
 
 
-@pytest.mark.parametrize("pattern", TWIN_PATTERNS + [r"(a|b)*a(a|b){12}", r"[^\"\\]{0,60}x*",
-                                                     r"(x|(?s:.){0,300})", r"(?:a|[^a]b|\u0100c){1,9}"])
+@pytest.mark.parametrize(
+    "pattern",
+    TWIN_PATTERNS + [r"(a|b)*a(a|b){12}", r"[^\"\\]{0,60}x*", r"(x|(?s:.){0,300})", r"(?:a|[^a]b|\u0100c){1,9}"],
+)
 def test_kernels_give_minimal_canonical_tables(pattern):
     # (a|b)*a(a|b){12}: 8k subsets before minimization, so every kernel buffer grows
     d = dfa(pattern)
@@ -383,9 +439,43 @@ def test_big_repetition_fails_fast_over_the_limit():
     assert time.perf_counter() - t < 1.0
 
 
-_TOKENS = ["a", "b", "é", "😀", ".", "*", "+", "?", "{2}", "{1,3}", "{,2}", "{2,}", "(", ")", "(?:", "[ab]",
-           "[^a]", "[a-é]", "^", "$", "|", "\\d", "\\w", "\\s", "\\W", "(?i)", "(?s)", "(?=", "(?!", "(?<=",
-           "(?<!", "\\n", "x", "(?i:", "*?"]
+_TOKENS = [
+    "a",
+    "b",
+    "é",
+    "😀",
+    ".",
+    "*",
+    "+",
+    "?",
+    "{2}",
+    "{1,3}",
+    "{,2}",
+    "{2,}",
+    "(",
+    ")",
+    "(?:",
+    "[ab]",
+    "[^a]",
+    "[a-é]",
+    "^",
+    "$",
+    "|",
+    "\\d",
+    "\\w",
+    "\\s",
+    "\\W",
+    "(?i)",
+    "(?s)",
+    "(?=",
+    "(?!",
+    "(?<=",
+    "(?<!",
+    "\\n",
+    "x",
+    "(?i:",
+    "*?",
+]
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -466,8 +556,7 @@ def _ends(r, text: str, i: int, memo: dict) -> frozenset:
 def _random_ir(rng: random.Random, depth: int):
     pick = rng.random()
     if depth == 0 or pick < 0.3:
-        return rng.choice([chars("a"), chars("b"), chars("ab"), chars("é"), chars("a", "é"), EMPTY,
-                           literal("ab")])
+        return rng.choice([chars("a"), chars("b"), chars("ab"), chars("é"), chars("a", "é"), EMPTY, literal("ab")])
     kids = [_random_ir(rng, depth - 1) for _ in range(rng.randint(1, 3))]
     if pick < 0.45:
         return seq(*kids)
@@ -494,8 +583,7 @@ def test_random_ir_trees_match_naive_semantics(seed):
 
 def test_product_of_many_dfas_with_many_classes_keeps_bytes_apart():
     # 20 DFAs with distinct byte partitions: a mixed-radix class code would overflow int64
-    parts = [regex_to_dfa(Repeat(chars((32 + 3 * i, 34 + 3 * i), (0x80, 0x10FFFF)), 0, None))
-             for i in range(20)]
+    parts = [regex_to_dfa(Repeat(chars((32 + 3 * i, 34 + 3 * i), (0x80, 0x10FFFF)), 0, None)) for i in range(20)]
     both = product_dfa(parts, any)
     for i in range(20):
         assert both.matches(bytes([32 + 3 * i, 34 + 3 * i]))
@@ -510,12 +598,14 @@ _KEYS = alt(*(literal(k) for k in ("a", "ab", "name", "nom", "\\u0041")))
 
 @pytest.mark.parametrize(
     "inner, accepted, rejected",
-    [(And((_BODY, Not(_KEYS))), ['"abc"', '""', '"n\\u0061me"'], ['"a"', '"name"', '"\\u0041"', '"a"b"']),
-     (And((_BODY, And((_BODY, Not(_KEYS))))), ['"abc"'], ['"ab"']),
-     (Not(_KEYS), ['"abc"', '"\x00"'], ['"nom"']),
-     (And((_BODY, Not(_BODY))), [], ['""', '"a"']),
-     (And((_BODY, parse_regex("[a-z]{2,5}"), Not(literal("ab")))), ['"abc"', '"ba"'], ['"ab"', '"a"', '"abcdef"']),
-     (And((Not(_KEYS), Not(literal("x")))), ['"y"', '""'], ['"x"', '"ab"'])],
+    [
+        (And((_BODY, Not(_KEYS))), ['"abc"', '""', '"n\\u0061me"'], ['"a"', '"name"', '"\\u0041"', '"a"b"']),
+        (And((_BODY, And((_BODY, Not(_KEYS))))), ['"abc"'], ['"ab"']),
+        (Not(_KEYS), ['"abc"', '"\x00"'], ['"nom"']),
+        (And((_BODY, Not(_BODY))), [], ['""', '"a"']),
+        (And((_BODY, parse_regex("[a-z]{2,5}"), Not(literal("ab")))), ['"abc"', '"ba"'], ['"ab"', '"a"', '"abcdef"']),
+        (And((Not(_KEYS), Not(literal("x")))), ['"y"', '""'], ['"x"', '"ab"']),
+    ],
 )
 def test_glued_boolean_parts_equal_the_nfa_route(inner, accepted, rejected):
     regex_to_dfa.cache_clear()

@@ -21,9 +21,35 @@ BYTES = Vocabulary.byte_level()
 def toy_vocab() -> Vocabulary:
     """Multi-byte tokens that cross lexeme boundaries, duplicates, a special token and EOS."""
     pieces = [bytes([b]) for b in range(256)] + [
-        b"ab", b"abc", b"(", b"((", b"))", b"()", b"(a", b"a)", b"1+", b"+1", b"12", b"123",
-        b" +", b"+ ", b"  ", b"a b", b"ab)", b"ab", b"\"a\"", b"\",", b"\"}", b"{\"", b"\xc3\xa9",
-        b"\xc3", b"\xa9a", b"true", b"tr", b"ue,", b"null]",
+        b"ab",
+        b"abc",
+        b"(",
+        b"((",
+        b"))",
+        b"()",
+        b"(a",
+        b"a)",
+        b"1+",
+        b"+1",
+        b"12",
+        b"123",
+        b" +",
+        b"+ ",
+        b"  ",
+        b"a b",
+        b"ab)",
+        b"ab",
+        b'"a"',
+        b'",',
+        b'"}',
+        b'{"',
+        b"\xc3\xa9",
+        b"\xc3",
+        b"\xa9a",
+        b"true",
+        b"tr",
+        b"ue,",
+        b"null]",
     ]
     eos = len(pieces)
     special = eos + 1
@@ -75,8 +101,12 @@ JSONISH = cfg(
         "NUM": seq(repeat(literal("-"), 0, 1), DIGITS),
         "TRUE": literal("true"),
         "NULL": literal("null"),
-        "LB": literal("["), "RB": literal("]"), "LC": literal("{"), "RC": literal("}"),
-        "COMMA": literal(","), "COLON": literal(":"),
+        "LB": literal("["),
+        "RB": literal("]"),
+        "LC": literal("{"),
+        "RC": literal("}"),
+        "COMMA": literal(","),
+        "COLON": literal(":"),
     },
 )
 
@@ -85,8 +115,12 @@ JSONISH = cfg(
 ATOMS = cfg(
     "s",
     {"s": ["ATOM", "s ATOM", "s DIV"]},
-    {"ATOM": repeat(chars("az"), 1), "DIV": literal("/"), "WS": WS,
-     "COMMENT": seq(literal(";"), repeat(chars((0, 9), (11, 0x10FFFF))))},
+    {
+        "ATOM": repeat(chars("az"), 1),
+        "DIV": literal("/"),
+        "WS": WS,
+        "COMMENT": seq(literal(";"), repeat(chars((0, 9), (11, 0x10FFFF)))),
+    },
     ignore=["WS", "COMMENT"],
 )
 
@@ -108,19 +142,30 @@ LADDER = precedence_ladder(16)
 # and accepted tokens push sets above sets that were themselves just rebuilt.
 LADDER_VOCAB = Vocabulary(
     [bytes([b]) for b in range(256)]
-    + [bytes(p) for n in (2, 3) for p in itertools.product(b"12(+)*_", repeat=n)] + [b""],
-    eos_token_ids={256 + 7 ** 2 + 7 ** 3},
+    + [bytes(p) for n in (2, 3) for p in itertools.product(b"12(+)*_", repeat=n)]
+    + [b""],
+    eos_token_ids={256 + 7**2 + 7**3},
 )
 
-GRAMMARS = {"parens": PARENS, "sums": SUMS, "ambiguous": AMBIGUOUS, "jsonish": JSONISH, "atoms": ATOMS,
-            "ladder": LADDER}
+GRAMMARS = {
+    "parens": PARENS,
+    "sums": SUMS,
+    "ambiguous": AMBIGUOUS,
+    "jsonish": JSONISH,
+    "atoms": ATOMS,
+    "ladder": LADDER,
+}
 
 grammar__accepted__rejected = [
     ("parens", ["", "a", "()", "(a)(a)a", "((()))a"], ["(", ")", "(()", "b", "a)"]),
     ("sums", ["1", "1+2", "(1+2)+3", "1 + 2", " 1", "1 ", "(1 +(2))"], ["", "+", "1+", "()", "1 2", "(1"]),
     ("ambiguous", ["", "a", "ab", "aab", "abab", "aaa"], ["b", "ba", "abb"]),
     ("atoms", ["a", "a b", " a ;c d\n b/", "a;x\n"], ["", "; a", " ;b", "/"]),
-    ("jsonish", ['"x"', "[1,-2]", '{"a":true}', '{"a":[null,"é"]}', "[]", '"a"'], ['{"b":1}', "[1,]", "tru", '"a', "[1]]"]),
+    (
+        "jsonish",
+        ['"x"', "[1,-2]", '{"a":true}', '{"a":[null,"é"]}', "[]", '"a"'],
+        ['{"b":1}', "[1,]", "tru", '"a', "[1]]"],
+    ),
     ("ladder", ["1", "1+2*3", "((1-_2)*3)@4", "_(1)$2#3"], ["", "+1", "1+", "(1", "1)", "1++2"]),
 ]
 
@@ -193,7 +238,7 @@ def test_reused_sets_give_the_masks_of_a_fresh_matcher(name, vocab):
         again = constrain.allocate_token_bitmask(1, vocab.size + 64)  # a wider row, the last mask copied
         again[:] = -1
         m.fill_next_token_bitmask(again)
-        assert (again[:, :bitmask.shape[1]] == bitmask).all() and (again[:, bitmask.shape[1]:] == 0).all()
+        assert (again[:, : bitmask.shape[1]] == bitmask).all() and (again[:, bitmask.shape[1] :] == 0).all()
         fresh = Matcher(compiled)
         assert fresh.accept_bytes(text)
         fresh.fill_next_token_bitmask(fresh_mask)

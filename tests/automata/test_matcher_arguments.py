@@ -42,7 +42,7 @@ BAD_CALLS = [
     (lambda m: m.accept_token(torch.tensor(FIVE)), "got Tensor"),
     (lambda m: m.accept_token(-1), "outside the vocabulary"),
     (lambda m: m.accept_token(SIZE), "outside the vocabulary"),
-    (lambda m: m.accept_token(2 ** 70), "outside the vocabulary"),
+    (lambda m: m.accept_token(2**70), "outside the vocabulary"),
     (lambda m: m.try_token(None), "`token_id` must be an int"),
     (lambda m: m.try_token(1.5), "`token_id` must be an int"),
     (lambda m: m.try_token(False), "`token_id` must be an int, got bool"),
@@ -120,8 +120,9 @@ def test_bad_arguments_raise_configuration_error_and_change_nothing(call, messag
     assert (m._n_sets, m._lex_state, m.num_accepted_tokens, m.is_terminated()) == before
 
 
-@pytest.mark.parametrize("token", [FIVE, np.int64(FIVE), np.int32(FIVE), np.uint8(FIVE)],
-                         ids=["int", "int64", "int32", "uint8"])
+@pytest.mark.parametrize(
+    "token", [FIVE, np.int64(FIVE), np.int32(FIVE), np.uint8(FIVE)], ids=["int", "int64", "int32", "uint8"]
+)
 def test_integer_scalars_are_token_ids(token):
     m = Matcher(compiled())
     assert m.try_token(token) and m.validate_tokens([token, token]) == 2
@@ -133,10 +134,17 @@ def test_integer_scalars_are_token_ids(token):
     assert bm[1].any() and not bm[0].any()
 
 
-@pytest.mark.parametrize("ids", [
-    [FIVE, FIVE], (FIVE, FIVE), np.array([FIVE, FIVE], dtype=np.int32), torch.tensor([FIVE, FIVE]),
-    np.array([FIVE, FIVE], dtype=np.uint16),
-], ids=["list", "tuple", "int32 array", "tensor", "uint16 array"])
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [FIVE, FIVE],
+        (FIVE, FIVE),
+        np.array([FIVE, FIVE], dtype=np.int32),
+        torch.tensor([FIVE, FIVE]),
+        np.array([FIVE, FIVE], dtype=np.uint16),
+    ],
+    ids=["list", "tuple", "int32 array", "tensor", "uint16 array"],
+)
 def test_token_id_lists(ids):
     m = Matcher(compiled())
     assert m.try_tokens(ids).tolist() == [True, True]

@@ -17,8 +17,12 @@ from naive import unpack_bitmask
 from test_matcher import BYTES, GRAMMARS, JSONISH, LADDER_VOCAB, TOY
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-CASES = {"jsonish": (JSONISH, TOY), "sums": (GRAMMARS["sums"], TOY), "ladder": (GRAMMARS["ladder"], LADDER_VOCAB),
-         "ambiguous": (GRAMMARS["ambiguous"], BYTES)}
+CASES = {
+    "jsonish": (JSONISH, TOY),
+    "sums": (GRAMMARS["sums"], TOY),
+    "ladder": (GRAMMARS["ladder"], LADDER_VOCAB),
+    "ambiguous": (GRAMMARS["ambiguous"], BYTES),
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -81,7 +85,7 @@ def test_rollback_then_accept_gives_the_same_masks(data, name):
         assert m.accept_token(tokens[i])
         assert (_mask(m) == masks[i + 1]).all()
     m.rollback(k)
-    assert m.accept_tokens(tokens[len(tokens) - k:]) == k
+    assert m.accept_tokens(tokens[len(tokens) - k :]) == k
     assert (_mask(m) == masks[-1]).all()
 
 
@@ -102,12 +106,15 @@ def test_forks_are_independent(data, name):
 
 
 # JSONISH documents: strings without escapes, integers, true, null, arrays, objects keyed "a".
-JSONISH_TEXT = st.text(st.characters(min_codepoint=0x20, blacklist_characters='"\\', blacklist_categories=("Cs",)),
-                       max_size=6)
+JSONISH_TEXT = st.text(
+    st.characters(min_codepoint=0x20, blacklist_characters='"\\', blacklist_categories=("Cs",)), max_size=6
+)
 JSONISH_VALUES = st.recursive(
-    st.one_of(JSONISH_TEXT, st.integers(-10 ** 6, 10 ** 6), st.just(True), st.none()),
-    lambda inner: st.lists(inner, max_size=3) | st.lists(inner, min_size=1, max_size=3).map(
-        lambda values: [("a", v) for v in values]),
+    st.one_of(JSONISH_TEXT, st.integers(-(10**6), 10**6), st.just(True), st.none()),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, min_size=1, max_size=3).map(lambda values: [("a", v) for v in values])
+    ),
     max_leaves=8,
 )
 
@@ -127,8 +134,8 @@ def test_every_prefix_of_a_valid_document_is_accepted(value):
     for compiled in (compile(JSONISH, BYTES), compiled_case("jsonish")):
         m = Matcher(compiled)
         for i, b in enumerate(document):
-            assert m.try_token(b) and m.accept_token(b), document[:i + 1]
-            assert not m.is_accepting() or i + 1 == len(document) or _complete_prefix(document[:i + 1])
+            assert m.try_token(b) and m.accept_token(b), document[: i + 1]
+            assert not m.is_accepting() or i + 1 == len(document) or _complete_prefix(document[: i + 1])
         assert m.is_accepting() and m.find_jump_forward_bytes() == b""
         fresh = Matcher(compiled)
         assert fresh.validate_tokens(list(document)) == len(document)

@@ -24,8 +24,11 @@ CASES = [
     ("jsonish", JSONISH, [b'{"a":[1,', b'{"a":["x y', b'{"a":[12']),
     # a long string in chunks of 32 characters: the short slice tokens are taken at once, the
     # long ones walked (slices.final_length)
-    ("chunked", Grammar.from_json_schema({"type": "string", "maxLength": 200}),
-     [b'"', b'"' + b"ab" * 10, b'"' + b"x" * 40]),
+    (
+        "chunked",
+        Grammar.from_json_schema({"type": "string", "maxLength": 200}),
+        [b'"', b'"' + b"ab" * 10, b'"' + b"x" * 40],
+    ),
     # a chunk that only a comma may follow: no slice token longer than the chunk's rest
     ("chunk then comma", Grammar.from_lark('start: CHUNK ","\nCHUNK: /"[^"\\\\]{32}/'), [b'"', b'"abc']),
 ]

@@ -11,8 +11,15 @@ import pytest
 
 import constrain
 from constrain import Grammar, Matcher, compile
-from naive import (NaiveMatcher, common_prefix, naive_accept_count, naive_completions, naive_forced_bytes,
-                   naive_mask, unpack_bitmask)
+from naive import (
+    NaiveMatcher,
+    common_prefix,
+    naive_accept_count,
+    naive_completions,
+    naive_forced_bytes,
+    naive_mask,
+    unpack_bitmask,
+)
 from test_matcher import BYTES, GRAMMARS, JSONISH, SUMS, TOY, grammar__accepted__rejected
 
 EOS = next(iter(TOY.eos_token_ids))
@@ -103,7 +110,7 @@ def test_accept_tokens_and_validate_tokens_equal_the_twin(name, vocab):
         if walker.is_terminated():
             continue
         draft = _random_walk(walker.fork(), vocab, rng, rng.randrange(0, 8))
-        draft = draft[:rng.randrange(len(draft) + 1)] + [rng.randrange(vocab.size)] + draft[:2]
+        draft = draft[: rng.randrange(len(draft) + 1)] + [rng.randrange(vocab.size)] + draft[:2]
         m = Matcher(compiled)
         assert m.accept_tokens(prefix) == len(prefix)
         twin = NaiveMatcher(compiled)
@@ -148,7 +155,7 @@ def test_draft_masks_equal_the_masks_along_the_draft(name, vocab):
             continue
         draft = _random_walk(m.fork(), vocab, rng, rng.randrange(0, 6))
         if rng.random() < 0.5:
-            draft = draft[:rng.randrange(len(draft) + 1)] + [rng.randrange(vocab.size)] + draft
+            draft = draft[: rng.randrange(len(draft) + 1)] + [rng.randrange(vocab.size)] + draft
         index = rng.randrange(3)
         bitmask = constrain.allocate_token_bitmask(index + len(draft) + 2, vocab.size)
         bitmask[:] = 7  # rows not filled keep this
@@ -163,7 +170,7 @@ def test_draft_masks_equal_the_masks_along_the_draft(name, vocab):
             assert (unpack_bitmask(bitmask[index + i], vocab.size) == _mask(walker, vocab)).all(), (draft, i)
             if i < len(draft):
                 assert walker.accept_token(draft[i]) == (i + 1 < filled)
-        assert (bitmask[:index] == 7).all() and (bitmask[index + filled:] == 7).all()
+        assert (bitmask[:index] == 7).all() and (bitmask[index + filled :] == 7).all()
 
 
 def test_draft_masks_need_every_row():

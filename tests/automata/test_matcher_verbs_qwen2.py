@@ -93,9 +93,9 @@ def test_accept_validate_and_draft_masks(compiled, qwen2_vocab):
     for full in walks:
         for _ in range(4):
             cut = rng.randrange(len(full))
-            prefix, draft = full[:cut], full[cut:cut + rng.randrange(1, 9)]
+            prefix, draft = full[:cut], full[cut : cut + rng.randrange(1, 9)]
             if rng.random() < 0.5:
-                draft = draft[:rng.randrange(len(draft) + 1)] + [rng.randrange(size)] + draft
+                draft = draft[: rng.randrange(len(draft) + 1)] + [rng.randrange(size)] + draft
             m = Matcher(compiled)
             assert m.accept_tokens(prefix) == len(prefix)
             twin = NaiveMatcher(compiled)
@@ -150,7 +150,7 @@ def test_batch_fill_equals_one_by_one_on_one_compiled_grammar(compiled, qwen2_vo
             bitmask = constrain.allocate_token_bitmask(len(matchers) + 2, size)
             batch.fill_next_token_bitmasks(matchers, bitmask, rows)
             assert (bitmask[rows] == expected).all()
-            assert not bitmask[len(matchers):].any()
+            assert not bitmask[len(matchers) :].any()
     bitmask = constrain.allocate_token_bitmask(len(matchers), size)
     fill_next_token_bitmasks(matchers, bitmask, num_threads=num_threads)
     assert (bitmask == expected).all()

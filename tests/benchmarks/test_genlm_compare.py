@@ -27,39 +27,70 @@ def test_missing_genlm_control_is_said_before_any_work(compare, monkeypatch, cap
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
 
 
-@pytest.mark.parametrize("text, valid", [
-    ('{"n": 3}', True),
-    ('{"n": 3.5}', False),
-    ("{}", False),
-    ('{"n": 3', False),
-    (None, False),
-])
+@pytest.mark.parametrize(
+    "text, valid",
+    [
+        ('{"n": 3}', True),
+        ('{"n": 3.5}', False),
+        ("{}", False),
+        ('{"n": 3', False),
+        (None, False),
+    ],
+)
 def test_judge(compare, text, valid):
     assert compare.judge(text, SCHEMA)["valid"] is valid
 
 
-@pytest.mark.parametrize("a, b, same", [
-    ('{"a": 1, "b": 2}', '{"b":2,"a":1}', True),
-    ('{"a": 1}', '{"a": 1.5}', False),
-    ('{"a": 1}', None, False),
-    ("{", "{", False),
-])
+@pytest.mark.parametrize(
+    "a, b, same",
+    [
+        ('{"a": 1, "b": 2}', '{"b":2,"a":1}', True),
+        ('{"a": 1}', '{"a": 1.5}', False),
+        ('{"a": 1}', None, False),
+        ("{", "{", False),
+    ],
+)
 def test_same_json(compare, a, b, same):
     assert compare.same_json(a, b) is same
 
 
 def test_markdown_ratios_and_counts(compare, tmp_path):
     def rec(schema, engine, seconds, text, steps=10, checks=20, tokens=40, status="ok"):
-        return dict(id=f"G/{schema}", engine=engine, status=status, seconds=seconds, steps=steps, text=text,
-                    checks=checks, particle_tokens=tokens, compile_s=0.5, valid=text == '{"n": 1}')
+        return dict(
+            id=f"G/{schema}",
+            engine=engine,
+            status=status,
+            seconds=seconds,
+            steps=steps,
+            text=text,
+            checks=checks,
+            particle_tokens=tokens,
+            compile_s=0.5,
+            valid=text == '{"n": 1}',
+        )
 
     records = [
-        rec("a", "constrain", 2.0, '{"n": 1}'), rec("a", "genlm-control", 10.0, '{"n": 1}', checks=80),
-        rec("b", "constrain", 4.0, '{"n": 1}'), rec("b", "genlm-control", 8.0, '{"n":1}', checks=80),
-        rec("c", "constrain", 1.0, None), rec("c", "genlm-control", 90.0, None, status="timeout"),
+        rec("a", "constrain", 2.0, '{"n": 1}'),
+        rec("a", "genlm-control", 10.0, '{"n": 1}', checks=80),
+        rec("b", "constrain", 4.0, '{"n": 1}'),
+        rec("b", "genlm-control", 8.0, '{"n":1}', checks=80),
+        rec("c", "constrain", 1.0, None),
+        rec("c", "genlm-control", 90.0, None, status="timeout"),
     ]
-    meta = dict(machine="m", torch="t", transformers="t", constrain="c", genlm_control="0.4.1", schemas=3,
-                split="G", seed=0, particles=5, ess_threshold=0.5, max_new_tokens=256, time_limit=90)
+    meta = dict(
+        machine="m",
+        torch="t",
+        transformers="t",
+        constrain="c",
+        genlm_control="0.4.1",
+        schemas=3,
+        split="G",
+        seed=0,
+        particles=5,
+        ess_threshold=0.5,
+        max_new_tokens=256,
+        time_limit=90,
+    )
     text = compare.write_markdown(tmp_path / "x.md", meta, records, ["constrain", "genlm-control"])
     summary = compare.summarize(records, ["constrain", "genlm-control"])
     assert summary["constrain"]["checks_per_token"] == pytest.approx(0.5)

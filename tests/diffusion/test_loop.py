@@ -25,8 +25,9 @@ SCHEMA = {
 @pytest.fixture(scope="module")
 def vocab():
     """The 256 bytes, EOS = 256 and a mask token, 257."""
-    return constrain.Vocabulary([bytes([b]) for b in range(256)], eos_token_ids=[256],
-                                special_token_ids=[MASK], size=258)
+    return constrain.Vocabulary(
+        [bytes([b]) for b in range(256)], eos_token_ids=[256], special_token_ids=[MASK], size=258
+    )
 
 
 class TargetDenoiser:
@@ -35,8 +36,16 @@ class TargetDenoiser:
 
     mask_token_id = MASK
 
-    def __init__(self, target: bytes, length: int, margin: float = 8.0, seed: int = 0, vocab_size: int = 258,
-                 token_of=lambda b: b, eos: int = 256):
+    def __init__(
+        self,
+        target: bytes,
+        length: int,
+        margin: float = 8.0,
+        seed: int = 0,
+        vocab_size: int = 258,
+        token_of=lambda b: b,
+        eos: int = 256,
+    ):
         g = torch.Generator().manual_seed(seed)
         self.table = torch.randn(length, vocab_size, generator=g)
         for i in range(length):
@@ -47,7 +56,7 @@ class TargetDenoiser:
     def __call__(self, input_ids):
         n = input_ids.shape[1]
         logits = torch.zeros(1, n, self.table.shape[1])
-        logits[0, n - self.length:] = self.table
+        logits[0, n - self.length :] = self.table
         return logits
 
 
@@ -82,8 +91,18 @@ def test_error_rate_goes_to_zero(vocab):
         model = TargetDenoiser(target, 24, margin=2.5, seed=seed)
         free = generate([], vocab=vocab, model=model, length=24, seed=seed, temperature=0.5)
         free_errors += not valid(free.text)
-        result = generate([], schema=SCHEMA, vocab=vocab, model=model, length=24, seed=seed, temperature=0.5,
-                          steps=12, block_length=8, max_retries=400)
+        result = generate(
+            [],
+            schema=SCHEMA,
+            vocab=vocab,
+            model=model,
+            length=24,
+            seed=seed,
+            temperature=0.5,
+            steps=12,
+            block_length=8,
+            max_retries=400,
+        )
         if result.finish_reason == "eos":
             finished += 1
             assert valid(result.text), result.text
@@ -96,8 +115,12 @@ def test_bpe_vocabulary_with_merges():
     tok = tiny_tokenizer()
     vocab = constrain.Vocabulary.from_transformers(tok)
     mask = vocab.size  # one more row than the tokenizer: the mask token
-    vocab = constrain.Vocabulary(list(vocab.token_bytes) + [b""], eos_token_ids=vocab.eos_token_ids,
-                                 special_token_ids=set(vocab.special_token_ids) | {mask}, size=vocab.size + 1)
+    vocab = constrain.Vocabulary(
+        list(vocab.token_bytes) + [b""],
+        eos_token_ids=vocab.eos_token_ids,
+        special_token_ids=set(vocab.special_token_ids) | {mask},
+        size=vocab.size + 1,
+    )
     ids = tok.encode("1920-01-19")
     eos = min(vocab.eos_token_ids)
 
@@ -129,8 +152,8 @@ def test_plugin(vocab):
     a, b, eos = ord("a"), ord("b"), 256
     assert plugin.bytes_per_slot == 1
     assert plugin.is_admissible([a, None, None, None])
-    assert plugin.admits([a, None, None, None], 3, eos)       # "ab" + "b" + EOS
-    assert not plugin.admits([a, None, None, None], 1, eos)   # "a" alone
+    assert plugin.admits([a, None, None, None], 3, eos)  # "ab" + "b" + EOS
+    assert not plugin.admits([a, None, None, None], 1, eos)  # "a" alone
     assert not plugin.admits([None, None, None, None], 0, b)
     assert not plugin.is_admissible([a, b, b, b, b])
     mask = plugin.candidate_mask([a, b, None, None], 2)

@@ -24,8 +24,10 @@ def test_weights_are_small_and_load():
 
 
 def test_free_errors_constrained_none():
-    cases = [("json:", {"schema": {"type": "object"}}, constrain.Grammar.from_json_schema({"type": "object"})),
-             ("expr:", {"grammar": load_grammar("arithmetic")}, load_grammar("arithmetic"))]
+    cases = [
+        ("json:", {"schema": {"type": "object"}}, constrain.Grammar.from_json_schema({"type": "object"})),
+        ("expr:", {"grammar": load_grammar("arithmetic")}, load_grammar("arithmetic")),
+    ]
     free_errors, finished = 0, 0
     for tag, constraint, grammar in cases:
         for seed in range(4):

@@ -104,8 +104,28 @@ def accepts(compiled, data: bytes) -> bool:
 # --- regexes ---------------------------------------------------------------------------------
 
 _ATOMS = ["a", "b", "c", "ab", "[ab]", "[^a]", "[a-c]", ".", r"\d", r"\w", r"\s", r"\.", "[.]", "0", "1"]
-_ADVERSARIAL_REGEX = [r"\1", "(?i)a", "a*?", "(?=a)", "(?!b)", "a{100000000000000000000}", "a{3,2}", "(", ")",
-                      "[", "a**", "(?P<n>a)(?P=n)", r"\b", "^", "$", "a{0}", "[z-a]", r"\p{L}", "(?#c)", "a{,3}"]
+_ADVERSARIAL_REGEX = [
+    r"\1",
+    "(?i)a",
+    "a*?",
+    "(?=a)",
+    "(?!b)",
+    "a{100000000000000000000}",
+    "a{3,2}",
+    "(",
+    ")",
+    "[",
+    "a**",
+    "(?P<n>a)(?P=n)",
+    r"\b",
+    "^",
+    "$",
+    "a{0}",
+    "[z-a]",
+    r"\p{L}",
+    "(?#c)",
+    "a{,3}",
+]
 
 
 def gen_regex(rng: random.Random, depth: int = 0) -> str:
@@ -195,16 +215,32 @@ def check_regex(rng: random.Random, case: dict) -> tuple:
 # --- JSON Schemas ----------------------------------------------------------------------------
 
 _BASE_SCHEMAS = [
-    {"type": "object", "properties": {"name": {"type": "string", "maxLength": 8}, "age": {"type": "integer", "minimum": 0}},
-     "required": ["name"]},
+    {
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 8}, "age": {"type": "integer", "minimum": 0}},
+        "required": ["name"],
+    },
     {"type": "array", "items": {"type": "number", "exclusiveMaximum": 10}, "maxItems": 3},
     {"anyOf": [{"type": "string", "pattern": "^a+$"}, {"type": "null"}, {"const": 3}]},
     {"type": "object", "additionalProperties": {"type": "boolean"}, "maxProperties": 2},
-    {"$defs": {"node": {"type": "object", "properties": {"v": {"type": "integer"}, "next": {"$ref": "#/$defs/node"}},
-                        "additionalProperties": False}}, "$ref": "#/$defs/node"},
+    {
+        "$defs": {
+            "node": {
+                "type": "object",
+                "properties": {"v": {"type": "integer"}, "next": {"$ref": "#/$defs/node"}},
+                "additionalProperties": False,
+            }
+        },
+        "$ref": "#/$defs/node",
+    },
     {"oneOf": [{"type": "integer", "multipleOf": 3}, {"type": "string", "enum": ["x", "y"]}]},
-    {"type": "object", "properties": {"kind": {"enum": ["a", "b"]}},
-     "if": {"properties": {"kind": {"const": "a"}}}, "then": {"required": ["x"]}, "else": {"maxProperties": 1}},
+    {
+        "type": "object",
+        "properties": {"kind": {"enum": ["a", "b"]}},
+        "if": {"properties": {"kind": {"const": "a"}}},
+        "then": {"required": ["x"]},
+        "else": {"maxProperties": 1},
+    },
     {"type": "string", "format": "date"},
     {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "items": False},
     {"not": {"type": "object"}},
@@ -213,21 +249,65 @@ _BASE_SCHEMAS = [
 
 _NUMBERS = [0, 1, -1, 2.5, 10**12, 1e30, 1e300, -1e300, 1e-300, 0.1, 3, 7, 2**63, 10**40, 1.7976931348623157e308]
 _FRAGMENTS: List[Callable[[random.Random], dict]] = [
-    lambda r: {"not": r.choice([{"required": ["a"]}, {"type": "string"}, {"minLength": 2}, {"minimum": 1},
-                                {"items": {"type": "integer"}}, {"properties": {"a": {"type": "null"}}},
-                                {"maxProperties": 0}, {"const": 1}, {"enum": [1, "x"]}, {"multipleOf": 2},
-                                {"not": {"type": "integer"}}, {"anyOf": [{"type": "null"}, {"minItems": 1}]}])},
+    lambda r: {
+        "not": r.choice(
+            [
+                {"required": ["a"]},
+                {"type": "string"},
+                {"minLength": 2},
+                {"minimum": 1},
+                {"items": {"type": "integer"}},
+                {"properties": {"a": {"type": "null"}}},
+                {"maxProperties": 0},
+                {"const": 1},
+                {"enum": [1, "x"]},
+                {"multipleOf": 2},
+                {"not": {"type": "integer"}},
+                {"anyOf": [{"type": "null"}, {"minItems": 1}]},
+            ]
+        )
+    },
     lambda r: {"required": r.sample(["a", "b", "name", "v"], r.randint(0, 2))},
     lambda r: {r.choice(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]): r.choice(_NUMBERS)},
     lambda r: {"multipleOf": r.choice([1, 2, 3, 7, 0.5, 0.01, 10**12, 1e30, 12])},
     lambda r: {r.choice(["minLength", "maxLength"]): r.choice([0, 1, 3, 40, 200, 10**9])},
     lambda r: {"pattern": r.choice(["^a", "b$", "^[0-9]{2,3}$", "x|y", "^(a|b)*$", "\\d", "(", "^\\p{L}+$"])},
-    lambda r: {"format": r.choice(["date", "time", "date-time", "email", "uri", "uri-template", "ipv4", "uuid",
-                                   "hostname", "duration", "regex", "json-pointer", "uri-reference"])},
+    lambda r: {
+        "format": r.choice(
+            [
+                "date",
+                "time",
+                "date-time",
+                "email",
+                "uri",
+                "uri-template",
+                "ipv4",
+                "uuid",
+                "hostname",
+                "duration",
+                "regex",
+                "json-pointer",
+                "uri-reference",
+            ]
+        )
+    },
     lambda r: {"enum": r.sample([1, "a", None, True, [1], {"a": 1}, 2.5, "b", 0, ""], r.randint(1, 4))},
     lambda r: {"const": r.choice([1, "a", None, [1, 2], {"a": "b"}, 0.5])},
-    lambda r: {"type": r.choice(["string", "integer", "number", "object", "array", "boolean", "null",
-                                 ["string", "null"], ["integer", "object"]])},
+    lambda r: {
+        "type": r.choice(
+            [
+                "string",
+                "integer",
+                "number",
+                "object",
+                "array",
+                "boolean",
+                "null",
+                ["string", "null"],
+                ["integer", "object"],
+            ]
+        )
+    },
     lambda r: {"allOf": [{"$ref": "#"}]},
     lambda r: {"anyOf": [{"type": "integer"}, {"minLength": 1}]},
     lambda r: {"oneOf": [{"type": "integer"}, {"minimum": 5}]},
@@ -284,9 +364,39 @@ def _json_number(text: str):
     return int(value)
 
 
-_CANDIDATES = [None, True, False, 0, 1, -1, 3, 7, 2.5, 12, "", "a", "aa", "x", "2024-02-30", "2024-02-29",
-               "a'b", "{a}", [], [1], ["a", 1], [1, 1], {}, {"a": 1}, {"name": "bo"}, {"a": None, "b": 1},
-               {"kind": "a", "x": 1}, {"kind": "b"}, {"v": 1, "next": {"v": 2}}, 1e30, 10**12]
+_CANDIDATES = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    3,
+    7,
+    2.5,
+    12,
+    "",
+    "a",
+    "aa",
+    "x",
+    "2024-02-30",
+    "2024-02-29",
+    "a'b",
+    "{a}",
+    [],
+    [1],
+    ["a", 1],
+    [1, 1],
+    {},
+    {"a": 1},
+    {"name": "bo"},
+    {"a": None, "b": 1},
+    {"kind": "a", "x": 1},
+    {"kind": "b"},
+    {"v": 1, "next": {"v": 2}},
+    1e30,
+    10**12,
+]
 
 
 def check_schema(rng: random.Random, case: dict) -> tuple:
@@ -338,7 +448,7 @@ def check_schema(rng: random.Random, case: dict) -> tuple:
 def gen_lark(rng: random.Random) -> str:
     n = rng.randint(1, 4)
     rules = [f"r{i}" for i in range(n)]
-    terminals = {"WORD": "/[a-z]+/", "NUM": "/[0-9]+/", "SEP": '","', "OP": '/[+*-]/'}
+    terminals = {"WORD": "/[a-z]+/", "NUM": "/[0-9]+/", "SEP": '","', "OP": "/[+*-]/"}
 
     def item(depth: int) -> str:
         r = rng.random()
@@ -408,6 +518,7 @@ def check_gbnf(rng: random.Random, case: dict) -> tuple:
 
 # --- deep, huge and absurd input ------------------------------------------------------------
 
+
 def _nested_list(depth: int) -> list:
     value: list = []
     for _ in range(depth):
@@ -424,30 +535,57 @@ def _deep_inputs(rng: random.Random, depth: int, count: int) -> list:
         (f"regex a{{{big}}}", lambda: Grammar.from_regex(f"a{{{big}}}")),
         (f"regex (.{{0,{count}}}){{0,{count}}}", lambda: Grammar.from_regex(f"(.{{0,{count}}}){{0,{count}}}")),
         (f"gbnf ( x{depth}", lambda: grammar_from_gbnf("root ::= " + "(" * depth + '"a"' + ")" * depth, limits=LIMITS)),
-        (f"gbnf chain {count * 10}", lambda: grammar_from_gbnf(
-            "\n".join([f"r{i} ::= r{i + 1}" for i in range(count * 10)] + [f'r{count * 10} ::= "a"']),
-            start="r0", limits=LIMITS)),
+        (
+            f"gbnf chain {count * 10}",
+            lambda: grammar_from_gbnf(
+                "\n".join([f"r{i} ::= r{i + 1}" for i in range(count * 10)] + [f'r{count * 10} ::= "a"']),
+                start="r0",
+                limits=LIMITS,
+            ),
+        ),
         (f"gbnf {{{big}}}", lambda: grammar_from_gbnf(f'root ::= "a"{{{big}}}', limits=LIMITS)),
-        (f"gbnf {count * 20} alternatives", lambda: grammar_from_gbnf(
-            "root ::= " + " | ".join(f'"w{i}"' for i in range(count * 20)), limits=LIMITS)),
+        (
+            f"gbnf {count * 20} alternatives",
+            lambda: grammar_from_gbnf("root ::= " + " | ".join(f'"w{i}"' for i in range(count * 20)), limits=LIMITS),
+        ),
         (f"lark ( x{depth}", lambda: Grammar.from_lark("start: " + "(" * depth + '"a"' + ")" * depth)),
         (f"lark [ x{depth}", lambda: Grammar.from_lark("start: " + "[" * depth + '"a"' + "]" * depth)),
-        (f"lark terminal chain {count}", lambda: Grammar.from_lark(
-            "start: T0\n" + "\n".join([f'T{i}: "a" T{i + 1}?' for i in range(count)] + [f'T{count}: "a"']))),
-        (f"schema items x{depth}", lambda: grammar_from_json_schema(
-            '{"items":' * depth + "{}" + "}" * depth, limits=LIMITS)),
+        (
+            f"lark terminal chain {count}",
+            lambda: Grammar.from_lark(
+                "start: T0\n" + "\n".join([f'T{i}: "a" T{i + 1}?' for i in range(count)] + [f'T{count}: "a"'])
+            ),
+        ),
+        (
+            f"schema items x{depth}",
+            lambda: grammar_from_json_schema('{"items":' * depth + "{}" + "}" * depth, limits=LIMITS),
+        ),
         (f"schema const [ x{depth}", lambda: grammar_from_json_schema({"const": _nested_list(depth)}, limits=LIMITS)),
-        (f"schema enum {count * 100}", lambda: grammar_from_json_schema(
-            {"enum": list(range(count * 100))}, limits=LIMITS)),
-        (f"schema minimum {big}e{depth}", lambda: grammar_from_json_schema(
-            {"type": "number", "minimum": float(f"{big}e{min(depth, 280)}")}, limits=LIMITS)),
-        (f"schema multipleOf {big}", lambda: grammar_from_json_schema(
-            {"type": "integer", "multipleOf": big}, limits=LIMITS)),
-        (f"schema maxLength {big}", lambda: grammar_from_json_schema(
-            {"type": "string", "maxLength": big}, limits=LIMITS)),
+        (
+            f"schema enum {count * 100}",
+            lambda: grammar_from_json_schema({"enum": list(range(count * 100))}, limits=LIMITS),
+        ),
+        (
+            f"schema minimum {big}e{depth}",
+            lambda: grammar_from_json_schema(
+                {"type": "number", "minimum": float(f"{big}e{min(depth, 280)}")}, limits=LIMITS
+            ),
+        ),
+        (
+            f"schema multipleOf {big}",
+            lambda: grammar_from_json_schema({"type": "integer", "multipleOf": big}, limits=LIMITS),
+        ),
+        (
+            f"schema maxLength {big}",
+            lambda: grammar_from_json_schema({"type": "string", "maxLength": big}, limits=LIMITS),
+        ),
         ("schema NaN", lambda: grammar_from_json_schema({"minimum": float("nan")}, limits=LIMITS)),
-        ("schema self-negating", lambda: grammar_from_json_schema(
-            {"$defs": {"a": {"not": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"}, limits=LIMITS)),
+        (
+            "schema self-negating",
+            lambda: grammar_from_json_schema(
+                {"$defs": {"a": {"not": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"}, limits=LIMITS
+            ),
+        ),
     ]
 
 

@@ -16,8 +16,13 @@ EXAMPLES = {"regex": 40, "schema": 40, "lark": 30, "gbnf": 12, "deep": 40}
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_fuzz_slice(kind):
-    @settings(max_examples=EXAMPLES[kind], derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES[kind],
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(seed=st.integers(min_value=0, max_value=2**31 - 1))
     def case(seed):
         outcome = run_case(kind, seed)

@@ -115,8 +115,8 @@ CASES = {
     ),
     "json": (
         JSON_GBNF,
-        ['{}', '{"a": 1}', '{"a": [1, 2.5, -3e15], "b": {"c": null}}', '{"s": "x\\n\\u00e9"}'],
-        ['[]', '{"a": 01}', '{"a":: 1}', '{"a": 1,}', '{"a": "\x01"}', "{'a': 1}"],
+        ["{}", '{"a": 1}', '{"a": [1, 2.5, -3e15], "b": {"c": null}}', '{"s": "x\\n\\u00e9"}'],
+        ["[]", '{"a": 01}', '{"a":: 1}', '{"a": 1,}', '{"a": "\x01"}', "{'a': 1}"],
     ),
 }
 
@@ -176,7 +176,7 @@ def test_empty_class_removes_alternatives():
     text = 'root ::= "a" [] | "b"\n'
     assert engine_accepts(text, "b") and not engine_accepts(text, "a")
     with pytest.raises(UnsatisfiableGrammarError):
-        grammar_from_gbnf("root ::= [] x\nx ::= \"a\"\n")
+        grammar_from_gbnf('root ::= [] x\nx ::= "a"\n')
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_invalid_grammars(text, message):
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize("text, shown", [('root ::= <[1000]> "a"\n', "<[1000]>"), ('root ::= !<|eot|>\n', "<|eot|>")])
+@pytest.mark.parametrize("text, shown", [('root ::= <[1000]> "a"\n', "<[1000]>"), ("root ::= !<|eot|>\n", "<|eot|>")])
 def test_token_references_are_unsupported(text, shown):
     with pytest.raises(UnsupportedFeatureError) as info:
         grammar_from_gbnf(text)
@@ -330,6 +330,6 @@ def test_a_liveness_exploration_that_gives_up_costs_a_bounded_time(monkeypatch):
     start = time.process_time()
     grammar = grammar_from_gbnf(GIVES_UP_TEXT)
     assert time.process_time() - start < 10
-    assert True in calls and calls[calls.index(True):] == [True] * (len(calls) - calls.index(True))
+    assert True in calls and calls[calls.index(True) :] == [True] * (len(calls) - calls.index(True))
     assert engine_accepts(GIVES_UP_TEXT, "abx") and not engine_accepts(GIVES_UP_TEXT, "ab")
     assert grammar.kind == "gbnf"

@@ -220,8 +220,20 @@ def test_number_bounds_never_wider_and_exact_on_plain_decimals(op, bound):
 
 @pytest.mark.parametrize(
     "text,expected",
-    [("1e5", True), ("1.5E+3", True), ("-2e-07", True), ("0.0e0", True), ("1e,5", False), ("1e", False),
-     ("01", False), ("1.", False), (".5", False), ("+1", False), ("-", False), ("1E+-3", False)],
+    [
+        ("1e5", True),
+        ("1.5E+3", True),
+        ("-2e-07", True),
+        ("0.0e0", True),
+        ("1e,5", False),
+        ("1e", False),
+        ("01", False),
+        ("1.", False),
+        (".5", False),
+        ("+1", False),
+        ("-", False),
+        ("1E+-3", False),
+    ],
 )
 def test_number_syntax(text, expected):
     assert accepts(language({"type": "number"}), text) is expected
@@ -272,8 +284,15 @@ def test_string_pattern_applies_to_decoded_text_in_every_spelling(pattern, predi
 
 @pytest.mark.parametrize(
     "spelling,expected",
-    [('"a/b"', True), ('"a\\/b"', True), ('"a\\u002fb"', True), ('"a\\u002Fb"', True), ('"a\\u002Gb"', False),
-     ('"ab"', False), ('"a/b', False)],
+    [
+        ('"a/b"', True),
+        ('"a\\/b"', True),
+        ('"a\\u002fb"', True),
+        ('"a\\u002Fb"', True),
+        ('"a\\u002Gb"', False),
+        ('"ab"', False),
+        ('"a/b', False),
+    ],
 )
 def test_string_literal_spellings(spelling, expected):
     assert regex_to_dfa(string_literal_regex("a/b")).matches(spelling.encode()) is expected
@@ -301,11 +320,26 @@ PERSON = {
 }
 
 SCHEMAS = [
-    (PERSON, [{"name": "Bob"}, {"name": "Bob", "age": 3}, {"name": "Bob", "tags": ["a", "b"]}, {"name": "é"}],
-     [{}, {"name": ""}, {"name": "Robert"}, {"name": "Bob", "age": -1}, {"name": "Bob", "age": 1.5},
-      {"name": "Bob", "x": 1}, {"name": "Bob", "tags": ["a", "b", "a"]}, {"name": "Bob", "tags": ["c"]}]),
+    (
+        PERSON,
+        [{"name": "Bob"}, {"name": "Bob", "age": 3}, {"name": "Bob", "tags": ["a", "b"]}, {"name": "é"}],
+        [
+            {},
+            {"name": ""},
+            {"name": "Robert"},
+            {"name": "Bob", "age": -1},
+            {"name": "Bob", "age": 1.5},
+            {"name": "Bob", "x": 1},
+            {"name": "Bob", "tags": ["a", "b", "a"]},
+            {"name": "Bob", "tags": ["c"]},
+        ],
+    ),
     ({"type": ["string", "null"]}, ["x", None], [1, True, [], {}]),
-    ({"enum": [1, "a", None, [1, 2], {"k": True}]}, [1, 1.0, "a", None, [1, 2], {"k": True}], [2, "b", [2, 1], {"k": False}]),
+    (
+        {"enum": [1, "a", None, [1, 2], {"k": True}]},
+        [1, 1.0, "a", None, [1, 2], {"k": True}],
+        [2, "b", [2, 1], {"k": False}],
+    ),
     ({"const": 0}, [0, -0.0, 0.0], [1, False]),
     ({"type": "number", "exclusiveMinimum": 0, "maximum": 1.5}, [0.1, 1, 1.5], [0, -1, 1.50001, 2]),
     ({"type": "integer", "multipleOf": 5, "minimum": -10}, [-10, 0, 5, 100], [-15, 3, 12]),
@@ -315,69 +349,171 @@ SCHEMAS = [
     ({"type": "string", "pattern": "^[A-Z]{2}\\d$"}, ["AB1"], ["ab1", "AB12"]),
     ({"type": "string", "minLength": 200, "maxLength": 300}, ["x" * 200, "é" * 300, "x" * 250], ["x" * 199, "x" * 301]),
     ({"type": "string", "maxLength": 2}, ["", "ab", "\n\t", "😀😀"], ["abc"]),
-    ({"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "items": False},
-     [[], [1], [1, "a"]], [["a"], [1, 2], [1, "a", 3]]),
-    ({"$schema": "http://json-schema.org/draft-07/schema#", "type": "array", "items": [{"type": "integer"}],
-      "additionalItems": {"type": "string"}}, [[1, "a", "b"]], [[1, 2]]),
-    ({"type": "array", "contains": {"const": 1}, "minContains": 2, "maxContains": 3},
-     [[1, 1], [1, 2, 1, 1]], [[1], [1, 1, 1, 1], [2, 3]]),
+    (
+        {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "items": False},
+        [[], [1], [1, "a"]],
+        [["a"], [1, 2], [1, "a", 3]],
+    ),
+    (
+        {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "array",
+            "items": [{"type": "integer"}],
+            "additionalItems": {"type": "string"},
+        },
+        [[1, "a", "b"]],
+        [[1, 2]],
+    ),
+    (
+        {"type": "array", "contains": {"const": 1}, "minContains": 2, "maxContains": 3},
+        [[1, 1], [1, 2, 1, 1]],
+        [[1], [1, 1, 1, 1], [2, 3]],
+    ),
     ({"type": "array", "items": {"type": "boolean"}, "uniqueItems": True}, [[], [True], [True, False]], [[True, True]]),
-    ({"type": "object", "patternProperties": {"^x-": {"type": "integer"}}, "additionalProperties": {"type": "string"}},
-     [{"x-a": 1, "b": "s"}, {}], [{"x-a": "s"}, {"b": 1}]),
+    (
+        {
+            "type": "object",
+            "patternProperties": {"^x-": {"type": "integer"}},
+            "additionalProperties": {"type": "string"},
+        },
+        [{"x-a": 1, "b": "s"}, {}],
+        [{"x-a": "s"}, {"b": 1}],
+    ),
     ({"type": "object", "propertyNames": {"maxLength": 2}}, [{"ab": 1}], [{"abc": 1}]),
-    ({"type": "object", "minProperties": 1, "maxProperties": 2, "properties": {"a": {}, "b": {}, "c": {}},
-      "additionalProperties": False}, [{"a": 1}, {"a": 1, "c": 2}], [{}, {"a": 1, "b": 2, "c": 3}]),
-    ({"type": "object", "dependentRequired": {"a": ["b"]}, "properties": {"a": {}, "b": {}}},
-     [{}, {"b": 1}, {"a": 1, "b": 2}], [{"a": 1}]),
+    (
+        {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 2,
+            "properties": {"a": {}, "b": {}, "c": {}},
+            "additionalProperties": False,
+        },
+        [{"a": 1}, {"a": 1, "c": 2}],
+        [{}, {"a": 1, "b": 2, "c": 3}],
+    ),
+    (
+        {"type": "object", "dependentRequired": {"a": ["b"]}, "properties": {"a": {}, "b": {}}},
+        [{}, {"b": 1}, {"a": 1, "b": 2}],
+        [{"a": 1}],
+    ),
     ({"anyOf": [{"type": "integer"}, {"type": "string", "maxLength": 1}]}, [1, "a"], ["ab", 1.5]),
     ({"oneOf": [{"type": "integer"}, {"type": "string"}]}, [1, "a"], [None]),
     ({"oneOf": [{"type": "number"}, {"type": "integer"}]}, [1.5], [1]),
-    ({"allOf": [{"type": "object", "properties": {"a": {"type": "integer"}}},
-                {"properties": {"a": {"minimum": 2}}, "required": ["a"]}]}, [{"a": 2}], [{"a": 1}, {}]),
-    ({"if": {"properties": {"kind": {"const": "n"}}, "required": ["kind"]},
-      "then": {"properties": {"v": {"type": "number"}}}, "else": {"properties": {"v": {"type": "string"}}}},
-     [{"kind": "n", "v": 1}, {"kind": "s", "v": "x"}], [{"kind": "n", "v": "x"}, {"kind": "s", "v": 1}]),
+    (
+        {
+            "allOf": [
+                {"type": "object", "properties": {"a": {"type": "integer"}}},
+                {"properties": {"a": {"minimum": 2}}, "required": ["a"]},
+            ]
+        },
+        [{"a": 2}],
+        [{"a": 1}, {}],
+    ),
+    (
+        {
+            "if": {"properties": {"kind": {"const": "n"}}, "required": ["kind"]},
+            "then": {"properties": {"v": {"type": "number"}}},
+            "else": {"properties": {"v": {"type": "string"}}},
+        },
+        [{"kind": "n", "v": 1}, {"kind": "s", "v": "x"}],
+        [{"kind": "n", "v": "x"}, {"kind": "s", "v": 1}],
+    ),
     ({"not": {"type": "string"}}, [1, None, {}], ["a"]),
     ({"type": "string", "not": {"enum": ["a", "b"]}}, ["c", ""], ["a", "b"]),
-    ({"$defs": {"node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/node"}}, "additionalProperties": False}},
-      "$ref": "#/$defs/node"}, [{}, {"next": {"next": {}}}], [{"next": 1}]),
+    (
+        {
+            "$defs": {
+                "node": {
+                    "type": "object",
+                    "properties": {"next": {"$ref": "#/$defs/node"}},
+                    "additionalProperties": False,
+                }
+            },
+            "$ref": "#/$defs/node",
+        },
+        [{}, {"next": {"next": {}}}],
+        [{"next": 1}],
+    ),
     ({"$defs": {"a": {"$anchor": "thing", "type": "integer"}}, "$ref": "#thing"}, [1], ["1"]),
-    ({"$schema": "http://json-schema.org/draft-04/schema#", "type": "number", "minimum": 1, "exclusiveMinimum": True},
-     [1.5], [1]),
+    (
+        {
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "type": "number",
+            "minimum": 1,
+            "exclusiveMinimum": True,
+        },
+        [1.5],
+        [1],
+    ),
     ({"$schema": "http://json-schema.org/draft-04/schema#", "type": "integer"}, [1], [1.0]),
     ({"type": "integer"}, [1, 1.0], [1.5]),
     ({"type": "string", "format": "int32"}, ["anything"], [1]),
     ({"type": "integer", "format": "int32"}, [2**31 - 1], [2**31]),
     (True, [1, "a", None, {"a": [1]}], []),
-    ({"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "array", "items": {"type": "integer"}}]},
-     [["a"], [1]], [[], ["a", 1], [1.5]]),
-    ({"oneOf": [{"type": "object", "properties": {"a": {}}, "required": ["a"], "additionalProperties": False},
-                {"type": "object", "properties": {"b": {}}, "required": ["b"], "additionalProperties": False}]},
-     [{"a": 1}, {"b": 1}], [{"a": 1, "b": 1}, {}]),
+    (
+        {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "array", "items": {"type": "integer"}}]},
+        [["a"], [1]],
+        [[], ["a", 1], [1.5]],
+    ),
+    (
+        {
+            "oneOf": [
+                {"type": "object", "properties": {"a": {}}, "required": ["a"], "additionalProperties": False},
+                {"type": "object", "properties": {"b": {}}, "required": ["b"], "additionalProperties": False},
+            ]
+        },
+        [{"a": 1}, {"b": 1}],
+        [{"a": 1, "b": 1}, {}],
+    ),
     ({"not": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}, [None, 1.5, []], ["a", 1]),
     ({"type": "array", "not": {"items": {"type": "string"}}}, [[1], ["a", 1]], [[], ["a"]]),
-    ({"type": "object", "allOf": [
-        {"if": {"properties": {"t": {"const": k}}, "required": ["t"]}, "then": {"properties": {"v": {"type": t}}}}
-        for k, t in [("s", "string"), ("n", "number"), ("b", "boolean"), ("z", "null"), ("a", "array"), ("o", "object")]]},
-     [{"t": "s", "v": "x"}, {"t": "n", "v": 1}, {"t": "q", "v": 1}, {}], [{"t": "s", "v": 1}, {"t": "z", "v": 0}]),
+    (
+        {
+            "type": "object",
+            "allOf": [
+                {
+                    "if": {"properties": {"t": {"const": k}}, "required": ["t"]},
+                    "then": {"properties": {"v": {"type": t}}},
+                }
+                for k, t in [
+                    ("s", "string"),
+                    ("n", "number"),
+                    ("b", "boolean"),
+                    ("z", "null"),
+                    ("a", "array"),
+                    ("o", "object"),
+                ]
+            ],
+        },
+        [{"t": "s", "v": "x"}, {"t": "n", "v": 1}, {"t": "q", "v": 1}, {}],
+        [{"t": "s", "v": 1}, {"t": "z", "v": 0}],
+    ),
 ]
 
 
 @pytest.mark.parametrize("schema,valid,invalid", SCHEMAS, ids=[f"s{i}" for i in range(len(SCHEMAS))])
 def test_schemas_accept_valid_and_reject_invalid(schema, valid, invalid):
     compiled = language(schema)
-    assert_language(lambda v: accepts(compiled, json.dumps(v, separators=(",", ":"), ensure_ascii=False)), valid, invalid)
+    assert_language(
+        lambda v: accepts(compiled, json.dumps(v, separators=(",", ":"), ensure_ascii=False)), valid, invalid
+    )
 
 
 def test_keys_and_strings_accept_every_spelling():
-    compiled = language({"type": "object", "properties": {"é": {"const": "ü"}}, "required": ["é"]}, string_escapes="any")
+    compiled = language(
+        {"type": "object", "properties": {"é": {"const": "ü"}}, "required": ["é"]}, string_escapes="any"
+    )
     for text in ['{"é":"ü"}', '{"\\u00e9":"\\u00FC"}', '{"\\u00E9":"ü"}']:
         assert accepts(compiled, text), text
     assert not accepts(compiled, '{"e":"ü"}')
 
 
 def test_property_order_is_the_schema_order():
-    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "required": ["a", "b"],
+    }
     compiled = language(schema)
     assert accepts(compiled, '{"a":1,"b":2}')
     assert not accepts(compiled, '{"b":2,"a":1}')
@@ -387,12 +523,23 @@ def test_property_order_is_the_schema_order():
 
 @pytest.mark.parametrize(
     "text,expected",
-    [('{"b":"x","a":1}', True), ('{"a":1,"b":"x"}', True), ('{"x":1,"b":"x","a":1}', True), ('{"a":1}', False),
-     ('{"a":1,"a":2,"b":"x"}', False), ('{"a":1,"b":"x","c":1,"d":2}', False), ('{"c":null,"b":"","a":0}', True)],
+    [
+        ('{"b":"x","a":1}', True),
+        ('{"a":1,"b":"x"}', True),
+        ('{"x":1,"b":"x","a":1}', True),
+        ('{"a":1}', False),
+        ('{"a":1,"a":2,"b":"x"}', False),
+        ('{"a":1,"b":"x","c":1,"d":2}', False),
+        ('{"c":null,"b":"","a":0}', True),
+    ],
 )
 def test_any_property_order(text, expected):
-    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {}},
-              "required": ["a", "b"], "maxProperties": 3}
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {}},
+        "required": ["a", "b"],
+        "maxProperties": 3,
+    }
     assert accepts(language(schema, property_order="any"), text) is expected
 
 
@@ -539,9 +686,7 @@ def test_limits_raise_resource_errors():
 
 
 def test_same_regex_becomes_the_same_terminal():
-    g = grammar_from_json_schema(
-        {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}}
-    )
+    g = grammar_from_json_schema({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}})
     regexes = [t.regex for t in g.terminals]
     assert len(regexes) == len(set(regexes))
 

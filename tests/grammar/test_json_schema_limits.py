@@ -55,45 +55,59 @@ def test_negated_keywords_do_not_hold_vacuously(schema, text, expected):
     assert accepts(schema, text) is expected
 
 
-@pytest.mark.parametrize("schema", [
-    {"type": "integer", "not": {"required": ["a"]}},
-    {"type": "string", "not": {"required": ["a"]}},
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "integer", "not": {"required": ["a"]}},
+        {"type": "string", "not": {"required": ["a"]}},
+    ],
+)
 def test_negated_required_on_non_objects_is_unsatisfiable(schema):
     with pytest.raises(UnsatisfiableGrammarError):
         constrain.compile(grammar_from_json_schema(schema), BYTES)
 
 
-@pytest.mark.parametrize("schema", [
-    {"$defs": {"a": {"not": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"},
-    {"$defs": {"a": {"allOf": [{"$ref": "#/$defs/a"}]}}, "$ref": "#/$defs/a"},
-    {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"not": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"},
-    {"definitions": {"a": {"not": {"$ref": "#/definitions/a"}}}, "$ref": "#/definitions/a",
-     "$schema": "http://json-schema.org/draft-07/schema#"},
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$defs": {"a": {"not": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"},
+        {"$defs": {"a": {"allOf": [{"$ref": "#/$defs/a"}]}}, "$ref": "#/$defs/a"},
+        {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"not": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"},
+        {
+            "definitions": {"a": {"not": {"$ref": "#/definitions/a"}}},
+            "$ref": "#/definitions/a",
+            "$schema": "http://json-schema.org/draft-07/schema#",
+        },
+    ],
+)
 def test_schemas_applying_themselves_in_place_are_errors(schema):
     with pytest.raises(InvalidGrammarError, match="cycle"):
         grammar_from_json_schema(schema)
 
 
 def test_recursion_through_a_child_is_not_a_cycle():
-    schema = {"$defs": {"list": {"type": "object", "properties": {"next": {"$ref": "#/$defs/list"}}}},
-              "$ref": "#/$defs/list"}
+    schema = {
+        "$defs": {"list": {"type": "object", "properties": {"next": {"$ref": "#/$defs/list"}}}},
+        "$ref": "#/$defs/list",
+    }
     assert accepts(schema, '{"next":{"next":{}}}')
 
 
-@pytest.mark.parametrize("schema,where", [
-    ({"type": "number", "minimum": float("nan")}, "#/minimum"),
-    ({"maximum": float("inf")}, "#/maximum"),
-    ({"const": float("nan")}, "#/const"),
-    ({"enum": [1, float("-inf")]}, "#/enum/1"),
-    ({"multipleOf": float("nan")}, "#/multipleOf"),
-    ({"properties": {"a": {"default": float("nan")}}}, "#/properties/a/default"),
-    ('{"minimum": NaN}', "NaN"),
-    ('{"maximum": Infinity}', "Infinity"),
-    ({"minimum": object()}, "#/minimum"),
-    ({1: {}}, "key 1"),
-])
+@pytest.mark.parametrize(
+    "schema,where",
+    [
+        ({"type": "number", "minimum": float("nan")}, "#/minimum"),
+        ({"maximum": float("inf")}, "#/maximum"),
+        ({"const": float("nan")}, "#/const"),
+        ({"enum": [1, float("-inf")]}, "#/enum/1"),
+        ({"multipleOf": float("nan")}, "#/multipleOf"),
+        ({"properties": {"a": {"default": float("nan")}}}, "#/properties/a/default"),
+        ('{"minimum": NaN}', "NaN"),
+        ('{"maximum": Infinity}', "Infinity"),
+        ({"minimum": object()}, "#/minimum"),
+        ({1: {}}, "key 1"),
+    ],
+)
 def test_non_json_values_are_invalid(schema, where):
     with pytest.raises(InvalidGrammarError, match=where):
         grammar_from_json_schema(schema)
@@ -115,11 +129,14 @@ def test_huge_integer_multiple_of_is_quick_and_exact(p, m):
         assert (mm.accept_bytes(str(value).encode()) and mm.is_accepting()) is expected, value
 
 
-@pytest.mark.parametrize("schema", [
-    {"type": "string", "minLength": 10**9},
-    {"type": "string", "maxLength": 10**9},
-    {"type": "string", "minLength": 10**9, "maxLength": 10**9 + 5},
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "minLength": 10**9},
+        {"type": "string", "maxLength": 10**9},
+        {"type": "string", "minLength": 10**9, "maxLength": 10**9 + 5},
+    ],
+)
 def test_huge_string_lengths_are_a_symbol_limit(schema):
     with pytest.raises(ResourceLimitError, match="max_grammar_symbols"):
         _quick(schema)
@@ -132,13 +149,20 @@ def test_long_string_lengths_within_limits_compile():
         assert (m.accept_bytes(json.dumps("x" * n).encode()) and m.is_accepting()) is expected
 
 
-@pytest.mark.parametrize("schema,inside,outside", [
-    ({"type": "number", "minimum": 1e150}, "1" + "0" * 150, "9" * 150),
-    ({"maximum": -1e300}, "-1" + "0" * 300, "-9" * 1 + "0" * 299),
-    ({"type": "number", "exclusiveMinimum": 1.7976931348623157e308}, "2" + "0" * 308, "17976931348623157" + "0" * 292),
-    ({"type": "integer", "exclusiveMinimum": 1e300}, "1" + "0" * 299 + "1", "1" + "0" * 300),
-    ({"type": "integer", "exclusiveMaximum": -1e200}, "-1" + "0" * 199 + "1", "-1" + "0" * 200),
-])
+@pytest.mark.parametrize(
+    "schema,inside,outside",
+    [
+        ({"type": "number", "minimum": 1e150}, "1" + "0" * 150, "9" * 150),
+        ({"maximum": -1e300}, "-1" + "0" * 300, "-9" * 1 + "0" * 299),
+        (
+            {"type": "number", "exclusiveMinimum": 1.7976931348623157e308},
+            "2" + "0" * 308,
+            "17976931348623157" + "0" * 292,
+        ),
+        ({"type": "integer", "exclusiveMinimum": 1e300}, "1" + "0" * 299 + "1", "1" + "0" * 300),
+        ({"type": "integer", "exclusiveMaximum": -1e200}, "-1" + "0" * 199 + "1", "-1" + "0" * 200),
+    ],
+)
 def test_huge_bounds_compile_and_are_exact(schema, inside, outside):
     compiled = constrain.compile(_quick(schema), BYTES)
     for text, expected in ((inside, True), (outside, False)):
@@ -146,10 +170,13 @@ def test_huge_bounds_compile_and_are_exact(schema, inside, outside):
         assert (m.accept_bytes(text.encode()) and m.is_accepting()) is expected, text[:20]
 
 
-@pytest.mark.parametrize("schema,match", [
-    ({"minimum": int("7" * 200)}, "significant digits"),
-    ({"minimum": 10**5000}, "1000 digits"),
-])
+@pytest.mark.parametrize(
+    "schema,match",
+    [
+        ({"minimum": int("7" * 200)}, "significant digits"),
+        ({"minimum": 10**5000}, "1000 digits"),
+    ],
+)
 def test_bounds_past_their_digit_limits_are_resource_errors(schema, match):
     with pytest.raises(ResourceLimitError, match=match):
         _quick(schema)
@@ -172,13 +199,16 @@ def test_the_documented_depth_compiles_from_a_deep_caller(kind):
     assert at(300).kind == "json_schema"
 
 
-@pytest.mark.parametrize("schema", [
-    _nest(DEFAULT_LIMITS.max_schema_depth + 1, "items"),
-    _nest(DEFAULT_LIMITS.max_schema_depth + 1, "properties"),
-    '{"items":' * 10_000 + "{}" + "}" * 10_000,
-    "[" * 100_000 + "]" * 100_000,
-    {"const": json.loads("[" * 500 + "]" * 500)},
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        _nest(DEFAULT_LIMITS.max_schema_depth + 1, "items"),
+        _nest(DEFAULT_LIMITS.max_schema_depth + 1, "properties"),
+        '{"items":' * 10_000 + "{}" + "}" * 10_000,
+        "[" * 100_000 + "]" * 100_000,
+        {"const": json.loads("[" * 500 + "]" * 500)},
+    ],
+)
 def test_past_the_documented_depth_is_a_resource_limit(schema):
     with pytest.raises(ResourceLimitError, match="Limits.max_schema_depth"):
         _quick(schema)

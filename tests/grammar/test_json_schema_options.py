@@ -69,8 +69,12 @@ def accepts(compiled, text: str) -> bool:
     return m.accept_bytes(text.encode()) and m.is_accepting()
 
 
-PERSON = {"type": "object", "properties": {"name": {"type": "string"}, "tag": {"enum": ["a/b", "é"]}},
-          "required": ["name"], "additionalProperties": {"type": "integer"}}
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "tag": {"enum": ["a/b", "é"]}},
+    "required": ["name"],
+    "additionalProperties": {"type": "integer"},
+}
 
 # (text, accepted with "minimal", accepted with "any")
 SPELLINGS = [
@@ -200,8 +204,11 @@ def test_counted_lengths_at_the_bounds(schema, text, expected):
 
 
 def test_counted_string_inside_an_object():
-    schema = {"type": "object", "properties": {"to": {"type": "string", "format": "email", "maxLength": 40},
-                                               "n": {"type": "integer"}}, "required": ["to", "n"]}
+    schema = {
+        "type": "object",
+        "properties": {"to": {"type": "string", "format": "email", "maxLength": 40}, "n": {"type": "integer"}},
+        "required": ["to", "n"],
+    }
     compiled = _compiled(json.dumps(schema), "minimal")
     assert accepts(compiled, '{"to":"ann@example.org","n":1}')
     assert not accepts(compiled, '{"to":"ann@example","n":1}') or ir_fullmatch(format_regex("email"), "ann@example")

@@ -179,7 +179,7 @@ def test_relative_import_from_a_file(tmp_path):
     g = grammar_from_lark(main.read_text(), path=str(main))
     assert {t.name for t in g.terminals} >= {"NUMBER"}
     with pytest.raises(InvalidGrammarError, match="import"):
-        grammar_from_lark('start: X\n%import .missing.X\n', path=str(main))
+        grammar_from_lark("start: X\n%import .missing.X\n", path=str(main))
 
 
 def test_terminal_matching_nothing_drops_its_alternatives():
@@ -298,7 +298,13 @@ def test_non_empty_removes_exactly_the_empty_string(regex):
 
 @pytest.mark.parametrize(
     "regex, expected",
-    [(Chars(()), True), (Seq((A, Chars(()))), True), (Repeat(Chars(()), 0, None), False), (literal(""), False), (A, False)],
+    [
+        (Chars(()), True),
+        (Seq((A, Chars(()))), True),
+        (Repeat(Chars(()), 0, None), False),
+        (literal(""), False),
+        (A, False),
+    ],
 )
 def test_matches_nothing(regex, expected):
     from constrain.grammar.lark import matches_nothing

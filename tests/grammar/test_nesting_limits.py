@@ -28,7 +28,12 @@ def nested(open_: str, close: str, depth: int, inner: str) -> str:
 AT_LIMIT = [
     ("regex", lambda: Grammar.from_regex(nested("(", ")", MAX_NESTING, "a") + "b")),
     ("regex_star", lambda: Grammar.from_regex(nested("(?:", ")*", MAX_NESTING, "a") + "b")),
-    ("ecma", lambda: grammar_from_json_schema({"type": "string", "pattern": "^" + nested("(", ")", MAX_NESTING, "a") + "b$"})),
+    (
+        "ecma",
+        lambda: grammar_from_json_schema(
+            {"type": "string", "pattern": "^" + nested("(", ")", MAX_NESTING, "a") + "b$"}
+        ),
+    ),
     ("gbnf", lambda: Grammar.from_gbnf("root ::= " + nested("(", ")", MAX_NESTING, '"a"') + ' "b"')),
     ("lark", lambda: Grammar.from_lark("start: " + nested("(", ")", MAX_NESTING, '"a"') + ' "b"')),
     ("lark_brackets", lambda: Grammar.from_lark("start: " + nested("[", "]", MAX_NESTING, '"a"') + ' "b"')),
@@ -63,17 +68,19 @@ def test_nesting_past_the_limit_is_a_resource_limit(name, build, depth):
 
 
 def test_lark_strings_regexes_and_comments_do_not_count_as_nesting():
-    text = ('start: "(((((" A  // ' + "(" * 100 + "\n"
-            + "A: /" + r"\(" * 100 + "/\n")
+    text = 'start: "(((((" A  // ' + "(" * 100 + "\n" + "A: /" + r"\(" * 100 + "/\n"
     assert accepts(Grammar.from_lark(text), "(((((" + "(" * 100)
 
 
-@pytest.mark.parametrize("rule", [
-    "r{i} ::= r{j}",
-    'r{i} ::= "a" r{j}',
-    'r{i} ::= ("a" r{j})?',
-    'r{i} ::= r{j} | "b"',
-])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "r{i} ::= r{j}",
+        'r{i} ::= "a" r{j}',
+        'r{i} ::= ("a" r{j})?',
+        'r{i} ::= r{j} | "b"',
+    ],
+)
 def test_gbnf_chains_of_a_thousand_rules(rule):
     lines = [rule.format(i=i, j=i + 1) for i in range(1000)] + ['r1000 ::= "a"']
     grammar = Grammar.from_gbnf("\n".join(lines), start="r0")
@@ -91,21 +98,27 @@ def test_lark_terminals_inlined_past_lark_s_own_depth_are_a_resource_limit():
         Grammar.from_lark(text)
 
 
-@pytest.mark.parametrize("text", [
-    'root ::= "a"{100000000000000000000}',
-    'root ::= "a"{2,100000000000000000000}',
-    'root ::= "a"{1000001}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'root ::= "a"{100000000000000000000}',
+        'root ::= "a"{2,100000000000000000000}',
+        'root ::= "a"{1000001}',
+    ],
+)
 def test_gbnf_absurd_repetition_counts_are_resource_limits(text):
     with pytest.raises(ResourceLimitError, match="repetition count"):
         Grammar.from_gbnf(text)
 
 
-@pytest.mark.parametrize("build", [
-    lambda: grammar_from_gbnf('root ::= "a"{5000}', limits=DEFAULT_LIMITS.replace(max_grammar_symbols=1000)),
-    lambda: grammar_from_gbnf('root ::= "a"{2,5000} "b"', limits=DEFAULT_LIMITS.replace(max_grammar_symbols=1000)),
-    lambda: constrain.compile(Grammar.from_regex("a{1000000}"), BYTES),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: grammar_from_gbnf('root ::= "a"{5000}', limits=DEFAULT_LIMITS.replace(max_grammar_symbols=1000)),
+        lambda: grammar_from_gbnf('root ::= "a"{2,5000} "b"', limits=DEFAULT_LIMITS.replace(max_grammar_symbols=1000)),
+        lambda: constrain.compile(Grammar.from_regex("a{1000000}"), BYTES),
+    ],
+)
 def test_large_repetitions_within_the_count_hit_a_size_limit(build):
     with pytest.raises(ResourceLimitError):
         build()

@@ -243,9 +243,16 @@ def test_unsupported_reports_all_features_with_positions():
 
 @pytest.mark.parametrize(
     "pattern, nullable, nonempty",
-    [("a", False, True), ("a*", True, True), ("", True, False), ("a{0}", True, False),
-     ("[^\\x00-\\U0010ffff]", False, False), ("a[^\\x00-\\U0010ffff]|", True, False),
-     ("(?=a).", False, None), ("(?!a).*", True, None)],
+    [
+        ("a", False, True),
+        ("a*", True, True),
+        ("", True, False),
+        ("a{0}", True, False),
+        ("[^\\x00-\\U0010ffff]", False, False),
+        ("a[^\\x00-\\U0010ffff]|", True, False),
+        ("(?=a).", False, None),
+        ("(?!a).*", True, None),
+    ],
 )
 def test_language_kind(pattern, nullable, nonempty):
     assert regex_language_kind(parse_regex(pattern)) == (nullable, nonempty)
@@ -279,10 +286,58 @@ def test_grammar_empty_language(pattern):
 
 # --- random patterns: Python's accept/reject decisions and languages ---------------------------
 
-_TOKENS = ["a", "b", "é", ".", "*", "+", "?", "{2}", "{1,3}", "{,2}", "{2,}", "{", "}", "(", ")", "(?:",
-           "[", "]", "^", "$", "|", "\\d", "\\w", "\\s", "\\W", "-", "[^", "\\", "\\\\", "(?i)", "(?s)",
-           "(?i:", "(?=", "(?!", "(?<=", "(?<!", "\\n", "x", "\\x41", "\\101", "\\1", "\\b", "(?P<n>",
-           "(?#c)", "*?", "+?", "??", ",", "0", "9"]
+_TOKENS = [
+    "a",
+    "b",
+    "é",
+    ".",
+    "*",
+    "+",
+    "?",
+    "{2}",
+    "{1,3}",
+    "{,2}",
+    "{2,}",
+    "{",
+    "}",
+    "(",
+    ")",
+    "(?:",
+    "[",
+    "]",
+    "^",
+    "$",
+    "|",
+    "\\d",
+    "\\w",
+    "\\s",
+    "\\W",
+    "-",
+    "[^",
+    "\\",
+    "\\\\",
+    "(?i)",
+    "(?s)",
+    "(?i:",
+    "(?=",
+    "(?!",
+    "(?<=",
+    "(?<!",
+    "\\n",
+    "x",
+    "\\x41",
+    "\\101",
+    "\\1",
+    "\\b",
+    "(?P<n>",
+    "(?#c)",
+    "*?",
+    "+?",
+    "??",
+    ",",
+    "0",
+    "9",
+]
 _STRINGS = ["a", "b", "é", "x", "A", "B", "\n", "1", "0", "_", " ", "-", "{", "}", ","]
 
 

@@ -21,13 +21,9 @@ GRAMMARS = {
         'start: expr\nexpr: expr "+" term | term\nterm: "(" expr ")" | NUM\nNUM: /[12]+/\n'
     ),
     # An ignored space and two overlapping terminals (a key literal and a generic word).
-    "lark_words": constrain.Grammar.from_lark(
-        'start: "ab" WORD | WORD WORD\nWORD: /[ab]+/\n%ignore " "\n'
-    ),
+    "lark_words": constrain.Grammar.from_lark('start: "ab" WORD | WORD WORD\nWORD: /[ab]+/\n%ignore " "\n'),
     "gbnf": constrain.Grammar.from_gbnf('root ::= "x" [0-1]? ("," root)?\n'),
-    "json_schema": constrain.Grammar.from_json_schema(
-        {"type": "array", "items": {"enum": [1, 22]}, "maxItems": 2}
-    ),
+    "json_schema": constrain.Grammar.from_json_schema({"type": "array", "items": {"enum": [1, 22]}, "maxItems": 2}),
 }
 
 
@@ -154,18 +150,18 @@ CASES = [
     ("regex", [b"a", Gap(), b"c"], True),
     ("regex", [b"a", Gap(), b"bb", Gap(), b"c"], False),
     ("regex", [b"ab", Gap(0, 0), b"c"], True),
-    ("regex", [b"ab", Gap(1, 1), b"c"], True),   # "aba" + "c"
+    ("regex", [b"ab", Gap(1, 1), b"c"], True),  # "aba" + "c"
     ("regex", [Gap(), b"bc"], True),
     ("regex", [Gap(), b"cc"], False),
     # A segment that cuts a lexeme at both ends, and greedy lexing across a gap.
     ("lark_sum", [b"(1", Gap(), b"2)"], True),
-    ("lark_sum", [b"1", Gap(0, 0), b"2"], True),       # one number, "12"
+    ("lark_sum", [b"1", Gap(0, 0), b"2"], True),  # one number, "12"
     ("lark_sum", [b"(", Gap(0, 1), b")"], True),
     ("lark_sum", [b"(", Gap(0, 0), b")"], False),
     ("lark_sum", [b"1+", Gap(0, 3), b"+"], False),
     # Greedy lexing: after "ab" the word grows, so "ab" + "ab" is one WORD, which needs a second.
     ("lark_words", [b"ab", Gap(0, 0), b"ab"], False),
-    ("lark_words", [b"ab", Gap(1, 1), b"ab"], True),   # "ab ab"
+    ("lark_words", [b"ab", Gap(1, 1), b"ab"], True),  # "ab ab"
     ("lark_words", [b"a", Gap(0, 0)], False),
     ("gbnf", [b"x1,", Gap(0, 1)], True),
     ("gbnf", [b"x1,", Gap(0, 0)], False),

@@ -18,8 +18,11 @@ from constrain.testing import qwen2_hf_tokenizer, qwen2_vocabulary
 
 SCHEMA = {
     "type": "object",
-    "properties": {"name": {"type": "string", "maxLength": 12}, "n": {"type": "integer"},
-                   "tags": {"type": "array", "items": {"enum": ["a", "bc"]}}},
+    "properties": {
+        "name": {"type": "string", "maxLength": 12},
+        "n": {"type": "integer"},
+        "tags": {"type": "array", "items": {"enum": ["a", "bc"]}},
+    },
     "required": ["name", "n"],
     "additionalProperties": False,
 }
@@ -46,7 +49,7 @@ def one_slot_brute_force(compiled, vocab, canvas, position) -> bool:
     """Whether some token (or EOS) in the masked ``position`` completes the row, the other
     masked slots being filled from the original tokens (the callers mask one slot only)."""
     before = vocab.decode(canvas[:position])
-    after = vocab.decode([t for t in canvas[position + 1:] if t not in vocab.eos_token_ids])
+    after = vocab.decode([t for t in canvas[position + 1 :] if t not in vocab.eos_token_ids])
     m = constrain.Matcher(compiled)
     if not m.accept_bytes(before):
         return False

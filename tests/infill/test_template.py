@@ -25,12 +25,15 @@ PERSON = {
 PERSON_TEMPLATE = '{"name":"<gap>","age":<gap>,"tags":[<gap>]}'
 
 
-@pytest.mark.parametrize("template,expected", [
-    ("a<gap>b", ["a", TemplateGap(), "b"]),
-    ("<gap>", [TemplateGap()]),
-    ("<gap>,<gap>", [TemplateGap(), ",", TemplateGap()]),
-    (["x=", TemplateGap(3), ";"], ["x=", TemplateGap(3), ";"]),
-])
+@pytest.mark.parametrize(
+    "template,expected",
+    [
+        ("a<gap>b", ["a", TemplateGap(), "b"]),
+        ("<gap>", [TemplateGap()]),
+        ("<gap>,<gap>", [TemplateGap(), ",", TemplateGap()]),
+        (["x=", TemplateGap(3), ";"], ["x=", TemplateGap(3), ";"]),
+    ],
+)
 def test_parse_template(template, expected):
     assert parse_template(template) == expected
 
@@ -47,8 +50,16 @@ def test_bad_templates():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_tiny_model_fills_a_json_template(seed):
-    result = generate_template("Person:", PERSON_TEMPLATE, model=tiny_model(), tokenizer=tiny_tokenizer(),
-                               schema=PERSON, temperature=1.0, seed=seed, max_gap_tokens=8)
+    result = generate_template(
+        "Person:",
+        PERSON_TEMPLATE,
+        model=tiny_model(),
+        tokenizer=tiny_tokenizer(),
+        schema=PERSON,
+        temperature=1.0,
+        seed=seed,
+        max_gap_tokens=8,
+    )
     assert result.finish_reason == "eos"
     value = json.loads(result.text)
     jsonschema.validate(value, PERSON)
@@ -60,8 +71,15 @@ def test_tiny_model_fills_a_json_template(seed):
 
 
 def test_token_budget_is_kept():
-    result = generate_template("", ["x = ", TemplateGap(max_tokens=3), ";"], model=tiny_model(),
-                               tokenizer=tiny_tokenizer(), regex=r"x = \d+;", temperature=1.0, seed=1)
+    result = generate_template(
+        "",
+        ["x = ", TemplateGap(max_tokens=3), ";"],
+        model=tiny_model(),
+        tokenizer=tiny_tokenizer(),
+        regex=r"x = \d+;",
+        temperature=1.0,
+        seed=1,
+    )
     assert result.finish_reason == "eos"
     assert len(result.token_ids[0]) <= 3
     assert constrain.Grammar.from_regex(r"x = \d+;")  # sanity: the regex compiles
@@ -72,8 +90,13 @@ def test_token_budget_is_kept():
 
 def test_budget_too_small_for_the_template_is_an_error():
     with pytest.raises(ConfigurationError, match="no filling"):
-        generate_template("", ["code=", TemplateGap(max_tokens=2), ";"], model=tiny_model(),
-                          tokenizer=tiny_tokenizer(), regex=r"code=[a-z]{8};")
+        generate_template(
+            "",
+            ["code=", TemplateGap(max_tokens=2), ";"],
+            model=tiny_model(),
+            tokenizer=tiny_tokenizer(),
+            regex=r"code=[a-z]{8};",
+        )
 
 
 @pytest.mark.model
@@ -82,8 +105,12 @@ def test_smollm2_fills_a_json_template():
 
     model, tokenizer = load_default_model()
     result = generate_template(
-        "Invent a person: name, age and hobbies.", PERSON_TEMPLATE, model=model, tokenizer=tokenizer,
-        schema=PERSON, max_gap_tokens=10,
+        "Invent a person: name, age and hobbies.",
+        PERSON_TEMPLATE,
+        model=model,
+        tokenizer=tokenizer,
+        schema=PERSON,
+        max_gap_tokens=10,
     )
     assert result.finish_reason == "eos"
     jsonschema.validate(json.loads(result.text), PERSON)

@@ -21,10 +21,13 @@ def hf_generate(prompts, processor, **kwargs):
     inputs = tokenizer(prompts, return_tensors="pt", padding=True)
     with torch.no_grad():
         out = tiny_model().generate(
-            **inputs, logits_processor=[processor], eos_token_id=processor.eos_token_ids,
-            pad_token_id=tokenizer.pad_token_id, **kwargs,
+            **inputs,
+            logits_processor=[processor],
+            eos_token_id=processor.eos_token_ids,
+            pad_token_id=tokenizer.pad_token_id,
+            **kwargs,
         )
-    return out[:, inputs["input_ids"].shape[1]:].tolist()
+    return out[:, inputs["input_ids"].shape[1] :].tolist()
 
 
 def strip(ids, eos):
@@ -36,7 +39,9 @@ def strip(ids, eos):
 
 
 def processor_for(pattern, **kwargs):
-    return ConstrainedLogitsProcessor.from_regex(pattern, tiny_tokenizer(), vocab_size=tiny_model().config.vocab_size, **kwargs)
+    return ConstrainedLogitsProcessor.from_regex(
+        pattern, tiny_tokenizer(), vocab_size=tiny_model().config.vocab_size, **kwargs
+    )
 
 
 @pytest.mark.parametrize("pattern", REGEXES)
@@ -94,7 +99,7 @@ def test_terminated_rows_allow_only_eos():
 def test_wider_scores_mask_padding_ids():
     processor = ConstrainedLogitsProcessor.from_regex("[^x]", tiny_tokenizer())  # sized by the tokenizer
     out = processor(torch.tensor([[5]]), torch.zeros(1, len(tiny_tokenizer()) + 7))
-    assert torch.isneginf(out[0, len(tiny_tokenizer()):]).all()
+    assert torch.isneginf(out[0, len(tiny_tokenizer()) :]).all()
 
 
 def test_reuse_and_reordering_are_detected():
@@ -140,11 +145,17 @@ def test_constructor_validation():
 LARK_YES_NO = 'start: ANSWER\nANSWER: "yes" | "no"\n'
 
 
-@pytest.mark.parametrize("make", [
-    lambda: ConstrainedLogitsProcessor.from_lark(LARK_YES_NO, tiny_tokenizer(), vocab_size=tiny_model().config.vocab_size),
-    lambda: ConstrainedLogitsProcessor.from_grammar(constrain.Grammar.from_lark(LARK_YES_NO), tiny_tokenizer(),
-                                                    vocab_size=tiny_model().config.vocab_size),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ConstrainedLogitsProcessor.from_lark(
+            LARK_YES_NO, tiny_tokenizer(), vocab_size=tiny_model().config.vocab_size
+        ),
+        lambda: ConstrainedLogitsProcessor.from_grammar(
+            constrain.Grammar.from_lark(LARK_YES_NO), tiny_tokenizer(), vocab_size=tiny_model().config.vocab_size
+        ),
+    ],
+)
 def test_from_lark_and_from_grammar_constrain_model_generate(make):
     processor = make()
     eos = set(processor.eos_token_ids)
@@ -157,7 +168,9 @@ def test_from_lark_and_from_grammar_constrain_model_generate(make):
 def test_from_grammar_reads_a_grammar_file(tmp_path):
     path = tmp_path / "answer.lark"
     path.write_text(LARK_YES_NO)
-    processor = ConstrainedLogitsProcessor.from_grammar(path, tiny_tokenizer(), vocab_size=tiny_model().config.vocab_size)
+    processor = ConstrainedLogitsProcessor.from_grammar(
+        path, tiny_tokenizer(), vocab_size=tiny_model().config.vocab_size
+    )
     assert processor.compiled.grammar == constrain.Grammar.from_lark(LARK_YES_NO)
 
 

@@ -61,8 +61,21 @@ def _stable(path):
 
 def _masks(tmp_path, name, *extra, engine="llguidance"):
     out = tmp_path / f"{name}.jsonl"
-    code = main(["masks", "--engine", engine, "--data", MASKBENCH, "--tokenizer", TOKENIZER,
-                 "--out", str(out), "--no-progress", *extra])
+    code = main(
+        [
+            "masks",
+            "--engine",
+            engine,
+            "--data",
+            MASKBENCH,
+            "--tokenizer",
+            TOKENIZER,
+            "--out",
+            str(out),
+            "--no-progress",
+            *extra,
+        ]
+    )
     return code, out
 
 
@@ -120,8 +133,15 @@ def test_resume_refuses_another_engine(tmp_path, llg_run, capsys):
 def flaky_run(tmp_path_factory):
     if not sys.platform.startswith("linux"):
         pytest.skip("the memory limit is RLIMIT_AS, Linux only")
-    code, out = _masks(tmp_path_factory.mktemp("flaky"), "flaky", "--splits", "Github_easy,Kubernetes",
-                       "--timeout", "3", engine=f"{THIS}:FlakyEngine")
+    code, out = _masks(
+        tmp_path_factory.mktemp("flaky"),
+        "flaky",
+        "--splits",
+        "Github_easy,Kubernetes",
+        "--timeout",
+        "3",
+        engine=f"{THIS}:FlakyEngine",
+    )
     assert code == 0
     return out
 
@@ -160,8 +180,9 @@ def test_missing_peer_package_says_how_to_install(monkeypatch, capsys):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "outlines_core" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "outlines_core" else real(name, *a)
+    )
     code = main(["masks", "--engine", "outlines-core", "--data", MASKBENCH])
     assert code == 2
     assert "pip install outlines-core" in capsys.readouterr().err
@@ -193,8 +214,20 @@ def test_summary_command_rewrites_markdown(tmp_path, llg_run):
 def test_suite_per_keyword(tmp_path):
     pytest.importorskip("llguidance")
     out = tmp_path / "suite.jsonl"
-    code = main(["suite", "--engine", "llguidance", "--data", SUITE, "--tokenizer", TOKENIZER,
-                 "--out", str(out), "--no-progress"])
+    code = main(
+        [
+            "suite",
+            "--engine",
+            "llguidance",
+            "--data",
+            SUITE,
+            "--tokenizer",
+            TOKENIZER,
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     header, records = read_results(out)
     assert header["task"] == "suite" and header["draft"] == "draft2020-12"
@@ -218,7 +251,8 @@ def test_masks_constrain_on_fixtures(tmp_path):
     header, records = read_results(out)
     assert header["engine"] == "constrain" and len(records) == 12
     assert {r["outcome"] for r in records} == {"pass"}, [
-        (r["id"], r["outcome"], r["detail"]) for r in records if r["outcome"] != "pass"]
+        (r["id"], r["outcome"], r["detail"]) for r in records if r["outcome"] != "pass"
+    ]
 
 
 def test_worker_stderr_goes_to_the_log(flaky_run):
@@ -246,12 +280,27 @@ def test_interrupted_run_leaves_no_false_records_and_resumes(tmp_path):
     import subprocess
 
     out = tmp_path / "int.jsonl"
-    cmd = [sys.executable, "-m", "jsonschemabench", "masks", "--engine", f"{THIS}:FlakyEngine",
-           "--data", MASKBENCH, "--splits", "Github_easy", "--tokenizer", TOKENIZER,
-           "--out", str(out), "--timeout", "60", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jsonschemabench",
+        "masks",
+        "--engine",
+        f"{THIS}:FlakyEngine",
+        "--data",
+        MASKBENCH,
+        "--splits",
+        "Github_easy",
+        "--tokenizer",
+        TOKENIZER,
+        "--out",
+        str(out),
+        "--timeout",
+        "60",
+        "--no-progress",
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
         time.sleep(0.2)  # the header is written once the first worker is ready
@@ -265,8 +314,24 @@ def test_interrupted_run_leaves_no_false_records_and_resumes(tmp_path):
     assert _live_in_group(proc.pid) == []  # no worker is left running
     header, records = read_results(out)
     assert header is not None and records == []
-    code = main(["masks", "--engine", f"{THIS}:FlakyEngine", "--data", MASKBENCH, "--splits",
-                 "Github_easy", "--tokenizer", TOKENIZER, "--out", str(out), "--timeout", "3",
-                 "--resume", "--no-progress"])
+    code = main(
+        [
+            "masks",
+            "--engine",
+            f"{THIS}:FlakyEngine",
+            "--data",
+            MASKBENCH,
+            "--splits",
+            "Github_easy",
+            "--tokenizer",
+            TOKENIZER,
+            "--out",
+            str(out),
+            "--timeout",
+            "3",
+            "--resume",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     assert len(read_results(out)[1]) == 4

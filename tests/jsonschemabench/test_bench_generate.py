@@ -21,8 +21,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "jsonschemabench"
         ("2024-02-29", {"type": "string", "format": "date"}, True),
         ([1, 1], {"$schema": "http://json-schema.org/draft-04/schema#", "uniqueItems": True}, False),
         # draft 4 reads exclusiveMaximum as a boolean modifier of maximum
-        (5, {"$schema": "http://json-schema.org/draft-04/schema#", "maximum": 5,
-             "exclusiveMaximum": True}, False),
+        (5, {"$schema": "http://json-schema.org/draft-04/schema#", "maximum": 5, "exclusiveMaximum": True}, False),
         (5, {"$schema": "http://json-schema.org/draft-04/schema#", "maximum": 5}, True),
     ],
 )
@@ -45,10 +44,28 @@ def test_prompt_is_the_paper_harness():
 
 def test_generate_stats():
     records = [
-        {"id": "a", "split": "s", "outcome": "pass", "compile_s": 0.001, "compliant": True,
-         "ttft_s": 0.1, "tpot_s": 0.01, "output_tokens": 5, "finish_reason": "stop"},
-        {"id": "b", "split": "s", "outcome": "pass", "compile_s": 0.003, "compliant": False,
-         "ttft_s": 0.3, "tpot_s": 0.03, "output_tokens": 9, "finish_reason": "length"},
+        {
+            "id": "a",
+            "split": "s",
+            "outcome": "pass",
+            "compile_s": 0.001,
+            "compliant": True,
+            "ttft_s": 0.1,
+            "tpot_s": 0.01,
+            "output_tokens": 5,
+            "finish_reason": "stop",
+        },
+        {
+            "id": "b",
+            "split": "s",
+            "outcome": "pass",
+            "compile_s": 0.003,
+            "compliant": False,
+            "ttft_s": 0.3,
+            "tpot_s": 0.03,
+            "output_tokens": 9,
+            "finish_reason": "length",
+        },
         {"id": "c", "split": "s", "outcome": "unsupported"},
         {"id": "d", "split": "s", "outcome": "timeout"},
     ]
@@ -70,9 +87,26 @@ def test_generate_cli_with_smollm2(tmp_path):
     from jsonschemabench.report import Run
 
     out = tmp_path / "gen.jsonl"
-    code = main(["generate", "--engine", "llguidance", "--data", str(DATA / "maskbench"),
-                 "--splits", "Github_easy", "--sample", "1", "--seed", "0", "--max-tokens", "24",
-                 "--out", str(out), "--no-progress"])
+    code = main(
+        [
+            "generate",
+            "--engine",
+            "llguidance",
+            "--data",
+            str(DATA / "maskbench"),
+            "--splits",
+            "Github_easy",
+            "--sample",
+            "1",
+            "--seed",
+            "0",
+            "--max-tokens",
+            "24",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     run = Run(out)
     assert run.header["task"] == "generate" and run.header["options"]["max_tokens"] == 24

@@ -172,7 +172,7 @@ def test_schema_without_tests_passes_when_it_compiles(tok):
 @pytest.mark.parametrize(
     "message, category",
     [
-        ("Unimplemented keys: [\"not\"]", "unsupported"),
+        ('Unimplemented keys: ["not"]', "unsupported"),
         ("format 'foo' is not supported", "unsupported"),
         ("size limit exceeded", "limit"),
         ("Invalid schema: ...", "invalid_schema"),
@@ -231,8 +231,12 @@ OBJECT_ITEM = {
     ],
 }
 
-PEERS = [("llguidance", "llguidance"), ("xgrammar", "xgrammar"), ("xgrammar-strict", "xgrammar"),
-         ("outlines-core", "outlines_core")]
+PEERS = [
+    ("llguidance", "llguidance"),
+    ("xgrammar", "xgrammar"),
+    ("xgrammar-strict", "xgrammar"),
+    ("outlines-core", "outlines_core"),
+]
 
 
 @pytest.mark.parametrize("whitespace", ["compact", "flexible"])
@@ -264,8 +268,12 @@ def test_normalizing_tokenizer_does_not_change_the_instance():
 
     nfc = load_tokenizer(TOKENIZER)
     nfc.backend_tokenizer.normalizer = normalizers.NFC()
-    item = {"id": "t/nfc", "split": "t", "schema": {"enum": ["\u00e4"]},
-            "tests": [{"data": "\u00e4", "valid": True}, {"data": "a\u0308", "valid": False}]}
+    item = {
+        "id": "t/nfc",
+        "split": "t",
+        "schema": {"enum": ["\u00e4"]},
+        "tests": [{"data": "\u00e4", "valid": True}, {"data": "a\u0308", "valid": False}],
+    }
     record = run_schema(ExactEngine(nfc), item)
     assert record["outcome"] == "pass"
     assert record["tests"][1].get("retokenized") and not record["tests"][0].get("retokenized")

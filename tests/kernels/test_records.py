@@ -79,8 +79,11 @@ def test_records_are_read_by_name(path):
 def _kernel_modules():
     import importlib
 
-    return [importlib.import_module(f"constrain.kernels.{path.stem}") for path in _sources(KERNELS)
-            if path.stem != "__init__"]
+    return [
+        importlib.import_module(f"constrain.kernels.{path.stem}")
+        for path in _sources(KERNELS)
+        if path.stem != "__init__"
+    ]
 
 
 def test_one_naming_rule_for_kernels():

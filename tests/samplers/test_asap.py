@@ -60,8 +60,7 @@ def test_samples_converge_to_pi_where_lcd_stays_biased(batch_size):
     exact = exact_distribution(compiled, model, [0], max_new_tokens=8)
     pi = exact.strings(exact.pi())
     assert exact.strings(exact.q_lcd())["00000"] > 0.45  # LCD: about 1/2 where pi has 1/17
-    draws = ASApSampler(ASApTrie(), seed=5).sample(model, compiled, [0], 1600, max_new_tokens=8,
-                                                    batch_size=batch_size)
+    draws = ASApSampler(ASApTrie(), seed=5).sample(model, compiled, [0], 1600, max_new_tokens=8, batch_size=batch_size)
     texts = [exact.decode(tuple(d.token_ids)) for d in draws]
     assert total_variation(empirical(texts[-800:]), pi) < 3 * tv_floor(pi.values(), 800)
     assert all(d.finish_reason == "eos" for d in draws)

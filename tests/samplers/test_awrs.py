@@ -70,8 +70,10 @@ def test_first_accepted_token_is_exact(p, c):
         token, _, _ = weighted_rejection_step(order.next, np.log(p), lambda t: bool(c[t]))
         counts[token] += 1
     target = p * c / (p * c).sum()
-    assert 0.5 * np.abs(counts / n - target).sum() < 3 * sum(
-        math.sqrt(2 * q * (1 - q) / (math.pi * n)) for q in target) + 1e-9
+    assert (
+        0.5 * np.abs(counts / n - target).sum()
+        < 3 * sum(math.sqrt(2 * q * (1 - q) / (math.pi * n)) for q in target) + 1e-9
+    )
 
 
 def test_nothing_allowed_kills():
@@ -110,11 +112,19 @@ def test_generate_with_awrs_on_a_transformers_model():
     import constrain
     from tiny_lm import tiny_model, tiny_tokenizer
 
-    results = constrain.generate(["Date:", "x"], regex=r"\d{4}-\d{2}-\d{2}", sampler="awrs", seed=0,
-                                 model=tiny_model(), tokenizer=tiny_tokenizer(), max_new_tokens=20)
+    results = constrain.generate(
+        ["Date:", "x"],
+        regex=r"\d{4}-\d{2}-\d{2}",
+        sampler="awrs",
+        seed=0,
+        model=tiny_model(),
+        tokenizer=tiny_tokenizer(),
+        max_new_tokens=20,
+    )
     for r in results:
         assert r.finish_reason == "eos" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", r.text)
         assert math.isfinite(r.log_weight) and r.log_weight <= 1e-9
     with pytest.raises(constrain.ConfigurationError, match="temperature must be 1"):
-        constrain.generate("x", regex="a", sampler="awrs", temperature=0.5, model=tiny_model(),
-                           tokenizer=tiny_tokenizer())
+        constrain.generate(
+            "x", regex="a", sampler="awrs", temperature=0.5, model=tiny_model(), tokenizer=tiny_tokenizer()
+        )

@@ -38,8 +38,13 @@ def setup():
 
 def test_lcd_is_biased_and_reports_exact_logprobs(setup):
     lm, compiled, prompt, exact = setup
-    draws = decode(lm, compiled, [prompt] * 200, LCD(1.0, generator=torch.Generator().manual_seed(0),
-                                                       forces_eos_at_limit=True), max_new_tokens=6).draws
+    draws = decode(
+        lm,
+        compiled,
+        [prompt] * 200,
+        LCD(1.0, generator=torch.Generator().manual_seed(0), forces_eos_at_limit=True),
+        max_new_tokens=6,
+    ).draws
     pi, q = exact.strings(exact.pi()), exact.strings(exact.q_lcd())
     assert total_variation(pi, q) > 0.3  # the model's LCD bias on this language is large
     texts = [exact.decode(tuple(d.token_ids)) for d in draws]

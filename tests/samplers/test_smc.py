@@ -24,8 +24,11 @@ def pooled(smc, model, compiled, exact, runs):
         for text, p in population.posterior(lambda d: exact.decode(tuple(d.token_ids))).items():
             posterior[text] = posterior.get(text, 0.0) + p / runs
         estimates.append(math.exp(population.log_ml))
-        assert all(re.fullmatch(SKEW5, exact.decode(tuple(d.token_ids)))
-                   for d in population.particles if d.finish_reason == "eos")
+        assert all(
+            re.fullmatch(SKEW5, exact.decode(tuple(d.token_ids)))
+            for d in population.particles
+            if d.finish_reason == "eos"
+        )
     return posterior, np.asarray(estimates)
 
 
@@ -47,8 +50,12 @@ def test_ess_threshold_zero_never_resamples_and_one_always_does():
     compiled = compile_regex(SKEW5, bit_vocabulary())
     model = skewed_model(0)
     assert SMC(6, ess_threshold=0.0, seed=0).run(model, compiled, [0], max_new_tokens=8).resamplings == 0
-    assert SMC(6, ess_threshold=1.0, seed=0, resampling="systematic").run(
-        model, compiled, [0], max_new_tokens=8).resamplings > 0
+    assert (
+        SMC(6, ess_threshold=1.0, seed=0, resampling="systematic")
+        .run(model, compiled, [0], max_new_tokens=8)
+        .resamplings
+        > 0
+    )
 
 
 def test_critic_reweights_finished_particles():
@@ -73,8 +80,17 @@ def test_effective_sample_size():
     assert effective_sample_size([-math.inf]) == 0.0
 
 
-@pytest.mark.parametrize("bad", [dict(num_particles=0), dict(ess_threshold=2), dict(proposal="beam"),
-                                 dict(resampling="stratified"), dict(select="best"), dict(critic=3)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(num_particles=0),
+        dict(ess_threshold=2),
+        dict(proposal="beam"),
+        dict(resampling="stratified"),
+        dict(select="best"),
+        dict(critic=3),
+    ],
+)
 def test_bad_arguments(bad):
     with pytest.raises(ConfigurationError):
         SMC(**{"num_particles": 2, **bad})
@@ -84,8 +100,17 @@ def test_generate_smc_on_a_transformers_model_shares_the_kv_cache():
     from tiny_lm import tiny_model, tiny_tokenizer
 
     pattern = r"(yes|no|maybe)"
-    result = constrain.generate("Answer:", regex=pattern, sampler="smc", num_particles=6, ess_threshold=1.0,
-                                seed=0, model=tiny_model(), tokenizer=tiny_tokenizer(), max_new_tokens=8)
+    result = constrain.generate(
+        "Answer:",
+        regex=pattern,
+        sampler="smc",
+        num_particles=6,
+        ess_threshold=1.0,
+        seed=0,
+        model=tiny_model(),
+        tokenizer=tiny_tokenizer(),
+        max_new_tokens=8,
+    )
     assert result.finish_reason == "eos" and re.fullmatch(pattern, result.text)
     assert len(result.particles) == 6 and math.isfinite(result.log_ml)
     assert sum(result.posterior.values()) == pytest.approx(1.0)

@@ -35,6 +35,7 @@ def skewed_model(seed: int = 0) -> ToyLM:
 def uniform_bits_model() -> ToyLM:
     """The GAD paper's motivating model: single bits with equal probability, EOS likely only
     after three bits; multi-bit tokens improbable."""
+
     def next_logprobs(prefix):
         p = np.array([0.45, 0.45, 1e-3, 1e-3, 1e-3, 1e-3, 0.1 if len(prefix) >= 4 else 1e-3])
         return np.log(p)

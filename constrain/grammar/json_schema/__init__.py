@@ -60,6 +60,17 @@ from .lower_objects import MAX_ANY_ORDER_PROPERTIES
 from .numbers import NUMBER, int_range, number_bound, number_literal
 from .strings import STRING_ESCAPES, string_literal_regex, string_terminal_regex
 
-__all__ = ("IGNORED_KEYWORDS", "KEYWORDS", "MAX_ANY_ORDER_PROPERTIES", "MAX_INDENT_DEPTH", "NUMBER", "STRING_ESCAPES",
-           "grammar_from_json_schema", "int_range", "number_bound", "number_literal", "string_literal_regex",
-           "string_terminal_regex")
+__all__ = (
+    "IGNORED_KEYWORDS",
+    "KEYWORDS",
+    "MAX_ANY_ORDER_PROPERTIES",
+    "MAX_INDENT_DEPTH",
+    "NUMBER",
+    "STRING_ESCAPES",
+    "grammar_from_json_schema",
+    "int_range",
+    "number_bound",
+    "number_literal",
+    "string_literal_regex",
+    "string_terminal_regex",
+)

@@ -133,8 +133,9 @@ class Applicators(Negation):
             if required & forbidden:
                 return True
             for name in required:
-                if name in allowed and not [v for v in allowed[name]
-                                            if not any(json_equal(v, x) for x in excluded.get(name, ()))]:
+                if name in allowed and not [
+                    v for v in allowed[name] if not any(json_equal(v, x) for x in excluded.get(name, ()))
+                ]:
                     return True
         return False
 
@@ -154,8 +155,10 @@ class Applicators(Negation):
                         context &= type_set(other_kws["type"])
                 facts = [self._facts(b) for b in branches]
                 facts = [(f[0] & context, *f[1:]) for f in facts]
-                overlaps = [[j for j in range(len(branches)) if j != i and not self._pair_disjoint(facts[i], facts[j])]
-                            for i in range(len(branches))]
+                overlaps = [
+                    [j for j in range(len(branches)) if j != i and not self._pair_disjoint(facts[i], facts[j])]
+                    for i in range(len(branches))
+                ]
                 if any(overlaps):
                     # Exactly one holds: branch i and the negation of every branch that may
                     # overlap it (the disjoint ones are excluded by branch i itself).
@@ -164,8 +167,10 @@ class Applicators(Negation):
                     except Unsupported as e:
                         self.feature(f"oneOf (branches may overlap; {e.name})", node.where + "/oneOf")
                         return [base | {b} for b in branches]
-                    width = {j: len(self.node(n).schema.get("anyOf", [0])) if isinstance(self.node(n).schema, dict) else 1
-                             for j, n in negs.items()}
+                    width = {
+                        j: len(self.node(n).schema.get("anyOf", [0])) if isinstance(self.node(n).schema, dict) else 1
+                        for j, n in negs.items()
+                    }
                     if any(math.prod(width[j] for j in o) > _MAX_ONEOF_SPLITS for o in overlaps):
                         self.feature("oneOf (too many overlapping branches)", node.where + "/oneOf")
                         return [base | {b} for b in branches]

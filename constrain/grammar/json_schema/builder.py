@@ -94,8 +94,11 @@ def finish_grammar(b: Builder, top: str, warnings: Tuple[str, ...]) -> Grammar:
             s = alias[s]
         return s
 
-    rules = {n: [tuple(real(s) for s in a) for a in alts] for n, alts in rules.items()
-             if n == "start" or n not in alias or real(n) == n}
+    rules = {
+        n: [tuple(real(s) for s in a) for a in alts]
+        for n, alts in rules.items()
+        if n == "start" or n not in alias or real(n) == n
+    }
     reachable = {"start"}
     stack = ["start"]
     while stack:
@@ -110,6 +113,9 @@ def finish_grammar(b: Builder, top: str, warnings: Tuple[str, ...]) -> Grammar:
     for n, alts in rules.items():
         if n in reachable:
             out_rules.append(Rule(n, tuple(dict.fromkeys(alts))))
-    out_terms = tuple(Terminal(name, regex, origin=b.origins.get(name, ""))
-                      for regex, name in b.terminals.items() if name in reachable)
+    out_terms = tuple(
+        Terminal(name, regex, origin=b.origins.get(name, ""))
+        for regex, name in b.terminals.items()
+        if name in reachable
+    )
     return Grammar(start="start", rules=tuple(out_rules), terminals=out_terms, kind="json_schema", warnings=warnings)

@@ -223,9 +223,13 @@ def grammar_from_json_schema(
         raise InvalidGrammarError(f"invalid schema at {where}: {error.message}")
     try:
         compiler = Compiler(
-            root, draft, lenient,
+            root,
+            draft,
+            lenient,
             {"whitespace": whitespace, "max_whitespace": max_whitespace, "indent": indent},
-            property_order, limits, string_escapes,
+            property_order,
+            limits,
+            string_escapes,
         )
         for message in compiler.warnings:  # so far only misspelled keywords, found while indexing
             warnings.warn(message, ConstrainWarning, stacklevel=2)

@@ -33,8 +33,7 @@ def _reject_constant(name: str) -> Json:
 
 def _too_deep(max_depth: int) -> ResourceLimitError:
     return ResourceLimitError(
-        f"the schema document nests deeper than {max_depth} objects and arrays "
-        "(2 * Limits.max_schema_depth)"
+        f"the schema document nests deeper than {max_depth} objects and arrays (2 * Limits.max_schema_depth)"
     )
 
 
@@ -129,8 +128,16 @@ class Documents(CompilerState):
     """The root document and the schemas the compiler makes, by id: indexing, references,
     derived and synthetic nodes, keywords by draft, and validation of values."""
 
-    def __init__(self, root: Json, draft: int, lenient: bool, layout: Dict[str, Any], property_order: str,
-                 limits: Limits, string_escapes: str = "minimal") -> None:
+    def __init__(
+        self,
+        root: Json,
+        draft: int,
+        lenient: bool,
+        layout: Dict[str, Any],
+        property_order: str,
+        limits: Limits,
+        string_escapes: str = "minimal",
+    ) -> None:
         super().__init__(root, draft, lenient, layout, property_order, limits, string_escapes)
         self.docs: Dict[str, Json] = {}
         self.nodes: Dict[str, Node] = {}
@@ -178,9 +185,7 @@ class Documents(CompilerState):
         for key in node:
             meant = misspelled_keyword(key) if isinstance(key, str) else None
             if meant is not None:
-                self.warnings.append(
-                    f"unknown keyword {key!r} at #{pointer} is ignored; did you mean {meant!r}?"
-                )
+                self.warnings.append(f"unknown keyword {key!r} at #{pointer} is ignored; did you mean {meant!r}?")
         for kw in SCHEMA_ONE:
             if isinstance(node.get(kw), (dict, bool)):
                 self._index(node[kw], f"{pointer}/{ptr_escape(kw)}", base)

@@ -9,10 +9,36 @@ from ...errors import Feature, InvalidGrammarError, UnsupportedFeatureError
 from .values import Json
 
 _BASE_KEYWORDS = frozenset(
-    {"type", "enum", "allOf", "anyOf", "oneOf", "not", "multipleOf", "maximum", "exclusiveMaximum", "minimum",
-     "exclusiveMinimum", "maxLength", "minLength", "pattern", "format", "items", "additionalItems", "maxItems",
-     "minItems", "uniqueItems", "maxProperties", "minProperties", "required", "properties", "patternProperties",
-     "additionalProperties", "dependencies", "$ref"}
+    {
+        "type",
+        "enum",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "not",
+        "multipleOf",
+        "maximum",
+        "exclusiveMaximum",
+        "minimum",
+        "exclusiveMinimum",
+        "maxLength",
+        "minLength",
+        "pattern",
+        "format",
+        "items",
+        "additionalItems",
+        "maxItems",
+        "minItems",
+        "uniqueItems",
+        "maxProperties",
+        "minProperties",
+        "required",
+        "properties",
+        "patternProperties",
+        "additionalProperties",
+        "dependencies",
+        "$ref",
+    }
 )
 #: The validation and applicator keywords of each draft; any other key is an annotation.
 KEYWORDS: Dict[int, FrozenSet[str]] = {
@@ -20,17 +46,63 @@ KEYWORDS: Dict[int, FrozenSet[str]] = {
     6: _BASE_KEYWORDS | {"const", "contains", "propertyNames"},
     7: _BASE_KEYWORDS | {"const", "contains", "propertyNames", "if", "then", "else"},
     2019: (_BASE_KEYWORDS - {"dependencies"})
-    | {"const", "contains", "propertyNames", "if", "then", "else", "dependentRequired", "dependentSchemas",
-       "maxContains", "minContains", "unevaluatedItems", "unevaluatedProperties", "$recursiveRef"},
+    | {
+        "const",
+        "contains",
+        "propertyNames",
+        "if",
+        "then",
+        "else",
+        "dependentRequired",
+        "dependentSchemas",
+        "maxContains",
+        "minContains",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "$recursiveRef",
+    },
     2020: (_BASE_KEYWORDS - {"dependencies", "additionalItems"})
-    | {"const", "contains", "propertyNames", "if", "then", "else", "dependentRequired", "dependentSchemas",
-       "maxContains", "minContains", "unevaluatedItems", "unevaluatedProperties", "prefixItems", "$dynamicRef"},
+    | {
+        "const",
+        "contains",
+        "propertyNames",
+        "if",
+        "then",
+        "else",
+        "dependentRequired",
+        "dependentSchemas",
+        "maxContains",
+        "minContains",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "prefixItems",
+        "$dynamicRef",
+    },
 }
 #: Keywords that never constrain an instance (listed for documentation; unknown keys are ignored too).
 IGNORED_KEYWORDS = frozenset(
-    {"title", "description", "default", "examples", "$comment", "readOnly", "writeOnly", "deprecated",
-     "contentEncoding", "contentMediaType", "contentSchema", "$schema", "$id", "id", "$anchor", "$dynamicAnchor",
-     "$recursiveAnchor", "$vocabulary", "$defs", "definitions"}
+    {
+        "title",
+        "description",
+        "default",
+        "examples",
+        "$comment",
+        "readOnly",
+        "writeOnly",
+        "deprecated",
+        "contentEncoding",
+        "contentMediaType",
+        "contentSchema",
+        "$schema",
+        "$id",
+        "id",
+        "$anchor",
+        "$dynamicAnchor",
+        "$recursiveAnchor",
+        "$vocabulary",
+        "$defs",
+        "definitions",
+    }
 )
 
 #: The keywords that constrain an instance in some draft: an unknown key close to one of these
@@ -40,8 +112,20 @@ _ALL_KEYWORDS = _CONSTRAINING_KEYWORDS | IGNORED_KEYWORDS
 #: Keys that are not JSON Schema keywords but are common annotations (OpenAPI and editors):
 #: no misspelling warning for them, although some are close to a keyword ("note", "form").
 _KNOWN_ANNOTATIONS = frozenset(
-    {"example", "nullable", "discriminator", "externalDocs", "xml", "markdownDescription", "errorMessage",
-     "enumNames", "defaultSnippets", "deprecationMessage", "note", "form"}
+    {
+        "example",
+        "nullable",
+        "discriminator",
+        "externalDocs",
+        "xml",
+        "markdownDescription",
+        "errorMessage",
+        "enumNames",
+        "defaultSnippets",
+        "deprecationMessage",
+        "note",
+        "form",
+    }
 )
 #: difflib ratio from which an unknown key is reported as a likely misspelling ("items" for
 #: "item" is 0.89; "propertiesOrder" against "properties" is 0.8 and is not reported).
@@ -74,12 +158,34 @@ _DRAFTS = {
 #: Where subschemas sit: maps of them, lists of them, and single ones.
 SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies")
 SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
-SCHEMA_ONE = ("additionalItems", "additionalProperties", "contains", "propertyNames", "not", "if", "then", "else",
-              "items", "unevaluatedItems", "unevaluatedProperties")
+SCHEMA_ONE = (
+    "additionalItems",
+    "additionalProperties",
+    "contains",
+    "propertyNames",
+    "not",
+    "if",
+    "then",
+    "else",
+    "items",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
 
 #: Keywords that apply other schemas to the same instance.
-APPLICATORS = ("allOf", "anyOf", "oneOf", "$ref", "$dynamicRef", "$recursiveRef", "if", "not", "dependentSchemas",
-               "dependencies", "contains")
+APPLICATORS = (
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "$ref",
+    "$dynamicRef",
+    "$recursiveRef",
+    "if",
+    "not",
+    "dependentSchemas",
+    "dependencies",
+    "contains",
+)
 
 
 def draft_of(schema: Json) -> int:
@@ -90,6 +196,8 @@ def draft_of(schema: Json) -> int:
         raise InvalidGrammarError("'$schema' must be a string (at #/$schema)")
     key = uri.split("://", 1)[-1].rstrip("#")
     if key not in _DRAFTS:
-        raise UnsupportedFeatureError([Feature("json_schema", f"$schema {uri!r}", "#/$schema")],
-                                      hint="supported: drafts 4, 6, 7, 2019-09 and 2020-12")
+        raise UnsupportedFeatureError(
+            [Feature("json_schema", f"$schema {uri!r}", "#/$schema")],
+            hint="supported: drafts 4, 6, 7, 2019-09 and 2020-12",
+        )
     return _DRAFTS[key]

@@ -33,8 +33,16 @@ class Layout:
             n = self.indent or 0
             inner = "\n" + " " * (n * (depth + 1))
             outer = "\n" + " " * (n * depth)
-            text = {"open_obj": "{" + inner, "close_obj": outer + "}", "empty_obj": "{}", "open_arr": "[" + inner,
-                    "close_arr": outer + "]", "empty_arr": "[]", "comma": "," + inner, "colon": ": "}[which]
+            text = {
+                "open_obj": "{" + inner,
+                "close_obj": outer + "}",
+                "empty_obj": "{}",
+                "open_arr": "[" + inner,
+                "close_arr": outer + "]",
+                "empty_arr": "[]",
+                "comma": "," + inner,
+                "colon": ": ",
+            }[which]
             return self.b.terminal(literal(text), "P")
         if which == "open_obj":
             return self._t("{", after=True)

@@ -49,7 +49,7 @@ class ArrayLowering(Applicators, ShapeMerging, LiteralLowering):
             for c in contains[1:]:
                 self.feature("contains (more than one)", c[3])
             contains = contains[:1]
-        c_id, c_min, c_max = (contains[0][:3] if contains else (None, 0, None))
+        c_id, c_min, c_max = contains[0][:3] if contains else (None, 0, None)
         if c_max is not None and c_min > c_max:
             return []
         neg_c = None
@@ -107,8 +107,9 @@ class ArrayLowering(Applicators, ShapeMerging, LiteralLowering):
                 out.append((lay.punct("open_arr", depth), sym, tail(1, nc), lay.punct("close_arr", depth)))
         return out
 
-    def _unique_values(self, shape: Shape, conj_at: Callable[[int], FrozenSet[str]],
-                       n_prefix: int) -> Optional[List[Tuple[Json, ...]]]:
+    def _unique_values(
+        self, shape: Shape, conj_at: Callable[[int], FrozenSet[str]], n_prefix: int
+    ) -> Optional[List[Tuple[Json, ...]]]:
         """All arrays of distinct values when items come from a small finite set, else None."""
         if n_prefix or shape.contains:
             return None

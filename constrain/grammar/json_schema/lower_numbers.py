@@ -28,7 +28,11 @@ class NumberLowering(CompilerState):
 
     def _number(self, shape: Shape, integer_only: bool) -> Optional[Regex]:
         lo, hi = shape.lower, shape.upper
-        if lo is not None and hi is not None and (lo.value > hi.value or (lo.value == hi.value and (lo.exclusive or hi.exclusive))):
+        if (
+            lo is not None
+            and hi is not None
+            and (lo.value > hi.value or (lo.value == hi.value and (lo.exclusive or hi.exclusive)))
+        ):
             return None
         parts: List[Regex] = []
         if integer_only:

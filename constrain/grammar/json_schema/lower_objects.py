@@ -27,7 +27,12 @@ def _universal(r: Regex) -> bool:
     for item in r.items if isinstance(r, Alt) else (r,):
         if item == _PAD:
             return True
-        if isinstance(item, Seq) and item.items and (item.items[0] == _PAD or item.items[-1] == _PAD) and nullable(item):
+        if (
+            isinstance(item, Seq)
+            and item.items
+            and (item.items[0] == _PAD or item.items[-1] == _PAD)
+            and nullable(item)
+        ):
             return True
     return False
 
@@ -54,7 +59,9 @@ class ObjectLowering(Applicators, ShapeMerging, StringLowering):
         if "string" not in sub.types:
             return NOTHING
         if sub.values is not None:
-            ok = [v for v in sub.values if isinstance(v, str) and all(self.validates(i, v) for i in set(ids) | set(flat))]
+            ok = [
+                v for v in sub.values if isinstance(v, str) and all(self.validates(i, v) for i in set(ids) | set(flat))
+            ]
             return alt(*(literal(v) for v in ok)) if ok else NOTHING
         return self._string_decoded(sub) or NOTHING
 
@@ -108,7 +115,11 @@ class ObjectLowering(Applicators, ShapeMerging, StringLowering):
         names_re = self._names_regex(names_checks)
         # Names are distinct, so their literals are: build the Alt directly (ir.alt dedupes
         # in quadratic time).
-        not_declared = Not(Alt(tuple(literal(n) for n in declared)) if len(declared) > 1 else literal(declared[0])) if declared else None
+        not_declared = (
+            Not(Alt(tuple(literal(n) for n in declared)) if len(declared) > 1 else literal(declared[0]))
+            if declared
+            else None
+        )
         for bits in itertools.product((False, True), repeat=len(all_patterns)):
             chosen = {p for (p, _), on in zip(all_patterns, bits) if on}
             conj = set()
@@ -202,7 +213,9 @@ class ObjectLowering(Applicators, ShapeMerging, StringLowering):
                 for i, (key_sym, conj, _) in enumerate(members):
                     if not mask >> i & 1:
                         val = self.value(conj, inner)
-                        alts.append(sep + (key_sym, colon, val, any_state(mask | 1 << i, min(c + 1, lo), extra, t + 1, False)))
+                        alts.append(
+                            sep + (key_sym, colon, val, any_state(mask | 1 << i, min(c + 1, lo), extra, t + 1, False))
+                        )
                 for key_sym, conj in regions:
                     val = self.value(conj, inner)
                     alts.append(sep + (key_sym, colon, val, any_state(mask, c, 1, t + 1, False)))
@@ -214,8 +227,10 @@ class ObjectLowering(Applicators, ShapeMerging, StringLowering):
             if n <= MAX_ANY_ORDER_PROPERTIES:
                 start = any_state
             else:
-                msg = (f"objects with more than {MAX_ANY_ORDER_PROPERTIES} declared properties keep the "
-                       "schema's order (property_order='any')")
+                msg = (
+                    f"objects with more than {MAX_ANY_ORDER_PROPERTIES} declared properties keep the "
+                    "schema's order (property_order='any')"
+                )
                 if msg not in self.warnings:
                     self.warnings.append(msg)
         out: List[Tuple[str, ...]] = []

@@ -42,8 +42,9 @@ class StringLowering(CompilerState):
         lo, hi = shape.min_length, shape.max_length
         if hi is not None and lo > hi:
             return []
-        plain = not (shape.patterns or shape.not_patterns or shape.formats
-                     or any(isinstance(v, str) for v, _ in shape.excluded))
+        plain = not (
+            shape.patterns or shape.not_patterns or shape.formats or any(isinstance(v, str) for v, _ in shape.excluded)
+        )
         if plain and (lo > _LONG_STRING or (hi is not None and hi > _LONG_STRING)):
             return [self._chunked_string(lo, hi)]
         counted = self._counted_pattern_string(shape)
@@ -125,7 +126,7 @@ class StringLowering(CompilerState):
                 parts.append((r, where))
         if len(parts) != 1:
             return None
-        (regex, where), = parts
+        ((regex, where),) = parts
         lo, hi = shape.min_length, shape.max_length
         own_hi = max_len(regex)
         if hi is None or (own_hi is not None and own_hi <= hi):
@@ -230,7 +231,10 @@ class StringLowering(CompilerState):
                 if msg not in self.warnings:
                     self.warnings.append(msg)
             if lo > _MAX_BOUNDED_LENGTH:
-                self.feature(f"minLength {lo} with a pattern or format", shape.patterns[0][1] if shape.patterns else shape.formats[0][1])
+                self.feature(
+                    f"minLength {lo} with a pattern or format",
+                    shape.patterns[0][1] if shape.patterns else shape.formats[0][1],
+                )
                 lo = 0
         if lo or hi is not None:
             parts.insert(0, Repeat(ANY, lo, hi))

@@ -59,7 +59,9 @@ class Negation(Documents):
                 if sub is False:
                     props[pname] = []
         if values is not None:
-            types &= {json_type(v) for v in values} | ({"number"} if any(json_type(v) == "integer" for v in values) else set())
+            types &= {json_type(v) for v in values} | (
+                {"number"} if any(json_type(v) == "integer" for v in values) else set()
+            )
         return types, values, props, required, closed
 
     @staticmethod
@@ -130,7 +132,9 @@ class Negation(Documents):
             elif k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
                 if isinstance(v, bool):
                     continue
-                excl = k.startswith("exclusive") or (self.draft == 4 and kws.get("exclusive" + k[0].upper() + k[1:]) is True)
+                excl = k.startswith("exclusive") or (
+                    self.draft == 4 and kws.get("exclusive" + k[0].upper() + k[1:]) is True
+                )
                 if k.endswith("inimum"):
                     disjuncts.append({"type": "number", ("maximum" if excl else "exclusiveMaximum"): v})
                 else:
@@ -167,8 +171,11 @@ class Negation(Documents):
                 # Not exactly one: none, or several. With disjoint branches, only "none".
                 branches = [self.child(ident, "oneOf", i) for i in range(len(v))]
                 facts = [self._facts(b) for b in branches]
-                if any(not self._pair_disjoint(facts[i], facts[j])
-                       for i in range(len(facts)) for j in range(i + 1, len(facts))):
+                if any(
+                    not self._pair_disjoint(facts[i], facts[j])
+                    for i in range(len(facts))
+                    for j in range(i + 1, len(facts))
+                ):
                     raise Unsupported("not oneOf (overlapping branches)")
                 disjuncts.append({"x-ref": [self.negate(b) for b in branches]})
             elif k == "items" and isinstance(v, (dict, bool)) and "prefixItems" not in kws:

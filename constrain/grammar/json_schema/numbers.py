@@ -122,7 +122,9 @@ def _mag_le(bound: Decimal, strict: bool) -> Regex:
     i, f = _split(bound)
     below = seq(nonneg_int_range(0, i - 1), _FRAC) if i > 0 else NOTHING
     if f == "":
-        same = NOTHING if strict else seq(literal(str(i)), repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1))
+        same = (
+            NOTHING if strict else seq(literal(str(i)), repeat(seq(literal("."), Repeat(literal("0"), 1, None)), 0, 1))
+        )
     else:
         same = seq(literal(str(i)), repeat(seq(literal("."), _le_frac(f, strict)), 0, 1))
     return alt(below, same)
@@ -238,7 +240,11 @@ def int_multiple(p: int, lo: Optional[int], hi: Optional[int]) -> Union[Literal[
         first = -(-lo // p) * p
         if first > hi or (hi - first) // p < 2000:
             values = range(first, hi + 1, p)
-            return alt(*(literal(str(v)) for v in values), *([literal("-0")] if 0 in values else [])) if values else NOTHING
+            return (
+                alt(*(literal(str(v)) for v in values), *([literal("-0")] if 0 in values else []))
+                if values
+                else NOTHING
+            )
     return None
 
 

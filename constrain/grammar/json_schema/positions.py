@@ -139,8 +139,12 @@ def _first_bytes(ranges: Iterable[Tuple[int, int]], escapes: str) -> Set[int]:
     """The bytes a JSON spelling of a character of ``ranges`` may start with."""
     out: Set[int] = set()
     for lo, hi in normalize_ranges(ranges):
-        for a, b in ((lo, min(hi, 0x7F)), (max(lo, 0x80), min(hi, 0x7FF)), (max(lo, 0x800), min(hi, 0xFFFF)),
-                     (max(lo, 0x10000), hi)):
+        for a, b in (
+            (lo, min(hi, 0x7F)),
+            (max(lo, 0x80), min(hi, 0x7FF)),
+            (max(lo, 0x800), min(hi, 0xFFFF)),
+            (max(lo, 0x10000), hi),
+        ):
             if a <= b:
                 first, last = chr(a).encode("utf-8", "surrogatepass")[0], chr(b).encode("utf-8", "surrogatepass")[0]
                 out.update(range(first, last + 1))
@@ -189,13 +193,23 @@ def pieces_split_exactly(positions: Glushkov, first: Set[int], escapes: str) -> 
         for lo, end in zip(cuts, [c - 1 for c in cuts[1:]] + [MAX_CODE_POINT]):
             # [lo, end] is one class for the single characters; a longer piece with a
             # character in it may have matched a one-character lexeme there too.
-            after = frozenset([p for p in singles if any(a <= lo <= b for a, b in chars[p])]
-                              + [p for p in multi if any(a <= end and lo <= b for a, b in chars[p])])
+            after = frozenset(
+                [p for p in singles if any(a <= lo <= b for a, b in chars[p])]
+                + [p for p in multi if any(a <= end and lo <= b for a, b in chars[p])]
+            )
             if after:
                 successors.append(after)
         if multi:
-            successors.append(frozenset(multi + [p for p in singles
-                                                 if subtract_ranges(chars[p], subtract_ranges([(0, MAX_CODE_POINT)], multi_chars))]))
+            successors.append(
+                frozenset(
+                    multi
+                    + [
+                        p
+                        for p in singles
+                        if subtract_ranges(chars[p], subtract_ranges([(0, MAX_CODE_POINT)], multi_chars))
+                    ]
+                )
+            )
         for nxt_set in successors:
             if nxt_set not in seen:
                 if len(seen) >= _MAX_POSITION_SETS:

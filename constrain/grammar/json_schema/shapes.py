@@ -111,7 +111,12 @@ class ShapeMerging(Documents):
                 else:
                     shape.formats.append((fmt, where + "/format"))
             # numbers
-            for k, lower in (("minimum", True), ("maximum", False), ("exclusiveMinimum", True), ("exclusiveMaximum", False)):
+            for k, lower in (
+                ("minimum", True),
+                ("maximum", False),
+                ("exclusiveMinimum", True),
+                ("exclusiveMaximum", False),
+            ):
                 v = kws.get(k)
                 if v is None or isinstance(v, bool):
                     continue
@@ -142,8 +147,9 @@ class ShapeMerging(Documents):
             if "contains" in kws:
                 c_lo = int(kws.get("minContains", 1)) if draft >= 2019 else 1
                 c_hi = kws.get("maxContains") if draft >= 2019 else None
-                shape.contains.append((self.child(ident, "contains"), c_lo, None if c_hi is None else int(c_hi),
-                                       where + "/contains"))
+                shape.contains.append(
+                    (self.child(ident, "contains"), c_lo, None if c_hi is None else int(c_hi), where + "/contains")
+                )
             if kws.get("uniqueItems") is True:
                 shape.unique = where + "/uniqueItems"
             # objects
@@ -206,8 +212,10 @@ class ShapeMerging(Documents):
             props = {name: self.child(ident, "properties", name) for name in kws["properties"]}
         patterns = []
         if isinstance(kws.get("patternProperties"), dict):
-            patterns = [(p, self.child(ident, "patternProperties", p), where + "/patternProperties")
-                        for p in kws["patternProperties"]]
+            patterns = [
+                (p, self.child(ident, "patternProperties", p), where + "/patternProperties")
+                for p in kws["patternProperties"]
+            ]
         additional = None
         if "additionalProperties" in kws:
             additional = self.child(ident, "additionalProperties")

@@ -27,8 +27,16 @@ class CompilerState(ABC):
     """Options, the grammar being built and its layout, and what the compile dropped or warns
     about. The parts of the compiler are mixins over this state (see the package docstring)."""
 
-    def __init__(self, root: Json, draft: int, lenient: bool, layout: Dict[str, Any], property_order: str,
-                 limits: Limits, string_escapes: str = "minimal") -> None:
+    def __init__(
+        self,
+        root: Json,
+        draft: int,
+        lenient: bool,
+        layout: Dict[str, Any],
+        property_order: str,
+        limits: Limits,
+        string_escapes: str = "minimal",
+    ) -> None:
         self.root = root
         self.escapes = string_escapes
         self.draft = draft
