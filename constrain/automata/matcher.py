@@ -300,9 +300,11 @@ class Matcher:
             max_bytes: stop after this many bytes (a grammar may force a long run).
         """
         max_bytes = check_int(max_bytes, "max_bytes", lo=0)
-        out = np.zeros(max_bytes, dtype=np.uint8)
         if self._terminated or max_bytes == 0:
             return b""
+        # The buffer grows as the forced run does: ``max_bytes`` is a bound, not a size to
+        # allocate (``find_jump_forward_bytes(10**12)`` on a short run needs a few bytes).
+        out = np.zeros(min(max_bytes, 4096), dtype=np.uint8)
         G = self.compiled.kernel_grammar
         n_out, n_sets, lex_state = 0, self._n_sets, self._lex_state
         while True:
@@ -314,6 +316,8 @@ class Matcher:
                 self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())
             elif status == K.OVERFLOW:
                 self._grow()
+            elif n_out == out.shape[0] and n_out < max_bytes:
+                out = np.concatenate([out, np.zeros(min(max_bytes, 2 * n_out) - n_out, dtype=np.uint8)])
             else:
                 return out[:n_out].tobytes()
 

@@ -9,7 +9,7 @@ from typing import Tuple
 import numpy as np
 
 from ..automata.arguments import check_int
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ResourceLimitError
 
 
 def get_bitmask_shape(batch_size: int, vocab_size: int) -> Tuple[int, int]:
@@ -20,8 +20,19 @@ def get_bitmask_shape(batch_size: int, vocab_size: int) -> Tuple[int, int]:
 
 
 def allocate_token_bitmask(batch_size: int, vocab_size: int) -> np.ndarray:
-    """A zeroed ``int32`` bitmask (numpy; ``torch.from_numpy`` shares its memory)."""
-    return np.zeros(get_bitmask_shape(batch_size, vocab_size), dtype=np.int32)
+    """A zeroed ``int32`` bitmask (numpy; ``torch.from_numpy`` shares its memory).
+
+    Raises:
+        ConfigurationError: a size is not a positive int.
+        ResourceLimitError: the bitmask does not fit in memory.
+    """
+    shape = get_bitmask_shape(batch_size, vocab_size)
+    try:
+        return np.zeros(shape, dtype=np.int32)
+    except (MemoryError, ValueError):  # ValueError: numpy's "maximum allowed dimension exceeded"
+        raise ResourceLimitError(
+            f"a token bitmask of shape {shape} needs {4 * shape[0] * shape[1]:,} bytes, more than can be allocated"
+        ) from None
 
 
 def bitmask_to_bool(bitmask: np.ndarray, vocab_size: int) -> np.ndarray:

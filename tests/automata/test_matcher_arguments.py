@@ -172,3 +172,17 @@ def test_closed_batch_matcher_refuses_threaded_batches():
         batch.fill_next_token_bitmasks([m, n], bitmask())
     with pytest.raises(ConfigurationError, match="`num_threads` must be an int"):
         BatchMatcher(True)
+
+
+# Found by the fuzzer's misuse cases: sizes past what numpy can allocate raised numpy's
+# ValueError ("maximum allowed dimension exceeded").
+@pytest.mark.parametrize("rows", [2**64, 10**30, 2**40])
+def test_a_bitmask_too_large_to_allocate_is_a_resource_limit(rows):
+    with pytest.raises(constrain.ResourceLimitError, match="bitmask of shape"):
+        constrain.allocate_token_bitmask(rows, SIZE)
+
+
+@pytest.mark.parametrize("max_bytes, expected", [(10**30, 5001), (2**64, 5001), (4097, 4097), (3, 3), (0, 0)])
+def test_jump_forward_bound_is_a_bound_not_an_allocation(max_bytes, expected):
+    m = Matcher(compile(Grammar.from_regex("a{5000}b"), BYTES))
+    assert m.find_jump_forward_bytes(max_bytes) == (b"a" * 5000 + b"b")[:expected]

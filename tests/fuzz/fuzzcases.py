@@ -28,7 +28,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import jsonschema
 import numpy as np
@@ -41,7 +41,7 @@ from constrain.grammar.gbnf import grammar_from_gbnf
 from constrain.grammar.json_schema import grammar_from_json_schema
 from constrain.masks.bitmask import allocate_token_bitmask, bitmask_to_bool
 
-KINDS = ("regex", "schema", "lark", "gbnf", "deep")
+KINDS = ("regex", "schema", "lark", "gbnf", "deep", "misuse")
 
 #: Limits every case compiles under: a case that needs more is a library error, quickly.
 LIMITS = DEFAULT_LIMITS.replace(max_compile_seconds=3, max_automaton_bytes=256 * 2**20, max_dfa_states=5000)
@@ -602,7 +602,80 @@ def check_deep(rng: random.Random, case: dict) -> tuple:
     return name, "compiled"
 
 
-CHECKS = {"regex": check_regex, "schema": check_schema, "lark": check_lark, "gbnf": check_gbnf, "deep": check_deep}
+# --- matcher misuse -----------------------------------------------------------------------
+
+_MISUSE_GRAMMAR: list = []
+_BAD_VALUES: List[Callable[[], object]] = [
+    lambda: None,
+    lambda: 1.5,
+    lambda: "5",
+    lambda: True,
+    lambda: b"{",
+    lambda: np.array([5]),
+    lambda: np.float64(2.0),
+    lambda: -1,
+    lambda: 10**30,
+    lambda: [1, 2],
+    lambda: {"a": 1},
+    lambda: float("nan"),
+    lambda: object(),
+    lambda: np.zeros((2, 3), dtype=np.int64),
+    lambda: np.zeros(3, dtype=np.float32),
+    lambda: 2**64,
+    lambda: np.int64(-7),
+    lambda: [None],
+]
+
+
+def check_misuse(rng: random.Random, case: dict) -> tuple:
+    """One matcher verb with a wrong argument, after a few real steps: a library error or a
+    result, and a refused call changes nothing (the next mask is the one before it)."""
+    if not _MISUSE_GRAMMAR:
+        schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}}}
+        _MISUSE_GRAMMAR.append(constrain.compile(grammar_from_json_schema(schema), BYTES))
+    m = Matcher(_MISUSE_GRAMMAR[0])
+    m.accept_bytes(b'{"a":[1'[: rng.randint(0, 7)])
+    bad = rng.choice(_BAD_VALUES)()
+    good = allocate_token_bitmask(2, BYTES.size)
+    calls: List[Tuple[str, Callable[[], object]]] = [
+        ("accept_token", lambda: m.accept_token(bad)),
+        ("accept_tokens", lambda: m.accept_tokens(bad)),
+        ("accept_tokens list", lambda: m.accept_tokens([bad])),
+        ("validate_tokens", lambda: m.validate_tokens([bad])),
+        ("try_token", lambda: m.try_token(bad)),
+        ("try_tokens", lambda: m.try_tokens(bad)),
+        ("rollback", lambda: m.rollback(bad)),
+        ("accept_bytes", lambda: m.accept_bytes(bad)),
+        ("fill index", lambda: m.fill_next_token_bitmask(good, bad)),
+        ("fill bitmask", lambda: m.fill_next_token_bitmask(bad)),
+        ("draft", lambda: m.fill_next_token_bitmasks_for_draft(good, [bad])),
+        ("jump forward", lambda: m.find_jump_forward_bytes(bad)),
+        ("allocate", lambda: allocate_token_bitmask(bad, BYTES.size)),
+    ]
+    name, call = rng.choice(calls)
+    case["source"] = f"{name}({bad!r:.60})"
+    before = allocate_token_bitmask(1, BYTES.size)
+    m.fill_next_token_bitmask(before)
+    try:
+        call()
+    except ConstrainError as e:
+        after = allocate_token_bitmask(1, BYTES.size)
+        m.fill_next_token_bitmask(after)
+        if not np.array_equal(before, after):
+            raise ContractError(f"{case['source']} raised {type(e).__name__} but changed the matcher") from None
+        return case["source"], type(e).__name__
+    m.fill_next_token_bitmask(good, 0)  # the matcher still works
+    return case["source"], "compiled"
+
+
+CHECKS = {
+    "regex": check_regex,
+    "schema": check_schema,
+    "lark": check_lark,
+    "gbnf": check_gbnf,
+    "deep": check_deep,
+    "misuse": check_misuse,
+}
 
 
 def run_case(kind: str, seed: int) -> Outcome:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from fuzzcases import KINDS, run_case
 
 #: Cases per kind in CI (about 30 s in all on 2 cores); the seeds are derandomized.
-EXAMPLES = {"regex": 40, "schema": 40, "lark": 30, "gbnf": 12, "deep": 40}
+EXAMPLES = {"regex": 40, "schema": 40, "lark": 30, "gbnf": 12, "deep": 40, "misuse": 60}
 
 
 @pytest.mark.parametrize("kind", KINDS)
