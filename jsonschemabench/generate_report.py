@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Sequence
 
 from .outcomes import COMPILE_FAILURES
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def escaped_keys(text: str) -> int:
+    """How many object keys of the JSON ``text`` are spelled with a backslash escape (a key the
+    schema names, written ``"\u006eame"``, is valid JSON that most consumers read back, but no
+    model should be steered into it)."""
+    count = 0
+    for match in _JSON_STRING.finditer(text):
+        rest = text[match.end() :].lstrip(" \t\r\n")
+        if rest.startswith(":") and "\\" in match.group():
+            count += 1
+    return count
 
 
 def generate_stats(records: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
@@ -30,6 +46,11 @@ def generate_stats(records: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         "ttft_ms": percentiles(r["ttft_s"] * 1e3 for r in generated if r.get("ttft_s") is not None),
         "tpot_ms": percentiles(r["tpot_s"] * 1e3 for r in generated if "tpot_s" in r),
         "output_tokens": sum(r.get("output_tokens", 0) for r in generated),
+        "tokens_per_output": sum(r.get("output_tokens", 0) for r in generated) / len(generated) if generated else None,
+        "seconds_per_output": sum(r.get("generation_s", 0.0) for r in generated) / len(generated)
+        if generated
+        else None,
+        "outputs_with_escaped_keys": sum(1 for r in generated if escaped_keys(r.get("text", ""))),
         "unfinished": sum(1 for r in generated if r.get("finish_reason") != "stop"),
         "failures": {
             k: sum(1 for r in records if r["outcome"] == k) for k in sorted(COMPILE_FAILURES | {"timeout", "crash"})
@@ -51,6 +72,9 @@ def _gen_rows(all_stats: Sequence[Dict[str, Any]]) -> List[List[str]]:
         ["empirical coverage (valid / all)"] + [_pct(s["empirical_coverage"]) for s in all_stats],
         ["unfinished outputs"] + [str(s["unfinished"]) for s in all_stats],
         ["output tokens"] + [f"{s['output_tokens']:,}" for s in all_stats],
+        ["tokens per output"] + [fmt_num(s["tokens_per_output"]) for s in all_stats],
+        ["seconds per output"] + [fmt_num(s["seconds_per_output"]) for s in all_stats],
+        ["outputs with an escaped key"] + [str(s["outputs_with_escaped_keys"]) for s in all_stats],
     ]
     for key, title in (("compile_ms", "compile ms"), ("ttft_ms", "TTFT ms"), ("tpot_ms", "TPOT ms")):
         for q in ("avg", "p50", "p90", "p99", "max"):
