@@ -301,12 +301,18 @@ def test_interrupted_run_leaves_no_false_records_and_resumes(tmp_path):
     ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
+    # Generous bounds: on a busy machine a worker takes tens of seconds to start.
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
         time.sleep(0.2)  # the header is written once the first worker is ready
     time.sleep(0.5)  # the worker is now asleep in Github_easy/o10008
     os.killpg(proc.pid, signal.SIGINT)
-    proc.communicate(timeout=30)
+    try:
+        proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()  # closes the pipes: no unclosed file left for another test's GC
+        raise
     assert proc.returncode == 130
     deadline = time.monotonic() + 15  # multiprocessing's resource tracker exits on its own
     while _live_in_group(proc.pid) and time.monotonic() < deadline:
