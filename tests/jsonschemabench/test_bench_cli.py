@@ -300,7 +300,17 @@ def test_interrupted_run_leaves_no_false_records_and_resumes(tmp_path):
         "--no-progress",
     ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # SIGINT as a terminal delivers it, even where the suite itself runs with SIGINT ignored (a
+    # background job of a non-interactive shell inherits SIG_IGN, and Python then never raises
+    # KeyboardInterrupt).
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     # Generous bounds: on a busy machine a worker takes tens of seconds to start.
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
