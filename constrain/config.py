@@ -60,6 +60,14 @@ class Limits:
         max_earley_items: Earley items one matcher may hold, all sets together, is 64 times
             this (it bounds ambiguity and text length at run time; 12.8 million items, about
             100 MB, by default).
+        max_earley_work: Earley work one *step* may cost: one mask, one token (or one byte of
+            ``accept_bytes``) accepted, one completeness check. Work counts the items each
+            Earley set built in the step closes and scans, and the items examined to complete
+            them; it bounds the time of a step in an ambiguous grammar, whose sets grow with
+            the text (about 20 ns a unit: the default, 20 million, is about 0.4 s; the largest
+            step of the Lark grammars of ``grammars/`` on Qwen2's vocabulary is 0.2 million,
+            of MaskBench schemas 5,000). Past it the step raises ``ResourceLimitError`` and the
+            matcher is unchanged.
         max_lexer_states: states of all lexer DFAs of one compiled grammar (about 1 KiB each).
         max_mask_cache_bytes: memory one compiled grammar may spend on memoized per-lexer-state
             masks (past it, masks are computed by a full walk).
@@ -75,6 +83,7 @@ class Limits:
     max_schema_depth: int = 40
     max_compile_seconds: float = 30.0
     max_earley_items: int = 200_000
+    max_earley_work: int = 20_000_000
     max_lexer_states: int = 250_000
     max_mask_cache_bytes: int = 128 * 2**20
     max_infill_states: int = 50_000

@@ -13,7 +13,15 @@ from numpy.typing import NDArray
 from ..config import Limits
 from ..grammar.ir import Grammar
 from ..kernels.earley import TOKEN_EOS, TOKEN_NEVER
-from ..kernels.records import LEXER_ACCEPT, LEXER_FINAL, LEXER_TRANS, make_grammar_record
+from ..kernels.records import (
+    COUNTER_BUDGET,
+    COUNTER_BUILD,
+    COUNTER_PAIRS_FULL,
+    LEXER_ACCEPT,
+    LEXER_FINAL,
+    LEXER_TRANS,
+    make_grammar_record,
+)
 from ..vocab import Vocabulary
 from .lexeme_masks import (
     LexemeMask,
@@ -254,9 +262,11 @@ class _Scratch:
         self.seen_origin = np.zeros(positions, dtype=np.int64)
         # Build numbers are unique in the process (a matcher's sets remember theirs, and a
         # matcher may move between threads): each thread counts in its own range.
-        self.counter = np.full(1, next(_THREAD_RANGES) << 40, dtype=np.int64)
+        self.counter = np.zeros(4, dtype=np.int64)  # see constrain.kernels.records.COUNTER_*
+        self.counter[COUNTER_BUILD] = next(_THREAD_RANGES) << 40
+        self.counter[COUNTER_BUDGET] = compiled.limits.max_earley_work
         self.nt_stamp = np.zeros(len(tables.nonterminal_names), dtype=np.int64)
-        self.pairs = np.zeros((4096, 2), dtype=np.int64)
+        self.pairs = np.zeros((4096, 2), dtype=np.int64)  # grown by grow_pairs
         self.symbol_count = np.zeros(len(tables.nonterminal_names) + 1, dtype=np.int64)
         self.live_words = np.zeros(words, dtype=np.uint64)
         self.acc = np.zeros(words, dtype=np.uint64)
@@ -264,3 +274,11 @@ class _Scratch:
         depth = compiled.max_token_length + 2
         self.lex_at = np.zeros(depth, dtype=np.int32)
         self.sets_at = np.zeros(depth, dtype=np.int64)
+
+    def grow_pairs(self) -> None:
+        """Double the item de-duplication table (``constrain.kernels.earley._add_item`` asked:
+        a set with many origins of one position). Its slots are stamped with build numbers,
+        so the new table needs no copy; parser records made over the old one are renewed (see
+        ``Matcher._parser``)."""
+        self.pairs = np.zeros((2 * self.pairs.shape[0], 2), dtype=np.int64)
+        self.counter[COUNTER_PAIRS_FULL] = 0

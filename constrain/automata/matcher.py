@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from ..errors import ConfigurationError, ResourceLimitError
 from ..kernels import earley as K
-from ..kernels.records import PARSER_LIVE_WORDS, SET_BUILD_ID, make_parser_record
+from ..kernels.records import COUNTER_PAIRS_FULL, PARSER_LIVE_WORDS, PARSER_PAIRS, SET_BUILD_ID, make_parser_record
 from .arguments import BitmaskArray, TokenIds, check_bytes, check_int, check_token_ids, describe
 from .compiled import CompiledGrammar
 
@@ -76,8 +76,8 @@ class Matcher:
         ``fork`` copies only the sets)."""
         scratch = self.compiled.thread_scratch()
         cached = self._parser_record
-        if cached is not None and cached[0] is scratch:
-            return cached[1]  # kept until an array is replaced (_grow, fork) or the thread changes
+        if cached is not None and cached[0] is scratch and cached[1][PARSER_PAIRS] is scratch.pairs:
+            return cached[1]  # kept until an array is replaced (_grow, fork, grow_pairs) or the thread changes
         P = make_parser_record(
             items=self._items,
             set_starts=self._set_starts,
@@ -98,6 +98,12 @@ class Matcher:
         return P
 
     def _grow(self) -> None:
+        """Make room after an ``OVERFLOW``: in the thread's de-duplication table when the
+        kernel asked for it, else in this matcher's sets."""
+        scratch = self.compiled.thread_scratch()
+        if scratch.counter[COUNTER_PAIRS_FULL]:
+            scratch.grow_pairs()
+            return
         limit = self.compiled.limits.max_earley_items * 64
         if self._items.shape[0] >= limit:
             raise ResourceLimitError(
@@ -113,6 +119,15 @@ class Matcher:
         self._set_build = np.concatenate([self._set_build, np.zeros_like(self._set_build)])
         self._set_scan = np.concatenate([self._set_scan, np.zeros_like(self._set_scan)])
 
+    def _over_budget(self) -> ResourceLimitError:
+        limit = self.compiled.limits.max_earley_work
+        return ResourceLimitError(
+            f"one step (a mask, a token accepted or a completeness check) needs more than "
+            f"max_earley_work={limit} units of Earley work: the grammar is too ambiguous here "
+            "(its Earley sets grow with the text); the matcher is unchanged. Rewrite the "
+            "ambiguous rules, or raise Limits.max_earley_work"
+        )
+
     def _run(self, call: KernelCall) -> Tuple[Any, ...]:
         """Run ``call(L, P)`` until it needs no new lexer and no more room."""
         while True:
@@ -124,6 +139,8 @@ class Matcher:
                 self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())  # the kernels leave the live set there
             elif status == K.OVERFLOW:
                 self._grow()
+            elif status == K.OVER_BUDGET:
+                raise self._over_budget()
             else:
                 return result
 
@@ -232,6 +249,8 @@ class Matcher:
                 self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())
             elif status == K.OVERFLOW:
                 self._grow()
+            elif status == K.OVER_BUDGET:
+                raise self._over_budget()
             else:
                 return int(start), states
 
@@ -257,7 +276,7 @@ class Matcher:
         # The kernel call is most of the cost (its dispatch and the unboxing of the tuples):
         # call it once directly, and go through _run only when it needs a lexer or room.
         status = K.advance_kernel(G, self.compiled.lexers.tables, self._parser(), n_sets, lex_state, arr)[0]
-        if status == K.NEED_LEXER or status == K.OVERFLOW:
+        if status >= K.NEED_LEXER:
             status = self._run(lambda L, P: K.advance_kernel(G, L, P, n_sets, lex_state, arr))[0]
         accepted: bool = status == K.OK
         return accepted
@@ -286,6 +305,8 @@ class Matcher:
                 self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())
             elif status == K.OVERFLOW:
                 self._grow()
+            elif status == K.OVER_BUDGET:
+                raise self._over_budget()
             else:
                 return out
 
@@ -316,6 +337,8 @@ class Matcher:
                 self.compiled.lexers.ensure(P[PARSER_LIVE_WORDS].copy())
             elif status == K.OVERFLOW:
                 self._grow()
+            elif status == K.OVER_BUDGET:
+                raise self._over_budget()
             elif n_out == out.shape[0] and n_out < max_bytes:
                 out = np.concatenate([out, np.zeros(min(max_bytes, 2 * n_out) - n_out, dtype=np.uint8)])
             else:
@@ -464,6 +487,8 @@ class Matcher:
                     self.compiled.lexers.ensure(need[j].copy())
             elif status == K.OVERFLOW:
                 self._grow()
+            elif status == K.OVER_BUDGET:
+                raise self._over_budget()
             else:
                 return
 

@@ -14,8 +14,15 @@ In ``P``, ``items`` is ``int32[capacity, 2]`` of (dotted position, origin set); 
 ``set_starts[n_sets]`` is scratch that a walk may overwrite, which is what makes popping a set
 free. ``seen_build``/``seen_origin`` stamp items of the set being built for O(1)
 de-duplication, ``pairs`` the items whose position is already there with another origin,
-``nt_stamp`` the nonterminals already predicted in it; ``counter[0]`` numbers builds, uniquely
-in the process (each thread counts in its own range).
+``nt_stamp`` the nonterminals already predicted in it; ``counter[COUNTER_BUILD]`` numbers
+builds, uniquely in the process (each thread counts in its own range).
+
+Work is bounded per *step* (one mask, one token or byte accepted, one completeness check):
+every set build adds its work (the items of the previous set scanned, the items closed, and
+the items examined to complete them: the parts that grow with ambiguity) to
+``counter[COUNTER_WORK]``, and a step whose work passes ``counter[COUNTER_BUDGET]`` ends with
+``OVER_BUDGET``; the set being built is left unbuilt, so nothing committed changes. Entry
+kernels zero the work at the start of each step.
 
 Set ``k`` remembers how it was built: ``set_build[k, SET_BUILD_ID]`` is its build number
 (``DEAD_BUILD`` when the last scan into ``k`` found nothing), ``set_build[k, SET_SCANNED_FROM]``
@@ -77,6 +84,10 @@ from .records import (
     PARSER_SET_SCAN,
     PARSER_SET_STARTS,
     PARSER_SYMBOL_COUNT,
+    COUNTER_BUDGET,
+    COUNTER_BUILD,
+    COUNTER_PAIRS_FULL,
+    COUNTER_WORK,
     SET_BUILD_ID,
     SET_INDEX_LENGTH,
     SET_INDEXED_AT,
@@ -87,7 +98,7 @@ from .records import (
     TRIE_TOKEN_IDS,
     TRIE_TOKEN_OFFSETS,
 )
-from .status import DEAD, NEED_LEXER, OK, OVERFLOW
+from .status import DEAD, NEED_LEXER, OK, OVER_BUDGET, OVERFLOW
 
 #: An item count meaning that ``items`` is full.
 ITEMS_FULL = -1
@@ -103,6 +114,10 @@ UNBUILT = 0
 DEAD_BUILD = -2
 #: Slots probed in the item de-duplication table before scanning the set instead.
 PAIR_PROBES = 16
+#: The de-duplication table grows while it has fewer slots than this per item of the set.
+PAIR_SLOTS_PER_ITEM = 4
+#: The largest de-duplication table (the hash below spreads keys over 2^24 slots).
+PAIR_MAX_SLOTS = 1 << 24
 _PAIR_HASH = np.uint64(0x9E3779B97F4A7C15)
 #: Origin sets up to this size are searched item by item.
 INDEX_MIN_ITEMS = 24
@@ -154,15 +169,19 @@ def lexer_insert_kernel(keys, vals, words, start):
 
 
 @njit(**NJIT_OPTIONS)
-def _add_item(items, seen_build, seen_origin, pairs, n_items, p, origin, set_begin, build_id):
+def _add_item(items, seen_build, seen_origin, pairs, counter, n_items, p, origin, set_begin, build_id):
     """Add item (``p``, ``origin``) to the set being built (items from ``set_begin``) unless it
-    is there. Returns the new item count, ``ITEMS_FULL`` when ``items`` is full.
+    is there. Returns the new item count, ``ITEMS_FULL`` when ``items`` is full, or when
+    ``pairs`` is (``counter[COUNTER_PAIRS_FULL]`` set: the caller doubles it and calls again).
 
     The first origin of each position is checked in ``seen_origin``; further origins of the
-    same position (one expression nested in another predicts the same rules twice) go to the
-    open-addressing table ``pairs``, whose slots belong to the build stamped in them. A probe
-    that finds no slot within ``PAIR_PROBES`` falls back to scanning the set, so a crowded
-    table costs time, never a duplicate."""
+    same position (one expression nested in another predicts the same rules twice; an
+    ambiguous grammar completes one rule from many origins) go to the open-addressing table
+    ``pairs``, whose slots belong to the build stamped in them. A probe that finds no slot
+    within ``PAIR_PROBES`` asks for a larger table while the table has fewer than
+    ``PAIR_SLOTS_PER_ITEM`` slots per item of the set, and otherwise falls back to scanning
+    the set: a crowded table costs time, never a duplicate, and never a scan per item of a
+    large set (which made ambiguous grammars quadratic in a set's size)."""
     if seen_build[p] != build_id:
         seen_build[p] = build_id
         seen_origin[p] = origin
@@ -184,6 +203,9 @@ def _add_item(items, seen_build, seen_origin, pairs, n_items, p, origin, set_beg
                 return n_items
             slot = (slot + 1) & mask
         if not placed:
+            if pairs.shape[0] < PAIR_SLOTS_PER_ITEM * (n_items - set_begin) and pairs.shape[0] < PAIR_MAX_SLOTS:
+                counter[COUNTER_PAIRS_FULL] = 1
+                return ITEMS_FULL
             for j in range(set_begin, n_items):
                 if items[j, 0] == p and items[j, 1] == origin:
                     return n_items
@@ -239,13 +261,15 @@ def _complete(G, P, o, lhs, n_items, begin, build_id):
     seen_build = P[PARSER_SEEN_BUILD]
     seen_origin = P[PARSER_SEEN_ORIGIN]
     pairs = P[PARSER_PAIRS]
+    counter = P[PARSER_COUNTER]
     lo, hi = set_starts[o], set_starts[o + 1]
     if hi - lo <= INDEX_MIN_ITEMS:
+        counter[COUNTER_WORK] += hi - lo
         for jj in range(lo, hi):
             pp = items[jj, 0]
             if dot_symbol[pp] == lhs:
                 n_items = _add_item(
-                    items, seen_build, seen_origin, pairs, n_items, pp + 1, items[jj, 1], begin, build_id
+                    items, seen_build, seen_origin, pairs, counter, n_items, pp + 1, items[jj, 1], begin, build_id
                 )
                 if n_items == ITEMS_FULL:
                     return ITEMS_FULL
@@ -262,13 +286,24 @@ def _complete(G, P, o, lhs, n_items, begin, build_id):
         else:
             end = mid
     end = set_starts[o] + n
+    first = lo
     while lo < end and dot_symbol[by_symbol[lo, 0]] == lhs:
         n_items = _add_item(
-            items, seen_build, seen_origin, pairs, n_items, by_symbol[lo, 0] + 1, by_symbol[lo, 1], begin, build_id
+            items,
+            seen_build,
+            seen_origin,
+            pairs,
+            counter,
+            n_items,
+            by_symbol[lo, 0] + 1,
+            by_symbol[lo, 1],
+            begin,
+            build_id,
         )
         if n_items == ITEMS_FULL:
             return ITEMS_FULL
         lo += 1
+    counter[COUNTER_WORK] += lo - first
     return n_items
 
 
@@ -300,6 +335,7 @@ def _close_set(G, P, k, n_items, build_id):
     seen_origin = P[PARSER_SEEN_ORIGIN]
     nt_stamp = P[PARSER_NT_STAMP]
     pairs = P[PARSER_PAIRS]
+    counter = P[PARSER_COUNTER]
     begin = set_starts[k]
     j = begin
     while j < n_items:
@@ -322,7 +358,16 @@ def _close_set(G, P, k, n_items, build_id):
                 if nt_stamp[n] != build_id:
                     for x in range(pred_offsets[n], pred_offsets[n + 1]):
                         n_items = _add_item(
-                            items, seen_build, seen_origin, pairs, n_items, pred_positions[x], k, begin, build_id
+                            items,
+                            seen_build,
+                            seen_origin,
+                            pairs,
+                            counter,
+                            n_items,
+                            pred_positions[x],
+                            k,
+                            begin,
+                            build_id,
                         )
                         if n_items == ITEMS_FULL:
                             return ITEMS_FULL
@@ -331,12 +376,21 @@ def _close_set(G, P, k, n_items, build_id):
             else:
                 for ri in range(nt_rule_start[n], nt_rule_end[n]):
                     n_items = _add_item(
-                        items, seen_build, seen_origin, pairs, n_items, rule_first_dot[nt_rules[ri]], k, begin, build_id
+                        items,
+                        seen_build,
+                        seen_origin,
+                        pairs,
+                        counter,
+                        n_items,
+                        rule_first_dot[nt_rules[ri]],
+                        k,
+                        begin,
+                        build_id,
                     )
                     if n_items == ITEMS_FULL:
                         return ITEMS_FULL
             if nullable[n]:
-                n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, p + 1, o, begin, build_id)
+                n_items = _add_item(items, seen_build, seen_origin, pairs, counter, n_items, p + 1, o, begin, build_id)
                 if n_items == ITEMS_FULL:
                     return ITEMS_FULL
         j += 1
@@ -377,11 +431,14 @@ def _finish_set(G, L, P, k, n_items):
     set_lexstart = P[PARSER_SET_LEXSTART]
     counter = P[PARSER_COUNTER]
     scratch = P[PARSER_LIVE_WORDS]
-    n_items = _close_set(G, P, k, n_items, counter[0])
+    n_items = _close_set(G, P, k, n_items, counter[COUNTER_BUILD])
     if n_items == ITEMS_FULL:
         return OVERFLOW
+    counter[COUNTER_WORK] += n_items - set_starts[k]
+    if counter[COUNTER_WORK] > counter[COUNTER_BUDGET]:
+        return OVER_BUDGET  # set k stays unbuilt (SET_BUILD_ID), so it is never reused
     set_starts[k + 1] = n_items
-    P[PARSER_SET_BUILD][k, SET_BUILD_ID] = counter[0]
+    P[PARSER_SET_BUILD][k, SET_BUILD_ID] = counter[COUNTER_BUILD]
     _expected_terminals(G, P, k, scratch)
     start = lexer_lookup_kernel(L[LEXER_START_KEYS], L[LEXER_START_VALS], scratch)
     set_lexstart[k] = start
@@ -403,21 +460,26 @@ def init_parser_kernel(G, L, P):
     pred_positions = G[GRAMMAR_PRED_POSITIONS]
     pred_nt_offsets = G[GRAMMAR_PRED_NT_OFFSETS]
     pred_nonterminals = G[GRAMMAR_PRED_NONTERMINALS]
-    counter[0] += 1
-    build_id = counter[0]
+    counter[COUNTER_WORK] = 0
+    counter[COUNTER_BUILD] += 1
+    build_id = counter[COUNTER_BUILD]
     set_starts[0] = 0
     n_items = 0
     if pred_offsets.shape[0] > 0:
         # Nonterminal 0 is $start: add its whole prediction closure (origin 0), as a kernel
         # item predicting it would.
         for x in range(pred_offsets[0], pred_offsets[1]):
-            n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, pred_positions[x], 0, 0, build_id)
+            n_items = _add_item(
+                items, seen_build, seen_origin, pairs, counter, n_items, pred_positions[x], 0, 0, build_id
+            )
             if n_items == ITEMS_FULL:
                 return OVERFLOW
         for x in range(pred_nt_offsets[0], pred_nt_offsets[1]):
             P[PARSER_NT_STAMP][pred_nonterminals[x]] = build_id
     else:
-        n_items = _add_item(items, seen_build, seen_origin, pairs, 0, G[GRAMMAR_RULE_FIRST_DOT][0], 0, 0, build_id)
+        n_items = _add_item(
+            items, seen_build, seen_origin, pairs, counter, 0, G[GRAMMAR_RULE_FIRST_DOT][0], 0, 0, build_id
+        )
         if n_items == ITEMS_FULL:
             return OVERFLOW
     return _finish_set(G, L, P, 0, n_items)
@@ -467,8 +529,9 @@ def _build_set(G, L, P, n_sets, scan_words):
     if k + 1 >= set_starts.shape[0]:
         return OVERFLOW
     begin = set_starts[k]
-    counter[0] += 1
-    build_id = counter[0]
+    counter[COUNTER_BUILD] += 1
+    build_id = counter[COUNTER_BUILD]
+    counter[COUNTER_WORK] += begin - set_starts[k - 1]
     set_build[k, SET_BUILD_ID] = UNBUILT  # set k is being rebuilt: invalid until it is finished
     set_build[k, SET_SCANNED_FROM] = set_build[k - 1, SET_BUILD_ID]
     for w in range(scan_words.shape[0]):
@@ -479,7 +542,9 @@ def _build_set(G, L, P, n_sets, scan_words):
         s = dot_symbol[p]
         if 0 <= s < num_t:
             if has_terminal_bit(scan_words, s):
-                n_items = _add_item(items, seen_build, seen_origin, pairs, n_items, p + 1, items[j, 1], begin, build_id)
+                n_items = _add_item(
+                    items, seen_build, seen_origin, pairs, counter, n_items, p + 1, items[j, 1], begin, build_id
+                )
                 if n_items == ITEMS_FULL:
                     return OVERFLOW
     if n_items == begin:
@@ -562,8 +627,10 @@ def _step_byte(G, L, P, n_sets, lex_state, b):
 
 @njit(**NJIT_OPTIONS)
 def advance_kernel(G, L, P, n_sets, lex_state, data):
-    """Consume ``data`` (uint8). Returns (status, n_sets, lex_state)."""
+    """Consume ``data`` (uint8), each byte a step. Returns (status, n_sets, lex_state)."""
+    counter = P[PARSER_COUNTER]
     for i in range(data.shape[0]):
+        counter[COUNTER_WORK] = 0
         status, n2, q2 = _step_byte(G, L, P, n_sets, lex_state, data[i])
         if status != OK:
             return status, n_sets, lex_state
@@ -574,7 +641,15 @@ def advance_kernel(G, L, P, n_sets, lex_state, data):
 
 @njit(**NJIT_OPTIONS)
 def is_accepting_kernel(G, L, P, n_sets, lex_state):
-    """Whether the text so far is a complete member of the language. Returns (status, bool)."""
+    """Whether the text so far is a complete member of the language (a step). Returns
+    (status, bool)."""
+    P[PARSER_COUNTER][COUNTER_WORK] = 0
+    return _is_accepting(G, L, P, n_sets, lex_state)
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _is_accepting(G, L, P, n_sets, lex_state):
+    """:func:`is_accepting_kernel` within the current step."""
     if lex_state == P[PARSER_SET_LEXSTART][n_sets - 1]:
         return OK, _set_is_complete(G, P, n_sets - 1)
     accept = L[LEXER_ACCEPT]
@@ -591,8 +666,8 @@ def is_accepting_kernel(G, L, P, n_sets, lex_state):
             has_ignored = True
     if has_real:
         status = _scan(G, L, P, n_sets, acc)
-        if status == OVERFLOW:
-            return OVERFLOW, False
+        if status >= OVERFLOW:
+            return status, False
         if status == DEAD:
             return OK, False
         return OK, _set_is_complete(G, P, n_sets)
@@ -647,8 +722,8 @@ def _walk(G, L, P, T, begin, end, row, lex_at, sets_at, need, n_need, max_need):
             set_token_bits(row, token_ids, token_offsets[i], token_offsets[i + 1])
             i += 1
         else:
-            if status == OVERFLOW:
-                return OVERFLOW, n_need
+            if status >= OVERFLOW:
+                return status, n_need
             if status == NEED_LEXER:
                 n_need = _record_need(scratch, need, n_need, max_need)
             i = trie_subtree_end[i]
@@ -660,9 +735,9 @@ def _allow_eos(G, L, P, n_sets, lex_state, row, eos_ids):
     """Set the EOS bits when the text so far is complete. Returns a status."""
     if eos_ids.shape[0] == 0:
         return OK
-    status, accepting = is_accepting_kernel(G, L, P, n_sets, lex_state)
-    if status == OVERFLOW:
-        return OVERFLOW
+    status, accepting = _is_accepting(G, L, P, n_sets, lex_state)
+    if status >= OVERFLOW:
+        return status
     if accepting:
         for j in range(eos_ids.shape[0]):
             set_token_bit(row, eos_ids[j])
@@ -679,6 +754,7 @@ def fill_mask_kernel(G, L, P, T, n_sets, lex_state, row, lex_at, sets_at, need, 
     written to ``need``): NEED_LEXER means some subtrees were skipped because their lexer is not
     built yet; the caller builds ``need[:n]`` and walks again.
     """
+    P[PARSER_COUNTER][COUNTER_WORK] = 0
     for w in range(row.shape[0]):
         row[w] = 0
     lex_at[0] = lex_state
@@ -757,13 +833,15 @@ def lexeme_mask_kernel(trans, accept, final, lex_state, T, row, stop_row, lex_at
 @njit(**NJIT_OPTIONS)
 def end_lexeme_kernel(G, L, P, n_sets, lex_state):
     """End the current non-empty lexeme without consuming a byte. Returns
-    (status, n_sets, start state of the next lexeme)."""
+    (status, n_sets, start state of the next lexeme). A step."""
+    P[PARSER_COUNTER][COUNTER_WORK] = 0
     return _end_lexeme(G, L, P, n_sets, lex_state)
 
 
 @njit(**NJIT_OPTIONS)
 def end_with_kernel(G, L, P, n_sets, accepted):
-    """End the current lexeme as the terminals in ``accepted``; see :func:`_end_with`."""
+    """End the current lexeme as the terminals in ``accepted``; see :func:`_end_with`. A step."""
+    P[PARSER_COUNTER][COUNTER_WORK] = 0
     return _end_with(G, L, P, n_sets, accepted)
 
 
@@ -804,7 +882,8 @@ def fill_mask_cached_kernel(
 
     With ``merge``, ``row`` already holds the mask after ending the lexeme before the token
     (see :func:`lexeme_mask_kernel`) and is first restricted to ``stop_row``. EOS as in
-    :func:`fill_mask_kernel` (``lex_state`` is the state the mask is for)."""
+    :func:`fill_mask_kernel` (``lex_state`` is the state the mask is for). A step."""
+    P[PARSER_COUNTER][COUNTER_WORK] = 0
     if merge:
         for w in range(row.shape[0]):
             row[w] = (row[w] & stop_row[w]) | inside_row[w]
@@ -829,8 +908,8 @@ def fill_mask_cached_kernel(
         else:
             status, n2, q2 = _step_byte(G, L, P, n_sets, frontier_key[e], b)
         if status != OK:
-            if status == OVERFLOW:
-                return OVERFLOW, n_need
+            if status >= OVERFLOW:
+                return status, n_need
             if status == NEED_LEXER:
                 n_need = _record_need(scratch, need, n_need, max_need)
             e = run_end[e]
@@ -846,8 +925,8 @@ def fill_mask_cached_kernel(
             status2, n_need = _walk(
                 G, L, P, T, i + 1, trie_subtree_end[i], row, lex_at, sets_at, need, n_need, max_need
             )
-            if status2 == OVERFLOW:
-                return OVERFLOW, n_need
+            if status2 >= OVERFLOW:
+                return status2, n_need
         e = run_end[e]
     if n_need > 0:
         return NEED_LEXER, n_need
@@ -888,17 +967,19 @@ def try_tokens_kernel(G, L, P, n_sets, lex_state, token_bytes, token_starts, tok
     Returns (status, i): OK with ``i = len(ids)``, or NEED_LEXER / OVERFLOW at the token ``i``
     that needs it (``out[start:i]`` is filled; the caller resumes from ``i``)."""
     accepting = -1
+    counter = P[PARSER_COUNTER]
     for i in range(start, ids.shape[0]):
+        counter[COUNTER_WORK] = 0  # a step per token
         t = ids[i]
         kind = token_kind[t]
         if kind == TOKEN_TEXT:
             status, _, _ = _advance_token(G, L, P, n_sets, lex_state, token_bytes, token_starts[t], token_starts[t + 1])
-            if status == NEED_LEXER or status == OVERFLOW:
+            if status >= NEED_LEXER:
                 return status, i
             out[i] = status == OK
         elif kind == TOKEN_EOS:
             if accepting < 0:
-                status, complete = is_accepting_kernel(G, L, P, n_sets, lex_state)
+                status, complete = _is_accepting(G, L, P, n_sets, lex_state)
                 if status != OK:
                     return status, i
                 accepting = 1 if complete else 0
@@ -918,8 +999,10 @@ def advance_tokens_kernel(G, L, P, token_bytes, token_starts, token_kind, ids, s
 
     Returns (status, i): OK with ``i`` = the index past the last token accepted, or
     NEED_LEXER / OVERFLOW at token ``i`` (``states[:i + 1]`` are valid; the caller resumes
-    from ``i``)."""
+    from ``i``). Each token is a step."""
+    counter = P[PARSER_COUNTER]
     for i in range(start, ids.shape[0]):
+        counter[COUNTER_WORK] = 0
         n_sets, lex_state = states[i, 0], states[i, 1]
         t = ids[i]
         kind = token_kind[t]
@@ -934,7 +1017,7 @@ def advance_tokens_kernel(G, L, P, token_bytes, token_starts, token_kind, ids, s
             states[i + 1, 0] = n2
             states[i + 1, 1] = q2
         elif kind == TOKEN_EOS:
-            status, complete = is_accepting_kernel(G, L, P, n_sets, lex_state)
+            status, complete = _is_accepting(G, L, P, n_sets, lex_state)
             if status != OK:
                 return status, i
             if not complete:
@@ -959,11 +1042,13 @@ def forced_bytes_kernel(G, L, P, n_sets, lex_state, out, n_out):
     that byte. Stops when ``out`` is full. Nothing is committed.
 
     Returns (status, n_out, n_sets, lex_state): the state after ``out[:n_out]``; on NEED_LEXER
-    or OVERFLOW the caller resumes from it."""
+    or OVERFLOW the caller resumes from it. Each byte found is a step."""
     trans = L[LEXER_TRANS]
     final = L[LEXER_FINAL]
+    counter = P[PARSER_COUNTER]
     while n_out < out.shape[0]:
-        status, complete = is_accepting_kernel(G, L, P, n_sets, lex_state)
+        counter[COUNTER_WORK] = 0
+        status, complete = _is_accepting(G, L, P, n_sets, lex_state)
         if status != OK:
             return status, n_out, n_sets, lex_state
         if complete:
@@ -975,7 +1060,7 @@ def forced_bytes_kernel(G, L, P, n_sets, lex_state, out, n_out):
                 alive = True  # the byte continues the lexeme: the parser is not involved
             else:
                 status, _, _ = _step_byte(G, L, P, n_sets, lex_state, b)
-                if status == NEED_LEXER or status == OVERFLOW:
+                if status >= NEED_LEXER:
                     return status, n_out, n_sets, lex_state
                 alive = status == OK
             if alive:

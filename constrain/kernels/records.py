@@ -111,7 +111,8 @@ PARSER_SET_LEXSTART = 2
 #: ``int64[positions]``: stamps of the items of the set being built, for de-duplication.
 PARSER_SEEN_BUILD = 3
 PARSER_SEEN_ORIGIN = 4
-#: ``int64[1]``: the build counter.
+#: ``int64[4]``: the build counter, the Earley work of the current step, the work budget of a
+#: step and a flag (the ``COUNTER_*`` fields below).
 PARSER_COUNTER = 5
 #: ``uint64[num_words]``: the live terminals of the last set finished (what a NEED_LEXER
 #: status asks to build).
@@ -137,6 +138,17 @@ SET_BUILD_ID = 0
 SET_SCANNED_FROM = 1
 SET_INDEXED_AT = 2
 SET_INDEX_LENGTH = 3
+
+#: Fields of ``counter``: the last build number (numbers every set build in the thread), the
+#: Earley work (items closed, plus items examined to complete them) spent in the current step,
+#: and a step's budget (``Limits.max_earley_work``). A *step* is one mask, one token or byte
+#: accepted, or one completeness check; entry kernels start each step at zero work. The
+#: flag ``COUNTER_PAIRS_FULL`` tells an ``OVERFLOW`` of the de-duplication table ``pairs`` (the
+#: wrapper doubles it and clears the flag) from one of the items.
+COUNTER_BUILD = 0
+COUNTER_WORK = 1
+COUNTER_BUDGET = 2
+COUNTER_PAIRS_FULL = 3
 
 
 def make_parser_record(

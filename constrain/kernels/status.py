@@ -1,4 +1,8 @@
-"""The status codes kernels return (alone, or first in a result tuple) to their wrappers."""
+"""The status codes kernels return (alone, or first in a result tuple) to their wrappers.
+
+Statuses from ``OVERFLOW`` up end a kernel call at once, wherever they arise (``status >=
+OVERFLOW``): the wrapper acts on them and calls again, or raises.
+"""
 
 #: Done.
 OK = 0
@@ -9,3 +13,6 @@ DEAD = 1
 NEED_LEXER = 2
 #: An output or work array is full: grow it and call again (kernels never allocate).
 OVERFLOW = 3
+#: The Earley work budget of the step (``counter[COUNTER_BUDGET]`` of the parser record) is
+#: spent: the grammar is too ambiguous here; the wrapper raises, the matcher is unchanged.
+OVER_BUDGET = 4

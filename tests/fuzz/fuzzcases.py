@@ -43,8 +43,12 @@ from constrain.masks.bitmask import allocate_token_bitmask, bitmask_to_bool
 
 KINDS = ("regex", "schema", "lark", "gbnf", "deep", "misuse")
 
-#: Limits every case compiles under: a case that needs more is a library error, quickly.
-LIMITS = DEFAULT_LIMITS.replace(max_compile_seconds=3, max_automaton_bytes=256 * 2**20, max_dfa_states=5000)
+#: Limits every case compiles and walks under: a case that needs more is a library error,
+#: quickly. A step's Earley work of 250,000 units is a few milliseconds: random grammars can be
+#: ambiguous enough that a walk's masks would otherwise cost seconds each.
+LIMITS = DEFAULT_LIMITS.replace(
+    max_compile_seconds=3, max_automaton_bytes=256 * 2**20, max_dfa_states=5000, max_earley_work=250_000
+)
 #: Wall-clock seconds a case may take in all (compiling, walking, checking).
 CASE_SECONDS = 20
 

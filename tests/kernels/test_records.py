@@ -45,6 +45,22 @@ def test_set_build_columns_are_distinct():
     assert sorted(columns) == [0, 1, 2, 3]
 
 
+def test_counter_fields_fill_the_thread_counter():
+    fields = [value for name, value in vars(records).items() if name.startswith("COUNTER_")]
+    vocab = constrain.Vocabulary([b"a"], eos_token_ids=[1], size=2)
+    counter = constrain.compile(constrain.Grammar.from_regex("a"), vocab).thread_scratch().counter
+    assert sorted(fields) == list(range(counter.shape[0]))
+
+
+def test_statuses_that_end_a_call_come_last():
+    """Kernels end a call on ``status >= OVERFLOW``: the statuses that must are from there on."""
+    from constrain.kernels import status
+
+    codes = {name: value for name, value in vars(status).items() if name.isupper()}
+    assert sorted(codes.values()) == list(range(len(codes)))
+    assert {name for name, value in codes.items() if value >= status.OVERFLOW} == {"OVERFLOW", "OVER_BUDGET"}
+
+
 def test_the_records_the_automata_build():
     """The records a compiled grammar and a matcher pass hold the arrays their names say."""
     vocab = constrain.Vocabulary([b"a", b"b", b"ab"], eos_token_ids=[3], size=4)
