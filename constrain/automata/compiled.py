@@ -267,6 +267,7 @@ class _Scratch:
         self.counter[COUNTER_BUDGET] = compiled.limits.max_earley_work
         self.nt_stamp = np.zeros(len(tables.nonterminal_names), dtype=np.int64)
         self.pairs = np.zeros((4096, 2), dtype=np.int64)  # grown by grow_pairs
+        self.leo = np.full((4096, 4), -1, dtype=np.int64)  # a cache of Leo items: no build is -1
         self.symbol_count = np.zeros(len(tables.nonterminal_names) + 1, dtype=np.int64)
         self.live_words = np.zeros(words, dtype=np.uint64)
         self.acc = np.zeros(words, dtype=np.uint64)

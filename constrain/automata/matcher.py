@@ -93,6 +93,7 @@ class Matcher:
             by_symbol=self._items_by_symbol,
             symbol_count=scratch.symbol_count,
             pairs=scratch.pairs,
+            leo=scratch.leo,
         )
         self._parser_record = (scratch, P)
         return P

@@ -387,6 +387,51 @@ def _children(node: _Node) -> Tuple[_Node, ...]:
     return ()
 
 
+def _mentions(nodes: Iterable[_Node], name: str) -> bool:
+    """Whether ``nodes`` reference rule ``name`` anywhere inside (not following references)."""
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _Ref) and node.name == name:
+            return True
+        stack.extend(_children(node))
+    return False
+
+
+def _right_recursion_as_repetition(rules: Dict[str, _Node]) -> Dict[str, _Node]:
+    """Rewrite each rule that references itself only at the end of top-level alternatives,
+    ``s ::= A1 s | ... | Ak s | B1 | ... | Bm``, as ``s ::= (A1 | ... | Ak)* (B1 | ... | Bm)``.
+
+    The language of a rule is the least solution of its equation, and the least solution of
+    ``s = A s | B`` is ``A* B`` (Arden's rule), so the language is the same. The rewritten rule
+    no longer references itself; when nothing else it uses is recursive it is regular and
+    becomes one terminal, as its iterative form would. (XGrammar's JSON grammar writes strings
+    this way, ``basic_string_1 ::= "" | [^"\\] basic_string_1 | ...``; kept as a rule over
+    one-character terminals, every mask stepped the parser at each byte of the vocabulary's
+    trie, 10 ms a mask on Qwen2's vocabulary where the terminal's masks take 0.2 ms.)
+    """
+    out: Dict[str, _Node] = {}
+    for name, body in rules.items():
+        heads: List[_Node] = []
+        bases: List[_Node] = []
+        for alternative in body.items if isinstance(body, _Alt) else (body,):
+            items = alternative.items if isinstance(alternative, _Seq) else (alternative,)
+            if items and isinstance(items[-1], _Ref) and items[-1].name == name and not _mentions(items[:-1], name):
+                heads.append(items[0] if len(items) == 2 else _Seq(items[:-1]))
+            elif not _mentions(items, name):
+                bases.append(alternative)
+            else:
+                heads = []  # recursion elsewhere: keep the rule as written
+                break
+        if heads and bases:
+            repeated = heads[0] if len(heads) == 1 else _Alt(tuple(heads))
+            base = bases[0] if len(bases) == 1 else _Alt(tuple(bases))
+            out[name] = _Seq((_Repeat(repeated, 0, None), base))
+        else:
+            out[name] = body
+    return out
+
+
 class _TooBig(Exception):
     pass
 
@@ -1075,4 +1120,4 @@ def grammar_from_gbnf(text: str, start: str = "root", *, limits: Limits = DEFAUL
     if start not in parser.rules:
         defined = ", ".join(sorted(parser.rules)) or "none"
         raise InvalidGrammarError(f"GBNF: start rule {start!r} is not defined (rules: {defined})")
-    return _Lowerer(parser.rules, limits, deadline).lower(start)
+    return _Lowerer(_right_recursion_as_repetition(parser.rules), limits, deadline).lower(start)

@@ -74,6 +74,7 @@ from .records import (
     PARSER_BY_SYMBOL,
     PARSER_COUNTER,
     PARSER_ITEMS,
+    PARSER_LEO,
     PARSER_LIVE_WORDS,
     PARSER_NT_STAMP,
     PARSER_PAIRS,
@@ -121,6 +122,15 @@ PAIR_MAX_SLOTS = 1 << 24
 _PAIR_HASH = np.uint64(0x9E3779B97F4A7C15)
 #: Origin sets up to this size are searched item by item.
 INDEX_MIN_ITEMS = 24
+#: No Leo item (:func:`_leo_top`): complete as usual.
+LEO_NONE = -1
+#: Steps of a Leo chain walked at once (a longer chain is walked in several completions).
+LEO_MAX_CHAIN = 64
+#: Columns of the Leo table: the set's build number, the completed symbol, and the item to add.
+LEO_BUILD = 0
+LEO_SYMBOL = 1
+LEO_TOP = 2
+LEO_TOP_ORIGIN = 3
 
 _FNV_OFFSET = np.uint64(1469598103934665603)
 _FNV_PRIME = np.uint64(1099511628211)
@@ -250,18 +260,125 @@ def _index_set(G, P, o):
 
 
 @njit(inline="always", **NJIT_OPTIONS)
-def _complete(G, P, o, lhs, n_items, begin, build_id):
-    """Advance over ``lhs`` every item of set ``o`` waiting for it, into the set being built
-    (items from ``begin``). Returns the new item count, ``ITEMS_FULL`` on overflow."""
+def _indexed_range(G, P, o, lhs):
+    """The entries ``by_symbol[lo:hi]`` of set ``o``'s index that wait for ``lhs`` (indexing
+    the set first if its index is stale). For sets of more than ``INDEX_MIN_ITEMS`` items."""
+    dot_symbol = G[GRAMMAR_DOT_SYMBOL]
+    set_starts = P[PARSER_SET_STARTS]
+    set_build = P[PARSER_SET_BUILD]
+    by_symbol = P[PARSER_BY_SYMBOL]
+    if set_build[o, SET_INDEXED_AT] == set_build[o, SET_BUILD_ID]:
+        n = set_build[o, SET_INDEX_LENGTH]
+    else:
+        n = _index_set(G, P, o)
+    lo = set_starts[o]
+    end = lo + n
+    while lo < end:  # the first entry waiting for lhs or a later nonterminal
+        mid = (lo + end) >> 1
+        if dot_symbol[by_symbol[mid, 0]] < lhs:
+            lo = mid + 1
+        else:
+            end = mid
+    hi = lo
+    end = set_starts[o] + n
+    while hi < end and dot_symbol[by_symbol[hi, 0]] == lhs:
+        hi += 1
+    return lo, hi
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _unique_waiting(G, P, o, lhs):
+    """(position, origin) of the one item of set ``o`` waiting for ``lhs``, or (``LEO_NONE``,
+    ``LEO_NONE``) when there is none or more than one."""
     dot_symbol = G[GRAMMAR_DOT_SYMBOL]
     items = P[PARSER_ITEMS]
     set_starts = P[PARSER_SET_STARTS]
+    lo, hi = set_starts[o], set_starts[o + 1]
+    if hi - lo <= INDEX_MIN_ITEMS:
+        found = -1
+        for jj in range(lo, hi):
+            if dot_symbol[items[jj, 0]] == lhs:
+                if found >= 0:
+                    return LEO_NONE, LEO_NONE
+                found = jj
+        if found < 0:
+            return LEO_NONE, LEO_NONE
+        return items[found, 0], items[found, 1]
+    lo, hi = _indexed_range(G, P, o, lhs)
+    if hi - lo != 1:
+        return LEO_NONE, LEO_NONE
+    by_symbol = P[PARSER_BY_SYMBOL]
+    return by_symbol[lo, 0], by_symbol[lo, 1]
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _leo_slot(leo, build, lhs):
+    h = (np.uint64(build) * _PAIR_HASH) ^ (np.uint64(lhs) * _FNV_PRIME)
+    return np.int64(h >> np.uint64(40)) & (leo.shape[0] - 1)
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _leo_top(G, P, o, lhs):
+    """Leo (1991)'s transitive item for completing ``lhs`` from set ``o``: (position, origin)
+    of a completed item to add instead of the usual completion, or (``LEO_NONE``, ...).
+
+    Set ``o`` is *``lhs``-deterministic* when exactly one of its items waits for ``lhs`` and
+    that item is penultimate, (A -> alpha . lhs, i): completing ``lhs`` from ``o`` then yields
+    exactly the completed (A -> alpha lhs ., i), whose own completion of A from set ``i`` may be
+    deterministic again, and so on. A right-recursive rule (``s ::= "" | [^"] s``) makes such a
+    chain as long as the text; walking it at every completion made each Earley set cost its
+    position. Any completed item on the chain is a correct result (the close loop completes
+    it as usual, and the items skipped have no other consequence); the top of the chain, as
+    far as ``LEO_MAX_CHAIN`` steps reach, is remembered per (set build, ``lhs``) in the thread's
+    table ``leo`` (a cache: a collision costs a recomputation), so a chain is walked once and a
+    right-recursive rule costs what its iterative form does."""
+    dot_symbol = G[GRAMMAR_DOT_SYMBOL]
+    dot_rule = G[GRAMMAR_DOT_RULE]
+    rule_lhs = G[GRAMMAR_RULE_LHS]
     set_build = P[PARSER_SET_BUILD]
+    leo = P[PARSER_LEO]
+    counter = P[PARSER_COUNTER]
+    build = set_build[o, SET_BUILD_ID]
+    slot = _leo_slot(leo, build, lhs)
+    if leo[slot, LEO_BUILD] == build and leo[slot, LEO_SYMBOL] == lhs:
+        return leo[slot, LEO_TOP], leo[slot, LEO_TOP_ORIGIN]
+    top, top_origin = LEO_NONE, LEO_NONE
+    j, b = o, lhs
+    for _ in range(LEO_MAX_CHAIN):
+        counter[COUNTER_WORK] += 1
+        pp, origin = _unique_waiting(G, P, j, b)
+        if pp == LEO_NONE or dot_symbol[pp + 1] >= 0:
+            break
+        top, top_origin = pp + 1, origin
+        j, b = origin, rule_lhs[dot_rule[pp]]
+        below = _leo_slot(leo, set_build[j, SET_BUILD_ID], b)
+        if leo[below, LEO_BUILD] == set_build[j, SET_BUILD_ID] and leo[below, LEO_SYMBOL] == b:
+            if leo[below, LEO_TOP] != LEO_NONE:
+                top, top_origin = leo[below, LEO_TOP], leo[below, LEO_TOP_ORIGIN]
+            break
+    leo[slot, LEO_BUILD] = build
+    leo[slot, LEO_SYMBOL] = lhs
+    leo[slot, LEO_TOP] = top
+    leo[slot, LEO_TOP_ORIGIN] = top_origin
+    return top, top_origin
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _complete(G, P, o, lhs, n_items, begin, build_id):
+    """Advance over ``lhs`` every item of set ``o`` waiting for it, into the set being built
+    (items from ``begin``), or add Leo's transitive item instead (:func:`_leo_top`). Returns
+    the new item count, ``ITEMS_FULL`` on overflow."""
+    dot_symbol = G[GRAMMAR_DOT_SYMBOL]
+    items = P[PARSER_ITEMS]
+    set_starts = P[PARSER_SET_STARTS]
     by_symbol = P[PARSER_BY_SYMBOL]
     seen_build = P[PARSER_SEEN_BUILD]
     seen_origin = P[PARSER_SEEN_ORIGIN]
     pairs = P[PARSER_PAIRS]
     counter = P[PARSER_COUNTER]
+    top, top_origin = _leo_top(G, P, o, lhs)
+    if top != LEO_NONE:
+        return _add_item(items, seen_build, seen_origin, pairs, counter, n_items, top, top_origin, begin, build_id)
     lo, hi = set_starts[o], set_starts[o + 1]
     if hi - lo <= INDEX_MIN_ITEMS:
         counter[COUNTER_WORK] += hi - lo
@@ -274,20 +391,9 @@ def _complete(G, P, o, lhs, n_items, begin, build_id):
                 if n_items == ITEMS_FULL:
                     return ITEMS_FULL
         return n_items
-    if set_build[o, SET_INDEXED_AT] == set_build[o, SET_BUILD_ID]:
-        n = set_build[o, SET_INDEX_LENGTH]
-    else:
-        n = _index_set(G, P, o)
-    end = lo + n
-    while lo < end:  # the first entry waiting for lhs or a later nonterminal
-        mid = (lo + end) >> 1
-        if dot_symbol[by_symbol[mid, 0]] < lhs:
-            lo = mid + 1
-        else:
-            end = mid
-    end = set_starts[o] + n
-    first = lo
-    while lo < end and dot_symbol[by_symbol[lo, 0]] == lhs:
+    lo, hi = _indexed_range(G, P, o, lhs)
+    counter[COUNTER_WORK] += hi - lo
+    for x in range(lo, hi):
         n_items = _add_item(
             items,
             seen_build,
@@ -295,15 +401,13 @@ def _complete(G, P, o, lhs, n_items, begin, build_id):
             pairs,
             counter,
             n_items,
-            by_symbol[lo, 0] + 1,
-            by_symbol[lo, 1],
+            by_symbol[x, 0] + 1,
+            by_symbol[x, 1],
             begin,
             build_id,
         )
         if n_items == ITEMS_FULL:
             return ITEMS_FULL
-        lo += 1
-    counter[COUNTER_WORK] += lo - first
     return n_items
 
 

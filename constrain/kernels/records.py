@@ -131,6 +131,8 @@ PARSER_BY_SYMBOL = 11
 PARSER_SYMBOL_COUNT = 12
 #: ``int64[2^n, 2]``: the de-duplication table of (position, origin) pairs.
 PARSER_PAIRS = 13
+#: ``int64[2^n, 4]``: the table of Leo items by (set build, symbol) (``earley._leo_top``).
+PARSER_LEO = 14
 
 #: Columns of ``set_build``: the set's build number, the build number of the set it was
 #: scanned from, the build number its index was made at, and the index's length.
@@ -167,6 +169,7 @@ def make_parser_record(
     by_symbol,
     symbol_count,
     pairs,
+    leo,
 ) -> tuple:
     """The ``P`` tuple."""
     return (
@@ -184,6 +187,7 @@ def make_parser_record(
         by_symbol,
         symbol_count,
         pairs,
+        leo,
     )
 
 

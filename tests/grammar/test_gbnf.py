@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
+import sys
 
 import pytest
 
@@ -149,13 +151,40 @@ def test_regular_grammar_becomes_one_terminal():
 
 def test_units_that_greedy_lexing_would_overrun_are_split():
     # "[a-z]+" as one terminal would eat the letters that "rest" needs.
-    text = 'root ::= [a-z]+ rest\nrest ::= [a-z] rest | [a-z] "."\n'
+    text = 'root ::= [a-z]+ rest\nrest ::= [a-z] rest | [a-z] "." | "(" rest ")"\n'
     g = grammar_from_gbnf(text)
-    assert {t.name for t in g.terminals} == {"[a-z]", "<rest>"}  # <rest> is [a-z] "."
+    assert {t.name for t in g.terminals} == {"[a-z]", "<rest>", '"("', '")"'}  # <rest> is [a-z] "."
     assert engine_accepts(text, "ab.") and not engine_accepts(text, "a.")
     # Where nothing after it can continue it, a run stays one terminal.
     g = grammar_from_gbnf('root ::= "(" root ")" | [a-z]+ ws\nws ::= [ ]*\n')
     assert "<root>" in {t.name for t in g.terminals}
+
+
+# (right-recursive grammar, the same language written with repetition)
+RIGHT_RECURSIVE = [
+    (
+        'root ::= "\\"" s "\\""\ns ::= "" | [^"\\\\] s | "\\\\" ["n\\\\] s\n',
+        'root ::= "\\"" ([^"\\\\] | "\\\\" ["n\\\\])* "\\""\n',
+    ),
+    ('root ::= "a" root | "b" root | "c" | "dd"\n', 'root ::= ("a" | "b")* ("c" | "dd")\n'),
+    ('root ::= x "!"\nx ::= "ab" x | "c" | "(" x ")"\n', None),  # recursion inside: kept
+    ('root ::= x "!"\nx ::= "ab" x | y\ny ::= "(" x ")" | "c"\n', None),  # x ::= ("ab")* y
+]
+
+
+@pytest.mark.parametrize("text, iterative", RIGHT_RECURSIVE)
+def test_right_recursion_is_lowered_as_repetition(text, iterative):
+    # Arden's rule: the least solution of s = A s | B is A* B. A rewritten rule that uses no
+    # recursive rule becomes one terminal, as its iterative form does.
+    samples = _strings('ab"c\\n()d!', 3)
+    if iterative is not None:
+        g, h = grammar_from_gbnf(text), grammar_from_gbnf(iterative)
+        assert len(g.terminals) == len(h.terminals) == 1
+        for sample in samples:
+            assert engine_accepts(text, sample) == engine_accepts(iterative, sample), sample
+    if "xgrammar" in sys.modules or importlib.util.find_spec("xgrammar"):
+        for sample in samples:
+            assert engine_accepts(text, sample) == xgrammar_accepts(text, sample), sample
 
 
 def test_start_argument_and_unreachable_rules_dropped():
@@ -277,7 +306,9 @@ def test_random_grammars_agree_with_xgrammar(seed):
             assert ours == _is_grammar_accept_string(reference, sample), (text, sample)
 
 
-COLIVE_TEXT = 'root ::= "<" "a" root | "{" list | "b"\nlist ::= "ab}" list | "}"\n'
+# The parenthesized alternatives recurse inside the rules, so that neither is rewritten as a
+# repetition (test_right_recursion_is_lowered_as_repetition) and the units stay apart.
+COLIVE_TEXT = 'root ::= "<" "a" root | "{" list | "b" | "(" root ")"\nlist ::= "ab}" list | "}" | "[" list "]"\n'
 
 
 def test_units_never_live_together_do_not_conflict(monkeypatch):
