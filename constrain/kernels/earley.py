@@ -32,6 +32,11 @@ terminals finds it intact and skips the work: nothing but building set ``k`` wri
 ``k``'s items or these fields, and rebuilding set ``k - 1`` changes its build number. A mask walk pushes the same set many times
 (every token that ends a name with ``(``, ``)``, ``;`` ... scans the name from the same set).
 
+Completion of a nonterminal whose origin set holds exactly one item waiting for it, an item
+that the completion finishes (a right-recursive rule), adds Leo's transitive item instead: the
+top of that deterministic chain of completions, remembered per (set build, nonterminal) in the
+thread's table ``leo`` (see :func:`_leo_top`).
+
 Completion looks up, in the origin set, the items waiting for the completed nonterminal. In an
 expression grammar one scan completes a chain of twenty rules against an origin set of hundreds
 of items, so a set larger than ``INDEX_MIN_ITEMS`` gets an index the first time it is looked
@@ -191,7 +196,7 @@ def _add_item(items, seen_build, seen_origin, pairs, counter, n_items, p, origin
     within ``PAIR_PROBES`` asks for a larger table while the table has fewer than
     ``PAIR_SLOTS_PER_ITEM`` slots per item of the set, and otherwise falls back to scanning
     the set: a crowded table costs time, never a duplicate, and never a scan per item of a
-    large set (which made ambiguous grammars quadratic in a set's size)."""
+    large set (which cost an ambiguous grammar's large sets the square of their size)."""
     if seen_build[p] != build_id:
         seen_build[p] = build_id
         seen_origin[p] = origin
