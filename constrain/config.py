@@ -7,9 +7,13 @@ fastmath stays off by default: log-space kernels need ``-inf`` to survive.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
+
+from .errors import ConfigurationError
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -41,6 +45,10 @@ SHARED_MASK_CACHE_BYTES: int = int(os.environ.get("CONSTRAIN_SHARED_MASK_CACHE_M
 #: parsers, and the automaton builder after them, recurse along it. Deeper input raises
 #: ``ResourceLimitError`` before anything recurses.
 MAX_NESTING = 50
+
+
+#: The largest value of a ``Limits`` bound.
+MAX_LIMIT = 2**62
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,18 @@ class Limits:
     max_infill_states: int = 50_000
     max_infill_seconds: float = 10.0
     max_automaton_bytes: int = 512 * 2**20
+
+    def __post_init__(self) -> None:
+        # Fail at construction, not deep inside a kernel: every bound is a whole number from 0
+        # to MAX_LIMIT (the kernels keep them in int64), and a time a positive number of
+        # seconds (``inf``: no deadline).
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name.endswith("_seconds"):
+                if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value <= 0:
+                    raise ConfigurationError(f"Limits.{field.name} must be a positive number of seconds, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) <= MAX_LIMIT:
+                raise ConfigurationError(f"Limits.{field.name} must be an int from 0 to 2**62, got {value!r}")
 
     def replace(self, **changes: Any) -> "Limits":
         return replace(self, **changes)
