@@ -64,3 +64,19 @@ def test_walks_through_a_grammar_with_an_unproductive_rule_never_dead_end():
     rng = random.Random(36)
     for _ in range(40):
         walk(compiled, rng, max_bytes=200)
+
+
+# (kind, seed, what it once did): cases the long runs found, each an oracle of the fuzzer's own
+# that gave a wrong verdict or none in time; they must end within their limit, without failure.
+FOUND = [
+    ("regex", 2002044, "Python's re backtracked for minutes on (?:(?:(?:(?:[^a]){0,}){3,4}){0,}){1,}"),
+    ("regex", 2006149, "Python's re backtracked for minutes on (?:(?:(?:(?:.)?){1,4})+){3,6}"),
+    ("schema", 2002067, 'jsonschema rejected the RFC 3339 date "0000-11-29" (datetime has no year 0)'),
+    ("gbnf", 1000259, "an ambiguous grammar's masks took seconds each, before max_earley_work"),
+]
+
+
+@pytest.mark.parametrize("kind, seed, what", FOUND, ids=[f"{k}-{s}" for k, s, _ in FOUND])
+def test_cases_the_long_runs_found(kind, seed, what):
+    outcome = run_case(kind, seed)
+    assert outcome.failure is None, f"{what}: {outcome.failure}"
