@@ -23,13 +23,14 @@ from .builder import finish_grammar
 from .documents import load_schema
 from .keywords import draft_of
 from .layout import MAX_INDENT_DEPTH
+from .meta import meta_schema_check
 from .lower_arrays import ArrayLowering
 from .lower_numbers import NumberLowering
 from .lower_objects import ObjectLowering
 from .numbers import INTEGER, number_literal
 from .shapes import Shape
 from .strings import STRING_ESCAPES
-from .values import json_equal, json_key, json_type, ptr_escape, to_decimal
+from .values import Json, json_equal, json_key, json_type, ptr_escape, to_decimal
 
 
 class Compiler(ArrayLowering, ObjectLowering, NumberLowering):
@@ -145,6 +146,26 @@ class Compiler(ArrayLowering, ObjectLowering, NumberLowering):
         return finish_grammar(self.b, top, tuple(warnings))
 
 
+def _check_meta_schema(root: Json, draft: int) -> None:
+    """Raise ``InvalidGrammarError`` if ``root`` fails its draft's meta-schema. The compiled
+    check answers first; ``jsonschema`` explains a failure, and its verdict stands."""
+    fast = meta_schema_check(draft)
+    try:
+        if fast is not None and fast(root):
+            return
+        cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
+        # No format checker: "format": "regex" would check patterns with Python's re, while
+        # patterns are ECMAScript and get their own parser.
+        error = jsonschema.exceptions.best_match(cls(cls.META_SCHEMA).iter_errors(root))
+    except RecursionError:  # only from a caller already deep in its own stack
+        raise ResourceLimitError("the schema nests too deeply to check against its meta-schema") from None
+    except Exception as e:  # e.g. a $ref inside the meta-schema check that cannot resolve
+        raise InvalidGrammarError(f"invalid schema: {e}") from None
+    if error is not None:
+        where = "#" + "".join("/" + ptr_escape(str(p)) for p in error.path)
+        raise InvalidGrammarError(f"invalid schema at {where}: {error.message}")
+
+
 def grammar_from_json_schema(
     schema: Any,
     *,
@@ -209,18 +230,7 @@ def grammar_from_json_schema(
         raise ConfigurationError(f"property_order must be 'schema', 'required_first' or 'any', not {property_order!r}")
     root = load_schema(schema, 2 * limits.max_schema_depth)
     draft = draft_of(root)
-    cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
-    try:
-        # No format checker: "format": "regex" would check patterns with Python's re, while
-        # patterns are ECMAScript and get their own parser.
-        error = jsonschema.exceptions.best_match(cls(cls.META_SCHEMA).iter_errors(root))
-    except RecursionError:  # only from a caller already deep in its own stack
-        raise ResourceLimitError("the schema nests too deeply to check against its meta-schema") from None
-    except Exception as e:  # e.g. a $ref inside the meta-schema check that cannot resolve
-        raise InvalidGrammarError(f"invalid schema: {e}") from None
-    if error is not None:
-        where = "#" + "".join("/" + ptr_escape(str(p)) for p in error.path)
-        raise InvalidGrammarError(f"invalid schema at {where}: {error.message}")
+    _check_meta_schema(root, draft)
     try:
         compiler = Compiler(
             root,
