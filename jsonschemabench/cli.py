@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("masks", help="MaskBench: time to first mask, time per mask, correctness")
     _add_run_options(p, "MaskBench-style data folder (or set JSONSCHEMABENCH_DATA)")
     p.add_argument("--splits", help="comma-separated splits to keep")
+    p.add_argument(
+        "--first-mask-only",
+        action="store_true",
+        help="compile and fill the first mask, no instances: compile and TTFM times only "
+        "(a schema counts as 'pass' when it compiles)",
+    )
 
     p = sub.add_parser("suite", help="JSON Schema Test Suite coverage per keyword file")
     _add_run_options(p, "the JSON-Schema-Test-Suite checkout or its tests/ folder")

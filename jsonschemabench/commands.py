@@ -29,6 +29,8 @@ def default_out(task: str, args: argparse.Namespace) -> Path:
         parts.append(args.whitespace)
     if getattr(args, "sample", None):
         parts.append(f"n{args.sample}s{args.seed}")
+    if getattr(args, "first_mask_only", False):
+        parts.append("first-mask")
     return Path("runs") / ("-".join(slug(p) for p in parts if p) + ".jsonl")
 
 
@@ -105,6 +107,7 @@ def cmd_masks(args: argparse.Namespace, task: str) -> int:
         timeout_s=args.timeout,
         mem_limit_gb=args.mem_limit,
         jobs=args.jobs,
+        options={"first_mask_only": True} if getattr(args, "first_mask_only", False) else {},
         extra=extra,
     )
     run(

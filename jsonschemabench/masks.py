@@ -87,7 +87,9 @@ def _error_detail(exc: BaseException, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def run_schema(engine: Engine, item: Dict[str, Any], clock: Clock = "wall") -> Dict[str, Any]:
+def run_schema(
+    engine: Engine, item: Dict[str, Any], clock: Clock = "wall", first_mask_only: bool = False
+) -> Dict[str, Any]:
     """Judge ``engine`` on one schema and its test instances.
 
     Args:
@@ -95,6 +97,8 @@ def run_schema(engine: Engine, item: Dict[str, Any], clock: Clock = "wall") -> D
         item: ``{"id", "split", "schema", "tests": [{"data", "valid"}]}``.
         clock: ``"wall"`` (``time.perf_counter_ns``; engines run on one thread) or ``"thread"``
             (``time.thread_time_ns``, CPU time of the calling thread).
+        first_mask_only: stop after the first mask (no instances; ``outcome`` is ``"pass"``
+            for a compiled schema).
 
     Returns:
         The schema's record: ``outcome`` (see :mod:`jsonschemabench.outcomes`), ``detail``,
@@ -126,6 +130,9 @@ def run_schema(engine: Engine, item: Dict[str, Any], clock: Clock = "wall") -> D
         return record
     record["compile_ns"] = compiled_at - start
     record["ttfm_ns"] = first_mask_at - start
+    if first_mask_only:
+        record.update(num_tests=0, num_tokens=0, mask_ns=[], advance_ns=0, tests=[])
+        return record
 
     mask_ns: List[int] = []
     advance_ns = 0

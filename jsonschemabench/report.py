@@ -172,7 +172,11 @@ def header_lines(run: Run) -> List[str]:
         f"- whitespace: {h.get('whitespace')}; clock: {h.get('clock')}; "
         f"timeout {h.get('timeout_s')} s; memory limit {h.get('mem_limit_gb')} GiB; jobs {h.get('jobs')}",
         f"- sample: {h.get('sample')} (seed {h.get('seed')}); started {h.get('started')}",
-    ]
+    ] + (
+        ["- first masks only: compile and first mask, no instances ('pass' = compiled)"]
+        if h.get("options", {}).get("first_mask_only")
+        else []
+    )
 
 
 def summary_markdown(run: Run) -> str:

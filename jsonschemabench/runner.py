@@ -143,6 +143,7 @@ class _MaskJob:
         tokenizer = load_tokenizer(config.tokenizer)
         self.engine = engine_class(config.engine)(tokenizer, whitespace=config.whitespace)
         self.clock = config.clock
+        self.first_mask_only = bool(config.options.get("first_mask_only", False))
         warm_up(self.engine)
 
     def describe(self) -> Dict[str, Any]:
@@ -151,7 +152,7 @@ class _MaskJob:
     def __call__(self, item: Dict[str, Any]) -> Dict[str, Any]:
         from .masks import run_schema
 
-        return run_schema(self.engine, item, clock=self.clock)
+        return run_schema(self.engine, item, clock=self.clock, first_mask_only=self.first_mask_only)
 
 
 def _make_job(config: RunConfig) -> Any:

@@ -255,6 +255,20 @@ def test_masks_constrain_on_fixtures(tmp_path):
     ]
 
 
+def test_first_mask_only_times_compiles_and_runs_no_instance(tmp_path):
+    code, out = _masks(tmp_path, "first", "--first-mask-only", engine="constrain")
+    assert code == 0
+    header, records = read_results(out)
+    assert header["options"] == {"first_mask_only": True} and len(records) == 12
+    for r in records:
+        assert r["outcome"] == "pass" and r["ttfm_ns"] >= r["compile_ns"] > 0
+        assert r["num_tests"] == 0 and r["tests"] == [] and r["mask_ns"] == []
+    assert "first masks only" in out.with_suffix(".md").read_text()
+    # a resumed run must keep the mode
+    code, _ = _masks(tmp_path, "first", "--resume", engine="constrain")
+    assert code == 2
+
+
 def test_worker_stderr_goes_to_the_log(flaky_run):
     log = flaky_run.with_suffix(".log").read_text()
     assert "flaky engine compiles" in log and "native stderr line" in log
