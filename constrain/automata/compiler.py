@@ -63,10 +63,10 @@ def compile(grammar: Grammar, vocab: Vocabulary, *, limits: Optional[Limits] = N
 
 def _compile(grammar: Grammar, vocab: Vocabulary, limits: Limits, deadline: float) -> CompiledGrammar:
     grammar_for_tables, dfas = terminal_dfas(grammar, limits, deadline)
-    dead = {t.name for t, d in zip(grammar_for_tables.terminals, dfas) if d.num_states == 0}
+    dead = {t.name for i, t in enumerate(grammar_for_tables.terminals) if not dfas.nonempty(i)}
     tables = build_parser_tables(grammar_for_tables, limits.max_grammar_symbols, dead_terminals=dead)
     lexers = LexerCache(dfas, tables.num_words, limits.max_lexer_states)
-    compiled = CompiledGrammar(grammar, grammar_for_tables, vocab, tables, tuple(dfas), lexers, limits)
+    compiled = CompiledGrammar(grammar, grammar_for_tables, vocab, tables, dfas, lexers, limits)
 
     matcher = Matcher(compiled)
     if not matcher.is_accepting():

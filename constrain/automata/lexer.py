@@ -14,7 +14,7 @@ tuple never sees a half-built state.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,7 +24,7 @@ from ..kernels.earley import NO_LEXER, lexer_insert_kernel, lexer_lookup_kernel
 from ..kernels.lexer import COUNT_INDEXED, COUNT_PAIRS, COUNT_STATES, lexer_expand_kernel, lexer_table_rehash_kernel
 from ..kernels.records import LEXER_START_KEYS, LEXER_START_VALS, make_lexer_record
 from ..kernels.status import OVERFLOW
-from .fsm import ByteDFA
+from .lowering import TerminalDFAs
 from .tables import bitset_members
 
 
@@ -37,22 +37,22 @@ class LexerCache:
         max_states: bound on lexer states (each costs about 1 KiB).
     """
 
-    def __init__(self, terminal_dfas: Sequence[ByteDFA], num_words: int, max_states: int) -> None:
+    def __init__(self, terminal_dfas: TerminalDFAs, num_words: int, max_states: int) -> None:
         self._num_words = num_words
         self._max_states = max_states
         self._lock = threading.Lock()
-        offsets = np.zeros(len(terminal_dfas) + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum([d.num_states for d in terminal_dfas])
-        self._term_offsets = offsets
-        self._term_nonempty = [d.num_states > 0 for d in terminal_dfas]
-        if offsets[-1]:
-            self._term_trans = np.ascontiguousarray(
-                np.concatenate([d.transitions for d in terminal_dfas if d.num_states]), dtype=np.int32
-            )
-            self._term_accepting = np.concatenate([d.accepting for d in terminal_dfas if d.num_states]).astype(np.bool_)
-        else:
-            self._term_trans = np.zeros((0, 256), dtype=np.int32)
-            self._term_accepting = np.zeros(0, dtype=np.bool_)
+        self._dfas = terminal_dfas
+        n = len(terminal_dfas)
+        # The terminals' DFAs stacked: terminal t's state s is row ``_term_offsets[t] + s``
+        # (-1 until its DFA is loaded: built ones now, the others when a lexer needs them).
+        self._term_offsets = np.full(n + 1, -1, dtype=np.int64)
+        self._term_nonempty = [terminal_dfas.nonempty(t) for t in range(n)]
+        built = [t for t in range(n) if terminal_dfas.is_built(t) and self._term_nonempty[t]]
+        rows = sum(terminal_dfas[t].num_states for t in built)
+        self._term_trans = np.zeros((max(rows, 16), 256), dtype=np.int32)
+        self._term_accepting = np.zeros(max(rows, 16), dtype=np.bool_)
+        self._term_rows = 0
+        self._load(built)
         capacity = 256
         self._comp_offsets = np.zeros(capacity + 1, dtype=np.int64)
         self._comp_terminal = np.zeros(4 * capacity, dtype=np.int32)
@@ -105,7 +105,9 @@ class LexerCache:
             old_keys, old_vals = self.tables[LEXER_START_KEYS], self.tables[LEXER_START_VALS]
             if lexer_lookup_kernel(old_keys, old_vals, live_words) != NO_LEXER:
                 return
-            start = self._add_start([t for t in bitset_members(live_words) if self._term_nonempty[t]])
+            terminals = [t for t in bitset_members(live_words) if self._term_nonempty[t]]
+            self._load(terminals)
+            start = self._add_start(terminals)
             while (
                 lexer_expand_kernel(
                     self._term_trans,
@@ -132,6 +134,27 @@ class LexerCache:
             self.tables = make_lexer_record(
                 trans=self._trans, accept=self._accept, start_keys=keys, start_vals=vals, final=self._final
             )
+
+    def _load(self, terminals: List[int]) -> None:
+        """Stack the DFAs of ``terminals`` not loaded yet (building those not built)."""
+        missing = [t for t in terminals if self._term_offsets[t] < 0]
+        if not missing:
+            return
+        dfas = [self._dfas[t] for t in missing]
+        needed = self._term_rows + sum(d.num_states for d in dfas)
+        if needed > self._term_trans.shape[0]:
+            rows = max(needed, 2 * self._term_trans.shape[0])
+            self._term_trans = _resized(self._term_trans, rows)
+            self._term_accepting = _resized(self._term_accepting, rows)
+        for t, dfa in zip(missing, dfas):
+            if dfa.num_states == 0:  # cannot happen for a lazily built one (vouched non-empty)
+                self._term_nonempty[t] = False
+                continue
+            lo, hi = self._term_rows, self._term_rows + dfa.num_states
+            self._term_trans[lo:hi] = dfa.transitions
+            self._term_accepting[lo:hi] = dfa.accepting
+            self._term_offsets[t] = lo
+            self._term_rows = hi
 
     def _add_start(self, terminals: List[int]) -> int:
         """A start state: the terminals at their DFAs' start; never indexed in the table."""

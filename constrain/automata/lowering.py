@@ -3,14 +3,15 @@ and ignored material absorbed into the terminals that follow it."""
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import AbstractSet, Dict, List, Set, Tuple
+from typing import AbstractSet, Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple, overload
 
 import numpy as np
 
 from ..config import Limits
 from ..errors import ResourceLimitError
-from ..grammar.ir import EMPTY, And, Grammar, Not, Repeat, Rule, Terminal, alt, seq
+from ..grammar.ir import EMPTY, Alt, And, Chars, Grammar, Not, Regex, Repeat, Rule, Seq, Terminal, alt, seq
 from .fsm import ByteDFA, regex_to_dfa
 
 
@@ -63,15 +64,163 @@ def _absorb_ignored(
     return out_terminals, out_dfas
 
 
-def terminal_dfas(grammar: Grammar, limits: Limits, deadline: float) -> Tuple[Grammar, List[ByteDFA]]:
-    """Byte DFAs of the terminals. A terminal that matches the empty string is split: the
-    terminal keeps its non-empty strings and each use becomes an optional rule."""
-    dfas: list[ByteDFA] = []
+def _literal_length(regex: Regex) -> Optional[int]:
+    """The UTF-8 length of the one string a sequence of single code points matches, or None."""
+    items = regex.items if isinstance(regex, Seq) else (regex,)
+    length = 0
+    for item in items:
+        if not (isinstance(item, Chars) and len(item.ranges) == 1 and item.ranges[0][0] == item.ranges[0][1]):
+            return None
+        cp = item.ranges[0][0]
+        if 0xD800 <= cp <= 0xDFFF:
+            return None
+        length += 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
+    return length
+
+
+def _finite_length(regex: Regex) -> Optional[int]:
+    """The summed UTF-8 lengths of a literal or an alternation of literals, or None."""
+    if isinstance(regex, Alt):
+        lengths = [_literal_length(x) for x in regex.items]
+        return None if any(n is None for n in lengths) else sum(n for n in lengths if n is not None)
+    return _literal_length(regex)
+
+
+def _cofinite_state_bound(regex: And, max_states: int) -> Optional[int]:
+    """A bound on the states of ``P* minus (finite sets of literals)`` -- an object's other
+    keys -- when ``regex`` is of that form, else None. ``P*`` is infinite (its DFA is built,
+    and cached, to know its size) and the removed set finite, so the language is not empty;
+    the product walks each removed string's trie path in one state, and leaves it for one of
+    ``P*``'s states: at most ``|P*| + removed bytes + 1`` states."""
+    positives: List[Regex] = []
+    removed = 0
+    stack: List[Regex] = [regex]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, And):
+            stack.extend(x.items)
+        elif isinstance(x, Not):
+            n = _finite_length(x.item)
+            if n is None:
+                return None
+            removed += n
+        elif isinstance(x, Repeat) and x.min == 0 and x.max is None:
+            positives.append(x)
+        else:
+            return None
+    if not positives or any(p != positives[0] for p in positives) or removed + 1 > max_states:
+        return None
+    star = regex_to_dfa(positives[0], max_states=max_states)
+    if star.num_states == 0 or star.transitions[0].max() < 0:  # P* = {""}: P is empty
+        return None
+    return star.num_states + removed + 1
+
+
+def lazy_state_bound(regex: Regex, max_states: int) -> Optional[int]:
+    """A bound on the states of the DFA of a terminal whose language is surely not empty and
+    without the empty string, so that building the DFA can wait until a lexer needs it;
+    None for any other terminal (built at compile time, where its size and emptiness are
+    checked). Vouched for: literal texts, alternations of them (enum values), and sequences
+    of single code points around at most one co-finite item (a JSON object's other keys,
+    ``"`` then anything but the declared names then ``"``)."""
+    finite = _finite_length(regex)
+    if finite is not None:
+        if finite == 0 or (isinstance(regex, Alt) and any(_literal_length(x) == 0 for x in regex.items)):
+            return None  # the empty string is in the language
+        return finite + 1 if finite + 1 <= max_states else None
+    if not isinstance(regex, Seq):
+        return None
+    bound = 1
+    literal_bytes = 0
+    cofinite = 0
+    for item in regex.items:
+        n = _literal_length(item)
+        if n is not None:
+            literal_bytes += n
+        elif isinstance(item, And) and cofinite == 0:
+            b = _cofinite_state_bound(item, max_states)
+            if b is None:
+                return None
+            cofinite = b
+        else:
+            return None
+    if literal_bytes == 0:
+        return None
+    bound += literal_bytes + cofinite
+    return bound if bound <= max_states else None
+
+
+class TerminalDFAs(Sequence[ByteDFA]):
+    """The terminals' byte DFAs, by terminal id. Those that :func:`lazy_state_bound` vouches
+    for are built on first access (by the lexer that first needs them: a schema's property
+    names and enum values are many small DFAs, most of which a short document never
+    reaches); the others are built by :func:`terminal_dfas`. Thread-safe; picklable."""
+
+    def __init__(self, regexes: Sequence[Regex], built: List[Optional[ByteDFA]], limits: Limits) -> None:
+        self._regexes = tuple(regexes)
+        self._built = built
+        self._max_states = limits.max_dfa_states
+        self._max_bytes = limits.max_automaton_bytes
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    @overload
+    def __getitem__(self, index: int) -> ByteDFA: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ByteDFA]: ...
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        dfa = self._built[index]
+        if dfa is None:
+            with self._lock:
+                dfa = self._built[index]
+                if dfa is None:
+                    dfa = regex_to_dfa(self._regexes[index], max_states=self._max_states, max_bytes=self._max_bytes)
+                    self._built[index] = dfa
+        return dfa
+
+    def __iter__(self) -> Iterator[ByteDFA]:
+        return (self[i] for i in range(len(self)))
+
+    def is_built(self, index: int) -> bool:
+        """Whether terminal ``index``'s DFA exists yet."""
+        return self._built[index] is not None
+
+    def nonempty(self, index: int) -> bool:
+        """Whether terminal ``index`` matches some string (without building its DFA)."""
+        dfa = self._built[index]
+        return dfa is None or dfa.num_states > 0
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+def terminal_dfas(grammar: Grammar, limits: Limits, deadline: float) -> Tuple[Grammar, TerminalDFAs]:
+    """Byte DFAs of the terminals (some left to be built when first needed: see
+    :class:`TerminalDFAs`). A terminal that matches the empty string is split: the terminal
+    keeps its non-empty strings and each use becomes an optional rule."""
+    dfas: list[Optional[ByteDFA]] = []
     terminals: list[Terminal] = []
     optional: Dict[str, str] = {}
+    # Ignored material is absorbed into the terminals by their first bytes: all built then.
+    lazy_ok = not grammar.ignore
     for terminal in grammar.terminals:
         if time.monotonic() > deadline:
             raise ResourceLimitError(f"compiling took longer than max_compile_seconds={limits.max_compile_seconds}")
+        if lazy_ok and lazy_state_bound(terminal.regex, limits.max_dfa_states) is not None:
+            terminals.append(terminal)
+            dfas.append(None)
+            continue
         try:
             dfa = regex_to_dfa(terminal.regex, max_states=limits.max_dfa_states, max_bytes=limits.max_automaton_bytes)
         except ResourceLimitError as exc:
@@ -86,9 +235,13 @@ def terminal_dfas(grammar: Grammar, limits: Limits, deadline: float) -> Tuple[Gr
         else:
             terminals.append(terminal)
         dfas.append(dfa)
-    terminals, dfas = _absorb_ignored(terminals, dfas, set(grammar.ignore), limits)
+    if grammar.ignore:
+        built = [d for d in dfas if d is not None]
+        terminals, built = _absorb_ignored(terminals, built, set(grammar.ignore), limits)
+        dfas = list(built)
+    lazy = TerminalDFAs([t.regex for t in terminals], dfas, limits)
     if not optional and all(a is b for a, b in zip(terminals, grammar.terminals)):
-        return grammar, dfas
+        return grammar, lazy
     rules = [
         Rule(r.name, tuple(tuple(optional.get(s, s) for s in alt) for alt in r.alternatives)) for r in grammar.rules
     ]
@@ -101,4 +254,4 @@ def terminal_dfas(grammar: Grammar, limits: Limits, deadline: float) -> Tuple[Gr
         kind=grammar.kind,
         warnings=grammar.warnings,
     )
-    return rewritten, dfas
+    return rewritten, lazy

@@ -22,12 +22,18 @@ MAX_CODE_POINT = 0x10FFFF
 
 
 class Regex:
-    """Base class of the regex nodes; every node is a frozen, hashable dataclass."""
+    """Base class of the regex nodes; every node is a frozen, hashable dataclass with slots
+    (one object per node, no ``__dict__``: compiles make and cache many nodes, and each
+    object more is work for the garbage collector)."""
 
     __slots__ = ()
 
 
-@dataclass(frozen=True)
+#: The memoized hash of a node (see ``_cache_hash``): not an argument, not compared.
+_HASH_SLOT: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Chars(Regex):
     """One code point from ``ranges``: sorted, disjoint, non-adjacent, inclusive ranges.
 
@@ -36,43 +42,49 @@ class Chars(Regex):
     """
 
     ranges: Tuple[Tuple[int, int], ...]
+    _hash: Optional[int] = _HASH_SLOT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Seq(Regex):
     """Concatenation; ``Seq(())`` matches the empty string."""
 
     items: Tuple[Regex, ...]
+    _hash: Optional[int] = _HASH_SLOT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Alt(Regex):
     """Alternation; ``Alt(())`` matches nothing."""
 
     items: Tuple[Regex, ...]
+    _hash: Optional[int] = _HASH_SLOT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Repeat(Regex):
     """``item`` repeated between ``min`` and ``max`` times (``max=None``: unbounded)."""
 
     item: Regex
     min: int
     max: Optional[int]
+    _hash: Optional[int] = _HASH_SLOT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class And(Regex):
     """Intersection: strings matched by every item."""
 
     items: Tuple[Regex, ...]
+    _hash: Optional[int] = _HASH_SLOT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Not(Regex):
     """Complement within all valid UTF-8 strings."""
 
     item: Regex
+    _hash: Optional[int] = _HASH_SLOT
 
 
 def _cache_hash(cls: Type[Regex]) -> None:
@@ -81,10 +93,10 @@ def _cache_hash(cls: Type[Regex]) -> None:
     compute = cls.__hash__
 
     def __hash__(self: Regex) -> int:
-        d = self.__dict__
-        h: Optional[int] = d.get("_hash")
+        h: Optional[int] = self._hash  # type: ignore[attr-defined]
         if h is None:
-            h = d["_hash"] = compute(self)
+            h = compute(self)
+            object.__setattr__(self, "_hash", h)
         return h
 
     setattr(cls, "__hash__", __hash__)
