@@ -19,7 +19,9 @@ from constrain.automata.fsm import regex_to_dfa
 from constrain.errors import ConfigurationError, ConstrainWarning, ResourceLimitError
 from constrain.grammar.ecma_regex import ecma_search_regex, ir_fullmatch
 from constrain.grammar.formats import format_regex
+from constrain.grammar.ir import literal
 from constrain.grammar.json_schema import grammar_from_json_schema, string_literal_regex
+from constrain.grammar.json_schema.strings import string_terminal_regex
 
 # --- misspelled keywords -----------------------------------------------------------------
 
@@ -122,6 +124,15 @@ def test_minimal_literal_is_exactly_json_dumps(value):
     assert dfa.matches(canonical.encode("utf-8", "surrogatepass")) is not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
     assert not dfa.matches(json.dumps(value).encode()) or json.dumps(value) == canonical
     assert not dfa.matches(json.dumps(value).replace("/", "\\/").encode()) or "/" not in value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=6))
+def test_minimal_literal_equals_the_encoding_character_by_character(value):
+    fast = regex_to_dfa(string_literal_regex(value, "minimal"))
+    slow = regex_to_dfa(string_terminal_regex(literal(value), "minimal"))
+    assert fast.num_states == slow.num_states
+    assert (fast.transitions == slow.transitions).all() and (fast.accepting == slow.accepting).all()
 
 
 @pytest.mark.parametrize("bad", ["ascii", None, "MINIMAL", 1])

@@ -3,7 +3,7 @@ a :class:`~constrain.grammar.ir.Grammar`."""
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Set, Tuple
 
 from ...config import Limits
 from ...errors import ResourceLimitError, UnsatisfiableGrammarError
@@ -52,70 +52,71 @@ class Builder:
         return name
 
 
+def _productive(rules: Dict[str, List[Tuple[str, ...]]], terminals: Set[str]) -> Set[str]:
+    """The symbols that derive some string, in linear time: each alternative counts its
+    symbols not yet known productive; a rule becomes productive when a count reaches zero."""
+    productive = set(terminals)
+    waiting: Dict[str, List[List[Any]]] = {}  # symbol -> [count, rule] cells of alternatives using it
+    queue: List[str] = []
+    for name, alts in rules.items():
+        for a in alts:
+            pending = set(a).difference(productive)
+            if not pending:
+                if name not in productive:
+                    productive.add(name)
+                    queue.append(name)
+                break  # the rule is productive; its other alternatives cannot change that
+            cell = [len(pending), name]
+            for sym in pending:
+                waiting.setdefault(sym, []).append(cell)
+    while queue:
+        for cell in waiting.pop(queue.pop(), ()):
+            cell[0] -= 1
+            if cell[0] == 0 and cell[1] not in productive:
+                productive.add(cell[1])
+                queue.append(cell[1])
+    return productive
+
+
 def finish_grammar(b: Builder, top: str, warnings: Tuple[str, ...]) -> Grammar:
     rules = dict(b.rules)
     rules["start"] = [(top,)]
-    terminals = set(b.terminals.values())
-    # Productive rules, in linear time: each alternative counts its symbols not yet known
-    # productive; a rule becomes productive when one of its counts reaches zero.
-    productive = set(terminals)
-    missing: Dict[Tuple[str, int], int] = {}
-    uses: Dict[str, List[Tuple[str, int]]] = {}
-    queue: List[str] = []
-    for name, alts in rules.items():
-        for k, a in enumerate(alts):
-            pending = [sym for sym in set(a) if sym not in productive]
-            missing[(name, k)] = len(pending)
-            for sym in pending:
-                uses.setdefault(sym, []).append((name, k))
-            if not pending and name not in productive:
-                productive.add(name)
-                queue.append(name)
-    while queue:
-        sym = queue.pop()
-        for name, k in uses.get(sym, ()):
-            missing[(name, k)] -= 1
-            if missing[(name, k)] == 0 and name not in productive:
-                productive.add(name)
-                queue.append(name)
+    productive = _productive(rules, set(b.terminals.values()))
     if "start" not in productive:
         raise UnsatisfiableGrammarError("no JSON value satisfies this schema")
-    rules = {n: [a for a in alts if all(s in productive for s in a)] for n, alts in rules.items() if n in productive}
+    kept = {n: [a for a in alts if productive.issuperset(a)] for n, alts in rules.items() if n in productive}
     # unit rules (one alternative, one symbol) are replaced by their symbol
     alias: Dict[str, str] = {}
-    for name, alts in rules.items():
+    for name, alts in kept.items():
         if name != "start" and len(alts) == 1 and len(alts[0]) == 1 and alts[0][0] != name:
             alias[name] = alts[0][0]
-
-    def real(s: str) -> str:
-        seen = set()
-        while s in alias and s not in seen:
-            seen.add(s)
-            s = alias[s]
-        return s
-
-    rules = {
-        n: [tuple(real(s) for s in a) for a in alts]
-        for n, alts in rules.items()
-        if n == "start" or n not in alias or real(n) == n
-    }
+    if alias:
+        final: Dict[str, str] = {}
+        for name in alias:
+            seen = set()
+            s = name
+            while s in alias and s not in seen:
+                seen.add(s)
+                s = alias[s]
+            final[name] = s  # a cycle of unit rules ends where it started
+        kept = {
+            n: [tuple([final.get(s, s) for s in a]) for a in alts]
+            for n, alts in kept.items()
+            if n == "start" or final.get(n, n) == n
+        }
     reachable = {"start"}
     stack = ["start"]
     while stack:
-        for a in rules[stack.pop()]:
+        for a in kept[stack.pop()]:
             for s in a:
-                if s in rules and s not in reachable:
+                if s not in reachable:
                     reachable.add(s)
-                    stack.append(s)
-                elif s not in rules:
-                    reachable.add(s)
-    out_rules = []
-    for n, alts in rules.items():
-        if n in reachable:
-            out_rules.append(Rule(n, tuple(dict.fromkeys(alts))))
+                    if s in kept:
+                        stack.append(s)
+    out_rules = tuple(Rule(n, tuple(dict.fromkeys(alts))) for n, alts in kept.items() if n in reachable)
     out_terms = tuple(
         Terminal(name, regex, origin=b.origins.get(name, ""))
         for regex, name in b.terminals.items()
         if name in reachable
     )
-    return Grammar(start="start", rules=tuple(out_rules), terminals=out_terms, kind="json_schema", warnings=warnings)
+    return Grammar(start="start", rules=out_rules, terminals=out_terms, kind="json_schema", warnings=warnings)

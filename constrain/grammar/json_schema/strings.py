@@ -4,6 +4,7 @@ under an escape policy (``"minimal"``: as ``json.dumps(v, ensure_ascii=False)`` 
 
 from __future__ import annotations
 
+import json
 from typing import List, Tuple
 
 from ...cache import memoize
@@ -165,4 +166,8 @@ def string_terminal_regex(decoded: Regex, escapes: str = "any") -> Regex:
 def string_literal_regex(value: str, escapes: str = "any") -> Regex:
     """The spellings of the JSON string ``value`` under ``escapes``, quotes included
     (``"minimal"``: exactly ``json.dumps(value, ensure_ascii=False)``)."""
+    if escapes == "minimal" and not any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        # The one spelling, as one literal: what encoding character by character gives
+        # (a lone surrogate has no spelling there, so it takes that path).
+        return literal(json.dumps(value, ensure_ascii=False))
     return string_terminal_regex(literal(value), escapes)
