@@ -181,8 +181,15 @@ def shared_chars(ranges: Tuple[Tuple[int, int], ...]) -> Chars:
     return Chars(ranges)
 
 
+#: The class of each ASCII character, shared (see :func:`shared_chars`).
+_ASCII_CHARS = tuple(Chars(((cp, cp),)) for cp in range(128))
+
+
 def literal(text: str) -> Regex:
     """The regex matching exactly ``text``."""
+    if text.isascii():
+        ascii_chars = _ASCII_CHARS
+        return Seq(tuple([ascii_chars[b] for b in text.encode()]))
     return Seq(tuple(shared_chars(((cp, cp),)) for cp in map(ord, text)))
 
 

@@ -86,6 +86,21 @@ def _type_test(name: str, draft: int) -> Callable[[Json], bool]:
     return lambda x: isinstance(x, kind)
 
 
+def _UNFINISHED(_: Json) -> bool:
+    """The check of a node while it is being compiled (only references to it see it)."""
+    raise AssertionError("a meta-schema check ran before it was compiled")
+
+
+def _any_of(parts: Tuple[Check, ...]) -> Check:
+    def check(x: Json) -> bool:
+        for part in parts:
+            if part(x):
+                return True
+        return False
+
+    return check
+
+
 def _all_of(checks: List[Check]) -> Check:
     if not checks:
         return _always
@@ -136,8 +151,10 @@ class _MetaCompiler:
         key = id(schema)
         known = self.cells.get(key)
         if known is not None:
-            return lambda x: known[0](x)
-        cell: List[Check] = [_never]
+            if known[0] is not _UNFINISHED:
+                return known[0]
+            return lambda x: known[0](x)  # a reference back into the node being compiled
+        cell: List[Check] = [_UNFINISHED]
         self.cells[key] = cell
         self.keep.append(schema)
         checks = self._keywords(schema, resolver)
@@ -193,9 +210,7 @@ class _MetaCompiler:
     # -- any instance -----------------------------------------------------------------------
     def _k_type(self, value: Json, schema: Json, resolver: Any) -> Check:
         tests = tuple(_type_test(t, self.draft) for t in (value if isinstance(value, list) else [value]))
-        if len(tests) == 1:
-            return tests[0]
-        return lambda x: any(test(x) for test in tests)
+        return tests[0] if len(tests) == 1 else _any_of(tests)
 
     def _k_enum(self, value: List[Json], schema: Json, resolver: Any) -> Check:
         keys = frozenset(json_key(v) for v in value)
@@ -206,12 +221,10 @@ class _MetaCompiler:
         return lambda x: json_key(x) == key
 
     def _k_allOf(self, value: List[Json], schema: Json, resolver: Any) -> Check:
-        parts = tuple(self.compile(s, resolver) for s in value)
-        return lambda x: all(part(x) for part in parts)
+        return _all_of([self.compile(s, resolver) for s in value])
 
     def _k_anyOf(self, value: List[Json], schema: Json, resolver: Any) -> Check:
-        parts = tuple(self.compile(s, resolver) for s in value)
-        return lambda x: any(part(x) for part in parts)
+        return _any_of(tuple(self.compile(s, resolver) for s in value))
 
     def _k_oneOf(self, value: List[Json], schema: Json, resolver: Any) -> Check:
         parts = tuple(self.compile(s, resolver) for s in value)
