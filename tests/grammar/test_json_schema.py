@@ -709,3 +709,38 @@ def test_a_schema_nested_thousands_deep_is_a_resource_limit():
         schema = {"items": schema}
     with pytest.raises(ResourceLimitError, match="nests deeper than 80"):
         grammar_from_json_schema(schema)
+
+
+@pytest.mark.parametrize(
+    ("draft", "defs"),
+    [
+        ("http://json-schema.org/draft-07/schema#", "definitions"),
+        ("https://json-schema.org/draft/2020-12/schema", "$defs"),
+    ],
+)
+def test_properties_with_the_same_ref_share_one_lowering(draft, defs):
+    # 60 properties, each a $ref to one 40-property record (or to a $ref to it): the record
+    # is lowered once, so the grammar grows with the sum of the sizes, not their product.
+    record = {"type": "object", "properties": {f"f{i}": {"type": "integer"} for i in range(40)}}
+    schema = {
+        "$schema": draft,
+        defs: {"record": record, "alias": {"$ref": f"#/{defs}/record"}},
+        "type": "object",
+        "properties": {f"p{i}": {"$ref": f"#/{defs}/{'alias' if i % 2 else 'record'}"} for i in range(60)},
+    }
+    grammar = grammar_from_json_schema(schema)
+    assert sum(len(r.alternatives) for r in grammar.rules) < 1000  # 60 copies of the record: over 9,000
+    compiled = constrain.compile(grammar, BYTES)
+    assert accepts(compiled, '{"p0":{"f1":2,"f39":3},"p1":{},"p59":{"f0":1}}')
+    assert not accepts(compiled, '{"p1":{"f1":"x"}}')
+    # a $ref beside another keyword is not the bare reference: its rule is its own
+    narrowed = {
+        **schema,
+        "properties": {"p0": {"$ref": f"#/{defs}/record", "required": ["f3"]}, "p1": schema["properties"]["p0"]},
+    }
+    compiled = constrain.compile(grammar_from_json_schema(narrowed), BYTES)
+    if defs == "$defs":  # 2020-12 applies the sibling; draft 7 ignores it
+        assert not accepts(compiled, '{"p0":{"f1":2}}') and accepts(compiled, '{"p0":{"f3":2}}')
+    else:
+        assert accepts(compiled, '{"p0":{"f1":2}}')
+    assert accepts(compiled, '{"p1":{"f1":2}}')

@@ -66,15 +66,16 @@ def _productive(rules: Dict[str, List[Tuple[str, ...]]], terminals: Set[str]) ->
                     productive.add(name)
                     queue.append(name)
                 break  # the rule is productive; its other alternatives cannot change that
-            cell = [len(pending), name]
+            cell: List[Any] = [len(pending), name]
             for sym in pending:
                 waiting.setdefault(sym, []).append(cell)
     while queue:
-        for cell in waiting.pop(queue.pop(), ()):
-            cell[0] -= 1
-            if cell[0] == 0 and cell[1] not in productive:
-                productive.add(cell[1])
-                queue.append(cell[1])
+        for count_and_rule in waiting.pop(queue.pop(), ()):
+            count_and_rule[0] -= 1
+            rule: str = count_and_rule[1]
+            if count_and_rule[0] == 0 and rule not in productive:
+                productive.add(rule)
+                queue.append(rule)
     return productive
 
 

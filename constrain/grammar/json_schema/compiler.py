@@ -24,6 +24,7 @@ from .documents import load_schema
 from .keywords import draft_of
 from .layout import MAX_INDENT_DEPTH
 from .meta import meta_schema_check
+from .negation import Expansion
 from .lower_arrays import ArrayLowering
 from .lower_numbers import NumberLowering
 from .lower_objects import ObjectLowering
@@ -43,6 +44,20 @@ class Compiler(ArrayLowering, ObjectLowering, NumberLowering):
         if name is not None:
             return name
         self._tick()
+        expanded = self._expand(key)
+        shared_key = None
+        if expanded is not None:
+            # Keys that expand to the same schemas share one rule: a hundred properties that
+            # are each {"$ref": "#/definitions/record"} lower the record once, not a hundred
+            # times. A node whose only constraint is a $ref means its target, which the
+            # expansion holds, so it is left out of the comparison.
+            flat, pending = expanded
+            members = frozenset(i for i in (*key, *flat) if not self._only_ref(i))
+            shared_key = (members, pending, depth)
+            name = self.shared.get(shared_key)
+            if name is not None:
+                self.memo[memo_key] = name
+                return name
         self.nesting += 1
         if self.nesting > self.limits.max_schema_depth:
             raise ResourceLimitError(
@@ -51,13 +66,21 @@ class Compiler(ArrayLowering, ObjectLowering, NumberLowering):
         try:
             name = self.b.new_rule("v")
             self.memo[memo_key] = name
-            self.b.set_rule(name, self._alternatives(key, depth))
+            if shared_key is not None:
+                self.shared[shared_key] = name
+            self.b.set_rule(name, self._alternatives(key, expanded, depth))
         finally:
             self.nesting -= 1
         return name
 
-    def _alternatives(self, key: FrozenSet[str], depth: int) -> List[Tuple[str, ...]]:
-        expanded = self._expand(key)
+    def _only_ref(self, ident: str) -> bool:
+        """Whether the node constrains through ``$ref`` alone (no other keyword)."""
+        if not isinstance(self.node(ident).schema, dict):
+            return False
+        kws = self.kw(ident)
+        return len(kws) == 1 and "$ref" in kws
+
+    def _alternatives(self, key: FrozenSet[str], expanded: Optional[Expansion], depth: int) -> List[Tuple[str, ...]]:
         if expanded is None:
             return []
         flat, pending = expanded

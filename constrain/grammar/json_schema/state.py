@@ -50,6 +50,8 @@ class CompilerState(ABC):
         self.features: Set[Tuple[str, str]] = set()
         self.warnings: List[str] = []
         self.memo: Dict[Tuple[FrozenSet[str], int], str] = {}
+        #: ``value``'s rules by what their keys expand to (see ``Compiler.value``).
+        self.shared: Dict[Tuple[FrozenSet[str], Any, int], str] = {}
         self.neg_memo: Dict[str, str] = {}
         self.nesting = 0
 
