@@ -744,3 +744,21 @@ def test_properties_with_the_same_ref_share_one_lowering(draft, defs):
     else:
         assert accepts(compiled, '{"p0":{"f1":2}}')
     assert accepts(compiled, '{"p1":{"f1":2}}')
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi"),
+    [(0, 200), (150, 150), (100, 300), (129, None), (31, 129), (200, 4000), (1000, 1000), (0, 65535), (5000, None)],
+)
+def test_long_strings_count_their_chunks_exactly_in_few_rules(lo, hi):
+    schema = {"type": "string", "minLength": lo, **({"maxLength": hi} if hi is not None else {})}
+    grammar = grammar_from_json_schema(schema)
+    assert len(grammar.rules) <= 2 + 3 * (hi or lo).bit_length()  # not one per chunk
+    compiled = constrain.compile(grammar, BYTES)
+    lengths = set(range(0, 300, 7)) | {lo - 1, lo, lo + 1, 2 * lo} | ({hi - 1, hi, hi + 1} if hi else set())
+    for n in sorted(x for x in lengths if x >= 0):
+        for ch in ("a", "é", "\n"):  # one byte, two bytes, an escape
+            assert accepts(compiled, json.dumps(ch * n, ensure_ascii=False)) == (lo <= n and (hi is None or n <= hi)), (
+                n,
+                ch,
+            )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from ...errors import InvalidGrammarError, ResourceLimitError, UnsupportedFeatureError
+from ...errors import InvalidGrammarError, UnsupportedFeatureError
 from ..ecma_regex import ecma_search_regex
 from ..formats import format_regex
 from ..ir import And, Chars, Not, Regex, Repeat, literal, seq
@@ -58,9 +58,15 @@ class StringLowering(CompilerState):
     def _chunked_string(self, lo: int, hi: Optional[int]) -> Tuple[str, ...]:
         """A long string with only length bounds, as chunks of _CHUNK characters.
 
-        Greedy lexing splits the body into full chunks and one last, shorter chunk that ends
-        with the closing quote, so the rules can count chunks; one terminal per string would
-        need a DFA state per character position.
+        Greedy lexing splits the body into a first chunk (with the opening quote), full
+        chunks, and a last, shorter one that ends with the closing quote; one terminal per
+        string would need a DFA state per character position. With ``J`` full chunks after
+        the first, the last has ``e`` characters where ``lo <= c(1 + J) + e <= hi`` and
+        ``e < c``: every ``J`` in a range takes any ``e`` (the generic tail), and at most the
+        one below and the one above the range take a narrower tail. Counts of chunks are
+        rules in binary (``2**k`` chunks is two ``2**(k-1)`` rules; "at most D" follows D's
+        bits), so a maxLength of 65,535 takes about 30 rules rather than one per chunk
+        (2,048), and every count has one parse.
         """
         b, c = self.b, _CHUNK
         enc = encode_chars(ANY, self.escapes)
@@ -72,30 +78,86 @@ class StringLowering(CompilerState):
             return (b.rule(alts, "s"),)
         start = b.terminal(seq(q, Repeat(enc, c, c)), "STR")
         full = b.terminal(Repeat(enc, c, c), "STR")
-        loop_from = -(-lo // c)  # from here on, the minimum is met by any ending
-        # One rule per count j of full chunks so far (c * j characters), 1 <= j <= last;
-        # without a maximum, the count stops at loop_from, whose rule loops on itself.
-        last = loop_from if hi is None else hi // c
-        if b.symbols + 5 * last > b.limits.max_grammar_symbols:
-            raise ResourceLimitError(
-                f"a string of {lo} to {'any number of' if hi is None else hi} characters needs a rule per "
-                f"{c} characters ({last} rules), past Limits.max_grammar_symbols={b.limits.max_grammar_symbols}"
+
+        def tail(j: int) -> Optional[str]:
+            """The last chunk after ``j`` full chunks (None if no length fits)."""
+            used = c * (1 + j)
+            e_lo, e_hi = max(0, lo - used), c - 1 if hi is None else min(c - 1, hi - used)
+            return b.terminal(seq(Repeat(enc, e_lo, e_hi), q), "STR") if e_lo <= e_hi else None
+
+        generic_lo = max(0, -(-lo // c) - 1)  # the least J with c(1 + J) >= lo
+        generic_hi = None if hi is None else (hi - (c - 1)) // c - 1  # the most J with c(2 + J) - 1 <= hi
+        for j in sorted({generic_lo - 1, generic_hi + 1 if generic_hi is not None else -1}):
+            if j >= 0 and (generic_hi is None or not generic_lo <= j <= generic_hi):
+                last = tail(j)
+                if last is not None:
+                    alts.append((start, *self._chunks_exactly(full, j), last))
+        if generic_hi is None:
+            loop = self.chunk_rules.get(("loop", full, 0))
+            if loop is None:
+                loop = self.chunk_rules[("loop", full, 0)] = b.new_rule("s")
+                generic = tail(generic_lo)  # without a maximum, every J from here takes any tail
+                assert generic is not None
+                b.set_rule(loop, [(generic,), (full, loop)])
+            alts.append((start, *self._chunks_exactly(full, generic_lo), loop))
+        elif generic_lo <= generic_hi:
+            generic = tail(generic_lo)
+            assert generic is not None  # J in the range takes every length of tail
+            alts.append(
+                (
+                    start,
+                    *self._chunks_exactly(full, generic_lo),
+                    self._chunks_at_most(full, generic_hi - generic_lo),
+                    generic,
+                )
             )
-        names = {j: b.new_rule("s") for j in range(1, last + 1)}
-        for j in range(1, last + 1):
-            if j % 4096 == 0:
-                self._tick()
-            used = c * j
-            e_lo = max(0, lo - used)
-            e_hi = c - 1 if hi is None else min(c - 1, hi - used)
-            options: List[Tuple[str, ...]] = []
-            if e_lo <= e_hi:
-                options.append((b.terminal(seq(Repeat(enc, e_lo, e_hi), q), "STR"),))
-            if hi is None or used + c <= hi:
-                options.append((full, names[min(j + 1, last)]))
-            b.set_rule(names[j], options)
-        alts.append((start, names[1]))
         return (b.rule(alts, "s"),)
+
+    def _chunks_power(self, full: str, k: int) -> str:
+        """The symbol of exactly ``2**k`` chunks: ``full`` itself, or a rule of two halves."""
+        if k == 0:
+            return full
+        name = self.chunk_rules.get(("power", full, k))
+        if name is None:
+            half = self._chunks_power(full, k - 1)
+            name = self.chunk_rules[("power", full, k)] = self.b.rule([(half, half)], "s")
+        return name
+
+    def _chunks_exactly(self, full: str, count: int) -> Tuple[str, ...]:
+        """Symbols for exactly ``count`` chunks: one power of two per bit, largest first."""
+        return tuple(self._chunks_power(full, k) for k in reversed(range(count.bit_length())) if count >> k & 1)
+
+    def _chunks_below_power(self, full: str, k: int) -> str:
+        """A rule for 0 to ``2**k - 1`` chunks: an optional ``2**(k-1)``, then fewer than
+        ``2**(k-1)`` (one parse per count: its binary digits)."""
+        name = self.chunk_rules.get(("below", full, k))
+        if name is None:
+            if k == 0:
+                name = self.b.rule([()], "s")
+            else:
+                rest = self._chunks_below_power(full, k - 1)
+                name = self.b.rule([(self._chunks_power(full, k - 1), rest), (rest,)], "s")
+            self.chunk_rules[("below", full, k)] = name
+        return name
+
+    def _chunks_at_most(self, full: str, most: int) -> str:
+        """A rule for 0 to ``most`` chunks: fewer than the top power of two of ``most``, or
+        that power then at most the rest."""
+        if most == 0:
+            return self._chunks_below_power(full, 0)
+        key = ("most", full, most)
+        name = self.chunk_rules.get(key)
+        if name is None:
+            k = most.bit_length() - 1
+            name = self.b.rule(
+                [
+                    (self._chunks_below_power(full, k),),
+                    (self._chunks_power(full, k), self._chunks_at_most(full, most - (1 << k))),
+                ],
+                "s",
+            )
+            self.chunk_rules[key] = name
+        return name
 
     def _counted_pattern_string(self, shape: Shape) -> Optional[Tuple[str, ...]]:
         """A string with one pattern or format and length bounds it does not imply, with the

@@ -52,6 +52,8 @@ class CompilerState(ABC):
         self.memo: Dict[Tuple[FrozenSet[str], int], str] = {}
         #: ``value``'s rules by what their keys expand to (see ``Compiler.value``).
         self.shared: Dict[Tuple[FrozenSet[str], Any, int], str] = {}
+        #: Rules counting a long string's chunks (see ``StringLowering._chunked_string``).
+        self.chunk_rules: Dict[Tuple[str, str, int], str] = {}
         self.neg_memo: Dict[str, str] = {}
         self.nesting = 0
 
