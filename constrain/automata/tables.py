@@ -126,7 +126,8 @@ def build_parser_tables(
     def usable(i: int) -> bool:
         return i not in dead if i < num_t else productive[i - num_t]
 
-    rules = [Rule(r.name, tuple(a for a in r.alternatives if all(usable(ids[s]) for s in a))) for r in rules]
+    if dead or not all(productive):
+        rules = [Rule(r.name, tuple(a for a in r.alternatives if all(usable(ids[s]) for s in a))) for r in rules]
 
     dot_symbol: List[int] = []
     dot_rule: List[int] = []

@@ -151,8 +151,7 @@ class Documents(CompilerState):
         self.order: Dict[str, int] = {}  # document (preorder) position: properties merge in this order
         self.root_base = ""
         self._index(root, "", "")
-        cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
-        self.validator = _hashed_enum_validator(cls)(root, format_checker=cls.FORMAT_CHECKER)
+        self._validator: Optional[Any] = None  # made when a value is first checked (enum, const)
 
     def _index(self, node: Json, pointer: str, base: str) -> None:
         if not isinstance(node, dict):
@@ -302,9 +301,16 @@ class Documents(CompilerState):
             raise InvalidGrammarError(f"{keyword} {ref!r} at {where} names no anchor in the schema")
         return self.anchors[key]
 
+    def validator(self) -> Any:
+        """jsonschema's validator of the root document (made on first use)."""
+        if self._validator is None:
+            cls = jsonschema.validators.validator_for(self.root, default=jsonschema.Draft202012Validator)
+            self._validator = _hashed_enum_validator(cls)(self.root, format_checker=cls.FORMAT_CHECKER)
+        return self._validator
+
     def validates(self, ident: str, value: Json) -> bool:
         try:
-            return bool(self.validator.evolve(schema=self.node(ident).validation).is_valid(value))
+            return bool(self.validator().evolve(schema=self.node(ident).validation).is_valid(value))
         except Exception:  # an unresolvable reference while checking: count the value out
             return False
 
