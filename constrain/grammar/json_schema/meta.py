@@ -19,9 +19,9 @@ using a keyword outside :data:`_ANNOTATIONS` and the compiled ones is not compil
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ...cache import memoize
 from .values import json_key
 
 __all__ = ("meta_schema_check",)
@@ -345,21 +345,11 @@ class _MetaCompiler:
         return lambda x: not isinstance(x, dict) or all(check(x) for name, check in rules if name in x)
 
 
-_LOCK = threading.Lock()
-#: The compiled check of each draft, built once per process (five at most; a meta-schema
-#: that cannot be compiled is kept as ``None``).
-_CHECKS: Dict[int, Optional[Check]] = {}
-
-
+@memoize("grammar.json_schema_meta_checks", maxsize=8)
 def meta_schema_check(draft: int) -> Optional[Check]:
-    """The compiled meta-schema check of ``draft`` (4, 6, 7, 2019 or 2020), or ``None`` when
-    its meta-schema uses a keyword this module does not compile."""
-    if draft in _CHECKS:
-        return _CHECKS[draft]
-    with _LOCK:
-        if draft not in _CHECKS:
-            try:
-                _CHECKS[draft] = _MetaCompiler(META_SCHEMA_URIS[draft], draft).root
-            except KeyError:
-                _CHECKS[draft] = None
-    return _CHECKS[draft]
+    """The compiled meta-schema check of ``draft`` (4, 6, 7, 2019 or 2020), built once per
+    process, or ``None`` when its meta-schema uses a keyword this module does not compile."""
+    try:
+        return _MetaCompiler(META_SCHEMA_URIS[draft], draft).root
+    except KeyError:
+        return None
