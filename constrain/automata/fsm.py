@@ -842,6 +842,113 @@ def _any_utf8() -> ByteDFA:
     return regex_to_dfa(Repeat(Chars(((0, MAX_CODE_POINT),)), 0, None))
 
 
+# --- co-finite sets between literals ------------------------------------------------------------
+#
+# An object's other keys are ``"`` + (any string body but the declared names) + ``"``: an
+# intersection ``P* & ~(n1|n2|...)`` between two literals. The general route takes products
+# of class tables (milliseconds of NumPy calls); built directly, the body is the trie of the
+# removed names, each node paired with the state ``P*`` is in after its path, plus ``P*``'s
+# own states for strings that have left the trie. Every state reaches acceptance: ``P*`` is
+# infinite, so a longer string is never removed.
+
+
+def _cofinite_parts(regex: Seq) -> Optional[Tuple[bytes, Repeat, List[bytes], bytes]]:
+    """(prefix, P*, removed strings, suffix) when ``regex`` is literal code points around one
+    intersection of ``P*`` with complements of literals (or of alternations of them)."""
+    prefix: List[str] = []
+    suffix: List[str] = []
+    middle: Optional[And] = None
+    for item in regex.items:
+        if isinstance(item, And) and middle is None:
+            middle = item
+            continue
+        text = _literal_text(item)
+        if text is None:
+            return None
+        (suffix if middle is not None else prefix).append(text)
+    if middle is None:
+        return None
+    star: Optional[Repeat] = None
+    removed: List[bytes] = []
+    for x in _and_items(middle):
+        if isinstance(x, Repeat) and x.min == 0 and x.max is None and (star is None or x == star):
+            star = x
+            continue
+        if not isinstance(x, Not):
+            return None
+        options = x.item.items if isinstance(x.item, Alt) else (x.item,)
+        for option in options:
+            text = _literal_text(option) if option != Seq(()) else ""
+            if text is None:
+                return None
+            removed.append(text.encode("utf-8"))
+    if star is None:
+        return None
+    return "".join(prefix).encode("utf-8"), star, removed, "".join(suffix).encode("utf-8")
+
+
+def _cofinite_route(regex: Seq, max_states: int) -> Optional[ByteDFA]:
+    """The DFA of literal + (``P*`` minus finitely many literals) + literal, built directly
+    (None when ``regex`` has another shape, or the suffix could continue the body)."""
+    parts = _cofinite_parts(regex)
+    if parts is None:
+        return None
+    prefix, star, removed, suffix = parts
+    body = regex_to_dfa(star, max_states=max_states)
+    if body.num_states == 0:
+        return None
+    p_trans, p_acc = body.transitions, body.accepting
+    # The trie of the removed strings that P* can read, with the P* state of each node.
+    child: List[Dict[int, int]] = [{}]
+    node_state = [0]
+    ends = [False]
+    for data in removed:
+        node, state = 0, 0
+        for b in data:
+            state = int(p_trans[state, b])
+            if state < 0:
+                break
+            nxt = child[node].get(b)
+            if nxt is None:
+                nxt = child[node][b] = len(child)
+                child.append({})
+                node_state.append(state)
+                ends.append(False)
+            node = nxt
+        else:
+            ends[node] = True
+    n_trie, n_body = len(child), body.num_states
+    n_pre, n_suf = len(prefix), len(suffix)
+    total = n_pre + n_trie + n_body + n_suf + 1
+    if total > 2 * max_states + 64:
+        return None  # the general route reports the limit
+    # rows: prefix chain, trie nodes, P* states, suffix chain, the final state
+    rows = np.full((total, 256), -1, dtype=np.int32)
+    trie0, body0, suf0 = n_pre, n_pre + n_trie, n_pre + n_trie + n_body
+    for i, b in enumerate(prefix):
+        rows[i, b] = i + 1
+    escaped = np.where(p_trans >= 0, p_trans + body0, -1)
+    rows[body0:suf0] = escaped
+    rows[trie0:body0] = escaped[node_state]
+    for node, edges in enumerate(child):
+        for b, nxt in edges.items():
+            rows[trie0 + node, b] = trie0 + nxt
+    acc_body = np.concatenate([p_acc[node_state] & ~np.array(ends, dtype=np.bool_), p_acc])
+    acc = np.zeros(total, dtype=np.bool_)
+    if n_suf:
+        # leave the body on the suffix's first byte, which must not continue it
+        ends_body = np.flatnonzero(acc_body) + trie0
+        if np.any(rows[ends_body, suffix[0]] >= 0):
+            return None
+        rows[ends_body, suffix[0]] = suf0 + 1 if n_suf > 1 else total - 1
+        for i in range(1, n_suf):
+            rows[suf0 + i, suffix[i]] = suf0 + i + 1 if i + 1 < n_suf else total - 1
+        acc[total - 1] = True
+    else:
+        acc[trie0:suf0] = acc_body
+    return _finish(rows, acc, np.arange(256, dtype=np.int32), max_states)
+
+
 # --- DFA-level concatenation and repetition ---------------------------------------------------
 #
 # Large bounded repetitions (``[^"\\]{0,2000}``, a JSON string with maxLength) are built
@@ -1054,6 +1161,10 @@ def _regex_to_dfa(regex: Regex, *, max_states: int = DEFAULT_LIMITS.max_dfa_stat
                 f"over Limits.max_dfa_states={max_states}"
             )
         return _literal_dfa(data)
+    if isinstance(regex, Seq):
+        cofinite = _cofinite_route(regex, max_states)
+        if cofinite is not None:
+            return cofinite
     if _is_big_repeat(regex) or (
         isinstance(regex, Seq) and any(_is_big_repeat(x) or isinstance(x, (And, Not)) for x in regex.items)
     ):

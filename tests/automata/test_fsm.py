@@ -656,3 +656,46 @@ def test_product_arity():
     assert not both.matches(b"x" * 68) and not both.matches(b"x" * 101)
     either = union_dfa(*parts)
     assert either.matches(b"") and either.matches(b"x" * 169) and not either.matches(b"x" * 170)
+
+
+# --- co-finite key sets between literals: the direct construction equals the NFA route ---------
+
+
+_NAME_PIECES = ["a", "b", "ab", "é", "名", "😀", "\\n", '\\"', "\\u0041", "x1", ""]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_cofinite_route_equals_the_nfa_route(seed):
+    rng = random.Random(seed)
+    names = {"".join(rng.choice(_NAME_PIECES) for _ in range(rng.randint(0, 4))) for _ in range(rng.randint(1, 12))}
+    body = _BODY if seed % 3 else parse_regex("[a-zé]*")
+    removed = [alt(*(literal(n) for n in sorted(names)))] if seed % 2 else [literal(n) for n in sorted(names)]
+    middle = And((body, *(Not(r) for r in removed)))
+    prefix, suffix = [('"', '"'), ('"', '":'), ("", ""), ("k=", "")][seed % 4]
+    r = Seq(tuple(x for x in (literal(prefix), middle, literal(suffix)) if x != EMPTY))
+    regex_to_dfa.cache_clear()
+    fast = fsm_module._cofinite_route(r, 20_000)
+    assert fast is not None, (prefix, names, suffix)
+    slow = fsm_module._nfa_route(r, 20_000)
+    assert np.array_equal(fast.transitions, slow.transitions)
+    assert np.array_equal(fast.accepting, slow.accepting)
+    assert not any(fast.matches(f"{prefix}{n}{suffix}".encode()) for n in names)
+    assert fast.matches(f"{prefix}zzz{suffix}".encode())
+
+
+@pytest.mark.parametrize(
+    "regex",
+    [
+        seq(literal('"'), And((_BODY, Not(parse_regex("a+")))), literal('"')),  # not a finite set
+        seq(literal('"'), And((_BODY, parse_regex("[a-z]{2,5}"), Not(literal("ab")))), literal('"')),
+        seq(parse_regex("x?"), And((_BODY, Not(literal("a")))), literal('"')),  # not a literal around it
+        seq(literal("a"), And((parse_regex("a*"), Not(literal("a")))), literal("a")),  # suffix continues the body
+        seq(literal('"'), And((parse_regex("[ab]{0,3}"), Not(literal("a")))), literal('"')),  # not a star
+    ],
+)
+def test_cofinite_route_declines_other_shapes(regex):
+    assert fsm_module._cofinite_route(regex, 20_000) is None
+    fast = regex_to_dfa(regex)
+    slow = fsm_module._nfa_route(regex, 20_000)
+    assert np.array_equal(fast.transitions, slow.transitions)
+    assert np.array_equal(fast.accepting, slow.accepting)
