@@ -252,6 +252,7 @@ def test_counted_patterns_against_the_definition(monkeypatch, pattern, lo, hi):
     from constrain.grammar.json_schema import lower_strings
 
     monkeypatch.setattr(lower_strings, "_SMALL_PRODUCT", 0)  # count even these small ones
+    monkeypatch.setattr(lower_strings, "_ONE_TERMINAL_STATES", 0)
     schema = {"type": "string", "pattern": pattern, "minLength": lo, "maxLength": hi}
     compiled = constrain.compile(grammar_from_json_schema(schema), BYTES)
     assert len(compiled.grammar.terminals) > 2  # counted: pieces and the closing quote apart
@@ -264,3 +265,42 @@ def test_counted_patterns_against_the_definition(monkeypatch, pattern, lo, hi):
     for _ in range(300):
         s = "".join(rng.choice("abc.-") for _ in range(rng.randint(5, hi + 1)))
         assert accepts(compiled, json.dumps(s)) == in_language(s), s
+
+
+# --- small products of a pattern and a length bound keep one exact terminal -----------------
+
+# (pattern, maxLength, a string of the pattern one character too long when cut by one)
+ONE_TERMINAL_STRINGS = [
+    ("^[A-Z][a-z]+( [A-Z][a-z]+)*$", 1000, ("Ab " * 333)[:-1] + "cd"),  # 1,000 characters
+    ("^[a-z]*$", 400, "a" * 400),  # below _SMALL_PRODUCT: once capped at 256 characters
+    ("^[\\w/.:-]+$", 300, "a/b.c:d-" * 37 + "abcd"),
+]
+
+
+@pytest.mark.parametrize("pattern, n, longest", ONE_TERMINAL_STRINGS)
+def test_small_products_are_one_exact_terminal(pattern, n, longest):
+    assert len(longest) == n
+    schema = {"type": "string", "pattern": pattern, "maxLength": n}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "enforced as 256" narrowing
+        grammar = grammar_from_json_schema(schema)
+    compiled = constrain.compile(grammar, BYTES)
+    assert len(compiled.grammar.terminals) == 1  # not counted by rules
+    assert accepts(compiled, json.dumps(longest))
+    assert not accepts(compiled, json.dumps(longest + longest[-1]))
+    assert accepts(compiled, json.dumps(longest[: n // 2].rstrip(" ")))
+
+
+@pytest.mark.parametrize(
+    "pattern, states",
+    [("^abc$", 4), ("^[ab]*$", 2), ("^(ab|c)+$", 7), ("^a?b?$", 3), ("^(a|ab)$", 3), ("^([a-c]x|[b-d]y)$", 6)],
+)
+def test_character_states_of_positions(pattern, states):
+    from constrain.grammar.json_schema.positions import Glushkov, character_states
+
+    positions = Glushkov(100, 100)
+    _, first, _ = positions.build(ecma_search_regex(pattern))
+    assert character_states(positions, first, 100) == states
+    assert character_states(positions, first, states - 1) == states  # over the bound: bound + 1
+    # never fewer than the minimal DFA's states (ASCII: one byte a character), dead state aside
+    assert regex_to_dfa(ecma_search_regex(pattern)).num_states <= states

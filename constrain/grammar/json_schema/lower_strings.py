@@ -11,7 +11,7 @@ from ..ecma_regex import ecma_search_regex
 from ..formats import format_regex
 from ..ir import And, Chars, Not, Regex, Repeat, literal, seq
 from .measures import max_len, min_len, regex_size
-from .positions import Glushkov, TooBig, pieces_split_exactly
+from .positions import Glushkov, TooBig, character_states, pieces_split_exactly
 from .shapes import Shape
 from .state import CompilerState
 from .strings import ANY, encode, encode_chars, string_terminal_regex
@@ -32,6 +32,13 @@ _SMALL_PRODUCT = 1000
 #: than the product DFA they replace: a URI of at most 100 characters needs 49,000 rules,
 #: 8 s, and its product DFA 0.5 s).
 _MAX_POSITIONS = 4000
+#: Patterns of single characters whose product with the length bound has at most this many
+#: states (the pattern's character DFA states times maxLength + 1, times the byte states a
+#: character's JSON spelling may take) keep one terminal: its DFA builds in milliseconds,
+#: where counting the length takes a rule per (position set, length), hundreds of them for
+#: a simple pattern, and the front end and parser tables pay far more for those (a name
+#: pattern with maxLength 1000: 105 ms counted, 2 ms as one terminal).
+_ONE_TERMINAL_STATES = 10_000
 _MAX_COUNTED_RULES = 20_000
 
 
@@ -50,10 +57,16 @@ class StringLowering(CompilerState):
         counted = self._counted_pattern_string(shape)
         if counted is not None:
             return [counted]
-        regex = self._string_decoded(shape)
+        one = self._one_terminal(shape, _MAX_BOUNDED_LENGTH)
+        return [] if one is None else [one]
+
+    def _one_terminal(self, shape: Shape, max_bounded: int) -> Optional[Tuple[str]]:
+        """The string as one terminal (None when its language is empty), with a maxLength
+        above ``max_bounded`` beside a pattern or format enforced as ``max_bounded``."""
+        regex = self._string_decoded(shape, max_bounded)
         if regex is None:
-            return []
-        return [(self.b.terminal(string_terminal_regex(regex, self.escapes), "STR", _string_origin(shape)),)]
+            return None
+        return (self.b.terminal(string_terminal_regex(regex, self.escapes), "STR", _string_origin(shape)),)
 
     def _chunked_string(self, lo: int, hi: Optional[int]) -> Tuple[str, ...]:
         """A long string with only length bounds, as chunks of _CHUNK characters.
@@ -162,7 +175,8 @@ class StringLowering(CompilerState):
     def _counted_pattern_string(self, shape: Shape) -> Optional[Tuple[str, ...]]:
         """A string with one pattern or format and length bounds it does not imply, with the
         length counted by the rules rather than in the pattern's DFA; None where that
-        construction does not apply (the caller then builds one terminal).
+        construction does not apply (the caller then builds one terminal), and the exact
+        one terminal where the product is small (see ``_ONE_TERMINAL_STATES``).
 
         One terminal for ``pattern AND length <= n`` is the product of the pattern's DFA with
         a counter: about ``n`` times the pattern's states (an e-mail address of at most 254
@@ -196,12 +210,17 @@ class StringLowering(CompilerState):
         if min_len(regex) >= lo:
             lo = 0
         if regex_size(regex) * (hi + 1) <= _SMALL_PRODUCT:
-            return None  # the product is small: one terminal is simpler and lexes faster
+            return self._one_terminal(shape, hi)  # the product is small: simpler, lexes faster
         positions = Glushkov(_MAX_POSITIONS, hi)
         try:
             nullable_all, first, last = positions.build(regex)
         except TooBig:
             return None
+        if all(isinstance(piece, Chars) for piece in positions.pieces):
+            per_length = (hi + 1) * _spelling_states(positions.pieces, self.escapes)
+            bound = _ONE_TERMINAL_STATES // per_length
+            if bound and character_states(positions, first, bound) <= bound:
+                return self._one_terminal(shape, hi)  # the product is small: one terminal
         b, esc = self.b, self.escapes
         q = literal('"')
         close = b.terminal(q, "STR")
@@ -266,7 +285,7 @@ class StringLowering(CompilerState):
             b.set_rule(rules[(st, used)], alts)
         return (top_rule,)
 
-    def _string_decoded(self, shape: Shape) -> Optional[Regex]:
+    def _string_decoded(self, shape: Shape, max_bounded: int = _MAX_BOUNDED_LENGTH) -> Optional[Regex]:
         if shape.max_length is not None and shape.min_length > shape.max_length:
             return None
         parts: List[Regex] = []
@@ -287,12 +306,12 @@ class StringLowering(CompilerState):
                 lo = 0
             if hi is not None and own_hi is not None and own_hi <= hi:
                 hi = None
-            if hi is not None and hi > _MAX_BOUNDED_LENGTH:
-                hi = _MAX_BOUNDED_LENGTH
-                msg = f"maxLength above {_MAX_BOUNDED_LENGTH} with a pattern or format is enforced as {_MAX_BOUNDED_LENGTH}"
+            if hi is not None and hi > max_bounded:
+                hi = max_bounded
+                msg = f"maxLength above {max_bounded} with a pattern or format is enforced as {max_bounded}"
                 if msg not in self.warnings:
                     self.warnings.append(msg)
-            if lo > _MAX_BOUNDED_LENGTH:
+            if lo > max_bounded:
                 self.feature(
                     f"minLength {lo} with a pattern or format",
                     shape.patterns[0][1] if shape.patterns else shape.formats[0][1],
@@ -335,3 +354,18 @@ def _string_origin(shape: Shape) -> str:
         what.append(f"maxLength {shape.max_length}")
     where = located[0][1].rsplit("/", 1)[0] or "#"
     return f"the string at {where} ({', '.join(what)})"
+
+
+def _spelling_states(pieces: List[Regex], escapes: str) -> int:
+    """A bound on the byte states one character of ``pieces`` takes in a string's DFA: 1 for
+    printable ASCII that needs no escape; escapes (``\\u00xx``) and UTF-8 sequences add the
+    states inside them."""
+    plain = all(
+        0x20 <= lo and hi <= 0x7E and not (lo <= 0x22 <= hi) and not (lo <= 0x5C <= hi)
+        for piece in pieces
+        if isinstance(piece, Chars)
+        for lo, hi in piece.ranges
+    )
+    if plain and escapes == "minimal":
+        return 1
+    return 16 if escapes == "minimal" else 32

@@ -217,3 +217,29 @@ def pieces_split_exactly(positions: Glushkov, first: Set[int], escapes: str) -> 
                 seen.add(nxt_set)
                 todo.append(nxt_set)
     return True
+
+
+def character_states(positions: Glushkov, first: Set[int], bound: int) -> int:
+    """The states of the character-level DFA of positions that are all single characters
+    (the subset construction over them: the sets of positions reachable together), or
+    ``bound + 1`` as soon as there are more than ``bound``."""
+    ranges = [x.ranges for x in positions.pieces if isinstance(x, Chars)]
+    if len(ranges) != len(positions.pieces):
+        raise ValueError("character_states: a piece of several characters")
+    follow = positions.follow
+    start: FrozenSet[int] = frozenset({-1})
+    seen = {start}
+    todo = [start]
+    while todo:
+        live: Set[int] = set()
+        for p in todo.pop():
+            live |= first if p < 0 else follow[p]
+        cuts = sorted({lo for p in live for lo, _ in ranges[p]} | {hi + 1 for p in live for _, hi in ranges[p]})
+        for lo in cuts:
+            after = frozenset(p for p in live if any(a <= lo <= b for a, b in ranges[p]))
+            if after and after not in seen:
+                if len(seen) >= bound:
+                    return bound + 1
+                seen.add(after)
+                todo.append(after)
+    return len(seen)
