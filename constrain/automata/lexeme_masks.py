@@ -31,6 +31,7 @@ from .slices import (
     ascii_mixed,
     byte_representatives,
     final_length,
+    read_only,
     safe_closed,
     safe_length_limit,
     string_slice,
@@ -133,7 +134,7 @@ def lexeme_mask(
     inside = np.zeros((vocab.size + 31) // 32, dtype=np.uint32)
     stop = np.zeros_like(inside)
     count, root_end = K.lexeme_mask_kernel(
-        trans, accept, final, state, trie_record(trie), inside, stop, lex_at, nodes, states
+        read_only(trans), accept, final, state, trie_record(trie), inside, stop, lex_at, nodes, states
     )
     if slice_mask is not None:
         inside |= slice_mask

@@ -202,7 +202,7 @@ class LexerCache:
         keys = np.zeros((capacity, self._num_words), dtype=np.uint64)
         vals = np.full(capacity, -1, dtype=np.int32)
         for slot in np.nonzero(old_vals >= 0)[0]:
-            lexer_insert_kernel(keys, vals, old_keys[slot], old_vals[slot])
+            lexer_insert_kernel(keys, vals, old_keys[slot], int(old_vals[slot]))
         return keys, vals
 
 

@@ -11,6 +11,7 @@ is llguidance's slicer idea, with an exact closure test instead of a regex conta
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -66,13 +67,22 @@ def byte_representatives(byte_classes: Optional[ArrayLike] = None) -> Representa
 ALL_BYTES = byte_representatives()
 
 
+#: One or more JSON-string-safe characters (no quote, backslash or control character).
+_SAFE_TEXT = re.compile(r'[^"\\\x00-\x1f]+')
+
+
 def is_safe_text(data: bytes) -> bool:
     """Whether ``data`` is complete UTF-8 of JSON-string-safe characters only."""
+    return _safe_length(data) > 0
+
+
+def _safe_length(data: bytes) -> int:
+    """The characters of ``data`` when it is complete UTF-8 of safe characters only, else 0."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return bool(text) and all(ch not in '"\\' and ord(ch) >= 0x20 for ch in text)
+        return 0
+    return len(text) if _SAFE_TEXT.fullmatch(text) else 0
 
 
 def _flat_representatives(reps: Representatives) -> FlatRepresentatives:
@@ -129,13 +139,24 @@ def _kernel_scratch(num_states: int) -> List[Any]:
     return found
 
 
+def read_only(array: np.ndarray) -> np.ndarray:
+    """``array`` as a read-only view, the one kind of table the kernels are compiled for:
+    terminal DFAs' tables are read-only and the lexer's growing ones are not, and a Numba
+    specialization for each would load twice the code at a process's first compile."""
+    if not array.flags.writeable:
+        return array
+    view: np.ndarray = array.view()
+    view.setflags(write=False)
+    return view
+
+
 def safe_closed(trans: np.ndarray, final: np.ndarray, state: int, reps: Representatives = ALL_BYTES) -> bool:
     """Whether no string of safe characters leads ``state`` to a dead or final state (so
     every slice token stays inside the lexeme), found by a search from ``state`` (``constrain.kernels.slices.safe_closed_kernel``)."""
     values, rep_offsets, level_offsets = _flat_representatives(reps)
     scratch = _kernel_scratch(trans.shape[0])
     closed, scratch[3] = safe_closed_kernel(
-        trans,
+        read_only(trans),
         final,
         state,
         values,
@@ -159,7 +180,16 @@ def _successor_or_dead(trans: np.ndarray, final: np.ndarray, state: int, reps: R
     scratch = _kernel_scratch(trans.shape[0])
     found = int(
         safe_successor_kernel(
-            trans, final, state, values, rep_offsets, level_offsets, scratch[0], scratch[1], scratch[2], scratch[3]
+            read_only(trans),
+            final,
+            state,
+            values,
+            rep_offsets,
+            level_offsets,
+            scratch[0],
+            scratch[1],
+            scratch[2],
+            scratch[3],
         )
     )
     scratch[3] += len(rep_offsets)
@@ -272,12 +302,15 @@ class StringSlice:
     long_from = 16
 
     def __init__(self, vocab: Vocabulary) -> None:
-        safe = [
-            i
-            for i, data in enumerate(vocab.token_bytes)
-            if data and i not in vocab.special_token_ids and i not in vocab.eos_token_ids and is_safe_text(data)
-        ]
-        lengths = np.asarray([len(vocab.token_bytes[i].decode("utf-8")) for i in safe], dtype=np.int64)
+        specials = set(vocab.special_token_ids) | set(vocab.eos_token_ids)
+        safe: List[int] = []
+        safe_lengths: List[int] = []
+        for i, data in enumerate(vocab.token_bytes):
+            n = _safe_length(data) if data and i not in specials else 0
+            if n:
+                safe.append(i)
+                safe_lengths.append(n)
+        lengths = np.asarray(safe_lengths, dtype=np.int64)
         self.max_length = int(lengths.max()) if len(lengths) else 0
         words = (vocab.size + 31) // 32
         self.up_to = np.zeros((self.max_length + 1, words), dtype=np.uint32)
@@ -285,7 +318,6 @@ class StringSlice:
         np.bitwise_or.at(self.up_to, (lengths, ids >> 5), (np.uint32(1) << (ids & 31).astype(np.uint32)))
         np.bitwise_or.accumulate(self.up_to, axis=0, out=self.up_to)
         self.mask = self.up_to[self.max_length].copy()
-        specials = set(vocab.special_token_ids) | set(vocab.eos_token_ids)
         self.rest = TokenTrie.build(vocab.token_bytes, excluded=specials | set(safe))
         short = {i for i, n in zip(safe, lengths.tolist()) if n <= self.long_from}
         self.long_rest = TokenTrie.build(vocab.token_bytes, excluded=specials | short)

@@ -65,3 +65,29 @@ def test_a_process_after_warm_up_compiles_nothing(tmp_path):
     assert after_warm_up
     subprocess.run([sys.executable, "-c", EXERCISE], env=env, check=True)
     assert _numba_cache_files(tmp_path) == after_warm_up
+
+
+SIGNATURES = EXERCISE + textwrap.dedent(
+    r"""
+    import importlib, pkgutil
+    import constrain.kernels
+    from numba.core.registry import CPUDispatcher
+
+    several = []
+    for info in pkgutil.iter_modules(constrain.kernels.__path__):
+        module = importlib.import_module(f"constrain.kernels.{info.name}")
+        for name, kernel in vars(module).items():
+            if isinstance(kernel, CPUDispatcher) and kernel.__module__ == module.__name__:
+                if len(kernel.signatures) > 1:
+                    several.append(f"{info.name}.{name}: {kernel.signatures}")
+    assert not several, several
+    """
+)
+
+
+def test_every_kernel_is_loaded_for_one_signature():
+    # Each specialization is code that a process's first compile loads from Numba's cache
+    # (about 30 ms each): the wrappers pass one kind of array (read-only tables, int64
+    # scalars) wherever a grammar, a lexer or a terminal DFA is behind them.
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, "-c", SIGNATURES], env=env, check=True, timeout=600)
