@@ -34,7 +34,7 @@ import os
 import re
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from ..config import MAX_NESTING
 from ..errors import (
@@ -420,6 +420,7 @@ def grammar_from_lark(
         void = emptied
     if start not in alternatives:
         raise UnsatisfiableGrammarError(f"Lark grammar{where}: rule {start!r} matches nothing")
+    _factor_optionals(alternatives)
     rules = [Rule(name, tuple(alts)) for name, alts in alternatives.items()]
 
     ignore = tuple(n for n in dict.fromkeys(ignore_names) if n in kept_terms)
@@ -434,3 +435,60 @@ def grammar_from_lark(
         )
     except ValueError as exc:  # pragma: no cover - Lark validated the names already
         raise InvalidGrammarError(f"Lark grammar{where}: {exc}") from None
+
+
+#: Most optional positions folded back into one alternative (2**12 alternatives checked).
+_MAX_FOLDED_OPTIONALS = 12
+
+
+def _factor_optionals(alternatives: Dict[str, List[Tuple[str, ...]]]) -> None:
+    """Fold the alternatives Lark's EBNF-to-BNF pass writes out for optional items back into
+    one alternative with nullable helpers, in place.
+
+    Lark expands ``x?`` (and ``[x]``, and the optional repetitions behind ``x*``) into every
+    combination: a rule with five optional items becomes 32 alternatives, all predicted
+    wherever the rule is, which makes every Earley set that large. A group of alternatives
+    that are exactly the subsequences of the longest one keeping some of its positions
+    optional becomes that alternative with ``s?`` (``s?: | s``) at those positions. The group
+    is checked to be exactly what the folded alternative derives, so the language is the
+    same; alternatives outside any such group are kept as they are.
+    """
+    for name in list(alternatives):
+        alts = alternatives[name]
+        if len(alts) < 2 or name.endswith("?"):  # a helper is already folded
+            continue
+        present = set(alts)
+        used: Set[Tuple[str, ...]] = set()
+        folded: Dict[Tuple[str, ...], Tuple[str, ...]] = {}
+        for longest in sorted(alts, key=len, reverse=True):
+            if longest in used:
+                continue
+            optional = [
+                i
+                for i in range(len(longest))
+                if (shorter := longest[:i] + longest[i + 1 :]) in present and shorter not in used
+            ]
+            if not optional or len(optional) > _MAX_FOLDED_OPTIONALS or len(longest) == 1:
+                continue  # (``r: x?`` stays ``r: | x``: a helper would only add a level)
+            group: Set[Tuple[str, ...]] = set()
+            for bits in range(1 << len(optional)):
+                dropped = {optional[j] for j in range(len(optional)) if bits >> j & 1}
+                group.add(tuple(s for i, s in enumerate(longest) if i not in dropped))
+            if not group <= present or group & used:
+                continue
+            used |= group
+            folded[longest] = tuple(
+                _optional_symbol(s, alternatives) if i in optional else s for i, s in enumerate(longest)
+            )
+        if folded:
+            alternatives[name] = [folded.get(a, a) for a in alts if a in folded or a not in used]
+
+
+def _optional_symbol(symbol: str, alternatives: Dict[str, List[Tuple[str, ...]]]) -> str:
+    """The nullable helper ``symbol?`` (``symbol?: | symbol``); a helper already nullable
+    (an optional terminal's) is its own optional."""
+    if symbol.endswith("?"):
+        return symbol
+    helper = f"{symbol}?"
+    alternatives.setdefault(helper, [(), (symbol,)])
+    return helper

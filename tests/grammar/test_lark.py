@@ -310,3 +310,87 @@ def test_matches_nothing(regex, expected):
     from constrain.grammar.lark import matches_nothing
 
     assert matches_nothing(regex) is expected
+
+
+# --- optional items folded back into one alternative ---------------------------------------
+
+FOLDED = [
+    # (rule alternatives as Lark writes them out, the folded alternatives)
+    (
+        [("L", "A", "B", "R"), ("L", "B", "R"), ("L", "A", "R"), ("L", "R")],
+        [("L", "A?", "B?", "R")],
+    ),
+    ([("L", "A", "R"), ("L", "R"), ("L", "D", "R")], [("L", "A?", "R"), ("L", "D", "R")]),
+    ([("A", "B", "C"), ("A", "C"), ("A", "B")], [("A", "B", "C"), ("A", "C"), ("A", "B")]),  # no A alone
+    ([("A", "A"), ("A",), ()], [("A?", "A?")]),  # repeated symbols: the set of subsequences
+    ([("x",), ()], [("x",), ()]),  # r: x? stays: a helper would only add a level
+    ([("r", "x"), ("x",)], [("r?", "x")]),  # the left-recursive rule of x+
+    ([("L", "OPT?", "R"), ("L", "R")], [("L", "OPT?", "R")]),  # an optional terminal's helper
+]
+
+
+@pytest.mark.parametrize("alts, folded", FOLDED)
+def test_optional_items_are_folded(alts, folded):
+    from constrain.grammar.lark import _factor_optionals
+
+    alternatives = {"r": list(alts), "OPT?": [(), ("OPT",)]}
+    _factor_optionals(alternatives)
+    assert alternatives["r"] == folded
+    for name, alts_of in alternatives.items():
+        if name.endswith("?") and name != "OPT?":
+            assert alts_of == [(), (name[:-1],)]
+
+
+def test_bracket_atom_is_one_alternative():
+    grammar = grammar_from_lark('start: "[" A? B? C? D? E? "]"\nA: "a"\nB: "b"\nC: "c"\nD: "d"\nE: "e"\n')
+    (start,) = [r for r in grammar.rules if r.name == "start"]
+    assert start.alternatives == (("LSQB", "A?", "B?", "C?", "D?", "E?", "RSQB"),)  # not 32
+
+
+def _derivable(grammar: Grammar, length: int) -> set:
+    """The terminal sequences of at most ``length`` symbols the rules derive from the start
+    (a fixpoint over bounded languages; no engine involved)."""
+    names = {t.name for t in grammar.terminals}
+    lang = {r.name: set() for r in grammar.rules}
+    changed = True
+    while changed:
+        changed = False
+        for rule in grammar.rules:
+            for alternative in rule.alternatives:
+                seqs = {()}
+                for symbol in alternative:
+                    parts = {(symbol,)} if symbol in names else lang[symbol]
+                    seqs = {a + b for a in seqs for b in parts if len(a) + len(b) <= length}
+                if not seqs <= lang[rule.name]:
+                    lang[rule.name] |= seqs
+                    changed = True
+    return lang[grammar.start]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_folding_keeps_the_language(seed, monkeypatch):
+    import random
+
+    from constrain.grammar import lark as lark_front_end
+
+    rng = random.Random(seed)
+
+    def item(depth: int) -> str:
+        kind = rng.random()
+        if depth > 1 or kind < 0.4:
+            return rng.choice(["A", "B", "C", '"x"'])
+        inner = " ".join(item(depth + 1) for _ in range(rng.randint(1, 3)))
+        return rng.choice([f"({inner})?", f"[{inner}]", f"({inner})*", f"({inner})+", f"({inner} | B)"])
+
+    while True:  # Lark refuses some (alternatives colliding once optionals are written out)
+        body = " | ".join(" ".join(item(0) for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(1, 3)))
+        text = f'start: {body} | start C\nA: "a"\nB: "b"\nC: "c"\n'
+        try:
+            folded = grammar_from_lark(text)
+            break
+        except InvalidGrammarError:
+            continue
+    monkeypatch.setattr(lark_front_end, "_factor_optionals", lambda alternatives: None)
+    written_out = grammar_from_lark(text)
+    assert _derivable(folded, 6) == _derivable(written_out, 6), text
+    assert sum(len(r.alternatives) for r in folded.rules) <= sum(len(r.alternatives) for r in written_out.rules) + 8
