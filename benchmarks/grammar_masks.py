@@ -275,6 +275,16 @@ def main(argv=None):
         print(
             f"| {name} | {pct(same[name], 50):.1f} | {pct(same[name], 99):.1f} | {pct(same[name], 100):.1f} | {len(same[name])} |"
         )
+    print("\nPer grammar, on the same texts (mask p50 / p99, us):\n")
+    print("| grammar | texts | " + " | ".join(rows) + " |")
+    print("|---|--:|" + "--:|" * len(rows))
+    for grammar, _, _ in cases:
+        keys = sorted(key for key in common if key[0] == grammar)
+        cells = []
+        for masks, _ in rows.values():
+            times = [t for key in keys for t in masks[key]]
+            cells.append(f"{pct(times, 50):.0f} / {pct(times, 99):.0f}")
+        print(f"| {grammar} | {len(keys)} | " + " | ".join(cells) + " |")
     base = same["constrain"]
     print("\nratios peer / constrain on those texts (above 1: constrain is faster)")
     for name, (masks, compiles) in rows.items():
