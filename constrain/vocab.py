@@ -45,6 +45,7 @@ class TokenTrie:
         token_offsets: int32[num_nodes + 1]; the ids whose bytes end exactly at node ``i``
             are ``token_ids[token_offsets[i]:token_offsets[i + 1]]``, in increasing order.
         token_ids: int32[num_tokens], token ids grouped by node.
+        max_depth: bytes in the longest token (0 for an empty trie).
     """
 
     byte: np.ndarray
@@ -52,6 +53,7 @@ class TokenTrie:
     subtree_end: np.ndarray
     token_offsets: np.ndarray
     token_ids: np.ndarray
+    max_depth: int
 
     @property
     def num_nodes(self) -> int:
@@ -113,7 +115,7 @@ class TokenTrie:
         arrays = (byte, depth, subtree_end.astype(np.int32), token_offsets, token_ids)
         for arr in arrays:
             arr.setflags(write=False)
-        return cls(*arrays)
+        return cls(*arrays, int(depth.max()) if num_nodes else 0)
 
 
 def _sorted_lcp(keys: list[bytes], joined: bytes, lengths: np.ndarray, width: int = 16) -> np.ndarray:

@@ -109,6 +109,7 @@ def test_trie_matches_naive_twin(tokens, excluded):
     assert _flatten(trie) == _naive_trie(tokens, set(excluded))
     expected_ids = sorted(i for i, t in enumerate(tokens) if t and i not in excluded)
     assert sorted(trie.token_ids.tolist()) == expected_ids
+    assert trie.max_depth == max((len(tokens[i]) for i in expected_ids), default=0)
 
 
 @pytest.mark.parametrize("tokens, excluded", TRIE_CASES[4:10])

@@ -213,8 +213,7 @@ class CompiledGrammar:
     def max_token_length(self) -> int:
         """Bytes in the longest token (the depth of the token trie)."""
         if self._max_token_length is None:
-            depth = self.vocab.trie.depth
-            self._max_token_length = int(depth.max()) if depth.size else 0
+            self._max_token_length = self.vocab.trie.max_depth
         return self._max_token_length
 
     @property
