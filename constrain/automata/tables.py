@@ -198,35 +198,46 @@ def _prediction_closures(
         np.zeros(0, dtype=np.int64),
         np.zeros(0, dtype=np.int32),
     )
+    # What predicting one nonterminal adds by itself, in the order of its rules: the
+    # positions from each rule's first dot through nullable nonterminals, and the
+    # nonterminals at those positions. A position belongs to one rule, so a closure is the
+    # concatenation of these over the nonterminals it reaches (no position is met twice).
+    chain_positions: List[List[int]] = []
+    chain_nonterminals: List[List[int]] = []
+    for rules in rules_of:
+        positions: List[int] = []
+        predicted: List[int] = []
+        for r in rules:
+            p = rule_first_dot[r]
+            while True:
+                positions.append(p)
+                s = dot_symbol[p]
+                if s < num_t:  # a terminal or the rule's end
+                    break
+                predicted.append(s - num_t)
+                if not nullable[s - num_t]:
+                    break
+                p += 1
+        chain_positions.append(positions)
+        chain_nonterminals.append(predicted)
     positions_of: List[List[int]] = []
     nonterminals_of: List[List[int]] = []
     total = 0
     for n in range(len(rules_of)):
-        positions: List[int] = []
+        closure: List[int] = []
         nts: Set[int] = set()
-        seen_positions: Set[int] = set()
         stack = [n]
         while stack:
             m = stack.pop()
             if m in nts:
                 continue
             nts.add(m)
-            for r in rules_of[m]:
-                p = rule_first_dot[r]
-                while p not in seen_positions:
-                    seen_positions.add(p)
-                    positions.append(p)
-                    s = dot_symbol[p]
-                    if s < num_t:  # a terminal or the rule's end
-                        break
-                    stack.append(s - num_t)
-                    if not nullable[s - num_t]:
-                        break
-                    p += 1
-        total += len(positions) + len(nts)
+            closure += chain_positions[m]
+            stack += chain_nonterminals[m]
+        total += len(closure) + len(nts)
         if total > budget:
             return empty
-        positions_of.append(positions)
+        positions_of.append(closure)
         nonterminals_of.append(sorted(nts))
     offsets = np.zeros(len(rules_of) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(x) for x in positions_of])
