@@ -580,6 +580,10 @@ def _minimize(trans: np.ndarray, acc: np.ndarray) -> Tuple[np.ndarray, np.ndarra
     """Trim, minimize and number breadth first a class-level table (int32 ``[n, C]``, -1
     dead) with the Numba kernels."""
     kernels = _kernels()
+    # The kernel is compiled for writable int32/bool arrays: one read-only input (a table
+    # from np.frombuffer) would compile a second specialization at run time, a second long.
+    trans = np.require(trans, np.int32, ["C", "W"])
+    acc = np.require(acc, np.bool_, ["C", "W"])
     n, n_cls = trans.shape
     ptr = np.zeros(n_cls * n + 1, np.int32)  # the CSR inverse, filled only for cyclic tables
     src = np.empty(n_cls * n, np.int32)

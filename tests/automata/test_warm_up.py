@@ -69,6 +69,17 @@ def test_a_process_after_warm_up_compiles_nothing(tmp_path):
 
 SIGNATURES = EXERCISE + textwrap.dedent(
     r"""
+    # other keys beside a pattern: "not the declared names" is a set of literals built as a
+    # trie (whose acceptance flags, from np.frombuffer, once made minimize_kernel compile a
+    # second specialization at run time)
+    schema = {"type": "object", "properties": {"color": {"enum": ["red", "green", "blue", "cyan"]},
+                                               "size": {"enum": ["S", "M", "L"]}},
+              "patternProperties": {"^x-": {"type": "integer"}}}
+    m = constrain.Matcher(constrain.compile(Grammar.from_json_schema(schema), vocab))
+    for chunk in (b'{"color":"', b'green', b'","size":"M"}'):
+        m.fill_next_token_bitmask(bitmask, 0)
+        m.accept_bytes(chunk)
+
     import importlib, pkgutil
     import constrain.kernels
     from numba.core.registry import CPUDispatcher
