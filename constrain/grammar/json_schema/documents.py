@@ -141,6 +141,8 @@ class Documents(CompilerState):
         super().__init__(root, draft, lenient, layout, property_order, limits, string_escapes)
         self.docs: Dict[str, Json] = {}
         self.nodes: Dict[str, Node] = {}
+        #: kw() by node: a node's schema never changes once made (read-only dicts).
+        self._keywords: Dict[str, Dict[str, Json]] = {}
         self.synthetic: Dict[str, str] = {}
         self.synth_order: Dict[str, int] = {}
         self.resources: Dict[str, str] = {}
@@ -315,13 +317,18 @@ class Documents(CompilerState):
             return False
 
     def kw(self, ident: str) -> Dict[str, Json]:
-        """The keywords of a node that constrain instances under its draft."""
-        node = self.node(ident)
-        schema: Dict[str, Json] = node.schema
-        if ident.startswith("~"):
-            return schema
-        allowed = KEYWORDS[self.draft]
-        return {k: v for k, v in schema.items() if k in allowed}
+        """The keywords of a node that constrain instances under its draft (the same dict at
+        every call: callers do not change it)."""
+        found = self._keywords.get(ident)
+        if found is None:
+            schema: Dict[str, Json] = self.node(ident).schema
+            if ident.startswith("~"):
+                found = schema
+            else:
+                allowed = KEYWORDS[self.draft]
+                found = {k: v for k, v in schema.items() if k in allowed}
+            self._keywords[ident] = found
+        return found
 
     def _dynamic(self, ident: str, ref: str, keyword: str) -> str:
         target = self.resolve(ident, ref, keyword)
