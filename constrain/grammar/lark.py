@@ -439,6 +439,10 @@ def grammar_from_lark(
 
 #: Most optional positions folded back into one alternative (2**12 alternatives checked).
 _MAX_FOLDED_OPTIONALS = 12
+#: Most candidate alternatives spelled out while folding one grammar: folding only makes the
+#: grammar smaller, so past this a huge grammar keeps the rest of its alternatives as Lark
+#: wrote them (bounded time whatever the input).
+_FOLDING_BUDGET = 1 << 18
 
 
 def _factor_optionals(alternatives: Dict[str, List[Tuple[str, ...]]]) -> None:
@@ -453,6 +457,7 @@ def _factor_optionals(alternatives: Dict[str, List[Tuple[str, ...]]]) -> None:
     is checked to be exactly what the folded alternative derives, so the language is the
     same; alternatives outside any such group are kept as they are.
     """
+    budget = _FOLDING_BUDGET
     for name in list(alternatives):
         alts = alternatives[name]
         if len(alts) < 2 or name.endswith("?"):  # a helper is already folded
@@ -470,6 +475,9 @@ def _factor_optionals(alternatives: Dict[str, List[Tuple[str, ...]]]) -> None:
             ]
             if not optional or len(optional) > _MAX_FOLDED_OPTIONALS or len(longest) == 1:
                 continue  # (``r: x?`` stays ``r: | x``: a helper would only add a level)
+            budget -= 1 << len(optional)
+            if budget < 0:
+                return
             group: Set[Tuple[str, ...]] = set()
             for bits in range(1 << len(optional)):
                 dropped = {optional[j] for j in range(len(optional)) if bits >> j & 1}

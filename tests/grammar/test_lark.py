@@ -394,3 +394,21 @@ def test_folding_keeps_the_language(seed, monkeypatch):
     written_out = grammar_from_lark(text)
     assert _derivable(folded, 6) == _derivable(written_out, 6), text
     assert sum(len(r.alternatives) for r in folded.rules) <= sum(len(r.alternatives) for r in written_out.rules) + 8
+
+
+def test_folding_is_bounded_on_near_miss_groups():
+    # 1,000 alternatives whose 12 one-symbol deletions are all alternatives too, but never
+    # the whole group of 4,096 subsequences: nothing folds, and the search stops at its budget.
+    import time
+
+    from constrain.grammar.lark import _factor_optionals
+
+    alts = []
+    for i in range(1000):
+        longest = tuple(f"S{i}_{j}" for j in range(12))
+        alts += [longest] + [longest[:k] + longest[k + 1 :] for k in range(12)]
+    alternatives = {"r": list(alts)}
+    started = time.process_time()
+    _factor_optionals(alternatives)
+    assert alternatives["r"] == alts
+    assert time.process_time() - started < 5  # unbounded, the search took about 6 s
