@@ -856,9 +856,10 @@ def _any_utf8() -> ByteDFA:
 # infinite, so a longer string is never removed.
 
 
-def _cofinite_parts(regex: Seq) -> Optional[Tuple[bytes, Repeat, List[bytes], bytes]]:
+def cofinite_parts(regex: Seq) -> Optional[Tuple[bytes, Repeat, List[bytes], bytes]]:
     """(prefix, P*, removed strings, suffix) when ``regex`` is literal code points around one
-    intersection of ``P*`` with complements of literals (or of alternations of them)."""
+    intersection of ``P*`` with complements of literals (or of alternations of them): an
+    object's other keys. Also what ``lowering.lazy_state_bound`` vouches for."""
     prefix: List[str] = []
     suffix: List[str] = []
     middle: Optional[And] = None
@@ -894,7 +895,7 @@ def _cofinite_parts(regex: Seq) -> Optional[Tuple[bytes, Repeat, List[bytes], by
 def _cofinite_route(regex: Seq, max_states: int) -> Optional[ByteDFA]:
     """The DFA of literal + (``P*`` minus finitely many literals) + literal, built directly
     (None when ``regex`` has another shape, or the suffix could continue the body)."""
-    parts = _cofinite_parts(regex)
+    parts = cofinite_parts(regex)
     if parts is None:
         return None
     prefix, star, removed, suffix = parts

@@ -12,7 +12,7 @@ import numpy as np
 from ..config import Limits
 from ..errors import ResourceLimitError
 from ..grammar.ir import EMPTY, Alt, And, Chars, Grammar, Not, Regex, Repeat, Rule, Seq, Terminal, alt, seq
-from .fsm import ByteDFA, regex_to_dfa
+from .fsm import ByteDFA, cofinite_parts, regex_to_dfa
 
 
 def _first_bytes(dfa: ByteDFA) -> Set[int]:
@@ -86,36 +86,6 @@ def _finite_length(regex: Regex) -> Optional[int]:
     return _literal_length(regex)
 
 
-def _cofinite_state_bound(regex: And, max_states: int) -> Optional[int]:
-    """A bound on the states of ``P* minus (finite sets of literals)`` -- an object's other
-    keys -- when ``regex`` is of that form, else None. ``P*`` is infinite (its DFA is built,
-    and cached, to know its size) and the removed set finite, so the language is not empty;
-    the product walks each removed string's trie path in one state, and leaves it for one of
-    ``P*``'s states: at most ``|P*| + removed bytes + 1`` states."""
-    positives: List[Regex] = []
-    removed = 0
-    stack: List[Regex] = [regex]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, And):
-            stack.extend(x.items)
-        elif isinstance(x, Not):
-            n = _finite_length(x.item)
-            if n is None:
-                return None
-            removed += n
-        elif isinstance(x, Repeat) and x.min == 0 and x.max is None:
-            positives.append(x)
-        else:
-            return None
-    if not positives or any(p != positives[0] for p in positives) or removed + 1 > max_states:
-        return None
-    star = regex_to_dfa(positives[0], max_states=max_states)
-    if star.num_states == 0 or star.transitions[0].max() < 0:  # P* = {""}: P is empty
-        return None
-    return star.num_states + removed + 1
-
-
 def lazy_state_bound(regex: Regex, max_states: int) -> Optional[int]:
     """A bound on the states of the DFA of a terminal whose language is surely not empty and
     without the empty string, so that building the DFA can wait until a lexer needs it;
@@ -128,25 +98,20 @@ def lazy_state_bound(regex: Regex, max_states: int) -> Optional[int]:
         if finite == 0 or (isinstance(regex, Alt) and any(_literal_length(x) == 0 for x in regex.items)):
             return None  # the empty string is in the language
         return finite + 1 if finite + 1 <= max_states else None
-    if not isinstance(regex, Seq):
+    parts = cofinite_parts(regex) if isinstance(regex, Seq) else None
+    if parts is None:
         return None
-    bound = 1
-    literal_bytes = 0
-    cofinite = 0
-    for item in regex.items:
-        n = _literal_length(item)
-        if n is not None:
-            literal_bytes += n
-        elif isinstance(item, And) and cofinite == 0:
-            b = _cofinite_state_bound(item, max_states)
-            if b is None:
-                return None
-            cofinite = b
-        else:
-            return None
-    if literal_bytes == 0:
+    prefix, star, removed, suffix = parts
+    removed_bytes = sum(len(r) for r in removed)
+    if not prefix + suffix or removed_bytes + 1 > max_states:
+        return None  # without a literal around it the body could match ""
+    # P* is infinite (its DFA is built, and cached, to know its size) and the removed set
+    # finite, so the language is not empty; the product walks each removed string's trie
+    # path in one state and leaves it for one of P*'s states.
+    star_dfa = regex_to_dfa(star, max_states=max_states)
+    if star_dfa.num_states == 0 or star_dfa.transitions[0].max() < 0:  # P* = {""}: P is empty
         return None
-    bound += literal_bytes + cofinite
+    bound = 1 + len(prefix) + len(suffix) + star_dfa.num_states + removed_bytes + 1
     return bound if bound <= max_states else None
 
 
