@@ -460,6 +460,8 @@ def _factor_optionals(alternatives: Dict[str, List[Tuple[str, ...]]]) -> None:
     budget = _FOLDING_BUDGET
     for name in list(alternatives):
         alts = alternatives[name]
+        if budget < 0:
+            return
         if len(alts) < 2 or name.endswith("?"):  # a helper is already folded
             continue
         present = set(alts)
@@ -477,7 +479,7 @@ def _factor_optionals(alternatives: Dict[str, List[Tuple[str, ...]]]) -> None:
                 continue  # (``r: x?`` stays ``r: | x``: a helper would only add a level)
             budget -= 1 << len(optional)
             if budget < 0:
-                return
+                break  # the groups found so far are folded below
             group: Set[Tuple[str, ...]] = set()
             for bits in range(1 << len(optional)):
                 dropped = {optional[j] for j in range(len(optional)) if bits >> j & 1}
