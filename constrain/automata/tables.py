@@ -10,13 +10,14 @@ symbol after the dot (``-1`` when the item is complete), ``p + 1`` advances the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AbstractSet, Callable, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import AbstractSet, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ResourceLimitError, UnsatisfiableGrammarError
 from ..grammar.ir import Grammar, Rule
+from ..kernels.tables import CLOSURES_OVER_BUDGET, prediction_closures_kernel
 
 AUGMENTED_START = "$start"
 
@@ -117,34 +118,34 @@ def build_parser_tables(
     if total > max_symbols:
         raise ResourceLimitError(f"grammar has {total} rule symbols, over the limit max_grammar_symbols={max_symbols}")
 
+    # Each alternative as symbol ids, once (the passes below read them, not the names).
+    alternatives = [[tuple(map(ids.__getitem__, a)) for a in rule.alternatives] for rule in rules]
+
     # Alternatives that use an unproductive nonterminal (``r1 ::= r1 "c"``) or a dead
     # terminal derive nothing: dropped, so that no mask lets a token into a path that can
     # never finish.
     dead = {ids[n] for n in dead_terminals}
-    productive = _check_productive(rules, ids, num_t, grammar.start, dead)
-
-    def usable(i: int) -> bool:
-        return i not in dead if i < num_t else productive[i - num_t]
-
+    productive = _derives(alternatives, num_t, dead)
+    if not productive[ids[grammar.start] - num_t]:
+        raise UnsatisfiableGrammarError(f"the grammar derives no string: start rule {grammar.start!r} never finishes")
     if dead or not all(productive):
-        rules = [Rule(r.name, tuple(a for a in r.alternatives if all(usable(ids[s]) for s in a))) for r in rules]
+        unusable = dead | {num_t + n for n, ok in enumerate(productive) if not ok}
+        alternatives = [[a for a in alts if unusable.isdisjoint(a)] for alts in alternatives]
 
     dot_symbol: List[int] = []
     dot_rule: List[int] = []
     rule_lhs: List[int] = []
     rule_first_dot: List[int] = []
     rules_of: list[list[int]] = [[] for _ in rules]
-    for n, rule in enumerate(rules):
-        for alternative in rule.alternatives:
+    for n, alts in enumerate(alternatives):
+        for alternative in alts:
             r = len(rule_lhs)
             rule_lhs.append(num_t + n)
             rule_first_dot.append(len(dot_symbol))
             rules_of[n].append(r)
-            for name in alternative:
-                dot_symbol.append(ids[name])
-                dot_rule.append(r)
+            dot_symbol.extend(alternative)
             dot_symbol.append(-1)
-            dot_rule.append(r)
+            dot_rule.extend([r] * (len(alternative) + 1))
 
     nt_rule_start: List[int] = []
     nt_rule_end: List[int] = []
@@ -154,7 +155,7 @@ def build_parser_tables(
         nt_rules.extend(group)
         nt_rule_end.append(len(nt_rules))
 
-    nullable = _nullable(rules, ids, num_t)
+    nullable = _derives(alternatives, num_t, None)
 
     num_words = max(1, (num_t + 63) // 64)
 
@@ -202,15 +203,15 @@ def _prediction_closures(
     # positions from each rule's first dot through nullable nonterminals, and the
     # nonterminals at those positions. A position belongs to one rule, so a closure is the
     # concatenation of these over the nonterminals it reaches (no position is met twice).
-    chain_positions: List[List[int]] = []
-    chain_nonterminals: List[List[int]] = []
+    chain_positions: List[int] = []
+    chain_offsets = [0]
+    predicted: List[int] = []
+    predicted_offsets = [0]
     for rules in rules_of:
-        positions: List[int] = []
-        predicted: List[int] = []
         for r in rules:
             p = rule_first_dot[r]
             while True:
-                positions.append(p)
+                chain_positions.append(p)
                 s = dot_symbol[p]
                 if s < num_t:  # a terminal or the rule's end
                     break
@@ -218,64 +219,72 @@ def _prediction_closures(
                 if not nullable[s - num_t]:
                     break
                 p += 1
-        chain_positions.append(positions)
-        chain_nonterminals.append(predicted)
-    positions_of: List[List[int]] = []
-    nonterminals_of: List[List[int]] = []
-    total = 0
-    for n in range(len(rules_of)):
-        closure: List[int] = []
-        nts: Set[int] = set()
-        stack = [n]
-        while stack:
-            m = stack.pop()
-            if m in nts:
-                continue
-            nts.add(m)
-            closure += chain_positions[m]
-            stack += chain_nonterminals[m]
-        total += len(closure) + len(nts)
-        if total > budget:
+        chain_offsets.append(len(chain_positions))
+        predicted_offsets.append(len(predicted))
+    n = len(rules_of)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    nt_offsets = np.zeros(n + 1, dtype=np.int64)
+    # Room for every chain four times over (at most the budget), doubled while a closure
+    # does not fit.
+    positions = np.empty(max(64, min(budget, 4 * len(chain_positions))), dtype=np.int32)
+    nonterminals = np.empty(max(64, min(budget, 4 * n)), dtype=np.int32)
+    chains = (
+        np.asarray(chain_offsets, dtype=np.int64),
+        np.asarray(chain_positions, dtype=np.int32),
+        np.asarray(predicted_offsets, dtype=np.int64),
+        np.asarray(predicted, dtype=np.int32),
+    )
+    stack = np.empty(len(predicted) + 1, dtype=np.int32)
+    done = 0
+    while True:
+        visited = np.zeros(n, dtype=np.int64)
+        done = prediction_closures_kernel(
+            *chains, done, budget, offsets, positions, nt_offsets, nonterminals, visited, stack
+        )
+        if done == CLOSURES_OVER_BUDGET:
             return empty
-        positions_of.append(closure)
-        nonterminals_of.append(sorted(nts))
-    offsets = np.zeros(len(rules_of) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(x) for x in positions_of])
-    nt_offsets = np.zeros(len(rules_of) + 1, dtype=np.int64)
-    nt_offsets[1:] = np.cumsum([len(x) for x in nonterminals_of])
+        if done == n:
+            break
+        positions = _grown(positions, int(offsets[done]))
+        nonterminals = _grown(nonterminals, int(nt_offsets[done]))
+    return offsets, positions[: offsets[n]].copy(), nt_offsets, nonterminals[: nt_offsets[n]].copy()
 
-    def flat(xs: Sequence[Sequence[int]]) -> NDArray[np.int32]:
-        return np.asarray([v for x in xs for v in x], dtype=np.int32)
 
-    return offsets, flat(positions_of), nt_offsets, flat(nonterminals_of)
+def _grown(array: NDArray[np.int32], used: int) -> NDArray[np.int32]:
+    """``array`` at twice its size, its first ``used`` entries kept."""
+    out = np.empty(2 * array.shape[0], dtype=array.dtype)
+    out[:used] = array[:used]
+    return out
 
 
 def _derives(
-    rules: Sequence[Rule], ids: Mapping[str, int], num_t: int, terminal_ok: Optional[Callable[[int], bool]]
+    alternatives: Sequence[Sequence[Tuple[int, ...]]], num_t: int, dead: Optional[AbstractSet[int]]
 ) -> List[bool]:
-    """For each nonterminal, whether some alternative derives a string of terminals that
-    ``terminal_ok`` accepts (none: whether it derives the empty string). A worklist over
-    alternatives counting their symbols still to be settled: linear in the grammar's size."""
-    derives = [False] * len(rules)
-    waiting: List[List[int]] = [[] for _ in rules]  # nonterminal -> alternatives it occurs in
+    """For each nonterminal (its alternatives as symbol ids, terminals below ``num_t``),
+    whether some alternative derives a string of terminals outside ``dead``; with ``dead``
+    ``None``, whether it derives the empty string. A worklist over alternatives counting
+    their nonterminals still to be settled: linear in the grammar's size."""
+    derives = [False] * len(alternatives)
+    waiting: List[List[int]] = [[] for _ in alternatives]  # nonterminal -> alternatives it occurs in
     missing: List[int] = []  # per alternative: nonterminal occurrences not yet known to derive
     owner: List[int] = []
     ready: List[int] = []
-    for n, rule in enumerate(rules):
-        for alternative in rule.alternatives:
+    for n, alts in enumerate(alternatives):
+        for alternative in alts:
             a = len(missing)
             owner.append(n)
-            count = 0
-            possible = True
-            for s in alternative:
-                i = ids[s]
-                if i < num_t:
-                    possible = possible and terminal_ok is not None and terminal_ok(i)
-                else:
-                    waiting[i - num_t].append(a)
-                    count += 1
-            missing.append(count if possible else -1)
-            if possible and count == 0:
+            if dead is None:
+                possible = not alternative or min(alternative) >= num_t  # no terminal at all
+            else:
+                possible = dead.isdisjoint(alternative)
+            if not possible:
+                missing.append(-1)
+                continue
+            nonterminals = [i - num_t for i in alternative if i >= num_t]
+            for m in nonterminals:
+                waiting[m].append(a)
+            missing.append(len(nonterminals))
+            if not nonterminals:
                 ready.append(a)
     while ready:
         n = owner[ready.pop()]
@@ -288,17 +297,3 @@ def _derives(
                 if missing[a] == 0:
                     ready.append(a)
     return derives
-
-
-def _nullable(rules: Sequence[Rule], ids: Mapping[str, int], num_t: int) -> List[bool]:
-    return _derives(rules, ids, num_t, None)
-
-
-def _check_productive(
-    rules: Sequence[Rule], ids: Mapping[str, int], num_t: int, start: str, dead: AbstractSet[int]
-) -> List[bool]:
-    """Which nonterminals derive some string of live terminals; raises if the start does not."""
-    productive = _derives(rules, ids, num_t, lambda t: t not in dead)
-    if not productive[ids[start] - num_t]:
-        raise UnsatisfiableGrammarError(f"the grammar derives no string: start rule {start!r} never finishes")
-    return productive

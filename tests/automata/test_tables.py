@@ -1,4 +1,4 @@
-"""Parser tables: the prediction closures against a naive twin."""
+"""Parser tables: the prediction closures (a Numba kernel) against a naive twin."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from constrain import Grammar
-from constrain.automata.tables import build_parser_tables
+from constrain.automata.tables import _prediction_closures, build_parser_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +52,14 @@ GRAMMARS["schema"] = (
     ),
 )
 
+# Forty optional properties in order: each key's rule predicts the next one's, so the
+# closures hold about 40**2 / 2 positions per object, more than the kernel's first arrays
+# (four times the chains), which grow while it runs.
+GRAMMARS["many_optional"] = (
+    "json_schema",
+    json.dumps({"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(40)}}),
+)
+
 
 @pytest.mark.parametrize("name", sorted(GRAMMARS))
 def test_prediction_closures_equal_the_naive_twin(name):
@@ -65,4 +73,27 @@ def test_prediction_closures_equal_the_naive_twin(name):
         expected_positions, expected_nonterminals = _naive_closure(tables, n)
         assert len(positions) == len(set(positions))  # each position once
         assert set(positions) == expected_positions
-        assert nonterminals == sorted(expected_nonterminals)
+        assert len(nonterminals) == len(set(nonterminals))
+        assert set(nonterminals) == expected_nonterminals
+
+
+def _closure_inputs(tables):
+    num_t = tables.num_terminals
+    rules_of = [
+        [int(tables.nt_rules[k]) for k in range(tables.nt_rule_start[n], tables.nt_rule_end[n])]
+        for n in range(len(tables.nonterminal_names))
+    ]
+    return tables.dot_symbol.tolist(), tables.rule_first_dot.tolist(), rules_of, tables.nullable.tolist(), num_t
+
+
+def test_closures_over_their_budget_are_empty():
+    _, text = GRAMMARS["many_optional"]
+    tables = build_parser_tables(Grammar.from_json_schema(json.loads(text)), max_symbols=2_000_000)
+    needed = int(tables.pred_offsets[-1] + tables.pred_nt_offsets[-1])
+    inputs = _closure_inputs(tables)
+    exact = _prediction_closures(*inputs, budget=needed)
+    assert [a.tolist() for a in exact] == [
+        a.tolist()
+        for a in (tables.pred_offsets, tables.pred_positions, tables.pred_nt_offsets, tables.pred_nonterminals)
+    ]
+    assert [a.shape[0] for a in _prediction_closures(*inputs, budget=needed - 1)] == [0, 0, 0, 0]

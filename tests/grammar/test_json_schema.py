@@ -33,6 +33,7 @@ from constrain.grammar.json_schema import (
     string_literal_regex,
     string_terminal_regex,
 )
+from constrain.grammar.json_schema.values import any_equal, json_equal
 from language import assert_language
 
 BYTES = Vocabulary.byte_level()
@@ -466,6 +467,18 @@ SCHEMAS = [
         [{"a": 1, "b": 1}, {}],
     ),
     ({"not": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}, [None, 1.5, []], ["a", 1]),
+    # Overlapping enums under oneOf: a value in both branches is in neither alternative (each
+    # branch's values are checked against the other's complement), a pattern still applies.
+    (
+        {
+            "oneOf": [
+                {"enum": ["ab", "ac", "b1", 1, [1, 2]], "pattern": "^[a-z]"},
+                {"enum": ["ac", "b1", "zz", 1.0, [1, 2.0], {"k": 1}]},
+            ]
+        },
+        ["ab", "zz", {"k": 1}],
+        ["ac", "b1", 1, [1, 2], "a", {"k": 1.5}],
+    ),
     ({"type": "array", "not": {"items": {"type": "string"}}}, [[1], ["a", 1]], [[], ["a"]]),
     (
         {
@@ -762,3 +775,14 @@ def test_long_strings_count_their_chunks_exactly_in_few_rules(lo, hi):
                 n,
                 ch,
             )
+
+
+JSON_VALUES = [None, True, False, 0, 1, 1.0, -0.0, 2.5, "", "1", "a", [], [1], [1.0], [True], {}, {"a": 1}, {"a": 1.0}]
+
+
+def test_any_equal_agrees_with_pairwise_json_equal():
+    rng = random.Random(0)
+    for _ in range(500):
+        a = rng.sample(JSON_VALUES, rng.randint(0, 5))
+        b = rng.sample(JSON_VALUES, rng.randint(0, 5))
+        assert any_equal(a, b) == any(json_equal(x, y) for x in a for y in b), (a, b)

@@ -10,7 +10,7 @@ from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 from ...errors import InvalidGrammarError
 from .negation import Expansion, Negation
 from .state import Unsupported
-from .values import ALL_TYPES, Json, common_values, json_equal, type_set
+from .values import ALL_TYPES, Json, common_values, json_key, type_set
 
 
 #: Longest key list for which property presence is expanded (dependentRequired etc.).
@@ -133,10 +133,10 @@ class Applicators(Negation):
             if required & forbidden:
                 return True
             for name in required:
-                if name in allowed and not [
-                    v for v in allowed[name] if not any(json_equal(v, x) for x in excluded.get(name, ()))
-                ]:
-                    return True
+                if name in allowed:
+                    out = {json_key(x) for x in excluded.get(name, ())}
+                    if all(json_key(v) in out for v in allowed[name]):
+                        return True
         return False
 
     def _branches(self, key: FrozenSet[str], kw: str, ident: str) -> List[FrozenSet[str]]:

@@ -4,6 +4,7 @@ the merged shape and its lowering per type; and :func:`grammar_from_json_schema`
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any, FrozenSet, List, Optional, Tuple
 
 import jsonschema
@@ -18,7 +19,7 @@ from ...errors import (
     UnsupportedFeatureError,
 )
 from ..ecma_regex import ir_fullmatch
-from ..ir import And, Grammar, literal
+from ..ir import And, Grammar, Regex, Repeat, literal
 from .builder import finish_grammar
 from .documents import load_schema
 from .keywords import draft_of
@@ -30,8 +31,10 @@ from .lower_numbers import NumberLowering
 from .lower_objects import ObjectLowering
 from .numbers import INTEGER, number_literal
 from .shapes import Shape
-from .strings import STRING_ESCAPES
+from .strings import ANY, STRING_ESCAPES
 from .values import Json, json_equal, json_key, json_type, ptr_escape, to_decimal
+
+_ANY_STRING = Repeat(ANY, 0, None)  # what _string_decoded gives for a string without constraints
 
 
 class Compiler(ArrayLowering, ObjectLowering, NumberLowering):
@@ -107,16 +110,21 @@ class Compiler(ArrayLowering, ObjectLowering, NumberLowering):
                 self.warnings.append(msg)
         out: List[Tuple[str, ...]] = []
         if shape.values is not None:
-            string_re = None
+            string_re: Optional[Regex] = _ANY_STRING
             if any(isinstance(v, str) for v in shape.values):
                 # jsonschema checks patterns with Python's re and some formats loosely or not
-                # at all; the values must also pass this compiler's own string checks.
-                string_re = self._string_decoded(shape)
+                # at all; the values must also pass this compiler's own string checks. The
+                # excluded values are dropped by key below, so they stay out of this regex
+                # (a long enum's complement made it a conjunction of hundreds of negations,
+                # matched against every value).
+                string_re = self._string_decoded(replace(shape, excluded=[]))
             excluded_keys = {json_key(x) for x, _ in shape.excluded}
             for i, v in enumerate(shape.values):
                 if i % 256 == 255:
                     self._tick()
-                if isinstance(v, str) and (string_re is None or not ir_fullmatch(string_re, v)):
+                if isinstance(v, str) and (
+                    string_re is None or (string_re != _ANY_STRING and not ir_fullmatch(string_re, v))
+                ):
                     continue
                 t = json_type(v)
                 if t not in types or (t == "number" and "number" not in types):

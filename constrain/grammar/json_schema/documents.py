@@ -108,7 +108,9 @@ def _hashed_enum_validator(cls: type) -> type:
                 found = members[id(enums)] = (enums, keys)
             keys = found[1]
             if keys is None or json_key(instance) not in keys:
-                yield jsonschema.ValidationError(f"{instance!r} is not one of {enums!r}")
+                # A short message: the compiler asks only whether a value is valid, and
+                # spelling out a long enum for every value it rejects was most of the check.
+                yield jsonschema.ValidationError(f"{instance!r} is not one of the enum's values")
 
         extended = jsonschema.validators.extend(cls, validators={"enum": enum})
         _HASHED_ENUM_VALIDATORS[cls] = extended
@@ -154,6 +156,7 @@ class Documents(CompilerState):
         self.root_base = ""
         self._index(root, "", "")
         self._validator: Optional[Any] = None  # made when a value is first checked (enum, const)
+        self._node_validators: Dict[str, Any] = {}  # node id -> the root validator evolved to it
 
     def _index(self, node: Json, pointer: str, base: str) -> None:
         if not isinstance(node, dict):
@@ -311,8 +314,14 @@ class Documents(CompilerState):
         return self._validator
 
     def validates(self, ident: str, value: Json) -> bool:
+        # One evolved validator a node: an enum's values are checked one by one against the
+        # same nodes, and evolving a validator costs as much as a small check.
         try:
-            return bool(self.validator().evolve(schema=self.node(ident).validation).is_valid(value))
+            node_validator = self._node_validators.get(ident)
+            if node_validator is None:
+                node_validator = self.validator().evolve(schema=self.node(ident).validation)
+                self._node_validators[ident] = node_validator
+            return bool(node_validator.is_valid(value))
         except Exception:  # an unresolvable reference while checking: count the value out
             return False
 
