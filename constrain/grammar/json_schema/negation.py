@@ -8,7 +8,7 @@ from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from .documents import Documents
 from .state import Unsupported
-from .values import ALL_TYPES, Json, any_equal, common_values, json_type, type_set
+from .values import ALL_TYPES, Json, common_values, json_type, type_set
 
 #: A conjunction expanded: its flat node ids, and the first applicator left to branch on
 #: (keyword, node id), if any.
@@ -73,12 +73,12 @@ class Negation(Documents):
             common |= {"integer"}
         if not common:
             return True
-        if va is not None and vb is not None and not any_equal(va, vb):
+        if va is not None and vb is not None and not common_values(va, vb):
             return True
         if common <= {"object"}:
             for name in set(pa) & set(pb):
                 if (name in ra or pa[name] == []) and (name in rb or pb[name] == []):
-                    if name in ra and name in rb and not any_equal(pa[name], pb[name]):
+                    if name in ra and name in rb and not common_values(pa[name], pb[name]):
                         return True
             for name in ra:
                 if pb.get(name) == [] or (cb is not None and name not in cb):

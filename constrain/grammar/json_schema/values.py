@@ -39,15 +39,6 @@ def json_key(value: Json) -> Tuple[Any, ...]:
     return (type(value).__name__, value)
 
 
-def any_equal(a: List[Json], b: List[Json]) -> bool:
-    """Whether some member of ``a`` is :func:`json_equal` to some member of ``b`` (by hashing:
-    linear, where comparing every pair of two long enums was quadratic)."""
-    if len(a) > len(b):
-        a, b = b, a
-    keys = {json_key(v) for v in a}
-    return any(json_key(v) in keys for v in b)
-
-
 def common_values(values: Optional[List[Json]], allowed: List[Json]) -> List[Json]:
     """The members of ``values`` (all of ``allowed`` when ``None``) that ``allowed`` holds:
     the intersection of two ``enum``/``const`` constraints, in ``values``' order."""
